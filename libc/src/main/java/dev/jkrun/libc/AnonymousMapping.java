@@ -1,0 +1,58 @@
+package dev.jkrun.libc;
+
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A private anonymous mmap(2) region, page-aligned, zero-filled, outside the Java heap. Guest RAM lives in these.
+ * {@link #address()} is for the native layers (KVM memory slots) and the memory module's accessors only.
+ */
+public final class AnonymousMapping implements AutoCloseable {
+    private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
+    private static final int MADV_DONTFORK = 10;
+    private static final AtomicLong MAPPED = new AtomicLong();
+    private final long size;
+    private final AtomicLong address;
+
+    private AnonymousMapping(long address, long size) {
+        this.address = new AtomicLong(address);
+        this.size = size;
+        MAPPED.addAndGet(size);
+    }
+
+    /** Maps {@code size} bytes (rounded up to 4 KiB) of lazily committed, zeroed memory. */
+    public static AnonymousMapping map(long size) {
+        if (size <= 0) {
+            throw new IllegalArgumentException("mapping size must be positive: " + size);
+        }
+        long rounded = (size + 4095) & ~4095L;
+        long addr = Native.libc().mmap(0, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (addr == -1) {
+            throw new NativeCallException("mmap(" + rounded + " bytes)", Native.errno());
+        }
+        // Guest RAM must not be duplicated into children the JVM forks (ProcessBuilder).
+        Native.libc().madvise(addr, rounded, MADV_DONTFORK);
+        return new AnonymousMapping(addr, rounded);
+    }
+
+    public long address() {
+        long a = address.get();
+        if (a == 0) {
+            throw new IllegalStateException("mapping is unmapped");
+        }
+        return a;
+    }
+
+    public long size() { return size; }
+
+    /** Bytes currently mapped through this class (for leak tests). */
+    public static long mappedBytes() { return MAPPED.get(); }
+
+    @Override
+    public void close() {
+        long a = address.getAndSet(0);
+        if (a != 0) {
+            Native.libc().munmap(a, size);
+            MAPPED.addAndGet(-size);
+        }
+    }
+}

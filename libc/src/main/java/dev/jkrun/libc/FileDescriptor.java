@@ -1,0 +1,65 @@
+package dev.jkrun.libc;
+
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * An owned file descriptor. {@link #close()} is idempotent and thread-safe; {@link #raw()} is for the native
+ * layers (kvm, hvf, this package) only and throws once closed, so a stale number is never reused by mistake.
+ */
+public final class FileDescriptor implements AutoCloseable {
+    private static final AtomicInteger OPEN = new AtomicInteger();
+    private final AtomicInteger fd;
+    private final String what;
+
+    private FileDescriptor(int fd, String what) {
+        this.fd = new AtomicInteger(fd);
+        this.what = what;
+        OPEN.incrementAndGet();
+    }
+
+    /** Takes ownership of {@code fd}, which was returned by a call named {@code what}. */
+    public static FileDescriptor adopt(int fd, String what) {
+        if (fd < 0) {
+            throw new IllegalArgumentException("negative fd for " + what);
+        }
+        return new FileDescriptor(fd, what);
+    }
+
+    /** Opens {@code path} with open(2) flags. */
+    public static FileDescriptor open(String path, int flags) {
+        int rc = Native.libc().open(path, flags | O_CLOEXEC, 0);
+        if (rc < 0) {
+            throw new NativeCallException("open(" + path + ")", Native.errno());
+        }
+        return new FileDescriptor(rc, path);
+    }
+
+    public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
+
+    public int raw() {
+        int v = fd.get();
+        if (v < 0) {
+            throw new IllegalStateException(what + " is closed");
+        }
+        return v;
+    }
+
+    public boolean isOpen() { return fd.get() >= 0; }
+
+    public String what() { return what; }
+
+    /** Number of descriptors opened through this class and not yet closed (for leak tests). */
+    public static int openCount() { return OPEN.get(); }
+
+    @Override
+    public void close() {
+        int v = fd.getAndSet(-1);
+        if (v >= 0) {
+            OPEN.decrementAndGet();
+            Native.libc().close(v);
+        }
+    }
+
+    @Override
+    public String toString() { return what + "[" + fd.get() + "]"; }
+}

@@ -1,0 +1,39 @@
+package dev.jkrun.libc;
+
+import jnr.ffi.Pointer;
+import jnr.ffi.annotations.IgnoreError;
+import jnr.ffi.annotations.SaveError;
+import jnr.ffi.byref.LongLongByReference;
+
+/**
+ * The raw libc surface, package-private: everything above goes through the typed wrappers in this package
+ * (or {@link Ioctl} for the kvm module). Calls that can fail save errno.
+ */
+interface LibC {
+    @SaveError int open(String path, int flags, int mode);
+    @SaveError int close(int fd);
+    @SaveError long read(int fd, Pointer buf, long count);
+    @SaveError long read(int fd, byte[] buf, long count);
+    @SaveError long write(int fd, Pointer buf, long count);
+    @SaveError long write(int fd, byte[] buf, long count);
+    @SaveError int eventfd(int initval, int flags);
+    @SaveError long mmap(long addr, long length, int prot, int flags, int fd, long offset);
+    @SaveError int munmap(long addr, long length);
+    @SaveError int madvise(long addr, long length, int advice);
+    @SaveError int ioctl(int fd, long request, long arg);
+    @SaveError int ioctl(int fd, long request, Pointer arg);
+    @SaveError int poll(Pointer fds, long nfds, int timeout);
+    @SaveError int isatty(int fd);
+    @SaveError int tcgetattr(int fd, Pointer termios);
+    @SaveError int tcsetattr(int fd, int actions, Pointer termios);
+    @IgnoreError void cfmakeraw(Pointer termios);
+    @IgnoreError long pthread_self();
+    @IgnoreError int pthread_kill(long thread, int sig);
+    @IgnoreError int pthread_sigmask(int how, Pointer set, Pointer oldset);
+    @SaveError int sigtimedwait(Pointer set, Pointer info, Pointer timeout);
+    @IgnoreError int __libc_current_sigrtmin();
+    @IgnoreError int getpid();
+    @IgnoreError long gettid();
+    @IgnoreError String strerror(int errnum);
+    @SaveError int dup(int fd);
+}

@@ -1,0 +1,66 @@
+package dev.jkrun.libc;
+
+import jnr.ffi.Pointer;
+
+/** Terminal control for the console: isatty, raw mode with restore, window size. */
+public final class Terminal {
+    private static final int TCSANOW = 0;
+    private static final long TIOCGWINSZ = 0x5413;
+    private static final int TERMIOS_BYTES = 60; // struct termios on x86_64 glibc
+    private static final int C_LFLAG = 12, ISIG = 0x1;
+
+    private Terminal() {}
+
+    public static boolean isTerminal(int fd) { return Native.libc().isatty(fd) == 1; }
+
+    /** Columns and rows of the terminal on {@code fd}, or 0x0 when it is not one. */
+    public record Size(int cols, int rows) {}
+
+    public static Size size(int fd) {
+        Pointer ws = Ioctl.allocate(8);
+        if (Native.libc().ioctl(fd, TIOCGWINSZ, ws) < 0) {
+            return new Size(0, 0);
+        }
+        return new Size(Short.toUnsignedInt(ws.getShort(2)), Short.toUnsignedInt(ws.getShort(0)));
+    }
+
+    /** A saved terminal mode; {@link #close()} puts it back (idempotent). */
+    public static final class RawMode implements AutoCloseable {
+        private final int fd;
+        private final byte[] saved;
+        private boolean restored;
+
+        private RawMode(int fd, byte[] saved) {
+            this.fd = fd;
+            this.saved = saved;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (!restored) {
+                restored = true;
+                Pointer t = Ioctl.allocate(TERMIOS_BYTES);
+                t.put(0, saved, 0, saved.length);
+                Native.libc().tcsetattr(fd, TCSANOW, t);
+            }
+        }
+    }
+
+    /** Puts {@code fd} into raw mode (cfmakeraw), keeping ISIG when {@code keepSignals}. */
+    public static RawMode enterRaw(int fd, boolean keepSignals) {
+        Pointer t = Ioctl.allocate(TERMIOS_BYTES);
+        if (Native.libc().tcgetattr(fd, t) != 0) {
+            throw new NativeCallException("tcgetattr", Native.errno());
+        }
+        byte[] saved = new byte[TERMIOS_BYTES];
+        t.get(0, saved, 0, saved.length);
+        Native.libc().cfmakeraw(t);
+        if (keepSignals) {
+            t.putInt(C_LFLAG, t.getInt(C_LFLAG) | ISIG);
+        }
+        if (Native.libc().tcsetattr(fd, TCSANOW, t) != 0) {
+            throw new NativeCallException("tcsetattr", Native.errno());
+        }
+        return new RawMode(fd, saved);
+    }
+}

@@ -1,0 +1,81 @@
+package dev.jkrun.memory;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+
+/**
+ * The guest's physical RAM as the rest of jkrun sees it: bounds-checked, little-endian accessors at
+ * {@link GuestAddress}es. Every access lies wholly inside one {@link MemoryRegion} or throws
+ * {@link GuestMemoryException} without touching memory. Implementations: {@link MmapGuestMemory} (off-heap,
+ * registered with the hypervisor) and {@link HeapGuestMemory} (tests).
+ */
+public interface GuestMemory {
+    /** RAM regions in ascending address order, non-overlapping. */
+    List<MemoryRegion> regions();
+
+    /** Whether {@code [addr, addr+len)} is inside one region. */
+    boolean contains(GuestAddress addr, long len);
+
+    byte readByte(GuestAddress addr);
+
+    short readShort(GuestAddress addr);
+
+    int readInt(GuestAddress addr);
+
+    long readLong(GuestAddress addr);
+
+    void writeByte(GuestAddress addr, byte value);
+
+    void writeShort(GuestAddress addr, short value);
+
+    void writeInt(GuestAddress addr, int value);
+
+    void writeLong(GuestAddress addr, long value);
+
+    /**
+     * A 16-bit load with acquire semantics: virtqueue avail/used indexes, where the ring entries written
+     * before the index by the other side must be visible after reading it.
+     */
+    short readShortAcquire(GuestAddress addr);
+
+    /** A 16-bit store with release semantics: publishes ring entries written before it. */
+    void writeShortRelease(GuestAddress addr, short value);
+
+    /** A full fence: orders our used-index store before our read of the driver's event index (virtio 2.7.7.2). */
+    void fullFence();
+
+    void read(GuestAddress addr, byte[] dst, int offset, int length);
+
+    void write(GuestAddress addr, byte[] src, int offset, int length);
+
+    /** Copies {@code dst.remaining()} bytes from guest memory into {@code dst}, advancing its position. */
+    void read(GuestAddress addr, ByteBuffer dst);
+
+    /** Copies {@code src.remaining()} bytes into guest memory, advancing its position. */
+    void write(GuestAddress addr, ByteBuffer src);
+
+    void fill(GuestAddress addr, long length, byte value);
+
+    /**
+     * A ByteBuffer aliasing {@code [addr, addr+length)} of guest memory, for zero-copy I/O (file reads straight
+     * into a guest buffer). Valid only while the memory is open.
+     */
+    ByteBuffer view(GuestAddress addr, int length);
+
+    default byte[] readBytes(GuestAddress addr, int length) {
+        byte[] b = new byte[length];
+        read(addr, b, 0, length);
+        return b;
+    }
+
+    default void write(GuestAddress addr, byte[] src) { write(addr, src, 0, src.length); }
+
+    /** Total bytes of RAM. */
+    default long size() {
+        long s = 0;
+        for (MemoryRegion r : regions()) {
+            s += r.size();
+        }
+        return s;
+    }
+}

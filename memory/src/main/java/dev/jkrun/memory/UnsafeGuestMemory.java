@@ -1,0 +1,199 @@
+package dev.jkrun.memory;
+
+import java.lang.reflect.Field;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * The accessor shared by the off-heap and heap-backed memories: each region is an (object, offset) pair that
+ * {@code sun.misc.Unsafe} can address (null + host address for mmap, byte[] + array base for heap). Every public
+ * method resolves its range to one region first, so no unchecked address ever reaches Unsafe.
+ */
+abstract class UnsafeGuestMemory implements GuestMemory {
+    static final sun.misc.Unsafe U;
+
+    static {
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+            throw new ExceptionInInitializerError("jkrun needs a little-endian host");
+        }
+        try {
+            Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
+            f.setAccessible(true);
+            U = (sun.misc.Unsafe) f.get(null);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** A region and where Unsafe finds its first byte. */
+    record Backing(MemoryRegion region, Object base, long baseOffset) {}
+
+    private final Backing[] backings;
+    private final List<MemoryRegion> regions;
+
+    UnsafeGuestMemory(List<Backing> backings) {
+        List<Backing> sorted = new ArrayList<>(backings);
+        sorted.sort((a, b) -> a.region().start().compareTo(b.region().start()));
+        for (int i = 1; i < sorted.size(); i++) {
+            if (Long.compareUnsigned(sorted.get(i).region().start().value(), sorted.get(i - 1).region().end()) < 0) {
+                throw new IllegalArgumentException("overlapping guest memory regions");
+            }
+        }
+        this.backings = sorted.toArray(new Backing[0]);
+        List<MemoryRegion> rs = new ArrayList<>();
+        for (Backing b : this.backings) {
+            rs.add(b.region());
+        }
+        this.regions = Collections.unmodifiableList(rs);
+    }
+
+    @Override
+    public List<MemoryRegion> regions() { return regions; }
+
+    @Override
+    public boolean contains(GuestAddress addr, long len) { return find(addr.value(), len) != null; }
+
+    private Backing find(long addr, long len) {
+        for (Backing b : backings) {
+            if (b.region().contains(addr, len)) {
+                return b;
+            }
+        }
+        return null;
+    }
+
+    /** Checks the range and returns the Unsafe offset of {@code addr}; {@link #baseOf} gives the object. */
+    private Backing check(GuestAddress addr, long len) {
+        ensureOpen();
+        if (len < 0) {
+            throw new GuestMemoryException(GuestMemoryException.Reason.BAD_LENGTH, addr, len);
+        }
+        if (Long.compareUnsigned(addr.value() + len, addr.value()) < 0) {
+            throw new GuestMemoryException(GuestMemoryException.Reason.OVERFLOW, addr, len);
+        }
+        Backing b = find(addr.value(), len);
+        if (b == null) {
+            throw new GuestMemoryException(GuestMemoryException.Reason.OUT_OF_BOUNDS, addr, len);
+        }
+        return b;
+    }
+
+    private static long offset(Backing b, GuestAddress addr) {
+        return b.baseOffset() + (addr.value() - b.region().start().value());
+    }
+
+    /** Throws once the memory is released. */
+    abstract void ensureOpen();
+
+    /** A ByteBuffer over {@code length} bytes at the given Unsafe location. */
+    abstract ByteBuffer viewOf(Backing b, long offset, int length);
+
+    @Override
+    public byte readByte(GuestAddress addr) {
+        Backing b = check(addr, 1);
+        return U.getByte(b.base(), offset(b, addr));
+    }
+
+    @Override
+    public short readShort(GuestAddress addr) {
+        Backing b = check(addr, 2);
+        return U.getShort(b.base(), offset(b, addr));
+    }
+
+    @Override
+    public int readInt(GuestAddress addr) {
+        Backing b = check(addr, 4);
+        return U.getInt(b.base(), offset(b, addr));
+    }
+
+    @Override
+    public long readLong(GuestAddress addr) {
+        Backing b = check(addr, 8);
+        return U.getLong(b.base(), offset(b, addr));
+    }
+
+    @Override
+    public void writeByte(GuestAddress addr, byte value) {
+        Backing b = check(addr, 1);
+        U.putByte(b.base(), offset(b, addr), value);
+    }
+
+    @Override
+    public void writeShort(GuestAddress addr, short value) {
+        Backing b = check(addr, 2);
+        U.putShort(b.base(), offset(b, addr), value);
+    }
+
+    @Override
+    public void writeInt(GuestAddress addr, int value) {
+        Backing b = check(addr, 4);
+        U.putInt(b.base(), offset(b, addr), value);
+    }
+
+    @Override
+    public void writeLong(GuestAddress addr, long value) {
+        Backing b = check(addr, 8);
+        U.putLong(b.base(), offset(b, addr), value);
+    }
+
+    @Override
+    public short readShortAcquire(GuestAddress addr) {
+        Backing b = check(addr, 2);
+        short v = U.getShortVolatile(b.base(), offset(b, addr));
+        U.loadFence();
+        return v;
+    }
+
+    @Override
+    public void writeShortRelease(GuestAddress addr, short value) {
+        Backing b = check(addr, 2);
+        U.storeFence();
+        U.putShortVolatile(b.base(), offset(b, addr), value);
+    }
+
+    @Override
+    public void fullFence() { U.fullFence(); }
+
+    @Override
+    public void read(GuestAddress addr, byte[] dst, int off, int length) {
+        java.util.Objects.checkFromIndexSize(off, length, dst.length);
+        Backing b = check(addr, length);
+        U.copyMemory(b.base(), offset(b, addr), dst, sun.misc.Unsafe.ARRAY_BYTE_BASE_OFFSET + off, length);
+    }
+
+    @Override
+    public void write(GuestAddress addr, byte[] src, int off, int length) {
+        java.util.Objects.checkFromIndexSize(off, length, src.length);
+        Backing b = check(addr, length);
+        U.copyMemory(src, sun.misc.Unsafe.ARRAY_BYTE_BASE_OFFSET + off, b.base(), offset(b, addr), length);
+    }
+
+    @Override
+    public void read(GuestAddress addr, ByteBuffer dst) {
+        int n = dst.remaining();
+        Backing b = check(addr, n);
+        dst.put(viewOf(b, offset(b, addr), n));
+    }
+
+    @Override
+    public void write(GuestAddress addr, ByteBuffer src) {
+        int n = src.remaining();
+        Backing b = check(addr, n);
+        viewOf(b, offset(b, addr), n).put(src);
+    }
+
+    @Override
+    public void fill(GuestAddress addr, long length, byte value) {
+        Backing b = check(addr, length);
+        U.setMemory(b.base(), offset(b, addr), length, value);
+    }
+
+    @Override
+    public ByteBuffer view(GuestAddress addr, int length) {
+        Backing b = check(addr, length);
+        return viewOf(b, offset(b, addr), length).order(ByteOrder.LITTLE_ENDIAN);
+    }
+}
