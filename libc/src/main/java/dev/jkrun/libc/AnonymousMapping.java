@@ -25,7 +25,7 @@ public final class AnonymousMapping implements AutoCloseable {
             throw new IllegalArgumentException("mapping size must be positive: " + size);
         }
         long rounded = (size + 4095) & ~4095L;
-        long addr = Native.libc().mmap(0, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        long addr = Native.libc().mmap(0, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, 0);
         if (addr == -1) {
             throw new NativeCallException("mmap(" + rounded + " bytes)", Native.errno());
         }

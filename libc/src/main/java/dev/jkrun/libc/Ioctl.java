@@ -50,7 +50,7 @@ public final class Ioctl {
 
     /** mmap of a device fd (kvm_run); returns the address. */
     public static long mapShared(FileDescriptor fd, long size, String what) {
-        long addr = Native.libc().mmap(0, size, 3, 1 /* MAP_SHARED */, fd.raw(), 0);
+        long addr = Native.libc().mmap(0, size, 3, 1 /* MAP_SHARED */, fd.raw(), 0, 0);
         if (addr == -1) {
             throw new NativeCallException("mmap(" + what + ")", Native.errno());
         }

@@ -6,10 +6,12 @@ import jnr.ffi.annotations.SaveError;
 import jnr.ffi.byref.LongLongByReference;
 
 /**
- * The raw libc surface, package-private: everything above goes through the typed wrappers in this package
- * (or {@link Ioctl} for the kvm module). Calls that can fail save errno.
+ * The raw libc surface: everything above goes through the typed wrappers in this package (or {@link Ioctl} for
+ * the kvm module). Calls that can fail save errno. Public only because jnr-ffi generates its implementation in
+ * another class loader, which cannot implement a package-private interface; no instance ever leaves
+ * {@link Native}.
  */
-interface LibC {
+public interface LibC {
     @SaveError int open(String path, int flags, int mode);
     @SaveError int close(int fd);
     @SaveError long read(int fd, Pointer buf, long count);
@@ -17,7 +19,12 @@ interface LibC {
     @SaveError long write(int fd, Pointer buf, long count);
     @SaveError long write(int fd, byte[] buf, long count);
     @SaveError int eventfd(int initval, int flags);
-    @SaveError long mmap(long addr, long length, int prot, int flags, int fd, long offset);
+    /**
+     * mmap(2) with one extra, ignored argument: jffi 1.3.13's six-argument fast path passes a corrupt sixth
+     * argument on this platform (mmap then fails with EINVAL inside glibc for offset 0); seven arguments take the
+     * generic path. The x86_64 SysV ABI makes the extra argument harmless (the callee never reads it).
+     */
+    @SaveError long mmap(long addr, long length, int prot, int flags, int fd, long offset, long unused);
     @SaveError int munmap(long addr, long length);
     @SaveError int madvise(long addr, long length, int advice);
     @SaveError int ioctl(int fd, long request, long arg);

@@ -1,0 +1,54 @@
+package dev.jkrun.arch.x86_64;
+
+/**
+ * The guest physical memory map (notes §1.3; libkrun {@code src/arch/src/x86_64/layout.rs}). Everything below
+ * 1 MiB is boot structures written by the VMM; the kernel is copied to {@link #KERNEL_START}.
+ */
+public final class Layout {
+    private Layout() {}
+
+    /** Boot GDT: 4 × 8 bytes, GDTR limit 31. */
+    public static final long GDT = 0x500;
+    /** Boot IDT: one zero 8-byte entry, IDTR limit 7. */
+    public static final long IDT = 0x520;
+    /** Zero page (boot_params) for the 64-bit boot protocol; RSI points here at entry. */
+    public static final long ZERO_PAGE = 0x7000;
+    /** Initial RSP and RBP. */
+    public static final long BOOT_STACK = 0x8FF0;
+    public static final long PML4 = 0x9000;
+    public static final long PDPT = 0xA000;
+    public static final long PD = 0xB000;
+    /** Kernel command line, NUL-terminated. */
+    public static final long CMDLINE = 0x20000;
+    /** Command line capacity including the NUL (libkrun's x86 builder). */
+    public static final int CMDLINE_MAX = 0x10000;
+    /** The MP floating pointer, followed by the config table, at the start of the EBDA. */
+    public static final long MPTABLE = 0x9FC00;
+    /** End of the first e820 RAM range (start of the EBDA). */
+    public static final long EBDA_START = 0x9FC00;
+    /** Start of the second e820 RAM range. */
+    public static final long HIMEM_START = 0x100000;
+    /** Where the libkrunfw kernel is loaded (CONFIG_PHYSICAL_START); also boot_params.kernel_alignment. */
+    public static final long KERNEL_START = 0x1000000;
+    /** Start of the MMIO hole (4 GiB − 768 MiB): virtio-mmio slots, IOAPIC, LAPIC, TSS. */
+    public static final long MMIO_START = 0xD000_0000L;
+    /** End of the MMIO hole; RAM that does not fit below the hole continues here. */
+    public static final long MMIO_GAP_END = 0x1_0000_0000L;
+    public static final long IOAPIC = 0xFEC0_0000L;
+    public static final long LAPIC = 0xFEE0_0000L;
+    /** KVM_SET_TSS_ADDR: 3 pages, inside the MMIO hole so they never overlap RAM. */
+    public static final long TSS_ADDRESS = 0xFFFB_D000L;
+    /** Each virtio-mmio device gets one 4 KiB slot from {@link #MMIO_START}. */
+    public static final int MMIO_SLOT_SIZE = 0x1000;
+    /** IRQ lines handed to virtio-mmio devices, inclusive. */
+    public static final int FIRST_IRQ = 5;
+    public static final int LAST_IRQ = 15;
+
+    /** The guest physical address of virtio-mmio slot {@code slot}. */
+    public static long mmioSlot(int slot) {
+        if (slot < 0 || slot >= (IOAPIC - MMIO_START) / MMIO_SLOT_SIZE) {
+            throw new IllegalArgumentException("mmio slot out of range: " + slot);
+        }
+        return MMIO_START + (long) slot * MMIO_SLOT_SIZE;
+    }
+}

@@ -1,0 +1,76 @@
+package dev.jkrun.cli;
+
+import dev.jkrun.vmm.ConsoleConfig;
+import dev.jkrun.vmm.KernelConfig;
+import dev.jkrun.vmm.MachineConfig;
+import dev.jkrun.vmm.StopReason;
+import dev.jkrun.vmm.VirtualMachine;
+import dev.jkrun.vmm.VmConfig;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * {@code jkrun boot}: boots the libkrunfw kernel with {@code console=hvc0} and without {@code quiet}, so its log
+ * reaches this terminal, and explains how the VM stopped. Without a root the kernel panics and resets (status 0);
+ * on kvm-pvm it stops at the emulator's first limit (status 1, with exit reason, RIP and instruction bytes).
+ */
+final class BootCommand {
+    private BootCommand() {}
+
+    static int run(String[] argv, PrintStream out, PrintStream err) throws Main.UsageException {
+        int cpus = 1;
+        long memory = 512;
+        Optional<Path> krunfw = Optional.empty();
+        Optional<Path> kernel = Optional.empty();
+        Optional<String> cmdline = Optional.empty();
+        List<String> append = new ArrayList<>();
+        long timeout = 300;
+        Args args = new Args(argv);
+        for (String o = args.nextOption(); o != null; o = args.nextOption()) {
+            switch (o) {
+                case "--cpus" -> cpus = args.intValue(o);
+                case "--memory" -> memory = args.intValue(o);
+                case "--krunfw" -> krunfw = Optional.of(Path.of(args.value(o)));
+                case "--kernel" -> kernel = Optional.of(Path.of(args.value(o)));
+                case "--cmdline" -> cmdline = Optional.of(args.value(o));
+                case "--append" -> append.add(args.value(o));
+                case "--timeout" -> timeout = args.intValue(o);
+                case "--log-level" -> Logging.setLevel(args.value(o));
+                default -> throw new Main.UsageException("unknown option " + o + " for boot");
+            }
+        }
+        String prolog = KernelConfig.DEFAULT_PROLOG.replace(" quiet", "");
+        KernelConfig kc = new KernelConfig(kernel, krunfw, Optional.of(cmdline.orElse(prolog)), append);
+        VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kc,
+                new ConsoleConfig.Streams(InputStream.nullInputStream(), out), false);
+        StopReason reason;
+        try (VirtualMachine vm = VirtualMachine.create(config, err, null)) {
+            vm.start();
+            Optional<StopReason> r;
+            try {
+                r = vm.waitForStop(Duration.ofSeconds(timeout));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                r = Optional.empty();
+            }
+            if (r.isEmpty()) {
+                vm.kill();
+                err.println("jkrun: the guest did not stop within " + timeout + " s; killed it");
+                return 124;
+            }
+            reason = r.get();
+        }
+        out.flush();
+        err.println();
+        err.println("jkrun: VM stopped: " + reason);
+        return switch (reason.kind()) {
+            case REBOOT, SHUTDOWN -> reason.processExitStatus();
+            default -> 1;
+        };
+    }
+}

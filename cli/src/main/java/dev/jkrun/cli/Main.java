@@ -1,0 +1,81 @@
+package dev.jkrun.cli;
+
+import java.io.PrintStream;
+import java.util.Arrays;
+
+/**
+ * The jkrun command. Library code never exits the process; this is the one place that maps outcomes to exit
+ * statuses, and it prints one line per error, never a stack trace (unless --log-level debug/trace).
+ */
+public final class Main {
+    /** Status for errors before anything boots (bad option, missing file), as the run-a-command contract wants. */
+    static final int USAGE_ERROR = 125;
+
+    private Main() {}
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help")) {
+            out.println(usage());
+            return args.length == 0 ? USAGE_ERROR : 0;
+        }
+        String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        try {
+            return switch (args[0]) {
+                case "boot" -> BootCommand.run(rest, out, err);
+                case "check" -> CheckCommand.run(rest, out, err);
+                case "setup" -> SetupCommand.run(rest, out, err);
+                default -> {
+                    err.println("jkrun: unknown command '" + args[0] + "' (try: jkrun --help)");
+                    yield USAGE_ERROR;
+                }
+            };
+        } catch (UsageException e) {
+            err.println("jkrun: " + e.getMessage());
+            return USAGE_ERROR;
+        } catch (RuntimeException e) {
+            err.println("jkrun: " + oneLine(e));
+            if (Boolean.getBoolean("jkrun.debug")) {
+                e.printStackTrace(err);
+            }
+            return USAGE_ERROR;
+        }
+    }
+
+    /** The message of the innermost cause that has one, on one line. */
+    static String oneLine(Throwable e) {
+        Throwable t = e;
+        String msg = e.getMessage();
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+            if (t.getMessage() != null) {
+                msg = t.getMessage();
+            }
+        }
+        if (msg == null) {
+            msg = e.getClass().getSimpleName();
+        }
+        return msg.replace('\n', ' ');
+    }
+
+    static String usage() {
+        return String.join("\n",
+                "usage: jkrun COMMAND [OPTIONS]",
+                "",
+                "commands:",
+                "  boot    boot the libkrunfw kernel (or --kernel) with its log on this terminal, report how it stopped",
+                "  check   report what this host offers: /dev/kvm, KVM capabilities, hardware or kvm-pvm, libkrunfw",
+                "  setup   find libkrunfw, or fetch it into ~/.cache/jkrun, and print where it is",
+                "",
+                "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--cmdline STR]",
+                "              [--append WORD]... [--timeout SECONDS] [--log-level off|error|warn|info|debug|trace]");
+    }
+
+    /** A bad command line: printed as one line, status 125. */
+    static final class UsageException extends RuntimeException {
+        UsageException(String msg) { super(msg); }
+    }
+}

@@ -1,0 +1,59 @@
+package dev.jkrun.devices.virtio;
+
+import dev.jkrun.devices.Trigger;
+import dev.jkrun.devices.virtio.queue.Queue;
+import dev.jkrun.libc.EventFd;
+import dev.jkrun.memory.GuestMemory;
+
+import java.util.List;
+
+/**
+ * The device half of a virtio device: what it offers, its config space, and its work once the driver is ready.
+ * It knows nothing about the transport (virtio-mmio here) or the hypervisor: at activation it gets the guest
+ * memory, its queues, one EventFd per queue that fires when the driver notifies it, and a {@link Trigger} for
+ * used-buffer interrupts.
+ */
+public interface VirtioDevice extends AutoCloseable {
+    /** VIRTIO_F_VERSION_1, added by the transport to every device's features. */
+    long VIRTIO_F_VERSION_1 = 1L << 32;
+
+    /** Device type (virtio 1.2 section 5): 1 net, 2 block, 3 console, 4 rng, ... */
+    int deviceType();
+
+    /** Maximum size of each queue; the list's length is the number of queues. */
+    int[] queueMaxSizes();
+
+    /** Device-specific and ring feature bits (64-bit) the device offers; the transport adds VERSION_1. */
+    long availableFeatures();
+
+    /**
+     * The features the driver accepted (a subset of {@link #availableFeatures()} plus VERSION_1), told once at
+     * FEATURES_OK, before {@link #activate}.
+     */
+    default void ackFeatures(long features) {}
+
+    /** Fills {@code data} from config space at {@code offset}; bytes past the end of the config read as 0. */
+    void readConfig(long offset, byte[] data);
+
+    /** A driver write to config space; most devices log and ignore it. */
+    void writeConfig(long offset, byte[] data);
+
+    /**
+     * The driver set DRIVER_OK: start working. {@code queues} and {@code queueEvents} are parallel to
+     * {@link #queueMaxSizes()}; queues the driver did not set up are not ready. {@code usedBufferInterrupt} sets
+     * the transport's "used buffer" interrupt status bit and raises the interrupt.
+     *
+     * @throws RuntimeException when the device cannot start; the transport then sets DEVICE_NEEDS_RESET
+     */
+    void activate(GuestMemory mem, List<Queue> queues, List<EventFd> queueEvents, Trigger usedBufferInterrupt);
+
+    /** Whether {@link #activate} ran and no {@link #reset()} since. */
+    boolean isActivated();
+
+    /** The driver wrote 0 to status: stop and join all device threads, forget the queues; may be activated again. */
+    void reset();
+
+    /** Stops and joins every thread the device started and releases its host resources. Idempotent. */
+    @Override
+    void close();
+}

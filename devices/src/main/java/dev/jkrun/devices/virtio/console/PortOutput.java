@@ -1,0 +1,54 @@
+package dev.jkrun.devices.virtio.console;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/** The host side of a console port's output (guest → host). Called from the port's tx thread only. */
+public interface PortOutput extends AutoCloseable {
+    void write(byte[] b, int off, int len) throws IOException;
+
+    /** Called after each batch of guest output. */
+    default void flush() throws IOException {}
+
+    @Override
+    default void close() {}
+
+    /** Output discarded. */
+    static PortOutput discard() { return (b, off, len) -> { }; }
+
+    /** Output to a stream the caller keeps owning: flushed after each batch, never closed. */
+    static PortOutput of(OutputStream out) {
+        return new PortOutput() {
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException { out.write(b, off, len); }
+
+            @Override
+            public void flush() throws IOException { out.flush(); }
+        };
+    }
+
+    /** Output appended to a file (created if needed), closed with the device (krun_set_console_output). */
+    static PortOutput toFile(Path path) throws IOException {
+        OutputStream out = Files.newOutputStream(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.APPEND);
+        return new PortOutput() {
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException { out.write(b, off, len); }
+
+            @Override
+            public void flush() throws IOException { out.flush(); }
+
+            @Override
+            public void close() {
+                try {
+                    out.close();
+                } catch (IOException ignored) {
+                    // nothing left to do
+                }
+            }
+        };
+    }
+}

@@ -1,0 +1,305 @@
+package dev.jkrun.devices.virtio.console;
+
+import dev.jkrun.devices.testing.CountingTrigger;
+import dev.jkrun.devices.testing.DriverQueue;
+import dev.jkrun.devices.testing.MockDriver;
+import dev.jkrun.devices.virtio.MmioTransport;
+import dev.jkrun.devices.virtio.queue.Queue;
+import dev.jkrun.memory.HeapGuestMemory;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PipedInputStream;
+import java.io.PipedOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class VirtioConsoleTest {
+    static final long TIMEOUT = 5000;
+    final HeapGuestMemory mem = HeapGuestMemory.of(0, 8 << 20);
+    final CountingTrigger irq = new CountingTrigger();
+    final List<AutoCloseable> toClose = new ArrayList<>();
+
+    @AfterEach
+    void tearDown() throws Exception {
+        for (AutoCloseable c : toClose) {
+            c.close();
+        }
+        assertTrue(CountingTrigger.await(() -> Thread.getAllStackTraces().keySet().stream()
+                .noneMatch(t -> t.getName().startsWith("virtio-console-")), TIMEOUT), "console threads left running");
+    }
+
+    private MockDriver driver(VirtioConsole c) {
+        MmioTransport t = new MmioTransport(c, mem, irq);
+        toClose.add(t);
+        return new MockDriver(t, mem);
+    }
+
+    private static byte[] bytes(String s) { return s.getBytes(StandardCharsets.UTF_8); }
+
+    @Test
+    void configSpace() {
+        VirtioConsole c = new VirtioConsole(List.of(ConsolePort.console(PortInput.empty(), PortOutput.discard()),
+                ConsolePort.named("x", PortInput.empty(), PortOutput.discard())), 80, 25);
+        MockDriver d = driver(c);
+        ByteBuffer cfg = ByteBuffer.wrap(d.readConfig(0, 12)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(80, cfg.getShort());
+        assertEquals(25, cfg.getShort());
+        assertEquals(2, cfg.getInt());
+        assertEquals(0, cfg.getInt());
+        assertEquals(3, d.read(MmioTransport.DEVICE_ID));
+        assertEquals(6, d.transport().queues().size());
+        assertEquals(32, d.read(MmioTransport.QUEUE_NUM_MAX));
+    }
+
+    @Test
+    void txRoundTrip() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        MockDriver d = driver(Consoles.streams(new java.io.ByteArrayInputStream(new byte[0]), out));
+        d.init(1L << VirtioConsole.VIRTIO_CONSOLE_F_SIZE);
+        DriverQueue tx = d.queue(1);
+        int h = tx.add(List.of(bytes("hello "), bytes("world")));
+        tx.kick();
+        assertEquals(new DriverQueue.Used(h, 0), tx.awaitUsed(TIMEOUT));
+        assertTrue(CountingTrigger.await(() -> out.toString().equals("hello world"), TIMEOUT), out.toString());
+        assertTrue(irq.count() >= 1);
+    }
+
+    @Test
+    void rxRoundTripWithEventIdx() throws Exception {
+        PipedOutputStream host = new PipedOutputStream();
+        PipedInputStream in = new PipedInputStream(host);
+        MockDriver d = driver(Consoles.streams(in, new ByteArrayOutputStream()));
+        long acked = d.init(1L << Queue.VIRTIO_RING_F_EVENT_IDX);
+        assertNotEquals(0, acked & (1L << Queue.VIRTIO_RING_F_EVENT_IDX));
+        DriverQueue rx = d.queue(0);
+        host.write(bytes("abc"));
+        host.flush();
+        Thread.sleep(50); // the device holds the bytes until the driver adds a buffer
+        int h = rx.addWritable(64);
+        rx.kick();
+        DriverQueue.Used u = rx.awaitUsed(TIMEOUT);
+        assertEquals(h, u.id());
+        assertEquals(3, u.len());
+        assertArrayEquals(bytes("abc"), rx.written(h, 3));
+        assertTrue(CountingTrigger.await(() -> irq.count() >= 1, TIMEOUT));
+        assertEquals(MmioTransport.INT_VRING, d.interruptStatus() & MmioTransport.INT_VRING);
+        // Input larger than one buffer spreads over several.
+        int h1 = rx.addWritable(4), h2 = rx.addWritable(4);
+        rx.kick();
+        host.write(bytes("12345678"));
+        host.flush();
+        assertEquals(new DriverQueue.Used(h1, 4), rx.awaitUsed(TIMEOUT));
+        assertEquals(new DriverQueue.Used(h2, 4), rx.awaitUsed(TIMEOUT));
+        assertArrayEquals(bytes("5678"), rx.written(h2, 4));
+    }
+
+    @Test
+    void malformedTxChainIsReturnedAndDeviceGoesOn() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        MockDriver d = driver(Consoles.streams(new java.io.ByteArrayInputStream(new byte[0]), out));
+        d.init(0);
+        DriverQueue tx = d.queue(1);
+        // A loop.
+        int a = tx.takeDescriptor(), b = tx.takeDescriptor();
+        long buf = tx.alloc(4);
+        tx.writeDescriptor(a, buf, 4, Queue.VRING_DESC_F_NEXT, b);
+        tx.writeDescriptor(b, buf, 4, Queue.VRING_DESC_F_NEXT, a);
+        tx.publish(a);
+        // A buffer outside RAM.
+        int c = tx.takeDescriptor();
+        tx.writeDescriptor(c, 16L << 20, 4, 0, 0);
+        tx.publish(c);
+        // Readable after writable.
+        int e = tx.takeDescriptor(), f = tx.takeDescriptor();
+        tx.writeDescriptor(e, tx.alloc(4), 4, Queue.VRING_DESC_F_WRITE | Queue.VRING_DESC_F_NEXT, f);
+        tx.writeDescriptor(f, tx.alloc(4), 4, 0, 0);
+        tx.publish(e);
+        int good = tx.addReadable(bytes("ok"));
+        tx.kick();
+        assertEquals(new DriverQueue.Used(a, 0), tx.awaitUsed(TIMEOUT));
+        assertEquals(new DriverQueue.Used(c, 0), tx.awaitUsed(TIMEOUT));
+        assertEquals(new DriverQueue.Used(e, 0), tx.awaitUsed(TIMEOUT));
+        assertEquals(new DriverQueue.Used(good, 0), tx.awaitUsed(TIMEOUT));
+        assertTrue(CountingTrigger.await(() -> out.toString().equals("ok"), TIMEOUT));
+        assertEquals(0, d.status() & MmioTransport.STATUS_DEVICE_NEEDS_RESET);
+    }
+
+    @Test
+    void availIndexJumpNeedsResetThenWorksAgain() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        MockDriver d = driver(Consoles.streams(new java.io.ByteArrayInputStream(new byte[0]), out));
+        d.init(0);
+        DriverQueue tx = d.queue(1);
+        tx.setAvailIdx(33);
+        tx.kick();
+        assertTrue(CountingTrigger.await(() -> (d.status() & MmioTransport.STATUS_DEVICE_NEEDS_RESET) != 0, TIMEOUT));
+        d.setStatus(0);
+        d.init(0);
+        tx = d.queue(1);
+        int h = tx.addReadable(bytes("again"));
+        tx.kick();
+        assertEquals(new DriverQueue.Used(h, 0), tx.awaitUsed(TIMEOUT));
+        assertTrue(CountingTrigger.await(() -> out.toString().equals("again"), TIMEOUT));
+    }
+
+    private static int[] ctrl(DriverQueue q, int head) {
+        ByteBuffer b = ByteBuffer.wrap(q.written(head, 8)).order(ByteOrder.LITTLE_ENDIAN);
+        return new int[] {b.getInt(), b.getShort(), b.getShort()};
+    }
+
+    private static byte[] ctrlMsg(int id, int event, int value) {
+        return ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(id).putShort((short) event).putShort((short) value).array();
+    }
+
+    @Test
+    void multiportHandshake() throws Exception {
+        ByteArrayOutputStream out0 = new ByteArrayOutputStream(), out1 = new ByteArrayOutputStream();
+        PipedOutputStream host1 = new PipedOutputStream();
+        VirtioConsole c = new VirtioConsole(List.of(
+                ConsolePort.console(PortInput.empty(), PortOutput.of(out0)),
+                ConsolePort.named("krun-stdin", PortInput.of(new PipedInputStream(host1)), PortOutput.of(out1))), 100, 40);
+        MockDriver d = driver(c);
+        long acked = d.init(1L << VirtioConsole.VIRTIO_CONSOLE_F_MULTIPORT | 1L << VirtioConsole.VIRTIO_CONSOLE_F_SIZE);
+        assertNotEquals(0, acked & 2);
+        DriverQueue crx = d.queue(2), ctx = d.queue(3);
+        List<Integer> heads = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            heads.add(crx.addWritable(64));
+        }
+        crx.kick();
+        ctx.addReadable(ctrlMsg(0, VirtioConsole.DEVICE_READY, 1));
+        ctx.kick();
+        for (int port = 0; port < 2; port++) {
+            DriverQueue.Used u = crx.awaitUsed(TIMEOUT);
+            assertArrayEquals(new int[] {port, VirtioConsole.PORT_ADD, 0}, ctrl(crx, u.id()));
+        }
+        ctx.addReadable(ctrlMsg(0, VirtioConsole.PORT_READY, 1));
+        ctx.kick();
+        assertArrayEquals(new int[] {0, VirtioConsole.CONSOLE_PORT, 1}, ctrl(crx, crx.awaitUsed(TIMEOUT).id()));
+        assertArrayEquals(new int[] {0, VirtioConsole.PORT_OPEN, 1}, ctrl(crx, crx.awaitUsed(TIMEOUT).id()));
+        DriverQueue.Used resize = crx.awaitUsed(TIMEOUT);
+        assertEquals(12, resize.len());
+        ByteBuffer rb = ByteBuffer.wrap(crx.written(resize.id(), 12)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(VirtioConsole.RESIZE, rb.getShort(4));
+        assertEquals(100, rb.getShort(8));
+        assertEquals(40, rb.getShort(10));
+        ctx.addReadable(ctrlMsg(1, VirtioConsole.PORT_READY, 1));
+        ctx.kick();
+        assertArrayEquals(new int[] {1, VirtioConsole.PORT_OPEN, 1}, ctrl(crx, crx.awaitUsed(TIMEOUT).id()));
+        DriverQueue.Used name = crx.awaitUsed(TIMEOUT);
+        assertArrayEquals(new int[] {1, VirtioConsole.PORT_NAME, 1}, ctrl(crx, name.id()));
+        assertEquals(8 + 10, name.len());
+        assertEquals("krun-stdin", new String(crx.written(name.id(), 18), 8, 10, StandardCharsets.UTF_8));
+
+        // Port 1 input waits for the guest to open the port.
+        DriverQueue rx1 = d.queue(VirtioConsole.rxQueueIndex(1));
+        int h = rx1.addWritable(32);
+        rx1.kick();
+        host1.write(bytes("in"));
+        host1.flush();
+        Thread.sleep(50);
+        assertTrue(rx1.pollUsed().isEmpty());
+        ctx.addReadable(ctrlMsg(1, VirtioConsole.PORT_OPEN, 1));
+        ctx.kick();
+        assertEquals(new DriverQueue.Used(h, 2), rx1.awaitUsed(TIMEOUT));
+        assertArrayEquals(bytes("in"), rx1.written(h, 2));
+
+        // Port outputs are separate.
+        DriverQueue tx0 = d.queue(1), tx1 = d.queue(VirtioConsole.txQueueIndex(1));
+        tx0.addReadable(bytes("zero"));
+        tx0.kick();
+        tx1.addReadable(bytes("one"));
+        tx1.kick();
+        assertTrue(CountingTrigger.await(() -> out0.toString().equals("zero") && out1.toString().equals("one"), TIMEOUT));
+
+        // Host EOF on port 1 → PORT_OPEN(1, 0).
+        host1.close();
+        assertArrayEquals(new int[] {1, VirtioConsole.PORT_OPEN, 0}, ctrl(crx, crx.awaitUsed(TIMEOUT).id()));
+
+        // Resize reaches console ports.
+        c.resize(120, 50);
+        DriverQueue.Used r2 = crx.awaitUsed(TIMEOUT);
+        ByteBuffer rb2 = ByteBuffer.wrap(crx.written(r2.id(), 12)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(0, rb2.getInt(0));
+        assertEquals(120, rb2.getShort(8));
+        assertEquals(50, rb2.getShort(10));
+    }
+
+    @Test
+    void resetAndCloseStopThreadsEvenWhileBlocked() throws Exception {
+        PipedOutputStream host = new PipedOutputStream();
+        MockDriver d = driver(Consoles.streams(new PipedInputStream(host), new ByteArrayOutputStream()));
+        d.init(0);
+        host.write(bytes("x")); // rx thread now waits for a guest buffer
+        host.flush();
+        Thread.sleep(20);
+        long t0 = System.nanoTime();
+        d.setStatus(0);
+        assertFalse(d.transport().device().isActivated());
+        assertTrue(Thread.getAllStackTraces().keySet().stream().noneMatch(t -> t.getName().startsWith("virtio-console-")));
+        d.init(0);
+        d.transport().close();
+        assertTrue(System.nanoTime() - t0 < 3_000_000_000L, "stopping took too long");
+    }
+
+    @Test
+    void toFileAppendsOutput(@org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
+        Path f = dir.resolve("console.log");
+        VirtioConsole c = Consoles.toFile(f);
+        MockDriver d = driver(c);
+        d.init(0);
+        DriverQueue tx = d.queue(1);
+        int h = tx.addReadable(bytes("boot ok\n"));
+        tx.kick();
+        assertEquals(h, tx.awaitUsed(TIMEOUT).id());
+        assertTrue(CountingTrigger.await(() -> {
+            try {
+                return Files.readString(f).equals("boot ok\n");
+            } catch (IOException e) {
+                return false;
+            }
+        }, TIMEOUT));
+    }
+
+    @Test
+    void fdInputReadsAndStopsOnWakeup(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        // O_RDWR: opening a FIFO this way never blocks, and the read end never sees EOF.
+        try (dev.jkrun.libc.FileDescriptor fd = dev.jkrun.libc.FileDescriptor.open(fifo.toString(),
+                dev.jkrun.libc.FileDescriptor.O_RDWR)) {
+            PortInput in = PortInput.ofFd(fd.raw());
+            try (java.io.FileOutputStream w = new java.io.FileOutputStream(fifo.toFile())) {
+                w.write(bytes("hey"));
+            }
+            byte[] b = new byte[8];
+            assertEquals(3, in.read(b, 0, 8));
+            int[] got = {99};
+            Thread t = new Thread(() -> {
+                try {
+                    got[0] = in.read(b, 0, 8);
+                } catch (IOException e) {
+                    got[0] = -99;
+                }
+            });
+            t.start();
+            Thread.sleep(50);
+            assertTrue(t.isAlive(), "blocked in poll");
+            in.wakeup();
+            t.join(TIMEOUT);
+            assertFalse(t.isAlive());
+            assertEquals(0, got[0]);
+            in.close();
+        }
+    }
+}

@@ -1,0 +1,368 @@
+package dev.jkrun.devices.virtio.queue;
+
+import dev.jkrun.devices.testing.DriverQueue;
+import dev.jkrun.memory.GuestAddress;
+import dev.jkrun.memory.HeapGuestMemory;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class QueueTest {
+    static final int SIZE = 16;
+    HeapGuestMemory mem;
+    DriverQueue dq;
+    Queue q;
+
+    @BeforeEach
+    void setUp() {
+        mem = HeapGuestMemory.of(0, 1 << 20);
+        dq = new DriverQueue(mem, SIZE, 0x1000, 0x10000, 0x40000, () -> { });
+        q = dq.deviceQueue(256);
+        assertEquals(List.of(), q.validate(mem));
+    }
+
+    private QueueError popError() {
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
+        return e.error();
+    }
+
+    /** After a bad chain the device gives it back with len 0 and a good chain still works. */
+    private void assertChainErrorThenRecovers(QueueError expected, int head) throws Exception {
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
+        assertEquals(expected, e.error());
+        assertTrue(e.isChainError());
+        assertEquals(head, e.headIndex());
+        q.addUsed(mem, e.headIndex(), 0);
+        assertEquals(new DriverQueue.Used(head, 0), dq.pollUsed().orElseThrow());
+        assertFalse(q.isBroken());
+        int good = dq.addReadable(new byte[] {1, 2, 3});
+        DescriptorChain c = q.pop(mem).orElseThrow();
+        assertEquals(good, c.headIndex());
+        assertArrayEquals(new byte[] {1, 2, 3}, c.readAll());
+    }
+
+    @Test
+    void popsWellFormedChain() throws Exception {
+        int head = dq.add(List.of(new byte[] {1, 2}, new byte[] {3}), 4, 5);
+        DescriptorChain c = q.pop(mem).orElseThrow();
+        assertEquals(head, c.headIndex());
+        assertEquals(4, c.descriptors().size());
+        assertEquals(3, c.readableLength());
+        assertEquals(9, c.writableLength());
+        assertArrayEquals(new byte[] {1, 2, 3}, c.readAll());
+        assertTrue(q.pop(mem).isEmpty());
+        Writer w = c.writer();
+        w.writeExact(new byte[] {9, 8, 7, 6, 5, 4});
+        q.addUsed(mem, head, w.usedLength());
+        assertEquals(new DriverQueue.Used(head, 6), dq.pollUsed().orElseThrow());
+        assertArrayEquals(new byte[] {9, 8, 7, 6, 5, 4}, dq.written(head, 6));
+    }
+
+    @Test
+    void loopIsChainTooLong() throws Exception {
+        int a = dq.takeDescriptor(), b = dq.takeDescriptor();
+        long buf = dq.alloc(8);
+        dq.writeDescriptor(a, buf, 8, Queue.VRING_DESC_F_NEXT, b);
+        dq.writeDescriptor(b, buf, 8, Queue.VRING_DESC_F_NEXT, a);
+        dq.publish(a);
+        assertChainErrorThenRecovers(QueueError.CHAIN_TOO_LONG, a);
+    }
+
+    @Test
+    void nextIndexBeyondSize() throws Exception {
+        int a = dq.takeDescriptor();
+        dq.writeDescriptor(a, dq.alloc(8), 8, Queue.VRING_DESC_F_NEXT, SIZE + 3);
+        dq.publish(a);
+        assertChainErrorThenRecovers(QueueError.DESCRIPTOR_INDEX_OUT_OF_RANGE, a);
+    }
+
+    @Test
+    void headIndexBeyondSize() throws Exception {
+        dq.publish(SIZE);
+        assertChainErrorThenRecovers(QueueError.DESCRIPTOR_INDEX_OUT_OF_RANGE, SIZE);
+    }
+
+    @Test
+    void bufferOutsideRam() throws Exception {
+        int a = dq.takeDescriptor();
+        dq.writeDescriptor(a, (1 << 20) - 4, 8, 0, 0);
+        dq.publish(a);
+        assertChainErrorThenRecovers(QueueError.BUFFER_OUT_OF_MEMORY, a);
+    }
+
+    @Test
+    void bufferLengthOverflow() throws Exception {
+        int a = dq.takeDescriptor();
+        dq.writeDescriptor(a, 0xFFFF_FFFF_FFFF_F000L, 0x2000, 0, 0);
+        dq.publish(a);
+        assertChainErrorThenRecovers(QueueError.BUFFER_ADDRESS_OVERFLOW, a);
+    }
+
+    @Test
+    void readableAfterWritable() throws Exception {
+        int a = dq.takeDescriptor(), b = dq.takeDescriptor();
+        dq.writeDescriptor(a, dq.alloc(8), 8, Queue.VRING_DESC_F_WRITE | Queue.VRING_DESC_F_NEXT, b);
+        dq.writeDescriptor(b, dq.alloc(8), 8, 0, 0);
+        dq.publish(a);
+        assertChainErrorThenRecovers(QueueError.READABLE_AFTER_WRITABLE, a);
+    }
+
+    @Test
+    void writableAfterReadableIsFine() throws Exception {
+        int head = dq.add(List.of(new byte[4]), 4);
+        DescriptorChain c = q.pop(mem).orElseThrow();
+        assertEquals(head, c.headIndex());
+        assertEquals(1, c.readable().size());
+        assertEquals(1, c.writable().size());
+    }
+
+    @Test
+    void indirectChain() throws Exception {
+        q.setIndirectAllowed(true);
+        int head = dq.addIndirect(List.of(new byte[] {1, 2, 3, 4}, new byte[] {5}), 3, 7);
+        DescriptorChain c = q.pop(mem).orElseThrow();
+        assertEquals(head, c.headIndex());
+        assertEquals(4, c.descriptors().size());
+        assertArrayEquals(new byte[] {1, 2, 3, 4, 5}, c.readAll());
+        assertEquals(10, c.writableLength());
+    }
+
+    @Test
+    void indirectNotNegotiated() throws Exception {
+        int head = dq.addIndirect(List.of(new byte[4]));
+        assertChainErrorThenRecovers(QueueError.INDIRECT_NOT_NEGOTIATED, head);
+    }
+
+    private int indirectDescriptor(long table, int len, int flags) {
+        int a = dq.takeDescriptor();
+        dq.writeDescriptor(a, table, len, Queue.VRING_DESC_F_INDIRECT | flags, 0);
+        dq.publish(a);
+        return a;
+    }
+
+    @Test
+    void indirectTableBadLength() throws Exception {
+        q.setIndirectAllowed(true);
+        long t = dq.alloc(32);
+        dq.writeDescriptorAt(t, dq.alloc(4), 4, 0, 0);
+        assertChainErrorThenRecovers(QueueError.INDIRECT_TABLE_BAD_LENGTH, indirectDescriptor(t, 20, 0));
+        assertChainErrorThenRecovers(QueueError.INDIRECT_TABLE_BAD_LENGTH, indirectDescriptor(t, 0, 0));
+    }
+
+    @Test
+    void indirectTableTooLarge() throws Exception {
+        q.setIndirectAllowed(true);
+        assertChainErrorThenRecovers(QueueError.INDIRECT_TABLE_TOO_LARGE,
+                indirectDescriptor(0x1000, 16 * (Queue.MAX_INDIRECT_ENTRIES + 1), 0));
+    }
+
+    @Test
+    void indirectTableOutsideRam() throws Exception {
+        q.setIndirectAllowed(true);
+        assertChainErrorThenRecovers(QueueError.INDIRECT_TABLE_OUT_OF_MEMORY, indirectDescriptor((1 << 20) - 16, 32, 0));
+    }
+
+    @Test
+    void nestedIndirect() throws Exception {
+        q.setIndirectAllowed(true);
+        long t = dq.alloc(16);
+        dq.writeDescriptorAt(t, t, 16, Queue.VRING_DESC_F_INDIRECT, 0);
+        assertChainErrorThenRecovers(QueueError.NESTED_INDIRECT, indirectDescriptor(t, 16, 0));
+    }
+
+    @Test
+    void indirectWithNext() throws Exception {
+        q.setIndirectAllowed(true);
+        long t = dq.alloc(16);
+        dq.writeDescriptorAt(t, dq.alloc(4), 4, 0, 0);
+        assertChainErrorThenRecovers(QueueError.INDIRECT_WITH_NEXT, indirectDescriptor(t, 16, Queue.VRING_DESC_F_NEXT));
+    }
+
+    @Test
+    void indirectLoopAndIndex() throws Exception {
+        q.setIndirectAllowed(true);
+        long t = dq.alloc(32);
+        long b = dq.alloc(4);
+        dq.writeDescriptorAt(t, b, 4, Queue.VRING_DESC_F_NEXT, 1);
+        dq.writeDescriptorAt(t + 16, b, 4, Queue.VRING_DESC_F_NEXT, 0);
+        assertChainErrorThenRecovers(QueueError.CHAIN_TOO_LONG, indirectDescriptor(t, 32, 0));
+        dq.writeDescriptorAt(t + 16, b, 4, Queue.VRING_DESC_F_NEXT, 2);
+        assertChainErrorThenRecovers(QueueError.DESCRIPTOR_INDEX_OUT_OF_RANGE, indirectDescriptor(t, 32, 0));
+    }
+
+    @Test
+    void availIndexJumpBreaksQueue() {
+        dq.setAvailIdx(SIZE + 1);
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
+        assertEquals(QueueError.AVAIL_INDEX_TOO_FAR, e.error());
+        assertFalse(e.isChainError());
+        assertTrue(q.isBroken());
+        assertEquals(QueueError.AVAIL_INDEX_TOO_FAR, q.brokenBy());
+        assertDoesNotThrow(() -> assertTrue(q.pop(mem).isEmpty()));
+    }
+
+    @Test
+    void availIndexExactlySizeIsFine() throws Exception {
+        for (int i = 0; i < SIZE; i++) {
+            dq.addReadable(new byte[] {(byte) i});
+        }
+        assertEquals(SIZE, q.pending(mem));
+        for (int i = 0; i < SIZE; i++) {
+            assertTrue(q.pop(mem).isPresent());
+        }
+    }
+
+    @Test
+    void validationRules() {
+        Queue v = dq.deviceQueue(256);
+        v.setSize(24);
+        assertEquals(List.of(QueueError.INVALID_QUEUE_SIZE), v.validate(mem));
+        v.setSize(512);
+        assertEquals(List.of(QueueError.INVALID_QUEUE_SIZE), v.validate(mem));
+        v.setSize(0);
+        assertEquals(List.of(QueueError.INVALID_QUEUE_SIZE), v.validate(mem));
+        v.setSize(SIZE);
+        v.setDescTable(GuestAddress.of(0x1008));
+        v.setAvailRing(GuestAddress.of(0x2001));
+        v.setUsedRing(GuestAddress.of(0x3002));
+        assertEquals(List.of(QueueError.DESC_TABLE_MISALIGNED, QueueError.AVAIL_RING_MISALIGNED,
+                QueueError.USED_RING_MISALIGNED), v.validate(mem));
+        v.setDescTable(GuestAddress.of((1 << 20) - 16));
+        v.setAvailRing(GuestAddress.of((1 << 20) - 2));
+        v.setUsedRing(GuestAddress.of(-4L));
+        assertEquals(List.of(QueueError.DESC_TABLE_OUT_OF_MEMORY, QueueError.AVAIL_RING_OUT_OF_MEMORY,
+                QueueError.USED_RING_OUT_OF_MEMORY), v.validate(mem));
+        v.setReady(false);
+        assertEquals(List.of(), v.validate(mem), "a queue that is not ready is not checked");
+    }
+
+    @Test
+    void needEventMath() {
+        // vring_need_event(event, new, old): notify when event is in [old, new).
+        assertTrue(Queue.needEvent((short) 0, (short) 1, (short) 0));
+        assertFalse(Queue.needEvent((short) 1, (short) 1, (short) 0));
+        assertTrue(Queue.needEvent((short) 4, (short) 5, (short) 2));
+        assertFalse(Queue.needEvent((short) 7, (short) 5, (short) 2));
+        assertFalse(Queue.needEvent((short) 1, (short) 5, (short) 2));
+        // Wraparound: old 0xFFFE, new 0x0002 crossed 0xFFFF, 0x0000 and 0x0001.
+        assertTrue(Queue.needEvent((short) 0xFFFF, (short) 2, (short) 0xFFFE));
+        assertTrue(Queue.needEvent((short) 0x0001, (short) 2, (short) 0xFFFE));
+        assertFalse(Queue.needEvent((short) 0x0002, (short) 2, (short) 0xFFFE));
+        assertFalse(Queue.needEvent((short) 0xFFFD, (short) 2, (short) 0xFFFE));
+    }
+
+    @Test
+    void eventIdxSuppression() throws Exception {
+        q.setEventIdx(true);
+        dq.setUsedEvent(0);
+        int h = dq.addReadable(new byte[1]);
+        q.pop(mem);
+        q.addUsed(mem, h, 0); // used idx 1
+        assertTrue(q.needsNotification(mem), "first time always notifies");
+        dq.setUsedEvent(3); // driver wants an interrupt once used idx passes 3
+        for (int i = 0; i < 2; i++) {
+            h = dq.addReadable(new byte[1]);
+            q.pop(mem);
+            q.addUsed(mem, h, 0); // used idx 2, 3
+            assertFalse(q.needsNotification(mem));
+        }
+        h = dq.addReadable(new byte[1]);
+        q.pop(mem);
+        q.addUsed(mem, h, 0); // used idx 4 crossed 3
+        assertTrue(q.needsNotification(mem));
+        assertFalse(q.needsNotification(mem), "nothing new since");
+    }
+
+    @Test
+    void eventIdxWraparound() throws Exception {
+        q.setEventIdx(true);
+        // Run the counters up to just below 0xFFFF.
+        for (int i = 0; i < 0xFFFE; i++) {
+            int h = dq.addReadable(new byte[1]);
+            q.pop(mem);
+            q.addUsed(mem, h, 0);
+            dq.pollUsed();
+            if (i % 512 == 0) {
+                dq.resetBuffers();
+            }
+        }
+        dq.setUsedEvent(0xFFFE);
+        q.needsNotification(mem); // record used idx 0xFFFE as signalled
+        dq.setUsedEvent(0x0000);
+        int h = dq.addReadable(new byte[1]);
+        q.pop(mem);
+        q.addUsed(mem, h, 0); // 0xFFFF
+        assertFalse(q.needsNotification(mem));
+        h = dq.addReadable(new byte[1]);
+        q.pop(mem);
+        q.addUsed(mem, h, 0); // 0x0000: used_event 0 not yet passed (need new-1 >= event)
+        assertFalse(q.needsNotification(mem));
+        h = dq.addReadable(new byte[1]);
+        q.pop(mem);
+        q.addUsed(mem, h, 0); // 0x0001 passed 0x0000
+        assertTrue(q.needsNotification(mem));
+        assertEquals(1, q.nextUsed());
+    }
+
+    @Test
+    void noInterruptFlagWithoutEventIdx() {
+        assertTrue(q.needsNotification(mem));
+        dq.setAvailFlags(Queue.VRING_AVAIL_F_NO_INTERRUPT);
+        assertFalse(q.needsNotification(mem));
+    }
+
+    @Test
+    void enableDisableNotification() throws Exception {
+        q.disableNotification(mem);
+        assertEquals(Queue.VRING_USED_F_NO_NOTIFY, dq.usedFlags());
+        assertFalse(q.enableNotification(mem));
+        assertEquals(0, dq.usedFlags());
+        dq.addReadable(new byte[1]);
+        assertTrue(q.enableNotification(mem), "buffers already there");
+        q.setEventIdx(true);
+        q.pop(mem);
+        assertFalse(q.enableNotification(mem));
+        assertEquals(1, dq.availEvent());
+    }
+
+    @Test
+    void readerAndWriterCrossBoundaries() throws Exception {
+        int head = dq.add(List.of(new byte[] {1, 0}, new byte[] {0, 0, 2}, new byte[] {3, 4, 5, 6, 7, 8, 9, 10}), 3, 1, 8);
+        DescriptorChain c = q.pop(mem).orElseThrow();
+        Reader r = c.reader();
+        assertEquals(13, r.available());
+        assertEquals(1, r.readInt());
+        assertEquals(2, r.readByte());
+        assertEquals(0x0A09080706050403L, r.readLong());
+        assertEquals(0, r.available());
+        InvalidChainException e = assertThrows(InvalidChainException.class, r::readByte);
+        assertEquals(QueueError.DESCRIPTOR_CHAIN_TOO_SHORT, e.error());
+        Writer w = c.writer();
+        assertEquals(12, w.available());
+        w.writeInt(0x44332211);
+        w.writeLong(0x0C0B0A0908070605L);
+        assertEquals(0, w.available());
+        assertThrows(InvalidChainException.class, () -> w.writeByte((byte) 1));
+        assertEquals(12, w.bytesWritten());
+        assertArrayEquals(new byte[] {0x11, 0x22, 0x33, 0x44, 5, 6, 7, 8, 9, 10, 11, 12}, dq.written(head, 12));
+        assertEquals(0, c.reader().skip(2) - 2);
+    }
+
+    @Test
+    void viewsCoverBuffers() throws Exception {
+        dq.add(List.of(new byte[] {1, 2}, new byte[] {3}), 2, 2);
+        DescriptorChain c = q.pop(mem).orElseThrow();
+        assertEquals(2, c.reader().views(100).length);
+        Writer w = c.writer();
+        var vs = w.views(3);
+        assertEquals(2, vs.length);
+        assertEquals(2, vs[0].remaining());
+        assertEquals(1, vs[1].remaining());
+        vs[0].put((byte) 7);
+        w.advance(3);
+        assertEquals(1, w.available());
+    }
+}

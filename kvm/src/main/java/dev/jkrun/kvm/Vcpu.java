@@ -1,0 +1,332 @@
+package dev.jkrun.kvm;
+
+import static dev.jkrun.kvm.KvmRunLayout.*;
+
+import dev.jkrun.libc.Errno;
+import dev.jkrun.libc.FileDescriptor;
+import dev.jkrun.libc.Ioctl;
+import dev.jkrun.libc.NativeCallException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import jnr.ffi.Pointer;
+
+/**
+ * A vCPU fd and its mmapped kvm_run page.
+ *
+ * <p>Not thread-safe: a Vcpu belongs to the one thread that calls {@link #run()}; it reuses per-vCPU native
+ * buffers for the register ioctls and remembers the pending IN/MMIO read between {@link #run()} and
+ * {@link #completeRead}. Other threads stop it with {@code ThreadKick.kick}, not through this object. Close it
+ * from its own thread, or after that thread has stopped: the kvm_run page is unmapped on close.
+ */
+public final class Vcpu implements AutoCloseable {
+    private static final VcpuExit HLT = new VcpuExit.Hlt(), SHUTDOWN = new VcpuExit.Shutdown(),
+            INTERRUPTED = new VcpuExit.Interrupted();
+    private static final int PENDING_NONE = 0, PENDING_READ = 1;
+
+    private final int id;
+    private final FileDescriptor fd;
+    private final long runAddress;
+    private final int runSize;
+    /** kvm_run, read field by field on every exit (no copies on the hot path). */
+    private final Pointer run;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    // Reused ioctl argument buffers, allocated on first use.
+    private Pointer regsBuf, sregsBuf, fpuBuf, lapicBuf, smallBuf;
+    // The read the last exit asked for: where in kvm_run its data goes, and how many bytes.
+    private int pending = PENDING_NONE;
+    private long pendingOffset;
+    private int pendingLength;
+
+    Vcpu(int id, FileDescriptor fd, int runSize) {
+        this.id = id;
+        this.fd = fd;
+        this.runSize = runSize;
+        this.runAddress = Ioctl.mapShared(fd, runSize, "kvm_run of vCPU " + id);
+        this.run = Ioctl.wrap(runAddress, runSize);
+    }
+
+    public int id() { return id; }
+
+    // ---- registers --------------------------------------------------------------------------------------
+
+    public Regs getRegs() { return getRegs(new Regs()); }
+
+    /** KVM_GET_REGS into {@code into} (no allocation). */
+    public Regs getRegs(Regs into) {
+        Pointer p = regsBuf();
+        Ioctl.call(fd, "KVM_GET_REGS", KvmIoctls.KVM_GET_REGS, p);
+        return RegsLayout.read(p, into);
+    }
+
+    public void setRegs(Regs r) {
+        Pointer p = regsBuf();
+        RegsLayout.write(p, r);
+        Ioctl.call(fd, "KVM_SET_REGS", KvmIoctls.KVM_SET_REGS, p);
+    }
+
+    public Sregs getSregs() { return getSregs(new Sregs()); }
+
+    public Sregs getSregs(Sregs into) {
+        Pointer p = sregsBuf();
+        Ioctl.call(fd, "KVM_GET_SREGS", KvmIoctls.KVM_GET_SREGS, p);
+        return SregsLayout.read(p, into);
+    }
+
+    public void setSregs(Sregs s) {
+        Pointer p = sregsBuf();
+        SregsLayout.write(p, s);
+        Ioctl.call(fd, "KVM_SET_SREGS", KvmIoctls.KVM_SET_SREGS, p);
+    }
+
+    public Fpu getFpu() {
+        Pointer p = fpuBuf();
+        Ioctl.call(fd, "KVM_GET_FPU", KvmIoctls.KVM_GET_FPU, p);
+        return FpuLayout.read(p);
+    }
+
+    public void setFpu(Fpu f) {
+        Pointer p = fpuBuf();
+        FpuLayout.write(p, f);
+        Ioctl.call(fd, "KVM_SET_FPU", KvmIoctls.KVM_SET_FPU, p);
+    }
+
+    public LapicState getLapic() {
+        Pointer p = lapicBuf();
+        Ioctl.call(fd, "KVM_GET_LAPIC", KvmIoctls.KVM_GET_LAPIC, p);
+        LapicState s = new LapicState();
+        p.get(0, s.regs, 0, LapicState.SIZE);
+        return s;
+    }
+
+    /** KVM_SET_LAPIC; needs the in-kernel irqchip (EINVAL/ENXIO otherwise). */
+    public void setLapic(LapicState s) {
+        Pointer p = lapicBuf();
+        p.put(0, s.regs, 0, LapicState.SIZE);
+        Ioctl.call(fd, "KVM_SET_LAPIC", KvmIoctls.KVM_SET_LAPIC, p);
+    }
+
+    /** KVM_GET_MP_STATE: KVM_MP_STATE_RUNNABLE (0), UNINITIALIZED (1), INIT_RECEIVED (2), HALTED (3), ... */
+    public int getMpState() {
+        Pointer p = smallBuf();
+        Ioctl.call(fd, "KVM_GET_MP_STATE", KvmIoctls.KVM_GET_MP_STATE, p);
+        return p.getInt(0);
+    }
+
+    public void setMpState(int state) {
+        Pointer p = smallBuf();
+        p.putInt(0, state);
+        Ioctl.call(fd, "KVM_SET_MP_STATE", KvmIoctls.KVM_SET_MP_STATE, p);
+    }
+
+    // ---- CPUID, MSRs, signal mask -----------------------------------------------------------------------
+
+    /** KVM_SET_CPUID2 with all of {@code entries} (usually a filtered {@link Kvm#supportedCpuid()}). */
+    public void setCpuid(List<CpuidEntry> entries) {
+        Pointer p = Ioctl.allocate(ArgLayouts.CPUID2_HEADER + CpuidEntry.SIZE * entries.size());
+        p.putInt(ArgLayouts.CPUID2_NENT, entries.size());
+        for (int i = 0; i < entries.size(); i++) {
+            CpuidEntryLayout.write(p, ArgLayouts.CPUID2_ENTRIES + (long) CpuidEntry.SIZE * i, entries.get(i));
+        }
+        Ioctl.call(fd, "KVM_SET_CPUID2", KvmIoctls.KVM_SET_CPUID2, p);
+    }
+
+    /**
+     * KVM_SET_MSRS. KVM stops at the first MSR it rejects and returns how many it wrote; anything short of all
+     * of them is a {@link KvmException} naming the rejected MSR.
+     */
+    public void setMsrs(List<MsrEntry> msrs) {
+        Pointer p = Ioctl.allocate(ArgLayouts.MSRS_HEADER + MsrEntry.SIZE * msrs.size());
+        p.putInt(ArgLayouts.MSRS_NMSRS, msrs.size());
+        for (int i = 0; i < msrs.size(); i++) {
+            MsrEntryLayout.write(p, ArgLayouts.MSRS_ENTRIES + (long) MsrEntry.SIZE * i, msrs.get(i));
+        }
+        int written = Ioctl.call(fd, "KVM_SET_MSRS", KvmIoctls.KVM_SET_MSRS, p);
+        if (written != msrs.size()) {
+            throw new KvmException(String.format("KVM_SET_MSRS wrote %d of %d MSRs: MSR 0x%x was rejected",
+                    written, msrs.size(), msrs.get(written).index()));
+        }
+    }
+
+    /** KVM_GET_MSRS for {@code indices}, in that order; a {@link KvmException} names the first unreadable one. */
+    public List<MsrEntry> getMsrs(int... indices) {
+        Pointer p = Ioctl.allocate(ArgLayouts.MSRS_HEADER + MsrEntry.SIZE * indices.length);
+        p.putInt(ArgLayouts.MSRS_NMSRS, indices.length);
+        for (int i = 0; i < indices.length; i++) {
+            MsrEntryLayout.write(p, ArgLayouts.MSRS_ENTRIES + (long) MsrEntry.SIZE * i, new MsrEntry(indices[i], 0));
+        }
+        int read = Ioctl.call(fd, "KVM_GET_MSRS", KvmIoctls.KVM_GET_MSRS, p);
+        if (read != indices.length) {
+            throw new KvmException(String.format("KVM_GET_MSRS read %d of %d MSRs: MSR 0x%x was rejected",
+                    read, indices.length, indices[read]));
+        }
+        List<MsrEntry> out = new ArrayList<>(indices.length);
+        for (int i = 0; i < indices.length; i++) {
+            out.add(MsrEntryLayout.read(p, ArgLayouts.MSRS_ENTRIES + (long) MsrEntry.SIZE * i));
+        }
+        return Collections.unmodifiableList(out);
+    }
+
+    /**
+     * KVM_SET_SIGNAL_MASK: the signal mask in force while this vCPU is inside KVM_RUN ({@code kernelSigset} is
+     * the 8-byte kernel sigset, e.g. {@code ThreadKick.maskWithoutKick()}); null removes it.
+     */
+    public void setSignalMask(byte[] kernelSigset) {
+        if (kernelSigset == null) {
+            Ioctl.call(fd, "KVM_SET_SIGNAL_MASK", KvmIoctls.KVM_SET_SIGNAL_MASK, 0L);
+            return;
+        }
+        if (kernelSigset.length != ArgLayouts.KERNEL_SIGSET_BYTES) {
+            throw new IllegalArgumentException("kernel sigset must be 8 bytes, got " + kernelSigset.length);
+        }
+        Pointer p = Ioctl.allocate(ArgLayouts.SIGNAL_MASK_HEADER + ArgLayouts.KERNEL_SIGSET_BYTES);
+        p.putInt(ArgLayouts.SM_LEN, ArgLayouts.KERNEL_SIGSET_BYTES);
+        p.put(ArgLayouts.SM_SIGSET, kernelSigset, 0, kernelSigset.length);
+        Ioctl.call(fd, "KVM_SET_SIGNAL_MASK", KvmIoctls.KVM_SET_SIGNAL_MASK, p);
+    }
+
+    // ---- running ----------------------------------------------------------------------------------------
+
+    /**
+     * One KVM_RUN. EINTR (a kick, or immediate_exit) is {@link VcpuExit.Interrupted} and clears immediate_exit;
+     * EAGAIN is retried; any other errno is a {@link NativeCallException} naming KVM_RUN. A pending IN/MMIO read
+     * must have been answered with {@link #completeRead} before this call: KVM finishes the instruction from the
+     * data left in kvm_run.
+     */
+    public VcpuExit run() {
+        while (true) {
+            int rc = Ioctl.callRaw(fd, KvmIoctls.KVM_RUN, 0);
+            if (rc >= 0) {
+                break;
+            }
+            if (rc == -Errno.EINTR) {
+                // An interrupted KVM_RUN may not have consumed a pending read yet (immediate_exit is checked
+                // first), so the pending data stays where it is and may still be rewritten.
+                run.putByte(IMMEDIATE_EXIT, (byte) 0);
+                return INTERRUPTED;
+            }
+            if (rc != -Errno.EAGAIN) {
+                throw new NativeCallException("KVM_RUN", -rc);
+            }
+        }
+        pending = PENDING_NONE;
+        int reason = run.getInt(EXIT_REASON);
+        switch (reason) {
+            case KVM_EXIT_IO: {
+                int size = run.getByte(IO_SIZE) & 0xFF;
+                int port = run.getShort(IO_PORT) & 0xFFFF;
+                int count = run.getInt(IO_COUNT);
+                long offset = run.getLong(IO_DATA_OFFSET);
+                long length = (long) size * count;
+                if (offset < 0 || length < 0 || offset + length > runSize) {
+                    throw new KvmException("KVM_EXIT_IO data outside kvm_run: offset " + offset + ", " + length
+                            + " bytes, kvm_run is " + runSize);
+                }
+                if (run.getByte(IO_DIRECTION) == KVM_EXIT_IO_OUT) {
+                    byte[] data = new byte[(int) length];
+                    run.get(offset, data, 0, data.length);
+                    return new VcpuExit.IoOut(port, size, count, data);
+                }
+                pending = PENDING_READ;
+                pendingOffset = offset;
+                pendingLength = (int) length;
+                return new VcpuExit.IoIn(port, size, count);
+            }
+            case KVM_EXIT_MMIO: {
+                long address = run.getLong(MMIO_PHYS_ADDR);
+                int len = Math.max(0, Math.min(run.getInt(MMIO_LEN), MMIO_DATA_MAX));
+                if (run.getByte(MMIO_IS_WRITE) != 0) {
+                    byte[] data = new byte[len];
+                    run.get(MMIO_DATA, data, 0, len);
+                    return new VcpuExit.MmioWrite(address, data);
+                }
+                pending = PENDING_READ;
+                pendingOffset = MMIO_DATA;
+                pendingLength = len;
+                return new VcpuExit.MmioRead(address, len);
+            }
+            case KVM_EXIT_HLT:
+                return HLT;
+            case KVM_EXIT_SHUTDOWN:
+                return SHUTDOWN;
+            case KVM_EXIT_INTR:
+                return INTERRUPTED;
+            case KVM_EXIT_SYSTEM_EVENT: {
+                int n = Math.min(run.getInt(SYSTEM_EVENT_NDATA), SYSTEM_EVENT_DATA_MAX);
+                return new VcpuExit.SystemEvent(run.getInt(SYSTEM_EVENT_TYPE), readLongs(SYSTEM_EVENT_DATA, n));
+            }
+            case KVM_EXIT_INTERNAL_ERROR: {
+                int n = Math.min(run.getInt(INTERNAL_NDATA), INTERNAL_DATA_MAX);
+                return new VcpuExit.InternalError(run.getInt(INTERNAL_SUBERROR), readLongs(INTERNAL_DATA, n));
+            }
+            case KVM_EXIT_FAIL_ENTRY:
+                return new VcpuExit.FailEntry(run.getLong(FAIL_ENTRY_REASON), run.getInt(FAIL_ENTRY_CPU));
+            case KVM_EXIT_DEBUG:
+                return new VcpuExit.Debug(run.getInt(DEBUG_EXCEPTION), run.getLong(DEBUG_PC), run.getLong(DEBUG_DR6),
+                        run.getLong(DEBUG_DR7));
+            default:
+                return new VcpuExit.Unknown(reason);
+        }
+    }
+
+    /**
+     * Answers the last exit's {@link VcpuExit.IoIn} or {@link VcpuExit.MmioRead}: copies {@code data} into kvm_run
+     * for the next {@link #run()}. A shorter array is zero-extended and extra bytes are ignored, so a device that
+     * answers the wrong width cannot corrupt kvm_run.
+     *
+     * @throws IllegalStateException when the last exit was not a read
+     */
+    public void completeRead(byte[] data) {
+        ensureOpen();
+        if (pending != PENDING_READ) {
+            throw new IllegalStateException("vCPU " + id + ": completeRead without a pending IoIn or MmioRead exit");
+        }
+        int n = Math.min(data.length, pendingLength);
+        run.put(pendingOffset, data, 0, n);
+        if (n < pendingLength) {
+            run.setMemory(pendingOffset + n, pendingLength - n, (byte) 0);
+        }
+    }
+
+    /** kvm_run.immediate_exit: while set, KVM_RUN returns EINTR at once instead of entering the guest. */
+    public void setImmediateExit(boolean on) {
+        ensureOpen();
+        run.putByte(IMMEDIATE_EXIT, (byte) (on ? 1 : 0));
+    }
+
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            Ioctl.unmap(runAddress, runSize);
+            fd.close();
+        }
+    }
+
+    @Override
+    public String toString() { return "Vcpu[" + id + "]"; }
+
+    private void ensureOpen() {
+        if (closed.get()) {
+            throw new IllegalStateException("vCPU " + id + " is closed");
+        }
+    }
+
+    private long[] readLongs(int at, int n) {
+        long[] out = new long[Math.max(n, 0)];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = run.getLong(at + 8L * i);
+        }
+        return out;
+    }
+
+    private Pointer regsBuf() { return regsBuf != null ? regsBuf : (regsBuf = Ioctl.allocate(Regs.SIZE)); }
+
+    private Pointer sregsBuf() { return sregsBuf != null ? sregsBuf : (sregsBuf = Ioctl.allocate(Sregs.SIZE)); }
+
+    private Pointer fpuBuf() { return fpuBuf != null ? fpuBuf : (fpuBuf = Ioctl.allocate(Fpu.SIZE)); }
+
+    private Pointer lapicBuf() { return lapicBuf != null ? lapicBuf : (lapicBuf = Ioctl.allocate(LapicState.SIZE)); }
+
+    private Pointer smallBuf() { return smallBuf != null ? smallBuf : (smallBuf = Ioctl.allocate(8)); }
+}

@@ -1,0 +1,164 @@
+package dev.jkrun.kvm;
+
+import static dev.jkrun.kvm.ArgLayouts.*;
+
+import dev.jkrun.libc.AnonymousMapping;
+import dev.jkrun.libc.EventFd;
+import dev.jkrun.libc.FileDescriptor;
+import dev.jkrun.libc.Ioctl;
+import dev.jkrun.memory.GuestAddress;
+import java.util.OptionalLong;
+import jnr.ffi.Pointer;
+
+/**
+ * A VM fd: memory slots, the in-kernel irqchip and PIT, irqfd/ioeventfd wiring, vCPU creation. The calls are
+ * independent ioctls, safe from any thread. Closing the VM does not close its vCPUs (each holds the VM alive
+ * in the kernel until it is closed too).
+ */
+public final class Vm implements AutoCloseable {
+    private final FileDescriptor fd;
+    private final int vcpuMmapSize;
+
+    Vm(FileDescriptor fd, int vcpuMmapSize) {
+        this.fd = fd;
+        this.vcpuMmapSize = vcpuMmapSize;
+    }
+
+    /** KVM_SET_USER_MEMORY_REGION: guest RAM at {@code guestAddress} backed by all of {@code mapping}, flags 0. */
+    public void setUserMemoryRegion(int slot, GuestAddress guestAddress, AnonymousMapping mapping) {
+        setRegion(slot, guestAddress.value(), mapping.size(), mapping.address());
+    }
+
+    /** Deletes a slot (KVM_SET_USER_MEMORY_REGION with size 0). */
+    public void removeUserMemoryRegion(int slot) { setRegion(slot, 0, 0, 0); }
+
+    private void setRegion(int slot, long guest, long size, long host) {
+        if (slot < 0) {
+            throw new IllegalArgumentException("negative memory slot " + slot);
+        }
+        Pointer p = Ioctl.allocate(MEMORY_REGION_SIZE);
+        p.putInt(MR_SLOT, slot);
+        p.putInt(MR_FLAGS, 0);
+        p.putLong(MR_GUEST_PHYS_ADDR, guest);
+        p.putLong(MR_MEMORY_SIZE, size);
+        p.putLong(MR_USERSPACE_ADDR, host);
+        Ioctl.call(fd, "KVM_SET_USER_MEMORY_REGION", KvmIoctls.KVM_SET_USER_MEMORY_REGION, p);
+    }
+
+    /** KVM_SET_TSS_ADDR: three pages of guest-physical space KVM needs on Intel (libkrun: 0xFFFB_D000). */
+    public void setTssAddress(long address) {
+        Ioctl.call(fd, "KVM_SET_TSS_ADDR", KvmIoctls.KVM_SET_TSS_ADDR, address);
+    }
+
+    /** KVM_SET_IDENTITY_MAP_ADDR: one page for the real-mode identity map on Intel (default 0xFFFB_C000). */
+    public void setIdentityMapAddress(long address) {
+        Pointer p = Ioctl.allocate(8);
+        p.putLong(0, address);
+        Ioctl.call(fd, "KVM_SET_IDENTITY_MAP_ADDR", KvmIoctls.KVM_SET_IDENTITY_MAP_ADDR, p);
+    }
+
+    /** KVM_CREATE_IRQCHIP: in-kernel PIC, IOAPIC and per-vCPU LAPIC. Call before creating vCPUs. */
+    public void createIrqchip() {
+        Ioctl.call(fd, "KVM_CREATE_IRQCHIP", KvmIoctls.KVM_CREATE_IRQCHIP, 0L);
+    }
+
+    /** KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY (port 0x61 reads answered in the kernel). */
+    public void createPit2() {
+        Pointer p = Ioctl.allocate(PIT_CONFIG_SIZE);
+        p.putInt(PIT_FLAGS, KVM_PIT_SPEAKER_DUMMY);
+        Ioctl.call(fd, "KVM_CREATE_PIT2", KvmIoctls.KVM_CREATE_PIT2, p);
+    }
+
+    /** KVM_IRQFD: a signal on {@code fd} raises (edge) {@code gsi} on the in-kernel irqchip. */
+    public void registerIrqfd(EventFd fd, int gsi) { irqfd(fd, gsi, 0); }
+
+    public void unregisterIrqfd(EventFd fd, int gsi) { irqfd(fd, gsi, KVM_IRQFD_FLAG_DEASSIGN); }
+
+    private void irqfd(EventFd eventFd, int gsi, int flags) {
+        Pointer p = Ioctl.allocate(IRQFD_SIZE);
+        p.putInt(IRQFD_FD, eventFd.fd().raw());
+        p.putInt(IRQFD_GSI, gsi);
+        p.putInt(IRQFD_FLAGS, flags);
+        Ioctl.call(this.fd, "KVM_IRQFD", KvmIoctls.KVM_IRQFD, p);
+    }
+
+    /**
+     * KVM_IOEVENTFD: a guest write of {@code length} bytes (1, 2, 4 or 8; 0 = any length, MMIO only) to
+     * {@code address} signals {@code fd} in the kernel instead of exiting; with {@code datamatch}, only writes of
+     * that value do.
+     */
+    public void registerIoeventfd(EventFd fd, IoEventAddress where, long address, int length,
+            OptionalLong datamatch) {
+        ioeventfd(fd, where, address, length, datamatch, 0);
+    }
+
+    /** Removes a registration; the arguments must match those it was registered with. */
+    public void unregisterIoeventfd(EventFd fd, IoEventAddress where, long address, int length,
+            OptionalLong datamatch) {
+        ioeventfd(fd, where, address, length, datamatch, KVM_IOEVENTFD_FLAG_DEASSIGN);
+    }
+
+    private void ioeventfd(EventFd eventFd, IoEventAddress where, long address, int length, OptionalLong datamatch,
+            int flags) {
+        if (length != 0 && length != 1 && length != 2 && length != 4 && length != 8) {
+            throw new IllegalArgumentException("ioeventfd length must be 0, 1, 2, 4 or 8: " + length);
+        }
+        if (where == IoEventAddress.PIO && (address < 0 || address > 0xFFFF)) {
+            throw new IllegalArgumentException("PIO ioeventfd port out of range: " + address);
+        }
+        Pointer p = Ioctl.allocate(IOEVENTFD_SIZE);
+        if (datamatch.isPresent()) {
+            flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+            p.putLong(IOE_DATAMATCH, datamatch.getAsLong());
+        }
+        if (where == IoEventAddress.PIO) {
+            flags |= KVM_IOEVENTFD_FLAG_PIO;
+        }
+        p.putLong(IOE_ADDR, address);
+        p.putInt(IOE_LEN, length);
+        p.putInt(IOE_FD, eventFd.fd().raw());
+        p.putInt(IOE_FLAGS, flags);
+        Ioctl.call(this.fd, "KVM_IOEVENTFD", KvmIoctls.KVM_IOEVENTFD, p);
+    }
+
+    /** KVM_IRQ_LINE: sets an in-kernel irqchip input (legacy PIC/IOAPIC pin) high or low. */
+    public void irqLine(int irq, boolean high) {
+        Pointer p = Ioctl.allocate(IRQ_LEVEL_SIZE);
+        p.putInt(IL_IRQ, irq);
+        p.putInt(IL_LEVEL, high ? 1 : 0);
+        Ioctl.call(fd, "KVM_IRQ_LINE", KvmIoctls.KVM_IRQ_LINE, p);
+    }
+
+    /** KVM_CREATE_VCPU and the mmap of its kvm_run page. */
+    public Vcpu createVcpu(int id) {
+        int rc = Ioctl.call(fd, "KVM_CREATE_VCPU", KvmIoctls.KVM_CREATE_VCPU, id);
+        FileDescriptor vcpuFd = FileDescriptor.adopt(rc, "vcpu" + id);
+        try {
+            return new Vcpu(id, vcpuFd, vcpuMmapSize);
+        } catch (RuntimeException e) {
+            vcpuFd.close();
+            throw e;
+        }
+    }
+
+    /** KVM_ENABLE_CAP on the VM with up to four arguments. */
+    public void enableCap(int cap, long... args) {
+        if (args.length > EC_MAX_ARGS) {
+            throw new IllegalArgumentException("KVM_ENABLE_CAP takes at most 4 arguments, got " + args.length);
+        }
+        Pointer p = Ioctl.allocate(ENABLE_CAP_SIZE);
+        p.putInt(EC_CAP, cap);
+        for (int i = 0; i < args.length; i++) {
+            p.putLong(EC_ARGS + 8L * i, args[i]);
+        }
+        Ioctl.call(fd, "KVM_ENABLE_CAP(" + KvmCap.name(cap) + ")", KvmIoctls.KVM_ENABLE_CAP, p);
+    }
+
+    /** KVM_CHECK_EXTENSION on the VM fd (some answers are per VM, e.g. NR_MEMSLOTS). */
+    public int checkExtension(int cap) {
+        return Ioctl.call(fd, "KVM_CHECK_EXTENSION", KvmIoctls.KVM_CHECK_EXTENSION, cap);
+    }
+
+    @Override
+    public void close() { fd.close(); }
+}

@@ -1,0 +1,158 @@
+package dev.jkrun.loader;
+
+import static dev.jkrun.loader.GuestWrites.hex;
+
+import com.kenai.jffi.Function;
+import com.kenai.jffi.Invoker;
+import com.kenai.jffi.MemoryIO;
+import com.kenai.jffi.Type;
+import dev.jkrun.memory.GuestMemory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import jnr.ffi.LibraryLoader;
+
+/**
+ * The Linux kernel bundled in libkrunfw (libkrunfw {@code bin2cbundle.py}): the vmlinux {@code PT_LOAD}
+ * segments flattened into one image, loaded at {@code 0x1000000} and entered in 64-bit mode at
+ * {@code 0x1000123}.
+ *
+ * <p>{@link #load} {@code dlopen}s the library, asks {@code krunfw_get_version()} and
+ * {@code krunfw_get_kernel(&load_addr, &entry_addr, &size)}, copies the image into a {@code byte[]} and
+ * {@code dlclose}s the library again: the library is mapped only for the duration of the call. libkrun maps
+ * the library's copy straight into the guest; copying into zeroed RAM at the load address is equivalent.
+ */
+public final class KrunfwBundle implements KernelPayload {
+    /** The ABI this loader is written against; 4 has the same kernel entry points and is accepted too. */
+    public static final int ABI_VERSION = 5;
+    /** libkrun sizes the kernel's memslot as the bundle rounded up to 64 KiB. */
+    public static final long ALIGNMENT = 64 * 1024;
+
+    private static final int RTLD_NOW = 2;
+    private static final int RTLD_LOCAL = 0;
+
+    private static final class DlHolder {
+        static final Dl DL = LibraryLoader.create(Dl.class).failImmediately().load("c");
+    }
+
+    private final Path source;
+    private final int version;
+    private final long loadAddress;
+    private final long entry;
+    private final byte[] image;
+
+    KrunfwBundle(Path source, int version, long loadAddress, long entry, byte[] image) {
+        if (image.length == 0) {
+            throw new KernelFormatException(KernelFormatException.Reason.BAD_BUNDLE, source + ": empty kernel bundle");
+        }
+        if ((loadAddress & 0xfff) != 0) {
+            throw new KernelFormatException(KernelFormatException.Reason.BAD_BUNDLE,
+                    source + ": kernel load address " + hex(loadAddress) + " is not page-aligned");
+        }
+        if (Long.compareUnsigned(entry, loadAddress) < 0 || Long.compareUnsigned(entry - loadAddress, image.length) >= 0) {
+            throw new KernelFormatException(KernelFormatException.Reason.BAD_BUNDLE, source + ": entry " + hex(entry)
+                    + " is outside the bundle [" + hex(loadAddress) + ", " + hex(loadAddress + image.length) + ")");
+        }
+        this.source = source;
+        this.version = version;
+        this.loadAddress = loadAddress;
+        this.entry = entry;
+        this.image = image;
+    }
+
+    /** Loads the bundle from {@code library} (a libkrunfw.so.5 or .so.4). */
+    public static KrunfwBundle load(Path library) {
+        if (!Files.isRegularFile(library)) {
+            throw new KernelFormatException(KernelFormatException.Reason.IO, library + ": no such file");
+        }
+        Dl dl;
+        try {
+            dl = DlHolder.DL;
+        } catch (LinkageError e) {
+            throw new KernelFormatException(KernelFormatException.Reason.BAD_LIBRARY, "cannot bind dlopen from libc: " + e, e);
+        }
+        long handle = dl.dlopen(library.toAbsolutePath().toString(), RTLD_NOW | RTLD_LOCAL);
+        if (handle == 0) {
+            throw new KernelFormatException(KernelFormatException.Reason.BAD_LIBRARY,
+                    "cannot load " + library + ": " + dl.dlerror());
+        }
+        try {
+            long getVersion = symbol(dl, handle, library, "krunfw_get_version");
+            long getKernel = symbol(dl, handle, library, "krunfw_get_kernel");
+            Invoker invoker = Invoker.getInstance();
+            Function versionFn = new Function(getVersion, Type.SINT32);
+            int version = invoker.invokeI0(versionFn.getCallContext(), versionFn.getFunctionAddress());
+            if (version != ABI_VERSION && version != 4) {
+                throw new KernelFormatException(KernelFormatException.Reason.UNSUPPORTED_VERSION,
+                        "libkrunfw ABI version " + version + " is not supported (need " + ABI_VERSION + ")");
+            }
+            // char *krunfw_get_kernel(size_t *load_addr, size_t *entry_addr, size_t *size)
+            MemoryIO io = MemoryIO.getInstance();
+            long out = io.allocateMemory(24, true);
+            try {
+                Function kernelFn = new Function(getKernel, Type.POINTER, Type.POINTER, Type.POINTER, Type.POINTER);
+                long ptr = invoker.invokeN3(kernelFn.getCallContext(), kernelFn.getFunctionAddress(), out, out + 8, out + 16);
+                long load = io.getLong(out);
+                long entry = io.getLong(out + 8);
+                long size = io.getLong(out + 16);
+                if (ptr == 0) {
+                    throw new KernelFormatException(KernelFormatException.Reason.BAD_BUNDLE,
+                            library + ": krunfw_get_kernel returned NULL");
+                }
+                if (size <= 0 || size > Integer.MAX_VALUE - 16) {
+                    throw new KernelFormatException(KernelFormatException.Reason.BAD_BUNDLE,
+                            library + ": implausible kernel bundle size " + size);
+                }
+                byte[] image = new byte[(int) size];
+                io.getByteArray(ptr, image, 0, image.length);
+                return new KrunfwBundle(library, version, load, entry, image);
+            } finally {
+                io.freeMemory(out);
+            }
+        } finally {
+            dl.dlclose(handle);
+        }
+    }
+
+    private static long symbol(Dl dl, long handle, Path library, String name) {
+        long addr = dl.dlsym(handle, name);
+        if (addr == 0) {
+            throw new KernelFormatException(KernelFormatException.Reason.BAD_LIBRARY,
+                    library + " does not export " + name + " (not a libkrunfw?)");
+        }
+        return addr;
+    }
+
+    /** The library this bundle came from. */
+    public Path source() { return source; }
+
+    /** {@code krunfw_get_version()}: the libkrunfw ABI, 5 (or 4). */
+    public int version() { return version; }
+
+    /** Bytes of kernel image, before rounding to 64 KiB. */
+    public long size() { return image.length; }
+
+    /** A copy of the image bytes. */
+    public byte[] image() { return image.clone(); }
+
+    @Override
+    public long loadAddress() { return loadAddress; }
+
+    @Override
+    public long end() { return loadAddress + ((image.length + ALIGNMENT - 1) & -ALIGNMENT); }
+
+    @Override
+    public long entry() { return entry; }
+
+    @Override
+    public void writeInto(GuestMemory mem) {
+        GuestWrites.checkFits(mem, loadAddress, end() - loadAddress, description());
+        GuestWrites.write(mem, loadAddress, image, 0, image.length);
+        GuestWrites.zero(mem, loadAddress + image.length, end() - loadAddress - image.length);
+    }
+
+    @Override
+    public String description() {
+        return "libkrunfw " + version + " (Linux kernel bundle, " + GuestWrites.mib(image.length) + " at "
+                + hex(loadAddress) + ")";
+    }
+}

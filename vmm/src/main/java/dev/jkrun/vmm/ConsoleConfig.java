@@ -1,0 +1,20 @@
+package dev.jkrun.vmm;
+
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Path;
+
+/** Where the implicit console (hvc0, virtio-console port 0) reads and writes. */
+public sealed interface ConsoleConfig {
+    /** The host's stdin/stdout; raw mode when stdin is a terminal, restored on every exit path. */
+    record Stdio() implements ConsoleConfig {}
+
+    /** Output appended to a file; no input (krun_set_console_output). */
+    record ToFile(Path path) implements ConsoleConfig {}
+
+    /** Java streams, for embedding and tests. */
+    record Streams(InputStream input, OutputStream output) implements ConsoleConfig {}
+
+    /** No console device at all (krun_disable_implicit_console). */
+    record None() implements ConsoleConfig {}
+}

@@ -1,0 +1,23 @@
+package dev.jkrun.vmm;
+
+/** vCPUs and RAM. Validated on construction (libkrun's rules: 1–16 vCPUs for libkrunfw's NR_CPUS; RAM 1 MiB–1 TiB). */
+public record MachineConfig(int vcpus, long memoryMib, boolean hyperthreading, boolean nestedVirt) {
+    public static final int MAX_VCPUS = 254;
+    public static final long MAX_MEMORY_MIB = 1L << 20;
+
+    public MachineConfig {
+        if (vcpus < 1 || vcpus > MAX_VCPUS) {
+            throw new ConfigurationException("vcpus", "must be between 1 and " + MAX_VCPUS + ", got " + vcpus);
+        }
+        if (hyperthreading && vcpus % 2 != 0) {
+            throw new ConfigurationException("vcpus", "hyperthreading needs an even number of vCPUs, got " + vcpus);
+        }
+        if (memoryMib < 1 || memoryMib > MAX_MEMORY_MIB) {
+            throw new ConfigurationException("memory", "must be between 1 MiB and " + MAX_MEMORY_MIB + " MiB, got " + memoryMib);
+        }
+    }
+
+    public static MachineConfig of(int vcpus, long memoryMib) { return new MachineConfig(vcpus, memoryMib, false, false); }
+
+    public long memoryBytes() { return memoryMib << 20; }
+}

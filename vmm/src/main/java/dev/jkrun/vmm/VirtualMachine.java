@@ -1,0 +1,98 @@
+package dev.jkrun.vmm;
+
+import dev.jkrun.vmm.builder.VmBuilder;
+import dev.jkrun.vmm.vstate.Vmm;
+import java.io.PrintStream;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+
+/**
+ * A microVM whose lifecycle returns to the caller (unlike libkrun's krun_start_enter): {@link #create} builds it,
+ * {@link #start()} runs it, {@link #stopped()} completes with the {@link StopReason}, and by then every thread,
+ * fd and mapping it used is released. Several can run at once in one JVM.
+ */
+public final class VirtualMachine implements AutoCloseable {
+    private static final AtomicInteger COUNTER = new AtomicInteger();
+    private final Vmm vmm;
+
+    private VirtualMachine(Vmm vmm) { this.vmm = vmm; }
+
+    /** Builds the VM without running it. Throws {@link ConfigurationException} naming the bad field. */
+    public static VirtualMachine create(VmConfig config) { return create(config, System.err, null); }
+
+    /**
+     * @param progress where one-time set-up (fetching libkrunfw) reports progress
+     * @param debugListener receives each line the guest writes to the debug port 0x3F8 (may be null)
+     */
+    public static VirtualMachine create(VmConfig config, PrintStream progress, Consumer<String> debugListener) {
+        String name = "jkrun-vm" + COUNTER.incrementAndGet();
+        return new VirtualMachine(VmBuilder.build(config, new VmBuilder.Options(name, progress, debugListener)));
+    }
+
+    public VirtualMachine start() {
+        vmm.start();
+        return this;
+    }
+
+    public CompletableFuture<StopReason> stopped() { return vmm.stopped(); }
+
+    /** Blocks until the VM has stopped and released its resources. */
+    public StopReason waitForStop() throws InterruptedException {
+        try {
+            return vmm.stopped().get();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    public Optional<StopReason> waitForStop(Duration timeout) throws InterruptedException {
+        try {
+            return Optional.of(vmm.stopped().get(timeout.toNanos(), TimeUnit.NANOSECONDS));
+        } catch (TimeoutException e) {
+            return Optional.empty();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    /**
+     * Asks the guest to power off, then forces it after {@code grace}. Until a guest channel for orderly shutdown
+     * exists (the run-a-command issue's init), the request is the forced stop itself.
+     */
+    public StopReason stop(Duration grace) throws InterruptedException {
+        kill();
+        return waitForStop();
+    }
+
+    /** Forces the VM off: vCPUs are kicked out of KVM_RUN and everything is released. Returns at once. */
+    public void kill() { vmm.guestStopped(StopReason.of(StopReason.Kind.KILLED, "stopped by the host")); }
+
+    /** Text the guest wrote to the debug port (bounded). */
+    public String debugOutput() { return vmm.debugLog().text(); }
+
+    /** Kills the VM if it still runs and waits until its resources are released. */
+    @Override
+    public void close() {
+        kill();
+        boolean interrupted = false;
+        while (true) {
+            try {
+                vmm.stopped().get();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            } catch (ExecutionException e) {
+                break;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,182 @@
+package dev.jkrun.vmm.builder;
+
+import dev.jkrun.arch.x86_64.BootCpu;
+import dev.jkrun.arch.x86_64.Cmdline;
+import dev.jkrun.arch.x86_64.Cpuid;
+import dev.jkrun.arch.x86_64.Gdt;
+import dev.jkrun.arch.x86_64.Layout;
+import dev.jkrun.arch.x86_64.MpTable;
+import dev.jkrun.arch.x86_64.PageTables;
+import dev.jkrun.arch.x86_64.RamLayout;
+import dev.jkrun.arch.x86_64.ZeroPage;
+import dev.jkrun.devices.bus.Bus;
+import dev.jkrun.devices.bus.BusDevice;
+import dev.jkrun.devices.legacy.Cmos;
+import dev.jkrun.devices.legacy.DebugPort;
+import dev.jkrun.devices.legacy.I8042;
+import dev.jkrun.kvm.CpuidEntry;
+import dev.jkrun.kvm.Kvm;
+import dev.jkrun.kvm.LapicState;
+import dev.jkrun.kvm.Sregs;
+import dev.jkrun.kvm.Vcpu;
+import dev.jkrun.kvm.Vm;
+import dev.jkrun.loader.KernelPayload;
+import dev.jkrun.loader.Kernels;
+import dev.jkrun.loader.KrunfwBundle;
+import dev.jkrun.loader.krunfw.Krunfw;
+import dev.jkrun.memory.MmapGuestMemory;
+import dev.jkrun.vmm.ConsoleConfig;
+import dev.jkrun.vmm.VmConfig;
+import dev.jkrun.vmm.vstate.DebugLog;
+import dev.jkrun.vmm.vstate.Vmm;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * The one function that turns a {@link VmConfig} into a ready-to-run {@link Vmm}, in libkrun's order
+ * (shared/notes §1.1): kernel, memory, VM + irqchip, payload, legacy devices, virtio devices, command line and
+ * boot structures, vCPUs. Whatever was created is released again if a later step fails.
+ */
+public final class VmBuilder {
+    private static final long TEST_EXIT_PORT = 0xF4;
+
+    private VmBuilder() {}
+
+    /** Build options that are not VM configuration: where set-up progress goes and who hears debug-port lines. */
+    public record Options(String name, PrintStream progress, Consumer<String> debugListener) {}
+
+    public static Vmm build(VmConfig config, Options options) {
+        List<AutoCloseable> resources = new ArrayList<>();
+        MmapGuestMemory memory = null;
+        try {
+            KernelPayload payload = loadKernel(config, options.progress());
+            boolean bundle = payload instanceof KrunfwBundle;
+            RamLayout layout = RamLayout.of(config.machine().memoryBytes(), bundle ? payload.end() : 0);
+
+            Kvm kvm = Kvm.open();
+            resources.add(kvm);
+            kvm.requireCapabilities();
+            memory = MmapGuestMemory.create(layout.regions());
+            Vm vm = kvm.createVm();
+            resources.add(vm);
+            for (int slot = 0; slot < memory.slots().size(); slot++) {
+                MmapGuestMemory.Slot s = memory.slots().get(slot);
+                vm.setUserMemoryRegion(slot, s.region().start(), s.mapping());
+            }
+            vm.setTssAddress(Layout.TSS_ADDRESS);
+            vm.createIrqchip();
+            vm.createPit2();
+            payload.writeInto(memory);
+
+            Vmm[] vmmRef = new Vmm[1];
+            DebugLog debugLog = new DebugLog(options.debugListener());
+            Bus pio = new Bus();
+            Bus mmio = new Bus();
+            pio.register(0x60, 5, new I8042(() -> vmmRef[0].guestReset()));
+            pio.register(0x70, 2, new Cmos(lowRam(layout), highRam(layout)));
+            pio.register(0x3F8, 8, new DebugPort(debugLog::accept));
+            if (config.testExitPort()) {
+                pio.register(TEST_EXIT_PORT, 4, testExitPort(vmmRef));
+            }
+
+            MmioDeviceManager devices = new MmioDeviceManager(vm, mmio, memory, resources);
+            if (!(config.console() instanceof ConsoleConfig.None)) {
+                devices.attach(Consoles.create(config.console(), resources));
+            }
+
+            String cmdline = commandLine(config, bundle, devices.cmdlineWords());
+            Cmdline.write(memory, cmdline);
+            ZeroPage.write(memory, layout, Layout.CMDLINE, cmdline.length() + 1, 0, 0);
+            MpTable.write(memory, config.machine().vcpus());
+            Gdt.write(memory);
+            PageTables.write(memory);
+
+            List<Vcpu> vcpus = new ArrayList<>();
+            List<CpuidEntry> supported = kvm.supportedCpuid();
+            int n = config.machine().vcpus();
+            for (int id = 0; id < n; id++) {
+                Vcpu vcpu = vm.createVcpu(id);
+                resources.add(vcpu);
+                vcpus.add(vcpu);
+                configureVcpu(vcpu, supported, id, n, config.machine().nestedVirt(), payload.entry());
+            }
+            Vmm vmm = new Vmm(options.name(), memory, vcpus, pio, mmio, resources, debugLog);
+            vmmRef[0] = vmm;
+            return vmm;
+        } catch (RuntimeException | Error e) {
+            for (int i = resources.size() - 1; i >= 0; i--) {
+                try {
+                    resources.get(i).close();
+                } catch (Exception suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            if (memory != null) {
+                memory.close();
+            }
+            throw e;
+        }
+    }
+
+    private static KernelPayload loadKernel(VmConfig config, PrintStream progress) {
+        if (config.kernel().kernel().isPresent()) {
+            return Kernels.open(config.kernel().kernel().get());
+        }
+        return KrunfwBundle.load(Krunfw.locateOrFetch(config.kernel().krunfw().orElse(null), System.getenv(), progress));
+    }
+
+    static String commandLine(VmConfig config, boolean bundle, List<String> deviceWords) {
+        StringBuilder sb = new StringBuilder(config.kernel().cmdline().orElse(bundle ? dev.jkrun.vmm.KernelConfig.DEFAULT_PROLOG : ""));
+        for (String w : config.kernel().extraCmdline()) {
+            sb.append(' ').append(w);
+        }
+        for (String w : deviceWords) {
+            sb.append(' ').append(w);
+        }
+        return sb.toString().strip();
+    }
+
+    /** libkrun §1.8: CPUID, MSRs, registers, FPU, long-mode sregs, LAPIC LINT0/1 — for every vCPU. */
+    private static void configureVcpu(Vcpu vcpu, List<CpuidEntry> supported, int id, int n, boolean nested, long entry) {
+        vcpu.setCpuid(Cpuid.forVcpu(supported, id, n, nested));
+        vcpu.setMsrs(BootCpu.msrs());
+        vcpu.setRegs(BootCpu.regs(entry));
+        vcpu.setFpu(BootCpu.fpu());
+        Sregs sregs = vcpu.getSregs();
+        BootCpu.longModeSregs(sregs);
+        vcpu.setSregs(sregs);
+        LapicState lapic = vcpu.getLapic();
+        BootCpu.setLint(lapic);
+        vcpu.setLapic(lapic);
+    }
+
+    private static long lowRam(RamLayout layout) {
+        return Math.min(layout.lastAddress(), Layout.MMIO_START);
+    }
+
+    private static long highRam(RamLayout layout) {
+        return Math.max(0, layout.lastAddress() - Layout.MMIO_GAP_END);
+    }
+
+    /** The test-guest toolkit's exit port: a 32-bit OUT of a status stops the VM with that status. */
+    private static BusDevice testExitPort(Vmm[] vmmRef) {
+        return new BusDevice() {
+            @Override
+            public void read(long offset, byte[] data) {}
+
+            @Override
+            public void write(long offset, byte[] data) {
+                if (offset == 0 && data.length == 4) {
+                    int status = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN).getInt();
+                    vmmRef[0].reportExitStatus(status);
+                    vmmRef[0].guestStopped(dev.jkrun.vmm.StopReason.shutdown(status));
+                }
+            }
+        };
+    }
+
+}

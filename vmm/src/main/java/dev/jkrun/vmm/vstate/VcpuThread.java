@@ -1,0 +1,114 @@
+package dev.jkrun.vmm.vstate;
+
+import dev.jkrun.devices.bus.Bus;
+import dev.jkrun.kvm.Vcpu;
+import dev.jkrun.kvm.VcpuExit;
+import dev.jkrun.libc.ThreadKick;
+import dev.jkrun.vmm.StopReason;
+import java.util.Arrays;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * One platform thread running one vCPU's KVM_RUN loop. Port and MMIO exits are dispatched synchronously to the
+ * buses on this thread; anything that ends the guest is reported to the {@link Vmm} once, and the loop ends.
+ *
+ * <p>Kicking: this thread keeps {@link ThreadKick#SIGNAL} blocked and lets KVM unblock it only inside KVM_RUN, so
+ * {@link #kick()} interrupts a running guest without a Java signal handler; a kick that arrives outside KVM_RUN
+ * stays pending and makes the next KVM_RUN return at once. Order matters: {@link Vmm#stopping()} is set before
+ * the kick, and read after every KVM_RUN.
+ */
+final class VcpuThread implements Runnable {
+    private final Vmm vmm;
+    private final Vcpu vcpu;
+    private final Bus pio;
+    private final Bus mmio;
+    private final CountDownLatch ready = new CountDownLatch(1);
+    private volatile ThreadKick.NativeThread nativeThread;
+    final Thread thread;
+
+    VcpuThread(Vmm vmm, Vcpu vcpu, Bus pio, Bus mmio, String vmName) {
+        this.vmm = vmm;
+        this.vcpu = vcpu;
+        this.pio = pio;
+        this.mmio = mmio;
+        this.thread = new Thread(this, vmName + "-vcpu" + vcpu.id());
+        this.thread.setDaemon(true);
+    }
+
+    void start() throws InterruptedException {
+        thread.start();
+        ready.await();
+    }
+
+    /** Makes KVM_RUN return on this vCPU (now, or at its next entry). */
+    void kick() {
+        ThreadKick.NativeThread t = nativeThread;
+        if (t != null && thread.isAlive()) {
+            try {
+                ThreadKick.kick(t);
+            } catch (RuntimeException e) {
+                // The thread exited between the check and the kill: nothing left to interrupt.
+            }
+        }
+    }
+
+    @Override
+    public void run() {
+        try {
+            ThreadKick.blockOnCurrentThread();
+            nativeThread = ThreadKick.current();
+            vcpu.setSignalMask(ThreadKick.maskWithoutKick());
+        } catch (RuntimeException e) {
+            ready.countDown();
+            vmm.guestStopped(StopReason.of(StopReason.Kind.INFRASTRUCTURE_ERROR, "vCPU " + vcpu.id() + " set-up failed: " + e.getMessage()));
+            return;
+        }
+        ready.countDown();
+        try {
+            loop();
+        } catch (RuntimeException | Error e) {
+            vmm.guestStopped(StopReason.of(StopReason.Kind.INFRASTRUCTURE_ERROR, "vCPU " + vcpu.id() + ": " + e));
+        } finally {
+            ThreadKick.drain();
+        }
+    }
+
+    private void loop() {
+        while (!vmm.stopping()) {
+            VcpuExit exit = vcpu.run();
+            if (exit instanceof VcpuExit.IoOut o) {
+                if (o.count() == 1) {
+                    pio.write(o.port(), o.data());
+                } else {
+                    for (int i = 0; i < o.count(); i++) {
+                        pio.write(o.port(), Arrays.copyOfRange(o.data(), i * o.size(), (i + 1) * o.size()));
+                    }
+                }
+            } else if (exit instanceof VcpuExit.IoIn in) {
+                byte[] data = new byte[in.size() * in.count()];
+                byte[] one = new byte[in.size()];
+                for (int i = 0; i < in.count(); i++) {
+                    Arrays.fill(one, (byte) 0);
+                    if (!pio.read(in.port(), one)) {
+                        Arrays.fill(one, (byte) 0xFF); // nothing there: the bus floats high, as on a PC
+                    }
+                    System.arraycopy(one, 0, data, i * in.size(), in.size());
+                }
+                vcpu.completeRead(data);
+            } else if (exit instanceof VcpuExit.MmioWrite w) {
+                mmio.write(w.address(), w.data());
+            } else if (exit instanceof VcpuExit.MmioRead r) {
+                byte[] data = new byte[r.length()];
+                if (!mmio.read(r.address(), data)) {
+                    Arrays.fill(data, (byte) 0xFF);
+                }
+                vcpu.completeRead(data);
+            } else if (exit instanceof VcpuExit.Interrupted) {
+                ThreadKick.drain();
+            } else {
+                vmm.guestStopped(GuestStops.describe(exit, vcpu, vmm));
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+package dev.jkrun.vmm.vstate;
+
+import dev.jkrun.devices.bus.Bus;
+import dev.jkrun.kvm.Vcpu;
+import dev.jkrun.memory.MmapGuestMemory;
+import dev.jkrun.vmm.StopReason;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A built VM's live state: memory, vCPU threads, buses, and everything to release. The first stop reason wins;
+ * a supervisor thread then kicks and joins the vCPUs, closes the devices (joining their threads), and releases
+ * fds and memory in reverse order of creation before completing {@link #stopped()}.
+ */
+public final class Vmm {
+    private static final Logger LOG = LoggerFactory.getLogger(Vmm.class);
+    private final String name;
+    private final MmapGuestMemory memory;
+    private final List<VcpuThread> vcpuThreads = new ArrayList<>();
+    /** Closed in reverse order after the vCPUs have stopped: devices, eventfds, vCPU fds, VM, /dev/kvm, memory. */
+    private final List<AutoCloseable> resources;
+    private final AtomicReference<StopReason> reason = new AtomicReference<>();
+    private final CountDownLatch stopRequested = new CountDownLatch(1);
+    private final CompletableFuture<StopReason> stopped = new CompletableFuture<>();
+    private final AtomicBoolean started = new AtomicBoolean();
+    private final DebugLog debugLog;
+    private volatile boolean stopping;
+    private volatile OptionalInt reportedStatus = OptionalInt.empty();
+
+    public Vmm(String name, MmapGuestMemory memory, List<Vcpu> vcpus, Bus pio, Bus mmio, List<AutoCloseable> resources, DebugLog debugLog) {
+        this.name = name;
+        this.memory = memory;
+        this.resources = new ArrayList<>(resources);
+        this.debugLog = debugLog;
+        for (Vcpu v : vcpus) {
+            vcpuThreads.add(new VcpuThread(this, v, pio, mmio, name));
+        }
+    }
+
+    public MmapGuestMemory memory() { return memory; }
+
+    public DebugLog debugLog() { return debugLog; }
+
+    /** Starts every vCPU thread; the BSP runs, APs wait in KVM for INIT/SIPI. */
+    public void start() {
+        if (!started.compareAndSet(false, true)) {
+            throw new IllegalStateException("VM already started");
+        }
+        Thread supervisor = new Thread(this::supervise, name + "-supervisor");
+        supervisor.setDaemon(true);
+        supervisor.start();
+        try {
+            for (VcpuThread t : vcpuThreads) {
+                t.start();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            guestStopped(StopReason.of(StopReason.Kind.START_FAILED, "interrupted while starting vCPUs"));
+        }
+    }
+
+    public boolean stopping() { return stopping; }
+
+    public boolean started() { return started.get(); }
+
+    /** Records the guest command's exit status (test exit port, virtio-fs exit ioctl) for the stop that follows. */
+    public void reportExitStatus(int status) { reportedStatus = OptionalInt.of(status); }
+
+    public OptionalInt reportedStatus() { return reportedStatus; }
+
+    /** The guest asked for a reset (i8042 0xFE): a shutdown with the reported status, or a bare reboot. */
+    public void guestReset() {
+        OptionalInt s = reportedStatus;
+        guestStopped(s.isPresent() ? StopReason.shutdown(s.getAsInt()) : StopReason.of(StopReason.Kind.REBOOT, "guest reset the machine (i8042)"));
+    }
+
+    /** First reason wins; safe from any thread, including vCPU and device threads. */
+    public void guestStopped(StopReason r) {
+        if (reason.compareAndSet(null, r)) {
+            LOG.debug("{} stopping: {}", name, r);
+            stopping = true;
+            stopRequested.countDown();
+            if (!started.get()) {
+                releaseAll();
+                stopped.complete(r);
+            }
+        }
+    }
+
+    public CompletableFuture<StopReason> stopped() { return stopped; }
+
+    private void supervise() {
+        try {
+            stopRequested.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        // Kick until every vCPU has left KVM_RUN: a kick can race with a thread that is just entering it, but the
+        // signal stays pending then, so one kick per thread suffices; the loop only guards against surprises.
+        for (VcpuThread t : vcpuThreads) {
+            while (t.thread.isAlive()) {
+                t.kick();
+                try {
+                    t.thread.join(100);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+        }
+        releaseAll();
+        debugLog.flush();
+        stopped.complete(reason.get());
+    }
+
+    private synchronized void releaseAll() {
+        for (int i = resources.size() - 1; i >= 0; i--) {
+            try {
+                resources.get(i).close();
+            } catch (Exception e) {
+                LOG.warn("{}: releasing {} failed: {}", name, resources.get(i), e.toString());
+            }
+        }
+        resources.clear();
+        memory.close();
+    }
+}

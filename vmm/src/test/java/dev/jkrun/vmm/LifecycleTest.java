@@ -1,0 +1,87 @@
+package dev.jkrun.vmm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jkrun.kvm.testing.KvmAvailable;
+import dev.jkrun.libc.AnonymousMapping;
+import dev.jkrun.libc.FileDescriptor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Stopping guests that will not stop by themselves, and releasing everything a VM used. */
+class LifecycleTest {
+    @BeforeAll
+    static void kvm() { KvmAvailable.assumeKvm(); }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"spin", "halt"})
+    void killReturnsPromptlyFromARunningGuest(String guest) throws Exception {
+        try (VirtualMachine vm = VirtualMachine.create(GuestRun.config(guest, 1, 32, ""), System.err, null)) {
+            vm.start();
+            waitForOutput(vm, guest.toUpperCase());
+            long t0 = System.nanoTime();
+            vm.kill();
+            Optional<StopReason> r = vm.waitForStop(Duration.ofSeconds(10));
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(r.isPresent(), "stop did not complete");
+            assertEquals(StopReason.Kind.KILLED, r.get().kind());
+            assertTrue(ms < 5000, "kill took " + ms + " ms");
+        }
+    }
+
+    @Test
+    void fiftyStartStopCyclesLeaveNothingBehind() throws Exception {
+        // Warm up once so lazily created JVM/JNR threads and fds are part of the baseline.
+        cycle();
+        long fds = openFds();
+        int threads = Thread.activeCount();
+        int ours = FileDescriptor.openCount();
+        long mapped = AnonymousMapping.mappedBytes();
+        for (int i = 0; i < 50; i++) {
+            cycle();
+        }
+        assertEquals(ours, FileDescriptor.openCount(), "jkrun file descriptors");
+        assertEquals(mapped, AnonymousMapping.mappedBytes(), "guest memory mappings");
+        assertEquals(fds, openFds(), "process file descriptors");
+        waitForThreads(threads);
+        assertEquals(threads, Thread.activeCount(), "live threads");
+    }
+
+    private static void cycle() throws Exception {
+        try (VirtualMachine vm = VirtualMachine.create(GuestRun.config("spin", 1, 32, ""), System.err, null)) {
+            vm.start();
+            waitForOutput(vm, "SPIN");
+            vm.kill();
+            assertEquals(StopReason.Kind.KILLED, vm.waitForStop().kind());
+        }
+    }
+
+    static void waitForOutput(VirtualMachine vm, String text) throws InterruptedException {
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (!vm.debugOutput().contains(text) && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertTrue(vm.debugOutput().contains(text), "guest never printed " + text + ": " + vm.debugOutput());
+    }
+
+    private static long openFds() throws IOException {
+        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count();
+        }
+    }
+
+    private static void waitForThreads(int expected) throws InterruptedException {
+        for (int i = 0; i < 200 && Thread.activeCount() > expected; i++) {
+            Thread.sleep(10);
+        }
+    }
+}
