@@ -28,6 +28,7 @@ public final class Main {
                 case "boot" -> BootCommand.run(rest, out, err);
                 case "check" -> CheckCommand.run(rest, out, err);
                 case "setup" -> SetupCommand.run(rest, out, err);
+                case "guest" -> GuestCommand.run(rest, out, err);
                 default -> {
                     err.println("jkrun: unknown command '" + args[0] + "' (try: jkrun --help)");
                     yield USAGE_ERROR;
@@ -69,6 +70,7 @@ public final class Main {
                 "  boot    boot the libkrunfw kernel (or --kernel) with its log on this terminal, report how it stopped",
                 "  check   report what this host offers: /dev/kvm, KVM capabilities, hardware or kvm-pvm, libkrunfw",
                 "  setup   find libkrunfw, or fetch it into ~/.cache/jkrun, and print where it is",
+                "  guest   run a freestanding test guest ELF (jkrun guest [--cpus N] [--memory MIB] [--cmdline S] [--console] -- ELF)",
                 "",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--cmdline STR]",
                 "              [--append WORD]... [--timeout SECONDS] [--log-level off|error|warn|info|debug|trace]");

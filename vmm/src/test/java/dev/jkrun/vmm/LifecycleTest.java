@@ -56,6 +56,19 @@ class LifecycleTest {
         assertEquals(threads, Thread.activeCount(), "live threads");
     }
 
+    /**
+     * Guests that stop themselves race the supervisor's kick against the vCPU thread's exit. A kick left pending
+     * at thread exit would kill this JVM (HotSpot restores the creation-time signal mask), so surviving many
+     * such stops is the test.
+     */
+    @Test
+    void selfStoppingGuestsNeverLeaveAKickPending() throws Exception {
+        for (int i = 0; i < 40; i++) {
+            GuestRun r = GuestRun.run(i % 2 == 0 ? "exit_status" : "triple_fault", 1 + i % 2, 32, "jkrun.test.status=3");
+            assertTrue(r.reason().kind() == StopReason.Kind.SHUTDOWN || r.reason().kind() == StopReason.Kind.CRASH, r.reason().toString());
+        }
+    }
+
     private static void cycle() throws Exception {
         try (VirtualMachine vm = VirtualMachine.create(GuestRun.config("spin", 1, 32, ""), System.err, null)) {
             vm.start();

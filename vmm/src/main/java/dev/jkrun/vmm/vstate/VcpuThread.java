@@ -24,6 +24,9 @@ final class VcpuThread implements Runnable {
     private final Bus mmio;
     private final CountDownLatch ready = new CountDownLatch(1);
     private volatile ThreadKick.NativeThread nativeThread;
+    /** Guards {@link #exited}: no kick may be sent once the thread is past its final drain (see {@link #kick()}). */
+    private final Object kickLock = new Object();
+    private boolean exited;
     final Thread thread;
 
     VcpuThread(Vmm vmm, Vcpu vcpu, Bus pio, Bus mmio, String vmName) {
@@ -40,16 +43,27 @@ final class VcpuThread implements Runnable {
         ready.await();
     }
 
-    /** Makes KVM_RUN return on this vCPU (now, or at its next entry). */
+    /**
+     * Makes KVM_RUN return on this vCPU (now, or at its next entry). A kick must never be pending when the thread
+     * ends: HotSpot restores the thread's creation-time signal mask as it exits (os::free_thread), which would
+     * deliver the kick with its default action and kill the process. So kicks are sent only under
+     * {@link #kickLock} while the thread has not declared itself exited, and it drains after declaring.
+     */
     void kick() {
-        ThreadKick.NativeThread t = nativeThread;
-        if (t != null && thread.isAlive()) {
-            try {
+        synchronized (kickLock) {
+            ThreadKick.NativeThread t = nativeThread;
+            if (t != null && !exited) {
                 ThreadKick.kick(t);
-            } catch (RuntimeException e) {
-                // The thread exited between the check and the kill: nothing left to interrupt.
             }
         }
+    }
+
+    private void declareExitedAndDrain() {
+        synchronized (kickLock) {
+            exited = true;
+        }
+        // pthread_kill has queued every earlier kick on this thread before returning: consume them all.
+        ThreadKick.drain();
     }
 
     @Override
@@ -59,6 +73,7 @@ final class VcpuThread implements Runnable {
             nativeThread = ThreadKick.current();
             vcpu.setSignalMask(ThreadKick.maskWithoutKick());
         } catch (RuntimeException e) {
+            declareExitedAndDrain();
             ready.countDown();
             vmm.guestStopped(StopReason.of(StopReason.Kind.INFRASTRUCTURE_ERROR, "vCPU " + vcpu.id() + " set-up failed: " + e.getMessage()));
             return;
@@ -69,7 +84,7 @@ final class VcpuThread implements Runnable {
         } catch (RuntimeException | Error e) {
             vmm.guestStopped(StopReason.of(StopReason.Kind.INFRASTRUCTURE_ERROR, "vCPU " + vcpu.id() + ": " + e));
         } finally {
-            ThreadKick.drain();
+            declareExitedAndDrain();
         }
     }
 

@@ -1,0 +1,69 @@
+package dev.jkrun.cli;
+
+import dev.jkrun.vmm.ConsoleConfig;
+import dev.jkrun.vmm.KernelConfig;
+import dev.jkrun.vmm.MachineConfig;
+import dev.jkrun.vmm.StopReason;
+import dev.jkrun.vmm.VirtualMachine;
+import dev.jkrun.vmm.VmConfig;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * {@code jkrun guest ELF}: runs a freestanding test guest (the device-model testing harness) through the same boot
+ * path as a kernel. Its debug-port lines (0x3F8) go to stdout; the status it writes to port 0xF4 is ours.
+ * The console, if the guest drives one, is this process's stdin/stdout.
+ */
+final class GuestCommand {
+    private GuestCommand() {}
+
+    static int run(String[] argv, PrintStream out, PrintStream err) {
+        int cpus = 1;
+        long memory = 64;
+        String cmdline = "";
+        long timeout = 600;
+        boolean console = false;
+        Args args = new Args(argv);
+        for (String o = args.nextOption(); o != null; o = args.nextOption()) {
+            switch (o) {
+                case "--cpus" -> cpus = args.intValue(o);
+                case "--memory" -> memory = args.intValue(o);
+                case "--cmdline" -> cmdline = args.value(o);
+                case "--timeout" -> timeout = args.intValue(o);
+                case "--console" -> console = true;
+                case "--log-level" -> Logging.setLevel(args.value(o));
+                default -> throw new Main.UsageException("unknown option " + o + " for guest");
+            }
+        }
+        if (args.afterDashes().size() != 1) {
+            throw new Main.UsageException("guest needs exactly one ELF after --, e.g. jkrun guest -- guests/target/classes/guests/smp");
+        }
+        Path elf = Path.of(args.afterDashes().get(0));
+        if (!Files.isRegularFile(elf)) {
+            throw new Main.UsageException("guest: " + elf + " does not exist");
+        }
+        VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), KernelConfig.elf(elf, cmdline),
+                console ? new ConsoleConfig.Stdio() : new ConsoleConfig.None(), true);
+        try (VirtualMachine vm = VirtualMachine.create(config, err, out::println)) {
+            vm.start();
+            Optional<StopReason> r;
+            try {
+                r = vm.waitForStop(Duration.ofSeconds(timeout));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                r = Optional.empty();
+            }
+            if (r.isEmpty()) {
+                err.println("jkrun: the guest did not stop within " + timeout + " s; killed it");
+                return 124;
+            }
+            if (r.get().kind() != StopReason.Kind.SHUTDOWN) {
+                err.println("jkrun: VM stopped: " + r.get());
+            }
+            return r.get().processExitStatus();
+        }
+    }
+}

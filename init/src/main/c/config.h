@@ -1,0 +1,89 @@
+/*
+ * jkrun guest init: the workload configuration and its parsers.
+ *
+ * The config file format (written by dev.jkrun.init.InitConfig#encode, read by config_parse):
+ *
+ *   file   := record*
+ *   record := KEY NUL VALUE NUL
+ *
+ * The first record must be "jkrun-init" = "1" (the format version). Values may hold any byte but
+ * NUL; there is no size limit other than memory. Keys (a key marked "once" may appear at most once):
+ *
+ *   exec       once, required  the program to run; argv[0] is this string; PATH search applies
+ *   arg        repeated        argv[1..], in order
+ *   env        repeated        "NAME=VALUE"; NAME is non-empty
+ *   workdir    once            chdir target, default "/"
+ *   hostname   once            sethostname(); default "localhost" if the kernel left "(none)"
+ *   rlimit     repeated        "NAME=SOFT:HARD"; NAME is RLIMIT_NOFILE, NOFILE or a number;
+ *                              SOFT and HARD are decimal numbers or "unlimited"
+ *   mount      repeated        "TAG:PATH": mount virtio-fs TAG on PATH (created if missing);
+ *                              TAG holds no ':'
+ *   root-disk  once            "DEVICE:FSTYPE:OPTIONS": mount DEVICE and make it the root;
+ *                              an empty FSTYPE tries every block filesystem in /proc/filesystems
+ *   tty        once            "1" if the console is a terminal on the host, else "0"
+ *   stdio      once            "console" (default) or "ports": stdin/stdout/stderr are the
+ *                              virtio-console ports named krun-stdin/krun-stdout/krun-stderr,
+ *                              each one that is absent stays on the console
+ *
+ * An unknown key, a key without its value, or a repeated "once" key is an error (exit 125).
+ */
+#ifndef JKRUN_INIT_CONFIG_H
+#define JKRUN_INIT_CONFIG_H
+
+#include <stddef.h>
+#include <sys/resource.h>
+
+#define CONFIG_MAGIC_KEY "jkrun-init"
+#define CONFIG_VERSION "1"
+
+struct strlist {
+    char **items; /* NULL-terminated */
+    size_t len;
+    size_t cap;
+};
+
+struct rlimit_entry {
+    int resource;
+    struct rlimit value;
+};
+
+struct mount_entry {
+    char *tag;
+    char *path;
+};
+
+struct config {
+    char *exec;
+    struct strlist args;     /* argv[1..] */
+    struct strlist env;      /* NAME=VALUE */
+    char *workdir;
+    char *hostname;
+    struct rlimit_entry *rlimits;
+    size_t n_rlimits;
+    struct mount_entry *mounts;
+    size_t n_mounts;
+    char *root_device;       /* NULL: no root disk */
+    char *root_fstype;       /* "" = probe */
+    char *root_options;      /* "" = none */
+    int tty;
+    int stdio_ports;
+};
+
+/* Error message buffer filled by the parsers on failure. */
+extern char config_error[512];
+
+void strlist_add(struct strlist *l, char *s);
+
+/* Parses the record stream buf[0..len). Returns 0, or -1 with config_error set. buf is modified
+ * (values point into it) and must outlive cfg. */
+int config_parse(char *buf, size_t len, struct config *cfg);
+
+/* Parses "NAME=SOFT:HARD" (also "NAME:SOFT:HARD"). Returns 0 or -1 with config_error set. */
+int parse_rlimit(const char *spec, struct rlimit_entry *out);
+
+/* Fills cfg from libkrun-style variables (KRUN_INIT, KRUN_WORKDIR, KRUN_RLIMITS, HOSTNAME,
+ * KRUN_HOME, KRUN_TERM, KRUN_BLOCK_ROOT_*) plus init's argv[1..]; the rest of envp becomes the
+ * workload's environment. Returns 0 or -1 with config_error set. */
+int config_from_krun_env(int argc, char **argv, char **envp, struct config *cfg);
+
+#endif

@@ -1,0 +1,610 @@
+/*
+ * jkrun guest init (/init.krun): PID 1 of a jkrun microVM.
+ *
+ * 1. Standard mounts (/proc, /sys, /dev, /dev/pts, /dev/shm, cgroup2; tmpfs on /tmp, /run and
+ *    /var/tmp when the root is read-only).
+ * 2. Reads the workload config from /.jkrun-config (format in config.h), a virtual file served
+ *    by the VMM's root share; without it, libkrun's KRUN_* variables and argv (config.c).
+ * 3. Optional block-device root, stdio ports, extra virtio-fs mounts, hostname, rlimits,
+ *    environment, working directory.
+ * 4. Forks the workload, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT to its process group and reaps
+ *    every child until the workload exits.
+ * 5. Reports the status with ioctl(root, 0x7602 = _IO('v', 2), status) on the virtio-fs root
+ *    (the value travels as the ioctl's integer argument, as in libkrun), sync(), reboot().
+ *
+ * Exit statuses: the workload's code, or 128+N when killed by signal N; 125 when set-up fails
+ * (one "jkrun-init: ..." line on stderr); 126 when the program cannot be executed; 127 when it
+ * is not found.
+ *
+ * Which failures are fatal (125): a /proc mount failure, a malformed or unreadable config,
+ * a root-disk, stdio-port or extra virtio-fs mount that cannot be set up, hostname, rlimit and
+ * chdir failures. Best effort (silent unless JKRUN_INIT_DEBUG is set): /sys, /dev (the kernel may
+ * have mounted it already, or the test namespace may not allow it), /dev/pts, /dev/shm, cgroup2,
+ * the /dev links, the read-only-root tmpfs mounts and bringing up lo.
+ *
+ * Host tests only (variables in init's own environment, never passed to the workload):
+ *   JKRUN_INIT_TEST_CONFIG=<path>   read the config from <path> instead of /.jkrun-config
+ *   JKRUN_INIT_TEST_REPORT=<path>   write the status as decimal text to <path> and exit(status)
+ *                                   instead of the ioctl and reboot
+ *   JKRUN_INIT_TEST_PORTS=<dir>     look for virtio-port names under <dir> (default
+ *                                   /sys/class/virtio-ports) and their devices in <dir>/../dev
+ *                                   (default /dev)
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define CONFIG_PATH "/.jkrun-config"
+#define EXIT_IOCTL 0x7602 /* _IO('v', 2): libkrun's "set exit code" on the virtio-fs root */
+#define FUSE_SUPER_MAGIC 0x65735546
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#define EXIT_SETUP 125
+#define EXIT_CANNOT_EXEC 126
+#define EXIT_NOT_FOUND 127
+
+static int debug;
+static int report_fd = -1;     /* the virtio-fs root, or the test report file */
+static int test_mode;
+static const char *ports_dir = "/sys/class/virtio-ports";
+static char ports_dev_dir[4096] = "/dev";
+
+static void report_and_halt(int status) __attribute__((noreturn));
+
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...)
+{
+    if (!debug)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("jkrun-init: warning: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* A set-up failure: one line on stderr, then status 125. */
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("jkrun-init: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fflush(stderr);
+    report_and_halt(EXIT_SETUP);
+}
+
+static int do_mount(const char *src, const char *target, const char *type, unsigned long flags,
+                    const char *data)
+{
+    /* A read-only root may still hold the directory; mount() tells. */
+    (void)mkdir(target, 0755);
+    if (mount(src, target, type, flags, data) == 0 || errno == EBUSY)
+        return 0;
+    return -1;
+}
+
+static void ensure_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0)
+            continue;
+        int c = open("/dev/console", O_RDWR | O_NOCTTY);
+        if (c < 0)
+            c = open("/dev/null", O_RDWR);
+        if (c < 0)
+            return;
+        if (c != fd) {
+            dup2(c, fd);
+            close(c);
+        }
+    }
+}
+
+static void dev_link(const char *target, const char *link)
+{
+    struct stat st;
+    if (lstat(link, &st) == 0)
+        return;
+    if (symlink(target, link) != 0)
+        warn("symlink %s: %s", link, strerror(errno));
+}
+
+static void standard_mounts(void)
+{
+    const unsigned long common = MS_NODEV | MS_NOEXEC | MS_NOSUID | MS_RELATIME;
+    if (do_mount("proc", "/proc", "proc", common, NULL) != 0)
+        fail("mount /proc: %s", strerror(errno));
+    if (do_mount("sysfs", "/sys", "sysfs", common, NULL) != 0)
+        warn("mount /sys: %s", strerror(errno));
+    if (do_mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID | MS_RELATIME, "mode=0755") != 0)
+        warn("mount /dev: %s", strerror(errno));
+    ensure_std_fds();
+    if (do_mount("devpts", "/dev/pts", "devpts", MS_NOEXEC | MS_NOSUID | MS_RELATIME,
+                 "newinstance,gid=5,mode=620,ptmxmode=666") != 0)
+        warn("mount /dev/pts: %s", strerror(errno));
+    if (do_mount("shm", "/dev/shm", "tmpfs", MS_NODEV | MS_NOEXEC | MS_NOSUID | MS_RELATIME,
+                 "mode=1777") != 0)
+        warn("mount /dev/shm: %s", strerror(errno));
+    if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", common, NULL) != 0 && errno != EBUSY)
+        warn("mount /sys/fs/cgroup: %s", strerror(errno));
+    dev_link("pts/ptmx", "/dev/ptmx");
+    dev_link("/proc/self/fd", "/dev/fd");
+    dev_link("/proc/self/fd/0", "/dev/stdin");
+    dev_link("/proc/self/fd/1", "/dev/stdout");
+    dev_link("/proc/self/fd/2", "/dev/stderr");
+}
+
+static int root_is_read_only(void)
+{
+    struct statvfs sv;
+    if (statvfs("/", &sv) == 0 && (sv.f_flag & ST_RDONLY))
+        return 1;
+    return access("/", W_OK) != 0 && errno == EROFS;
+}
+
+static void read_only_root_mounts(void)
+{
+    static const struct { const char *path; const char *opts; } dirs[] = {
+        { "/tmp", "mode=1777" }, { "/run", "mode=0755" }, { "/var/tmp", "mode=1777" },
+    };
+    if (!root_is_read_only())
+        return;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        struct stat st;
+        if (stat(dirs[i].path, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (mount("tmpfs", dirs[i].path, "tmpfs", MS_NODEV | MS_NOSUID | MS_RELATIME,
+                  dirs[i].opts) != 0)
+            warn("mount tmpfs on %s: %s", dirs[i].path, strerror(errno));
+    }
+}
+
+/* Reads the whole file; NULL with errno set on failure. */
+static char *read_file(const char *path, size_t *len_out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (buf == NULL) {
+            close(fd);
+            errno = ENOMEM;
+            return NULL;
+        }
+        if (len == cap) {
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (nb == NULL)
+                free(buf);
+            buf = nb;
+            continue;
+        }
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            errno = e;
+            return NULL;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    *len_out = len;
+    return buf;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char *p = strdup(path);
+    if (p == NULL)
+        return -1;
+    for (char *s = p + 1; ; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, mode) != 0 && errno != EEXIST) {
+                free(p);
+                return -1;
+            }
+            *s = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    free(p);
+    return 0;
+}
+
+static int mount_probe(const char *dev, const char *target, const char *opts)
+{
+    FILE *f = fopen("/proc/filesystems", "re");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    int err = ENODEV;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "nodev", 5) == 0)
+            continue;
+        char *type = line + strspn(line, " \t");
+        type[strcspn(type, " \t\n")] = '\0';
+        if (type[0] == '\0')
+            continue;
+        if (mount(dev, target, type, 0, opts) == 0) {
+            fclose(f);
+            return 0;
+        }
+        if (errno != EINVAL)
+            err = errno;
+    }
+    fclose(f);
+    errno = err;
+    return -1;
+}
+
+/* Mounts the block device and makes it the root (mount-move + chroot, as libkrun does); the
+ * standard mounts are then made again inside it. */
+static void switch_to_root_disk(const struct config *cfg)
+{
+    const char *target = "/newroot";
+    if (mkdir(target, 0755) != 0 && errno != EEXIST) {
+        /* A read-only root share: mount under /dev (a devtmpfs) instead. */
+        target = "/dev/.jkrun-newroot";
+        if (mkdir(target, 0755) != 0 && errno != EEXIST)
+            fail("root-disk: mkdir %s: %s", target, strerror(errno));
+    }
+    const char *opts = cfg->root_options[0] ? cfg->root_options : NULL;
+    int rc = cfg->root_fstype[0] ? mount(cfg->root_device, target, cfg->root_fstype, 0, opts)
+                                 : mount_probe(cfg->root_device, target, opts);
+    if (rc != 0)
+        fail("root-disk: mount %s on %s: %s", cfg->root_device, target, strerror(errno));
+    if (chdir(target) != 0)
+        fail("root-disk: chdir %s: %s", target, strerror(errno));
+    if (mount(".", "/", NULL, MS_MOVE, NULL) != 0)
+        fail("root-disk: move %s to /: %s", target, strerror(errno));
+    if (chroot(".") != 0 || chdir("/") != 0)
+        fail("root-disk: chroot: %s", strerror(errno));
+    standard_mounts();
+}
+
+static void extra_mounts(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_mounts; i++) {
+        const struct mount_entry *m = &cfg->mounts[i];
+        if (mkdir_p(m->path, 0755) != 0)
+            fail("mount %s: mkdir %s: %s", m->tag, m->path, strerror(errno));
+        if (mount(m->tag, m->path, "virtiofs", 0, NULL) != 0)
+            fail("mount %s on %s: %s", m->tag, m->path, strerror(errno));
+    }
+}
+
+/* stdio "ports": dup the krun-stdin/krun-stdout/krun-stderr virtio-console ports onto 0, 1, 2
+ * (in init itself, so that its own messages reach the workload's stderr too). A port that is
+ * absent leaves that descriptor on the console. */
+static void setup_stdio_ports(void)
+{
+    static const char *const names[] = { "krun-stdin", "krun-stdout", "krun-stderr" };
+    DIR *d = opendir(ports_dir);
+    if (d == NULL)
+        fail("stdio ports: %s: %s", ports_dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[sizeof ports_dev_dir + 512], name[64];
+        snprintf(path, sizeof path, "%s/%s/name", ports_dir, de->d_name);
+        FILE *f = fopen(path, "re");
+        if (f == NULL)
+            continue;
+        if (fgets(name, sizeof name, f) == NULL)
+            name[0] = '\0';
+        fclose(f);
+        name[strcspn(name, "\n")] = '\0';
+        for (int fd = 0; fd < 3; fd++) {
+            if (strcmp(name, names[fd]) != 0)
+                continue;
+            snprintf(path, sizeof path, "%s/%s", ports_dev_dir, de->d_name);
+            int p = open(path, (fd == 0 ? O_RDONLY : O_WRONLY) | O_NOCTTY);
+            if (p < 0)
+                fail("stdio ports: open %s (%s): %s", path, name, strerror(errno));
+            if (dup2(p, fd) < 0)
+                fail("stdio ports: dup2 %s: %s", path, strerror(errno));
+            close(p);
+        }
+    }
+    closedir(d);
+}
+
+static void loopback_up(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
+            warn("lo up: %s", strerror(errno));
+    }
+    close(s);
+}
+
+static void set_hostname(const struct config *cfg)
+{
+    const char *name = cfg->hostname;
+    if (name == NULL || name[0] == '\0') {
+        char cur[256] = "";
+        if (gethostname(cur, sizeof cur) == 0 && cur[0] != '\0' && strcmp(cur, "(none)") != 0)
+            return;
+        name = "localhost";
+    }
+    if (sethostname(name, strlen(name)) != 0)
+        fail("hostname '%s': %s", name, strerror(errno));
+}
+
+static void set_rlimits(const struct config *cfg)
+{
+    static const char *const names[] = {
+        "CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+        "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+    };
+    for (size_t i = 0; i < cfg->n_rlimits; i++) {
+        const struct rlimit_entry *r = &cfg->rlimits[i];
+        if (setrlimit((__rlimit_resource_t)r->resource, &r->value) != 0)
+            fail("rlimit %s: %s", names[r->resource], strerror(errno));
+    }
+}
+
+/* The workload's environment: exactly the configured one, plus PATH, HOME (and TERM on a
+ * terminal) when missing. Later duplicates win. */
+static void set_environment(const struct config *cfg)
+{
+    clearenv();
+    for (size_t i = 0; i < cfg->env.len; i++)
+        if (putenv(cfg->env.items[i]) != 0)
+            fail("env: %s", strerror(errno));
+    if (getenv("PATH") == NULL)
+        setenv("PATH", DEFAULT_PATH, 1);
+    if (getenv("HOME") == NULL)
+        setenv("HOME", "/", 1);
+    if (cfg->tty && getenv("TERM") == NULL)
+        setenv("TERM", "linux", 1);
+}
+
+static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+#define N_FORWARDED (sizeof forwarded / sizeof forwarded[0])
+
+static void noop_handler(int sig) { (void)sig; }
+
+static sigset_t wait_set, old_mask;
+
+/* PID 1 drops signals whose disposition is SIG_DFL: install a handler, then block them (from the
+ * start, so that none sent early is lost) and take them with sigwaitinfo once the workload runs. */
+static void setup_signals(void)
+{
+    sigemptyset(&wait_set);
+    sigaddset(&wait_set, SIGCHLD);
+    for (size_t i = 0; i < N_FORWARDED; i++)
+        sigaddset(&wait_set, forwarded[i]);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = noop_handler;
+    for (size_t i = 0; i < N_FORWARDED; i++)
+        sigaction(forwarded[i], &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    sigprocmask(SIG_BLOCK, &wait_set, &old_mask);
+}
+
+struct exec_failure {
+    int status;
+    int err;
+};
+
+static void child_fail(int pipe_fd, int status, int err) __attribute__((noreturn));
+static void child_fail(int pipe_fd, int status, int err)
+{
+    struct exec_failure f = { status, err };
+    (void)!write(pipe_fd, &f, sizeof f);
+    _exit(status);
+}
+
+static void run_child(const struct config *cfg, char **argv, int pipe_fd)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < N_FORWARDED; i++)
+        sigaction(forwarded[i], &dfl, NULL);
+    sigaction(SIGCHLD, &dfl, NULL);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    if (setsid() < 0) {
+        fprintf(stderr, "jkrun-init: setsid: %s\n", strerror(errno));
+        child_fail(pipe_fd, EXIT_SETUP, errno);
+    }
+    /* The first terminal among stdin, stdout, stderr (the console) becomes the controlling
+     * terminal, so that ^C typed on the host reaches the workload's foreground group. */
+    for (int fd = 0; fd < 3; fd++) {
+        if (isatty(fd)) {
+            if (ioctl(fd, TIOCSCTTY, 1) != 0 && cfg->tty)
+                warn("TIOCSCTTY: %s", strerror(errno));
+            break;
+        }
+    }
+    execvp(cfg->exec, argv);
+    int err = errno;
+    if (err == ENOENT || err == ENOTDIR) {
+        fprintf(stderr, "jkrun-init: %s: not found\n", cfg->exec);
+        child_fail(pipe_fd, EXIT_NOT_FOUND, err);
+    }
+    fprintf(stderr, "jkrun-init: %s: cannot execute: %s\n", cfg->exec, strerror(err));
+    child_fail(pipe_fd, EXIT_CANNOT_EXEC, err);
+}
+
+/* Runs the workload and returns its status; reaps every other child meanwhile. */
+static int run_workload(const struct config *cfg)
+{
+    size_t argc = cfg->args.len + 1;
+    char **argv = calloc(argc + 1, sizeof(char *));
+    if (argv == NULL)
+        fail("out of memory");
+    argv[0] = cfg->exec;
+    for (size_t i = 0; i < cfg->args.len; i++)
+        argv[i + 1] = cfg->args.items[i];
+
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        fail("pipe: %s", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(pipefd[0]);
+        run_child(cfg, argv, pipefd[1]);
+    }
+    close(pipefd[1]);
+    struct exec_failure f;
+    ssize_t n;
+    do
+        n = read(pipefd[0], &f, sizeof f);
+    while (n < 0 && errno == EINTR);
+    close(pipefd[0]);
+    int failed_status = n == (ssize_t)sizeof f ? f.status : -1;
+
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&wait_set, &si);
+        if (sig < 0)
+            continue;
+        if (sig != SIGCHLD) {
+            if (kill(-pid, sig) != 0)
+                kill(pid, sig);
+            continue;
+        }
+        int st;
+        pid_t p;
+        while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+            if (p != pid)
+                continue;
+            if (failed_status >= 0)
+                return failed_status;
+            if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+            if (WIFSIGNALED(st))
+                return 128 + WTERMSIG(st);
+        }
+        if (p < 0 && errno == ECHILD)
+            return EXIT_SETUP;
+    }
+}
+
+static void report_and_halt(int status)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (test_mode) {
+        if (report_fd >= 0) {
+            char buf[16];
+            int n = snprintf(buf, sizeof buf, "%d\n", status);
+            (void)!write(report_fd, buf, (size_t)n);
+            close(report_fd);
+        }
+        exit(status);
+    }
+    struct statfs sf;
+    if (report_fd >= 0 && fstatfs(report_fd, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC) {
+        if (ioctl(report_fd, EXIT_IOCTL, (unsigned long)status) != 0)
+            warn("exit-status ioctl: %s", strerror(errno));
+    }
+    sync();
+    reboot(RB_AUTOBOOT);
+    /* Not reached in a VM; PID 1 exiting panics the kernel, and panic=-1 reboots. */
+    exit(status);
+}
+
+int main(int argc, char **argv, char **envp)
+{
+    const char *config_path = CONFIG_PATH;
+    const char *v;
+    debug = getenv("JKRUN_INIT_DEBUG") != NULL;
+    if ((v = getenv("JKRUN_INIT_TEST_CONFIG")) != NULL && v[0] != '\0')
+        config_path = v;
+    if ((v = getenv("JKRUN_INIT_TEST_PORTS")) != NULL && v[0] != '\0') {
+        ports_dir = v;
+        snprintf(ports_dev_dir, sizeof ports_dev_dir, "%s/../dev", v);
+    }
+    if ((v = getenv("JKRUN_INIT_TEST_REPORT")) != NULL && v[0] != '\0') {
+        test_mode = 1;
+        report_fd = open(v, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    } else {
+        /* Opened before any root switch: the status goes to the virtio-fs root. */
+        report_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    setup_signals();
+    umask(022);
+
+    standard_mounts();
+
+    struct config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    size_t len = 0;
+    char *buf = read_file(config_path, &len);
+    if (buf != NULL) {
+        if (config_parse(buf, len, &cfg) != 0)
+            fail("%s", config_error);
+    } else if (errno == ENOENT) {
+        if (config_from_krun_env(argc, argv, envp, &cfg) != 0)
+            fail("%s", config_error);
+    } else {
+        fail("config %s: %s", config_path, strerror(errno));
+    }
+
+    if (cfg.stdio_ports)
+        setup_stdio_ports();
+    if (cfg.root_device != NULL)
+        switch_to_root_disk(&cfg);
+    extra_mounts(&cfg);
+    read_only_root_mounts();
+    loopback_up();
+    set_hostname(&cfg);
+    set_rlimits(&cfg);
+    set_environment(&cfg);
+    const char *workdir = cfg.workdir != NULL && cfg.workdir[0] != '\0' ? cfg.workdir : "/";
+    if (chdir(workdir) != 0)
+        fail("workdir %s: %s", workdir, strerror(errno));
+
+    report_and_halt(run_workload(&cfg));
+}

@@ -1,0 +1,295 @@
+package dev.jkrun.init;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The built init.krun, run as PID 1 of fresh namespaces on the host (see GuestInitHarness). */
+class GuestInitTest {
+
+    @TempDir
+    static Path dir;
+    static GuestInitHarness h;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        String why = GuestInitHarness.unavailableReason();
+        assumeTrue(why == null, () -> "skipped: " + why);
+        h = new GuestInitHarness(dir);
+    }
+
+    private static InitConfig.Builder sh(String script, String... args) {
+        InitConfig.Builder b = InitConfig.builder("/bin/sh").arg("-c").arg(script);
+        for (String a : args) {
+            b.arg(a);
+        }
+        return b;
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 42})
+    void exitStatusIsReported(int code) throws Exception {
+        var r = h.run(sh("exit " + code).build());
+        assertEquals(code, r.status(), r.stderr());
+        assertEquals(code, r.processExit());
+        assertEquals("", r.stderr());
+    }
+
+    @Test
+    void theCommandsOwn126And127AreItsStatus() throws Exception {
+        assertEquals(126, h.run(sh("exit 126").build()).status());
+        var r = h.run(sh("exit 127").build());
+        assertEquals(127, r.status());
+        assertEquals("", r.stderr());
+    }
+
+    @Test
+    void aNonExecutableFileIs126() throws Exception {
+        Path f = h.root.resolve("bin/not-executable");
+        Files.writeString(f, "#!/bin/sh\nexit 0\n");
+        Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));
+        var r = h.run(InitConfig.builder("/bin/not-executable").build());
+        assertEquals(126, r.status());
+        assertEquals(List.of("jkrun-init: /bin/not-executable: cannot execute: Permission denied"), r.stderrLines());
+    }
+
+    @Test
+    void aMissingCommandIs127() throws Exception {
+        var r = h.run(InitConfig.builder("no-such-command").build());
+        assertEquals(127, r.status());
+        assertEquals(List.of("jkrun-init: no-such-command: not found"), r.stderrLines());
+    }
+
+    @Test
+    void pathSearchUsesTheConfiguredPath() throws Exception {
+        var r = h.run(InitConfig.builder("echo").arg("found").env("PATH=/bin").build());
+        assertEquals(0, r.status(), r.stderr());
+        assertEquals("found\n", r.stdout());
+    }
+
+    @Test
+    void aSignalledCommandIs128PlusTheSignal() throws Exception {
+        assertEquals(137, h.run(sh("kill -9 $$").build()).status());
+    }
+
+    @Test
+    void theEnvironmentIsExactlyTheConfiguredOne() throws Exception {
+        InitConfig.Builder b = InitConfig.builder("env").env("PATH=/bin").env("HOME=/home/x");
+        Set<String> expected = new LinkedHashSet<>(List.of("PATH=/bin", "HOME=/home/x"));
+        for (int i = 0; i < 200; i++) {
+            String item = "VAR_" + i + "=value " + i + " = with spaces 'quotes' \"and\" $dollars";
+            b.env(item);
+            expected.add(item);
+        }
+        var r = h.run(b.build());
+        assertEquals(0, r.status(), r.stderr());
+        assertEquals(expected, new LinkedHashSet<>(r.stdoutLines()));
+        assertEquals(expected.size(), r.stdoutLines().size());
+    }
+
+    @Test
+    void defaultEnvironmentIsPathAndHome() throws Exception {
+        var r = h.run(InitConfig.builder("/bin/env").build());
+        assertEquals(Set.of("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/"),
+                Set.copyOf(r.stdoutLines()));
+        var tty = h.run(InitConfig.builder("/bin/env").tty(true).build());
+        assertTrue(tty.stdoutLines().contains("TERM=linux"), tty.stdout());
+    }
+
+    @Test
+    void workdir() throws Exception {
+        var r = h.run(InitConfig.builder("/bin/pwd").workdir("/var/tmp").build());
+        assertEquals("/var/tmp\n", r.stdout());
+    }
+
+    @Test
+    void rlimits() throws Exception {
+        var r = h.run(sh("ulimit -n; ulimit -Hn; ulimit -Sc; ulimit -Hc").rlimit("NOFILE=123:456")
+                .rlimit(new RLimit(RLimit.Resource.CORE, 0, RLimit.UNLIMITED)).build());
+        assertEquals(0, r.status(), r.stderr());
+        assertEquals(List.of("123", "456", "0", "unlimited"), r.stdoutLines());
+    }
+
+    @Test
+    void hostname() throws Exception {
+        assertEquals("guest-7\n", h.run(InitConfig.builder("hostname").hostname("guest-7").build()).stdout());
+        // Without one, init keeps the kernel's name (here the UTS namespace's copy of the host's),
+        // and only replaces the kernel default "(none)" with "localhost".
+        var r = h.run(InitConfig.builder("hostname").build());
+        assertEquals(0, r.status(), r.stderr());
+        assertTrue(!r.stdout().isBlank() && !r.stdout().contains("(none)"), r.stdout());
+    }
+
+    @Test
+    void stdinStdoutAndStderrAreSeparate() throws Exception {
+        var r = h.run(sh("cat; echo err >&2").build(), "line 1\nline 2\n");
+        assertEquals(0, r.status());
+        assertEquals("line 1\nline 2\n", r.stdout());
+        assertEquals("err\n", r.stderr());
+    }
+
+    @Test
+    void hundredKibOfArguments() throws Exception {
+        List<String> args = new ArrayList<>();
+        int bytes = 0;
+        for (int i = 0; bytes < 100 * 1024; i++) {
+            String a = "argument-" + i;
+            args.add(a);
+            bytes += a.length() + 1;
+        }
+        InitConfig c = sh("echo $#; eval echo \\${$#}", "_").args(args).build();
+        assertTrue(c.encode().length > 100 * 1024);
+        var r = h.run(c);
+        assertEquals(0, r.status(), r.stderr());
+        assertEquals(List.of(Integer.toString(args.size()), args.get(args.size() - 1)), r.stdoutLines());
+    }
+
+    @Test
+    void anOrphanDoesNotDelayTheExit() throws Exception {
+        var r = h.run(sh("sleep 10 & exit 3").build());
+        assertEquals(3, r.status());
+        assertTrue(r.millis() < 5000, "took " + r.millis() + " ms");
+    }
+
+    @Test
+    void zombiesAreReaped() throws Exception {
+        // The orphans' parent (the sh below) exits; init must reap them or they stay zombies.
+        var r = h.run(sh("sh -c 'true & true & true &'; sleep 0.3; "
+                + "for s in /proc/[0-9]*/stat; do cat $s 2>/dev/null; echo; done | grep -c ') Z ' || true").build());
+        assertEquals(0, r.status(), r.stderr());
+        assertEquals("0\n", r.stdout());
+    }
+
+    @Test
+    void aMissingWorkdirIs125WithOneLine() throws Exception {
+        var r = h.run(InitConfig.builder("/bin/true").workdir("/no/such/dir").build());
+        assertEquals(125, r.status());
+        assertEquals(List.of("jkrun-init: workdir /no/such/dir: No such file or directory"), r.stderrLines());
+    }
+
+    @Test
+    void aBadConfigIs125() throws Exception {
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = "jkrun-init\0001\0exec\0/bin/true\0color\0blue\0".getBytes(StandardCharsets.UTF_8);
+        var r = h.run(run);
+        assertEquals(125, r.status());
+        assertEquals(List.of("jkrun-init: config: unknown key 'color'"), r.stderrLines());
+        run.config = "exec\0/bin/true\0".getBytes(StandardCharsets.UTF_8);
+        assertEquals(125, h.run(run).status());
+        run.config = "jkrun-init\0001\0exec\0/bin/true\0arg".getBytes(StandardCharsets.UTF_8);
+        assertEquals(125, h.run(run).status());
+    }
+
+    @Test
+    void signalsToInitReachTheCommand() throws Exception {
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = sh("trap 'echo got TERM; exit 9' TERM; echo ready; while :; do sleep 0.1; done")
+                .build().encode();
+        run.whileRunning = (unshare, stdout) -> {
+            try {
+                ProcessHandle init = GuestInitHarness.initProcess(unshare);
+                for (int i = 0; i < 1000 && !Files.readString(stdout).contains("ready"); i++) {
+                    Thread.sleep(10); // until the trap is set
+                }
+                new ProcessBuilder("kill", "-TERM", Long.toString(init.pid())).start().waitFor();
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        };
+        var r = h.run(run);
+        assertEquals(9, r.status(), r.stdout() + r.stderr());
+        assertEquals(List.of("ready", "got TERM"), r.stdoutLines());
+    }
+
+    @Test
+    void libkrunVariablesWithoutAConfigFile() throws Exception {
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.initEnv.put("KRUN_INIT", "/bin/sh");
+        run.initEnv.put("KRUN_WORKDIR", "/bin");
+        run.initEnv.put("KRUN_RLIMITS", "\"7=100:200,RLIMIT_CORE:0:0\"");
+        run.initEnv.put("HOSTNAME", "krun");
+        run.initEnv.put("FOO", "bar");
+        run.initArgs.addAll(List.of("-c", "echo \"$@\"; pwd; ulimit -n; ulimit -c; hostname; echo $FOO; exit 5",
+                "zero", "one two"));
+        var r = h.run(run);
+        assertEquals(5, r.status(), r.stderr());
+        assertEquals(List.of("one two", "/bin", "100", "0", "krun", "bar"), r.stdoutLines());
+    }
+
+    @Test
+    void readOnlyRootGetsTmpfsOnTmp() throws Exception {
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = sh("echo x > /tmp/f && cat /tmp/f && grep -c '^tmpfs /tmp ' /proc/mounts; "
+                + "(echo y > /f) 2>/dev/null || echo read-only").build().encode();
+        Path out = Files.createTempDirectory("jkrun-init-ro"); // outside the root, which turns read-only
+        run.reportPath = "/out/report";
+        run.wrapper = "set -e; r=" + h.root + "; /usr/bin/mount --bind $r $r; /usr/bin/mount -o remount,bind,ro $r; "
+                + "/usr/bin/mount --bind " + out + " $r/out; exec \"$@\"";
+        var r = h.run(run);
+        assertTrue(Files.exists(out.resolve("report")), r.stderr());
+        assertEquals(List.of("x", "1", "read-only"), r.stdoutLines(), r.stderr());
+        int status = Integer.parseInt(Files.readString(out.resolve("report")).trim());
+        assertEquals(0, status);
+        Files.delete(out.resolve("report"));
+        Files.delete(out);
+    }
+
+    @Test
+    void stdioPorts() throws Exception {
+        Path ports = h.root.resolve("ports");
+        String[][] names = {{"vport1p1", "krun-stdout"}, {"vport1p2", "krun-stderr"}, {"vport1p3", "krun-stdin"}};
+        for (String[] n : names) {
+            Files.createDirectories(ports.resolve("class").resolve(n[0]));
+            Files.writeString(ports.resolve("class").resolve(n[0]).resolve("name"), n[1] + "\n");
+            Files.createDirectories(ports.resolve("dev"));
+            Files.writeString(ports.resolve("dev").resolve(n[0]), "");
+        }
+        Files.writeString(ports.resolve("dev/vport1p3"), "from the stdin port\n");
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = sh("cat; echo err >&2").stdioPorts(true).build().encode();
+        run.initEnv.put("JKRUN_INIT_TEST_PORTS", "/ports/class");
+        run.stdin = "from the console\n".getBytes(StandardCharsets.UTF_8);
+        var r = h.run(run);
+        assertEquals(0, r.status(), r.stderr());
+        assertEquals("", r.stdout());
+        assertEquals("", r.stderr());
+        assertEquals("from the stdin port\n", Files.readString(ports.resolve("dev/vport1p1")));
+        assertEquals("err\n", Files.readString(ports.resolve("dev/vport1p2")));
+    }
+
+    @Test
+    void stdioPortsWithoutTheSysfsDirectoryIs125() throws Exception {
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = InitConfig.builder("/bin/true").stdioPorts(true).build().encode();
+        run.initEnv.put("JKRUN_INIT_TEST_PORTS", "/no-ports");
+        var r = h.run(run);
+        assertEquals(125, r.status());
+        assertEquals(1, r.stderrLines().size(), r.stderr());
+    }
+
+    @Test
+    void rootDiskIsMountedAndBecomesTheRoot() throws Exception {
+        // A tmpfs "disk": the new root is empty, so /bin/sh is no longer there; the status still
+        // reaches the report file opened before the switch.
+        var r = h.run(InitConfig.builder("/bin/sh").rootDisk(new RootDisk("tmpfs", "tmpfs", "size=1m")).build());
+        assertEquals(127, r.status(), r.stderr());
+        assertEquals(List.of("jkrun-init: /bin/sh: not found"), r.stderrLines());
+        var bad = h.run(InitConfig.builder("/bin/sh").rootDisk(new RootDisk("/dev/no-such-disk", "ext4", "")).build());
+        assertEquals(125, bad.status());
+        assertEquals(1, bad.stderrLines().size(), bad.stderr());
+    }
+}
