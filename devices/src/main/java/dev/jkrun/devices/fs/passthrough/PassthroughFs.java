@@ -1,0 +1,948 @@
+package dev.jkrun.devices.fs.passthrough;
+
+import static dev.jkrun.libc.PosixFs.*;
+
+import dev.jkrun.devices.fs.Attr;
+import dev.jkrun.devices.fs.Context;
+import dev.jkrun.devices.fs.DirSink;
+import dev.jkrun.devices.fs.Entry;
+import dev.jkrun.devices.fs.Errnos;
+import dev.jkrun.devices.fs.FileSystem;
+import dev.jkrun.devices.fs.FsException;
+import dev.jkrun.devices.fs.IoctlResult;
+import dev.jkrun.devices.fs.Opened;
+import dev.jkrun.devices.fs.SetAttr;
+import dev.jkrun.devices.fs.StatFs;
+import dev.jkrun.devices.fs.fuse.Fuse;
+import dev.jkrun.libc.FileDescriptor;
+import dev.jkrun.libc.NativeCallException;
+import dev.jkrun.libc.PosixFs;
+import dev.jkrun.libc.Stat;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntConsumer;
+
+/**
+ * Serves a host directory to the guest, the way virtiofsd / libkrun's passthrough do.
+ *
+ * <p><b>Containment.</b> Every inode holds an {@code O_PATH|O_NOFOLLOW} descriptor opened with openat(2) relative
+ * to its parent's descriptor, one name at a time; no path string is ever joined. Names that are empty, ".", "..",
+ * contain '/', or are longer than 255 bytes are refused, so a lookup cannot leave the share (".." at the root
+ * included). Host symlinks are never followed: a symlink is an inode of its own whose READLINK returns its text,
+ * whose GETATTR describes the link, and whose OPEN fails ELOOP. Replacing a directory by a symlink on the host
+ * after the guest looked it up does not redirect anything: later operations use the directory's descriptor.
+ * Files are (re)opened through {@code /proc/self/fd/N} of the inode's descriptor, which names the inode, not a
+ * path. Only regular files and directories can be opened; device nodes, FIFOs and sockets the guest creates stay
+ * inert on the host (the guest kernel handles them itself).
+ *
+ * <p><b>Hard links.</b> A file inside the share that is a hard link to a file elsewhere on the host (made on the
+ * host) is the same inode, so its content is served and writable; this is inherent to sharing inodes and is why
+ * shares should not contain links to sensitive files. The guest cannot create such links: LINK only names inodes
+ * it already reached inside the share, and node ids are per server, so nothing links two shares (a RENAME or
+ * LINK to an unknown node fails EXDEV).
+ *
+ * <p><b>Identity.</b> Inodes are keyed by (st_dev, st_ino) with a lookup count; FORGET drops counts and closes
+ * descriptors. Node ids are allocated from 2 (the root is 1); {@link #VIRTUAL_BASE} and up are the virtual files.
+ * The guest's uid/gid become this thread's fsuid/fsgid while it creates or checks access, when the VMM runs as
+ * root (the way virtiofsd does), so new files get the guest caller's ownership.
+ *
+ * <p>Extended attributes pass through unfiltered (trusted.* and security.* included).
+ */
+public final class PassthroughFs implements FileSystem, AutoCloseable {
+    /** Node ids (and st_ino) of the virtual root files: {@code VIRTUAL_BASE + index}. */
+    public static final long VIRTUAL_BASE = 0xFFFF_FFFF_0000_0000L;
+    /** The {@code 0x7602} = {@code _IO('v', 2)} ioctl by which libkrun's init reports the exit status (arg = code). */
+    public static final int IOCTL_EXIT_CODE = 0x7602;
+    /** READDIR cookies of the virtual root entries (virtual entry i continues at {@code VIRTUAL_DIR_COOKIE + i + 1}). */
+    static final long VIRTUAL_DIR_COOKIE = 0x7FFF_FFFF_FFFF_F000L;
+    private static final int NAME_MAX = 255;
+    private static final int GETDENTS_BUFFER = 16384;
+
+    private final PassthroughOptions options;
+    private final Inode root;
+    private final Object lock = new Object();
+    private final Map<Long, Inode> inodes = new HashMap<>();
+    private final Map<Key, Inode> byKey = new HashMap<>();
+    private final Map<Long, Handle> handles = new ConcurrentHashMap<>();
+    private final AtomicLong nextNode = new AtomicLong(2);
+    private final AtomicLong nextFh = new AtomicLong(1);
+    private final List<Inode> virtuals = new ArrayList<>();
+    private final Map<String, Inode> virtualByName = new HashMap<>();
+    private final boolean switchCredentials;
+    private final int processUmask;
+    private final long createdSec = System.currentTimeMillis() / 1000;
+
+    private record Key(long dev, long ino) {}
+
+    private static final class Inode {
+        final long nodeId;
+        final FileDescriptor fd; // null for virtual files
+        final Key key;
+        final int type;
+        final byte[] name; // virtual files only
+        final VirtualFile virtual;
+        long lookups; // guarded by PassthroughFs.lock
+
+        Inode(long nodeId, FileDescriptor fd, Key key, int type, byte[] name, VirtualFile virtual) {
+            this.nodeId = nodeId;
+            this.fd = fd;
+            this.key = key;
+            this.type = type;
+            this.name = name;
+            this.virtual = virtual;
+        }
+
+        boolean isDir() { return type == Stat.S_IFDIR; }
+    }
+
+    private static final class Handle {
+        final Inode inode;
+        final FileDescriptor fd; // null for virtual files
+        final boolean dir;
+        final boolean writable;
+
+        Handle(Inode inode, FileDescriptor fd, boolean dir, boolean writable) {
+            this.inode = inode;
+            this.fd = fd;
+            this.dir = dir;
+            this.writable = writable;
+        }
+    }
+
+    /** Opens {@code root} (which must be a directory; a symlink there is not followed). */
+    public PassthroughFs(Path root, PassthroughOptions options) {
+        this.options = options;
+        FileDescriptor fd = PosixFs.openat(null, PosixFs.bytes(root.toString()), O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+        Stat st = PosixFs.fstat(fd);
+        this.root = new Inode(ROOT_ID, fd, new Key(st.dev(), st.ino()), st.type(), null, null);
+        inodes.put(ROOT_ID, this.root);
+        byKey.put(this.root.key, this.root);
+        long i = 0;
+        for (Map.Entry<String, VirtualFile> e : options.virtualFiles().entrySet()) {
+            byte[] name = e.getKey().getBytes(StandardCharsets.UTF_8);
+            Inode v = new Inode(VIRTUAL_BASE + i++, null, null, Stat.S_IFREG, name, e.getValue());
+            virtuals.add(v);
+            virtualByName.put(key(name), v);
+        }
+        this.switchCredentials = PosixFs.geteuid() == 0;
+        this.processUmask = readUmask();
+    }
+
+    public PassthroughOptions options() { return options; }
+
+    // ---------------------------------------------------------------- helpers
+
+    private interface Op<T> {
+        T run() throws FsException;
+    }
+
+    /** Runs {@code op}, turning a failed native call into its errno. */
+    private static <T> T sys(Op<T> op) throws FsException {
+        try {
+            return op.run();
+        } catch (NativeCallException e) {
+            throw new FsException(e.errno(), e.call());
+        }
+    }
+
+    /** Runs {@code op} with this thread's fsuid/fsgid set to the guest caller's (when we are root). */
+    private <T> T as(Context ctx, Op<T> op) throws FsException {
+        if (!switchCredentials || (ctx.uid() == 0 && ctx.gid() == 0)) {
+            return sys(op);
+        }
+        PosixFs.setfsgid(ctx.gid());
+        PosixFs.setfsuid(ctx.uid());
+        try {
+            return sys(op);
+        } finally {
+            PosixFs.setfsuid(0);
+            PosixFs.setfsgid(0);
+        }
+    }
+
+    private static String key(byte[] name) { return new String(name, StandardCharsets.ISO_8859_1); }
+
+    private static int readUmask() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("Umask:")) {
+                    return Integer.parseInt(line.substring(6).trim(), 8);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // fall through: assume the common default
+        }
+        return 022;
+    }
+
+    /** Node ids are unsigned: VIRTUAL_BASE is negative as a Java long, so compare the distance. */
+    private boolean isVirtualId(long node) {
+        long index = node - VIRTUAL_BASE;
+        return index >= 0 && index < virtuals.size();
+    }
+
+    private Inode inode(long node) throws FsException {
+        if (isVirtualId(node)) {
+            return virtuals.get((int) (node - VIRTUAL_BASE));
+        }
+        synchronized (lock) {
+            Inode i = inodes.get(node);
+            if (i == null) {
+                throw new FsException(Errnos.ENOENT, "unknown node " + node);
+            }
+            return i;
+        }
+    }
+
+    /** A directory node for a target of RENAME/LINK: unknown (e.g. another share's) → EXDEV. */
+    private Inode targetDir(long node) throws FsException {
+        try {
+            return inode(node);
+        } catch (FsException e) {
+            throw new FsException(Errnos.EXDEV, "unknown node " + node);
+        }
+    }
+
+    private Handle handle(long fh) throws FsException {
+        Handle h = fh > 0 ? handles.get(fh) : null;
+        if (h == null) {
+            throw new FsException(Errnos.EBADF, "unknown handle " + fh);
+        }
+        return h;
+    }
+
+    private long addHandle(Handle h) {
+        long fh = nextFh.getAndIncrement();
+        handles.put(fh, h);
+        return fh;
+    }
+
+    private static void checkName(byte[] name) throws FsException {
+        if (name.length == 0) {
+            throw new FsException(Errnos.ENOENT, "empty name");
+        }
+        if (name.length > NAME_MAX) {
+            throw new FsException(Errnos.ENAMETOOLONG);
+        }
+        if ((name.length == 1 && name[0] == '.') || (name.length == 2 && name[0] == '.' && name[1] == '.')) {
+            throw new FsException(Errnos.EINVAL, "dot name");
+        }
+        for (byte b : name) {
+            if (b == '/' || b == 0) {
+                throw new FsException(Errnos.EINVAL, "name with '/' or NUL");
+            }
+        }
+    }
+
+    private Inode virtualAt(Inode parent, byte[] name) {
+        return parent == root && !virtuals.isEmpty() ? virtualByName.get(key(name)) : null;
+    }
+
+    /** Checks a name that the operation would create or remove in {@code parent}. */
+    private Inode modifiableDir(long parent, byte[] name) throws FsException {
+        if (options.readOnly()) {
+            throw new FsException(Errnos.EROFS);
+        }
+        Inode p = inode(parent);
+        checkName(name);
+        if (virtualAt(p, name) != null) {
+            throw new FsException(Errnos.EROFS, "virtual file");
+        }
+        if (p.virtual != null) {
+            throw new FsException(Errnos.ENOTDIR);
+        }
+        return p;
+    }
+
+    private void checkWritable(Inode i) throws FsException {
+        if (options.readOnly() || i.virtual != null) {
+            throw new FsException(Errnos.EROFS);
+        }
+    }
+
+    private static Attr attr(Stat s) {
+        return new Attr(s.ino(), s.size(), s.blocks(), s.atimeSec(), (int) s.atimeNsec(), s.mtimeSec(),
+                (int) s.mtimeNsec(), s.ctimeSec(), (int) s.ctimeNsec(), s.mode(), (int) s.nlink(), s.uid(), s.gid(),
+                (int) s.rdev(), (int) s.blksize());
+    }
+
+    private Attr virtualAttr(Inode v) {
+        long size = v.virtual.content().length;
+        return new Attr(v.nodeId, size, (size + 511) / 512, createdSec, 0, createdSec, 0, createdSec, 0,
+                Stat.S_IFREG | v.virtual.permissions(), 1, 0, 0, 0, 4096);
+    }
+
+    private Attr attrOf(Inode i) {
+        return i.virtual != null ? virtualAttr(i) : attr(PosixFs.fstat(i.fd));
+    }
+
+    private Entry entry(Inode i, Attr a) {
+        return new Entry(i.nodeId, 0, a, options.entryTimeoutNanos(), options.attrTimeoutNanos());
+    }
+
+    /** Adds one lookup of the inode behind {@code fd} (taking ownership of {@code fd}). */
+    private Entry register(FileDescriptor fd) {
+        Stat st;
+        try {
+            st = PosixFs.fstat(fd);
+        } catch (RuntimeException e) {
+            fd.close();
+            throw e;
+        }
+        Key k = new Key(st.dev(), st.ino());
+        Inode i;
+        synchronized (lock) {
+            i = byKey.get(k);
+            if (i != null) {
+                i.lookups++;
+            } else {
+                i = new Inode(nextNode.getAndIncrement(), fd, k, st.type(), null, null);
+                i.lookups = 1;
+                inodes.put(i.nodeId, i);
+                byKey.put(k, i);
+            }
+        }
+        if (i.fd != fd) {
+            fd.close();
+        }
+        return entry(i, attr(st));
+    }
+
+    private Entry lookupHost(Inode p, byte[] name) {
+        return register(PosixFs.openat(p.fd, name, O_PATH | O_NOFOLLOW, 0));
+    }
+
+    /** Restores mode bits the host process umask took away from a new inode. */
+    private void fixMode(FileDescriptor dir, byte[] name, int mode) {
+        if ((processUmask & mode & 0777) != 0 && (mode & Stat.S_IFMT) != Stat.S_IFLNK) {
+            PosixFs.fchmodat(dir, name, mode & 07777, 0);
+        }
+    }
+
+    // ---------------------------------------------------------------- FileSystem
+
+    @Override
+    public long init(long kernelFlags) { return Fuse.DO_READDIRPLUS | Fuse.READDIRPLUS_AUTO; }
+
+    @Override
+    public long attrTimeoutNanos() { return options.attrTimeoutNanos(); }
+
+    @Override
+    public void destroy() {
+        handles.values().forEach(h -> {
+            if (h.fd != null) {
+                h.fd.close();
+            }
+        });
+        handles.clear();
+        synchronized (lock) {
+            for (Inode i : inodes.values()) {
+                if (i != root) {
+                    i.fd.close();
+                }
+            }
+            inodes.clear();
+            byKey.clear();
+            inodes.put(ROOT_ID, root);
+            byKey.put(root.key, root);
+        }
+    }
+
+    @Override
+    public void close() {
+        destroy();
+        root.fd.close();
+    }
+
+    /** Inodes currently held (the root included), for tests and leak checks. */
+    public int inodeCount() {
+        synchronized (lock) {
+            return inodes.size();
+        }
+    }
+
+    public int handleCount() { return handles.size(); }
+
+    @Override
+    public Entry lookup(Context ctx, long parent, byte[] name) throws FsException {
+        Inode p = inode(parent);
+        checkName(name);
+        Inode v = virtualAt(p, name);
+        if (v != null) {
+            return entry(v, virtualAttr(v));
+        }
+        if (p.virtual != null) {
+            throw new FsException(Errnos.ENOTDIR);
+        }
+        return sys(() -> lookupHost(p, name));
+    }
+
+    @Override
+    public void forget(long node, long nlookup) {
+        if (node == ROOT_ID || isVirtualId(node)) {
+            return;
+        }
+        Inode gone = null;
+        synchronized (lock) {
+            Inode i = inodes.get(node);
+            if (i == null) {
+                return;
+            }
+            i.lookups -= nlookup;
+            if (i.lookups <= 0) {
+                inodes.remove(node);
+                byKey.remove(i.key);
+                gone = i;
+            }
+        }
+        if (gone != null) {
+            gone.fd.close();
+        }
+    }
+
+    @Override
+    public Attr getattr(long node, long fh) throws FsException {
+        Inode i = inode(node);
+        return sys(() -> attrOf(i));
+    }
+
+    @Override
+    public Attr setattr(Context ctx, long node, SetAttr s) throws FsException {
+        Inode i = inode(node);
+        checkWritable(i);
+        Handle h = s.has(SetAttr.FATTR_FH) ? handles.get(s.fh()) : null;
+        return as(ctx, () -> {
+            byte[] proc = procPath(i.fd);
+            if (s.has(SetAttr.FATTR_MODE)) {
+                if (h != null && h.fd != null && !h.dir) {
+                    PosixFs.fchmod(h.fd, s.mode() & 07777);
+                } else if (i.type == Stat.S_IFLNK) {
+                    throw new FsException(Errnos.EOPNOTSUPP, "chmod of a symlink");
+                } else {
+                    PosixFs.fchmodat(null, proc, s.mode() & 07777, 0);
+                }
+            }
+            if (s.has(SetAttr.FATTR_UID) || s.has(SetAttr.FATTR_GID)) {
+                PosixFs.fchownat(i.fd, null, s.has(SetAttr.FATTR_UID) ? s.uid() : -1,
+                        s.has(SetAttr.FATTR_GID) ? s.gid() : -1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+            }
+            if (s.has(SetAttr.FATTR_SIZE)) {
+                if (h != null && h.fd != null && h.writable) {
+                    PosixFs.ftruncate(h.fd, s.size());
+                } else if (i.isDir()) {
+                    throw new FsException(Errnos.EISDIR);
+                } else if (i.type != Stat.S_IFREG) {
+                    throw new FsException(Errnos.EINVAL, "truncate of a special file");
+                } else {
+                    try (FileDescriptor w = PosixFs.openat(null, proc, O_WRONLY, 0)) {
+                        PosixFs.ftruncate(w, s.size());
+                    }
+                }
+            }
+            int times = SetAttr.FATTR_ATIME | SetAttr.FATTR_MTIME | SetAttr.FATTR_ATIME_NOW | SetAttr.FATTR_MTIME_NOW;
+            if ((s.valid() & times) != 0) {
+                long aSec = s.atime(), aNs = s.atimensec(), mSec = s.mtime(), mNs = s.mtimensec();
+                if (s.has(SetAttr.FATTR_ATIME_NOW)) {
+                    aNs = UTIME_NOW;
+                } else if (!s.has(SetAttr.FATTR_ATIME)) {
+                    aNs = UTIME_OMIT;
+                }
+                if (s.has(SetAttr.FATTR_MTIME_NOW)) {
+                    mNs = UTIME_NOW;
+                } else if (!s.has(SetAttr.FATTR_MTIME)) {
+                    mNs = UTIME_OMIT;
+                }
+                if (i.type == Stat.S_IFLNK) {
+                    throw new FsException(Errnos.EOPNOTSUPP, "times of a symlink");
+                }
+                PosixFs.utimensat(null, proc, aSec, aNs, mSec, mNs, 0);
+            }
+            return attrOf(i);
+        });
+    }
+
+    @Override
+    public byte[] readlink(long node) throws FsException {
+        Inode i = inode(node);
+        if (i.type != Stat.S_IFLNK) {
+            throw new FsException(Errnos.EINVAL, "not a symlink");
+        }
+        return sys(() -> PosixFs.readlinkat(i.fd, null));
+    }
+
+    @Override
+    public Entry symlink(Context ctx, long parent, byte[] name, byte[] target) throws FsException {
+        Inode p = modifiableDir(parent, name);
+        if (target.length == 0) {
+            throw new FsException(Errnos.ENOENT, "empty symlink target");
+        }
+        return as(ctx, () -> {
+            PosixFs.symlinkat(target, p.fd, name);
+            return lookupHost(p, name);
+        });
+    }
+
+    @Override
+    public Entry mknod(Context ctx, long parent, byte[] name, int mode, int rdev, int umask) throws FsException {
+        Inode p = modifiableDir(parent, name);
+        return as(ctx, () -> {
+            PosixFs.mknodat(p.fd, name, mode, Integer.toUnsignedLong(rdev));
+            int type = mode & Stat.S_IFMT;
+            if (type == Stat.S_IFREG || type == 0) {
+                fixMode(p.fd, name, mode);
+            }
+            return lookupHost(p, name);
+        });
+    }
+
+    @Override
+    public Entry mkdir(Context ctx, long parent, byte[] name, int mode, int umask) throws FsException {
+        Inode p = modifiableDir(parent, name);
+        return as(ctx, () -> {
+            PosixFs.mkdirat(p.fd, name, mode & 07777);
+            fixMode(p.fd, name, mode);
+            return lookupHost(p, name);
+        });
+    }
+
+    @Override
+    public void unlink(long parent, byte[] name) throws FsException {
+        Inode p = modifiableDir(parent, name);
+        sys(() -> {
+            PosixFs.unlinkat(p.fd, name, 0);
+            return null;
+        });
+    }
+
+    @Override
+    public void rmdir(long parent, byte[] name) throws FsException {
+        Inode p = modifiableDir(parent, name);
+        sys(() -> {
+            PosixFs.unlinkat(p.fd, name, AT_REMOVEDIR);
+            return null;
+        });
+    }
+
+    @Override
+    public void rename(long parent, byte[] name, long newParent, byte[] newName, int flags) throws FsException {
+        Inode p = modifiableDir(parent, name);
+        targetDir(newParent);
+        Inode np = modifiableDir(newParent, newName);
+        if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) != 0) {
+            throw new FsException(Errnos.EINVAL, "rename flags " + flags);
+        }
+        sys(() -> {
+            PosixFs.renameat2(p.fd, name, np.fd, newName, flags);
+            return null;
+        });
+    }
+
+    @Override
+    public Entry link(long node, long newParent, byte[] newName) throws FsException {
+        Inode i = inode(node);
+        targetDir(newParent);
+        Inode np = modifiableDir(newParent, newName);
+        if (i.virtual != null) {
+            throw new FsException(Errnos.EROFS, "virtual file");
+        }
+        if (i.isDir()) {
+            throw new FsException(Errnos.EPERM, "hard link to a directory");
+        }
+        return sys(() -> {
+            try {
+                PosixFs.linkat(i.fd, null, np.fd, newName, AT_EMPTY_PATH);
+            } catch (NativeCallException e) {
+                if (e.errno() != Errnos.ENOENT && e.errno() != Errnos.EPERM) {
+                    throw e;
+                }
+                // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc magic link names the same inode.
+                PosixFs.linkat(null, procPath(i.fd), np.fd, newName, AT_SYMLINK_FOLLOW);
+            }
+            synchronized (lock) {
+                i.lookups++;
+            }
+            return entry(i, attrOf(i));
+        });
+    }
+
+    private static boolean writes(int flags) {
+        return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0;
+    }
+
+    @Override
+    public Opened open(Context ctx, long node, int flags) throws FsException {
+        Inode i = inode(node);
+        if (i.virtual != null) {
+            if (writes(flags)) {
+                throw new FsException(Errnos.EROFS, "virtual file");
+            }
+            return new Opened(addHandle(new Handle(i, null, false, false)), 0);
+        }
+        if (options.readOnly() && writes(flags)) {
+            throw new FsException(Errnos.EROFS);
+        }
+        if (i.type == Stat.S_IFLNK) {
+            throw new FsException(Errnos.ELOOP, "open of a symlink");
+        }
+        if (i.type != Stat.S_IFREG && !i.isDir()) {
+            throw new FsException(Errnos.EACCES, "open of a special file");
+        }
+        int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH);
+        return as(ctx, () -> {
+            FileDescriptor fd = PosixFs.openat(null, procPath(i.fd), hostFlags, 0);
+            return new Opened(addHandle(new Handle(i, fd, i.isDir(), (flags & O_ACCMODE) != O_RDONLY)), 0);
+        });
+    }
+
+    @Override
+    public Created create(Context ctx, long parent, byte[] name, int flags, int mode, int umask) throws FsException {
+        Inode p = modifiableDir(parent, name);
+        int hostFlags = (flags & ~(O_NOCTTY | O_PATH | O_DIRECTORY)) | O_CREAT | O_NOFOLLOW;
+        return as(ctx, () -> {
+            FileDescriptor fd = PosixFs.openat(p.fd, name, hostFlags, mode & 07777);
+            try {
+                if ((processUmask & mode & 0777) != 0) {
+                    PosixFs.fchmod(fd, mode & 07777);
+                }
+                Entry e = register(PosixFs.openat(null, procPath(fd), O_PATH, 0));
+                Inode i = inode(e.nodeId());
+                long fh = addHandle(new Handle(i, fd, false, (flags & O_ACCMODE) != O_RDONLY));
+                return new Created(e, new Opened(fh, 0));
+            } catch (RuntimeException | FsException ex) {
+                fd.close();
+                throw ex;
+            }
+        });
+    }
+
+    @Override
+    public int read(long node, long fh, long offset, ByteBuffer dst) throws FsException {
+        Handle h = handle(fh);
+        if (h.dir) {
+            throw new FsException(Errnos.EISDIR);
+        }
+        if (offset < 0) {
+            throw new FsException(Errnos.EINVAL, "negative offset");
+        }
+        if (h.fd == null) {
+            byte[] c = h.inode.virtual.content();
+            if (offset >= c.length) {
+                return 0;
+            }
+            int n = (int) Math.min(dst.remaining(), c.length - offset);
+            dst.put(c, (int) offset, n);
+            return n;
+        }
+        return sys(() -> {
+            int total = 0;
+            while (dst.hasRemaining()) {
+                int n = PosixFs.pread(h.fd, dst, offset + total);
+                if (n == 0) {
+                    break;
+                }
+                total += n;
+            }
+            return total;
+        });
+    }
+
+    @Override
+    public int write(long node, long fh, long offset, ByteBuffer src, int writeFlags) throws FsException {
+        Handle h = handle(fh);
+        checkWritable(h.inode);
+        if (offset < 0) {
+            throw new FsException(Errnos.EINVAL, "negative offset");
+        }
+        if (h.dir) {
+            throw new FsException(Errnos.EISDIR);
+        }
+        return sys(() -> {
+            int total = 0;
+            while (src.hasRemaining()) {
+                total += PosixFs.pwrite(h.fd, src, offset + total);
+            }
+            return total;
+        });
+    }
+
+    @Override
+    public void flush(long node, long fh, long lockOwner) throws FsException { handle(fh); }
+
+    @Override
+    public void release(long node, long fh) throws FsException {
+        Handle h = handles.remove(fh);
+        if (h == null) {
+            throw new FsException(Errnos.EBADF, "unknown handle " + fh);
+        }
+        if (h.fd != null) {
+            h.fd.close();
+        }
+    }
+
+    @Override
+    public void fsync(long node, long fh, boolean datasync) throws FsException {
+        Handle h = handle(fh);
+        if (h.fd == null) {
+            return;
+        }
+        sys(() -> {
+            if (datasync) {
+                PosixFs.fdatasync(h.fd);
+            } else {
+                PosixFs.fsync(h.fd);
+            }
+            return null;
+        });
+    }
+
+    @Override
+    public Opened opendir(Context ctx, long node, int flags) throws FsException {
+        Inode i = inode(node);
+        if (!i.isDir()) {
+            throw new FsException(Errnos.ENOTDIR);
+        }
+        return as(ctx, () -> {
+            FileDescriptor fd = PosixFs.openat(i.fd, PosixFs.bytes("."), O_RDONLY | O_DIRECTORY, 0);
+            return new Opened(addHandle(new Handle(i, fd, true, false)), 0);
+        });
+    }
+
+    @Override
+    public void readdir(long node, long fh, long offset, DirSink sink) throws FsException {
+        Handle h = handle(fh);
+        if (!h.dir) {
+            throw new FsException(Errnos.ENOTDIR);
+        }
+        synchronized (h) {
+            long hostOffset = offset;
+            boolean atRoot = h.inode == root && !virtuals.isEmpty();
+            if (atRoot) {
+                int n = virtuals.size();
+                int start;
+                if (offset == 0) {
+                    start = 0;
+                } else if (offset > VIRTUAL_DIR_COOKIE && offset <= VIRTUAL_DIR_COOKIE + n) {
+                    start = (int) (offset - VIRTUAL_DIR_COOKIE);
+                } else {
+                    start = n + 1; // a host cookie: the virtual entries were all listed before it
+                }
+                if (start <= n) {
+                    for (int v = start; v < n; v++) {
+                        Inode vi = virtuals.get(v);
+                        if (!sink.fits(vi.name.length)) {
+                            return;
+                        }
+                        Entry e = sink.plus() ? entry(vi, virtualAttr(vi)) : null;
+                        sink.add(vi.nodeId, VIRTUAL_DIR_COOKIE + v + 1, DT_REG, vi.name, e);
+                    }
+                    hostOffset = 0;
+                }
+            }
+            long from = hostOffset;
+            sys(() -> {
+                PosixFs.lseek(h.fd, from, SEEK_SET);
+                while (true) {
+                    List<DirEntry> batch = PosixFs.getdents64(h.fd, GETDENTS_BUFFER);
+                    if (batch.isEmpty()) {
+                        return null;
+                    }
+                    for (DirEntry d : batch) {
+                        if (atRoot && virtualByName.containsKey(key(d.name()))) {
+                            continue; // hidden by a virtual file
+                        }
+                        if (!sink.fits(d.name().length)) {
+                            return null;
+                        }
+                        Entry e = null;
+                        if (sink.plus()) {
+                            if (d.isDotOrDotDot()) {
+                                Attr a = new Attr(d.ino(), 0, 0, 0, 0, 0, 0, 0, 0, d.type() << 12, 0, 0, 0, 0, 0);
+                                e = new Entry(0, 0, a, 0, 0);
+                            } else {
+                                try {
+                                    e = lookupHost(h.inode, d.name());
+                                } catch (NativeCallException gone) {
+                                    continue; // removed since getdents: skip it
+                                }
+                            }
+                        }
+                        sink.add(d.ino(), d.off(), d.type(), d.name(), e);
+                    }
+                }
+            });
+        }
+    }
+
+    @Override
+    public void releasedir(long node, long fh) throws FsException { release(node, fh); }
+
+    @Override
+    public void fsyncdir(long node, long fh, boolean datasync) throws FsException { fsync(node, fh, datasync); }
+
+    @Override
+    public StatFs statfs(long node) throws FsException {
+        Inode i = inode(node);
+        FileDescriptor fd = i.virtual != null ? root.fd : i.fd;
+        return sys(() -> {
+            StatVfs s = PosixFs.fstatvfs(fd);
+            return new StatFs(s.blocks(), s.bfree(), s.bavail(), s.files(), s.ffree(), (int) s.bsize(),
+                    (int) s.namemax(), (int) s.frsize());
+        });
+    }
+
+    @Override
+    public void access(Context ctx, long node, int mask) throws FsException {
+        Inode i = inode(node);
+        if ((mask & W_OK) != 0 && (options.readOnly() || i.virtual != null)) {
+            throw new FsException(Errnos.EROFS);
+        }
+        if (i.virtual != null) {
+            if ((mask & X_OK) != 0 && (i.virtual.permissions() & 0111) == 0) {
+                throw new FsException(Errnos.EACCES);
+            }
+            return;
+        }
+        as(ctx, () -> {
+            PosixFs.faccessat(null, procPath(i.fd), mask, AT_EACCESS);
+            return null;
+        });
+    }
+
+    @Override
+    public int getxattr(long node, byte[] name, ByteBuffer dst) throws FsException {
+        Inode i = inode(node);
+        if (i.virtual != null) {
+            throw new FsException(Errnos.ENODATA);
+        }
+        int size = dst.remaining();
+        return sys(() -> {
+            byte[] buf = new byte[size];
+            int n = PosixFs.getxattr(procPath(i.fd), name, buf, size);
+            if (size > 0) {
+                dst.put(buf, 0, n);
+            }
+            return n;
+        });
+    }
+
+    @Override
+    public int listxattr(long node, ByteBuffer dst) throws FsException {
+        Inode i = inode(node);
+        if (i.virtual != null) {
+            return 0;
+        }
+        int size = dst.remaining();
+        return sys(() -> {
+            byte[] buf = new byte[size];
+            int n = PosixFs.listxattr(procPath(i.fd), buf, size);
+            if (size > 0) {
+                dst.put(buf, 0, n);
+            }
+            return n;
+        });
+    }
+
+    @Override
+    public void setxattr(long node, byte[] name, byte[] value, int flags) throws FsException {
+        Inode i = inode(node);
+        checkWritable(i);
+        sys(() -> {
+            PosixFs.setxattr(procPath(i.fd), name, value, value.length, flags);
+            return null;
+        });
+    }
+
+    @Override
+    public void removexattr(long node, byte[] name) throws FsException {
+        Inode i = inode(node);
+        checkWritable(i);
+        sys(() -> {
+            PosixFs.removexattr(procPath(i.fd), name);
+            return null;
+        });
+    }
+
+    @Override
+    public void fallocate(long node, long fh, int mode, long offset, long length) throws FsException {
+        Handle h = handle(fh);
+        checkWritable(h.inode);
+        sys(() -> {
+            PosixFs.fallocate(h.fd, mode, offset, length);
+            return null;
+        });
+    }
+
+    @Override
+    public long lseek(long node, long fh, long offset, int whence) throws FsException {
+        Handle h = handle(fh);
+        if (h.fd != null) {
+            return sys(() -> PosixFs.lseek(h.fd, offset, whence));
+        }
+        long size = h.inode.virtual.content().length;
+        switch (whence) {
+            case SEEK_SET, SEEK_CUR -> { return checkOffset(offset); }
+            case SEEK_END -> { return checkOffset(size + offset); }
+            case SEEK_DATA -> {
+                if (offset < 0 || offset >= size) {
+                    throw new FsException(Errnos.ENXIO);
+                }
+                return offset;
+            }
+            case SEEK_HOLE -> {
+                if (offset < 0 || offset >= size) {
+                    throw new FsException(Errnos.ENXIO);
+                }
+                return size;
+            }
+            default -> throw new FsException(Errnos.EINVAL, "whence " + whence);
+        }
+    }
+
+    private static long checkOffset(long off) throws FsException {
+        if (off < 0) {
+            throw new FsException(Errnos.EINVAL, "negative offset");
+        }
+        return off;
+    }
+
+    @Override
+    public long copyFileRange(long nodeIn, long fhIn, long offIn, long nodeOut, long fhOut, long offOut, long len,
+                              int flags) throws FsException {
+        if (options.readOnly()) {
+            throw new FsException(Errnos.EROFS);
+        }
+        Handle in = handle(fhIn);
+        Handle out = handle(fhOut);
+        checkWritable(out.inode);
+        if (in.fd == null) {
+            throw new FsException(Errnos.EXDEV, "copy from a virtual file");
+        }
+        long n = Math.min(len, 1L << 30);
+        return sys(() -> PosixFs.copyFileRange(in.fd, offIn, out.fd, offOut, n, flags));
+    }
+
+    @Override
+    public IoctlResult ioctl(long node, long fh, int flags, int cmd, long arg, ByteBuffer in, int outSize)
+            throws FsException {
+        if (cmd == IOCTL_EXIT_CODE && node == ROOT_ID) {
+            IntConsumer listener = options.exitCodeListener();
+            if (listener != null) {
+                listener.accept((int) arg);
+            }
+            return new IoctlResult(0, new byte[0]);
+        }
+        throw new FsException(Errnos.ENOTTY, "ioctl " + Integer.toHexString(cmd));
+    }
+
+    @Override
+    public String toString() { return "PassthroughFs[" + root.fd + (options.readOnly() ? ", ro" : "") + "]"; }
+}

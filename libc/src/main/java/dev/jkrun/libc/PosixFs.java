@@ -1,0 +1,338 @@
+package dev.jkrun.libc;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import jnr.ffi.LibraryLoader;
+import jnr.ffi.Runtime;
+import jnr.ffi.byref.LongLongByReference;
+
+/**
+ * Typed wrappers over the *at(2) family and friends, for the virtio-fs passthrough. Conventions:
+ * <ul>
+ *   <li>Every failure throws {@link NativeCallException} carrying the call name and errno (never -1 upward);
+ *       EINTR is retried where the call is restartable.</li>
+ *   <li>Paths and names are raw bytes without the trailing NUL (Linux names are bytes); {@link #bytes(String)}
+ *       converts from Java strings.</li>
+ *   <li>A {@code null} directory {@link FileDescriptor} means {@code AT_FDCWD}.</li>
+ *   <li>xattrs go through {@code /proc/self/fd/N} paths ({@link #procPath}), the way virtiofsd reaches them on
+ *       O_PATH descriptors.</li>
+ * </ul>
+ */
+public final class PosixFs {
+    // <asm-generic/fcntl.h>, x86_64
+    public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_ACCMODE = 3, O_CREAT = 0100, O_EXCL = 0200,
+            O_NOCTTY = 0400, O_TRUNC = 01000, O_APPEND = 02000, O_NONBLOCK = 04000, O_DIRECT = 040000,
+            O_LARGEFILE = 0100000, O_DIRECTORY = 0200000, O_NOFOLLOW = 0400000, O_NOATIME = 01000000,
+            O_CLOEXEC = 02000000, O_PATH = 010000000;
+    // <linux/fcntl.h>
+    public static final int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200,
+            AT_SYMLINK_FOLLOW = 0x400, AT_EACCESS = 0x200, AT_EMPTY_PATH = 0x1000;
+    // <linux/fs.h> renameat2 flags
+    public static final int RENAME_NOREPLACE = 1, RENAME_EXCHANGE = 2, RENAME_WHITEOUT = 4;
+    public static final int SEEK_SET = 0, SEEK_CUR = 1, SEEK_END = 2, SEEK_DATA = 3, SEEK_HOLE = 4;
+    public static final int F_OK = 0, X_OK = 1, W_OK = 2, R_OK = 4;
+    /** {@code struct timespec.tv_nsec} specials for {@link #utimensat}. */
+    public static final long UTIME_NOW = (1L << 30) - 1, UTIME_OMIT = (1L << 30) - 2;
+    public static final int XATTR_CREATE = 1, XATTR_REPLACE = 2;
+    /** d_type values of {@code struct linux_dirent64}. */
+    public static final int DT_UNKNOWN = 0, DT_FIFO = 1, DT_CHR = 2, DT_DIR = 4, DT_BLK = 6, DT_REG = 8, DT_LNK = 10,
+            DT_SOCK = 12;
+
+    private static final LibCFs.Calls FS = LibraryLoader.create(LibCFs.Calls.class).failImmediately().load("c");
+    private static final Runtime RT = Runtime.getRuntime(FS);
+    private static final byte[] EMPTY = {0};
+
+    private PosixFs() {}
+
+    /** One {@code struct linux_dirent64}: d_ino, d_off (the cookie to lseek to for the entry after it), d_type, name. */
+    public record DirEntry(long ino, long off, int type, byte[] name) {
+        public String nameString() { return new String(name, StandardCharsets.UTF_8); }
+
+        public boolean isDotOrDotDot() {
+            return (name.length == 1 && name[0] == '.') || (name.length == 2 && name[0] == '.' && name[1] == '.');
+        }
+    }
+
+    /** {@code struct statvfs} on x86_64 glibc (112 bytes). */
+    public record StatVfs(long bsize, long frsize, long blocks, long bfree, long bavail, long files, long ffree,
+                          long favail, long fsid, long flag, long namemax) {}
+
+    public static byte[] bytes(String s) { return s.getBytes(StandardCharsets.UTF_8); }
+
+    /** {@code /proc/self/fd/N} for an fd we own: reopening it reaches the inode without any path walk. */
+    public static byte[] procPath(FileDescriptor fd) { return bytes("/proc/self/fd/" + fd.raw()); }
+
+    private static byte[] z(byte[] s) {
+        if (s == null || s.length == 0) {
+            return EMPTY;
+        }
+        byte[] r = Arrays.copyOf(s, s.length + 1);
+        return r;
+    }
+
+    private static int dir(FileDescriptor d) { return d == null ? AT_FDCWD : d.raw(); }
+
+    private static int errno() { return RT.getLastError(); }
+
+    private static NativeCallException fail(String call) { return new NativeCallException(call, errno()); }
+
+    private static int checkInt(String call, int rc) {
+        if (rc < 0) {
+            throw fail(call);
+        }
+        return rc;
+    }
+
+    public static FileDescriptor openat(FileDescriptor dir, byte[] path, int flags, int mode) {
+        byte[] p = z(path);
+        while (true) {
+            int rc = FS.openat(dir(dir), p, flags | O_CLOEXEC, mode);
+            if (rc >= 0) {
+                return FileDescriptor.adopt(rc, "openat");
+            }
+            int e = errno();
+            if (e != Errno.EINTR) {
+                throw new NativeCallException("openat", e);
+            }
+        }
+    }
+
+    public static Stat fstatat(FileDescriptor dir, byte[] path, int flags) {
+        byte[] raw = new byte[Stat.SIZE];
+        checkInt("fstatat", FS.fstatat(dir(dir), z(path), raw, flags));
+        return Stat.parse(raw);
+    }
+
+    /** fstat(2) of {@code fd} itself (works on O_PATH descriptors; never follows a symlink). */
+    public static Stat fstat(FileDescriptor fd) { return fstatat(fd, null, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW); }
+
+    public static void mkdirat(FileDescriptor dir, byte[] name, int mode) {
+        checkInt("mkdirat", FS.mkdirat(dir(dir), z(name), mode));
+    }
+
+    public static void mknodat(FileDescriptor dir, byte[] name, int mode, long dev) {
+        checkInt("mknodat", FS.mknodat(dir(dir), z(name), mode, dev));
+    }
+
+    public static void unlinkat(FileDescriptor dir, byte[] name, int flags) {
+        checkInt("unlinkat", FS.unlinkat(dir(dir), z(name), flags));
+    }
+
+    public static void renameat2(FileDescriptor oldDir, byte[] oldName, FileDescriptor newDir, byte[] newName, int flags) {
+        checkInt("renameat2", FS.renameat2(dir(oldDir), z(oldName), dir(newDir), z(newName), flags));
+    }
+
+    public static void linkat(FileDescriptor oldDir, byte[] oldName, FileDescriptor newDir, byte[] newName, int flags) {
+        checkInt("linkat", FS.linkat(dir(oldDir), z(oldName), dir(newDir), z(newName), flags));
+    }
+
+    public static void symlinkat(byte[] target, FileDescriptor dir, byte[] name) {
+        checkInt("symlinkat", FS.symlinkat(z(target), dir(dir), z(name)));
+    }
+
+    /** The link text (without NUL); {@code path} empty reads the O_PATH symlink {@code dir} itself. */
+    public static byte[] readlinkat(FileDescriptor dir, byte[] path) {
+        byte[] buf = new byte[4096];
+        long n = FS.readlinkat(dir(dir), z(path), buf, buf.length);
+        if (n < 0) {
+            throw fail("readlinkat");
+        }
+        return Arrays.copyOf(buf, (int) n);
+    }
+
+    public static void fchmodat(FileDescriptor dir, byte[] path, int mode, int flags) {
+        checkInt("fchmodat", FS.fchmodat(dir(dir), z(path), mode, flags));
+    }
+
+    public static void fchmod(FileDescriptor fd, int mode) { checkInt("fchmod", FS.fchmod(fd.raw(), mode)); }
+
+    /** uid/gid -1 leave that id unchanged. */
+    public static void fchownat(FileDescriptor dir, byte[] path, int uid, int gid, int flags) {
+        checkInt("fchownat", FS.fchownat(dir(dir), z(path), uid, gid, flags));
+    }
+
+    /** Times as (sec, nsec) pairs; nsec may be {@link #UTIME_NOW} or {@link #UTIME_OMIT}. */
+    public static void utimensat(FileDescriptor dir, byte[] path, long atimeSec, long atimeNsec, long mtimeSec,
+                                 long mtimeNsec, int flags) {
+        long[] times = {atimeSec, atimeNsec, mtimeSec, mtimeNsec};
+        checkInt("utimensat", FS.utimensat(dir(dir), z(path), times, flags));
+    }
+
+    public static void ftruncate(FileDescriptor fd, long length) {
+        checkInt("ftruncate", FS.ftruncate(fd.raw(), length));
+    }
+
+    /**
+     * Reads up to {@code buf.remaining()} bytes at {@code offset} into {@code buf} from its position (direct
+     * buffers are read into without a copy) and advances the position; returns the count (0 at end of file).
+     */
+    public static int pread(FileDescriptor fd, ByteBuffer buf, long offset) {
+        while (true) {
+            long n = FS.pread(fd.raw(), buf, buf.remaining(), offset);
+            if (n >= 0) {
+                buf.position(buf.position() + (int) n);
+                return (int) n;
+            }
+            int e = errno();
+            if (e != Errno.EINTR) {
+                throw new NativeCallException("pread", e);
+            }
+        }
+    }
+
+    public static int pread(FileDescriptor fd, byte[] buf, int length, long offset) {
+        if (length > buf.length) {
+            throw new IllegalArgumentException("length beyond buffer");
+        }
+        while (true) {
+            long n = FS.pread(fd.raw(), buf, length, offset);
+            if (n >= 0) {
+                return (int) n;
+            }
+            int e = errno();
+            if (e != Errno.EINTR) {
+                throw new NativeCallException("pread", e);
+            }
+        }
+    }
+
+    /** Writes {@code buf.remaining()} bytes (at most) at {@code offset}; advances the position by the count. */
+    public static int pwrite(FileDescriptor fd, ByteBuffer buf, long offset) {
+        while (true) {
+            long n = FS.pwrite(fd.raw(), buf, buf.remaining(), offset);
+            if (n >= 0) {
+                buf.position(buf.position() + (int) n);
+                return (int) n;
+            }
+            int e = errno();
+            if (e != Errno.EINTR) {
+                throw new NativeCallException("pwrite", e);
+            }
+        }
+    }
+
+    public static int pwrite(FileDescriptor fd, byte[] buf, int length, long offset) {
+        if (length > buf.length) {
+            throw new IllegalArgumentException("length beyond buffer");
+        }
+        while (true) {
+            long n = FS.pwrite(fd.raw(), buf, length, offset);
+            if (n >= 0) {
+                return (int) n;
+            }
+            int e = errno();
+            if (e != Errno.EINTR) {
+                throw new NativeCallException("pwrite", e);
+            }
+        }
+    }
+
+    public static void fsync(FileDescriptor fd) { checkInt("fsync", FS.fsync(fd.raw())); }
+
+    public static void fdatasync(FileDescriptor fd) { checkInt("fdatasync", FS.fdatasync(fd.raw())); }
+
+    public static void fallocate(FileDescriptor fd, int mode, long offset, long len) {
+        checkInt("fallocate", FS.fallocate(fd.raw(), mode, offset, len));
+    }
+
+    public static long lseek(FileDescriptor fd, long offset, int whence) {
+        long rc = FS.lseek(fd.raw(), offset, whence);
+        if (rc < 0) {
+            throw fail("lseek");
+        }
+        return rc;
+    }
+
+    /** copy_file_range(2) with explicit offsets; returns the bytes copied. */
+    public static long copyFileRange(FileDescriptor in, long offIn, FileDescriptor out, long offOut, long len, int flags) {
+        long rc = FS.copy_file_range(in.raw(), new LongLongByReference(offIn), out.raw(), new LongLongByReference(offOut),
+                len, flags);
+        if (rc < 0) {
+            throw fail("copy_file_range");
+        }
+        return rc;
+    }
+
+    /**
+     * One getdents64(2) call into a buffer of {@code bufferSize} bytes at the directory's current offset; an
+     * empty list means end of directory.
+     */
+    public static List<DirEntry> getdents64(FileDescriptor dirFd, int bufferSize) {
+        byte[] buf = new byte[bufferSize];
+        long n = FS.getdents64(dirFd.raw(), buf, buf.length);
+        if (n < 0) {
+            throw fail("getdents64");
+        }
+        List<DirEntry> out = new ArrayList<>();
+        ByteBuffer b = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.LITTLE_ENDIAN);
+        int pos = 0;
+        while (pos + 19 <= n) {
+            long ino = b.getLong(pos);
+            long off = b.getLong(pos + 8);
+            int reclen = Short.toUnsignedInt(b.getShort(pos + 16));
+            int type = Byte.toUnsignedInt(b.get(pos + 18));
+            if (reclen < 20 || pos + reclen > n) {
+                break;
+            }
+            int end = pos + 19;
+            while (end < pos + reclen && buf[end] != 0) {
+                end++;
+            }
+            out.add(new DirEntry(ino, off, type, Arrays.copyOfRange(buf, pos + 19, end)));
+            pos += reclen;
+        }
+        return out;
+    }
+
+    public static StatVfs fstatvfs(FileDescriptor fd) {
+        byte[] raw = new byte[112];
+        checkInt("fstatvfs", FS.fstatvfs(fd.raw(), raw));
+        ByteBuffer b = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
+        return new StatVfs(b.getLong(0), b.getLong(8), b.getLong(16), b.getLong(24), b.getLong(32), b.getLong(40),
+                b.getLong(48), b.getLong(56), b.getLong(64), b.getLong(72), b.getLong(80));
+    }
+
+    public static void faccessat(FileDescriptor dir, byte[] path, int mode, int flags) {
+        checkInt("faccessat", FS.faccessat(dir(dir), z(path), mode, flags));
+    }
+
+    /** getxattr(2): with {@code size} 0, returns the value's length only (and {@code value} may be null). */
+    public static int getxattr(byte[] path, byte[] name, byte[] value, int size) {
+        long n = FS.getxattr(z(path), z(name), size == 0 ? null : value, size);
+        if (n < 0) {
+            throw fail("getxattr");
+        }
+        return (int) n;
+    }
+
+    public static void setxattr(byte[] path, byte[] name, byte[] value, int size, int flags) {
+        checkInt("setxattr", FS.setxattr(z(path), z(name), value, size, flags));
+    }
+
+    /** listxattr(2): NUL-separated names; with {@code size} 0, returns the needed length only. */
+    public static int listxattr(byte[] path, byte[] list, int size) {
+        long n = FS.listxattr(z(path), size == 0 ? null : list, size);
+        if (n < 0) {
+            throw fail("listxattr");
+        }
+        return (int) n;
+    }
+
+    public static void removexattr(byte[] path, byte[] name) {
+        checkInt("removexattr", FS.removexattr(z(path), z(name)));
+    }
+
+    /** setfsuid(2) for the calling thread; returns the previous fsuid. */
+    public static int setfsuid(int uid) { return FS.setfsuid(uid); }
+
+    public static int setfsgid(int gid) { return FS.setfsgid(gid); }
+
+    public static int geteuid() { return FS.geteuid(); }
+
+    /** close(2) of a raw fd that is not wrapped (rarely needed; prefer {@link FileDescriptor#close()}). */
+    static void closeRaw(int fd) { FS.close(fd); }
+}

@@ -1,0 +1,70 @@
+package dev.jkrun.libc;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class PosixFsTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void statMatchesJava() throws Exception {
+        Files.writeString(dir.resolve("f"), "12345");
+        try (FileDescriptor d = PosixFs.openat(null, PosixFs.bytes(dir.toString()), PosixFs.O_PATH | PosixFs.O_DIRECTORY, 0)) {
+            Stat s = PosixFs.fstatat(d, PosixFs.bytes("f"), PosixFs.AT_SYMLINK_NOFOLLOW);
+            assertEquals(5, s.size());
+            assertTrue(s.isRegular());
+            assertEquals(Files.getAttribute(dir.resolve("f"), "unix:ino"), s.ino());
+            assertEquals(Files.getAttribute(dir.resolve("f"), "unix:nlink"), (int) s.nlink());
+            assertEquals(Files.getLastModifiedTime(dir.resolve("f")).toMillis() / 1000, s.mtimeSec());
+            NativeCallException e = assertThrows(NativeCallException.class,
+                    () -> PosixFs.fstatat(d, PosixFs.bytes("missing"), 0));
+            assertEquals(Errno.ENOENT, e.errno());
+        }
+    }
+
+    @Test
+    void preadPwriteRespectBufferPositions() throws Exception {
+        try (FileDescriptor d = PosixFs.openat(null, PosixFs.bytes(dir.toString()), PosixFs.O_PATH | PosixFs.O_DIRECTORY, 0);
+             FileDescriptor f = PosixFs.openat(d, PosixFs.bytes("f"), PosixFs.O_RDWR | PosixFs.O_CREAT, 0644)) {
+            for (ByteBuffer b : new ByteBuffer[] {ByteBuffer.allocateDirect(16), ByteBuffer.allocate(16)}) {
+                b.put("xxabcdef".getBytes(StandardCharsets.US_ASCII)).flip().position(2);
+                assertEquals(6, PosixFs.pwrite(f, b, 0));
+                assertEquals(8, b.position());
+                ByteBuffer r = b.isDirect() ? ByteBuffer.allocateDirect(16) : ByteBuffer.allocate(16);
+                r.position(5).limit(9);
+                assertEquals(4, PosixFs.pread(f, r, 1));
+                assertEquals(9, r.position());
+                byte[] got = new byte[4];
+                r.position(5);
+                r.get(got);
+                assertEquals("bcde", new String(got, StandardCharsets.US_ASCII));
+            }
+        }
+    }
+
+    @Test
+    void getdentsListsEverything() throws Exception {
+        for (int i = 0; i < 100; i++) {
+            Files.createFile(dir.resolve("n" + i));
+        }
+        try (FileDescriptor d = PosixFs.openat(null, PosixFs.bytes(dir.toString()), PosixFs.O_RDONLY | PosixFs.O_DIRECTORY, 0)) {
+            int count = 0;
+            while (true) {
+                List<PosixFs.DirEntry> batch = PosixFs.getdents64(d, 512);
+                if (batch.isEmpty()) {
+                    break;
+                }
+                count += batch.size();
+            }
+            assertEquals(102, count);
+        }
+    }
+}
