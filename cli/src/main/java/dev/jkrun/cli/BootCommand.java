@@ -44,7 +44,10 @@ final class BootCommand {
                 default -> throw new Main.UsageException("unknown option " + o + " for boot");
             }
         }
-        String prolog = KernelConfig.DEFAULT_PROLOG.replace(" quiet", "");
+        // Linux's virtio_console registers hvc0 before the port is on its list, so the replay of the early log
+        // (the banner included) is dropped in the guest. panic_print=0x20 makes the panic replay the whole log
+        // buffer to hvc0, where it arrives, so the boot log is complete when the kernel panics for lack of a root.
+        String prolog = KernelConfig.DEFAULT_PROLOG.replace(" quiet", "").replace("panic_print=0", "panic_print=0x20");
         KernelConfig kc = new KernelConfig(kernel, krunfw, Optional.of(cmdline.orElse(prolog)), append);
         VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kc,
                 new ConsoleConfig.Streams(InputStream.nullInputStream(), out), false);

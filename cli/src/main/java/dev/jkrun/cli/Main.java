@@ -29,6 +29,7 @@ public final class Main {
                 case "check" -> CheckCommand.run(rest, out, err);
                 case "setup" -> SetupCommand.run(rest, out, err);
                 case "guest" -> GuestCommand.run(rest, out, err);
+                case "run" -> RunCommand.run(rest, out, err);
                 default -> {
                     err.println("jkrun: unknown command '" + args[0] + "' (try: jkrun --help)");
                     yield USAGE_ERROR;
@@ -67,11 +68,15 @@ public final class Main {
                 "usage: jkrun COMMAND [OPTIONS]",
                 "",
                 "commands:",
+                "  run     run a command in a microVM whose root is a host directory (default: / read-only)",
                 "  boot    boot the libkrunfw kernel (or --kernel) with its log on this terminal, report how it stopped",
                 "  check   report what this host offers: /dev/kvm, KVM capabilities, hardware or kvm-pvm, libkrunfw",
                 "  setup   find libkrunfw, or fetch it into ~/.cache/jkrun, and print where it is",
                 "  guest   run a freestanding test guest ELF (jkrun guest [--cpus N] [--memory MIB] [--cmdline S] [--console] -- ELF)",
                 "",
+                "run options:  [--cpus N] [--memory MIB] [--root DIR] [--fs TAG=DIR[:ro]]... [--env K=V]... [--workdir DIR]",
+                "              [--rlimit NAME=SOFT:HARD]... [--console-output FILE] [--krunfw PATH]",
+                "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--cmdline STR]",
                 "              [--append WORD]... [--timeout SECONDS] [--log-level off|error|warn|info|debug|trace]");
     }

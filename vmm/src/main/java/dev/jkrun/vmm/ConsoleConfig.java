@@ -15,6 +15,12 @@ public sealed interface ConsoleConfig {
     /** Java streams, for embedding and tests. */
     record Streams(InputStream input, OutputStream output) implements ConsoleConfig {}
 
+    /**
+     * Java streams for the command's stdin, stdout and stderr, carried separately on the console ports
+     * krun-stdin/krun-stdout/krun-stderr (the guest's hvc0 gets no input and its output is discarded).
+     */
+    record Piped(InputStream stdin, OutputStream stdout, OutputStream stderr) implements ConsoleConfig {}
+
     /** No console device at all (krun_disable_implicit_console). */
     record None() implements ConsoleConfig {}
 }

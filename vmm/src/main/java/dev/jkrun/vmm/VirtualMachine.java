@@ -73,6 +73,9 @@ public final class VirtualMachine implements AutoCloseable {
     /** Forces the VM off: vCPUs are kicked out of KVM_RUN and everything is released. Returns at once. */
     public void kill() { vmm.guestStopped(StopReason.of(StopReason.Kind.KILLED, "stopped by the host")); }
 
+    /** The host terminal changed size: pass it on to the guest's console. */
+    public void resizeConsole(int cols, int rows) { vmm.resizeConsole(cols, rows); }
+
     /** Text the guest wrote to the debug port (bounded). */
     public String debugOutput() { return vmm.debugLog().text(); }
 

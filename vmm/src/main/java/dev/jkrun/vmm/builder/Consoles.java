@@ -14,7 +14,8 @@ import java.util.List;
 
 /** Builds the implicit console (hvc0) from its configuration, as libkrun's autoconfigure_console_ports does. */
 final class Consoles {
-    private static final int STDIN = 0, STDOUT = 1;
+    private static final int STDIN = 0, STDOUT = 1, STDERR = 2;
+    static final String STDIN_PORT = "krun-stdin", STDOUT_PORT = "krun-stdout", STDERR_PORT = "krun-stderr";
 
     private Consoles() {}
 
@@ -30,12 +31,32 @@ final class Consoles {
         if (config instanceof ConsoleConfig.Streams s) {
             return new VirtioConsole(List.of(ConsolePort.console(PortInput.of(s.input()), PortOutput.of(s.output()))), 0, 0);
         }
+        if (config instanceof ConsoleConfig.Piped p) {
+            return new VirtioConsole(List.of(
+                    ConsolePort.console(PortInput.empty(), PortOutput.discard()),
+                    ConsolePort.named(STDIN_PORT, PortInput.of(p.stdin()), PortOutput.discard()),
+                    ConsolePort.named(STDOUT_PORT, PortInput.empty(), PortOutput.of(p.stdout())),
+                    ConsolePort.named(STDERR_PORT, PortInput.empty(), PortOutput.of(p.stderr()))), 0, 0);
+        }
         if (config instanceof ConsoleConfig.Stdio) {
-            boolean ttyIn = Terminal.isTerminal(STDIN);
-            Terminal.Size size = Terminal.size(ttyIn ? STDIN : STDOUT);
+            // libkrun's layout: hvc0 is the terminal where there is one; each of stdin/stdout/stderr that is not
+            // a terminal gets its own named port, so pipes and files keep their streams apart.
+            boolean ttyIn = Terminal.isTerminal(STDIN), ttyOut = Terminal.isTerminal(STDOUT), ttyErr = Terminal.isTerminal(STDERR);
+            Terminal.Size size = Terminal.size(ttyIn ? STDIN : ttyOut ? STDOUT : STDERR);
             PortInput in = ttyIn ? PortInput.ofFd(STDIN) : PortInput.empty();
-            PortOutput out = PortOutput.of(new FileOutputStream(FileDescriptor.out));
-            VirtioConsole console = new VirtioConsole(List.of(ConsolePort.console(in, out)), size.cols(), size.rows());
+            PortOutput out = ttyOut ? PortOutput.of(new FileOutputStream(FileDescriptor.out)) : PortOutput.discard();
+            List<ConsolePort> ports = new java.util.ArrayList<>();
+            ports.add(ConsolePort.console(in, out));
+            if (!ttyIn) {
+                ports.add(ConsolePort.named(STDIN_PORT, PortInput.ofFd(STDIN), PortOutput.discard()));
+            }
+            if (!ttyOut) {
+                ports.add(ConsolePort.named(STDOUT_PORT, PortInput.empty(), PortOutput.of(new FileOutputStream(FileDescriptor.out))));
+            }
+            if (!ttyErr) {
+                ports.add(ConsolePort.named(STDERR_PORT, PortInput.empty(), PortOutput.of(new FileOutputStream(FileDescriptor.err))));
+            }
+            VirtioConsole console = new VirtioConsole(ports, size.cols(), size.rows());
             if (ttyIn) {
                 // Restored when the VM's resources are released, whatever stopped it.
                 resources.add(Terminal.enterRaw(STDIN, false));
@@ -43,5 +64,16 @@ final class Consoles {
             return console;
         }
         throw new IllegalArgumentException("no console device for " + config);
+    }
+
+    /** Whether the guest's command reads and writes through named ports rather than hvc0. */
+    static boolean usesPorts(ConsoleConfig config) {
+        return config instanceof ConsoleConfig.Piped || (config instanceof ConsoleConfig.Stdio
+                && !(Terminal.isTerminal(STDIN) && Terminal.isTerminal(STDOUT) && Terminal.isTerminal(STDERR)));
+    }
+
+    /** Whether the command's console is a terminal (it then becomes the controlling terminal). */
+    static boolean isTerminal(ConsoleConfig config) {
+        return config instanceof ConsoleConfig.Stdio && Terminal.isTerminal(STDIN);
     }
 }

@@ -25,7 +25,13 @@ import dev.jkrun.loader.Kernels;
 import dev.jkrun.loader.KrunfwBundle;
 import dev.jkrun.loader.krunfw.Krunfw;
 import dev.jkrun.memory.MmapGuestMemory;
+import dev.jkrun.devices.virtio.MmioTransport;
+import dev.jkrun.devices.virtio.console.VirtioConsole;
+import dev.jkrun.init.GuestInit;
+import dev.jkrun.init.InitConfig;
 import dev.jkrun.vmm.ConsoleConfig;
+import dev.jkrun.vmm.FsShare;
+import java.util.Optional;
 import dev.jkrun.vmm.VmConfig;
 import dev.jkrun.vmm.vstate.DebugLog;
 import dev.jkrun.vmm.vstate.Vmm;
@@ -84,8 +90,15 @@ public final class VmBuilder {
             }
 
             MmioDeviceManager devices = new MmioDeviceManager(vm, mmio, memory, resources);
+            VirtioConsole console = null;
+            MmioTransport consoleTransport = null;
             if (!(config.console() instanceof ConsoleConfig.None)) {
-                devices.attach(Consoles.create(config.console(), resources));
+                console = Consoles.create(config.console(), resources);
+                consoleTransport = devices.attach(console);
+            }
+            Optional<InitConfig> exec = config.exec().map(e -> Shares.completeInit(e, config));
+            for (FsShare share : Shares.rootFirst(config.shares())) {
+                devices.attach(Shares.device(share, exec, status -> vmmRef[0].reportExitStatus(status)));
             }
 
             String cmdline = commandLine(config, bundle, devices.cmdlineWords());
@@ -105,6 +118,9 @@ public final class VmBuilder {
                 configureVcpu(vcpu, supported, id, n, config.machine().nestedVirt(), payload.entry());
             }
             Vmm vmm = new Vmm(options.name(), memory, vcpus, pio, mmio, resources, debugLog);
+            if (console != null) {
+                vmm.setConsoleResizer(Shares.resizer(console, consoleTransport));
+            }
             vmmRef[0] = vmm;
             return vmm;
         } catch (RuntimeException | Error e) {
@@ -130,7 +146,15 @@ public final class VmBuilder {
     }
 
     static String commandLine(VmConfig config, boolean bundle, List<String> deviceWords) {
-        StringBuilder sb = new StringBuilder(config.kernel().cmdline().orElse(bundle ? dev.jkrun.vmm.KernelConfig.DEFAULT_PROLOG : ""));
+        String prolog = config.kernel().cmdline().orElse(bundle ? dev.jkrun.vmm.KernelConfig.DEFAULT_PROLOG : "");
+        if (config.exec().isPresent() && config.kernel().cmdline().isEmpty()) {
+            // The command reaches init through the virtual /.jkrun-config, never the cmdline (2048 bytes, 32 words).
+            prolog += " init=/" + GuestInit.FILE_NAME;
+            if (config.root().map(FsShare::readOnly).orElse(false)) {
+                prolog = prolog.replace(" rw ", " ro ");
+            }
+        }
+        StringBuilder sb = new StringBuilder(prolog);
         for (String w : config.kernel().extraCmdline()) {
             sb.append(' ').append(w);
         }

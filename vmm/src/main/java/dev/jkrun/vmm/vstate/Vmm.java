@@ -44,6 +44,22 @@ public final class Vmm {
         }
     }
 
+    /** Tells the guest its console's new size (SIGWINCH on the host terminal). */
+    @FunctionalInterface
+    public interface ConsoleResizer {
+        void resize(int cols, int rows);
+    }
+
+    private volatile ConsoleResizer consoleResizer = (c, r) -> { };
+
+    public void setConsoleResizer(ConsoleResizer r) { consoleResizer = r; }
+
+    public void resizeConsole(int cols, int rows) {
+        if (!stopping) {
+            consoleResizer.resize(cols, rows);
+        }
+    }
+
     public MmapGuestMemory memory() { return memory; }
 
     public DebugLog debugLog() { return debugLog; }

@@ -1,0 +1,163 @@
+package dev.jkrun.cli;
+
+import dev.jkrun.init.InitConfig;
+import dev.jkrun.libc.Terminal;
+import dev.jkrun.vmm.ConsoleConfig;
+import dev.jkrun.vmm.FsShare;
+import dev.jkrun.vmm.KernelConfig;
+import dev.jkrun.vmm.MachineConfig;
+import dev.jkrun.vmm.StopReason;
+import dev.jkrun.vmm.VirtualMachine;
+import dev.jkrun.vmm.VmConfig;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * {@code jkrun run [options] -- COMMAND [ARGS...]}: boots a microVM whose root is a host directory (the host's
+ * {@code /}, read-only, by default), runs COMMAND there attached to this process's terminal or pipes, and exits
+ * with COMMAND's status. Every input error is one line and status 125 before anything boots.
+ */
+final class RunCommand {
+    private RunCommand() {}
+
+    static int run(String[] argv, PrintStream out, PrintStream err) {
+        int cpus = 1;
+        long memory = 512;
+        Optional<Path> root = Optional.empty();
+        Optional<Path> krunfw = Optional.empty();
+        Optional<Path> consoleOutput = Optional.empty();
+        List<FsShare> shares = new ArrayList<>();
+        List<String> env = new ArrayList<>();
+        List<String> rlimits = new ArrayList<>();
+        String workdir = "/";
+        Args args = new Args(argv);
+        for (String o = args.nextOption(); o != null; o = args.nextOption()) {
+            switch (o) {
+                case "--cpus" -> cpus = args.intValue(o);
+                case "--memory" -> memory = args.intValue(o);
+                case "--root" -> root = Optional.of(Path.of(args.value(o)));
+                case "--fs" -> shares.add(parseShare(args.value(o)));
+                case "--env" -> env.add(parseEnv(args.value(o)));
+                case "--workdir" -> workdir = args.value(o);
+                case "--rlimit" -> rlimits.add(args.value(o));
+                case "--console-output" -> consoleOutput = Optional.of(Path.of(args.value(o)));
+                case "--krunfw" -> krunfw = Optional.of(Path.of(args.value(o)));
+                case "--log-level" -> Logging.setLevel(args.value(o));
+                default -> throw new Main.UsageException("unknown option " + o + " for run (see jkrun --help)");
+            }
+        }
+        List<String> command = args.afterDashes();
+        if (command.isEmpty()) {
+            throw new Main.UsageException("run needs a command after --, e.g. jkrun run -- uname -a");
+        }
+        FsShare rootShare;
+        if (root.isPresent()) {
+            if (!Files.isDirectory(root.get())) {
+                throw new Main.UsageException("--root " + root.get() + " is not a directory");
+            }
+            rootShare = new FsShare(FsShare.ROOT_TAG, root.get(), false);
+        } else {
+            // No preparation needed: the host's own root, read-only; init puts tmpfs on /tmp, /run, /var/tmp.
+            rootShare = new FsShare(FsShare.ROOT_TAG, Path.of("/"), true);
+        }
+        InitConfig exec;
+        try {
+            InitConfig.Builder b = InitConfig.builder(command.get(0)).args(command.subList(1, command.size())).workdir(workdir);
+            String term = System.getenv("TERM");
+            if (term != null && env.stream().noneMatch(e -> e.startsWith("TERM="))) {
+                b.env("TERM", term);
+            }
+            env.forEach(b::env);
+            for (String r : rlimits) {
+                b.rlimit(r);
+            }
+            exec = b.build();
+        } catch (IllegalArgumentException e) { // InvalidInitConfigException names the field
+            throw new Main.UsageException(e.getMessage());
+        }
+        List<FsShare> all = new ArrayList<>();
+        all.add(rootShare);
+        all.addAll(shares);
+        ConsoleConfig console = consoleOutput.<ConsoleConfig>map(ConsoleConfig.ToFile::new).orElse(new ConsoleConfig.Stdio());
+        KernelConfig kernel = new KernelConfig(Optional.empty(), krunfw, Optional.empty(), List.of());
+        VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kernel, console, all, Optional.of(exec), false);
+
+        VirtualMachine vm = VirtualMachine.create(config, err, null);
+        Thread hook = new Thread(vm::close, "jkrun-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        followWindowSize(vm);
+        StopReason reason;
+        try {
+            vm.start();
+            reason = vm.waitForStop();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            vm.close();
+            return 130;
+        } finally {
+            vm.close();
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException ignored) {
+            // already shutting down
+        }
+        if (reason.kind() == StopReason.Kind.SHUTDOWN && reason.exitStatus().isPresent()) {
+            return reason.exitStatus().getAsInt();
+        }
+        err.println("jkrun: VM stopped: " + reason);
+        return reason.kind() == StopReason.Kind.KILLED ? 137 : 1;
+    }
+
+    /** TAG=DIR[:ro] */
+    static FsShare parseShare(String spec) {
+        int eq = spec.indexOf('=');
+        if (eq <= 0 || eq == spec.length() - 1) {
+            throw new Main.UsageException("--fs needs TAG=DIR[:ro], got '" + spec + "'");
+        }
+        String tag = spec.substring(0, eq);
+        String dir = spec.substring(eq + 1);
+        boolean ro = false;
+        if (dir.endsWith(":ro")) {
+            ro = true;
+            dir = dir.substring(0, dir.length() - 3);
+        } else if (dir.endsWith(":rw")) {
+            dir = dir.substring(0, dir.length() - 3);
+        }
+        if (tag.equals(FsShare.ROOT_TAG)) {
+            throw new Main.UsageException("--fs: the tag " + FsShare.ROOT_TAG + " is the root's; use --root");
+        }
+        if (!Files.isDirectory(Path.of(dir))) {
+            throw new Main.UsageException("--fs " + tag + ": " + dir + " is not a directory");
+        }
+        return new FsShare(tag, Path.of(dir), ro);
+    }
+
+    /** K=V with a non-empty name. */
+    static String parseEnv(String spec) {
+        int eq = spec.indexOf('=');
+        if (eq <= 0) {
+            throw new Main.UsageException("--env needs NAME=VALUE, got '" + spec + "'");
+        }
+        return spec;
+    }
+
+    /** SIGWINCH on the host terminal → the guest console's size (only when there is a terminal). */
+    private static void followWindowSize(VirtualMachine vm) {
+        if (!Terminal.isTerminal(0) && !Terminal.isTerminal(1)) {
+            return;
+        }
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("WINCH"), s -> {
+                Terminal.Size size = Terminal.size(Terminal.isTerminal(0) ? 0 : 1);
+                vm.resizeConsole(size.cols(), size.rows());
+            });
+        } catch (IllegalArgumentException ignored) {
+            // no SIGWINCH on this platform
+        }
+    }
+}
