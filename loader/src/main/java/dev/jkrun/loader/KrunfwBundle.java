@@ -59,10 +59,30 @@ public final class KrunfwBundle implements KernelPayload {
         this.image = image;
     }
 
+    private static boolean isElf(Path p) {
+        try (java.io.InputStream in = Files.newInputStream(p)) {
+            byte[] m = in.readNBytes(4);
+            return m.length == 4 && m[0] == 0x7f && m[1] == 'E' && m[2] == 'L' && m[3] == 'F';
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
+    /** dlerror's text, or a plain note when it has none worth printing. */
+    private static String printable(String s) {
+        if (s == null || !s.chars().allMatch(c -> c >= 0x20 && c < 0x7f)) {
+            return "dlopen failed";
+        }
+        return s;
+    }
+
     /** Loads the bundle from {@code library} (a libkrunfw.so.5 or .so.4). */
     public static KrunfwBundle load(Path library) {
         if (!Files.isRegularFile(library)) {
             throw new KernelFormatException(KernelFormatException.Reason.IO, library + ": no such file");
+        }
+        if (!isElf(library)) {
+            throw new KernelFormatException(KernelFormatException.Reason.BAD_LIBRARY, library + " is not a libkrunfw shared library (not ELF)");
         }
         Dl dl;
         try {
@@ -73,7 +93,7 @@ public final class KrunfwBundle implements KernelPayload {
         long handle = dl.dlopen(library.toAbsolutePath().toString(), RTLD_NOW | RTLD_LOCAL);
         if (handle == 0) {
             throw new KernelFormatException(KernelFormatException.Reason.BAD_LIBRARY,
-                    "cannot load " + library + ": " + dl.dlerror());
+                    "cannot load " + library + ": " + printable(dl.dlerror()));
         }
         try {
             long getVersion = symbol(dl, handle, library, "krunfw_get_version");
