@@ -34,7 +34,8 @@ grep -qx 'to-stderr' "$work/err" && ! grep -q to-stderr "$work/out"; check "run:
 # 4. missing and non-executable commands.
 jk run -- /no/such/command >"$work/out" 2>"$work/err"; st=$?
 [ "$st" = 127 ]; check "run: command not found -> 127 (was $st)" $? "$(out)"
-jk run -- /etc/hostname >"$work/out" 2>"$work/err"; st=$?
+printf '#!/bin/sh\necho should not run\n' > "$work/notexec"; chmod 0644 "$work/notexec"
+jk run -- "$work/notexec" >"$work/out" 2>"$work/err"; st=$?
 [ "$st" = 126 ]; check "run: not executable -> 126 (was $st)" $? "$(out)"
 
 # 5. the default root is the host's / read-only; tmpfs on /tmp.

@@ -297,11 +297,25 @@ static void switch_to_root_disk(const struct config *cfg)
     standard_mounts();
 }
 
+/* A read-only root (the host's / by default) cannot grow /mnt/TAG: give /mnt a tmpfs of its own, once. */
+static int mnt_tmpfs(void)
+{
+    static int done;
+    if (!done && mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") == 0)
+        done = 1;
+    if (!done)
+        errno = EROFS;
+    return done;
+}
+
 static void extra_mounts(const struct config *cfg)
 {
     for (size_t i = 0; i < cfg->n_mounts; i++) {
         const struct mount_entry *m = &cfg->mounts[i];
-        if (mkdir_p(m->path, 0755) != 0)
+        int rc = mkdir_p(m->path, 0755);
+        if (rc != 0 && errno == EROFS && strncmp(m->path, "/mnt/", 5) == 0 && mnt_tmpfs())
+            rc = mkdir_p(m->path, 0755);
+        if (rc != 0)
             fail("mount %s: mkdir %s: %s", m->tag, m->path, strerror(errno));
         if (mount(m->tag, m->path, "virtiofs", 0, NULL) != 0)
             fail("mount %s on %s: %s", m->tag, m->path, strerror(errno));
