@@ -1,0 +1,656 @@
+package dev.jkrun.devices.block;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.zip.DataFormatException;
+import java.util.zip.Inflater;
+
+/**
+ * A qcow2 image (versions 2 and 3; docs/interop/qcow2.txt in QEMU). Reads follow the active L1/L2 tables:
+ * unallocated clusters read from the backing file (when one is allowed) or as zeros, zero clusters as zeros,
+ * compressed clusters are inflated (raw deflate). Writes allocate at the end of the file: data clusters, L2 tables
+ * and refcount blocks, each counted in the refcount table before anything points at it, so that {@code qemu-img
+ * check} finds no errors or leaks. A partial write to a compressed, zero or backing-file cluster copies the rest of
+ * the cluster first.
+ *
+ * <p>Not supported: encryption, external data files, extended L2 entries, zstd compression, writing to images with
+ * internal snapshots (shared clusters) or a dirty/corrupt flag.
+ */
+public final class Qcow2Image implements DiskImage {
+    static final int MAGIC = 0x514649fb; // "QFI\xfb"
+    /** L1/L2 entry bit 63: refcount is exactly 1, the cluster may be written in place. */
+    static final long OFLAG_COPIED = 1L << 63;
+    /** L2 entry bit 62: compressed cluster descriptor. */
+    static final long OFLAG_COMPRESSED = 1L << 62;
+    /** L2 entry bit 0 (version 3): the cluster reads as zeros. */
+    static final long OFLAG_ZERO = 1L;
+    /** Bits 9-55 of standard L1/L2 entries. */
+    static final long OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
+    /** Bits 9-63 of refcount table entries. */
+    static final long REFT_OFFSET_MASK = 0xffff_ffff_ffff_fe00L;
+    static final long INCOMPAT_DIRTY = 1, INCOMPAT_CORRUPT = 2, INCOMPAT_DATA_FILE = 4, INCOMPAT_COMPRESSION = 8,
+            INCOMPAT_EXTL2 = 16;
+    static final int EXT_END = 0, EXT_BACKING_FORMAT = 0xe2792aca;
+    /** 32 MiB of L1 table: with 64 KiB clusters that maps 2 PiB. */
+    private static final int MAX_L1_ENTRIES = 4 << 20;
+    private static final long MAX_OFFSET = 1L << 56;
+    private static final int MAX_BACKING_DEPTH = 16;
+    private static final int L2_CACHE_TABLES = 32;
+
+    private final Path path;
+    private final FileChannel ch;
+    private final boolean readOnly;
+    private final int version;
+    private final int clusterBits;
+    private final int clusterSize;
+    private final int l2Bits;
+    private final long size;
+    private final long l1Offset;
+    private final long[] l1;
+    private long refcountTableOffset;
+    private long[] refcountTable;
+    private final int refcountBits;
+    private final DiskImage backing;
+    private final Syncer syncer = new Syncer();
+    private final Map<Long, long[]> l2Cache = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Long, long[]> e) { return size() > L2_CACHE_TABLES; }
+    };
+    /** Host offset of the next cluster to allocate: the file's end, rounded up to a cluster. */
+    private long nextFree;
+    private long cachedCompressedHost = -1;
+    private final byte[] cachedCompressed;
+    private boolean closed;
+
+    public static Qcow2Image open(Path path, boolean readOnly, boolean allowBackingFiles) throws IOException {
+        return open(path, readOnly, allowBackingFiles, 0);
+    }
+
+    static Qcow2Image open(Path path, boolean readOnly, boolean allowBacking, int depth) throws IOException {
+        FileChannel ch = readOnly ? FileChannel.open(path, StandardOpenOption.READ)
+                : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        try {
+            return new Qcow2Image(path, ch, readOnly, allowBacking, depth);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    private DiskImageException bad(String problem) { return DiskImageException.of(path, ImageFormat.QCOW2, problem); }
+
+    private Qcow2Image(Path path, FileChannel ch, boolean readOnly, boolean allowBacking, int depth) throws IOException {
+        this.path = path;
+        this.ch = ch;
+        this.readOnly = readOnly;
+        long fileSize = ch.size();
+        ByteBuffer h = ByteBuffer.allocate(112);
+        RawImage.readFully(ch, 0, h);
+        h.flip(); // big-endian, the qcow2 byte order
+        if (fileSize < 72 || h.getInt(0) != MAGIC) {
+            throw bad("not a qcow2 image (bad magic)");
+        }
+        version = h.getInt(4);
+        if (version != 2 && version != 3) {
+            throw bad("unsupported qcow2 version " + version);
+        }
+        long backingOffset = h.getLong(8);
+        int backingSize = h.getInt(16);
+        clusterBits = h.getInt(20);
+        if (clusterBits < 9 || clusterBits > 21) {
+            throw bad("cluster_bits " + clusterBits + " out of range 9..21");
+        }
+        clusterSize = 1 << clusterBits;
+        l2Bits = clusterBits - 3;
+        size = h.getLong(24);
+        if (size < 0 || size > (1L << 56)) {
+            throw bad("virtual size " + size + " out of range");
+        }
+        if (h.getInt(32) != 0) {
+            throw bad("encrypted images are not supported");
+        }
+        int l1Size = h.getInt(36);
+        l1Offset = h.getLong(40);
+        refcountTableOffset = h.getLong(48);
+        int refcountTableClusters = h.getInt(56);
+        int snapshots = h.getInt(60);
+        int headerLength = 72;
+        int refcountOrder = 4;
+        if (version == 3) {
+            long incompat = h.getLong(72);
+            headerLength = h.getInt(100);
+            refcountOrder = h.getInt(96);
+            if (headerLength < 104 || headerLength > clusterSize) {
+                throw bad("header_length " + headerLength + " invalid");
+            }
+            long known = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
+            if ((incompat & ~known) != 0) {
+                throw bad("unknown incompatible features 0x" + Long.toHexString(incompat & ~known));
+            }
+            if ((incompat & INCOMPAT_CORRUPT) != 0) {
+                throw bad("image is marked corrupt; repair it with qemu-img check -r all");
+            }
+            if ((incompat & INCOMPAT_DATA_FILE) != 0) {
+                throw bad("external data files are not supported");
+            }
+            if ((incompat & INCOMPAT_EXTL2) != 0) {
+                throw bad("extended L2 entries are not supported");
+            }
+            if ((incompat & INCOMPAT_COMPRESSION) != 0 && headerLength > 104 && (h.get(104) & 0xff) != 0) {
+                throw bad("compression type " + (h.get(104) & 0xff) + " is not supported (only zlib)");
+            }
+            if ((incompat & INCOMPAT_DIRTY) != 0 && !readOnly) {
+                throw bad("image is dirty (refcounts may be wrong); repair it with qemu-img check -r all or open it read-only");
+            }
+        }
+        if (refcountOrder < 0 || refcountOrder > 6) {
+            throw bad("refcount_order " + refcountOrder + " out of range");
+        }
+        refcountBits = 1 << refcountOrder;
+        if (!readOnly && refcountBits < 8) {
+            throw bad("refcount widths below 8 bits are supported read-only only");
+        }
+        if (!readOnly && snapshots != 0) {
+            throw bad("images with internal snapshots are supported read-only only");
+        }
+        long needL1 = ceilDiv(ceilDiv(size, clusterSize), 1L << l2Bits);
+        if (l1Size < needL1 || l1Size > MAX_L1_ENTRIES) {
+            throw bad("l1_size " + l1Size + " does not fit the virtual size " + size);
+        }
+        if (l1Offset <= 0 || l1Offset >= MAX_OFFSET || refcountTableOffset <= 0 || refcountTableOffset >= MAX_OFFSET
+                || backingOffset < 0 || backingOffset >= clusterSize && backingOffset != 0) {
+            throw bad("header offsets out of range (corrupt image)");
+        }
+        if ((l1Offset & (clusterSize - 1)) != 0 || (refcountTableOffset & (clusterSize - 1)) != 0) {
+            throw bad("L1 or refcount table not cluster-aligned");
+        }
+        if (refcountTableClusters <= 0 || refcountTableClusters > (8 << 20) / clusterSize) {
+            throw bad("refcount_table_clusters " + refcountTableClusters + " out of range");
+        }
+        l1 = readTable(l1Offset, l1Size);
+        refcountTable = readTable(refcountTableOffset, refcountTableClusters * (clusterSize / 8));
+        nextFree = ceilDiv(fileSize, clusterSize) * clusterSize;
+        cachedCompressed = new byte[clusterSize];
+
+        String backingFormat = null;
+        long ext = headerLength;
+        while (ext + 8 <= clusterSize) {
+            ByteBuffer eh = ByteBuffer.allocate(8);
+            RawImage.readFully(ch, ext, eh);
+            int type = eh.getInt(0);
+            long len = Integer.toUnsignedLong(eh.getInt(4));
+            if (type == EXT_END) {
+                break;
+            }
+            if (ext + 8 + len > clusterSize) {
+                throw bad("header extension 0x" + Integer.toHexString(type) + " runs past the first cluster");
+            }
+            if (type == EXT_BACKING_FORMAT) {
+                ByteBuffer s = ByteBuffer.allocate((int) len);
+                RawImage.readFully(ch, ext + 8, s);
+                backingFormat = new String(s.array(), StandardCharsets.UTF_8);
+            }
+            ext += 8 + ((len + 7) & ~7L);
+        }
+
+        DiskImage b = null;
+        if (backingOffset != 0) {
+            if (backingSize <= 0 || backingSize > 1023 || backingOffset + backingSize > clusterSize) {
+                throw bad("backing file name invalid (offset " + backingOffset + ", size " + backingSize + ")");
+            }
+            ByteBuffer s = ByteBuffer.allocate(backingSize);
+            RawImage.readFully(ch, backingOffset, s);
+            String name = new String(s.array(), StandardCharsets.UTF_8);
+            if (!allowBacking) {
+                throw bad("backing file not allowed (image refers to '" + name + "'); enable backing files to use it");
+            }
+            if (depth >= MAX_BACKING_DEPTH) {
+                throw bad("backing chain deeper than " + MAX_BACKING_DEPTH);
+            }
+            if (backingFormat == null) {
+                throw bad("backing file '" + name + "' has no recorded format; formats are never probed (qemu-img rebase -F)");
+            }
+            ImageFormat fmt = switch (backingFormat) {
+                case "raw" -> ImageFormat.RAW;
+                case "qcow2" -> ImageFormat.QCOW2;
+                case "vmdk" -> ImageFormat.VMDK;
+                default -> throw bad("backing file format '" + backingFormat + "' is not supported");
+            };
+            Path bp = path.toAbsolutePath().getParent().resolve(name);
+            b = fmt == ImageFormat.QCOW2 ? open(bp, true, true, depth + 1) : DiskImages.open(bp, fmt, true, true);
+        }
+        backing = b;
+    }
+
+    private static long ceilDiv(long a, long b) { return (a + b - 1) / b; }
+
+    private long[] readTable(long offset, int entries) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate(entries * 8);
+        RawImage.readFully(ch, offset, buf);
+        buf.flip();
+        long[] t = new long[entries];
+        buf.asLongBuffer().get(t);
+        return t;
+    }
+
+    public Path path() { return path; }
+
+    public int clusterSize() { return clusterSize; }
+
+    /** The backing image, if the image has one and backing files were allowed. */
+    public DiskImage backing() { return backing; }
+
+    @Override
+    public long capacityBytes() { return size; }
+
+    @Override
+    public boolean readOnly() { return readOnly; }
+
+    // ---- lookup -------------------------------------------------------------------------------------------------
+
+    private long[] l2Table(long l2Offset) throws IOException {
+        long[] t = l2Cache.get(l2Offset);
+        if (t == null) {
+            if ((l2Offset & (clusterSize - 1)) != 0) {
+                throw bad("L2 table at 0x" + Long.toHexString(l2Offset) + " not cluster-aligned (corrupt image)");
+            }
+            t = readTable(l2Offset, 1 << l2Bits);
+            l2Cache.put(l2Offset, t);
+        }
+        return t;
+    }
+
+    private int l1Index(long vOff) { return (int) (vOff >>> (clusterBits + l2Bits)); }
+
+    private int l2Index(long vOff) { return (int) ((vOff >>> clusterBits) & ((1 << l2Bits) - 1)); }
+
+    /** The L2 entry for the cluster holding {@code vOff}; 0 when its L2 table is not allocated. */
+    private long l2Entry(long vOff) throws IOException {
+        long l2Off = l1[l1Index(vOff)] & OFFSET_MASK;
+        return l2Off == 0 ? 0 : l2Table(l2Off)[l2Index(vOff)];
+    }
+
+    private boolean isCompressed(long e) { return (e & OFLAG_COMPRESSED) != 0; }
+
+    private boolean isZero(long e) { return version >= 3 && !isCompressed(e) && (e & OFLAG_ZERO) != 0; }
+
+    private int compressedShift() { return 62 - (clusterBits - 8); }
+
+    private long compressedHost(long e) { return e & ((1L << compressedShift()) - 1); }
+
+    /** Bytes from the 512-byte sector holding the compressed data's start to the end of its last sector. */
+    private long compressedSpan(long e) {
+        long sectors = ((e & ~OFLAG_COMPRESSED & ~OFLAG_COPIED) >>> compressedShift()) + 1;
+        return sectors * 512;
+    }
+
+    // ---- read ---------------------------------------------------------------------------------------------------
+
+    @Override
+    public synchronized int read(long offset, ByteBuffer dst) throws IOException {
+        ensureOpen();
+        int len = dst.remaining();
+        checkRange(offset, len);
+        int done = 0;
+        while (done < len) {
+            long v = offset + done;
+            int in = (int) (v & (clusterSize - 1));
+            int n = Math.min(clusterSize - in, len - done);
+            ByteBuffer part = dst.duplicate();
+            part.limit(part.position() + n);
+            readPiece(v, l2Entry(v), part);
+            dst.position(dst.position() + n);
+            done += n;
+        }
+        return len;
+    }
+
+    /** Fills {@code part} (within one cluster) with the contents at {@code v} described by L2 entry {@code e}. */
+    private void readPiece(long v, long e, ByteBuffer part) throws IOException {
+        int in = (int) (v & (clusterSize - 1));
+        if (isCompressed(e)) {
+            inflate(e);
+            part.put(cachedCompressed, in, part.remaining());
+        } else if (isZero(e)) {
+            zero(part);
+        } else if ((e & OFFSET_MASK) != 0) {
+            RawImage.readFully(ch, (e & OFFSET_MASK) + in, part);
+        } else if (backing != null) {
+            readBacking(v, part);
+        } else {
+            zero(part);
+        }
+    }
+
+    private void readBacking(long v, ByteBuffer part) throws IOException {
+        long cap = backing.capacityBytes();
+        if (v < cap) {
+            ByteBuffer b = part.duplicate();
+            b.limit((int) Math.min(b.limit(), b.position() + (cap - v)));
+            backing.read(v, b);
+            part.position(b.position());
+        }
+        zero(part);
+    }
+
+    private static void zero(ByteBuffer b) {
+        while (b.hasRemaining()) {
+            b.put((byte) 0);
+        }
+    }
+
+    private void inflate(long e) throws IOException {
+        long host = compressedHost(e);
+        if (host == cachedCompressedHost) {
+            return;
+        }
+        cachedCompressedHost = -1;
+        long start = host & ~511L;
+        int span = (int) Math.min(compressedSpan(e) - (host - start), 2L * clusterSize + 512);
+        ByteBuffer src = ByteBuffer.allocate(span);
+        RawImage.readFully(ch, host, src);
+        Inflater inf = new Inflater(true);
+        try {
+            inf.setInput(src.array(), 0, span);
+            int got = 0;
+            while (got < clusterSize) {
+                int n = inf.inflate(cachedCompressed, got, clusterSize - got);
+                if (n == 0 && (inf.finished() || inf.needsInput() || inf.needsDictionary())) {
+                    break;
+                }
+                got += n;
+            }
+            if (got < clusterSize) {
+                throw bad("compressed cluster at 0x" + Long.toHexString(host) + " inflates to " + got + " bytes, not " + clusterSize);
+            }
+        } catch (DataFormatException x) {
+            throw new DiskImageException(path + ": qcow2: compressed cluster at 0x" + Long.toHexString(host) + " is corrupt", x);
+        } finally {
+            inf.end();
+        }
+        cachedCompressedHost = host;
+    }
+
+    // ---- write --------------------------------------------------------------------------------------------------
+
+    @Override
+    public synchronized int write(long offset, ByteBuffer src) throws IOException {
+        ensureOpen();
+        checkWritable();
+        int len = src.remaining();
+        checkRange(offset, len);
+        int done = 0;
+        while (done < len) {
+            long v = offset + done;
+            int in = (int) (v & (clusterSize - 1));
+            int n = Math.min(clusterSize - in, len - done);
+            ByteBuffer part = src.duplicate();
+            part.limit(part.position() + n);
+            writePiece(v, part);
+            src.position(src.position() + n);
+            done += n;
+        }
+        return len;
+    }
+
+    /** Writes {@code part} (within one cluster) at {@code v}. */
+    private void writePiece(long v, ByteBuffer part) throws IOException {
+        int in = (int) (v & (clusterSize - 1));
+        int n = part.remaining();
+        long[] l2 = ensureL2(v);
+        int idx = l2Index(v);
+        long e = l2[idx];
+        long host = e & OFFSET_MASK;
+        boolean inPlace = !isCompressed(e) && host != 0 && (e & OFLAG_COPIED) != 0;
+        if (inPlace && !isZero(e)) {
+            RawImage.writeFully(ch, host + in, part);
+            return;
+        }
+        // Build the whole new cluster: the old contents (unless fully overwritten), then the new bytes.
+        ByteBuffer cluster = ByteBuffer.allocate(clusterSize);
+        if (n < clusterSize) {
+            long clusterStart = v - in;
+            if (!isZero(e)) {
+                readPiece(clusterStart, e, cluster.duplicate().limit(clusterSize));
+            }
+        }
+        cluster.position(in);
+        cluster.put(part.duplicate());
+        cluster.clear();
+        long target = inPlace ? host : allocateCluster();
+        RawImage.writeFully(ch, target, cluster);
+        setL2(v, l2, idx, target | OFLAG_COPIED);
+        if (!inPlace) {
+            release(e);
+        }
+    }
+
+    /** Drops the references an old L2 entry held (a compressed cluster's sectors, or a shared data cluster). */
+    private void release(long e) throws IOException {
+        if (isCompressed(e)) {
+            long start = compressedHost(e) & ~511L;
+            long end = start + compressedSpan(e);
+            for (long c = start >>> clusterBits; c <= (end - 1) >>> clusterBits; c++) {
+                decrement(c);
+            }
+            if (compressedHost(e) == cachedCompressedHost) {
+                cachedCompressedHost = -1;
+            }
+        } else if ((e & OFFSET_MASK) != 0) {
+            decrement((e & OFFSET_MASK) >>> clusterBits);
+        }
+    }
+
+    private void decrement(long cluster) throws IOException {
+        long rc = getRefcount(cluster);
+        if (rc == 0) {
+            throw bad("refcount of cluster " + cluster + " would go below 0 (corrupt image)");
+        }
+        setRefcount(cluster, rc - 1);
+    }
+
+    private void setL2(long v, long[] l2, int idx, long entry) throws IOException {
+        l2[idx] = entry;
+        long l2Off = l1[l1Index(v)] & OFFSET_MASK;
+        writeLong(l2Off + 8L * idx, entry);
+    }
+
+    /** The L2 table for {@code v}, allocated (zeroed, counted, linked from L1) when missing. */
+    private long[] ensureL2(long v) throws IOException {
+        int i = l1Index(v);
+        long l1e = l1[i];
+        long l2Off = l1e & OFFSET_MASK;
+        if (l2Off != 0) {
+            if ((l1e & OFLAG_COPIED) == 0) {
+                throw bad("L2 table at 0x" + Long.toHexString(l2Off) + " is shared (snapshots); writing it is not supported");
+            }
+            return l2Table(l2Off);
+        }
+        long off = allocateCluster();
+        RawImage.writeFully(ch, off, ByteBuffer.allocate(clusterSize));
+        long[] t = new long[1 << l2Bits];
+        l2Cache.put(off, t);
+        l1[i] = off | OFLAG_COPIED;
+        writeLong(l1Offset + 8L * i, l1[i]);
+        return t;
+    }
+
+    /** A fresh cluster at the end of the file with refcount 1; the caller writes all of it. */
+    private long allocateCluster() throws IOException {
+        long off = nextFree;
+        nextFree += clusterSize;
+        setRefcount(off >>> clusterBits, 1);
+        return off;
+    }
+
+    private long refcountBlock(long t) throws DiskImageException {
+        long block = refcountTable[(int) t] & REFT_OFFSET_MASK;
+        if (block < 0 || block >= MAX_OFFSET || (block & (clusterSize - 1)) != 0) {
+            throw bad("refcount block " + t + " at 0x" + Long.toHexString(block) + " is invalid (corrupt image)");
+        }
+        return block;
+    }
+
+    private int refcountsPerBlock() { return clusterSize * 8 / refcountBits; }
+
+    private long getRefcount(long cluster) throws IOException {
+        long t = cluster / refcountsPerBlock();
+        if (t >= refcountTable.length) {
+            return 0;
+        }
+        long block = refcountBlock(t);
+        if (block == 0) {
+            return 0;
+        }
+        int bytes = refcountBits / 8;
+        ByteBuffer b = ByteBuffer.allocate(bytes);
+        RawImage.readFully(ch, block + (cluster % refcountsPerBlock()) * bytes, b);
+        long v = 0;
+        for (int k = 0; k < bytes; k++) {
+            v = v << 8 | (b.get(k) & 0xff);
+        }
+        return v;
+    }
+
+    /** Sets a refcount, allocating the refcount block first when missing (which counts itself). */
+    private void setRefcount(long cluster, long value) throws IOException {
+        long t = cluster / refcountsPerBlock();
+        if (t >= refcountTable.length) {
+            growRefcountTable(t);
+        }
+        long block = refcountBlock(t);
+        if (block == 0) {
+            block = nextFree;
+            nextFree += clusterSize;
+            RawImage.writeFully(ch, block, ByteBuffer.allocate(clusterSize));
+            refcountTable[(int) t] = block;
+            writeLong(refcountTableOffset + 8L * t, block);
+            setRefcount(block >>> clusterBits, 1);
+        }
+        int bytes = refcountBits / 8;
+        ByteBuffer b = ByteBuffer.allocate(bytes);
+        for (int k = bytes - 1; k >= 0; k--) {
+            b.put(k, (byte) (value >>> (8 * (bytes - 1 - k))));
+        }
+        RawImage.writeFully(ch, block + (cluster % refcountsPerBlock()) * bytes, b);
+    }
+
+    /**
+     * Moves the refcount table to a bigger copy at the end of the file that has room for entry {@code need}: the
+     * copy is written, the header switched to it, its clusters counted, then the old table's clusters freed.
+     */
+    private void growRefcountTable(long need) throws IOException {
+        long entriesPerCluster = clusterSize / 8;
+        long want = Math.max(need + 1 + entriesPerCluster, (long) refcountTable.length * 2);
+        long clusters = ceilDiv(want, entriesPerCluster);
+        if (clusters > (8L << 20) / clusterSize) {
+            throw bad("refcount table would exceed its size limit at entry " + need);
+        }
+        long[] old = refcountTable;
+        long oldOffset = refcountTableOffset;
+        long oldClusters = ceilDiv(old.length, entriesPerCluster);
+        long[] table = Arrays.copyOf(old, (int) (clusters * entriesPerCluster));
+        long off = nextFree;
+        nextFree += clusters * clusterSize;
+        ByteBuffer buf = ByteBuffer.allocate(table.length * 8);
+        buf.asLongBuffer().put(table);
+        RawImage.writeFully(ch, off, buf);
+        ByteBuffer hdr = ByteBuffer.allocate(12).putLong(0, off).putInt(8, (int) clusters);
+        RawImage.writeFully(ch, 48, hdr); // refcount_table_offset, refcount_table_clusters
+        refcountTable = table;
+        refcountTableOffset = off;
+        for (long c = 0; c < clusters; c++) {
+            setRefcount((off >>> clusterBits) + c, 1);
+        }
+        for (long c = 0; c < oldClusters; c++) {
+            decrement((oldOffset >>> clusterBits) + c);
+        }
+    }
+
+    private void writeLong(long at, long value) throws IOException {
+        RawImage.writeFully(ch, at, ByteBuffer.allocate(8).putLong(0, value));
+    }
+
+    // ---- zeroes, discard, flush ---------------------------------------------------------------------------------
+
+    @Override
+    public synchronized void writeZeroes(long offset, long length) throws IOException {
+        ensureOpen();
+        checkWritable();
+        checkRange(offset, length);
+        long done = 0;
+        while (done < length) {
+            long v = offset + done;
+            int in = (int) (v & (clusterSize - 1));
+            int n = (int) Math.min(clusterSize - in, length - done);
+            zeroPiece(v, n);
+            done += n;
+        }
+    }
+
+    private void zeroPiece(long v, int n) throws IOException {
+        long e = l2Entry(v);
+        boolean unallocated = (e & OFFSET_MASK) == 0 && !isCompressed(e);
+        if (isZero(e) || (unallocated && backing == null)) {
+            return; // reads as zeros already
+        }
+        if (n == clusterSize && version >= 3) {
+            long[] l2 = ensureL2(v);
+            int idx = l2Index(v);
+            long old = l2[idx];
+            setL2(v, l2, idx, OFLAG_ZERO);
+            release(old);
+            return;
+        }
+        writePiece(v, ByteBuffer.allocate(n));
+    }
+
+    /** Discarded ranges read as zeros afterwards (the same as {@link #writeZeroes}); whole clusters are freed. */
+    @Override
+    public void discard(long offset, long length) throws IOException { writeZeroes(offset, length); }
+
+    @Override
+    public synchronized void flush(SyncMode mode) throws IOException {
+        ensureOpen();
+        if (!readOnly) {
+            syncer.flush(ch, mode);
+        }
+    }
+
+    private void checkWritable() throws DiskImageException {
+        if (readOnly) {
+            throw bad("image is read-only");
+        }
+    }
+
+    private void ensureOpen() throws DiskImageException {
+        if (closed) {
+            throw bad("image is closed");
+        }
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            ch.close();
+        } finally {
+            if (backing != null) {
+                backing.close();
+            }
+        }
+    }
+
+    @Override
+    public String toString() { return "qcow2:" + path; }
+}

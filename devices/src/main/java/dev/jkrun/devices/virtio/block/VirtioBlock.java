@@ -1,0 +1,346 @@
+package dev.jkrun.devices.virtio.block;
+
+import dev.jkrun.devices.Trigger;
+import dev.jkrun.devices.block.DiskImage;
+import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.virtio.QueueWorker;
+import dev.jkrun.devices.virtio.VirtioDevice;
+import dev.jkrun.devices.virtio.queue.Descriptor;
+import dev.jkrun.devices.virtio.queue.DescriptorChain;
+import dev.jkrun.devices.virtio.queue.Queue;
+import dev.jkrun.devices.virtio.queue.Reader;
+import dev.jkrun.devices.virtio.queue.Writer;
+import dev.jkrun.libc.EventFd;
+import dev.jkrun.memory.GuestAddress;
+import dev.jkrun.memory.GuestMemory;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * virtio-blk (device id 2, virtio 1.2 section 5.2) over a {@link DiskImage}: one request queue of 256 entries served
+ * by one {@link QueueWorker}. Requests IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES; anything malformed gets
+ * VIRTIO_BLK_S_IOERR, unknown types VIRTIO_BLK_S_UNSUPP, and nothing a guest sends escapes the device.
+ */
+public final class VirtioBlock implements VirtioDevice {
+    public static final int DEVICE_TYPE = 2;
+    public static final int QUEUE_SIZE = 256;
+    public static final int SECTOR_SIZE = 512;
+    public static final int SECTOR_SHIFT = 9;
+    /** Most data segments a request may carry (queue size minus header and status). */
+    public static final int SEG_MAX = QUEUE_SIZE - 2;
+    public static final int ID_BYTES = 20;
+    /** Largest discard / write-zeroes range in sectors; one segment per request. */
+    public static final int MAX_DISCARD_SECTORS = 0x3fff_ffff, MAX_DISCARD_SEG = 1;
+
+    // Feature bits (linux/virtio_blk.h).
+    public static final int F_SIZE_MAX = 1, F_SEG_MAX = 2, F_RO = 5, F_BLK_SIZE = 6, F_FLUSH = 9, F_DISCARD = 13,
+            F_WRITE_ZEROES = 14;
+    // Request types.
+    public static final int T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8, T_DISCARD = 11, T_WRITE_ZEROES = 13;
+    // Status values.
+    public static final byte S_OK = 0, S_IOERR = 1, S_UNSUPP = 2;
+    /** struct virtio_blk_outhdr: le32 type, le32 ioprio, le64 sector. */
+    public static final int HEADER_BYTES = 16;
+    /** struct virtio_blk_discard_write_zeroes: le64 sector, le32 num_sectors, le32 flags. */
+    public static final int SEGMENT_BYTES = 16;
+    public static final int WRITE_ZEROES_FLAG_UNMAP = 1;
+
+    /**
+     * struct virtio_blk_config (packed, little-endian) offsets: capacity 0, size_max 8, seg_max 12, geometry 16,
+     * blk_size 20, topology 24, writeback 32, num_queues 34, max_discard_sectors 36, max_discard_seg 40,
+     * discard_sector_alignment 44, max_write_zeroes_sectors 48, max_write_zeroes_seg 52,
+     * write_zeroes_may_unmap 56, unused1[3] 57; 60 bytes up to the secure-erase fields we do not offer.
+     */
+    public static final int CONFIG_BYTES = 60;
+    static final int CFG_CAPACITY = 0, CFG_SEG_MAX = 12, CFG_BLK_SIZE = 20, CFG_NUM_QUEUES = 34,
+            CFG_MAX_DISCARD_SECTORS = 36, CFG_MAX_DISCARD_SEG = 40, CFG_DISCARD_ALIGNMENT = 44,
+            CFG_MAX_WZ_SECTORS = 48, CFG_MAX_WZ_SEG = 52, CFG_WZ_MAY_UNMAP = 56;
+
+    private static final Logger LOG = LoggerFactory.getLogger(VirtioBlock.class);
+
+    private final DiskImage disk;
+    private final String id;
+    private final byte[] idBytes = new byte[ID_BYTES];
+    private final SyncMode sync;
+    private final long capacitySectors;
+    private final byte[] config = new byte[CONFIG_BYTES];
+    private QueueWorker worker;
+
+    /**
+     * @param disk the image, owned by the device from now on (closed with it)
+     * @param id the disk id the guest reads with GET_ID (up to 20 bytes, NUL-padded)
+     */
+    public VirtioBlock(DiskImage disk, String id, SyncMode sync) {
+        this.disk = Objects.requireNonNull(disk, "disk");
+        this.id = Objects.requireNonNull(id, "id");
+        this.sync = Objects.requireNonNull(sync, "sync");
+        byte[] b = id.getBytes(StandardCharsets.UTF_8);
+        System.arraycopy(b, 0, idBytes, 0, Math.min(b.length, ID_BYTES));
+        // A trailing partial sector is hidden from the guest.
+        this.capacitySectors = disk.capacityBytes() >>> SECTOR_SHIFT;
+        ByteBuffer c = ByteBuffer.wrap(config).order(ByteOrder.LITTLE_ENDIAN);
+        c.putLong(CFG_CAPACITY, capacitySectors);
+        c.putInt(CFG_SEG_MAX, SEG_MAX);
+        c.putInt(CFG_BLK_SIZE, SECTOR_SIZE);
+        c.putShort(CFG_NUM_QUEUES, (short) 1);
+        c.putInt(CFG_MAX_DISCARD_SECTORS, MAX_DISCARD_SECTORS);
+        c.putInt(CFG_MAX_DISCARD_SEG, MAX_DISCARD_SEG);
+        c.putInt(CFG_DISCARD_ALIGNMENT, 1);
+        c.putInt(CFG_MAX_WZ_SECTORS, MAX_DISCARD_SECTORS);
+        c.putInt(CFG_MAX_WZ_SEG, MAX_DISCARD_SEG);
+        config[CFG_WZ_MAY_UNMAP] = 1;
+    }
+
+    public String id() { return id; }
+
+    public DiskImage disk() { return disk; }
+
+    public long capacitySectors() { return capacitySectors; }
+
+    @Override
+    public int deviceType() { return DEVICE_TYPE; }
+
+    @Override
+    public int[] queueMaxSizes() { return new int[] {QUEUE_SIZE}; }
+
+    @Override
+    public long availableFeatures() {
+        // As libkrun: DISCARD and WRITE_ZEROES always (refused with IOERR on a read-only disk), FLUSH unless NONE.
+        long f = 1L << F_SEG_MAX | 1L << F_BLK_SIZE | 1L << F_DISCARD | 1L << F_WRITE_ZEROES
+                | 1L << Queue.VIRTIO_RING_F_EVENT_IDX | 1L << Queue.VIRTIO_RING_F_INDIRECT_DESC;
+        if (sync != SyncMode.NONE) {
+            f |= 1L << F_FLUSH;
+        }
+        if (disk.readOnly()) {
+            f |= 1L << F_RO;
+        }
+        return f;
+    }
+
+    @Override
+    public void readConfig(long offset, byte[] data) {
+        for (int i = 0; i < data.length; i++) {
+            long o = offset + i;
+            data[i] = o >= 0 && o < config.length ? config[(int) o] : 0;
+        }
+    }
+
+    @Override
+    public void writeConfig(long offset, byte[] data) {
+        // writeback (CONFIG_WCE) is not offered; the rest of the config space is read-only for the driver.
+    }
+
+    @Override
+    public synchronized void activate(GuestMemory mem, List<Queue> queues, List<EventFd> events, Trigger interrupt) {
+        if (worker != null) {
+            throw new IllegalStateException("virtio-blk[" + id + "] already active");
+        }
+        worker = new QueueWorker("virtio-blk[" + id + "]", mem, queues.get(0), events.get(0), interrupt,
+                chain -> handle(mem, chain)).start();
+    }
+
+    @Override
+    public synchronized boolean isActivated() { return worker != null; }
+
+    @Override
+    public synchronized void reset() {
+        if (worker != null) {
+            worker.stop();
+            worker = null;
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        reset();
+        try {
+            disk.close();
+        } catch (IOException e) {
+            LOG.warn("virtio-blk[{}]: closing {}: {}", id, disk, e.toString());
+        }
+    }
+
+    // ---- requests -----------------------------------------------------------------------------------------------
+
+    /** A request failed validation or I/O: the status to report. */
+    private static final class RequestError extends Exception {
+        final byte status;
+
+        RequestError(byte status, String message) {
+            super(message, null, false, false);
+            this.status = status;
+        }
+    }
+
+    private static RequestError ioerr(String message) { return new RequestError(S_IOERR, message); }
+
+    /**
+     * Serves one chain and returns the used length (data bytes written to the guest plus the status byte). The
+     * status byte is the last byte of the device-writable part ("the final byte of the request", spec 5.2.6);
+     * a chain without one cannot be answered and goes back with length 0.
+     */
+    int handle(GuestMemory mem, DescriptorChain chain) {
+        GuestAddress status = statusAddress(chain);
+        if (status == null) {
+            LOG.debug("virtio-blk[{}]: chain {} has no writable status byte", id, chain.headIndex());
+            return 0;
+        }
+        long dataOut = chain.writableLength() - 1;
+        byte result;
+        long written = 0;
+        try {
+            written = serve(chain, dataOut);
+            result = S_OK;
+        } catch (RequestError e) {
+            LOG.debug("virtio-blk[{}]: request {}: {}", id, chain.headIndex(), e.getMessage());
+            result = e.status;
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("virtio-blk[{}]: request {} failed: {}", id, chain.headIndex(), e.toString());
+            result = S_IOERR;
+        }
+        try {
+            mem.write(status, new byte[] {result}, 0, 1);
+        } catch (RuntimeException e) {
+            LOG.debug("virtio-blk[{}]: cannot write status: {}", id, e.toString());
+            return 0;
+        }
+        return (int) Math.min(written + 1, 0xFFFF_FFFFL);
+    }
+
+    private static GuestAddress statusAddress(DescriptorChain chain) {
+        List<Descriptor> w = chain.writable();
+        for (int i = w.size() - 1; i >= 0; i--) {
+            Descriptor d = w.get(i);
+            if (d.length() > 0) {
+                return GuestAddress.of(d.addr().value() + d.length() - 1);
+            }
+        }
+        return null;
+    }
+
+    /** Runs the request; returns the data bytes written to the guest (not counting the status). */
+    private long serve(DescriptorChain chain, long dataOut) throws RequestError, IOException {
+        Reader in = chain.reader();
+        if (in.available() < HEADER_BYTES) {
+            throw ioerr("header needs " + HEADER_BYTES + " readable bytes, chain has " + in.available());
+        }
+        byte[] hb = new byte[HEADER_BYTES];
+        in.read(hb, 0, HEADER_BYTES);
+        ByteBuffer h = ByteBuffer.wrap(hb).order(ByteOrder.LITTLE_ENDIAN);
+        int type = h.getInt(0);
+        long sector = h.getLong(8);
+        long dataIn = in.available();
+        switch (type) {
+            case T_IN -> {
+                // IN: the data buffers must be device-writable; nothing may follow the header on the readable side.
+                if (dataIn != 0) {
+                    throw ioerr("IN request with " + dataIn + " device-readable data bytes");
+                }
+                long off = checkRange(sector, dataOut);
+                Writer w = chain.writer();
+                long done = 0;
+                while (done < dataOut) {
+                    ByteBuffer[] views = w.views(dataOut - done);
+                    long got = 0;
+                    for (ByteBuffer v : views) {
+                        got += disk.read(off + done + got, v);
+                    }
+                    if (got == 0) {
+                        throw ioerr("short read at " + (off + done));
+                    }
+                    w.advance(got);
+                    done += got;
+                }
+                return dataOut;
+            }
+            case T_OUT -> {
+                // OUT: data is device-readable; the only writable byte is the status.
+                if (dataOut != 0) {
+                    throw ioerr("OUT request with " + dataOut + " device-writable data bytes");
+                }
+                long off = checkRange(sector, dataIn);
+                requireWritable("OUT");
+                long done = 0;
+                while (done < dataIn) {
+                    ByteBuffer[] views = in.views(dataIn - done);
+                    long got = 0;
+                    for (ByteBuffer v : views) {
+                        got += disk.write(off + done + got, v);
+                    }
+                    if (got == 0) {
+                        throw ioerr("short write at " + (off + done));
+                    }
+                    in.skip(got);
+                    done += got;
+                }
+                return 0;
+            }
+            case T_FLUSH -> {
+                if (!disk.readOnly()) {
+                    disk.flush(sync);
+                }
+                return 0;
+            }
+            case T_GET_ID -> {
+                int n = (int) Math.min(dataOut, ID_BYTES);
+                chain.writer().write(idBytes, 0, n);
+                return n;
+            }
+            case T_DISCARD, T_WRITE_ZEROES -> {
+                if (dataOut != 0) {
+                    throw ioerr("request type " + type + " with " + dataOut + " device-writable data bytes");
+                }
+                if (dataIn == 0 || dataIn % SEGMENT_BYTES != 0 || dataIn / SEGMENT_BYTES > MAX_DISCARD_SEG) {
+                    throw ioerr("request type " + type + " with " + dataIn + " bytes of segments (max " + MAX_DISCARD_SEG + ")");
+                }
+                byte[] sb = new byte[SEGMENT_BYTES];
+                in.read(sb, 0, SEGMENT_BYTES);
+                ByteBuffer s = ByteBuffer.wrap(sb).order(ByteOrder.LITTLE_ENDIAN);
+                long segSector = s.getLong(0);
+                long sectors = Integer.toUnsignedLong(s.getInt(8));
+                int flags = s.getInt(12);
+                // 5.2.6.2: UNSUPP for a discard with the unmap flag, or any reserved flag bit set.
+                if ((flags & ~WRITE_ZEROES_FLAG_UNMAP) != 0 || (type == T_DISCARD && flags != 0)) {
+                    throw new RequestError(S_UNSUPP, "request type " + type + " with flags 0x" + Integer.toHexString(flags));
+                }
+                if (sectors > MAX_DISCARD_SECTORS) {
+                    throw ioerr("segment of " + sectors + " sectors exceeds the limit");
+                }
+                long off = checkRange(segSector, sectors << SECTOR_SHIFT);
+                requireWritable(type == T_DISCARD ? "DISCARD" : "WRITE_ZEROES");
+                if (type == T_DISCARD) {
+                    disk.discard(off, sectors << SECTOR_SHIFT);
+                } else {
+                    disk.writeZeroes(off, sectors << SECTOR_SHIFT);
+                }
+                return 0;
+            }
+            default -> throw new RequestError(S_UNSUPP, "unsupported request type " + type);
+        }
+    }
+
+    private void requireWritable(String what) throws RequestError {
+        if (disk.readOnly()) {
+            throw ioerr(what + " on a read-only disk");
+        }
+    }
+
+    /** Byte offset of {@code sector}, after checking that {@code len} bytes from it are whole sectors on the disk. */
+    private long checkRange(long sector, long len) throws RequestError {
+        if (len % SECTOR_SIZE != 0) {
+            throw ioerr("length " + len + " is not a multiple of " + SECTOR_SIZE);
+        }
+        long sectors = len >>> SECTOR_SHIFT;
+        // Unsigned compare: a sector number with the top bit set is far past the end.
+        if (Long.compareUnsigned(sector, capacitySectors) > 0 || sectors > capacitySectors - sector) {
+            throw ioerr("sectors " + Long.toUnsignedString(sector) + "+" + sectors + " outside the disk of " + capacitySectors);
+        }
+        return sector << SECTOR_SHIFT;
+    }
+}

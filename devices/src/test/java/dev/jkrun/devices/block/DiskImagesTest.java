@@ -1,0 +1,361 @@
+package dev.jkrun.devices.block;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class DiskImagesTest {
+    @TempDir
+    Path dir;
+
+    static byte[] readAll(DiskImage img) throws IOException {
+        byte[] b = new byte[(int) img.capacityBytes()];
+        ByteBuffer bb = ByteBuffer.wrap(b);
+        // in uneven chunks that cross cluster boundaries
+        long off = 0;
+        int step = 300_001;
+        while (bb.hasRemaining()) {
+            int n = Math.min(step, bb.remaining());
+            ByteBuffer part = bb.slice().limit(n);
+            assertEquals(n, img.read(off, part));
+            bb.position(bb.position() + n);
+            off += n;
+        }
+        return b;
+    }
+
+    static void assertSameBytes(byte[] expected, byte[] actual) {
+        assertEquals(expected.length, actual.length, "length");
+        int i = Arrays.mismatch(expected, actual);
+        assertEquals(-1, i, () -> "first difference at byte " + i + ": expected " + expected[i] + " got " + actual[i]);
+    }
+
+    // ---- raw ---------------------------------------------------------------------------------------------------
+
+    @Test
+    void rawPositionalIo() throws IOException {
+        Path f = dir.resolve("disk.raw");
+        Files.write(f, new byte[1 << 20]);
+        byte[] expected = new byte[1 << 20];
+        Random r = new Random(1);
+        try (DiskImage img = DiskImages.open(f, ImageFormat.RAW, false, false)) {
+            assertEquals(1 << 20, img.capacityBytes());
+            assertFalse(img.readOnly());
+            for (int i = 0; i < 50; i++) {
+                int off = r.nextInt(1 << 20);
+                byte[] d = new byte[r.nextInt(Math.min(70_000, (1 << 20) - off)) + 1];
+                r.nextBytes(d);
+                assertEquals(d.length, img.write(off, ByteBuffer.wrap(d)));
+                System.arraycopy(d, 0, expected, off, d.length);
+            }
+            img.writeZeroes(4096, 10_000);
+            Arrays.fill(expected, 4096, 14_096, (byte) 0);
+            img.flush(SyncMode.FULL);
+            img.flush(SyncMode.RELAXED);
+            img.flush(SyncMode.NONE);
+            assertSameBytes(expected, readAll(img));
+            assertThrows(DiskImageException.class, () -> img.write((1 << 20) - 10, ByteBuffer.allocate(11)));
+            assertThrows(DiskImageException.class, () -> img.read(-1, ByteBuffer.allocate(1)));
+        }
+        assertSameBytes(expected, Files.readAllBytes(f));
+        try (DiskImage ro = DiskImages.open(f, ImageFormat.RAW, true, false)) {
+            assertTrue(ro.readOnly());
+            DiskImageException e = assertThrows(DiskImageException.class, () -> ro.write(0, ByteBuffer.allocate(512)));
+            assertTrue(e.getMessage().contains("read-only"), e.getMessage());
+            assertThrows(DiskImageException.class, () -> ro.writeZeroes(0, 512));
+            assertSameBytes(expected, readAll(ro));
+        }
+        assertSameBytes(expected, Files.readAllBytes(f));
+    }
+
+    // ---- qcow2 reader vs qemu ----------------------------------------------------------------------------------
+
+    @Test
+    void qcow2ReadsWhatQemuWrote() throws Exception {
+        Qemu.require();
+        for (String opts : List.of("compat=1.1", "compat=0.10", "compat=1.1,cluster_size=4096", "cluster_size=2M,compat=1.1")) {
+            Path img = dir.resolve("q-" + opts.replace(',', '_').replace('=', '_') + ".qcow2");
+            Qemu.ok("qemu-img", "create", "-f", "qcow2", "-o", opts, img.toString(), "24M");
+            Random r = new Random(opts.hashCode());
+            List<String> cmds = new ArrayList<>(List.of("write -P 0xab 0 1M"));
+            for (int i = 0; i < 25; i++) {
+                long off = r.nextInt(24 << 20);
+                long len = Math.min(r.nextInt(200_000) + 1, (24 << 20) - off);
+                off &= ~511L;
+                len = Math.max(512, len & ~511L);
+                cmds.add("write -P 0x" + Integer.toHexString(r.nextInt(255) + 1) + " " + off + " " + len);
+            }
+            cmds.add("write -z 512k 64k");
+            Qemu.io(img, "qcow2", cmds);
+            byte[] expected = Qemu.toRaw(img, "qcow2", dir);
+            try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, true, false)) {
+                assertEquals(24 << 20, q.capacityBytes());
+                assertSameBytes(expected, readAll(q));
+            }
+        }
+    }
+
+    @Test
+    void qcow2ReadsCompressedImage() throws Exception {
+        Qemu.require();
+        Path raw = dir.resolve("src.raw");
+        byte[] data = new byte[8 << 20];
+        Random r = new Random(7);
+        for (int i = 0; i < data.length; i += 4096) {
+            int kind = r.nextInt(3);
+            if (kind == 0) {
+                Arrays.fill(data, i, i + 4096, (byte) r.nextInt(256)); // compressible
+            } else if (kind == 1) {
+                byte[] b = new byte[4096];
+                r.nextBytes(b); // incompressible
+                System.arraycopy(b, 0, data, i, 4096);
+            } // else zeros
+        }
+        Files.write(raw, data);
+        Path c = dir.resolve("c.qcow2");
+        Qemu.ok("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw.toString(), c.toString());
+        try (DiskImage q = DiskImages.open(c, ImageFormat.QCOW2, true, false)) {
+            assertSameBytes(data, readAll(q));
+        }
+        // Partial writes into compressed clusters copy them first; metadata stays clean.
+        try (DiskImage q = DiskImages.open(c, ImageFormat.QCOW2, false, false)) {
+            for (int i = 0; i < 30; i++) {
+                int off = r.nextInt(data.length - 5000);
+                byte[] d = new byte[r.nextInt(5000) + 1];
+                r.nextBytes(d);
+                q.write(off, ByteBuffer.wrap(d));
+                System.arraycopy(d, 0, data, off, d.length);
+            }
+            assertSameBytes(data, readAll(q));
+        }
+        assertClean(c);
+        assertSameBytes(data, Qemu.toRaw(c, "qcow2", dir));
+    }
+
+    static void assertClean(Path img) throws Exception {
+        Qemu.Result check = Qemu.run("qemu-img", "check", "-f", "qcow2", img.toString());
+        assertEquals(0, check.exit(), check.output());
+        assertTrue(check.output().contains("No errors were found"), check.output());
+        assertFalse(check.output().contains("leaked"), check.output());
+    }
+
+    // ---- qcow2 writer ------------------------------------------------------------------------------------------
+
+    @Test
+    void qcow2WriterKeepsImageConsistent() throws Exception {
+        Qemu.require();
+        for (String opts : List.of("compat=1.1", "compat=0.10", "compat=1.1,cluster_size=4096")) {
+            Path img = dir.resolve("w-" + opts.replace(',', '_').replace('=', '_') + ".qcow2");
+            Qemu.ok("qemu-img", "create", "-f", "qcow2", "-o", opts, img.toString(), "64M");
+            int size = 64 << 20;
+            byte[] expected = new byte[size];
+            Random r = new Random(42 + opts.hashCode());
+            try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, false, false)) {
+                for (int i = 0; i < 200; i++) {
+                    int off = r.nextInt(size);
+                    byte[] d = new byte[Math.min(r.nextInt(150_000) + 1, size - off)];
+                    r.nextBytes(d);
+                    q.write(off, ByteBuffer.wrap(d));
+                    System.arraycopy(d, 0, expected, off, d.length);
+                }
+                // zeroes: whole clusters and partial ones
+                for (int i = 0; i < 10; i++) {
+                    int off = r.nextInt(size - 300_000);
+                    int len = r.nextInt(300_000);
+                    q.writeZeroes(off, len);
+                    Arrays.fill(expected, off, off + len, (byte) 0);
+                }
+                q.discard(0, 1 << 20);
+                Arrays.fill(expected, 0, 1 << 20, (byte) 0);
+                q.write(size - 7, ByteBuffer.wrap(new byte[] {1, 2, 3, 4, 5, 6, 7}));
+                System.arraycopy(new byte[] {1, 2, 3, 4, 5, 6, 7}, 0, expected, size - 7, 7);
+                q.flush(SyncMode.FULL);
+                assertSameBytes(expected, readAll(q));
+            }
+            assertClean(img);
+            assertSameBytes(expected, Qemu.toRaw(img, "qcow2", dir));
+            try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, true, false)) {
+                assertSameBytes(expected, readAll(q));
+                assertThrows(DiskImageException.class, () -> q.write(0, ByteBuffer.allocate(1)));
+            }
+        }
+    }
+
+    @Test
+    void qcow2WriterGrowsRefcountTable() throws Exception {
+        Qemu.require();
+        // 512-byte clusters: one refcount block covers 128 KiB, the initial one-cluster table only 8 MiB.
+        Path img = dir.resolve("small.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=512", img.toString(), "32M");
+        int size = 32 << 20;
+        byte[] expected = new byte[size];
+        Random r = new Random(11);
+        try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, false, false)) {
+            for (int i = 0; i < 80; i++) {
+                int off = r.nextInt(size);
+                byte[] d = new byte[Math.min(r.nextInt(600_000) + 1, size - off)];
+                r.nextBytes(d);
+                q.write(off, ByteBuffer.wrap(d));
+                System.arraycopy(d, 0, expected, off, d.length);
+            }
+            assertSameBytes(expected, readAll(q));
+        }
+        long tableOffset = ByteBuffer.wrap(Files.readAllBytes(img), 48, 8).getLong();
+        assertNotEquals(0x200, tableOffset, "test did not pass the initial refcount table's reach");
+        assertClean(img);
+        assertSameBytes(expected, Qemu.toRaw(img, "qcow2", dir));
+    }
+
+    // ---- backing files -----------------------------------------------------------------------------------------
+
+    @Test
+    void backingFileRefusedUnlessAllowed() throws Exception {
+        Qemu.require();
+        Path base = dir.resolve("base.raw");
+        byte[] data = new byte[4 << 20];
+        new Random(3).nextBytes(data);
+        Files.write(base, data);
+        Path ov = dir.resolve("overlay.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", ov.toString(), "6M");
+        DiskImageException e = assertThrows(DiskImageException.class, () -> DiskImages.open(ov, ImageFormat.QCOW2, true, false));
+        assertTrue(e.getMessage().contains("backing file not allowed"), e.getMessage());
+        assertTrue(e.getMessage().contains(ov.toString()), e.getMessage());
+
+        byte[] expected = new byte[6 << 20];
+        System.arraycopy(data, 0, expected, 0, data.length);
+        try (DiskImage q = DiskImages.open(ov, ImageFormat.QCOW2, true, true)) {
+            assertSameBytes(expected, readAll(q));
+        }
+        // Partial writes copy the rest of the cluster from the backing file; the base is untouched.
+        try (DiskImage q = DiskImages.open(ov, ImageFormat.QCOW2, false, true)) {
+            byte[] d = new byte[1000];
+            Arrays.fill(d, (byte) 0x77);
+            q.write(70_000, ByteBuffer.wrap(d));
+            System.arraycopy(d, 0, expected, 70_000, d.length);
+            q.writeZeroes(1 << 20, 65536); // a whole cluster over backing data: zero flag
+            Arrays.fill(expected, 1 << 20, (1 << 20) + 65536, (byte) 0);
+            assertSameBytes(expected, readAll(q));
+        }
+        assertSameBytes(data, Files.readAllBytes(base));
+        assertClean(ov);
+        assertSameBytes(expected, Qemu.toRaw(ov, "qcow2", dir));
+
+        // A qcow2 base in a chain.
+        Path qbase = dir.resolve("qbase.qcow2");
+        Qemu.ok("qemu-img", "convert", "-f", "raw", "-O", "qcow2", base.toString(), qbase.toString());
+        Path ov2 = dir.resolve("ov2.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", "-b", "qbase.qcow2", "-F", "qcow2", ov2.toString(), "4M");
+        Qemu.io(ov2, "qcow2", List.of("write -P 0x11 1M 4k"));
+        try (DiskImage q = DiskImages.open(ov2, ImageFormat.QCOW2, true, true)) {
+            assertSameBytes(Qemu.toRaw(ov2, "qcow2", dir), readAll(q));
+        }
+    }
+
+    // ---- vmdk --------------------------------------------------------------------------------------------------
+
+    @Test
+    void vmdkMonolithicFlatReads() throws Exception {
+        Qemu.require();
+        Path v = dir.resolve("disk.vmdk");
+        Qemu.ok("qemu-img", "create", "-f", "vmdk", "-o", "subformat=monolithicFlat", v.toString(), "8M");
+        Qemu.io(v, "vmdk", List.of("write -P 0x5a 1M 64k", "write -P 0xc3 7M 4k"));
+        byte[] expected = Qemu.toRaw(v, "vmdk", dir);
+        try (DiskImage img = DiskImages.open(v, ImageFormat.VMDK, true, false)) {
+            assertEquals(8 << 20, img.capacityBytes());
+            assertSameBytes(expected, readAll(img));
+            assertThrows(DiskImageException.class, () -> img.write(0, ByteBuffer.allocate(512)));
+        }
+    }
+
+    @Test
+    void vmdkFlatAndZeroExtents() throws IOException {
+        Path flat = dir.resolve("f.bin");
+        byte[] f = new byte[4096];
+        Arrays.fill(f, (byte) 9);
+        Files.write(flat, f);
+        Path v = dir.resolve("d.vmdk");
+        Files.writeString(v, "# Disk DescriptorFile\nversion=1\ncreateType=\"monolithicFlat\"\n\n"
+                + "RW 4 FLAT \"f.bin\" 2\nRW 8 ZERO\nRDONLY 2 FLAT \"f.bin\"\n");
+        byte[] expected = new byte[14 * 512];
+        Arrays.fill(expected, 0, 4 * 512, (byte) 9);
+        Arrays.fill(expected, 12 * 512, 14 * 512, (byte) 9);
+        try (DiskImage img = DiskImages.open(v, ImageFormat.VMDK, false, false)) {
+            assertEquals(14 * 512, img.capacityBytes());
+            assertSameBytes(expected, readAll(img));
+            byte[] d = new byte[100];
+            Arrays.fill(d, (byte) 4);
+            img.write(10, ByteBuffer.wrap(d));
+            System.arraycopy(d, 0, expected, 10, 100);
+            assertThrows(DiskImageException.class, () -> img.write(4 * 512, ByteBuffer.allocate(1)));
+            assertThrows(DiskImageException.class, () -> img.write(12 * 512, ByteBuffer.allocate(1)));
+            assertSameBytes(expected, readAll(img));
+        }
+        assertEquals(4, Files.readAllBytes(flat)[1024 + 10]);
+    }
+
+    /** Corrupt metadata is an IOException (DiskImageException), never an unchecked exception or a hang. */
+    @Test
+    void qcow2CorruptMetadataFailsCleanly() throws Exception {
+        Qemu.require();
+        Path img = dir.resolve("fz.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", img.toString(), "2M");
+        Qemu.io(img, "qcow2", List.of("write -P 0x1 0 64k", "write -P 0x2 1M 8k"));
+        byte[] good = Files.readAllBytes(img);
+        Random r = new Random(99);
+        int meta = Math.min(good.length, 6 * 4096);
+        for (int round = 0; round < 300; round++) {
+            byte[] bad = good.clone();
+            for (int k = 0; k < 1 + r.nextInt(4); k++) {
+                bad[r.nextInt(meta)] = (byte) r.nextInt(256);
+            }
+            Path f = dir.resolve("fz-" + round + ".qcow2");
+            Files.write(f, bad);
+            for (boolean ro : new boolean[] {true, false}) {
+                try (DiskImage q = DiskImages.open(f, ImageFormat.QCOW2, ro, false)) {
+                    readAll(q);
+                    if (!ro) {
+                        q.write(r.nextInt(1 << 20), ByteBuffer.allocate(5000));
+                        q.writeZeroes(0, 8192);
+                    }
+                } catch (IOException expected) {
+                    // fine: reported as an image error
+                }
+            }
+            Files.delete(f);
+        }
+    }
+
+    // ---- format given, never probed ----------------------------------------------------------------------------
+
+    @Test
+    void formatMismatchNamesFileAndFormat() throws Exception {
+        Path raw = dir.resolve("plain.img");
+        Files.write(raw, new byte[1 << 16]);
+        DiskImageException e = assertThrows(DiskImageException.class, () -> DiskImages.open(raw, ImageFormat.QCOW2, true, false));
+        assertTrue(e.getMessage().contains(raw.toString()) && e.getMessage().contains("QCOW2"), e.getMessage());
+        e = assertThrows(DiskImageException.class, () -> DiskImages.open(raw, ImageFormat.VMDK, true, false));
+        assertTrue(e.getMessage().contains(raw.toString()) && e.getMessage().contains("VMDK"), e.getMessage());
+        e = assertThrows(DiskImageException.class, () -> DiskImages.open(dir.resolve("missing"), ImageFormat.RAW, true, false));
+        assertTrue(e.getMessage().contains("missing"), e.getMessage());
+        if (Qemu.available()) {
+            Path q = dir.resolve("x.qcow2");
+            Qemu.ok("qemu-img", "create", "-f", "qcow2", q.toString(), "1M");
+            e = assertThrows(DiskImageException.class, () -> DiskImages.open(q, ImageFormat.VMDK, true, false));
+            assertTrue(e.getMessage().contains(q.toString()) && e.getMessage().contains("VMDK"), e.getMessage());
+            // Raw has no header: a qcow2 file opened as raw is its own bytes, as the user asked.
+            try (DiskImage asRaw = DiskImages.open(q, ImageFormat.RAW, true, false)) {
+                assertEquals(Files.size(q), asRaw.capacityBytes());
+            }
+        }
+    }
+}

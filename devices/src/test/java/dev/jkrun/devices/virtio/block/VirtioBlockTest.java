@@ -1,0 +1,290 @@
+package dev.jkrun.devices.virtio.block;
+
+import dev.jkrun.devices.block.DiskImage;
+import dev.jkrun.devices.block.DiskImages;
+import dev.jkrun.devices.block.ImageFormat;
+import dev.jkrun.devices.block.Qemu;
+import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.testing.CountingTrigger;
+import dev.jkrun.devices.testing.DriverQueue;
+import dev.jkrun.devices.testing.MockDriver;
+import dev.jkrun.devices.virtio.MmioTransport;
+import dev.jkrun.devices.virtio.queue.Queue;
+import dev.jkrun.memory.HeapGuestMemory;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+import static dev.jkrun.devices.virtio.block.VirtioBlock.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+class VirtioBlockTest {
+    static final long TIMEOUT = 5000;
+    static final int DISK_BYTES = 1 << 20;
+    static final long ALL_FEATURES = 1L << F_SEG_MAX | 1L << F_RO | 1L << F_BLK_SIZE | 1L << F_FLUSH | 1L << F_DISCARD
+            | 1L << F_WRITE_ZEROES | 1L << Queue.VIRTIO_RING_F_EVENT_IDX | 1L << Queue.VIRTIO_RING_F_INDIRECT_DESC;
+
+    @TempDir
+    Path dir;
+    final HeapGuestMemory mem = HeapGuestMemory.of(0, 8 << 20);
+    final CountingTrigger irq = new CountingTrigger();
+    final List<AutoCloseable> toClose = new ArrayList<>();
+    Path file;
+    byte[] contents;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        for (AutoCloseable c : toClose) {
+            c.close();
+        }
+        assertTrue(CountingTrigger.await(() -> Thread.getAllStackTraces().keySet().stream()
+                .noneMatch(t -> t.getName().startsWith("virtio-blk[")), TIMEOUT), "virtio-blk threads left running");
+    }
+
+    private VirtioBlock device(boolean readOnly, SyncMode sync) throws Exception {
+        file = dir.resolve("disk.raw");
+        contents = new byte[DISK_BYTES + 100]; // a trailing partial sector, hidden from the guest
+        new Random(5).nextBytes(contents);
+        Files.write(file, contents);
+        DiskImage img = DiskImages.open(file, ImageFormat.RAW, readOnly, false);
+        VirtioBlock blk = new VirtioBlock(img, "jkrun-disk-0", sync);
+        toClose.add(blk);
+        return blk;
+    }
+
+    private MockDriver driver(VirtioBlock blk) {
+        MmioTransport t = new MmioTransport(blk, mem, irq);
+        toClose.add(t);
+        MockDriver d = new MockDriver(t, mem, 0x10000, 0x200000, 0x400000);
+        d.init(ALL_FEATURES);
+        return d;
+    }
+
+    static byte[] header(int type, long sector) {
+        return ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN).putInt(type).putInt(0).putLong(sector).array();
+    }
+
+    static byte[] segment(long sector, int sectors, int flags) {
+        return ByteBuffer.allocate(SEGMENT_BYTES).order(ByteOrder.LITTLE_ENDIAN).putLong(sector).putInt(sectors).putInt(flags).array();
+    }
+
+    /** The status byte: the last byte of chain {@code head}'s writable buffers. */
+    static byte status(DriverQueue q, int head) {
+        int total = q.buffers(head).stream().filter(DriverQueue.Buffer::writable).mapToInt(DriverQueue.Buffer::len).sum();
+        return q.written(head, total)[total - 1];
+    }
+
+    /** Submits a chain, waits for it, checks its used length, returns the status. */
+    static byte submit(DriverQueue q, int expectedLen, List<byte[]> readable, int... writable) {
+        int h = q.add(readable, writable);
+        q.kick();
+        DriverQueue.Used u = q.awaitUsed(TIMEOUT);
+        assertEquals(h, u.id());
+        assertEquals(expectedLen, u.len(), "used length");
+        return status(q, h);
+    }
+
+    @Test
+    void configSpaceAndFeatures() throws Exception {
+        VirtioBlock blk = device(false, SyncMode.FULL);
+        MockDriver d = driver(blk);
+        assertEquals(2, d.read(MmioTransport.DEVICE_ID));
+        assertEquals(256, d.read(MmioTransport.QUEUE_NUM_MAX));
+        ByteBuffer cfg = ByteBuffer.wrap(d.readConfig(0, CONFIG_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(DISK_BYTES / 512, cfg.getLong(0));
+        assertEquals(254, cfg.getInt(12));
+        assertEquals(512, cfg.getInt(20));
+        assertEquals(MAX_DISCARD_SECTORS, cfg.getInt(36));
+        assertEquals(1, cfg.getInt(40));
+        assertEquals(MAX_DISCARD_SECTORS, cfg.getInt(48));
+        assertEquals(1, cfg.getInt(52));
+        assertEquals(1, cfg.get(56));
+        long f = d.deviceFeatures();
+        for (int bit : new int[] {F_SEG_MAX, F_FLUSH, F_DISCARD, F_WRITE_ZEROES, Queue.VIRTIO_RING_F_EVENT_IDX, 32}) {
+            assertTrue((f & 1L << bit) != 0, "feature " + bit);
+        }
+        assertEquals(0, f & 1L << F_RO);
+    }
+
+    @Test
+    void readOnlyAndSyncNoneFeatures() throws Exception {
+        VirtioBlock blk = device(true, SyncMode.NONE);
+        long f = blk.availableFeatures();
+        assertTrue((f & 1L << F_RO) != 0);
+        assertEquals(0, f & 1L << F_FLUSH);
+        assertTrue((f & 1L << F_DISCARD) != 0 && (f & 1L << F_WRITE_ZEROES) != 0);
+    }
+
+    @Test
+    void inOutFlushGetId() throws Exception {
+        VirtioBlock blk = device(false, SyncMode.FULL);
+        MockDriver d = driver(blk);
+        DriverQueue q = d.queue(0);
+
+        // IN: 3 sectors from sector 5, split over two data buffers, status in its own.
+        int h = q.add(List.of(header(T_IN, 5)), 1024, 512, 1);
+        q.kick();
+        assertEquals(new DriverQueue.Used(h, 1537), q.awaitUsed(TIMEOUT));
+        byte[] got = q.written(h, 1537);
+        assertArrayEquals(Arrays.copyOfRange(contents, 5 * 512, 8 * 512), Arrays.copyOf(got, 1536));
+        assertEquals(S_OK, got[1536]);
+
+        // OUT: 2 sectors at sector 10, data in two readable buffers.
+        byte[] a = new byte[512], b = new byte[512];
+        Arrays.fill(a, (byte) 0xaa);
+        Arrays.fill(b, (byte) 0xbb);
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_OUT, 10), a, b), 1));
+        byte[] onDisk = Files.readAllBytes(file);
+        assertArrayEquals(a, Arrays.copyOfRange(onDisk, 5120, 5632));
+        assertArrayEquals(b, Arrays.copyOfRange(onDisk, 5632, 6144));
+
+        // OUT of the last sector, header and data in one buffer.
+        byte[] one = new byte[HEADER_BYTES + 512];
+        System.arraycopy(header(T_OUT, DISK_BYTES / 512 - 1), 0, one, 0, HEADER_BYTES);
+        Arrays.fill(one, HEADER_BYTES, one.length, (byte) 0x3c);
+        assertEquals(S_OK, submit(q, 1, List.of(one), 1));
+        assertEquals(0x3c, Files.readAllBytes(file)[DISK_BYTES - 1]);
+
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_FLUSH, 0)), 1));
+
+        h = q.add(List.of(header(T_GET_ID, 0)), 20, 1);
+        q.kick();
+        assertEquals(new DriverQueue.Used(h, 21), q.awaitUsed(TIMEOUT));
+        byte[] id = q.written(h, 21);
+        byte[] want = Arrays.copyOf("jkrun-disk-0".getBytes(StandardCharsets.US_ASCII), 20);
+        assertArrayEquals(want, Arrays.copyOf(id, 20));
+        assertEquals(S_OK, id[20]);
+        assertTrue(irq.count() >= 1);
+    }
+
+    @Test
+    void discardAndWriteZeroes() throws Exception {
+        VirtioBlock blk = device(false, SyncMode.RELAXED);
+        DriverQueue q = driver(blk).queue(0);
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_WRITE_ZEROES, 0), segment(100, 8, 0)), 1));
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_WRITE_ZEROES, 0), segment(200, 1, WRITE_ZEROES_FLAG_UNMAP)), 1));
+        byte[] onDisk = Files.readAllBytes(file);
+        assertArrayEquals(new byte[8 * 512], Arrays.copyOfRange(onDisk, 100 * 512, 108 * 512));
+        assertArrayEquals(new byte[512], Arrays.copyOfRange(onDisk, 200 * 512, 201 * 512));
+        assertArrayEquals(Arrays.copyOfRange(contents, 108 * 512, 200 * 512), Arrays.copyOfRange(onDisk, 108 * 512, 200 * 512));
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_DISCARD, 0), segment(300, 16, 0)), 1));
+        // discard with the unmap flag, or reserved flags: UNSUPP
+        assertEquals(S_UNSUPP, submit(q, 1, List.of(header(T_DISCARD, 0), segment(300, 16, 1)), 1));
+        assertEquals(S_UNSUPP, submit(q, 1, List.of(header(T_WRITE_ZEROES, 0), segment(300, 16, 4)), 1));
+        // out of range, two segments, no segment
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_WRITE_ZEROES, 0), segment(DISK_BYTES / 512 - 1, 2, 0)), 1));
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_DISCARD, 0), segment(0, 1, 0), segment(2, 1, 0)), 1));
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_DISCARD, 0)), 1));
+    }
+
+    @Test
+    void readOnlyDiskRefusesWrites() throws Exception {
+        VirtioBlock blk = device(true, SyncMode.FULL);
+        DriverQueue q = driver(blk).queue(0);
+        byte[] data = new byte[1024];
+        Arrays.fill(data, (byte) 0x55);
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_OUT, 0), data), 1));
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_WRITE_ZEROES, 0), segment(0, 8, 0)), 1));
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_DISCARD, 0), segment(0, 8, 0)), 1));
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_FLUSH, 0)), 1));
+        int h = q.add(List.of(header(T_IN, 0)), 512, 1);
+        q.kick();
+        assertEquals(new DriverQueue.Used(h, 513), q.awaitUsed(TIMEOUT));
+        assertArrayEquals(Arrays.copyOf(contents, 512), q.written(h, 512));
+        assertArrayEquals(contents, Files.readAllBytes(file), "read-only file changed");
+    }
+
+    @Test
+    void malformedRequestsGetStatusAndQueueKeepsWorking() throws Exception {
+        VirtioBlock blk = device(false, SyncMode.FULL);
+        DriverQueue q = driver(blk).queue(0);
+        long cap = DISK_BYTES / 512;
+        // out of range: one past the end, straddling the end, and a sector number that overflows when scaled
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_IN, cap)), 512, 1));
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_OUT, cap - 1), new byte[1024]), 1));
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_IN, -1L)), 512, 1));
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_IN, Long.MAX_VALUE / 256)), 512, 1));
+        // length not a multiple of 512
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_OUT, 0), new byte[100]), 1));
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_IN, 0)), 700, 1));
+        // wrong directions: IN with readable data, OUT with writable data
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_IN, 0), new byte[512]), 512, 1));
+        assertEquals(S_IOERR, submit(q, 1, List.of(header(T_OUT, 0)), 512, 1));
+        // short header
+        assertEquals(S_IOERR, submit(q, 1, List.of(new byte[8]), 1));
+        // unknown type
+        assertEquals(S_UNSUPP, submit(q, 1, List.of(header(99, 0)), 1));
+        // missing status descriptor: nothing writable, nothing done, used length 0
+        int h = q.add(List.of(header(T_OUT, 0), new byte[512]));
+        q.kick();
+        assertEquals(new DriverQueue.Used(h, 0), q.awaitUsed(TIMEOUT));
+        assertArrayEquals(contents, Files.readAllBytes(file), "malformed requests changed the disk");
+        // the queue still works
+        h = q.add(List.of(header(T_IN, 1)), 512, 1);
+        q.kick();
+        assertEquals(new DriverQueue.Used(h, 513), q.awaitUsed(TIMEOUT));
+        assertArrayEquals(Arrays.copyOfRange(contents, 512, 1024), q.written(h, 512));
+        assertEquals(S_OK, status(q, h));
+    }
+
+    @Test
+    void manyRequestsInOneKick() throws Exception {
+        VirtioBlock blk = device(false, SyncMode.FULL);
+        DriverQueue q = driver(blk).queue(0);
+        Random r = new Random(3);
+        byte[] expected = Arrays.copyOf(contents, DISK_BYTES);
+        for (int round = 0; round < 3; round++) {
+            q.resetBuffers();
+            List<Integer> heads = new ArrayList<>();
+            for (int i = 0; i < 80; i++) { // 3 descriptors each: 240 in flight of the ring's 256
+                int sector = r.nextInt(DISK_BYTES / 512 - 8);
+                byte[] d = new byte[512 * (1 + r.nextInt(8))];
+                r.nextBytes(d);
+                heads.add(q.add(List.of(header(T_OUT, sector), d), 1));
+                System.arraycopy(d, 0, expected, sector * 512, d.length);
+            }
+            q.kick();
+            for (int h : heads) {
+                assertEquals(new DriverQueue.Used(h, 1), q.awaitUsed(TIMEOUT));
+                assertEquals(S_OK, status(q, h));
+            }
+        }
+        q.resetBuffers();
+        int h = q.add(List.of(header(T_IN, 0)), 256 * 1024, 1);
+        q.kick();
+        assertEquals(new DriverQueue.Used(h, 256 * 1024 + 1), q.awaitUsed(TIMEOUT));
+        assertArrayEquals(expected, Arrays.copyOf(Files.readAllBytes(file), DISK_BYTES), "file");
+        assertArrayEquals(Arrays.copyOf(expected, 256 * 1024), q.written(h, 256 * 1024), "IN");
+    }
+
+    @Test
+    void qcow2BehindTheDevice() throws Exception {
+        Path img = dir.resolve("d.qcow2");
+        Qemu.require();
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", img.toString(), "4M");
+        VirtioBlock blk = new VirtioBlock(DiskImages.open(img, ImageFormat.QCOW2, false, false), "q", SyncMode.FULL);
+        toClose.add(blk);
+        DriverQueue q = driver(blk).queue(0);
+        byte[] data = new byte[4096];
+        new Random(9).nextBytes(data);
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_OUT, 77), data), 1));
+        int h = q.add(List.of(header(T_IN, 77)), 4096, 1);
+        q.kick();
+        assertEquals(new DriverQueue.Used(h, 4097), q.awaitUsed(TIMEOUT));
+        assertArrayEquals(data, q.written(h, 4096));
+        h = q.add(List.of(header(T_IN, 0)), 512, 1);
+        q.kick();
+        assertEquals(new DriverQueue.Used(h, 513), q.awaitUsed(TIMEOUT));
+        assertArrayEquals(new byte[512], q.written(h, 512));
+    }
+}
