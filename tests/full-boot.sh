@@ -52,5 +52,33 @@ jk run --fs data="$work/share" --env GREETING=hi --workdir /mnt/data -- \
 [ "$st" = 0 ] && [ "$(cat "$work/out")" = "$(printf 'from-host\nhi\n/mnt/data')" ]; check "run: share read, env, workdir" $? "$(out)"
 [ "$(cat "$work/share/out.txt" 2>/dev/null)" = guest-wrote ]; check "run: file written to a share is on the host after exit" $? "$(out)"
 
+# 7. disks: raw written and read through /dev/vda, serial from GET_ID, read-only refused, qcow2 checked by qemu-img.
+img="$work/disk.raw"; head -c 16M /dev/zero > "$img"; printf 'host-sector0' | dd of="$img" conv=notrunc 2>/dev/null
+jk run --disk data1="$img" -- /bin/sh -c \
+  'cat /sys/block/vda/serial; echo; head -c 12 /dev/vda; echo; printf guest-wrote | dd of=/dev/vda bs=512 seek=8 conv=notrunc,fsync 2>/dev/null' \
+  >"$work/out" 2>"$work/err"; st=$?
+[ "$st" = 0 ] && [ "$(sed -n 1p "$work/out")" = data1 ] && [ "$(sed -n 2p "$work/out")" = host-sector0 ]
+check "disk: serial and data read through /dev/vda" $? "$(out)"
+[ "$(dd if="$img" bs=512 skip=8 count=1 2>/dev/null | head -c 11)" = guest-wrote ]; check "disk: data written by the guest is in the image" $? "$(out)"
+sum=$(sha256sum < "$img")
+jk run --disk ro1="$img":ro -- /bin/sh -c 'printf x | dd of=/dev/vda conv=notrunc,fsync 2>&1' >"$work/out" 2>"$work/err"; st=$?
+[ "$st" != 0 ] && [ "$(sha256sum < "$img")" = "$sum" ]; check "disk: read-only disk refuses writes, image unchanged (status $st)" $? "$(out)"
+if command -v qemu-img >/dev/null; then
+  q="$work/disk.qcow2"; qemu-img create -q -f qcow2 "$q" 64M
+  jk run --disk q1="$q":qcow2 -- /bin/sh -c \
+    'i=0; while [ $i -lt 8 ]; do printf "block-$i" | dd of=/dev/vda bs=65536 seek=$((i*13)) conv=notrunc 2>/dev/null; i=$((i+1)); done; sync; dd if=/dev/vda bs=65536 skip=91 count=1 2>/dev/null | head -c 7' \
+    >"$work/out" 2>"$work/err"; st=$?
+  [ "$st" = 0 ] && [ "$(cat "$work/out")" = block-7 ]; check "disk: qcow2 written and read by the guest" $? "$(out)"
+  qemu-img check -q "$q"; check "disk: qemu-img check is clean on the guest-written qcow2" $? "$(qemu-img check "$q" 2>&1 | tail -3)"
+fi
+if command -v mkfs.ext4 >/dev/null && [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; then
+  r="$work/rootfs"; mkdir -p "$r/bin" "$r/proc" "$r/sys" "$r/dev" "$r/tmp"; cp /bin/busybox "$r/bin/"
+  for a in sh cat ls mount; do ln -sf busybox "$r/bin/$a"; done; echo on-the-disk > "$r/block-marker"
+  mkfs.ext4 -q -F -d "$r" "$work/root.ext4" 32M
+  jk run --disk root="$work/root.ext4" --root-disk /dev/vda:ext4 -- /bin/sh -c 'cat /block-marker; [ -e /init.krun ] || echo no-init' \
+    >"$work/out" 2>"$work/err"; st=$?
+  [ "$st" = 0 ] && [ "$(cat "$work/out")" = "$(printf 'on-the-disk\nno-init')" ]; check "disk: ext4 root on disk (switch root)" $? "$(out)"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

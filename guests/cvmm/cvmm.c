@@ -6,6 +6,14 @@
  * guests independently of the Java VMM and (2) as a benchmark baseline.
  *
  *   cvmm [--cpus N] [--mem MiB] [--cmdline STR] [--repeat K] [--console] guest.elf
+ *   cvmm [--cpus N] [--mem MiB] [--cmdline STR] [--repeat K] [--console] --krunfw libkrunfw.so
+ *
+ * --krunfw boots libkrunfw's kernel instead of an ELF: the library is dlopen()ed, the flat image
+ * from krunfw_get_kernel() is copied to its load address and entered at its entry address, with
+ * the same zero page / e820 / cmdline / tables as for the test guests. RAM is
+ * 16 MiB + (image size rounded up to 64 KiB) + --mem, like jkrun boot. The default cmdline is
+ * jkrun boot's (KRUNFW_CMDLINE). Port 0x64 reads 0x10 (i8042 status: input buffer empty) and a
+ * write of 0xFE there is the kernel's reboot=k reset: the VM stops with exit status 0.
  *
  * --console adds a minimal virtio-console (vconsole.c) at 0xD0000000 IRQ 5 (stdin -> rx,
  * tx -> stdout) and appends "virtio_mmio.device=4K@0xd0000000:5" to the cmdline.
@@ -15,6 +23,7 @@
  * exit status 200 + exit reason.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +59,10 @@
 
 #define PORT_DEBUG    0x3F8
 #define PORT_EXIT     0xF4
+#define PORT_I8042    0x64
+
+#define KRUNFW_CMDLINE "reboot=k panic=-1 panic_print=0x20 nomodule console=hvc0 " \
+    "rootfstype=virtiofs rw no-kvmapf virtio_mmio.device=4K@0xd0000000:5"
 
 static void die(const char *fmt, ...) {
     va_list ap; va_start(ap, fmt);
@@ -63,7 +76,11 @@ static void die(const char *fmt, ...) {
 /* ---- options ---- */
 static int opt_cpus = 1;
 static uint64_t opt_mem = 128ULL << 20;
-static const char *opt_cmdline = "";
+static const char *opt_cmdline;
+static const char *opt_krunfw;
+static const uint8_t *kfw_image;          /* libkrunfw's kernel, mapped by the library */
+static uint64_t kfw_load, kfw_entry;
+static size_t kfw_size;
 static int opt_repeat = 1;
 static int opt_console;
 static char cmdline_buf[CMDLINE_MAX];
@@ -118,6 +135,23 @@ static void load_elf(const char *path) {
     }
     entry = eh->e_entry;
     munmap(f, st.st_size); close(fd);
+}
+
+/* ---- libkrunfw: the kernel image comes from the library (notes §1.2) ---- */
+static void open_krunfw(const char *path) {
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) { errno = 0; die("dlopen %s: %s", path, dlerror()); }
+    void *(*get_kernel)(uint64_t *, uint64_t *, size_t *) =
+        (void *(*)(uint64_t *, uint64_t *, size_t *))dlsym(h, "krunfw_get_kernel");
+    if (!get_kernel) { errno = 0; die("%s: no krunfw_get_kernel", path); }
+    kfw_image = get_kernel(&kfw_load, &kfw_entry, &kfw_size);
+    if (!kfw_image || !kfw_size) { errno = 0; die("%s: krunfw_get_kernel returned no image", path); }
+}
+
+static void load_krunfw(void) {
+    memcpy(gpa(kfw_load), kfw_image, kfw_size);
+    gpa(kfw_load + kfw_size - 1);
+    entry = kfw_entry;
 }
 
 /* ---- zero page, e820, cmdline (§1.5–§1.7) ---- */
@@ -290,8 +324,14 @@ static void *vcpu_loop(void *arg) {
         case KVM_EXIT_IO: {
             uint8_t *data = (uint8_t *)run + run->io.data_offset;
             size_t n = (size_t)run->io.size * run->io.count;
-            if (run->io.direction == KVM_EXIT_IO_IN) { memset(data, 0xFF, n); break; }
+            if (run->io.direction == KVM_EXIT_IO_IN) {
+                memset(data, opt_krunfw && run->io.port == PORT_I8042 ? 0x10 : 0xFF, n);
+                break;
+            }
             if (run->io.port == PORT_DEBUG) out_bytes(data, n);
+            else if (opt_krunfw && run->io.port == PORT_I8042 && run->io.size == 1 && data[0] == 0xFE) {
+                finish(0); return NULL;        /* reboot=k: "pulse reset line" = the VM stops */
+            }
             else if (run->io.port == PORT_EXIT) {
                 uint32_t code = 0; memcpy(&code, data, run->io.size < 4 ? run->io.size : 4);
                 finish(code); return NULL;
@@ -346,7 +386,7 @@ static int run_cycle(void) {
         IOCTL(vm_fd, KVM_SET_USER_MEMORY_REGION, &m1);
     }
     if (opt_console) vcon_attach(vm_fd);
-    load_elf(opt_elf);
+    if (opt_krunfw) load_krunfw(); else load_elf(opt_elf);
     setup_zero_page();
     setup_tables();
     setup_mptable(opt_cpus);
@@ -375,7 +415,8 @@ static int run_cycle(void) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: cvmm [--cpus N] [--mem MiB] [--cmdline STR] [--repeat K] [--console] guest.elf\n");
+    fprintf(stderr, "usage: cvmm [--cpus N] [--mem MiB] [--cmdline STR] [--repeat K] [--console] guest.elf\n"
+                    "       cvmm [--cpus N] [--mem MiB] [--cmdline STR] [--repeat K] [--console] --krunfw LIB\n");
     exit(2);
 }
 
@@ -386,15 +427,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--cmdline") && i + 1 < argc) opt_cmdline = argv[++i];
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) opt_repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--console")) opt_console = 1;
+        else if (!strcmp(argv[i], "--krunfw") && i + 1 < argc) opt_krunfw = argv[++i];
         else if (argv[i][0] == '-' || opt_elf) usage();
         else opt_elf = argv[i];
     }
-    if (opt_console) {
+    if (!opt_cmdline) opt_cmdline = opt_krunfw ? KRUNFW_CMDLINE : "";
+    if (opt_console && !strstr(opt_cmdline, "virtio_mmio.device=")) {
         snprintf(cmdline_buf, sizeof cmdline_buf, "%s%svirtio_mmio.device=4K@0xd0000000:5",
                  opt_cmdline, *opt_cmdline ? " " : "");
         opt_cmdline = cmdline_buf;
     }
-    if (!opt_elf || opt_cpus < 1 || opt_cpus > 64 || opt_mem < (2 << 20) || opt_repeat < 1) usage();
+    if (!opt_elf == !opt_krunfw || opt_cpus < 1 || opt_cpus > 64 || opt_mem < (2 << 20) || opt_repeat < 1) usage();
 
     struct sigaction sa = { .sa_handler = on_kick };   /* no SA_RESTART: KVM_RUN returns EINTR */
     sigaction(SIGUSR1, &sa, NULL);
@@ -407,6 +450,11 @@ int main(int argc, char **argv) {
     supported = calloc(1, sizeof(*supported) + nent * sizeof(struct kvm_cpuid_entry2));
     supported->nent = nent;
     IOCTL(kvm_fd, KVM_GET_SUPPORTED_CPUID, supported);
+
+    if (opt_krunfw) {   /* RAM = 16 MiB + image rounded to 64 KiB + requested, as jkrun boot sizes it */
+        open_krunfw(opt_krunfw);
+        opt_mem += (16ULL << 20) + ((kfw_size + 0xFFFF) & ~0xFFFFULL);
+    }
 
     int code = 0;
     for (int k = 0; k < opt_repeat; k++) {

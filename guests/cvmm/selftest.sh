@@ -26,6 +26,13 @@ run 1 "console without a device" "$G/console"
 out=$( (sleep 0.3; printf 'hello host\n') | timeout 30 "$V" --console "$G/console" 2>&1); rc=$?
 if [ $rc = 0 ] && echo "$out" | grep -q '^RX hello host$'; then echo "PASS console with cvmm --console"; else echo "FAIL console: exit $rc"; fails=$((fails+1)); fi
 echo "$out" | sed 's/^/    /'
+# libkrunfw's kernel: kvm-pvm stops at its first cmpxchg16b (217); hardware / nested: panic -> reset -> 0
+K=${JKRUN_KRUNFW:-$HOME/.cache/jkrun/libkrunfw.so.5}
+if [ -f "$K" ]; then
+  out=$(timeout 120 "$V" --krunfw "$K" --console --mem 512 2>&1); rc=$?
+  if [ "$rc" = "${KRUNFW_STATUS:-217}" ]; then echo "PASS krunfw kernel (exit $rc)"; else echo "FAIL krunfw kernel: exit $rc, want ${KRUNFW_STATUS:-217}"; fails=$((fails+1)); fi
+  echo "$out" | tail -n 5 | sed 's/^/    /'
+fi
 for g in spin halt; do
   timeout 2 "$V" "$G/$g" >/dev/null 2>&1; rc=$?
   if [ $rc = 124 ]; then echo "PASS $g never exits (killed by timeout)"; else echo "FAIL $g: exit $rc"; fails=$((fails+1)); fi

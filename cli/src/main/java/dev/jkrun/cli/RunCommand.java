@@ -1,6 +1,9 @@
 package dev.jkrun.cli;
 
+import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.init.InitConfig;
+import dev.jkrun.init.RootDisk;
+import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.libc.Terminal;
 import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.FsShare;
@@ -31,6 +34,8 @@ final class RunCommand {
         Optional<Path> krunfw = Optional.empty();
         Optional<Path> consoleOutput = Optional.empty();
         List<FsShare> shares = new ArrayList<>();
+        List<DiskConfig> disks = new ArrayList<>();
+        Optional<RootDisk> rootDisk = Optional.empty();
         List<String> env = new ArrayList<>();
         List<String> rlimits = new ArrayList<>();
         String workdir = "/";
@@ -41,6 +46,8 @@ final class RunCommand {
                 case "--memory" -> memory = args.intValue(o);
                 case "--root" -> root = Optional.of(Path.of(args.value(o)));
                 case "--fs" -> shares.add(parseShare(args.value(o)));
+                case "--disk" -> disks.add(parseDisk(args.value(o)));
+                case "--root-disk" -> rootDisk = Optional.of(parseRootDisk(args.value(o)));
                 case "--env" -> env.add(parseEnv(args.value(o)));
                 case "--workdir" -> workdir = args.value(o);
                 case "--rlimit" -> rlimits.add(args.value(o));
@@ -72,6 +79,7 @@ final class RunCommand {
                 b.env("TERM", term);
             }
             env.forEach(b::env);
+            rootDisk.ifPresent(b::rootDisk);
             for (String r : rlimits) {
                 b.rlimit(r);
             }
@@ -84,7 +92,7 @@ final class RunCommand {
         all.addAll(shares);
         ConsoleConfig console = consoleOutput.<ConsoleConfig>map(ConsoleConfig.ToFile::new).orElse(new ConsoleConfig.Stdio());
         KernelConfig kernel = new KernelConfig(Optional.empty(), krunfw, Optional.empty(), List.of());
-        VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kernel, console, all, Optional.of(exec), false);
+        VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kernel, console, all, disks, Optional.of(exec), false);
 
         VirtualMachine vm = VirtualMachine.create(config, err, null);
         Thread hook = new Thread(vm::close, "jkrun-shutdown");
@@ -135,6 +143,45 @@ final class RunCommand {
             throw new Main.UsageException("--fs " + tag + ": " + dir + " is not a directory");
         }
         return new FsShare(tag, Path.of(dir), ro);
+    }
+
+    /** ID=PATH[:ro][:raw|qcow2|vmdk] (default raw, read-write). */
+    static DiskConfig parseDisk(String spec) {
+        int eq = spec.indexOf('=');
+        if (eq <= 0 || eq == spec.length() - 1) {
+            throw new Main.UsageException("--disk needs ID=PATH[:ro][:raw|qcow2|vmdk], got '" + spec + "'");
+        }
+        String id = spec.substring(0, eq);
+        String path = spec.substring(eq + 1);
+        boolean ro = false;
+        ImageFormat format = ImageFormat.RAW;
+        while (true) {
+            int colon = path.lastIndexOf(':');
+            String suffix = colon < 0 ? "" : path.substring(colon + 1);
+            if (suffix.equals("ro")) {
+                ro = true;
+            } else if (suffix.equals("rw")) {
+                ro = false;
+            } else if (suffix.equals("raw") || suffix.equals("qcow2") || suffix.equals("vmdk")) {
+                format = ImageFormat.valueOf(suffix.toUpperCase(java.util.Locale.ROOT));
+            } else {
+                break;
+            }
+            path = path.substring(0, colon);
+        }
+        if (!Files.isRegularFile(Path.of(path))) {
+            throw new Main.UsageException("--disk " + id + ": " + path + " is not a file");
+        }
+        return DiskConfig.of(id, Path.of(path), ro, format);
+    }
+
+    /** DEVICE[:FSTYPE[:OPTIONS]], as BoxLite's set_root_disk_remount. */
+    static RootDisk parseRootDisk(String spec) {
+        String[] parts = spec.split(":", 3);
+        if (parts[0].isEmpty()) {
+            throw new Main.UsageException("--root-disk needs DEVICE[:FSTYPE[:OPTIONS]], got '" + spec + "'");
+        }
+        return new RootDisk(parts[0], parts.length > 1 ? parts[1] : "", parts.length > 2 ? parts[2] : "");
     }
 
     /** K=V with a non-empty name. */

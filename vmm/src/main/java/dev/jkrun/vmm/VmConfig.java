@@ -14,12 +14,19 @@ import java.util.Set;
  * OUT stops the VM with that status), off for real guests.
  */
 public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig console, List<FsShare> shares,
-                       Optional<InitConfig> exec, boolean testExitPort) {
+                       List<DiskConfig> disks, Optional<InitConfig> exec, boolean testExitPort) {
     public VmConfig {
         Objects.requireNonNull(machine, "machine");
         Objects.requireNonNull(kernel, "kernel");
         Objects.requireNonNull(console, "console");
         shares = List.copyOf(shares);
+        disks = List.copyOf(disks);
+        Set<String> ids = new HashSet<>();
+        for (DiskConfig d : disks) {
+            if (!ids.add(d.id())) {
+                throw new ConfigurationException("disk", "id '" + d.id() + "' is used twice");
+            }
+        }
         Set<String> tags = new HashSet<>();
         for (FsShare s : shares) {
             if (!tags.add(s.tag())) {
@@ -33,20 +40,22 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
 
     /** A VM with no shares and no command: a kernel or test guest and its console. */
     public VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig console, boolean testExitPort) {
-        this(machine, kernel, console, List.of(), Optional.empty(), testExitPort);
+        this(machine, kernel, console, List.of(), List.of(), Optional.empty(), testExitPort);
     }
 
     public Optional<FsShare> root() { return root(shares); }
 
     private static Optional<FsShare> root(List<FsShare> shares) { return shares.stream().filter(FsShare::isRoot).findFirst(); }
 
-    public VmConfig withConsole(ConsoleConfig c) { return new VmConfig(machine, kernel, c, shares, exec, testExitPort); }
+    public VmConfig withConsole(ConsoleConfig c) { return new VmConfig(machine, kernel, c, shares, disks, exec, testExitPort); }
 
-    public VmConfig withTestExitPort(boolean on) { return new VmConfig(machine, kernel, console, shares, exec, on); }
+    public VmConfig withTestExitPort(boolean on) { return new VmConfig(machine, kernel, console, shares, disks, exec, on); }
 
-    public VmConfig withShares(List<FsShare> s) { return new VmConfig(machine, kernel, console, s, exec, testExitPort); }
+    public VmConfig withShares(List<FsShare> s) { return new VmConfig(machine, kernel, console, s, disks, exec, testExitPort); }
 
-    public VmConfig withExec(InitConfig e) { return new VmConfig(machine, kernel, console, shares, Optional.of(e), testExitPort); }
+    public VmConfig withDisks(List<DiskConfig> d) { return new VmConfig(machine, kernel, console, shares, d, exec, testExitPort); }
+
+    public VmConfig withExec(InitConfig e) { return new VmConfig(machine, kernel, console, shares, disks, Optional.of(e), testExitPort); }
 
     /** Appends a share (the root first, by convention: it fixes the device order and so the guest's view). */
     public VmConfig withShare(FsShare s) {

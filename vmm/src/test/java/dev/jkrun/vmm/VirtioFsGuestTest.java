@@ -43,7 +43,7 @@ class VirtioFsGuestTest {
 
         VmConfig config = new VmConfig(MachineConfig.of(1, 64),
                 KernelConfig.elf(TestGuests.path("virtiofs"), "jkrun.test.timeout_ms=20000"), new ConsoleConfig.None(),
-                List.of(new FsShare("testfs", share, false)), Optional.empty(), true);
+                List.of(new FsShare("testfs", share, false)), List.of(), Optional.empty(), true);
         GuestRun r = GuestRun.run(config, Duration.ofSeconds(60));
 
         String out = r.output();

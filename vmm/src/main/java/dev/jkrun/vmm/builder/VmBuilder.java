@@ -30,6 +30,7 @@ import dev.jkrun.devices.virtio.console.VirtioConsole;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.vmm.ConsoleConfig;
+import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import java.util.Optional;
 import dev.jkrun.vmm.VmConfig;
@@ -99,6 +100,9 @@ public final class VmBuilder {
             Optional<InitConfig> exec = config.exec().map(e -> Shares.completeInit(e, config));
             for (FsShare share : Shares.rootFirst(config.shares())) {
                 devices.attach(Shares.device(share, exec, status -> vmmRef[0].reportExitStatus(status)));
+            }
+            for (DiskConfig disk : config.disks()) {
+                devices.attach(Disks.device(disk));
             }
 
             String cmdline = commandLine(config, bundle, devices.cmdlineWords());
