@@ -9,7 +9,6 @@ import dev.jkrun.vmm.VmConfig;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -53,17 +52,8 @@ final class BootCommand {
                 new ConsoleConfig.Streams(InputStream.nullInputStream(), out), false);
         StopReason reason;
         try (VirtualMachine vm = VirtualMachine.create(config, err, null)) {
-            vm.start();
-            Optional<StopReason> r;
-            try {
-                r = vm.waitForStop(Duration.ofSeconds(timeout));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                r = Optional.empty();
-            }
+            Optional<StopReason> r = Stops.runFor(vm, timeout, err);
             if (r.isEmpty()) {
-                vm.kill();
-                err.println("jkrun: the guest did not stop within " + timeout + " s; killed it");
                 return 124;
             }
             reason = r.get();

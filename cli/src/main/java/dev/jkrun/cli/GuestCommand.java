@@ -9,7 +9,6 @@ import dev.jkrun.vmm.VmConfig;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Optional;
 
 /**
@@ -48,16 +47,8 @@ final class GuestCommand {
         VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), KernelConfig.elf(elf, cmdline),
                 console ? new ConsoleConfig.Stdio() : new ConsoleConfig.None(), true);
         try (VirtualMachine vm = VirtualMachine.create(config, err, out::println)) {
-            vm.start();
-            Optional<StopReason> r;
-            try {
-                r = vm.waitForStop(Duration.ofSeconds(timeout));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                r = Optional.empty();
-            }
+            Optional<StopReason> r = Stops.runFor(vm, timeout, err);
             if (r.isEmpty()) {
-                err.println("jkrun: the guest did not stop within " + timeout + " s; killed it");
                 return 124;
             }
             if (r.get().kind() != StopReason.Kind.SHUTDOWN) {
