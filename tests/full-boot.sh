@@ -35,7 +35,8 @@ grep -qx 'to-stderr' "$work/err" && ! grep -q to-stderr "$work/out"; check "run:
 jk run -- /no/such/command >"$work/out" 2>"$work/err"; st=$?
 [ "$st" = 127 ]; check "run: command not found -> 127 (was $st)" $? "$(out)"
 printf '#!/bin/sh\necho should not run\n' > "$work/notexec"; chmod 0644 "$work/notexec"
-jk run -- "$work/notexec" >"$work/out" 2>"$work/err"; st=$?
+# Through a share: the checkout may live under /tmp, which the guest covers with its own tmpfs.
+jk run --fs t="$work" -- /mnt/t/notexec >"$work/out" 2>"$work/err"; st=$?
 [ "$st" = 126 ]; check "run: not executable -> 126 (was $st)" $? "$(out)"
 
 # 5. the default root is the host's / read-only; tmpfs on /tmp.
