@@ -35,6 +35,17 @@ public interface DiskImage extends AutoCloseable {
     @Override
     void close() throws IOException;
 
+    /** WRITE_ZEROES for formats with no cheaper way: writes zero-filled chunks of at most 1 MiB through {@link #write}. */
+    static void writeZeroChunks(DiskImage image, long offset, long length) throws IOException {
+        image.checkRange(offset, length);
+        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(1 << 20, Math.max(length, 1)));
+        long done = 0;
+        while (done < length) {
+            zeros.clear().limit((int) Math.min(zeros.capacity(), length - done));
+            done += image.write(offset + done, zeros);
+        }
+    }
+
     /** Throws unless {@code [offset, offset+length)} lies within the disk. */
     default void checkRange(long offset, long length) throws DiskImageException {
         if (offset < 0 || length < 0 || offset > capacityBytes() || length > capacityBytes() - offset) {

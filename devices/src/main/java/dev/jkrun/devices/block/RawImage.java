@@ -8,7 +8,6 @@ import java.nio.file.StandardOpenOption;
 
 /** A raw image: the file is the disk, byte for byte, through positional FileChannel I/O. */
 public final class RawImage implements DiskImage {
-    private static final int ZERO_CHUNK = 1 << 20;
     private final Path path;
     private final FileChannel ch;
     private final boolean readOnly;
@@ -93,13 +92,7 @@ public final class RawImage implements DiskImage {
     @Override
     public void writeZeroes(long offset, long length) throws IOException {
         checkWritable();
-        checkRange(offset, length);
-        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(ZERO_CHUNK, Math.max(length, 1)));
-        long done = 0;
-        while (done < length) {
-            zeros.clear().limit((int) Math.min(zeros.capacity(), length - done));
-            done += writeFully(ch, offset + done, zeros);
-        }
+        DiskImage.writeZeroChunks(this, offset, length);
     }
 
     @Override

@@ -193,15 +193,7 @@ public final class VmdkImage implements DiskImage {
     @Override
     public void writeZeroes(long offset, long length) throws IOException {
         checkWritable();
-        checkRange(offset, length);
-        ByteBuffer zeros = ByteBuffer.allocate(1 << 16);
-        long done = 0;
-        while (done < length) {
-            int n = (int) Math.min(zeros.capacity(), length - done);
-            zeros.clear().limit(n);
-            write(offset + done, zeros);
-            done += n;
-        }
+        DiskImage.writeZeroChunks(this, offset, length);
     }
 
     @Override

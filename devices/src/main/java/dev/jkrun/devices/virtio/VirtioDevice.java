@@ -35,6 +35,14 @@ public interface VirtioDevice extends AutoCloseable {
     /** Fills {@code data} from config space at {@code offset}; bytes past the end of the config read as 0. */
     void readConfig(long offset, byte[] data);
 
+    /** {@link #readConfig} for a device whose config space is the byte array {@code config}. */
+    static void readConfigBytes(byte[] config, long offset, byte[] data) {
+        for (int i = 0; i < data.length; i++) {
+            long o = offset + i;
+            data[i] = o >= 0 && o < config.length ? config[(int) o] : 0;
+        }
+    }
+
     /** A driver write to config space; most devices log and ignore it. */
     void writeConfig(long offset, byte[] data);
 

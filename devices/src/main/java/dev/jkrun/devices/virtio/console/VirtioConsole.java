@@ -106,11 +106,7 @@ public final class VirtioConsole implements VirtioDevice {
     public void readConfig(long offset, byte[] data) {
         ByteBuffer cfg = ByteBuffer.allocate(CONFIG_SIZE).order(ByteOrder.LITTLE_ENDIAN);
         cfg.putShort((short) cols).putShort((short) rows).putInt(ports.size()).putInt(0);
-        byte[] c = cfg.array();
-        for (int i = 0; i < data.length; i++) {
-            long o = offset + i;
-            data[i] = o >= 0 && o < CONFIG_SIZE ? c[(int) o] : 0;
-        }
+        VirtioDevice.readConfigBytes(cfg.array(), offset, data);
     }
 
     @Override

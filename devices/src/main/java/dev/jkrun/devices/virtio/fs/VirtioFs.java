@@ -64,10 +64,7 @@ public final class VirtioFs implements VirtioDevice {
 
     @Override
     public void readConfig(long offset, byte[] data) {
-        for (int i = 0; i < data.length; i++) {
-            long o = offset + i;
-            data[i] = o >= 0 && o < config.length ? config[(int) o] : 0;
-        }
+        VirtioDevice.readConfigBytes(config, offset, data);
     }
 
     @Override
