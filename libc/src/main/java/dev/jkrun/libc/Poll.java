@@ -71,4 +71,30 @@ public final class Poll {
             throw new NativeCallException("read", e);
         }
     }
+
+    /**
+     * write(2) all of {@code buf[off..off+len)} to a descriptor the caller does not own (a port's output fd),
+     * retrying on EINTR and waiting out EAGAIN on a non-blocking descriptor.
+     */
+    public static void writeFully(int fd, byte[] buf, int off, int len) {
+        byte[] tmp = off == 0 ? buf : java.util.Arrays.copyOfRange(buf, off, off + len);
+        int done = 0;
+        while (done < len) {
+            byte[] chunk = done == 0 ? tmp : java.util.Arrays.copyOfRange(tmp, done, len);
+            long rc = Native.libc().write(fd, chunk, len - done);
+            if (rc >= 0) {
+                done += (int) rc;
+                continue;
+            }
+            int e = Native.errno();
+            if (e == Errno.EINTR) {
+                continue;
+            }
+            if (e == Errno.EAGAIN) {
+                Thread.onSpinWait();
+                continue;
+            }
+            throw new NativeCallException("write", e);
+        }
+    }
 }

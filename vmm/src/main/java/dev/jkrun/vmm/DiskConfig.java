@@ -14,13 +14,13 @@ import java.nio.file.Path;
 public record DiskConfig(String id, Path path, boolean readOnly, ImageFormat format, SyncMode sync, boolean allowBackingFiles) {
     public DiskConfig {
         if (id == null || id.isEmpty() || id.getBytes(StandardCharsets.UTF_8).length > 20) {
-            throw new ConfigurationException("disk", "id must be 1 to 20 bytes, got '" + id + "'");
+            throw new ConfigurationException("disk.id", "id must be 1 to 20 bytes, got '" + id + "'");
         }
         if (path == null || !Files.isRegularFile(path)) {
-            throw new ConfigurationException("disk", "'" + id + "': " + path + " is not a file");
+            throw new ConfigurationException("disk.path", "'" + id + "': " + path + " is not a file");
         }
         if (!readOnly && !Files.isWritable(path)) {
-            throw new ConfigurationException("disk", "'" + id + "': " + path + " is not writable (add :ro)");
+            throw new ConfigurationException("disk.read_only", "'" + id + "': " + path + " is not writable (add :ro)");
         }
     }
 

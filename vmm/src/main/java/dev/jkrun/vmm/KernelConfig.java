@@ -7,16 +7,32 @@ import java.util.Optional;
 /**
  * What to boot. With no {@code kernel}, the libkrunfw bundle is used ({@code krunfw} overrides where it is found).
  * {@code cmdline} replaces libkrun's default prolog when present (as krun_set_kernel's cmdline does);
- * {@code extraCmdline} words are appended to either.
+ * {@code extraCmdline} words are appended to either. {@code initPath} names the guest's init (kernel {@code init=})
+ * instead of jkrun's virtual {@code /init.krun}.
  */
-public record KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optional<String> cmdline, List<String> extraCmdline) {
+public record KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optional<String> cmdline, List<String> extraCmdline,
+                           Optional<String> initPath) {
     /** libkrun's default prolog (shared/notes §1.7), minus init=, which the run-a-command layer adds. */
     public static final String DEFAULT_PROLOG = "reboot=k panic=-1 panic_print=0 nomodule console=hvc0 rootfstype=virtiofs rw quiet no-kvmapf";
 
     public KernelConfig {
-        kernel.ifPresent(p -> requireFile("kernel", p));
-        krunfw.ifPresent(p -> requireFile("krunfw", p));
+        kernel.ifPresent(p -> requireFile("kernel.path", p));
+        krunfw.ifPresent(p -> requireFile("kernel.krunfw_path", p));
         extraCmdline = List.copyOf(extraCmdline);
+        for (String w : extraCmdline) {
+            if (w.indexOf('\0') >= 0) {
+                throw new ConfigurationException("kernel.cmdline", "holds a NUL character");
+            }
+        }
+        initPath.ifPresent(p -> {
+            if (!p.startsWith("/") || p.indexOf(' ') >= 0 || p.indexOf('\0') >= 0) {
+                throw new ConfigurationException("kernel.init_path", "must be an absolute guest path without spaces, got '" + p + "'");
+            }
+        });
+    }
+
+    public KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optional<String> cmdline, List<String> extraCmdline) {
+        this(kernel, krunfw, cmdline, extraCmdline, Optional.empty());
     }
 
     public static KernelConfig bundled() { return new KernelConfig(Optional.empty(), Optional.empty(), Optional.empty(), List.of()); }
@@ -25,11 +41,13 @@ public record KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optiona
         return new KernelConfig(Optional.of(kernel), Optional.empty(), Optional.of(cmdline), List.of());
     }
 
-    public KernelConfig withKrunfw(Path path) { return new KernelConfig(kernel, Optional.of(path), cmdline, extraCmdline); }
+    public KernelConfig withKrunfw(Path path) { return new KernelConfig(kernel, Optional.of(path), cmdline, extraCmdline, initPath); }
 
-    public KernelConfig withCmdline(String c) { return new KernelConfig(kernel, krunfw, Optional.of(c), extraCmdline); }
+    public KernelConfig withCmdline(String c) { return new KernelConfig(kernel, krunfw, Optional.of(c), extraCmdline, initPath); }
 
-    public KernelConfig withExtraCmdline(List<String> extra) { return new KernelConfig(kernel, krunfw, cmdline, extra); }
+    public KernelConfig withExtraCmdline(List<String> extra) { return new KernelConfig(kernel, krunfw, cmdline, extra, initPath); }
+
+    public KernelConfig withInitPath(String path) { return new KernelConfig(kernel, krunfw, cmdline, extraCmdline, Optional.of(path)); }
 
     private static void requireFile(String field, Path p) {
         if (!java.nio.file.Files.isRegularFile(p)) {

@@ -7,13 +7,13 @@ public record MachineConfig(int vcpus, long memoryMib, boolean hyperthreading, b
 
     public MachineConfig {
         if (vcpus < 1 || vcpus > MAX_VCPUS) {
-            throw new ConfigurationException("vcpus", "must be between 1 and " + MAX_VCPUS + ", got " + vcpus);
+            throw new ConfigurationException("machine.vcpus", "must be between 1 and " + MAX_VCPUS + ", got " + vcpus);
         }
         if (hyperthreading && vcpus % 2 != 0) {
-            throw new ConfigurationException("vcpus", "hyperthreading needs an even number of vCPUs, got " + vcpus);
+            throw new ConfigurationException("machine.vcpus", "hyperthreading needs an even number of vCPUs, got " + vcpus);
         }
         if (memoryMib < 1 || memoryMib > MAX_MEMORY_MIB) {
-            throw new ConfigurationException("memory", "must be between 1 MiB and " + MAX_MEMORY_MIB + " MiB, got " + memoryMib);
+            throw new ConfigurationException("machine.memory_mib", "must be between 1 MiB and " + MAX_MEMORY_MIB + " MiB, got " + memoryMib);
         }
     }
 

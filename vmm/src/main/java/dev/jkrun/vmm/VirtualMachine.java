@@ -1,6 +1,6 @@
 package dev.jkrun.vmm;
 
-import dev.jkrun.vmm.builder.VmBuilder;
+import dev.jkrun.vmm.builder.VmmBuilder;
 import dev.jkrun.vmm.vstate.Vmm;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -32,7 +32,7 @@ public final class VirtualMachine implements AutoCloseable {
      */
     public static VirtualMachine create(VmConfig config, PrintStream progress, Consumer<String> debugListener) {
         String name = "jkrun-vm" + COUNTER.incrementAndGet();
-        return new VirtualMachine(VmBuilder.build(config, new VmBuilder.Options(name, progress, debugListener)));
+        return new VirtualMachine(VmmBuilder.build(config, new VmmBuilder.Options(name, progress, debugListener)));
     }
 
     public VirtualMachine start() {

@@ -1,6 +1,7 @@
 package dev.jkrun.vmm;
 
 import dev.jkrun.init.InitConfig;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -9,33 +10,68 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Everything needed to build a VM, as immutable data (krun-vmm's VmResources). {@code exec} is the command the
- * guest init runs on the root share; {@code testExitPort} adds the test-guest toolkit's exit port (0xF4: a 32-bit
- * OUT stops the VM with that status), off for real guests.
+ * Everything needed to build a VM, as immutable data (krun-vmm's VmResources); {@link VmBuilder} is the fluent way
+ * to make one. {@code exec} is the command the guest init runs on the root share; {@code consolePorts} are named
+ * ports besides the implicit console; {@code smbiosOemStrings} go into an SMBIOS type 11 table; {@code
+ * testExitPort} adds the test-guest toolkit's exit port (0xF4: a 32-bit OUT stops the VM with that status), off for
+ * real guests.
  */
-public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig console, List<FsShare> shares,
-                       List<DiskConfig> disks, Optional<InitConfig> exec, boolean testExitPort) {
+public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig console,
+                       List<ConsolePortConfig> consolePorts, List<FsShare> shares, List<DiskConfig> disks,
+                       Optional<InitConfig> exec, List<String> smbiosOemStrings, boolean testExitPort) {
+    /** Total bytes of OEM strings one SMBIOS type 11 structure may carry here (it lives in the 64 KiB BIOS area). */
+    public static final int MAX_OEM_STRING_BYTES = 4096;
+
     public VmConfig {
         Objects.requireNonNull(machine, "machine");
         Objects.requireNonNull(kernel, "kernel");
         Objects.requireNonNull(console, "console");
+        consolePorts = List.copyOf(consolePorts);
         shares = List.copyOf(shares);
         disks = List.copyOf(disks);
+        smbiosOemStrings = List.copyOf(smbiosOemStrings);
         Set<String> ids = new HashSet<>();
         for (DiskConfig d : disks) {
             if (!ids.add(d.id())) {
-                throw new ConfigurationException("disk", "id '" + d.id() + "' is used twice");
+                throw new ConfigurationException("disk.id", "'" + d.id() + "' is used twice");
             }
         }
         Set<String> tags = new HashSet<>();
         for (FsShare s : shares) {
             if (!tags.add(s.tag())) {
-                throw new ConfigurationException("fs", "tag '" + s.tag() + "' is used twice");
+                throw new ConfigurationException(s.isRoot() ? "fs.root" : "fs.tag",
+                        s.isRoot() ? "the root is set twice" : "'" + s.tag() + "' is used twice");
             }
         }
-        if (exec.isPresent() && root(shares).isEmpty()) {
-            throw new ConfigurationException("root", "a command needs a root filesystem (a share tagged " + FsShare.ROOT_TAG + ")");
+        Set<String> ports = new HashSet<>(List.of("krun-stdin", "krun-stdout", "krun-stderr"));
+        for (ConsolePortConfig p : consolePorts) {
+            if (!ports.add(p.name())) {
+                throw new ConfigurationException("console.port", "name '" + p.name() + "' is used twice or reserved");
+            }
         }
+        int oemBytes = 0;
+        for (String s : smbiosOemStrings) {
+            if (s.isEmpty() || s.indexOf('\0') >= 0) {
+                throw new ConfigurationException("smbios_oem_strings", "strings must be non-empty and without NUL");
+            }
+            oemBytes += s.getBytes(StandardCharsets.UTF_8).length + 1;
+        }
+        if (smbiosOemStrings.size() > 255 || oemBytes > MAX_OEM_STRING_BYTES) {
+            throw new ConfigurationException("smbios_oem_strings", "at most 255 strings and " + MAX_OEM_STRING_BYTES + " bytes in all");
+        }
+        Optional<FsShare> root = root(shares);
+        if (exec.isPresent() && root.isEmpty()) {
+            throw new ConfigurationException("fs.root", "a command needs a root filesystem (a share tagged " + FsShare.ROOT_TAG + ")");
+        }
+        if (exec.isPresent() && root.get().backend().isPresent() && kernel.initPath().isEmpty()) {
+            throw new ConfigurationException("fs.root", "a custom-backend root cannot serve jkrun's /init.krun: set kernel.init_path to an init inside it");
+        }
+    }
+
+    /** A VM without extra console ports or SMBIOS strings. */
+    public VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig console, List<FsShare> shares,
+                    List<DiskConfig> disks, Optional<InitConfig> exec, boolean testExitPort) {
+        this(machine, kernel, console, List.of(), shares, disks, exec, List.of(), testExitPort);
     }
 
     /** A VM with no shares and no command: a kernel or test guest and its console. */
@@ -47,15 +83,17 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
 
     private static Optional<FsShare> root(List<FsShare> shares) { return shares.stream().filter(FsShare::isRoot).findFirst(); }
 
-    public VmConfig withConsole(ConsoleConfig c) { return new VmConfig(machine, kernel, c, shares, disks, exec, testExitPort); }
+    public VmConfig withConsole(ConsoleConfig c) { return new VmConfig(machine, kernel, c, consolePorts, shares, disks, exec, smbiosOemStrings, testExitPort); }
 
-    public VmConfig withTestExitPort(boolean on) { return new VmConfig(machine, kernel, console, shares, disks, exec, on); }
+    public VmConfig withTestExitPort(boolean on) { return new VmConfig(machine, kernel, console, consolePorts, shares, disks, exec, smbiosOemStrings, on); }
 
-    public VmConfig withShares(List<FsShare> s) { return new VmConfig(machine, kernel, console, s, disks, exec, testExitPort); }
+    public VmConfig withShares(List<FsShare> s) { return new VmConfig(machine, kernel, console, consolePorts, s, disks, exec, smbiosOemStrings, testExitPort); }
 
-    public VmConfig withDisks(List<DiskConfig> d) { return new VmConfig(machine, kernel, console, shares, d, exec, testExitPort); }
+    public VmConfig withDisks(List<DiskConfig> d) { return new VmConfig(machine, kernel, console, consolePorts, shares, d, exec, smbiosOemStrings, testExitPort); }
 
-    public VmConfig withExec(InitConfig e) { return new VmConfig(machine, kernel, console, shares, disks, Optional.of(e), testExitPort); }
+    public VmConfig withExec(InitConfig e) { return new VmConfig(machine, kernel, console, consolePorts, shares, disks, Optional.of(e), smbiosOemStrings, testExitPort); }
+
+    public VmConfig withSmbiosOemStrings(List<String> s) { return new VmConfig(machine, kernel, console, consolePorts, shares, disks, exec, s, testExitPort); }
 
     /** Appends a share (the root first, by convention: it fixes the device order and so the guest's view). */
     public VmConfig withShare(FsShare s) {

@@ -7,6 +7,7 @@ import dev.jkrun.devices.virtio.console.VirtioConsole;
 import dev.jkrun.libc.Terminal;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.ConsoleConfig;
+import dev.jkrun.vmm.ConsolePortConfig;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
@@ -19,20 +20,49 @@ final class Consoles {
 
     private Consoles() {}
 
-    /** The device; anything to undo at stop (the terminal's mode) is added to {@code resources}. */
-    static VirtioConsole create(ConsoleConfig config, List<AutoCloseable> resources) {
+    /**
+     * The console device: the implicit console's ports first, then {@code extra} named ports; null when there is
+     * nothing to put on it. Anything to undo at stop (a terminal's mode) is added to {@code resources}.
+     */
+    static VirtioConsole create(ConsoleConfig config, List<ConsolePortConfig> extra, List<AutoCloseable> resources) {
+        Implicit implicit = config instanceof ConsoleConfig.None ? new Implicit(List.of(), 0, 0) : implicit(config, resources);
+        List<ConsolePort> ports = new java.util.ArrayList<>(implicit.ports());
+        for (ConsolePortConfig p : extra) {
+            ports.add(port(p, resources));
+        }
+        return ports.isEmpty() ? null : new VirtioConsole(ports, implicit.cols(), implicit.rows());
+    }
+
+    /** The implicit console's ports and port 0's terminal size. */
+    private record Implicit(List<ConsolePort> ports, int cols, int rows) {
+    }
+
+    private static ConsolePort port(ConsolePortConfig p, List<AutoCloseable> resources) {
+        if (p instanceof ConsolePortConfig.Fds f) {
+            if (f.tty() && f.inputFd() >= 0 && Terminal.isTerminal(f.inputFd())) {
+                resources.add(Terminal.enterRaw(f.inputFd(), false));
+            }
+            return ConsolePort.named(f.name(), f.inputFd() >= 0 ? PortInput.ofFd(f.inputFd()) : PortInput.empty(),
+                    f.outputFd() >= 0 ? PortOutput.ofFd(f.outputFd()) : PortOutput.discard());
+        }
+        ConsolePortConfig.Streams s = (ConsolePortConfig.Streams) p;
+        return ConsolePort.named(s.name(), s.input() != null ? PortInput.of(s.input()) : PortInput.empty(),
+                s.output() != null ? PortOutput.of(s.output()) : PortOutput.discard());
+    }
+
+    private static Implicit implicit(ConsoleConfig config, List<AutoCloseable> resources) {
         if (config instanceof ConsoleConfig.ToFile f) {
             try {
-                return new VirtioConsole(List.of(ConsolePort.console(PortInput.empty(), PortOutput.toFile(f.path()))), 0, 0);
+                return new Implicit(List.of(ConsolePort.console(PortInput.empty(), PortOutput.toFile(f.path()))), 0, 0);
             } catch (IOException e) {
-                throw new ConfigurationException("console-output", "cannot open " + f.path() + ": " + e.getMessage());
+                throw new ConfigurationException("console.output", "cannot open " + f.path() + ": " + e.getMessage());
             }
         }
         if (config instanceof ConsoleConfig.Streams s) {
-            return new VirtioConsole(List.of(ConsolePort.console(PortInput.of(s.input()), PortOutput.of(s.output()))), 0, 0);
+            return new Implicit(List.of(ConsolePort.console(PortInput.of(s.input()), PortOutput.of(s.output()))), 0, 0);
         }
         if (config instanceof ConsoleConfig.Piped p) {
-            return new VirtioConsole(List.of(
+            return new Implicit(List.of(
                     ConsolePort.console(PortInput.empty(), PortOutput.discard()),
                     ConsolePort.named(STDIN_PORT, PortInput.of(p.stdin()), PortOutput.discard()),
                     ConsolePort.named(STDOUT_PORT, PortInput.empty(), PortOutput.of(p.stdout())),
@@ -56,7 +86,7 @@ final class Consoles {
             if (!ttyErr) {
                 ports.add(ConsolePort.named(STDERR_PORT, PortInput.empty(), PortOutput.of(new FileOutputStream(FileDescriptor.err))));
             }
-            VirtioConsole console = new VirtioConsole(ports, size.cols(), size.rows());
+            Implicit console = new Implicit(ports, size.cols(), size.rows());
             if (ttyIn) {
                 // Restored when the VM's resources are released, whatever stopped it.
                 resources.add(Terminal.enterRaw(STDIN, false));

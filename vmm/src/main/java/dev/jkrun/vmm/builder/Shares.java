@@ -1,6 +1,8 @@
 package dev.jkrun.vmm.builder;
 
+import dev.jkrun.devices.fs.FileSystem;
 import dev.jkrun.devices.fs.fuse.FuseServer;
+import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.devices.fs.passthrough.PassthroughFs;
 import dev.jkrun.devices.fs.passthrough.PassthroughOptions;
 import dev.jkrun.devices.virtio.MmioTransport;
@@ -34,6 +36,13 @@ final class Shares {
      * virtual read-only files that never exist on the host, and takes init's exit-status ioctl.
      */
     static VirtioFs device(FsShare share, Optional<InitConfig> exec, IntConsumer exitStatus) {
+        if (share.backend().isPresent()) {
+            FileSystem fs = share.backend().get().get();
+            if (fs == null) {
+                throw new ConfigurationException("fs.custom", "share '" + share.tag() + "': the backend factory returned null");
+            }
+            return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly()), fs instanceof AutoCloseable c ? c : null);
+        }
         PassthroughOptions.Builder options = PassthroughOptions.builder().readOnly(share.readOnly());
         if (share.isRoot()) {
             options.exitCodeListener(exitStatus);
@@ -42,7 +51,7 @@ final class Shares {
                     .virtualFile(InitConfig.FILE_NAME, e.encode(), 0444));
         }
         PassthroughFs fs = new PassthroughFs(share.path(), options.build());
-        return new VirtioFs(share.tag(), new FuseServer(fs), fs);
+        return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly()), fs);
     }
 
     /** The command's init config with what the VM adds: /mnt/TAG for shares it does not mount, stdio wiring. */

@@ -38,11 +38,23 @@ public final class FuseServer {
     private static final long SERVER_FLAGS = ASYNC_READ | ATOMIC_O_TRUNC | BIG_WRITES | HAS_IOCTL_DIR | AUTO_INVAL_DATA
             | ASYNC_DIO | PARALLEL_DIROPS | MAX_PAGES;
 
+    private static final int O_ACCMODE = 3, O_TRUNC = 01000;
+
     private final FileSystem fs;
+    private final boolean readOnly;
     private volatile boolean initialized;
     private volatile int negotiatedMinor;
 
-    public FuseServer(FileSystem fs) { this.fs = Objects.requireNonNull(fs, "fs"); }
+    public FuseServer(FileSystem fs) { this(fs, false); }
+
+    /**
+     * @param readOnly refuse every modifying request with EROFS before it reaches the backend, whatever the backend
+     *     does (a guard for custom backends; the passthrough backend enforces read-only on its own as well)
+     */
+    public FuseServer(FileSystem fs, boolean readOnly) {
+        this.fs = Objects.requireNonNull(fs, "fs");
+        this.readOnly = readOnly;
+    }
 
     public FileSystem fileSystem() { return fs; }
 
@@ -84,6 +96,9 @@ public final class FuseServer {
             if (!initialized && opcode != INIT) {
                 return noReply ? 0 : error(out, unique, Errnos.EIO);
             }
+            if (readOnly && modifies(opcode, body)) {
+                return error(out, unique, Errnos.EROFS);
+            }
             return dispatch(opcode, unique, nodeId, ctx, body, out);
         } catch (FsException e) {
             return noReply ? 0 : error(out, unique, e.errno());
@@ -97,6 +112,16 @@ public final class FuseServer {
             LOG.debug("FUSE opcode {} failed", opcode, t);
             return noReply ? 0 : error(out, unique, Errnos.EIO);
         }
+    }
+
+    /** Whether a request would change the filesystem: the guard for read-only shares. */
+    static boolean modifies(int opcode, ByteBuffer body) {
+        return switch (opcode) {
+            case SETATTR, SYMLINK, MKNOD, MKDIR, UNLINK, RMDIR, RENAME, RENAME2, LINK, CREATE, WRITE, SETXATTR,
+                    REMOVEXATTR, FALLOCATE, COPY_FILE_RANGE, TMPFILE -> true;
+            case OPEN -> body.remaining() < 4 || (body.getInt(0) & O_ACCMODE) != 0 || (body.getInt(0) & O_TRUNC) != 0;
+            default -> false;
+        };
     }
 
     private int dispatch(int opcode, long unique, long node, Context ctx, ByteBuffer b, ByteBuffer o)

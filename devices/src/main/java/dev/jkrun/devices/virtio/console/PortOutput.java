@@ -30,6 +30,17 @@ public interface PortOutput extends AutoCloseable {
         };
     }
 
+    /** Output to a host file descriptor the caller keeps owning (msb_krun's console port fds); never closed. */
+    static PortOutput ofFd(int fd) {
+        return (b, off, len) -> {
+            try {
+                dev.jkrun.libc.Poll.writeFully(fd, b, off, len);
+            } catch (dev.jkrun.libc.NativeCallException e) {
+                throw new IOException(e.getMessage(), e);
+            }
+        };
+    }
+
     /** Output appended to a file (created if needed), closed with the device (krun_set_console_output). */
     static PortOutput toFile(Path path) throws IOException {
         OutputStream out = Files.newOutputStream(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,

@@ -29,7 +29,6 @@ import dev.jkrun.devices.virtio.MmioTransport;
 import dev.jkrun.devices.virtio.console.VirtioConsole;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.InitConfig;
-import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import java.util.Optional;
@@ -48,10 +47,10 @@ import java.util.function.Consumer;
  * (shared/notes §1.1): kernel, memory, VM + irqchip, payload, legacy devices, virtio devices, command line and
  * boot structures, vCPUs. Whatever was created is released again if a later step fails.
  */
-public final class VmBuilder {
+public final class VmmBuilder {
     private static final long TEST_EXIT_PORT = 0xF4;
 
-    private VmBuilder() {}
+    private VmmBuilder() {}
 
     /** Build options that are not VM configuration: where set-up progress goes and who hears debug-port lines. */
     public record Options(String name, PrintStream progress, Consumer<String> debugListener) {}
@@ -93,8 +92,8 @@ public final class VmBuilder {
             MmioDeviceManager devices = new MmioDeviceManager(vm, mmio, memory, resources);
             VirtioConsole console = null;
             MmioTransport consoleTransport = null;
-            if (!(config.console() instanceof ConsoleConfig.None)) {
-                console = Consoles.create(config.console(), resources);
+            console = Consoles.create(config.console(), config.consolePorts(), resources);
+            if (console != null) {
                 consoleTransport = devices.attach(console);
             }
             Optional<InitConfig> exec = config.exec().map(e -> Shares.completeInit(e, config));
@@ -153,10 +152,12 @@ public final class VmBuilder {
         String prolog = config.kernel().cmdline().orElse(bundle ? dev.jkrun.vmm.KernelConfig.DEFAULT_PROLOG : "");
         if (config.exec().isPresent() && config.kernel().cmdline().isEmpty()) {
             // The command reaches init through the virtual /.jkrun-config, never the cmdline (2048 bytes, 32 words).
-            prolog += " init=/" + GuestInit.FILE_NAME;
+            prolog += " init=" + config.kernel().initPath().orElse("/" + GuestInit.FILE_NAME);
             if (config.root().map(FsShare::readOnly).orElse(false)) {
                 prolog = prolog.replace(" rw ", " ro ");
             }
+        } else if (config.kernel().initPath().isPresent() && config.kernel().cmdline().isEmpty()) {
+            prolog += " init=" + config.kernel().initPath().get();
         }
         StringBuilder sb = new StringBuilder(prolog);
         for (String w : config.kernel().extraCmdline()) {

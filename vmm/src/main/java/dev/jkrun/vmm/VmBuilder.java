@@ -1,0 +1,512 @@
+package dev.jkrun.vmm;
+
+import dev.jkrun.devices.block.ImageFormat;
+import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.fs.FileSystem;
+import dev.jkrun.init.InitConfig;
+import dev.jkrun.init.InvalidInitConfigException;
+import dev.jkrun.init.RLimit;
+import dev.jkrun.init.RootDisk;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+/**
+ * The fluent way to describe a microVM, in the style of msb_krun's {@code VmBuilder}: each section is configured by
+ * a lambda, nothing is checked until {@link #build()}, which returns immutable {@link VmConfig} data or throws a
+ * {@link ConfigurationException} naming the offending field ({@code machine.vcpus}, {@code fs.tag},
+ * {@code exec.path}...).
+ *
+ * <pre>{@code
+ * VmConfig config = VmBuilder.create()
+ *         .machine(m -> m.vcpus(2).memoryMib(512))
+ *         .fs(fs -> fs.root(Path.of("/srv/rootfs")))
+ *         .fs(fs -> fs.tag("data").path(Path.of("/srv/data")).readOnly(true))
+ *         .exec(e -> e.path("/bin/sh").args("-c", "echo hello").env("LANG", "C.UTF-8").workdir("/"))
+ *         .build();
+ * try (VirtualMachine vm = VirtualMachine.create(config).start()) {
+ *     StopReason r = vm.waitForStop();
+ * }
+ * }</pre>
+ *
+ * <p>{@link #net} and {@link #vsock} describe devices jkrun does not have yet: {@code build()} rejects them with a
+ * clear error rather than building a VM without the network the caller asked for.
+ */
+public final class VmBuilder {
+    private final MachineBuilder machine = new MachineBuilder();
+    private final KernelBuilder kernel = new KernelBuilder();
+    private final List<FsBuilder> fs = new ArrayList<>();
+    private final List<DiskBuilder> disks = new ArrayList<>();
+    private final List<NetBuilder> nets = new ArrayList<>();
+    private final List<VsockBuilder> vsocks = new ArrayList<>();
+    private final ConsoleBuilder console = new ConsoleBuilder();
+    private ExecBuilder exec;
+    private String[] rootDisk;
+    private final List<String> oemStrings = new ArrayList<>();
+
+    private VmBuilder() {}
+
+    public static VmBuilder create() { return new VmBuilder(); }
+
+    public VmBuilder machine(Consumer<MachineBuilder> f) {
+        f.accept(machine);
+        return this;
+    }
+
+    public VmBuilder kernel(Consumer<KernelBuilder> f) {
+        f.accept(kernel);
+        return this;
+    }
+
+    /** One filesystem: the root ({@code fs.root(path)}) or a tagged share; call once per filesystem. */
+    public VmBuilder fs(Consumer<FsBuilder> f) {
+        FsBuilder b = new FsBuilder();
+        f.accept(b);
+        fs.add(b);
+        return this;
+    }
+
+    /** One disk; the guest sees disks as /dev/vda, /dev/vdb... in the order of these calls. */
+    public VmBuilder disk(Consumer<DiskBuilder> f) {
+        DiskBuilder b = new DiskBuilder(disks.size());
+        f.accept(b);
+        disks.add(b);
+        return this;
+    }
+
+    /** Boot from a disk instead of the virtio-fs root: init mounts {@code device} and switches root into it. */
+    public VmBuilder rootDisk(String device, String fsType, String options) {
+        this.rootDisk = new String[] {device, fsType, options};
+        return this;
+    }
+
+    /** A virtio-net device. jkrun has no virtio-net yet: {@link #build()} refuses it (field {@code net}). */
+    public VmBuilder net(Consumer<NetBuilder> f) {
+        NetBuilder b = new NetBuilder();
+        f.accept(b);
+        nets.add(b);
+        return this;
+    }
+
+    /** A vsock port mapping. jkrun has no virtio-vsock yet: {@link #build()} refuses it (field {@code vsock}). */
+    public VmBuilder vsock(Consumer<VsockBuilder> f) {
+        VsockBuilder b = new VsockBuilder();
+        f.accept(b);
+        vsocks.add(b);
+        return this;
+    }
+
+    public VmBuilder console(Consumer<ConsoleBuilder> f) {
+        f.accept(console);
+        return this;
+    }
+
+    /** The command the guest init runs. Calling it again configures the same command. */
+    public VmBuilder exec(Consumer<ExecBuilder> f) {
+        if (exec == null) {
+            exec = new ExecBuilder();
+        }
+        f.accept(exec);
+        return this;
+    }
+
+    /** SMBIOS type 11 OEM strings (krun_set_smbios_oem_strings), readable in the guest's DMI tables. */
+    public VmBuilder smbiosOemStrings(String... strings) {
+        oemStrings.addAll(Arrays.asList(strings));
+        return this;
+    }
+
+    /** Validates everything and returns the configuration; throws {@link ConfigurationException} naming the field. */
+    public VmConfig build() {
+        if (!nets.isEmpty()) {
+            throw new ConfigurationException("net", "virtio-net is not available in jkrun yet (see README: not yet supported)");
+        }
+        if (!vsocks.isEmpty()) {
+            throw new ConfigurationException("vsock", "virtio-vsock is not available in jkrun yet (see README: not yet supported)");
+        }
+        MachineConfig m = machine.build();
+        KernelConfig k = kernel.build();
+        List<FsShare> shares = new ArrayList<>();
+        for (FsBuilder b : fs) {
+            FsShare s = b.build();
+            if (s.isRoot() && shares.stream().anyMatch(FsShare::isRoot)) {
+                throw new ConfigurationException("fs.root", "the root is set twice");
+            }
+            shares.add(s);
+        }
+        List<DiskConfig> diskConfigs = new ArrayList<>();
+        for (DiskBuilder b : disks) {
+            diskConfigs.add(b.build());
+        }
+        if (rootDisk != null && exec == null) {
+            throw new ConfigurationException("root_disk", "a root disk is mounted by jkrun's init, which needs exec");
+        }
+        Optional<InitConfig> init = Optional.ofNullable(exec).map(e -> e.build(rootDisk));
+        return new VmConfig(m, k, console.implicit(), console.ports, shares, diskConfigs, init, oemStrings, false);
+    }
+
+    /** Machine resources (msb_krun's MachineBuilder). Defaults: 1 vCPU, 512 MiB, no hyperthreading, no nested virt. */
+    public static final class MachineBuilder {
+        private int vcpus = 1;
+        private long memoryMib = 512;
+        private boolean hyperthreading;
+        private boolean nestedVirt;
+
+        private MachineBuilder() {}
+
+        public MachineBuilder vcpus(int count) {
+            this.vcpus = count;
+            return this;
+        }
+
+        public MachineBuilder memoryMib(long mib) {
+            this.memoryMib = mib;
+            return this;
+        }
+
+        /** Two threads per core in the CPU topology; needs an even vCPU count, as libkrun. */
+        public MachineBuilder hyperthreading(boolean on) {
+            this.hyperthreading = on;
+            return this;
+        }
+
+        /** Expose VMX/SVM to the guest so it can run its own VMs. */
+        public MachineBuilder nestedVirt(boolean on) {
+            this.nestedVirt = on;
+            return this;
+        }
+
+        MachineConfig build() { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt); }
+    }
+
+    /** What to boot (msb_krun's KernelBuilder). Default: the libkrunfw kernel bundle, found or fetched. */
+    public static final class KernelBuilder {
+        private Path krunfwPath;
+        private Path kernelPath;
+        private final List<String> cmdline = new ArrayList<>();
+        private String replacementCmdline;
+        private String initPath;
+
+        private KernelBuilder() {}
+
+        /** An explicit libkrunfw.so.5 (otherwise JKRUN_KRUNFW, the system library path, or jkrun's cache). */
+        public KernelBuilder krunfwPath(Path path) {
+            this.krunfwPath = path;
+            return this;
+        }
+
+        /** A kernel image (ELF vmlinux or bzImage) instead of libkrunfw (krun_set_kernel). */
+        public KernelBuilder kernelPath(Path path) {
+            this.kernelPath = path;
+            return this;
+        }
+
+        /** Words appended to the kernel command line. */
+        public KernelBuilder cmdline(String words) {
+            for (String w : words.trim().split("\\s+")) {
+                if (!w.isEmpty()) {
+                    cmdline.add(w);
+                }
+            }
+            return this;
+        }
+
+        /** Replaces libkrun's default command-line prolog altogether (krun_set_kernel's cmdline). */
+        public KernelBuilder replaceCmdline(String full) {
+            this.replacementCmdline = full;
+            return this;
+        }
+
+        /** The guest's init (kernel {@code init=}); default jkrun's virtual {@code /init.krun}. */
+        public KernelBuilder initPath(String path) {
+            this.initPath = path;
+            return this;
+        }
+
+        KernelConfig build() {
+            return new KernelConfig(Optional.ofNullable(kernelPath), Optional.ofNullable(krunfwPath),
+                    Optional.ofNullable(replacementCmdline), cmdline, Optional.ofNullable(initPath));
+        }
+    }
+
+    /** One virtio-fs filesystem (msb_krun's FsBuilder). */
+    public static final class FsBuilder {
+        private String tag;
+        private Path path;
+        private Supplier<? extends FileSystem> custom;
+        private boolean readOnly;
+        private long shmSize;
+        private int roots;
+
+        private FsBuilder() {}
+
+        /** The root filesystem: tag {@code /dev/root}. */
+        public FsBuilder root(Path path) {
+            roots++;
+            this.tag = FsShare.ROOT_TAG;
+            this.path = path;
+            return this;
+        }
+
+        public FsBuilder tag(String tag) {
+            this.tag = tag;
+            return this;
+        }
+
+        public FsBuilder path(Path path) {
+            this.path = path;
+            return this;
+        }
+
+        /** A Java filesystem instead of a host directory; the factory is called once per VM. */
+        public FsBuilder custom(Supplier<? extends FileSystem> backend) {
+            this.custom = backend;
+            return this;
+        }
+
+        public FsBuilder readOnly(boolean ro) {
+            this.readOnly = ro;
+            return this;
+        }
+
+        /** DAX window size (krun_add_virtiofs2); recorded, but jkrun has no DAX window yet. */
+        public FsBuilder shmSize(long bytes) {
+            this.shmSize = bytes;
+            return this;
+        }
+
+        FsShare build() {
+            if (roots > 1) {
+                throw new ConfigurationException("fs.root", "the root is set twice");
+            }
+            if (tag == null) {
+                throw new ConfigurationException("fs.tag", "a share needs a tag (or use fs.root)");
+            }
+            if (path == null && custom == null) {
+                throw new ConfigurationException("fs.path", "share '" + tag + "' needs a path or a custom backend");
+            }
+            if (path != null && custom != null) {
+                throw new ConfigurationException("fs.custom", "share '" + tag + "' has both a path and a custom backend");
+            }
+            return new FsShare(tag, Optional.ofNullable(path), Optional.ofNullable(custom), readOnly, shmSize);
+        }
+    }
+
+    /** One disk (msb_krun's DiskBuilder). Defaults: id {@code diskN}, raw, read-write, sync full, no backing files. */
+    public static final class DiskBuilder {
+        private String id;
+        private Path path;
+        private ImageFormat format = ImageFormat.RAW;
+        private boolean readOnly;
+        private SyncMode sync = SyncMode.FULL;
+        private boolean allowBackingFiles;
+
+        private DiskBuilder(int index) { this.id = "disk" + index; }
+
+        /** The block id the guest reads from /sys/block/vdX/serial (at most 20 bytes). */
+        public DiskBuilder id(String id) {
+            this.id = id;
+            return this;
+        }
+
+        public DiskBuilder path(Path path) {
+            this.path = path;
+            return this;
+        }
+
+        /** The image format: the caller's word, never probed from the image. */
+        public DiskBuilder format(ImageFormat format) {
+            this.format = format;
+            return this;
+        }
+
+        public DiskBuilder readOnly(boolean ro) {
+            this.readOnly = ro;
+            return this;
+        }
+
+        public DiskBuilder sync(SyncMode mode) {
+            this.sync = mode;
+            return this;
+        }
+
+        /** Follow a qcow2 image's backing file (off by default: libkrun's header calls it a security risk). */
+        public DiskBuilder allowBackingFiles(boolean allow) {
+            this.allowBackingFiles = allow;
+            return this;
+        }
+
+        DiskConfig build() {
+            if (path == null) {
+                throw new ConfigurationException("disk.path", "disk '" + id + "' needs a path");
+            }
+            if (format == null) {
+                throw new ConfigurationException("disk.format", "disk '" + id + "' needs a format");
+            }
+            if (sync == null) {
+                throw new ConfigurationException("disk.sync", "disk '" + id + "' needs a sync mode");
+            }
+            return new DiskConfig(id, path, readOnly, format, sync, allowBackingFiles);
+        }
+    }
+
+    /** A virtio-net device (msb_krun's NetBuilder): accepted for API parity, refused at build(). */
+    public static final class NetBuilder {
+        private NetBuilder() {}
+
+        public NetBuilder mac(byte[] mac) { return this; }
+
+        public NetBuilder unixstreamPath(Path path) { return this; }
+
+        public NetBuilder unixgramPath(Path path, boolean sendVfkitMagic) { return this; }
+
+        public NetBuilder tap(String name) { return this; }
+    }
+
+    /** A vsock port to a host UNIX socket (krun_add_vsock_port): accepted for API parity, refused at build(). */
+    public static final class VsockBuilder {
+        private VsockBuilder() {}
+
+        public VsockBuilder port(int port, Path socket) { return this; }
+    }
+
+    /** The implicit console and named ports (msb_krun's ConsoleBuilder). Default: the host's stdio. */
+    public static final class ConsoleBuilder {
+        private ConsoleConfig implicit = new ConsoleConfig.Stdio();
+        private final List<ConsolePortConfig> ports = new ArrayList<>();
+
+        private ConsoleBuilder() {}
+
+        /** Console output appended to a file, no input (krun_set_console_output). */
+        public ConsoleBuilder output(Path path) {
+            implicit = new ConsoleConfig.ToFile(path);
+            return this;
+        }
+
+        /** The command's stdin, stdout and stderr as Java streams, carried separately. */
+        public ConsoleBuilder piped(InputStream stdin, OutputStream stdout, OutputStream stderr) {
+            implicit = new ConsoleConfig.Piped(stdin, stdout, stderr);
+            return this;
+        }
+
+        /** hvc0 on Java streams (the kernel's console and, without ports, the command's stdio). */
+        public ConsoleBuilder streams(InputStream in, OutputStream out) {
+            implicit = new ConsoleConfig.Streams(in, out);
+            return this;
+        }
+
+        /** No implicit console device (krun_disable_implicit_console); named ports still get one. */
+        public ConsoleBuilder disableImplicit() {
+            implicit = new ConsoleConfig.None();
+            return this;
+        }
+
+        /** A named port on host descriptors the caller keeps owning (the same fd for both on a socket). */
+        public ConsoleBuilder port(String name, int inputFd, int outputFd) {
+            ports.add(new ConsolePortConfig.Fds(name, inputFd, outputFd, false));
+            return this;
+        }
+
+        /** A named port on a terminal; raw mode while the VM runs. */
+        public ConsoleBuilder portTty(String name, int ttyFd) {
+            ports.add(new ConsolePortConfig.Fds(name, ttyFd, ttyFd, true));
+            return this;
+        }
+
+        /** A named port on Java streams the caller keeps owning; either may be null. */
+        public ConsoleBuilder port(String name, InputStream in, OutputStream out) {
+            ports.add(new ConsolePortConfig.Streams(name, in, out));
+            return this;
+        }
+
+        ConsoleConfig implicit() { return implicit; }
+    }
+
+    /** The command (msb_krun's ExecBuilder). */
+    public static final class ExecBuilder {
+        private String path;
+        private final List<String> args = new ArrayList<>();
+        private final List<String[]> env = new ArrayList<>();
+        private String workdir;
+        private String hostname;
+        private final List<String[]> rlimits = new ArrayList<>();
+
+        private ExecBuilder() {}
+
+        /** The program; a name without '/' is looked up in the guest's PATH. */
+        public ExecBuilder path(String path) {
+            this.path = path;
+            return this;
+        }
+
+        public ExecBuilder args(String... args) {
+            this.args.addAll(Arrays.asList(args));
+            return this;
+        }
+
+        public ExecBuilder args(List<String> args) {
+            this.args.addAll(args);
+            return this;
+        }
+
+        public ExecBuilder env(String key, String value) {
+            env.add(new String[] {key, value});
+            return this;
+        }
+
+        public ExecBuilder envs(Map<String, String> vars) {
+            vars.forEach(this::env);
+            return this;
+        }
+
+        public ExecBuilder workdir(String dir) {
+            this.workdir = dir;
+            return this;
+        }
+
+        public ExecBuilder hostname(String name) {
+            this.hostname = name;
+            return this;
+        }
+
+        /** A limit by name as msb_krun ({@code "NOFILE"}, {@code "RLIMIT_NPROC"}) or number ({@code "7"}). */
+        public ExecBuilder rlimit(String resource, long soft, long hard) {
+            rlimits.add(new String[] {resource, Long.toString(soft), Long.toString(hard)});
+            return this;
+        }
+
+        InitConfig build(String[] rootDisk) {
+            if (path == null || path.isEmpty()) {
+                throw new ConfigurationException("exec.path", "no program given");
+            }
+            try {
+                InitConfig.Builder b = InitConfig.builder(path);
+                args.forEach(b::arg);
+                env.forEach(kv -> b.env(kv[0], kv[1]));
+                if (workdir != null) {
+                    b.workdir(workdir);
+                }
+                if (hostname != null) {
+                    b.hostname(hostname);
+                }
+                for (String[] r : rlimits) {
+                    b.rlimit(new RLimit(RLimit.Resource.parse(r[0]), Long.parseLong(r[1]), Long.parseLong(r[2])));
+                }
+                if (rootDisk != null) {
+                    b.rootDisk(new RootDisk(rootDisk[0], rootDisk[1], rootDisk[2]));
+                }
+                return b.build();
+            } catch (InvalidInitConfigException e) {
+                String field = e.field().equals("root-disk") ? "root_disk" : "exec." + e.field();
+                throw new ConfigurationException(field, e.getMessage().substring(e.field().length() + 2));
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+package dev.jkrun.vmm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jkrun.devices.block.ImageFormat;
+import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.fs.FileSystem;
+import dev.jkrun.init.RLimit;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The builder's validation, one rule per test: each bad configuration fails at build() and names its field. */
+class VmBuilderTest {
+    @TempDir
+    Path tmp;
+
+    private static void rejects(String field, Consumer<VmBuilder> setup) {
+        VmBuilder b = VmBuilder.create();
+        setup.accept(b);
+        ConfigurationException e = assertThrows(ConfigurationException.class, b::build);
+        assertEquals(field, e.field(), e.getMessage());
+        assertTrue(e.getMessage().startsWith(field + ": "), e.getMessage());
+    }
+
+    private Path root() throws Exception { return Files.createDirectories(tmp.resolve("root")); }
+
+    @Test
+    void aValidConfigurationBuildsIntoData() throws Exception {
+        Path root = root();
+        Path data = Files.createDirectories(tmp.resolve("data"));
+        Path disk = Files.write(tmp.resolve("d.img"), new byte[1 << 20]);
+        VmConfig c = VmBuilder.create()
+                .machine(m -> m.vcpus(2).memoryMib(256).hyperthreading(true))
+                .kernel(k -> k.cmdline("loglevel=7 foo=bar"))
+                .fs(fs -> fs.root(root).readOnly(true))
+                .fs(fs -> fs.tag("data").path(data).shmSize(1 << 20))
+                .disk(d -> d.id("vol").path(disk).format(ImageFormat.RAW).sync(SyncMode.NONE))
+                .console(con -> con.output(tmp.resolve("console.log")).port("extra", 0, 1))
+                .exec(e -> e.path("/bin/sh").args("-c", "true").env("A", "1").workdir("/tmp").rlimit("NOFILE", 1024, 4096))
+                .smbiosOemStrings("io.systemd.credential:x=y")
+                .build();
+        assertEquals(new MachineConfig(2, 256, true, false), c.machine());
+        assertEquals(List.of("loglevel=7", "foo=bar"), c.kernel().extraCmdline());
+        assertEquals(2, c.shares().size());
+        assertTrue(c.root().orElseThrow().readOnly());
+        assertEquals(1 << 20, c.shares().get(1).shmSizeBytes());
+        assertEquals("vol", c.disks().get(0).id());
+        assertEquals(SyncMode.NONE, c.disks().get(0).sync());
+        assertEquals(new ConsoleConfig.ToFile(tmp.resolve("console.log")), c.console());
+        assertEquals("extra", c.consolePorts().get(0).name());
+        assertEquals("/bin/sh", c.exec().orElseThrow().exec());
+        assertEquals(List.of("-c", "true"), c.exec().orElseThrow().args());
+        assertEquals(List.of("A=1"), c.exec().orElseThrow().env());
+        assertEquals(List.of(new RLimit(RLimit.Resource.NOFILE, 1024, 4096)), c.exec().orElseThrow().rlimits());
+        assertEquals(List.of("io.systemd.credential:x=y"), c.smbiosOemStrings());
+    }
+
+    @Test
+    void zeroVcpus() { rejects("machine.vcpus", b -> b.machine(m -> m.vcpus(0))); }
+
+    @Test
+    void oddVcpusWithHyperthreading() { rejects("machine.vcpus", b -> b.machine(m -> m.vcpus(3).hyperthreading(true))); }
+
+    @Test
+    void zeroMemory() { rejects("machine.memory_mib", b -> b.machine(m -> m.memoryMib(0))); }
+
+    @Test
+    void rootSetTwiceInTwoCalls() throws Exception {
+        Path root = root();
+        rejects("fs.root", b -> b.fs(fs -> fs.root(root)).fs(fs -> fs.root(root)));
+    }
+
+    @Test
+    void rootSetTwiceInOneCall() throws Exception {
+        Path root = root();
+        rejects("fs.root", b -> b.fs(fs -> fs.root(root).root(root)));
+    }
+
+    @Test
+    void duplicateTag() throws Exception {
+        Path root = root();
+        rejects("fs.tag", b -> b.fs(fs -> fs.tag("a").path(root)).fs(fs -> fs.tag("a").path(root)));
+    }
+
+    @Test
+    void tagTooLong() throws Exception {
+        Path root = root();
+        rejects("fs.tag", b -> b.fs(fs -> fs.tag("x".repeat(37)).path(root)));
+    }
+
+    @Test
+    void shareWithoutTag() throws Exception {
+        Path root = root();
+        rejects("fs.tag", b -> b.fs(fs -> fs.path(root)));
+    }
+
+    @Test
+    void shareThatIsNoDirectory() { rejects("fs.path", b -> b.fs(fs -> fs.tag("a").path(tmp.resolve("missing")))); }
+
+    @Test
+    void shareWithPathAndCustomBackend() throws Exception {
+        Path root = root();
+        rejects("fs.custom", b -> b.fs(fs -> fs.tag("a").path(root).custom(() -> new FileSystem() {})));
+    }
+
+    @Test
+    void customRootNeedsInitPathForACommand() {
+        rejects("fs.root", b -> b.fs(fs -> fs.tag(FsShare.ROOT_TAG).custom(() -> new FileSystem() {}))
+                .exec(e -> e.path("/bin/true")));
+    }
+
+    @Test
+    void negativeShmSize() throws Exception {
+        Path root = root();
+        rejects("fs.shm_size", b -> b.fs(fs -> fs.tag("a").path(root).shmSize(-1)));
+    }
+
+    @Test
+    void missingExecPath() throws Exception {
+        Path root = root();
+        rejects("exec.path", b -> b.fs(fs -> fs.root(root)).exec(e -> e.args("x")));
+    }
+
+    @Test
+    void commandWithoutRoot() { rejects("fs.root", b -> b.exec(e -> e.path("/bin/true"))); }
+
+    @Test
+    void relativeWorkdir() throws Exception {
+        Path root = root();
+        rejects("exec.workdir", b -> b.fs(fs -> fs.root(root)).exec(e -> e.path("/bin/true").workdir("tmp")));
+    }
+
+    @Test
+    void badEnvName() throws Exception {
+        Path root = root();
+        rejects("exec.env", b -> b.fs(fs -> fs.root(root)).exec(e -> e.path("/bin/true").env("A=B", "1")));
+    }
+
+    @Test
+    void unknownRlimit() throws Exception {
+        Path root = root();
+        rejects("exec.rlimit", b -> b.fs(fs -> fs.root(root)).exec(e -> e.path("/bin/true").rlimit("NOPE", 1, 1)));
+    }
+
+    @Test
+    void rlimitSoftAboveHard() throws Exception {
+        Path root = root();
+        rejects("exec.rlimit", b -> b.fs(fs -> fs.root(root)).exec(e -> e.path("/bin/true").rlimit("NOFILE", 10, 5)));
+    }
+
+    @Test
+    void hostnameTooLong() throws Exception {
+        Path root = root();
+        rejects("exec.hostname", b -> b.fs(fs -> fs.root(root)).exec(e -> e.path("/bin/true").hostname("h".repeat(65))));
+    }
+
+    @Test
+    void rootDiskWithoutCommand() { rejects("root_disk", b -> b.rootDisk("/dev/vda", "ext4", "")); }
+
+    @Test
+    void rootDiskWithColonInDevice() throws Exception {
+        Path root = root();
+        rejects("root_disk", b -> b.fs(fs -> fs.root(root)).exec(e -> e.path("/bin/true")).rootDisk("/dev/v:da", "ext4", ""));
+    }
+
+    @Test
+    void diskWithoutPath() { rejects("disk.path", b -> b.disk(d -> d.id("a"))); }
+
+    @Test
+    void diskThatIsMissing() { rejects("disk.path", b -> b.disk(d -> d.path(tmp.resolve("missing.img")))); }
+
+    @Test
+    void diskIdTooLong() throws Exception {
+        Path img = Files.write(tmp.resolve("a.img"), new byte[512]);
+        rejects("disk.id", b -> b.disk(d -> d.id("x".repeat(21)).path(img)));
+    }
+
+    @Test
+    void duplicateDiskId() throws Exception {
+        Path img = Files.write(tmp.resolve("a.img"), new byte[512]);
+        rejects("disk.id", b -> b.disk(d -> d.id("a").path(img).readOnly(true)).disk(d -> d.id("a").path(img).readOnly(true)));
+    }
+
+    @Test
+    void duplicateConsolePort() { rejects("console.port", b -> b.console(c -> c.port("p", 0, 1).port("p", 0, 1))); }
+
+    @Test
+    void reservedConsolePortName() { rejects("console.port", b -> b.console(c -> c.port("krun-stdout", -1, 1))); }
+
+    @Test
+    void missingKrunfw() { rejects("kernel.krunfw_path", b -> b.kernel(k -> k.krunfwPath(tmp.resolve("nope.so")))); }
+
+    @Test
+    void relativeInitPath() { rejects("kernel.init_path", b -> b.kernel(k -> k.initPath("sbin/init"))); }
+
+    @Test
+    void smbiosStringWithNul() { rejects("smbios_oem_strings", b -> b.smbiosOemStrings("a\0b")); }
+
+    @Test
+    void networkIsNotAvailableYet() { rejects("net", b -> b.net(n -> n.tap("tap0"))); }
+
+    @Test
+    void vsockIsNotAvailableYet() { rejects("vsock", b -> b.vsock(v -> v.port(1024, tmp.resolve("s.sock")))); }
+}
