@@ -3,6 +3,7 @@
  * interrupts, echoing uppercased, until a line ending in '\n'; prints "RX <text>".
  * cmdline: jkrun.test.timeout_ms=<ms> (default 30000) for each wait. */
 #include "guest.h"
+#include "io.h"
 
 static struct virtio_dev dev;
 static char rxbuf[4][64];
@@ -36,6 +37,16 @@ int guest_main(struct boot_params_lite *zp) {
 
     send("hello from guest\n", 17);
     report_ok("tx");
+    /* jkrun.test.panic: say what Linux says when it panics, then reset as libkrun's panic=-1 does;
+     * jkrun.test.reset: reset without it (a plain reboot). */
+    if (cmdline_has("jkrun.test.panic") || cmdline_has("jkrun.test.reset")) {
+        if (cmdline_has("jkrun.test.panic")) {
+            static const char msg[] = "[    1.234567] Kernel panic - not syncing: jkrun test panic\r\n";
+            send(msg, sizeof msg - 1);
+        }
+        outb(0x64, 0xFE);
+        for (;;) __asm__ __volatile__("pause" ::: "memory");
+    }
 
     for (int i = 0; i < 4; i++) {
         struct vbuf b = { rxbuf[i], sizeof rxbuf[i], 1 };

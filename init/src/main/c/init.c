@@ -322,41 +322,96 @@ static void extra_mounts(const struct config *cfg)
     }
 }
 
+/* Finds the virtio-console port called `name` (its /sys/class/virtio-ports/vportNpM/name) and
+ * puts its device path into `path`. Returns 0 when found. */
+static int find_port(const char *name, char *path, size_t size)
+{
+    DIR *d = opendir(ports_dir);
+    if (d == NULL)
+        return -1;
+    struct dirent *de;
+    int found = -1;
+    while (found != 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char np[sizeof ports_dev_dir + 512], n[256];
+        snprintf(np, sizeof np, "%s/%s/name", ports_dir, de->d_name);
+        FILE *f = fopen(np, "re");
+        if (f == NULL)
+            continue;
+        if (fgets(n, sizeof n, f) == NULL)
+            n[0] = '\0';
+        fclose(f);
+        n[strcspn(n, "\n")] = '\0';
+        if (strcmp(n, name) == 0) {
+            snprintf(path, size, "%s/%s", ports_dev_dir, de->d_name);
+            found = 0;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
 /* stdio "ports": dup the krun-stdin/krun-stdout/krun-stderr virtio-console ports onto 0, 1, 2
  * (in init itself, so that its own messages reach the workload's stderr too). A port that is
  * absent leaves that descriptor on the console. */
 static void setup_stdio_ports(void)
 {
     static const char *const names[] = { "krun-stdin", "krun-stdout", "krun-stderr" };
-    DIR *d = opendir(ports_dir);
-    if (d == NULL)
+    if (access(ports_dir, F_OK) != 0)
         fail("stdio ports: %s: %s", ports_dir, strerror(errno));
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
+    for (int fd = 0; fd < 3; fd++) {
+        char path[sizeof ports_dev_dir + 512];
+        if (find_port(names[fd], path, sizeof path) != 0)
             continue;
-        char path[sizeof ports_dev_dir + 512], name[64];
-        snprintf(path, sizeof path, "%s/%s/name", ports_dir, de->d_name);
-        FILE *f = fopen(path, "re");
-        if (f == NULL)
+        int p = open(path, (fd == 0 ? O_RDONLY : O_WRONLY) | O_NOCTTY);
+        if (p < 0)
+            fail("stdio ports: open %s (%s): %s", path, names[fd], strerror(errno));
+        if (dup2(p, fd) < 0)
+            fail("stdio ports: dup2 %s: %s", path, strerror(errno));
+        close(p);
+    }
+}
+
+/* The host's orderly stop: a child of init blocks on the "jkrun-control" port and, when the host
+ * writes "poweroff", sends SIGTERM to init, which forwards it to the workload's process group like
+ * any SIGTERM; the workload's exit is then reported and the VM powers off as usual. The host
+ * forces the VM off if that takes longer than its grace period. */
+static void start_control_watcher(void)
+{
+    char path[sizeof ports_dev_dir + 512];
+    if (find_port("jkrun-control", path, sizeof path) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid != 0) {
+        if (pid < 0)
+            warn("control watcher: fork: %s", strerror(errno));
+        return;
+    }
+    int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        warn("control watcher: open %s: %s", path, strerror(errno));
+        _exit(0);
+    }
+    char buf[256];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && errno == EINTR)
             continue;
-        if (fgets(name, sizeof name, f) == NULL)
-            name[0] = '\0';
-        fclose(f);
-        name[strcspn(name, "\n")] = '\0';
-        for (int fd = 0; fd < 3; fd++) {
-            if (strcmp(name, names[fd]) != 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", ports_dev_dir, de->d_name);
-            int p = open(path, (fd == 0 ? O_RDONLY : O_WRONLY) | O_NOCTTY);
-            if (p < 0)
-                fail("stdio ports: open %s (%s): %s", path, name, strerror(errno));
-            if (dup2(p, fd) < 0)
-                fail("stdio ports: dup2 %s: %s", path, strerror(errno));
-            close(p);
+        if (n <= 0)
+            _exit(0);
+        have += (size_t)n;
+        buf[have] = '\0';
+        if (strstr(buf, "poweroff") != NULL) {
+            if (debug)
+                fprintf(stderr, "jkrun-init: power-off requested by the host\n");
+            kill(1, SIGTERM);
+            have = 0;
+        } else if (have >= sizeof buf - 1) {
+            have = 0;
         }
     }
-    closedir(d);
 }
 
 static void loopback_up(void)
@@ -619,6 +674,7 @@ int main(int argc, char **argv, char **envp)
     const char *workdir = cfg.workdir != NULL && cfg.workdir[0] != '\0' ? cfg.workdir : "/";
     if (chdir(workdir) != 0)
         fail("workdir %s: %s", workdir, strerror(errno));
+    start_control_watcher();
 
     report_and_halt(run_workload(&cfg));
 }

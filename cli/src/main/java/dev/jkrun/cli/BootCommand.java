@@ -15,8 +15,9 @@ import java.util.Optional;
 
 /**
  * {@code jkrun boot}: boots the libkrunfw kernel with {@code console=hvc0} and without {@code quiet}, so its log
- * reaches this terminal, and explains how the VM stopped. Without a root the kernel panics and resets (status 0);
- * on kvm-pvm it stops at the emulator's first limit (status 1, with exit reason, RIP and instruction bytes).
+ * reaches this terminal, and explains how the VM stopped. Without a root the kernel panics and resets: the VM stops
+ * as CRASH with the panic message, the expected end of a boot with nothing to run (status 0); on kvm-pvm it stops at
+ * the emulator's first limit (status 1, with exit reason, RIP and instruction bytes).
  */
 final class BootCommand {
     private BootCommand() {}
@@ -63,6 +64,7 @@ final class BootCommand {
         err.println("jkrun: VM stopped: " + reason);
         return switch (reason.kind()) {
             case REBOOT, SHUTDOWN -> reason.processExitStatus();
+            case CRASH -> reason.detail().startsWith("kernel panic") ? 0 : 1;
             default -> 1;
         };
     }

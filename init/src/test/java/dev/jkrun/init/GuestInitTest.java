@@ -216,6 +216,37 @@ class GuestInitTest {
     }
 
     @Test
+    void aPowerOffRequestOnTheControlPortStopsTheCommandWithSigterm() throws Exception {
+        Path ports = h.root.resolve("ports");
+        Files.createDirectories(ports.resolve("class/vport1p4"));
+        Files.writeString(ports.resolve("class/vport1p4/name"), "jkrun-control\n");
+        Files.createDirectories(ports.resolve("dev"));
+        Path fifo = ports.resolve("dev/vport1p4");
+        Files.deleteIfExists(fifo);
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = sh("trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done").build().encode();
+        run.initEnv.put("JKRUN_INIT_TEST_PORTS", "/ports/class");
+        run.whileRunning = (unshare, stdout) -> {
+            try {
+                for (int i = 0; i < 1000 && !Files.readString(stdout).contains("ready"); i++) {
+                    Thread.sleep(10); // until the trap is set
+                }
+                Files.writeString(fifo, "poweroff\n"); // opens once init's watcher has the port open
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        };
+        try {
+            var r = h.run(run);
+            assertEquals(7, r.status(), r.stdout() + r.stderr());
+            assertEquals(List.of("ready", "got TERM"), r.stdoutLines());
+        } finally {
+            Files.deleteIfExists(fifo);
+        }
+    }
+
+    @Test
     void libkrunVariablesWithoutAConfigFile() throws Exception {
         GuestInitHarness.Run run = new GuestInitHarness.Run();
         run.initEnv.put("KRUN_INIT", "/bin/sh");

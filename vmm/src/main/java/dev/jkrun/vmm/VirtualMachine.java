@@ -62,12 +62,37 @@ public final class VirtualMachine implements AutoCloseable {
     }
 
     /**
-     * Asks the guest to power off, then forces it after {@code grace}. Until a guest channel for orderly shutdown
-     * exists (the run-a-command issue's init), the request is the forced stop itself.
+     * Orderly stop: asks the guest to power off — jkrun's init gets a request on its control port, sends SIGTERM to
+     * the command, and powers off with its status once it exits (SHUTDOWN); test guests see their power button — and
+     * forces the VM off (KILLED) when it has not stopped within {@code grace}, or at once when it has no way to be
+     * asked (a kernel without jkrun's init). Returns how the VM stopped.
      */
     public StopReason stop(Duration grace) throws InterruptedException {
-        kill();
+        if (vmm.started() && vmm.requestStop()) {
+            Optional<StopReason> r = waitForStop(grace);
+            if (r.isPresent()) {
+                return r.get();
+            }
+            vmm.guestStopped(StopReason.of(StopReason.Kind.KILLED, "did not power off within " + grace + " of stop()"));
+        } else {
+            kill();
+        }
         return waitForStop();
+    }
+
+    /** {@link #stop(Duration)} without blocking the caller. */
+    public CompletableFuture<StopReason> stopAsync(Duration grace) {
+        CompletableFuture<StopReason> f = new CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                f.complete(stop(grace));
+            } catch (Throwable e) {
+                f.completeExceptionally(e);
+            }
+        }, "jkrun-stop");
+        t.setDaemon(true);
+        t.start();
+        return f;
     }
 
     /** Forces the VM off: vCPUs are kicked out of KVM_RUN and everything is released. Returns at once. */

@@ -43,7 +43,7 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
                         s.isRoot() ? "the root is set twice" : "'" + s.tag() + "' is used twice");
             }
         }
-        Set<String> ports = new HashSet<>(List.of("krun-stdin", "krun-stdout", "krun-stderr"));
+        Set<String> ports = new HashSet<>(List.of("krun-stdin", "krun-stdout", "krun-stderr", "jkrun-control"));
         for (ConsolePortConfig p : consolePorts) {
             if (!ports.add(p.name())) {
                 throw new ConfigurationException("console.port", "name '" + p.name() + "' is used twice or reserved");

@@ -52,4 +52,23 @@ class ConsoleDeviceTest {
         assertTrue(r.output().contains("OK tx"), r.output());
         assertEquals("hello from guest\n", Files.readString(file));
     }
+
+    @Test
+    void aResetAfterAKernelPanicLineIsACrashWithThePanicMessage() throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        VmConfig c = new VmConfig(MachineConfig.of(1, 64), KernelConfig.elf(TestGuests.path("console"), "jkrun.test.panic"),
+                new ConsoleConfig.Streams(new ByteArrayInputStream(new byte[0]), out), false);
+        GuestRun r = GuestRun.run(c, Duration.ofSeconds(60));
+        assertEquals(StopReason.Kind.CRASH, r.reason().kind(), r.reason() + r.output());
+        assertEquals("kernel panic: jkrun test panic", r.reason().detail());
+        assertTrue(out.toString(StandardCharsets.US_ASCII).contains("Kernel panic - not syncing: jkrun test panic"));
+    }
+
+    @Test
+    void aResetWithoutAPanicIsAReboot() throws Exception {
+        VmConfig c = new VmConfig(MachineConfig.of(1, 64), KernelConfig.elf(TestGuests.path("console"), "jkrun.test.reset"),
+                new ConsoleConfig.Streams(new ByteArrayInputStream(new byte[0]), new ByteArrayOutputStream()), false);
+        GuestRun r = GuestRun.run(c, Duration.ofSeconds(60));
+        assertEquals(StopReason.Kind.REBOOT, r.reason().kind(), r.reason() + r.output());
+    }
 }

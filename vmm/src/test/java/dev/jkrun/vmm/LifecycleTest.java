@@ -40,6 +40,70 @@ class LifecycleTest {
     }
 
     @Test
+    void stopOfACooperatingGuestIsAShutdownWithItsStatus() throws Exception {
+        try (VirtualMachine vm = VirtualMachine.create(GuestRun.config("power_button", 1, 32, "jkrun.test.status=42"), System.err, null)) {
+            vm.start();
+            waitForOutput(vm, "WAITING");
+            StopReason r = vm.stop(Duration.ofSeconds(20));
+            assertEquals(StopReason.Kind.SHUTDOWN, r.kind(), r + " " + vm.debugOutput());
+            assertEquals(java.util.OptionalInt.of(42), r.exitStatus());
+            assertTrue(vm.debugOutput().contains("STOP REQUESTED"), vm.debugOutput());
+        }
+    }
+
+    @Test
+    void stopOfAGuestThatIgnoresItIsKilledAfterTheGrace() throws Exception {
+        try (VirtualMachine vm = VirtualMachine.create(GuestRun.config("power_button", 1, 32, "jkrun.test.ignore_stop"), System.err, null)) {
+            vm.start();
+            waitForOutput(vm, "WAITING");
+            long t0 = System.nanoTime();
+            StopReason r = vm.stop(Duration.ofMillis(300));
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertEquals(StopReason.Kind.KILLED, r.kind(), r.toString());
+            assertTrue(r.detail().contains("did not power off"), r.detail());
+            assertTrue(ms >= 300 && ms < 10_000, "stop took " + ms + " ms");
+        }
+    }
+
+    @Test
+    void stopOfAGuestWithNoWayToAskIsAKill() throws Exception {
+        try (VirtualMachine vm = VirtualMachine.create(GuestRun.config("spin", 1, 32, "").withTestExitPort(false), System.err, null)) {
+            vm.start();
+            waitForOutput(vm, "SPIN");
+            StopReason r = vm.stop(Duration.ofSeconds(60));
+            assertEquals(StopReason.Kind.KILLED, r.kind(), r.toString());
+        }
+    }
+
+    @Test
+    void twentyConcurrentVmsEachStopWithTheirOwnStatus() throws Exception {
+        cycle();
+        awaitNoVmThreads();
+        long fds = openFds();
+        int ours = FileDescriptor.openCount();
+        long mapped = AnonymousMapping.mappedBytes();
+        List<VirtualMachine> vms = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < 20; i++) {
+                vms.add(VirtualMachine.create(GuestRun.config("exit_status", 1 + i % 2, 32, "jkrun.test.status=" + (100 + i)), System.err, null));
+            }
+            vms.parallelStream().forEach(VirtualMachine::start);
+            for (int i = 0; i < 20; i++) {
+                Optional<StopReason> r = vms.get(i).waitForStop(Duration.ofSeconds(120));
+                assertTrue(r.isPresent(), "VM " + i + " did not stop");
+                assertEquals(StopReason.Kind.SHUTDOWN, r.get().kind(), "VM " + i + ": " + r.get());
+                assertEquals(java.util.OptionalInt.of(100 + i), r.get().exitStatus(), "VM " + i);
+            }
+        } finally {
+            vms.forEach(VirtualMachine::close);
+        }
+        assertEquals(ours, FileDescriptor.openCount(), "jkrun file descriptors");
+        assertEquals(mapped, AnonymousMapping.mappedBytes(), "guest memory mappings");
+        assertEquals(fds, openFds(), "process file descriptors");
+        assertEquals(List.of(), awaitNoVmThreads(), "threads of stopped VMs");
+    }
+
+    @Test
     void fiftyStartStopCyclesLeaveNothingBehind() throws Exception {
         // Warm up once so lazily created JVM/JNR threads and fds are part of the baseline.
         cycle();

@@ -1,6 +1,8 @@
 package dev.jkrun.vmm.builder;
 
 import dev.jkrun.devices.virtio.console.ConsolePort;
+import dev.jkrun.devices.virtio.console.PanicWatch;
+import dev.jkrun.devices.virtio.console.QueuedInput;
 import dev.jkrun.devices.virtio.console.PortInput;
 import dev.jkrun.devices.virtio.console.PortOutput;
 import dev.jkrun.devices.virtio.console.VirtioConsole;
@@ -12,25 +14,46 @@ import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.util.List;
+import java.util.Optional;
 
 /** Builds the implicit console (hvc0) from its configuration, as libkrun's autoconfigure_console_ports does. */
 final class Consoles {
     private static final int STDIN = 0, STDOUT = 1, STDERR = 2;
     static final String STDIN_PORT = "krun-stdin", STDOUT_PORT = "krun-stdout", STDERR_PORT = "krun-stderr";
+    /** init reads power-off requests here (a line "poweroff"), see init.c's control watcher. */
+    static final String CONTROL_PORT = "jkrun-control";
 
     private Consoles() {}
 
+    /** The console device (null when it would have no port), the panic watch on hvc0, and init's control port. */
+    record Built(VirtioConsole device, Optional<PanicWatch> panicWatch, Optional<QueuedInput> control) {}
+
     /**
-     * The console device: the implicit console's ports first, then {@code extra} named ports; null when there is
-     * nothing to put on it. Anything to undo at stop (a terminal's mode) is added to {@code resources}.
+     * The console device: the implicit console's ports first (hvc0's output watched for a kernel panic), then
+     * {@code extra} named ports, then, when {@code controlPort}, the port jkrun's init listens on for a power-off
+     * request. Anything to undo at stop (a terminal's mode) is added to {@code resources}.
      */
-    static VirtioConsole create(ConsoleConfig config, List<ConsolePortConfig> extra, List<AutoCloseable> resources) {
+    static Built create(ConsoleConfig config, List<ConsolePortConfig> extra, boolean controlPort, List<AutoCloseable> resources) {
         Implicit implicit = config instanceof ConsoleConfig.None ? new Implicit(List.of(), 0, 0) : implicit(config, resources);
-        List<ConsolePort> ports = new java.util.ArrayList<>(implicit.ports());
+        List<ConsolePort> ports = new java.util.ArrayList<>();
+        PanicWatch watch = null;
+        for (ConsolePort p : implicit.ports()) {
+            if (p.console() && watch == null) {
+                watch = new PanicWatch(p.output());
+                p = new ConsolePort(p.name(), p.input(), watch, true);
+            }
+            ports.add(p);
+        }
         for (ConsolePortConfig p : extra) {
             ports.add(port(p, resources));
         }
-        return ports.isEmpty() ? null : new VirtioConsole(ports, implicit.cols(), implicit.rows());
+        QueuedInput control = null;
+        if (controlPort) {
+            control = new QueuedInput();
+            ports.add(ConsolePort.named(CONTROL_PORT, control, PortOutput.discard()));
+        }
+        VirtioConsole device = ports.isEmpty() ? null : new VirtioConsole(ports, implicit.cols(), implicit.rows());
+        return new Built(device, Optional.ofNullable(watch), Optional.ofNullable(control));
     }
 
     /** The implicit console's ports and port 0's terminal size. */

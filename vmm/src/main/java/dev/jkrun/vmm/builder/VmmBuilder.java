@@ -92,7 +92,8 @@ public final class VmmBuilder {
             MmioDeviceManager devices = new MmioDeviceManager(vm, mmio, memory, resources);
             VirtioConsole console = null;
             MmioTransport consoleTransport = null;
-            console = Consoles.create(config.console(), config.consolePorts(), resources);
+            Consoles.Built consoles = Consoles.create(config.console(), config.consolePorts(), config.exec().isPresent(), resources);
+            console = consoles.device();
             if (console != null) {
                 consoleTransport = devices.attach(console);
             }
@@ -123,6 +124,11 @@ public final class VmmBuilder {
             Vmm vmm = new Vmm(options.name(), memory, vcpus, pio, mmio, resources, debugLog);
             if (console != null) {
                 vmm.setConsoleResizer(Shares.resizer(console, consoleTransport));
+            }
+            consoles.panicWatch().ifPresent(w -> vmm.setPanicSource(w::panic));
+            consoles.control().ifPresent(c -> vmm.addStopRequester(() -> c.post("poweroff\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII))));
+            if (config.testExitPort()) {
+                vmm.addStopRequester(() -> { });   // the test exit port's read side tells the guest; see testExitPort
             }
             vmmRef[0] = vmm;
             return vmm;
@@ -191,11 +197,19 @@ public final class VmmBuilder {
         return Math.max(0, layout.lastAddress() - Layout.MMIO_GAP_END);
     }
 
-    /** The test-guest toolkit's exit port: a 32-bit OUT of a status stops the VM with that status. */
+    /**
+     * The test-guest toolkit's exit port: a 32-bit OUT of a status stops the VM with that status; a 32-bit IN reads
+     * 1 once the host asked for an orderly stop (the test guests' "power button"), else 0.
+     */
     private static BusDevice testExitPort(Vmm[] vmmRef) {
         return new BusDevice() {
             @Override
-            public void read(long offset, byte[] data) {}
+            public void read(long offset, byte[] data) {
+                java.util.Arrays.fill(data, (byte) 0);
+                if (offset == 0 && data.length == 4 && vmmRef[0].stopRequested()) {
+                    data[0] = 1;
+                }
+            }
 
             @Override
             public void write(long offset, byte[] data) {

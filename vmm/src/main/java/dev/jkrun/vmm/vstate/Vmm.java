@@ -60,6 +60,37 @@ public final class Vmm {
         }
     }
 
+    private final List<Runnable> stopRequesters = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private volatile boolean guestAsked;
+    private volatile java.util.function.Supplier<java.util.Optional<String>> panicSource = java.util.Optional::empty;
+
+    /** A way to ask the guest to power off (init's control port, the test guests' power button). */
+    public void addStopRequester(Runnable r) { stopRequesters.add(r); }
+
+    /** Where a kernel panic message shows up (hvc0's panic watch). */
+    public void setPanicSource(java.util.function.Supplier<java.util.Optional<String>> s) { panicSource = s; }
+
+    /**
+     * Asks the guest to power off in an orderly way. Returns false when this VM has no channel to ask through (the
+     * caller then forces it); the request is sent once.
+     */
+    public boolean requestStop() {
+        if (stopRequesters.isEmpty() || stopping) {
+            return false;
+        }
+        if (!guestAsked) {
+            guestAsked = true;
+            LOG.debug("{}: orderly stop requested", name);
+            for (Runnable r : stopRequesters) {
+                r.run();
+            }
+        }
+        return true;
+    }
+
+    /** Whether the host asked the guest to power off. */
+    public boolean stopRequested() { return guestAsked; }
+
     public MmapGuestMemory memory() { return memory; }
 
     public DebugLog debugLog() { return debugLog; }
@@ -91,10 +122,22 @@ public final class Vmm {
 
     public OptionalInt reportedStatus() { return reportedStatus; }
 
-    /** The guest asked for a reset (i8042 0xFE): a shutdown with the reported status, or a bare reboot. */
+    /**
+     * The guest asked for a reset (i8042 0xFE): a shutdown with the status init reported; a crash when the console
+     * showed a kernel panic first (libkrun's cmdline has panic=-1: a panic resets at once); else a bare reboot.
+     */
     public void guestReset() {
         OptionalInt s = reportedStatus;
-        guestStopped(s.isPresent() ? StopReason.shutdown(s.getAsInt()) : StopReason.of(StopReason.Kind.REBOOT, "guest reset the machine (i8042)"));
+        if (s.isPresent()) {
+            guestStopped(StopReason.shutdown(s.getAsInt()));
+            return;
+        }
+        java.util.Optional<String> panic = panicSource.get();
+        if (panic.isPresent()) {
+            guestStopped(StopReason.of(StopReason.Kind.CRASH, "kernel panic: " + panic.get()));
+            return;
+        }
+        guestStopped(StopReason.of(StopReason.Kind.REBOOT, "guest reset the machine (i8042)"));
     }
 
     /** First reason wins; safe from any thread, including vCPU and device threads. */
