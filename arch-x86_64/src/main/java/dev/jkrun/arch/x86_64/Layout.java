@@ -26,6 +26,13 @@ public final class Layout {
     public static final long MPTABLE = 0x9FC00;
     /** End of the first e820 RAM range (start of the EBDA). */
     public static final long EBDA_START = 0x9FC00;
+    /**
+     * The SMBIOS 3.0 entry point, followed by the structure table ({@link Smbios}): the start of the legacy BIOS
+     * area that Linux's dmi_scan searches (16-byte steps) when there is no EFI system table.
+     */
+    public static final long SMBIOS_START = 0xF0000;
+    /** End (exclusive) of the area dmi_scan searches; all SMBIOS data must lie below it. */
+    public static final long SMBIOS_END = 0x100000;
     /** Start of the second e820 RAM range. */
     public static final long HIMEM_START = 0x100000;
     /** Where the libkrunfw kernel is loaded (CONFIG_PHYSICAL_START); also boot_params.kernel_alignment. */

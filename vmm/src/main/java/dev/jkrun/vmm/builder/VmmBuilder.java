@@ -8,6 +8,7 @@ import dev.jkrun.arch.x86_64.Layout;
 import dev.jkrun.arch.x86_64.MpTable;
 import dev.jkrun.arch.x86_64.PageTables;
 import dev.jkrun.arch.x86_64.RamLayout;
+import dev.jkrun.arch.x86_64.Smbios;
 import dev.jkrun.arch.x86_64.ZeroPage;
 import dev.jkrun.devices.bus.Bus;
 import dev.jkrun.devices.bus.BusDevice;
@@ -109,6 +110,7 @@ public final class VmmBuilder {
             Cmdline.write(memory, cmdline);
             ZeroPage.write(memory, layout, Layout.CMDLINE, cmdline.length() + 1, 0, 0);
             MpTable.write(memory, config.machine().vcpus());
+            Smbios.write(memory, config.smbiosOemStrings());
             Gdt.write(memory);
             PageTables.write(memory);
 
