@@ -104,6 +104,30 @@ class PassthroughFsTest {
         assertEquals(before - 1, fs.inodeCount());
     }
 
+    /** Linux's virtio-fs driver sends FORGETs on the hiprio queue with no device-writable buffer at all. */
+    @Test
+    void forgetWithoutReplyRoomIsStillHonoured() throws Exception {
+        Files.writeString(dir.resolve("a.txt"), "hello");
+        client();
+        int before = fs.inodeCount();
+        long node = c.lookupNode(ROOT, "a.txt");
+        assertEquals(before + 1, fs.inodeCount());
+        ByteBuffer forget = ByteBuffer.allocate(Fuse.IN_HEADER + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        forget.putInt(Fuse.IN_HEADER + 8).putInt(Fuse.FORGET).putLong(c.nextUnique()).putLong(node).putInt(0).putInt(0)
+                .putInt(1).putInt(0).putLong(1).flip();
+        assertEquals(0, c.server.handle(forget, ByteBuffer.allocate(0)), "FORGET takes no reply");
+        assertEquals(before, fs.inodeCount(), "FORGET without reply room dropped the lookup");
+
+        long n1 = c.lookupNode(ROOT, "a.txt");
+        ByteBuffer batch = ByteBuffer.allocate(Fuse.IN_HEADER + 8 + 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        batch.putInt(Fuse.IN_HEADER + 24).putInt(Fuse.BATCH_FORGET).putLong(c.nextUnique()).putLong(0).putInt(0)
+                .putInt(0).putInt(1).putInt(0).putInt(1).putInt(0).putLong(n1).putLong(1).flip();
+        assertEquals(0, c.server.handle(batch, ByteBuffer.allocate(0)), "BATCH_FORGET takes no reply");
+        assertEquals(before, fs.inodeCount(), "BATCH_FORGET without reply room dropped the lookup");
+        assertEquals(0, c.server.handle(ByteBuffer.allocate(Fuse.IN_HEADER).putInt(0, Fuse.IN_HEADER)
+                .putInt(4, Fuse.GETATTR), ByteBuffer.allocate(8)), "a request that needs a reply and has no room");
+    }
+
     @Test
     void badNamesAreRefused() {
         client();

@@ -73,11 +73,12 @@ public final class FuseServer {
         ByteBuffer in = request.slice().order(ByteOrder.LITTLE_ENDIAN);
         long unique = in.remaining() >= 16 ? in.getLong(8) : 0;
         int opcode = in.remaining() >= 8 ? in.getInt(4) : 0;
-        if (out.capacity() < OUT_HEADER) {
+        boolean noReply = opcode == FORGET || opcode == BATCH_FORGET || opcode == INTERRUPT;
+        // Requests that take no reply come without reply room: Linux queues FORGET on hiprio as a readable buffer only.
+        if (out.capacity() < OUT_HEADER && !noReply) {
             LOG.debug("reply room of {} bytes cannot hold a header (opcode {})", out.capacity(), opcode);
             return 0;
         }
-        boolean noReply = opcode == FORGET || opcode == BATCH_FORGET || opcode == INTERRUPT;
         try {
             if (in.remaining() < IN_HEADER) {
                 return noReply ? 0 : error(out, unique, Errnos.EINVAL);
@@ -126,7 +127,7 @@ public final class FuseServer {
 
     private int dispatch(int opcode, long unique, long node, Context ctx, ByteBuffer b, ByteBuffer o)
             throws FsException {
-        o.position(OUT_HEADER);
+        o.position(Math.min(OUT_HEADER, o.limit())); // a no-reply request may have no room at all
         switch (opcode) {
             case INIT -> { return init(unique, b, o); }
             case DESTROY -> {
