@@ -1,0 +1,85 @@
+package dev.jkrun.krun;
+
+import dev.jkrun.devices.block.ImageFormat;
+import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.init.RLimit;
+import dev.jkrun.libc.EventFd;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What the krun_set_* and krun_add_* calls recorded for one context, as libkrun's ContextConfig. Guarded by its own
+ * monitor: every access holds {@code synchronized (ctx)}.
+ */
+final class KrunContext {
+    final int id;
+
+    Integer vcpus;
+    Long ramMib;
+    boolean nestedVirt;
+
+    /** krun_set_root / a one-layer overlay root: a host directory. */
+    String rootPath;
+    /** krun_set_root_disk_remount: device, fstype (null = probe), options (may be null). */
+    String[] rootDiskRemount;
+    final List<Share> shares = new ArrayList<>();
+
+    /** krun_add_disk*: when non-empty, the legacy root/data disks are ignored (libkrun's get_block_cfg). */
+    final List<Disk> disks = new ArrayList<>();
+    Disk legacyRootDisk;
+    Disk legacyDataDisk;
+
+    String kernelPath;
+    String kernelCmdline;
+    String kernelConsole;
+
+    String execPath;
+    List<String> args = List.of();
+    /** NAME=VALUE entries; null until krun_set_exec/krun_set_env. */
+    List<String> env;
+    String workdir;
+    List<RLimit> rlimits = List.of();
+
+    String consoleOutput;
+    boolean implicitConsoleDisabled;
+    /** krun_add_virtio_console_multiport devices, each a list of ports. */
+    final List<List<Port>> multiportConsoles = new ArrayList<>();
+
+    List<String> oemStrings = List.of();
+
+    EventFd shutdownEventFd;
+
+    KrunContext(int id) { this.id = id; }
+
+    boolean hasRoot() {
+        return rootPath != null || rootDiskRemount != null
+                || shares.stream().anyMatch(s -> s.tag().equals(KrunConstants.KRUN_FS_ROOT_TAG));
+    }
+
+    /** libkrun's rule: the new-API disks if any, else the legacy root then data disks. */
+    List<Disk> effectiveDisks() {
+        if (!disks.isEmpty()) {
+            return disks;
+        }
+        List<Disk> legacy = new ArrayList<>();
+        if (legacyRootDisk != null) {
+            legacy.add(legacyRootDisk);
+        }
+        if (legacyDataDisk != null) {
+            legacy.add(legacyDataDisk);
+        }
+        return legacy;
+    }
+
+    void closeShutdownEventFd() {
+        if (shutdownEventFd != null) {
+            shutdownEventFd.close();
+        }
+    }
+
+    record Share(String tag, String path, long shmSize, boolean readOnly) {}
+
+    record Disk(String blockId, String path, ImageFormat format, boolean readOnly, SyncMode sync) {}
+
+    record Port(String name, int inputFd, int outputFd, boolean tty) {}
+}
