@@ -81,5 +81,17 @@ if command -v mkfs.ext4 >/dev/null && [ -x /bin/busybox ] && ! ldd /bin/busybox 
   [ "$st" = 0 ] && [ "$(cat "$work/out")" = "$(printf 'on-the-disk\nno-init')" ]; check "disk: ext4 root on disk (switch root)" $? "$(out)"
 fi
 
+# 8. the embedding API (tests/ApiE2E.java, compiled against the built jars): builder, stop() through init with
+#    fsync'd data kept, kill(), a kernel panic as CRASH, three VMs at once in one JVM.
+tests/api-e2e.sh "$work/api" >"$work/api.out" 2>"$work/api.err"; st=$?
+while IFS= read -r line; do
+  case "$line" in
+    "PASS "*) passed=$((passed+1)); echo "$line" ;;
+    "FAIL "*) failed=$((failed+1)); echo "$line" ;;
+    "  "*) echo "$line" ;;
+  esac
+done < "$work/api.out"
+grep -q '^PASS api: concurrent VM 2' "$work/api.out"; check "api: the suite ran to its end (status $st)" $? "$(tail -n 20 "$work/api.err")"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

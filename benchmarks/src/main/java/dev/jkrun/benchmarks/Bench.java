@@ -167,4 +167,33 @@ final class Bench {
         }
         out.println(sb.toString().stripTrailing());
     }
+
+    /** A debug-port line and when the host received it. */
+    record Timed(long nanos, String line) {}
+
+    /** A guest run whose report lines carry host timestamps (phases are timed on the host side). */
+    record TimedRun(StopReason reason, List<Timed> lines, long vmNanos) {
+        List<String> text() { return lines.stream().map(Timed::line).toList(); }
+    }
+
+    /** create → start → waitForStop → close of {@code config}, timestamping each debug-port line as it arrives. */
+    static TimedRun runTimed(VmConfig config, long timeoutS, String what) throws InterruptedException {
+        List<Timed> lines = new ArrayList<>();
+        long t0 = System.nanoTime();
+        StopReason r;
+        try (VirtualMachine vm = VirtualMachine.create(config, System.err, line -> {
+            long t = System.nanoTime();
+            synchronized (lines) {
+                lines.add(new Timed(t, line));
+            }
+        })) {
+            vm.start();
+            r = vm.waitForStop(Duration.ofSeconds(timeoutS))
+                    .orElseThrow(() -> new IllegalStateException(what + " did not stop within " + timeoutS + " s"));
+        }
+        long vmNanos = System.nanoTime() - t0;
+        synchronized (lines) {
+            return new TimedRun(r, List.copyOf(lines), vmNanos);
+        }
+    }
 }

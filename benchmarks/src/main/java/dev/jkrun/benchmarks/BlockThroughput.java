@@ -66,7 +66,6 @@ public final class BlockThroughput {
         double requestsPerSecond() { return requests / (nanos / 1e9); }
     }
 
-    private record Timed(long nanos, String line) {}
 
     private BlockThroughput() {}
 
@@ -183,32 +182,18 @@ public final class BlockThroughput {
                     + " jkrun.blk.rand_ops=" + randOps + " jkrun.blk.qd=" + qd + " jkrun.blk.seed=" + seed;
             VmConfig config = new VmConfig(MachineConfig.of(1, mem), KernelConfig.elf(elf, cmdline), new ConsoleConfig.None(),
                     List.of(), List.of(DiskConfig.of("bench", img, false, format)), Optional.empty(), true);
-            List<Timed> lines = new ArrayList<>();
-            long t0 = System.nanoTime();
-            StopReason r;
-            try (VirtualMachine vm = VirtualMachine.create(config, System.err, line -> {
-                long t = System.nanoTime();
-                synchronized (lines) {
-                    lines.add(new Timed(t, line));
-                }
-            })) {
-                vm.start();
-                r = vm.waitForStop(Duration.ofSeconds(timeoutS))
-                        .orElseThrow(() -> new IllegalStateException("blk bench did not stop within " + timeoutS + " s"));
-            }
-            long vmNanos = System.nanoTime() - t0;
-            List<Timed> got;
-            synchronized (lines) {
-                got = List.copyOf(lines);
-            }
-            List<String> text = got.stream().map(Timed::line).toList();
+            Bench.TimedRun run = Bench.runTimed(config, timeoutS, "blk bench");
+            StopReason r = run.reason();
+            long vmNanos = run.vmNanos();
+            List<Bench.Timed> got = run.lines();
+            List<String> text = run.text();
             if (r.kind() != StopReason.Kind.SHUTDOWN || r.exitStatus().orElse(-1) != 0 || !text.contains("BENCH ok")) {
                 throw new IllegalStateException("blk bench (" + cmdline + ") failed: " + r + "\n" + String.join("\n", text));
             }
             Map<String, Long> starts = new LinkedHashMap<>();
             Map<String, Phase> phases = new LinkedHashMap<>();
             Map<String, long[]> stats = new LinkedHashMap<>();
-            for (Timed t : got) {
+            for (Bench.Timed t : got) {
                 String[] w = t.line().split(" ");
                 if (w.length == 3 && w[0].equals("PHASE") && w[2].equals("start")) {
                     starts.put(w[1], t.nanos());

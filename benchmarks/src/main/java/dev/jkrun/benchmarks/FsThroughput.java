@@ -68,7 +68,6 @@ public final class FsThroughput {
     /** One guest run: its phases, the chunk size it used, the whole VM's time and what it printed. */
     record GuestResult(Map<String, Phase> phases, int chunk, String fuseLine, long vmNanos, List<String> lines) {}
 
-    private record Timed(long nanos, String line) {}
 
     public static void main(String[] args) throws Exception {
         Bench.Opts o = new Bench.Opts(args);
@@ -154,25 +153,11 @@ public final class FsThroughput {
                     + " jkrun.fsbench.depth=" + depth + " jkrun.fsbench.chunk_kib=" + chunkKib;
             VmConfig config = new VmConfig(MachineConfig.of(1, mem), KernelConfig.elf(elf, cmdline), new ConsoleConfig.None(),
                     List.of(new FsShare("fsbench", share, false)), List.of(), Optional.empty(), true);
-            List<Timed> lines = new ArrayList<>();
-            long t0 = System.nanoTime();
-            StopReason r;
-            try (VirtualMachine vm = VirtualMachine.create(config, System.err, line -> {
-                long t = System.nanoTime();
-                synchronized (lines) {
-                    lines.add(new Timed(t, line));
-                }
-            })) {
-                vm.start();
-                r = vm.waitForStop(Duration.ofSeconds(timeoutS))
-                        .orElseThrow(() -> new IllegalStateException("fsbench did not stop within " + timeoutS + " s"));
-            }
-            long vmNanos = System.nanoTime() - t0;
-            List<Timed> got;
-            synchronized (lines) {
-                got = List.copyOf(lines);
-            }
-            List<String> text = got.stream().map(Timed::line).toList();
+            Bench.TimedRun run = Bench.runTimed(config, timeoutS, "fsbench");
+            StopReason r = run.reason();
+            long vmNanos = run.vmNanos();
+            List<Bench.Timed> got = run.lines();
+            List<String> text = run.text();
             if (r.kind() != StopReason.Kind.SHUTDOWN || r.exitStatus().orElse(-1) != 0 || !text.contains("FSBENCH ok")) {
                 throw new IllegalStateException("fsbench (" + cmdline + ") failed: " + r + "\n" + String.join("\n", text));
             }
@@ -181,7 +166,7 @@ public final class FsThroughput {
             Map<String, Phase> phases = new LinkedHashMap<>();
             int chunk = -1;
             String fuse = "";
-            for (Timed t : got) {
+            for (Bench.Timed t : got) {
                 String[] w = t.line().split(" ");
                 if (w.length == 3 && w[0].equals("PHASE") && w[2].equals("start")) {
                     starts.put(w[1], t.nanos());

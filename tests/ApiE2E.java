@@ -1,0 +1,187 @@
+import dev.jkrun.vmm.StopReason;
+import dev.jkrun.vmm.VirtualMachine;
+import dev.jkrun.vmm.VmBuilder;
+import dev.jkrun.vmm.VmConfig;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.function.Consumer;
+
+/**
+ * Tier 3 for the embedding API: the libkrunfw kernel through VmBuilder and VirtualMachine in one JVM. Run by
+ * tests/full-boot.sh where there is hardware (or nested) virtualization; prints PASS/FAIL lines, exits with the
+ * number of failures. Argument: a scratch directory on a path the guest can share.
+ */
+public final class ApiE2E {
+    private static int failed;
+
+    public static void main(String[] args) throws Exception {
+        Path work = Path.of(args[0]);
+        Files.createDirectories(work);
+        if (args.length > 1 && args[1].equals("krun-child")) {
+            krunChild();
+        }
+        if (args.length > 1 && args[1].equals("panic-only")) {
+            panicCase();
+            System.exit(failed);
+        }
+
+        // 1. A command's exit status through the builder: SHUTDOWN with that status; stdout carried.
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        StopReason r = run(b -> b.exec(e -> e.path("/bin/sh").args("-c", "echo api-out; exit 7")), out);
+        check("builder: SHUTDOWN with the command's status 7", r.kind() == StopReason.Kind.SHUTDOWN
+                && r.exitStatus().equals(OptionalInt.of(7)), r);
+        check("builder: stdout carried", text(out).contains("api-out"), text(out));
+
+        // 2. stop() through init: the command gets SIGTERM, its status comes back as SHUTDOWN, and data it
+        //    fsync'd to a share before the stop is on the host.
+        Path share = Files.createDirectories(work.resolve("share"));
+        Files.deleteIfExists(share.resolve("kept.txt"));
+        ByteArrayOutputStream out2 = new ByteArrayOutputStream();
+        VmConfig c = base(out2).fs(f -> f.tag("data").path(share))
+                .exec(e -> e.path("/bin/sh").args("-c",
+                        "echo fsynced > /mnt/data/kept.txt && sync /mnt/data/kept.txt; echo ready; exec sleep 1000"))
+                .build();
+        try (VirtualMachine vm = VirtualMachine.create(c).start()) {
+            waitFor(out2, "ready", vm);
+            long t0 = System.nanoTime();
+            StopReason s = vm.stop(Duration.ofSeconds(60));
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            check("stop(): orderly SHUTDOWN via init with 128+SIGTERM (" + ms + " ms)",
+                    s.kind() == StopReason.Kind.SHUTDOWN && s.exitStatus().equals(OptionalInt.of(143)), s);
+        }
+        String kept = Files.exists(share.resolve("kept.txt")) ? Files.readString(share.resolve("kept.txt")) : "<missing>";
+        check("stop(): fsync'd data is on the host", kept.equals("fsynced\n"), kept);
+
+        // 3. kill(): KILLED, promptly.
+        ByteArrayOutputStream out3 = new ByteArrayOutputStream();
+        try (VirtualMachine vm = VirtualMachine.create(base(out3).exec(e -> e.path("/bin/sh").args("-c", "echo ready; exec sleep 1000")).build()).start()) {
+            waitFor(out3, "ready", vm);
+            long t0 = System.nanoTime();
+            vm.kill();
+            StopReason k = vm.waitForStop(Duration.ofSeconds(30)).orElse(null);
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            check("kill(): KILLED within 30 s (" + ms + " ms)", k != null && k.kind() == StopReason.Kind.KILLED, k);
+        }
+
+        // 4. A kernel panic is a CRASH with the panic message.
+        panicCase();
+
+        // 5. Three VMs at once in this JVM, each with its own status.
+        List<VirtualMachine> vms = new ArrayList<>();
+        try {
+            for (int i = 0; i < 3; i++) {
+                int status = 20 + i;
+                vms.add(VirtualMachine.create(base(new ByteArrayOutputStream())
+                        .exec(e -> e.path("/bin/sh").args("-c", "exit " + status)).build()));
+            }
+            vms.forEach(VirtualMachine::start);
+            for (int i = 0; i < 3; i++) {
+                StopReason s = vms.get(i).waitForStop(Duration.ofSeconds(600)).orElse(null);
+                check("concurrent VM " + i + ": SHUTDOWN with status " + (20 + i), s != null
+                        && s.kind() == StopReason.Kind.SHUTDOWN && s.exitStatus().equals(OptionalInt.of(20 + i)), s);
+            }
+        } finally {
+            vms.forEach(VirtualMachine::close);
+        }
+
+        // 6. The libkrun-compatible interface in a child JVM: krun_start_enter does not return and the process
+        //    exits with the command's status.
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:+UseSerialGC", "-XX:UseAVX=0", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-cp", System.getProperty("java.class.path"), "ApiE2E", work.toString(), "krun-child");
+        pb.redirectErrorStream(true);
+        Process child = pb.start();
+        String childOut = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        int childStatus = child.waitFor();
+        check("libkrun interface: krun_start_enter exits the process with the command's status 9",
+                childStatus == 9 && childOut.contains("krun-guest-out") && !childOut.contains("RETURNED"),
+                "status " + childStatus + ", output: " + childOut);
+
+        System.out.flush();
+        System.exit(failed);
+    }
+
+    /** Uses only the libkrun-compatible interface, as a program that bound native libkrun would. */
+    private static void krunChild() {
+        dev.jkrun.krun.LibKrun krun = dev.jkrun.krun.Jkrun.libkrun();
+        int ctx = krun.krun_create_ctx();
+        int[] rc = {
+            krun.krun_set_vm_config(ctx, 1, 256),
+            krun.krun_add_virtiofs3(ctx, "/dev/root", "/", 0, true),
+            krun.krun_set_exec(ctx, "/bin/sh", new String[] {"-c", "echo krun-guest-out; exit 9"}, new String[0]),
+        };
+        for (int r : rc) {
+            if (r < 0) {
+                System.out.println("RETURNED " + r + " from set-up");
+                System.exit(100);
+            }
+        }
+        int r = krun.krun_start_enter(ctx);
+        System.out.println("RETURNED " + r);
+        System.exit(101);
+    }
+
+    /**
+     * A kernel panic is a CRASH with the panic message. libkrunfw reboots rather than panics when init exits, and has
+     * no sysrq; an init= that cannot be executed is a panic ("Requested init ... failed").
+     */
+    private static void panicCase() throws InterruptedException {
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        VmConfig panic = VmBuilder.create().machine(m -> m.memoryMib(256))
+                .fs(f -> f.root(Path.of("/")).readOnly(true))
+                .kernel(k -> k.initPath("/no/such/init"))
+                .console(con -> con.streams(InputStream.nullInputStream(), console))
+                .build();
+        try (VirtualMachine vm = VirtualMachine.create(panic).start()) {
+            StopReason p = vm.waitForStop(Duration.ofSeconds(300)).orElse(null);
+            check("kernel panic: CRASH with the panic message", p != null && p.kind() == StopReason.Kind.CRASH
+                    && p.detail().startsWith("kernel panic: Requested init /no/such/init failed"), p);
+        }
+    }
+
+    private static VmBuilder base(ByteArrayOutputStream out) {
+        return VmBuilder.create().machine(m -> m.memoryMib(256)).fs(f -> f.root(Path.of("/")).readOnly(true))
+                .console(con -> con.piped(InputStream.nullInputStream(), out, out));
+    }
+
+    private static StopReason run(Consumer<VmBuilder> setup, ByteArrayOutputStream out) throws InterruptedException {
+        VmBuilder b = base(out);
+        setup.accept(b);
+        try (VirtualMachine vm = VirtualMachine.create(b.build()).start()) {
+            return vm.waitForStop(Duration.ofSeconds(300)).orElseGet(() -> {
+                vm.kill();
+                return StopReason.of(StopReason.Kind.KILLED, "timed out after 300 s");
+            });
+        }
+    }
+
+    private static void waitFor(ByteArrayOutputStream out, String text, VirtualMachine vm) throws InterruptedException {
+        long deadline = System.nanoTime() + 300_000_000_000L;
+        while (!text(out).contains(text) && System.nanoTime() < deadline && !vm.stopped().isDone()) {
+            Thread.sleep(20);
+        }
+    }
+
+    private static String text(ByteArrayOutputStream out) {
+        synchronized (out) {
+            return out.toString(StandardCharsets.UTF_8);
+        }
+    }
+
+    private static void check(String name, boolean ok, Object detail) {
+        if (ok) {
+            System.out.println("PASS api: " + name);
+        } else {
+            failed++;
+            System.out.println("FAIL api: " + name);
+            System.out.println("  " + detail);
+        }
+    }
+}
