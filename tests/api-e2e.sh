@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compiles tests/ApiE2E.java against the built jars (when it is newer than its class) and runs it.
 #   tests/api-e2e.sh SCRATCH_DIR     (the directory must be one the guest can share: not under /tmp in the harness)
+#   tests/api-e2e.sh --compile       only compile (./run-tests does it before entering the slow nested host)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -11,5 +12,6 @@ if [ ! -f "$out/ApiE2E.class" ] || [ tests/ApiE2E.java -nt "$out/ApiE2E.class" ]
   mkdir -p "$out"
   javac -d "$out" -cp "$cp" tests/ApiE2E.java
 fi
+[ "${1:-}" = --compile ] && exit 0
 # shellcheck disable=SC2086
 exec java ${JKRUN_JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$out:$cp" ApiE2E "$@"
