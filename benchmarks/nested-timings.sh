@@ -8,7 +8,9 @@
 #   exit  = the process has exited (kernel panic -> reboot=k -> outb 0xFE to port 0x64 -> VMM stops)
 # for `JKRUN_NO_BUILD=1 ./jkrun boot` and `guests/target/cvmm --krunfw LIB --console --mem 512`,
 # and the wall time of `JKRUN_NO_BUILD=1 ./jkrun run -- /bin/true` (cvmm has no virtio-fs, so there
-# is no C baseline for that one). Build on the host first (./jkrun setup; make -C guests).
+# is no C baseline for that one), then in-JVM start() -> exit status of /bin/true (InJvmRun, median of N after
+# a warm-up; its ratio to the process shows JVM start-up). Build on the host first (./jkrun setup; make -C
+# guests; mvn -q -o install -DskipTests -pl benchmarks -am && benchmarks/run queue, which copies its lib/).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 N=${N:-3}
@@ -62,7 +64,18 @@ printf '%-34s %10s %10s %14s\n' "median (ms)" jkrun cvmm "jkrun/cvmm"
 printf '%-34s %10s %10s %14s\n' "boot: start -> first console byte" "$mjf" "$mcf" "$(ratio "$mjf" "$mcf")"
 printf '%-34s %10s %10s %14s\n' "boot: start -> exit (reset)" "$mje" "$mce" "$(ratio "$mje" "$mce")"
 printf '%-34s %10s %10s %14s\n' "run -- /bin/true: wall" "$mrt" "n/a" "n/a (cvmm has no virtio-fs)"
-echo "RESULT jkrun_first_ms=$mjf cvmm_first_ms=$mcf first_ratio=$(ratio "$mjf" "$mcf") jkrun_exit_ms=$mje cvmm_exit_ms=$mce exit_ratio=$(ratio "$mje" "$mce") jkrun_run_true_ms=$mrt"
+# In-JVM start() -> exit status of /bin/true (warm JVM, median of N after one warm-up run).
+jar=$(ls benchmarks/target/jkrun-benchmarks-*.jar 2>/dev/null | head -n1)
+if [ -n "$jar" ] && [ -d benchmarks/target/lib ]; then
+    # shellcheck disable=SC2086
+    java ${JKRUN_JAVA_OPTS:--XX:+UseSerialGC -XX:UseAVX=0} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+        -cp "$jar:benchmarks/target/lib/*" dev.jkrun.benchmarks.InJvmRun n="$N" > "$ERRLOG.jvm" 2>>"$ERRLOG" || bad=1
+    mjr=$(sed -n 's/^RESULT in_jvm_run_true median_ms=\([0-9]*\).*/\1/p' "$ERRLOG.jvm"); rm -f "$ERRLOG.jvm"
+else
+    mjr=-; echo "nested-timings: benchmarks jar missing (mvn install -pl benchmarks -am on the host): no in-JVM number" >&2
+fi
+printf '%-34s %10s %10s %14s\n' "run /bin/true: in-JVM start->exit" "${mjr:--}" "n/a" "$(ratio "${mjr:-x}" "$mrt") of the process"
+echo "RESULT jkrun_first_ms=$mjf cvmm_first_ms=$mcf first_ratio=$(ratio "$mjf" "$mcf") jkrun_exit_ms=$mje cvmm_exit_ms=$mce exit_ratio=$(ratio "$mje" "$mce") jkrun_run_true_ms=$mrt in_jvm_run_true_ms=${mjr:--}"
 if [ "${bad:-0}" = 1 ]; then
     echo "nested-timings: some run did not exit 0 (left out of the medians; a JVM crash leaves hs_err_pid*.log here); stderr:" >&2
     tail -n 20 "$ERRLOG" >&2

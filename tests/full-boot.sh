@@ -14,6 +14,16 @@ check() { # name, status of the condition, details shown on failure
   if [ "$2" = 0 ]; then passed=$((passed+1)); echo "PASS $1"
   else failed=$((failed+1)); echo "FAIL $1"; [ -n "${3:-}" ] && printf '  %s\n' "$3"; fi
 }
+tally() { # counts the PASS/FAIL lines of a sub-suite read from stdin, echoing them and their detail lines
+  local line
+  while IFS= read -r line; do
+    case "$line" in
+      "PASS "*) passed=$((passed+1)); echo "$line" ;;
+      "FAIL "*) failed=$((failed+1)); echo "$line" ;;
+      "  "*) echo "$line" ;;
+    esac
+  done
+}
 out() { cat "$work/out" 2>/dev/null | head -c 2000; echo; cat "$work/err" 2>/dev/null | tail -n 20; }
 
 # 1. boot: the banner reaches hvc0; the kernel panics for lack of a root and resets; jkrun reports the panic.
@@ -84,14 +94,11 @@ fi
 # 8. the embedding API (tests/ApiE2E.java, compiled against the built jars): builder, stop() through init with
 #    fsync'd data kept, kill(), a kernel panic as CRASH, three VMs at once in one JVM.
 tests/api-e2e.sh "$work/api" >"$work/api.out" 2>"$work/api.err"; st=$?
-while IFS= read -r line; do
-  case "$line" in
-    "PASS "*) passed=$((passed+1)); echo "$line" ;;
-    "FAIL "*) failed=$((failed+1)); echo "$line" ;;
-    "  "*) echo "$line" ;;
-  esac
-done < "$work/api.out"
+tally < "$work/api.out"
 grep -q '^PASS api: concurrent VM 2' "$work/api.out"; check "api: the suite ran to its end (status $st)" $? "$(tail -n 20 "$work/api.err")"
+
+# 9. the terminal path (tests/terminal.sh): the console's size at start and after SIGWINCH, Ctrl-C to the command.
+tally < <(tests/terminal.sh "$work/terminal" 2>&1)
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
