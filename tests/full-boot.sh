@@ -97,8 +97,5 @@ tests/api-e2e.sh "$work/api" >"$work/api.out" 2>"$work/api.err"; st=$?
 tally < "$work/api.out"
 grep -q '^PASS api: concurrent VM 2' "$work/api.out"; check "api: the suite ran to its end (status $st)" $? "$(tail -n 20 "$work/api.err")"
 
-# 9. the terminal path (tests/terminal.sh): the console's size at start and after SIGWINCH, Ctrl-C to the command.
-tally < <(tests/terminal.sh "$work/terminal" 2>&1)
-
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Tier 3, the terminal path of `jkrun run`: under a pseudo-terminal (util-linux `script`), the guest console takes
 # the terminal's size, follows a resize (SIGWINCH), and Ctrl-C reaches the guest's command. Prints PASS/FAIL lines.
+# NOT YET PART OF tests/full-boot.sh: its first run in the nested harness produced no output within 4 minutes
+# (not yet understood: script's handling of a non-terminal stdin, or the raw-mode console under script).
 #   tests/terminal.sh SCRATCH_DIR
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
