@@ -108,16 +108,22 @@ class VirtioBlockGuestTest {
 
     @Test
     void readOnlyQcow2ImageIsUnchanged() throws Exception {
-        requireQemuImg();
-        Path raw = dir.resolve("pattern.raw");
-        Files.write(raw, patternImage(0x44, SECTORS * 512));
-        Path img = dir.resolve("ro.qcow2");
-        qemuImg("convert", "-f", "raw", "-O", "qcow2", raw.toString(), img.toString());
+        Path img = qcow2Pattern("ro.qcow2", 0x44);
         String before = sha256(img);
         GuestRun r = boot(List.of(), DiskConfig.of(SERIAL, img, true, ImageFormat.QCOW2), "ro", 0x44);
         assertPassed(r, RO_CHECKS, "BLK ok");
         assertEquals(before, sha256(img), "a read-only image must not change");
         assertQcow2Clean(img);
+    }
+
+    /** A qcow2 image made by qemu-img from a raw image holding the guest's pattern {@code fill}. */
+    private Path qcow2Pattern(String name, int fill) throws Exception {
+        requireQemuImg();
+        Path raw = dir.resolve("pattern.raw");
+        Files.write(raw, patternImage(fill, SECTORS * 512));
+        Path img = dir.resolve(name);
+        qemuImg("convert", "-f", "raw", "-O", "qcow2", raw.toString(), img.toString());
+        return img;
     }
 
     // ---- bad -----------------------------------------------------------------------------------------------------
@@ -134,11 +140,7 @@ class VirtioBlockGuestTest {
 
     @Test
     void malformedRequestsOnQcow2Image() throws Exception {
-        requireQemuImg();
-        Path raw = dir.resolve("pattern.raw");
-        Files.write(raw, patternImage(0x65, SECTORS * 512));
-        Path img = dir.resolve("bad.qcow2");
-        qemuImg("convert", "-f", "raw", "-O", "qcow2", raw.toString(), img.toString());
+        Path img = qcow2Pattern("bad.qcow2", 0x65);
         String before = sha256(img);
         GuestRun r = boot(List.of(), DiskConfig.of(SERIAL, img, false, ImageFormat.QCOW2), "bad", 0x65);
         assertPassed(r, BAD_CHECKS, "BLK ok");

@@ -6,11 +6,14 @@ import dev.jkrun.memory.MmapGuestMemory;
 import dev.jkrun.vmm.StopReason;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -60,15 +63,15 @@ public final class Vmm {
         }
     }
 
-    private final List<Runnable> stopRequesters = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<Runnable> stopRequesters = new CopyOnWriteArrayList<>();
     private volatile boolean guestAsked;
-    private volatile java.util.function.Supplier<java.util.Optional<String>> panicSource = java.util.Optional::empty;
+    private volatile Supplier<Optional<String>> panicSource = Optional::empty;
 
     /** A way to ask the guest to power off (init's control port, the test guests' power button). */
     public void addStopRequester(Runnable r) { stopRequesters.add(r); }
 
     /** Where a kernel panic message shows up (hvc0's panic watch). */
-    public void setPanicSource(java.util.function.Supplier<java.util.Optional<String>> s) { panicSource = s; }
+    public void setPanicSource(Supplier<Optional<String>> s) { panicSource = s; }
 
     /**
      * Asks the guest to power off in an orderly way. Returns false when this VM has no channel to ask through (the
@@ -132,7 +135,7 @@ public final class Vmm {
             guestStopped(StopReason.shutdown(s.getAsInt()));
             return;
         }
-        java.util.Optional<String> panic = panicSource.get();
+        Optional<String> panic = panicSource.get();
         if (panic.isPresent()) {
             guestStopped(StopReason.of(StopReason.Kind.CRASH, "kernel panic: " + panic.get()));
             return;
