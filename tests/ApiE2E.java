@@ -156,9 +156,24 @@ public final class ApiE2E {
         setup.accept(b);
         try (VirtualMachine vm = VirtualMachine.create(b.build()).start()) {
             return vm.waitForStop(Duration.ofSeconds(300)).orElseGet(() -> {
+                dumpThreads();
                 vm.kill();
                 return StopReason.of(StopReason.Kind.KILLED, "timed out after 300 s");
             });
+        }
+    }
+
+    /** On a hang: every thread's CPU time and stack on stderr (a spinning vCPU shows as CPU time close to wall time). */
+    private static void dumpThreads() {
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        System.err.println("ApiE2E: VM hung; threads (cpu ms, state, top frames):");
+        for (java.lang.management.ThreadInfo t : mx.dumpAllThreads(false, false)) {
+            System.err.printf("  \"%s\" cpu=%d ms %s%n", t.getThreadName(), mx.getThreadCpuTime(t.getThreadId()) / 1_000_000,
+                    t.getThreadState());
+            StackTraceElement[] st = t.getStackTrace();
+            for (int i = 0; i < Math.min(6, st.length); i++) {
+                System.err.println("      at " + st[i]);
+            }
         }
     }
 

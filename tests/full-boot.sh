@@ -8,7 +8,8 @@ cd "$root"
 passed=0; failed=0
 work="$root/.jkrun/tier3"
 rm -rf "$work"; mkdir -p "$work"
-jk() { timeout 600 ./jkrun "$@"; }
+# A run that hangs gets SIGQUIT first (the JVM prints its threads, with CPU time each, to stdout), then SIGKILL.
+jk() { timeout -s QUIT -k 20 "${JK_TIMEOUT:-300}" ./jkrun "$@"; }
 
 check() { # name, status of the condition, details shown on failure
   if [ "$2" = 0 ]; then passed=$((passed+1)); echo "PASS $1"
@@ -24,10 +25,20 @@ tally() { # counts the PASS/FAIL lines of a sub-suite read from stdin, echoing t
     esac
   done
 }
-out() { cat "$work/out" 2>/dev/null | head -c 2000; echo; cat "$work/err" 2>/dev/null | tail -n 20; }
+hung=0
+out() {
+  if grep -q '^Full thread dump' "$work/out" 2>/dev/null; then # kept whole; the threads' first lines shown here
+    hung=$((hung+1)); cp "$work/out" "$work/hang-$hung.txt"
+    echo "hung: thread dump in $work/hang-$hung.txt; threads with CPU time:"
+    grep -E '^"' "$work/out" | grep -v -E '"(C[12] CompilerThread|GC|VM |Signal|Finalizer|Reference|Common-Cleaner|Notification|Service|Attach)' | head -n 40
+  else
+    cat "$work/out" 2>/dev/null | head -c 2000; echo
+  fi
+  cat "$work/err" 2>/dev/null | tail -n 20
+}
 
 # 1. boot: the banner reaches hvc0; the kernel panics for lack of a root and resets; jkrun reports the panic.
-jk boot --timeout 500 >"$work/out" 2>"$work/err"; st=$?
+JK_TIMEOUT=560 jk boot --timeout 500 >"$work/out" 2>"$work/err"; st=$?
 grep -q 'Linux version 6.12' "$work/out"; check "boot: 'Linux version 6.12' on hvc0" $? "$(out)"
 grep -q 'VM stopped: CRASH: kernel panic: ' "$work/err" && [ "$st" = 0 ]; check "boot: the kernel's panic (no root) is reported as CRASH with its message, status 0 (was $st)" $? "$(out)"
 

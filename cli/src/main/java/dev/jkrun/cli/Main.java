@@ -75,7 +75,7 @@ public final class Main {
                 "  guest   run a freestanding test guest ELF (jkrun guest [--cpus N] [--memory MIB] [--cmdline S] [--console] -- ELF)",
                 "",
                 "run options:  [--cpus N] [--memory MIB] [--root DIR] [--fs TAG=DIR[:ro]]... [--env K=V]... [--workdir DIR]",
-                "              [--rlimit NAME=SOFT:HARD]... [--disk ID=PATH[:ro][:raw|qcow2|vmdk]]...",
+                "              [--rlimit NAME=SOFT:HARD]... [--disk ID=PATH[:ro][:raw|qcow2|vmdk][:direct]]...",
                 "              [--root-disk DEVICE[:FSTYPE[:OPTIONS]]] [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--cmdline STR]",

@@ -1,6 +1,7 @@
 package dev.jkrun.cli;
 
 import dev.jkrun.devices.block.ImageFormat;
+import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.RootDisk;
 import dev.jkrun.vmm.DiskConfig;
@@ -98,6 +99,7 @@ final class RunCommand {
         Thread hook = new Thread(vm::close, "jkrun-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         followWindowSize(vm);
+        reportVcpusOnSigusr1(vm, err);
         StopReason reason;
         try {
             vm.start();
@@ -145,15 +147,16 @@ final class RunCommand {
         return new FsShare(tag, Path.of(dir), ro);
     }
 
-    /** ID=PATH[:ro][:raw|qcow2|vmdk] (default raw, read-write). */
+    /** ID=PATH[:ro][:raw|qcow2|vmdk][:direct] (default raw, read-write, through the page cache). */
     static DiskConfig parseDisk(String spec) {
         int eq = spec.indexOf('=');
         if (eq <= 0 || eq == spec.length() - 1) {
-            throw new Main.UsageException("--disk needs ID=PATH[:ro][:raw|qcow2|vmdk], got '" + spec + "'");
+            throw new Main.UsageException("--disk needs ID=PATH[:ro][:raw|qcow2|vmdk][:direct], got '" + spec + "'");
         }
         String id = spec.substring(0, eq);
         String path = spec.substring(eq + 1);
         boolean ro = false;
+        boolean direct = false;
         ImageFormat format = ImageFormat.RAW;
         while (true) {
             int colon = path.lastIndexOf(':');
@@ -162,6 +165,8 @@ final class RunCommand {
                 ro = true;
             } else if (suffix.equals("rw")) {
                 ro = false;
+            } else if (suffix.equals("direct")) {
+                direct = true;
             } else if (suffix.equals("raw") || suffix.equals("qcow2") || suffix.equals("vmdk")) {
                 format = ImageFormat.valueOf(suffix.toUpperCase(java.util.Locale.ROOT));
             } else {
@@ -172,7 +177,10 @@ final class RunCommand {
         if (!Files.isRegularFile(Path.of(path))) {
             throw new Main.UsageException("--disk " + id + ": " + path + " is not a file");
         }
-        return DiskConfig.of(id, Path.of(path), ro, format);
+        if (direct && format != ImageFormat.RAW) {
+            throw new Main.UsageException("--disk " + id + ": :direct is for raw images only");
+        }
+        return new DiskConfig(id, Path.of(path), ro, format, SyncMode.FULL, false, direct);
     }
 
     /** DEVICE[:FSTYPE[:OPTIONS]], as BoxLite's set_root_disk_remount. */
@@ -191,6 +199,20 @@ final class RunCommand {
             throw new Main.UsageException("--env needs NAME=VALUE, got '" + spec + "'");
         }
         return spec;
+    }
+
+    /** {@code kill -USR1 <jkrun>} prints where each vCPU is (RIP...) on stderr: for a guest that hangs silently. */
+    private static void reportVcpusOnSigusr1(VirtualMachine vm, PrintStream err) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("USR1"), s -> {
+                for (String line : vm.vcpuState()) {
+                    err.println("jkrun: " + line);
+                }
+                err.flush();
+            });
+        } catch (IllegalArgumentException ignored) {
+            // SIGUSR1 taken (-Xrs or a platform without it): no report
+        }
     }
 
     /** SIGWINCH on the host terminal → the guest console's size (only when there is a terminal). */

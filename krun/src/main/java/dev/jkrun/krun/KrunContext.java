@@ -79,7 +79,8 @@ final class KrunContext {
 
     record Share(String tag, String path, long shmSize, boolean readOnly) {}
 
-    record Disk(String blockId, String path, ImageFormat format, boolean readOnly, SyncMode sync) {}
+    /** {@code directIo}: krun_add_disk3's {@code direct_io}, kept for raw images only (jkrun has it for no other format). */
+    record Disk(String blockId, String path, ImageFormat format, boolean readOnly, SyncMode sync, boolean directIo) {}
 
     record Port(String name, int inputFd, int outputFd, boolean tty) {}
 }

@@ -1,5 +1,6 @@
 package dev.jkrun.krun;
 
+import dev.jkrun.devices.block.DiskImages;
 import static dev.jkrun.krun.KrunConstants.EEXIST;
 import static dev.jkrun.krun.KrunConstants.EINVAL;
 import static dev.jkrun.krun.KrunConstants.ENOENT;
@@ -29,6 +30,7 @@ import dev.jkrun.kvm.KvmAvailability;
 import dev.jkrun.libc.FileDescriptor;
 import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.ConsolePortConfig;
+import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.StopReason;
 import dev.jkrun.vmm.VmConfig;
@@ -385,6 +387,32 @@ class LibKrunConformanceTest {
             int d = krun.krun_create_ctx();
             assertEquals(0, krun.krun_add_disk3(d, "a-block-id-longer-than-20-bytes", disk, KRUN_DISK_FORMAT_RAW, true, false, KRUN_SYNC_FULL));
             assertEquals(-EINVAL, krun.startEnter(d, r -> { throw new AssertionError("ran"); }), "the builder refuses it at start");
+            // direct_io: honoured for raw images; accepted for qcow2/vmdk as libkrun does, which jkrun reads cached
+            assertEquals(0, krun.krun_add_disk3(c, "direct", disk, KRUN_DISK_FORMAT_RAW, false, true, KRUN_SYNC_FULL));
+            assertEquals(0, krun.krun_add_disk3(c, "qdirect", disk, KRUN_DISK_FORMAT_QCOW2, false, true, KRUN_SYNC_FULL));
+            List<DiskConfig> disks = config(c).disks();
+            assertEquals(List.of(false, true, false), disks.stream().map(DiskConfig::directIo).toList());
+            assertEquals(0, krun.krun_add_disk(c, "plain", disk, false));
+            assertEquals(0, krun.krun_add_disk2(c, "plain2", disk, KRUN_DISK_FORMAT_RAW, false));
+            assertTrue(config(c).disks().stream().skip(3).noneMatch(DiskConfig::directIo), "krun_add_disk/2 have no direct_io");
+            if (KvmAvailability.unavailableReason() == null && DiskImages.directIoSupported(diskFile)) {
+                // a VM with a direct-I/O disk builds and runs; one whose file system refuses O_DIRECT does not
+                int e = krun.krun_create_ctx();
+                assertEquals(0, krun.krun_set_vm_config(e, 1, 64));
+                assertEquals(0, krun.krun_set_kernel(e, TestGuests.path("triple_fault").toString(), KRUN_KERNEL_FORMAT_ELF, null, null));
+                assertEquals(0, krun.krun_add_disk3(e, "vda", disk, KRUN_DISK_FORMAT_RAW, false, true, KRUN_SYNC_FULL));
+                AtomicReference<StopReason> exited = new AtomicReference<>();
+                assertEquals(0, krun.startEnter(e, exited::set));
+                assertEquals(StopReason.Kind.CRASH, exited.get().kind(), String.valueOf(exited.get()));
+                Path refusing = Path.of("/proc/version"); // procfs: no O_DIRECT, like tmpfs before Linux 6.6
+                if (Files.isRegularFile(refusing) && !DiskImages.directIoSupported(refusing)) {
+                    int g = krun.krun_create_ctx();
+                    assertEquals(0, krun.krun_set_vm_config(g, 1, 64));
+                    assertEquals(0, krun.krun_set_kernel(g, TestGuests.path("triple_fault").toString(), KRUN_KERNEL_FORMAT_ELF, null, null));
+                    assertEquals(0, krun.krun_add_disk3(g, "vda", refusing.toString(), KRUN_DISK_FORMAT_RAW, true, true, KRUN_SYNC_FULL));
+                    assertEquals(-EINVAL, krun.startEnter(g, r -> { throw new AssertionError("ran"); }), "refused when opened, as libkrun");
+                }
+            }
         });
         spec(m, "krun_set_mapped_volumes").valid(-EINVAL, c -> new Object[] {c, new String[] {"/a:/b"}}).unknownCtx(-EINVAL)
                 .invalid(c -> assertEquals(-EINVAL, krun.krun_set_mapped_volumes(c, null), "libkrun: no longer supported"));
@@ -662,6 +690,7 @@ class LibKrunConformanceTest {
         });
         return m;
     }
+
 
     private static int procSelf(String attribute) {
         try {

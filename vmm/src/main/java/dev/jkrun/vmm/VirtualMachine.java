@@ -4,6 +4,7 @@ import dev.jkrun.vmm.builder.VmmBuilder;
 import dev.jkrun.vmm.vstate.Vmm;
 import java.io.PrintStream;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -100,6 +101,17 @@ public final class VirtualMachine implements AutoCloseable {
 
     /** The host terminal changed size: pass it on to the guest's console. */
     public void resizeConsole(int cols, int rows) { vmm.resizeConsole(cols, rows); }
+
+    /**
+     * Where each vCPU is right now, one line each (RIP, RSP, RFLAGS, CR3, CPL, RDI/RSI/RAX, and the kernel text addresses on its stack), for diagnosing a guest
+     * that spins or hangs without output; empty when the VM is not running. Each vCPU leaves KVM_RUN briefly.
+     */
+    public List<String> vcpuState() {
+        if (!vmm.started() || vmm.stopped().isDone()) {
+            return List.of();
+        }
+        return vmm.sampleVcpus(Duration.ofSeconds(2));
+    }
 
     /** Text the guest wrote to the debug port (bounded). */
     public String debugOutput() { return vmm.debugLog().text(); }

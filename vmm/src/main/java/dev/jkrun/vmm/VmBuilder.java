@@ -299,7 +299,10 @@ public final class VmBuilder {
         }
     }
 
-    /** One disk (msb_krun's DiskBuilder). Defaults: id {@code diskN}, raw, read-write, sync full, no backing files. */
+    /**
+     * One disk (msb_krun's DiskBuilder). Defaults: id {@code diskN}, raw, read-write, sync full, no backing files,
+     * through the host page cache.
+     */
     public static final class DiskBuilder {
         private String id;
         private Path path;
@@ -307,6 +310,7 @@ public final class VmBuilder {
         private boolean readOnly;
         private SyncMode sync = SyncMode.FULL;
         private boolean allowBackingFiles;
+        private boolean directIo;
 
         private DiskBuilder(int index) { this.id = "disk" + index; }
 
@@ -343,6 +347,15 @@ public final class VmBuilder {
             return this;
         }
 
+        /**
+         * Bypass the host page cache (O_DIRECT, libkrun's {@code direct_io}): raw images only; a host file system
+         * without O_DIRECT fails the build when the image is opened.
+         */
+        public DiskBuilder directIo(boolean direct) {
+            this.directIo = direct;
+            return this;
+        }
+
         DiskConfig build() {
             if (path == null) {
                 throw new ConfigurationException("disk.path", "disk '" + id + "' needs a path");
@@ -353,7 +366,7 @@ public final class VmBuilder {
             if (sync == null) {
                 throw new ConfigurationException("disk.sync", "disk '" + id + "' needs a sync mode");
             }
-            return new DiskConfig(id, path, readOnly, format, sync, allowBackingFiles);
+            return new DiskConfig(id, path, readOnly, format, sync, allowBackingFiles, directIo);
         }
     }
 

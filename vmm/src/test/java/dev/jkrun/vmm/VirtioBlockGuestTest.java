@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.jkrun.devices.block.DirectIoUnsupportedException;
 import dev.jkrun.devices.block.ImageFormat;
+import dev.jkrun.devices.block.RawImage;
+import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.guests.TestGuests;
 import dev.jkrun.kvm.testing.KvmAvailable;
 import java.io.IOException;
@@ -72,6 +75,29 @@ class VirtioBlockGuestTest {
         assertTrue(r.lines().contains("VIRTIO 0xd0000000 irq 5"), r.output());
         assertConfig(r);
         byte[] expected = replay(r, 0x5A);
+        byte[] file = Files.readAllBytes(img);
+        assertEquals(SECTORS * 512 + TAIL, file.length, "the image keeps its size");
+        assertSame(expected, Arrays.copyOf(file, expected.length), r);
+        assertArrayEquals(new byte[TAIL], Arrays.copyOfRange(file, expected.length, file.length), "the hidden tail");
+    }
+
+    /**
+     * The rw run on a raw image with direct I/O: the guest's 512-byte requests inside 4 KiB host blocks go through
+     * the read-modify-write path, the last sectors (past the last whole block) through the page cache.
+     */
+    @Test
+    void readWriteOnDirectIoRawImage() throws Exception {
+        Path img = dir.resolve("direct.raw");
+        Files.write(img, new byte[(int) (SECTORS * 512 + TAIL)]);
+        try {
+            RawImage.open(img, true, true).close();
+        } catch (DirectIoUnsupportedException e) {
+            Assumptions.abort(e.getMessage());
+        }
+        GuestRun r = boot(List.of(), new DiskConfig(SERIAL, img, false, ImageFormat.RAW, SyncMode.FULL, false, true), "rw", 0x6B);
+        assertPassed(r, RW_CHECKS, "BLK ok");
+        assertConfig(r);
+        byte[] expected = replay(r, 0x6B);
         byte[] file = Files.readAllBytes(img);
         assertEquals(SECTORS * 512 + TAIL, file.length, "the image keeps its size");
         assertSame(expected, Arrays.copyOf(file, expected.length), r);

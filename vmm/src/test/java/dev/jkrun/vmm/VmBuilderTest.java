@@ -1,6 +1,7 @@
 package dev.jkrun.vmm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -185,6 +186,27 @@ class VmBuilderTest {
     void duplicateDiskId() throws Exception {
         Path img = Files.write(tmp.resolve("a.img"), new byte[512]);
         rejects("disk.id", b -> b.disk(d -> d.id("a").path(img).readOnly(true)).disk(d -> d.id("a").path(img).readOnly(true)));
+    }
+
+    @Test
+    void directIoPassesThroughToTheDisk() throws Exception {
+        Path img = Files.write(tmp.resolve("a.img"), new byte[4096]);
+        VmConfig c = VmBuilder.create().fs(fs -> fs.root(tmp)).disk(d -> d.id("fast").path(img).directIo(true))
+                .disk(d -> d.id("cached").path(img).readOnly(true)).build();
+        assertTrue(c.disks().get(0).directIo());
+        assertFalse(c.disks().get(1).directIo(), "off unless asked for");
+        assertFalse(DiskConfig.of("x", img, true, ImageFormat.RAW).directIo());
+        assertFalse(new DiskConfig("x", img, true, ImageFormat.RAW, SyncMode.FULL, false).directIo());
+    }
+
+    @Test
+    void directIoOnQcow2() throws Exception {
+        Path img = Files.write(tmp.resolve("a.qcow2"), new byte[4096]);
+        rejects("disk.direct_io", b -> b.disk(d -> d.id("q").path(img).format(ImageFormat.QCOW2).directIo(true)));
+        ConfigurationException e = assertThrows(ConfigurationException.class,
+                () -> new DiskConfig("q", img, false, ImageFormat.VMDK, SyncMode.FULL, false, true));
+        assertEquals("disk.direct_io", e.field());
+        assertTrue(e.getMessage().contains("'q'") && e.getMessage().contains("raw images only"), e.getMessage());
     }
 
     @Test

@@ -20,6 +20,33 @@ public interface DiskImage extends AutoCloseable {
     /** Writes all of {@code src} at {@code offset}; returns the count. Throws DiskImageException when read-only. */
     int write(long offset, ByteBuffer src) throws IOException;
 
+    /**
+     * Scatter read: fills {@code dsts} in turn from {@code offset} on, as one request (a virtio-blk IN spread over
+     * several guest buffers); returns the count. An image that gains from seeing the whole request at once (direct
+     * I/O: one aligned transfer instead of one per buffer) overrides this.
+     */
+    default long read(long offset, ByteBuffer[] dsts) throws IOException {
+        long done = 0;
+        for (ByteBuffer d : dsts) {
+            int want = d.remaining();
+            int n = read(offset + done, d);
+            done += n;
+            if (n < want) {
+                break;
+            }
+        }
+        return done;
+    }
+
+    /** Gather write: all of {@code srcs} in turn from {@code offset} on, as one request; returns the count. */
+    default long write(long offset, ByteBuffer[] srcs) throws IOException {
+        long done = 0;
+        for (ByteBuffer s : srcs) {
+            done += write(offset + done, s);
+        }
+        return done;
+    }
+
     /** Makes earlier writes durable as far as {@code mode} asks. */
     void flush(SyncMode mode) throws IOException;
 
@@ -30,6 +57,13 @@ public interface DiskImage extends AutoCloseable {
     void writeZeroes(long offset, long length) throws IOException;
 
     boolean readOnly();
+
+    /**
+     * The host's I/O granularity in bytes (a power of two, at least 512): requests whose offset and length are
+     * multiples of it are served without a read-modify-write. A direct-I/O image returns its O_DIRECT alignment;
+     * the guest still addresses 512-byte sectors, and virtio-blk passes this on as the physical block size.
+     */
+    default int physicalBlockSize() { return 512; }
 
     /** Releases the files. Idempotent. */
     @Override

@@ -12,38 +12,63 @@ import java.nio.file.StandardOpenOption;
 
 /**
  * A raw image: the file is the disk, byte for byte, through positional FileChannel I/O. A writable image also holds
- * a native descriptor of the same file for {@code fallocate(2)}: DISCARD punches a hole.
+ * a native descriptor of the same file for {@code fallocate(2)}: DISCARD punches a hole, WRITE_ZEROES zeroes a
+ * range in the file system's metadata.
+ *
+ * <p>With direct I/O (libkrun's {@code direct_io}) reads and writes bypass the host page cache through an O_DIRECT
+ * descriptor ({@link DirectFile}); only a file tail shorter than one aligned block, which O_DIRECT cannot address,
+ * still goes through the channel.
  */
 public final class RawImage implements DiskImage {
     /** linux/falloc.h */
-    static final int FALLOC_FL_KEEP_SIZE = 0x01, FALLOC_FL_PUNCH_HOLE = 0x02;
+    static final int FALLOC_FL_KEEP_SIZE = 0x01, FALLOC_FL_PUNCH_HOLE = 0x02, FALLOC_FL_ZERO_RANGE = 0x10;
 
     private final Path path;
+    /** Buffered I/O; with direct I/O only the unaligned tail and fdatasync. */
     private final FileChannel ch;
     /** The same file as {@link #ch}, for fallocate; null when read-only or when it could not be opened. */
     private final FileDescriptor fd;
+    /** The same file opened with O_DIRECT; null without direct I/O. */
+    private final DirectFile direct;
     private final boolean readOnly;
     private final long capacity;
+    /** Bytes below this go through {@link #direct}: the capacity rounded down to its alignment (0 without). */
+    private final long directEnd;
     private final Syncer syncer = new Syncer();
     /** The file system refused FALLOC_FL_PUNCH_HOLE once: discard is a no-op from then on. */
     private volatile boolean punchUnsupported;
+    /** The file system refused FALLOC_FL_ZERO_RANGE once: WRITE_ZEROES writes zeros from then on (tests set it). */
+    volatile boolean zeroRangeUnsupported;
 
-    private RawImage(Path path, FileChannel ch, FileDescriptor fd, boolean readOnly) throws IOException {
+    private RawImage(Path path, FileChannel ch, FileDescriptor fd, DirectFile direct, boolean readOnly) throws IOException {
         this.path = path;
         this.ch = ch;
         this.fd = fd;
+        this.direct = direct;
         this.readOnly = readOnly;
         this.capacity = ch.size();
+        this.directEnd = direct == null ? 0 : capacity & -direct.alignment();
+    }
+
+    /** {@link #open(Path, boolean, boolean)} through the page cache. */
+    public static RawImage open(Path path, boolean readOnly) throws IOException {
+        return open(path, readOnly, false);
     }
 
     /**
      * Opens {@code path}; read-only opens the file with O_RDONLY. A writable image is opened with open(2) first and
      * the channel reopens that very inode through {@code /proc/self/fd}, so both always name the same file (a
      * second open of the path could meet a file renamed in between).
+     *
+     * @param directIo bypass the host page cache (O_DIRECT); a file system without O_DIRECT (tmpfs before Linux
+     *     6.6, ramfs, procfs, some FUSE file systems) fails the open with {@link DirectIoUnsupportedException}
      */
-    public static RawImage open(Path path, boolean readOnly) throws IOException {
+    public static RawImage open(Path path, boolean readOnly, boolean directIo) throws IOException {
+        if (directIo) {
+            return openDirect(path, readOnly);
+        }
         if (readOnly) {
-            return new RawImage(path, FileChannel.open(path, StandardOpenOption.READ), null, true);
+            return new RawImage(path, FileChannel.open(path, StandardOpenOption.READ), null, null, true);
         }
         FileDescriptor fd = null;
         FileChannel ch;
@@ -60,11 +85,52 @@ public final class RawImage implements DiskImage {
             ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
         }
         try {
-            return new RawImage(path, ch, fd, false);
+            return new RawImage(path, ch, fd, null, false);
         } catch (IOException | RuntimeException e) {
             ch.close();
             if (fd != null) {
                 fd.close();
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * The O_DIRECT descriptor is opened from the path, and everything else reopens its inode through
+     * {@code /proc/self/fd}. The open itself is the check: O_DIRECT on a file system without it is EINVAL.
+     */
+    private static RawImage openDirect(Path path, boolean readOnly) throws IOException {
+        int access = readOnly ? PosixFs.O_RDONLY : PosixFs.O_RDWR;
+        FileDescriptor dfd;
+        try {
+            dfd = PosixFs.openat(null, PosixFs.bytes(path.toString()), access | PosixFs.O_DIRECT, 0);
+        } catch (NativeCallException e) {
+            if (e.errno() == Errno.EINVAL) {
+                throw new DirectIoUnsupportedException(path);
+            }
+            throw DiskImageException.of(path, ImageFormat.RAW, "cannot open for direct I/O: " + e.getMessage());
+        }
+        FileDescriptor fd = null;
+        FileChannel ch = null;
+        try {
+            Path same = Path.of("/proc/self/fd/" + dfd.raw());
+            if (!readOnly) {
+                fd = PosixFs.openat(null, PosixFs.bytes(same.toString()), access, 0);
+            }
+            ch = readOnly ? FileChannel.open(same, StandardOpenOption.READ)
+                    : FileChannel.open(same, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            DirectFile direct = new DirectFile(path, dfd, DirectFile.alignmentOf(path, dfd));
+            return new RawImage(path, ch, fd, direct, readOnly);
+        } catch (IOException | RuntimeException e) {
+            if (ch != null) {
+                ch.close();
+            }
+            if (fd != null) {
+                fd.close();
+            }
+            dfd.close();
+            if (e instanceof NativeCallException n) {
+                throw DiskImageException.of(path, ImageFormat.RAW, "cannot open for direct I/O: " + n.getMessage());
             }
             throw e;
         }
@@ -77,8 +143,24 @@ public final class RawImage implements DiskImage {
 
     @Override
     public int read(long offset, ByteBuffer dst) throws IOException {
-        checkRange(offset, dst.remaining());
-        return readFully(ch, offset, dst);
+        return (int) read(offset, new ByteBuffer[] {dst});
+    }
+
+    @Override
+    public long read(long offset, ByteBuffer[] dsts) throws IOException {
+        long length = remaining(dsts);
+        checkRange(offset, length);
+        long viaDirect = directPart(offset, length);
+        if (viaDirect > 0) {
+            direct.read(offset, viaDirect, dsts);
+        }
+        long done = viaDirect;
+        for (ByteBuffer d : dsts) {
+            if (d.hasRemaining()) {
+                done += readFully(ch, offset + done, d);
+            }
+        }
+        return done;
     }
 
     /** Reads until {@code dst} is full or EOF; zero-fills past EOF. Returns the bytes placed in dst. */
@@ -106,9 +188,38 @@ public final class RawImage implements DiskImage {
 
     @Override
     public int write(long offset, ByteBuffer src) throws IOException {
+        return (int) write(offset, new ByteBuffer[] {src});
+    }
+
+    @Override
+    public long write(long offset, ByteBuffer[] srcs) throws IOException {
         checkWritable();
-        checkRange(offset, src.remaining());
-        return writeFully(ch, offset, src);
+        long length = remaining(srcs);
+        checkRange(offset, length);
+        long viaDirect = directPart(offset, length);
+        if (viaDirect > 0) {
+            direct.write(offset, viaDirect, srcs);
+        }
+        long done = viaDirect;
+        for (ByteBuffer s : srcs) {
+            if (s.hasRemaining()) {
+                done += writeFully(ch, offset + done, s);
+            }
+        }
+        return done;
+    }
+
+    /** How much of {@code [offset, offset+length)} lies below {@link #directEnd}. */
+    private long directPart(long offset, long length) {
+        return Math.max(0, Math.min(length, directEnd - offset));
+    }
+
+    private static long remaining(ByteBuffer[] bufs) {
+        long n = 0;
+        for (ByteBuffer b : bufs) {
+            n += b.remaining();
+        }
+        return n;
     }
 
     private void checkWritable() throws DiskImageException {
@@ -147,14 +258,41 @@ public final class RawImage implements DiskImage {
         }
     }
 
+    /**
+     * {@code FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE}: the file system marks the range as zeros (unwritten
+     * extents) instead of taking the data itself; the file keeps its length. Where the file system has no
+     * ZERO_RANGE (tmpfs, older or network file systems), zero chunks are written through {@link #write}, on the
+     * aligned path under direct I/O.
+     */
     @Override
     public void writeZeroes(long offset, long length) throws IOException {
         checkWritable();
+        checkRange(offset, length);
+        if (length == 0) {
+            return;
+        }
+        if (fd != null && !zeroRangeUnsupported) {
+            try {
+                PosixFs.fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length);
+                return;
+            } catch (NativeCallException e) {
+                if (e.errno() != Errno.ENOTSUP && e.errno() != Errno.ENOSYS) {
+                    throw new DiskImageException(path + ": write zeroes " + offset + "+" + length + ": " + e.getMessage(), e);
+                }
+                zeroRangeUnsupported = true;
+            }
+        }
         DiskImage.writeZeroChunks(this, offset, length);
     }
 
     @Override
     public boolean readOnly() { return readOnly; }
+
+    /** Whether reads and writes bypass the host page cache. */
+    public boolean directIo() { return direct != null; }
+
+    @Override
+    public int physicalBlockSize() { return direct == null ? 512 : direct.alignment(); }
 
     @Override
     public void close() throws IOException {
@@ -164,9 +302,12 @@ public final class RawImage implements DiskImage {
             if (fd != null) {
                 fd.close();
             }
+            if (direct != null) {
+                direct.close();
+            }
         }
     }
 
     @Override
-    public String toString() { return "raw:" + path; }
+    public String toString() { return (direct == null ? "raw:" : "raw+direct:") + path; }
 }

@@ -22,6 +22,8 @@ final class Consoles {
     static final String STDIN_PORT = "krun-stdin", STDOUT_PORT = "krun-stdout", STDERR_PORT = "krun-stderr";
     /** init reads power-off requests here (a line "poweroff"), see init.c's control watcher. */
     static final String CONTROL_PORT = "jkrun-control";
+    /** hvc0's output when it has no terminal or file to go to: kernel and init messages, at info level. */
+    private static final org.slf4j.Logger GUEST_CONSOLE = org.slf4j.LoggerFactory.getLogger("dev.jkrun.guest.console");
 
     private Consoles() {}
 
@@ -73,6 +75,10 @@ final class Consoles {
                 s.output() != null ? PortOutput.of(s.output()) : PortOutput.discard());
     }
 
+    private static PortOutput consoleLog() {
+        return GUEST_CONSOLE.isInfoEnabled() ? PortOutput.lines(l -> GUEST_CONSOLE.info("{}", l)) : PortOutput.discard();
+    }
+
     private static Implicit implicit(ConsoleConfig config, List<AutoCloseable> resources) {
         if (config instanceof ConsoleConfig.ToFile f) {
             try {
@@ -86,7 +92,7 @@ final class Consoles {
         }
         if (config instanceof ConsoleConfig.Piped p) {
             return new Implicit(List.of(
-                    ConsolePort.console(PortInput.empty(), PortOutput.discard()),
+                    ConsolePort.console(PortInput.empty(), consoleLog()),
                     ConsolePort.named(STDIN_PORT, PortInput.of(p.stdin()), PortOutput.discard()),
                     ConsolePort.named(STDOUT_PORT, PortInput.empty(), PortOutput.of(p.stdout())),
                     ConsolePort.named(STDERR_PORT, PortInput.empty(), PortOutput.of(p.stderr()))), 0, 0);
@@ -97,7 +103,7 @@ final class Consoles {
             boolean ttyIn = Terminal.isTerminal(STDIN), ttyOut = Terminal.isTerminal(STDOUT), ttyErr = Terminal.isTerminal(STDERR);
             Terminal.Size size = Terminal.size(ttyIn ? STDIN : ttyOut ? STDOUT : STDERR);
             PortInput in = ttyIn ? PortInput.ofFd(STDIN) : PortInput.empty();
-            PortOutput out = ttyOut ? PortOutput.of(new FileOutputStream(FileDescriptor.out)) : PortOutput.discard();
+            PortOutput out = ttyOut ? PortOutput.of(new FileOutputStream(FileDescriptor.out)) : consoleLog();
             List<ConsolePort> ports = new java.util.ArrayList<>();
             ports.add(ConsolePort.console(in, out));
             if (!ttyIn) {

@@ -1,5 +1,6 @@
 package dev.jkrun.vmm.builder;
 
+import dev.jkrun.devices.block.DirectIoUnsupportedException;
 import dev.jkrun.devices.block.DiskImage;
 import dev.jkrun.devices.block.DiskImages;
 import dev.jkrun.devices.virtio.block.VirtioBlock;
@@ -14,7 +15,9 @@ final class Disks {
     static VirtioBlock device(DiskConfig disk) {
         DiskImage image;
         try {
-            image = DiskImages.open(disk.path(), disk.format(), disk.readOnly(), disk.allowBackingFiles());
+            image = DiskImages.open(disk.path(), disk.format(), disk.readOnly(), disk.allowBackingFiles(), disk.directIo());
+        } catch (DirectIoUnsupportedException e) {
+            throw new ConfigurationException("disk.direct_io", "'" + disk.id() + "': " + e.getMessage());
         } catch (IOException e) {
             throw new ConfigurationException("disk", "'" + disk.id() + "': " + e.getMessage());
         }

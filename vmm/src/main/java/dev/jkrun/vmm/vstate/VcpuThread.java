@@ -1,11 +1,14 @@
 package dev.jkrun.vmm.vstate;
 
 import dev.jkrun.devices.bus.Bus;
+import dev.jkrun.kvm.Regs;
+import dev.jkrun.kvm.Sregs;
 import dev.jkrun.kvm.Vcpu;
 import dev.jkrun.kvm.VcpuExit;
 import dev.jkrun.libc.ThreadKick;
 import dev.jkrun.vmm.StopReason;
 import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -27,6 +30,8 @@ final class VcpuThread implements Runnable {
     /** Guards {@link #exited}: no kick may be sent once the thread is past its final drain (see {@link #kick()}). */
     private final Object kickLock = new Object();
     private boolean exited;
+    /** A register snapshot asked for by {@link #sample()}, filled in by this thread at its next exit. */
+    private volatile CompletableFuture<String> sampleWanted;
     final Thread thread;
 
     VcpuThread(Vmm vmm, Vcpu vcpu, Bus pio, Bus mmio, String vmName) {
@@ -55,6 +60,34 @@ final class VcpuThread implements Runnable {
             if (t != null && !exited) {
                 ThreadKick.kick(t);
             }
+        }
+    }
+
+    /**
+     * Where this vCPU is now (RIP, RSP, RFLAGS, CR3, CPL): the thread is kicked out of KVM_RUN, reads its registers
+     * and goes back in. For diagnosing a guest that spins with no output.
+     */
+    CompletableFuture<String> sample() {
+        CompletableFuture<String> f = new CompletableFuture<>();
+        sampleWanted = f;
+        kick();
+        return f;
+    }
+
+    private void takeSample() {
+        CompletableFuture<String> f = sampleWanted;
+        if (f == null) {
+            return;
+        }
+        sampleWanted = null;
+        try {
+            Regs r = vcpu.getRegs();
+            Sregs s = vcpu.getSregs();
+            f.complete(String.format("vCPU %d: rip=%#x rsp=%#x rflags=%#x cr3=%#x cpl=%d rdi=%#x rsi=%#x rax=%#x"
+                    + " stack text words %s", vcpu.id(), r.rip, r.rsp, r.rflags, s.cr3, s.cs.selector & 3, r.rdi, r.rsi,
+                    r.rax, GuestStack.kernelTextWords(vmm.memory(), s.cr3, r.rsp, 256)));
+        } catch (RuntimeException e) {
+            f.complete("vCPU " + vcpu.id() + ": registers unavailable: " + e.getMessage());
         }
     }
 
@@ -120,6 +153,7 @@ final class VcpuThread implements Runnable {
                 vcpu.completeRead(data);
             } else if (exit instanceof VcpuExit.Interrupted) {
                 ThreadKick.drain();
+                takeSample();
             } else {
                 vmm.guestStopped(GuestStops.describe(exit, vcpu, vmm));
                 return;

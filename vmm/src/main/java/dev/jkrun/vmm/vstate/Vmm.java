@@ -4,6 +4,7 @@ import dev.jkrun.devices.bus.Bus;
 import dev.jkrun.kvm.Vcpu;
 import dev.jkrun.memory.MmapGuestMemory;
 import dev.jkrun.vmm.StopReason;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -11,6 +12,9 @@ import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
@@ -117,6 +121,26 @@ public final class Vmm {
     }
 
     public boolean stopping() { return stopping; }
+
+    /** Every vCPU's registers now (see {@link VcpuThread#sample()}); a vCPU that does not answer in time says so. */
+    public List<String> sampleVcpus(Duration timeout) {
+        List<CompletableFuture<String>> fs = new ArrayList<>();
+        for (VcpuThread t : vcpuThreads) {
+            fs.add(t.sample());
+        }
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < fs.size(); i++) {
+            try {
+                out.add(fs.get(i).get(timeout.toMillis(), TimeUnit.MILLISECONDS));
+            } catch (TimeoutException | ExecutionException e) {
+                out.add("vCPU " + i + ": no answer within " + timeout.toMillis() + " ms");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        return out;
+    }
 
     public boolean started() { return started.get(); }
 

@@ -19,6 +19,37 @@ public interface PortOutput extends AutoCloseable {
     /** Output discarded. */
     static PortOutput discard() { return (b, off, len) -> { }; }
 
+    /**
+     * Output split into lines for {@code sink} (a logger), bounded per line: where a console has nowhere to print
+     * (hvc0 when the command's stdio goes through named ports), its kernel messages stay available for diagnosis.
+     */
+    static PortOutput lines(java.util.function.Consumer<String> sink) {
+        return new PortOutput() {
+            private final java.io.ByteArrayOutputStream line = new java.io.ByteArrayOutputStream();
+
+            @Override
+            public void write(byte[] b, int off, int len) {
+                for (int i = off; i < off + len; i++) {
+                    if (b[i] == '\n') {
+                        emit();
+                    } else if (b[i] != '\r' && line.size() < 4096) {
+                        line.write(b[i]);
+                    }
+                }
+            }
+
+            @Override
+            public void close() { emit(); }
+
+            private void emit() {
+                if (line.size() > 0) {
+                    sink.accept(line.toString(java.nio.charset.StandardCharsets.UTF_8));
+                    line.reset();
+                }
+            }
+        };
+    }
+
     /** Output to a stream the caller keeps owning: flushed after each batch, never closed. */
     static PortOutput of(OutputStream out) {
         return new PortOutput() {

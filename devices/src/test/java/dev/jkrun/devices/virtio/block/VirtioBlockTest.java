@@ -1,5 +1,6 @@
 package dev.jkrun.devices.virtio.block;
 
+import dev.jkrun.devices.block.DirectIoDirs;
 import dev.jkrun.devices.block.DiskImage;
 import dev.jkrun.devices.block.DiskImages;
 import dev.jkrun.devices.block.ImageFormat;
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -114,6 +116,91 @@ class VirtioBlockTest {
             assertTrue((f & 1L << bit) != 0, "feature " + bit);
         }
         assertEquals(0, f & 1L << F_RO);
+        // no topology for a disk that has no preference beyond 512 bytes
+        assertEquals(0, f & 1L << F_TOPOLOGY);
+        assertEquals(0, cfg.getLong(24));
+    }
+
+    @Test
+    void physicalBlockExponent() {
+        assertEquals(0, physicalBlockExp(512));
+        assertEquals(0, physicalBlockExp(256));
+        assertEquals(0, physicalBlockExp(3000), "not a power of two");
+        assertEquals(3, physicalBlockExp(4096));
+        assertEquals(7, physicalBlockExp(64 << 10));
+        assertEquals(15, physicalBlockExp(1 << 30), "min_io_size is a le16 count of sectors");
+    }
+
+    /** A 512-byte-sector disk whose host prefers {@code bytes}-aligned requests. */
+    private static DiskImage preferring(DiskImage img, int bytes) {
+        return new DiskImage() {
+            public long capacityBytes() { return img.capacityBytes(); }
+            public int read(long offset, ByteBuffer dst) throws IOException { return img.read(offset, dst); }
+            public int write(long offset, ByteBuffer src) throws IOException { return img.write(offset, src); }
+            public void flush(SyncMode mode) throws IOException { img.flush(mode); }
+            public void discard(long offset, long length) throws IOException { img.discard(offset, length); }
+            public void writeZeroes(long offset, long length) throws IOException { img.writeZeroes(offset, length); }
+            public boolean readOnly() { return img.readOnly(); }
+            public int physicalBlockSize() { return bytes; }
+            public void close() throws IOException { img.close(); }
+        };
+    }
+
+    @Test
+    void theImagesBlockSizeIsThePhysicalBlockSize() throws Exception {
+        VirtioBlock plain = device(false, SyncMode.FULL);
+        VirtioBlock blk = new VirtioBlock(preferring(plain.disk(), 4096), "big-blocks", SyncMode.FULL);
+        toClose.add(blk);
+        ByteBuffer cfg = ByteBuffer.wrap(driver(blk).readConfig(0, CONFIG_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(DISK_BYTES / 512, cfg.getLong(0), "capacity stays in 512-byte sectors");
+        assertEquals(512, cfg.getInt(20), "blk_size, the guest's logical block, stays 512");
+        assertEquals(3, cfg.get(24), "physical_block_exp: 4096 = 512 << 3");
+        assertEquals(0, cfg.get(25), "alignment_offset");
+        assertEquals(8, cfg.getShort(26), "min_io_size in logical blocks");
+        assertEquals(0, cfg.getInt(28), "opt_io_size");
+        assertTrue((blk.availableFeatures() & 1L << F_TOPOLOGY) != 0);
+    }
+
+    @Test
+    void directIoImageBehindTheDevice() throws Exception {
+        Path d = DirectIoDirs.supporting(dir);
+        file = d.resolve("direct.raw");
+        contents = new byte[DISK_BYTES + 1536]; // three sectors past the last 4 KiB block: the page-cache tail
+        new Random(7).nextBytes(contents);
+        Files.write(file, contents);
+        DiskImage img = DiskImages.open(file, ImageFormat.RAW, false, false, true);
+        VirtioBlock blk = new VirtioBlock(img, "direct", SyncMode.FULL);
+        toClose.add(blk);
+        int align = img.physicalBlockSize();
+        assertTrue(align >= 512 && Integer.bitCount(align) == 1, "alignment " + align);
+        MockDriver drv = driver(blk);
+        ByteBuffer cfg = ByteBuffer.wrap(drv.readConfig(0, CONFIG_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(512, cfg.getInt(20));
+        assertEquals(Integer.numberOfTrailingZeros(align) - 9, cfg.get(24));
+        DriverQueue q = drv.queue(0);
+        byte[] expected = contents.clone();
+
+        // OUT of one sector inside a block (read-modify-write), data over two buffers of 100 and 412 bytes
+        byte[] a = new byte[512];
+        Arrays.fill(a, (byte) 0xa1);
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_OUT, 9), Arrays.copyOf(a, 100), Arrays.copyOfRange(a, 100, 512)), 1));
+        System.arraycopy(a, 0, expected, 9 * 512, 512);
+        // OUT across the last whole block into the tail
+        byte[] b = new byte[2048];
+        Arrays.fill(b, (byte) 0xb2);
+        long sector = DISK_BYTES / 512 - 2;
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_OUT, sector), b), 1));
+        System.arraycopy(b, 0, expected, (int) sector * 512, 2048);
+        // WRITE_ZEROES of 3 sectors, FLUSH
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_WRITE_ZEROES, 0), segment(20, 3, 0)), 1));
+        Arrays.fill(expected, 20 * 512, 23 * 512, (byte) 0);
+        assertEquals(S_OK, submit(q, 1, List.of(header(T_FLUSH, 0)), 1));
+        // IN of 9 sectors from sector 7 into buffers of 1000, 3000 and 608 bytes
+        int h = q.add(List.of(header(T_IN, 7)), 1000, 3000, 608, 1);
+        q.kick();
+        assertEquals(new DriverQueue.Used(h, 4609), q.awaitUsed(TIMEOUT));
+        assertArrayEquals(Arrays.copyOfRange(expected, 7 * 512, 16 * 512), Arrays.copyOf(q.written(h, 4609), 4608));
+        assertArrayEquals(expected, Files.readAllBytes(file));
     }
 
     @Test

@@ -1,0 +1,69 @@
+package dev.jkrun.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jkrun.devices.block.ImageFormat;
+import dev.jkrun.vmm.DiskConfig;
+import dev.jkrun.vmm.FsShare;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The option syntaxes of {@code jkrun run}: each bad spec is a UsageException (one line, status 125). */
+class RunCommandParseTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void diskSuffixesInAnyOrder() throws Exception {
+        Path img = Files.write(dir.resolve("d.img"), new byte[4096]);
+        DiskConfig d = RunCommand.parseDisk("data=" + img + ":ro:qcow2");
+        assertEquals("data", d.id());
+        assertTrue(d.readOnly());
+        assertEquals(ImageFormat.QCOW2, d.format());
+        assertFalse(d.directIo());
+        DiskConfig direct = RunCommand.parseDisk("x=" + img + ":direct:raw");
+        assertTrue(direct.directIo());
+        assertEquals(ImageFormat.RAW, direct.format());
+        assertFalse(direct.readOnly());
+    }
+
+    @Test
+    void directIsForRawOnly() throws Exception {
+        Path img = Files.write(dir.resolve("d.img"), new byte[4096]);
+        Main.UsageException e = assertThrows(Main.UsageException.class, () -> RunCommand.parseDisk("x=" + img + ":qcow2:direct"));
+        assertTrue(e.getMessage().contains("raw"), e.getMessage());
+    }
+
+    @Test
+    void badDiskSpecs() {
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseDisk("noequals"));
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseDisk("=x"));
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseDisk("id="));
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseDisk("id=" + dir.resolve("missing")));
+    }
+
+    @Test
+    void shares() {
+        FsShare s = RunCommand.parseShare("data=" + dir + ":ro");
+        assertEquals("data", s.tag());
+        assertTrue(s.readOnly());
+        assertEquals(dir, s.path());
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("/dev/root=" + dir));
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("t=" + dir.resolve("missing")));
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("novalue="));
+    }
+
+    @Test
+    void envAndRootDisk() {
+        assertEquals("A=b=c", RunCommand.parseEnv("A=b=c"));
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseEnv("=x"));
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseEnv("NOEQ"));
+        assertEquals("ext4", RunCommand.parseRootDisk("/dev/vda:ext4:ro,noatime").fstype());
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseRootDisk(":ext4"));
+    }
+}
