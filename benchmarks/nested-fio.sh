@@ -49,8 +49,9 @@ done
 echo "== nested-fio: fio $SIZE per job, ${RUNTIME}s each, libaio, iodepth 16; guest O_DIRECT on /dev/vda vs host buffered on the image file"
 printf '%-11s %12s %10s %12s %10s %12s %10s %9s %9s\n' job "host KiB/s" IOPS "raw KiB/s" IOPS "qcow2 KiB/s" IOPS raw/host qcow2/host
 while read -r name hbw hio; do
-  read -r _ rbw rio < <(grep "^$name " <<<"$raw" || echo "$name - -")
-  read -r _ qbw qio < <(grep "^$name " <<<"$qcow" || echo "$name - -")
+  # here-strings, not process substitution: L1 (./jkrun-nested) has no /dev/fd
+  read -r _ rbw rio <<<"$(grep "^$name " <<<"$raw" || echo "$name - -")"
+  read -r _ qbw qio <<<"$(grep "^$name " <<<"$qcow" || echo "$name - -")"
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9]+$/ && b > 0) printf "%.2f", a/b; else printf "-" }'; }
   printf '%-11s %12s %10s %12s %10s %12s %10s %9s %9s\n' "$name" "$hbw" "$hio" "$rbw" "$rio" "$qbw" "$qio" \
     "$(ratio "$rbw" "$hbw")" "$(ratio "$qbw" "$hbw")"

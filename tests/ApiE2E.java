@@ -156,6 +156,7 @@ public final class ApiE2E {
         setup.accept(b);
         try (VirtualMachine vm = VirtualMachine.create(b.build()).start()) {
             return vm.waitForStop(Duration.ofSeconds(300)).orElseGet(() -> {
+                vm.vcpuState().forEach(l -> System.err.println("ApiE2E: " + l));
                 dumpThreads();
                 vm.kill();
                 return StopReason.of(StopReason.Kind.KILLED, "timed out after 300 s");
