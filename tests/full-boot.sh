@@ -14,6 +14,11 @@ exec 3>&1 # the suite's own stdout, for RETRY notes while a case's output is red
 # whose JVM crashed is run once more, and the suite prints a RETRY line saying why: QEMU 7.2's emulation under
 # ./jkrun-nested has two rare faults of its own (see jkrun-nested), and a hang or JVM crash of jkrun's own still
 # fails on the second attempt. The first attempt's output is kept in $work/retry-N.{out,err}.
+retry_note() { # OUT ERR TEXT: counts a retry (in a file: jk may run in a pipeline's subshell), keeps OUT and ERR
+  local n=$(( $(cat "$work/retries" 2>/dev/null || echo 0) + 1 ))
+  echo "$n" >"$work/retries"; cp "$1" "$work/retry-$n.out"; cp "$2" "$work/retry-$n.err"
+  echo "RETRY $3"
+}
 jk() {
   local a st why in="$work/jk.in"
   if [ -t 0 ]; then : >"$in"; else cat >"$in"; fi # stdin kept for a second attempt
@@ -31,9 +36,7 @@ jk() {
     grep -qs 'A fatal error has been detected by the Java Runtime' "$work/jk.out" "$work/jk.err" && \
       why="the JVM crashed: $(grep -h -m1 -A1 'Problematic frame' "$work/jk.out" "$work/jk.err" | tail -n 1)"
     [ -z "$why" ] || [ "$a" = 2 ] && break
-    n=$(( $(cat "$work/retries" 2>/dev/null || echo 0) + 1 )); echo "$n" >"$work/retries"
-    cp "$work/jk.out" "$work/retry-$n.out"; cp "$work/jk.err" "$work/retry-$n.err"
-    echo "RETRY ./jkrun $*: $why" >&3
+    retry_note "$work/jk.out" "$work/jk.err" "./jkrun $*: $why" >&3
   done
   cat "$work/jk.out"; cat "$work/jk.err" >&2
   return "$st"
@@ -138,9 +141,7 @@ fi
 #    fsync'd data kept, kill(), a kernel panic as CRASH, three VMs at once in one JVM.
 tests/api-e2e.sh "$work/api" >"$work/api.out" 2>"$work/api.err"; st=$?
 if grep -q 'ApiE2E: VM hung' "$work/api.err" || grep -qs 'A fatal error has been detected by the Java Runtime' "$work/api.out" "$work/api.err"; then
-  n=$(( $(cat "$work/retries" 2>/dev/null || echo 0) + 1 )); echo "$n" >"$work/retries"
-  cp "$work/api.out" "$work/retry-$n.out"; cp "$work/api.err" "$work/retry-$n.err"
-  echo "RETRY api suite: $(grep -h -m1 -E 'vCPU|Problematic frame' -A1 "$work/api.err" "$work/api.out" | head -n 2 | tr '\n' ' ')"
+  retry_note "$work/api.out" "$work/api.err" "api suite: $(grep -h -m1 -E 'vCPU|Problematic frame' -A1 "$work/api.err" "$work/api.out" | head -n 2 | tr '\n' ' ')"
   tests/api-e2e.sh "$work/api" >"$work/api.out" 2>"$work/api.err"; st=$?
 fi
 tally < "$work/api.out"

@@ -103,8 +103,9 @@ public final class VirtualMachine implements AutoCloseable {
     public void resizeConsole(int cols, int rows) { vmm.resizeConsole(cols, rows); }
 
     /**
-     * Where each vCPU is right now, one line each (RIP, RSP, RFLAGS, CR3, CPL, RDI/RSI/RAX, and the kernel text addresses on its stack), for diagnosing a guest
-     * that spins or hangs without output; empty when the VM is not running. Each vCPU leaves KVM_RUN briefly.
+     * Where each vCPU is right now, one line each (RIP, RSP, RFLAGS, CR3, CPL, RDI/RSI/RAX, and the kernel text
+     * addresses on its stack), for diagnosing a guest that spins or hangs without output; empty when the VM is not
+     * running. Each vCPU leaves KVM_RUN briefly.
      */
     public List<String> vcpuState() {
         if (!vmm.started() || vmm.stopped().isDone()) {

@@ -296,17 +296,28 @@ public final class Qcow2Image implements DiskImage {
     @Override
     public synchronized int read(long offset, ByteBuffer dst) throws IOException {
         ensureOpen();
-        int len = dst.remaining();
-        checkRange(offset, len);
+        checkRange(offset, dst.remaining());
+        return byCluster(offset, dst, (v, part) -> readPiece(v, l2Entry(v), part));
+    }
+
+    /** One cluster's share of a request: {@code part} lies within the cluster holding guest offset {@code v}. */
+    @FunctionalInterface
+    private interface ClusterPiece {
+        void apply(long v, ByteBuffer part) throws IOException;
+    }
+
+    /** Splits {@code buf} at cluster boundaries from {@code offset} on and hands each piece to {@code op}. */
+    private int byCluster(long offset, ByteBuffer buf, ClusterPiece op) throws IOException {
+        int len = buf.remaining();
         int done = 0;
         while (done < len) {
             long v = offset + done;
             int in = (int) (v & (clusterSize - 1));
             int n = Math.min(clusterSize - in, len - done);
-            ByteBuffer part = dst.duplicate();
+            ByteBuffer part = buf.duplicate();
             part.limit(part.position() + n);
-            readPiece(v, l2Entry(v), part);
-            dst.position(dst.position() + n);
+            op.apply(v, part);
+            buf.position(buf.position() + n);
             done += n;
         }
         return len;
@@ -384,20 +395,8 @@ public final class Qcow2Image implements DiskImage {
     public synchronized int write(long offset, ByteBuffer src) throws IOException {
         ensureOpen();
         checkWritable();
-        int len = src.remaining();
-        checkRange(offset, len);
-        int done = 0;
-        while (done < len) {
-            long v = offset + done;
-            int in = (int) (v & (clusterSize - 1));
-            int n = Math.min(clusterSize - in, len - done);
-            ByteBuffer part = src.duplicate();
-            part.limit(part.position() + n);
-            writePiece(v, part);
-            src.position(src.position() + n);
-            done += n;
-        }
-        return len;
+        checkRange(offset, src.remaining());
+        return byCluster(offset, src, this::writePiece);
     }
 
     /** Writes {@code part} (within one cluster) at {@code v}. */

@@ -13,8 +13,8 @@ import java.util.List;
  */
 final class GuestStack {
     private static final long PRESENT = 1, LARGE = 1L << 7, ADDR = 0x000f_ffff_ffff_f000L;
-    /** Where x86-64 Linux maps its text (without KASLR: libkrunfw's kernels). */
-    private static final long KERNEL_TEXT = 0xffff_ffff_8000_0000L;
+    /** Where x86-64 Linux maps its text and modules (without KASLR: libkrunfw's kernels), end exclusive. */
+    private static final long KERNEL_TEXT = 0xffff_ffff_8000_0000L, KERNEL_TEXT_END = 0xffff_ffff_c000_0000L;
 
     private GuestStack() {}
 
@@ -50,7 +50,7 @@ final class GuestStack {
             }
             try {
                 long w = mem.readLong(GuestAddress.of(pa));
-                if (Long.compareUnsigned(w, KERNEL_TEXT) >= 0 && Long.compareUnsigned(w, 0xffff_ffff_c000_0000L) < 0) {
+                if (Long.compareUnsigned(w, KERNEL_TEXT) >= 0 && Long.compareUnsigned(w, KERNEL_TEXT_END) < 0) {
                     out.add(Long.toHexString(w));
                 }
             } catch (GuestMemoryException e) {

@@ -122,16 +122,20 @@ public final class Vmm {
 
     public boolean stopping() { return stopping; }
 
-    /** Every vCPU's registers now (see {@link VcpuThread#sample()}); a vCPU that does not answer in time says so. */
+    /**
+     * Every vCPU's registers now (see {@link VcpuThread#sample()}); a vCPU that does not answer within
+     * {@code timeout} (one deadline for all of them) says so.
+     */
     public List<String> sampleVcpus(Duration timeout) {
         List<CompletableFuture<String>> fs = new ArrayList<>();
         for (VcpuThread t : vcpuThreads) {
             fs.add(t.sample());
         }
+        long deadline = System.nanoTime() + timeout.toNanos();
         List<String> out = new ArrayList<>();
         for (int i = 0; i < fs.size(); i++) {
             try {
-                out.add(fs.get(i).get(timeout.toMillis(), TimeUnit.MILLISECONDS));
+                out.add(fs.get(i).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
             } catch (TimeoutException | ExecutionException e) {
                 out.add("vCPU " + i + ": no answer within " + timeout.toMillis() + " ms");
             } catch (InterruptedException e) {
