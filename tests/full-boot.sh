@@ -19,6 +19,9 @@ retry_note() { # OUT ERR TEXT: counts a retry (in a file: jk may run in a pipeli
   echo "$n" >"$work/retries"; cp "$1" "$work/retry-$n.out"; cp "$2" "$work/retry-$n.err"
   echo "RETRY $3"
 }
+fault_in() { # FILE...: whether a sub-suite's output shows a hung VM (ApiE2E's dump) or a crashed JVM
+  grep -qs -e 'ApiE2E: VM hung' -e 'A fatal error has been detected by the Java Runtime' "$@"
+}
 jk() {
   local a st why in="$work/jk.in"
   if [ -t 0 ]; then : >"$in"; else cat >"$in"; fi # stdin kept for a second attempt
@@ -33,7 +36,7 @@ jk() {
     fi
     why=
     [ "$st" = 124 ] && why="hung after ${JK_TIMEOUT:-240} s; $(grep -h 'jkrun: vCPU' "$work/jk.err" | head -n 1)"
-    grep -qs 'A fatal error has been detected by the Java Runtime' "$work/jk.out" "$work/jk.err" && \
+    fault_in "$work/jk.out" "$work/jk.err" && \
       why="the JVM crashed: $(grep -h -m1 -A1 'Problematic frame' "$work/jk.out" "$work/jk.err" | tail -n 1)"
     [ -z "$why" ] || [ "$a" = 2 ] && break
     retry_note "$work/jk.out" "$work/jk.err" "./jkrun $*: $why" >&3
@@ -106,7 +109,13 @@ jk run --fs data="$work/share" --env GREETING=hi --workdir /mnt/data -- \
 [ "$(cat "$work/share/out.txt" 2>/dev/null)" = guest-wrote ]; check "run: file written to a share is on the host after exit" $? "$(out)"
 
 # 6b. the terminal path (tests/terminal.sh, under util-linux `script`): size at start, SIGWINCH, Ctrl-C -> 130.
+#    Like jk, the sub-suite runs once more when one of its JVMs hung or crashed (the emulator's faults).
 tests/terminal.sh "$work/term" >"$work/term.out" 2>&1
+if fault_in "$work/term"/*.log; then
+  f=$(grep -ls -e 'A fatal error has been detected by the Java Runtime' "$work/term"/*.log | head -n 1)
+  retry_note "$work/term.out" "${f:-$work/term.out}" "terminal suite: $(grep -h -m1 -A1 'Problematic frame' "$work/term"/*.log | tail -n 1 | tr -d '\r')"
+  tests/terminal.sh "$work/term" >"$work/term.out" 2>&1
+fi
 tally < "$work/term.out"
 
 # 7. disks: raw written and read through /dev/vda, serial from GET_ID, read-only refused, qcow2 checked by qemu-img.
@@ -140,7 +149,7 @@ fi
 # 8. the embedding API (tests/ApiE2E.java, compiled against the built jars): builder, stop() through init with
 #    fsync'd data kept, kill(), a kernel panic as CRASH, three VMs at once in one JVM.
 tests/api-e2e.sh "$work/api" >"$work/api.out" 2>"$work/api.err"; st=$?
-if grep -q 'ApiE2E: VM hung' "$work/api.err" || grep -qs 'A fatal error has been detected by the Java Runtime' "$work/api.out" "$work/api.err"; then
+if fault_in "$work/api.out" "$work/api.err"; then
   retry_note "$work/api.out" "$work/api.err" "api suite: $(grep -h -m1 -E 'vCPU|Problematic frame' -A1 "$work/api.err" "$work/api.out" | head -n 2 | tr '\n' ' ')"
   tests/api-e2e.sh "$work/api" >"$work/api.out" 2>"$work/api.err"; st=$?
 fi
