@@ -83,7 +83,7 @@ public final class ApiE2E {
             }
             vms.forEach(VirtualMachine::start);
             for (int i = 0; i < 3; i++) {
-                StopReason s = vms.get(i).waitForStop(Duration.ofSeconds(600)).orElse(null);
+                StopReason s = awaitStop(vms.get(i), 600);
                 check("concurrent VM " + i + ": SHUTDOWN with status " + (20 + i), s != null
                         && s.kind() == StopReason.Kind.SHUTDOWN && s.exitStatus().equals(OptionalInt.of(20 + i)), s);
             }
@@ -140,7 +140,7 @@ public final class ApiE2E {
                 .console(con -> con.streams(InputStream.nullInputStream(), console))
                 .build();
         try (VirtualMachine vm = VirtualMachine.create(panic).start()) {
-            StopReason p = vm.waitForStop(Duration.ofSeconds(300)).orElse(null);
+            StopReason p = awaitStop(vm, 300);
             check("kernel panic: CRASH with the panic message", p != null && p.kind() == StopReason.Kind.CRASH
                     && p.detail().startsWith("kernel panic: Requested init /no/such/init failed"), p);
         }
@@ -155,13 +155,21 @@ public final class ApiE2E {
         VmBuilder b = base(out);
         setup.accept(b);
         try (VirtualMachine vm = VirtualMachine.create(b.build()).start()) {
-            return vm.waitForStop(Duration.ofSeconds(300)).orElseGet(() -> {
-                vm.vcpuState().forEach(l -> System.err.println("ApiE2E: " + l));
-                dumpThreads();
-                vm.kill();
-                return StopReason.of(StopReason.Kind.KILLED, "timed out after 300 s");
-            });
+            return awaitStop(vm, 300);
         }
+    }
+
+    /**
+     * The VM's stop reason, or after {@code seconds} a KILLED "timed out" one, with where its vCPUs were and every
+     * thread's stack on stderr first ("ApiE2E: VM hung": full-boot.sh reruns the suite once on that line).
+     */
+    private static StopReason awaitStop(VirtualMachine vm, int seconds) throws InterruptedException {
+        return vm.waitForStop(Duration.ofSeconds(seconds)).orElseGet(() -> {
+            vm.vcpuState().forEach(l -> System.err.println("ApiE2E: " + l));
+            dumpThreads();
+            vm.kill();
+            return StopReason.of(StopReason.Kind.KILLED, "timed out after " + seconds + " s");
+        });
     }
 
     /** On a hang: every thread's CPU time and stack on stderr (a spinning vCPU shows as CPU time close to wall time). */
