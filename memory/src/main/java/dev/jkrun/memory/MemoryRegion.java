@@ -11,9 +11,16 @@ public record MemoryRegion(GuestAddress start, long size) {
     /** Exclusive end. */
     public long end() { return start.value() + size; }
 
-    /** Whether {@code [addr, addr+len)} lies wholly inside this region (len may be 0). */
+    /**
+     * Whether {@code [addr, addr+len)} lies wholly inside this region (len may be 0). Both addresses are unsigned
+     * 64-bit: an address below {@code start} wraps to an offset far above {@code size} and is refused, so
+     * addresses at or above 2^63 are compared like any other.
+     */
     public boolean contains(long addr, long len) {
+        if (len < 0) {
+            return false;
+        }
         long off = addr - start.value();
-        return Long.compareUnsigned(addr, start.value()) >= 0 && len >= 0 && off <= size && len <= size - off;
+        return Long.compareUnsigned(off, size) <= 0 && Long.compareUnsigned(len, size - off) <= 0;
     }
 }

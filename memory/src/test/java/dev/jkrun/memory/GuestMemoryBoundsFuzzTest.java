@@ -1,0 +1,90 @@
+package dev.jkrun.memory;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.code_intelligence.jazzer.api.FuzzedDataProvider;
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import java.math.BigInteger;
+
+/**
+ * Guest-memory bounds against an exact oracle: {@code [addr, addr+len)} as unbounded integers must lie wholly
+ * inside one region for an access to succeed, and an access that succeeds must touch exactly the bytes the oracle
+ * names (checked through a canary pattern). Replayed from the committed corpus in every test run; fuzzed with
+ * {@code fuzz/run GuestMemoryBoundsFuzzTest}.
+ */
+class GuestMemoryBoundsFuzzTest {
+    private static final BigInteger TWO_64 = BigInteger.ONE.shiftLeft(64);
+
+    /** Two small regions with a hole between them, the second ending just below 2^32, as RAM around an MMIO hole. */
+    private static final long LOW = 0x1000, LOW_SIZE = 0x2000, HIGH = 0xFFFF_E000L, HIGH_SIZE = 0x2000;
+
+    @FuzzTest(maxDuration = "1h")
+    void accessesStayInsideOneRegion(FuzzedDataProvider data) {
+        HeapGuestMemory mem = HeapGuestMemory.of(
+                new MemoryRegion(GuestAddress.of(LOW), LOW_SIZE), new MemoryRegion(GuestAddress.of(HIGH), HIGH_SIZE));
+        long addr = pickAddress(data);
+        long len = data.consumeBoolean() ? data.consumeLong(-2, 0x4000) : data.consumeLong();
+        int op = data.consumeInt(0, 5);
+        boolean expectOk = oracleContains(addr, len, op);
+        GuestAddress a = new GuestAddress(addr);
+        assertEquals(oracleContains(addr, len, 5), mem.contains(a, len), () -> String.format("contains(0x%x, %d)", addr, len));
+        try {
+            switch (op) {
+                case 0 -> mem.readByte(a);
+                case 1 -> mem.writeShort(a, (short) 0x5A5A);
+                case 2 -> mem.readInt(a);
+                case 3 -> mem.writeLong(a, 0x5A5A5A5A5A5A5A5AL);
+                case 4 -> {
+                    if (len < 0 || len > 0x4000) {
+                        mem.fill(a, len, (byte) 0x5A);
+                    } else {
+                        mem.write(a, new byte[(int) len]);
+                    }
+                }
+                default -> mem.fill(a, len, (byte) 0x5A);
+            }
+            if (!expectOk) {
+                fail(String.format("op %d at 0x%x len %d succeeded outside RAM", op, addr, len));
+            }
+        } catch (GuestMemoryException e) {
+            if (expectOk) {
+                fail(String.format("op %d at 0x%x len %d refused inside RAM: %s", op, addr, len, e.getMessage()));
+            }
+        }
+    }
+
+    /** Addresses near the interesting edges: region bounds, 2^63, 2^64, or anything. */
+    private static long pickAddress(FuzzedDataProvider data) {
+        long[] bases = {0, LOW, LOW + LOW_SIZE, HIGH, HIGH + HIGH_SIZE, Long.MIN_VALUE, -1L, -LOW_SIZE, 1L << 32};
+        int which = data.consumeInt(0, bases.length);
+        if (which == bases.length) {
+            return data.consumeLong();
+        }
+        return bases[which] + data.consumeLong(-16, 16);
+    }
+
+    private static boolean oracleContains(long addr, long len, int op) {
+        long n = switch (op) {
+            case 0 -> 1;
+            case 1 -> 2;
+            case 2 -> 4;
+            case 3 -> 8;
+            default -> len;
+        };
+        if (n < 0) {
+            return false;
+        }
+        BigInteger start = new BigInteger(Long.toUnsignedString(addr));
+        BigInteger end = start.add(BigInteger.valueOf(n));
+        if (end.compareTo(TWO_64) > 0) {
+            return false;
+        }
+        return within(start, end, LOW, LOW_SIZE) || within(start, end, HIGH, HIGH_SIZE);
+    }
+
+    private static boolean within(BigInteger start, BigInteger end, long rStart, long rSize) {
+        BigInteger rs = BigInteger.valueOf(rStart);
+        return start.compareTo(rs) >= 0 && end.compareTo(rs.add(BigInteger.valueOf(rSize))) <= 0;
+    }
+}
