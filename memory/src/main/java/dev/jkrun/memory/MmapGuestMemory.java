@@ -8,35 +8,39 @@ import java.util.List;
 
 /**
  * Guest RAM in anonymous off-heap mappings, one per region, which the hypervisor layer registers as memory
- * slots. {@link #close()} unmaps everything; any access afterwards throws instead of touching freed memory
- * (callers must have stopped the vCPUs and device threads first).
+ * slots. {@link #close()} unmaps everything; any access afterwards throws instead of touching freed memory.
+ * With the Unsafe accessor callers must have stopped the vCPUs and device threads first; with FFM (JDK 22+, the
+ * default there) an access racing close() throws too, because the JDK unmaps only after every thread has left it.
  */
-public final class MmapGuestMemory extends UnsafeGuestMemory implements AutoCloseable {
+public final class MmapGuestMemory implements GuestMemory, AutoCloseable {
     /** A region and the host mapping that backs it (for KVM_SET_USER_MEMORY_REGION). */
     public record Slot(MemoryRegion region, AnonymousMapping mapping) {}
 
     private final List<Slot> slots;
-    private volatile boolean closed;
+    private final GuestMemoryImpl impl;
+    private final MemoryBackend.Mapped m;
 
-    private MmapGuestMemory(List<Slot> slots, List<Backing> backings) {
-        super(backings);
+    private MmapGuestMemory(List<Slot> slots, GuestMemoryImpl impl, MemoryBackend.Mapped m) {
         this.slots = Collections.unmodifiableList(slots);
+        this.impl = impl;
+        this.m = m;
     }
 
+    /** Maps one anonymous region per entry with the {@link GuestMemoryImpl#preferred() preferred} accessor. */
+    public static MmapGuestMemory create(List<MemoryRegion> regions) { return create(regions, GuestMemoryImpl.preferred()); }
+
     /** Maps one anonymous region per entry; on failure, releases whatever was mapped. */
-    public static MmapGuestMemory create(List<MemoryRegion> regions) {
+    public static MmapGuestMemory create(List<MemoryRegion> regions, GuestMemoryImpl impl) {
+        MemoryBackend backend = impl.backend();
         List<Slot> slots = new ArrayList<>();
-        List<Backing> backings = new ArrayList<>();
         try {
             for (MemoryRegion r : regions) {
                 if (!r.start().isAligned(4096) || (r.size() & 4095) != 0) {
                     throw new IllegalArgumentException("guest memory region not page-aligned: " + r);
                 }
-                AnonymousMapping m = AnonymousMapping.map(r.size());
-                slots.add(new Slot(r, m));
-                backings.add(new Backing(r, null, m.address()));
+                slots.add(new Slot(r, AnonymousMapping.map(r.size())));
             }
-            return new MmapGuestMemory(slots, backings);
+            return new MmapGuestMemory(slots, impl, backend.mmap(slots));
         } catch (RuntimeException e) {
             slots.forEach(s -> s.mapping().close());
             throw e;
@@ -45,23 +49,66 @@ public final class MmapGuestMemory extends UnsafeGuestMemory implements AutoClos
 
     public List<Slot> slots() { return slots; }
 
-    @Override
-    void ensureOpen() {
-        if (closed) {
-            throw new IllegalStateException("guest memory is released");
-        }
-    }
+    /** The accessor behind this memory. */
+    public GuestMemoryImpl impl() { return impl; }
 
     @Override
-    ByteBuffer viewOf(Backing b, long offset, int length) {
-        return com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(offset, length);
-    }
+    public void close() { m.release(); }
 
     @Override
-    public void close() {
-        if (!closed) {
-            closed = true;
-            slots.forEach(s -> s.mapping().close());
-        }
-    }
+    public List<MemoryRegion> regions() { return m.regions(); }
+
+    @Override
+    public boolean contains(GuestAddress addr, long len) { return m.contains(addr, len); }
+
+    @Override
+    public byte readByte(GuestAddress addr) { return m.readByte(addr); }
+
+    @Override
+    public short readShort(GuestAddress addr) { return m.readShort(addr); }
+
+    @Override
+    public int readInt(GuestAddress addr) { return m.readInt(addr); }
+
+    @Override
+    public long readLong(GuestAddress addr) { return m.readLong(addr); }
+
+    @Override
+    public void writeByte(GuestAddress addr, byte value) { m.writeByte(addr, value); }
+
+    @Override
+    public void writeShort(GuestAddress addr, short value) { m.writeShort(addr, value); }
+
+    @Override
+    public void writeInt(GuestAddress addr, int value) { m.writeInt(addr, value); }
+
+    @Override
+    public void writeLong(GuestAddress addr, long value) { m.writeLong(addr, value); }
+
+    @Override
+    public short readShortAcquire(GuestAddress addr) { return m.readShortAcquire(addr); }
+
+    @Override
+    public void writeShortRelease(GuestAddress addr, short value) { m.writeShortRelease(addr, value); }
+
+    @Override
+    public void fullFence() { m.fullFence(); }
+
+    @Override
+    public void read(GuestAddress addr, byte[] dst, int offset, int length) { m.read(addr, dst, offset, length); }
+
+    @Override
+    public void write(GuestAddress addr, byte[] src, int offset, int length) { m.write(addr, src, offset, length); }
+
+    @Override
+    public void read(GuestAddress addr, ByteBuffer dst) { m.read(addr, dst); }
+
+    @Override
+    public void write(GuestAddress addr, ByteBuffer src) { m.write(addr, src); }
+
+    @Override
+    public void fill(GuestAddress addr, long length, byte value) { m.fill(addr, length, value); }
+
+    @Override
+    public ByteBuffer view(GuestAddress addr, int length) { return m.view(addr, length); }
 }

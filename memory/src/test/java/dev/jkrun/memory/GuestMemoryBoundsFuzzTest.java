@@ -21,11 +21,18 @@ class GuestMemoryBoundsFuzzTest {
 
     @FuzzTest(maxDuration = "1h")
     void accessesStayInsideOneRegion(FuzzedDataProvider data) {
-        HeapGuestMemory mem = HeapGuestMemory.of(
-                new MemoryRegion(GuestAddress.of(LOW), LOW_SIZE), new MemoryRegion(GuestAddress.of(HIGH), HIGH_SIZE));
         long addr = pickAddress(data);
         long len = data.consumeBoolean() ? data.consumeLong(-2, 0x4000) : data.consumeLong();
         int op = data.consumeInt(0, 5);
+        // The same input against every accessor this JVM has: Unsafe, and FFM on JDK 22+.
+        for (GuestMemoryImpl impl : GuestMemoryImpl.available()) {
+            HeapGuestMemory mem = HeapGuestMemory.of(impl,
+                    new MemoryRegion(GuestAddress.of(LOW), LOW_SIZE), new MemoryRegion(GuestAddress.of(HIGH), HIGH_SIZE));
+            access(mem, addr, len, op);
+        }
+    }
+
+    private static void access(HeapGuestMemory mem, long addr, long len, int op) {
         boolean expectOk = oracleContains(addr, len, op);
         GuestAddress a = new GuestAddress(addr);
         assertEquals(oracleContains(addr, len, 5), mem.contains(a, len), () -> String.format("contains(0x%x, %d)", addr, len));
@@ -45,11 +52,11 @@ class GuestMemoryBoundsFuzzTest {
                 default -> mem.fill(a, len, (byte) 0x5A);
             }
             if (!expectOk) {
-                fail(String.format("op %d at 0x%x len %d succeeded outside RAM", op, addr, len));
+                fail(String.format("%s: op %d at 0x%x len %d succeeded outside RAM", mem.impl(), op, addr, len));
             }
         } catch (GuestMemoryException e) {
             if (expectOk) {
-                fail(String.format("op %d at 0x%x len %d refused inside RAM: %s", op, addr, len, e.getMessage()));
+                fail(String.format("%s: op %d at 0x%x len %d refused inside RAM: %s", mem.impl(), op, addr, len, e.getMessage()));
             }
         }
     }
