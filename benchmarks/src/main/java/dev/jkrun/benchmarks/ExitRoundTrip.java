@@ -1,10 +1,14 @@
 package dev.jkrun.benchmarks;
 
 import dev.jkrun.guests.TestGuests;
+import dev.jkrun.memory.GuestMemoryImpl;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -16,7 +20,9 @@ import java.util.Map;
  * spawn (C runs as a subprocess) and tear-down cancel. Java runs in this JVM after warm-up runs.
  *
  * <p>Arguments ({@code key=value}): {@code n1} (2000), {@code n2} (52000), {@code reps} (5), {@code warmup} (2),
- * {@code mem} (MiB, 64). Prints the table; asserts nothing.
+ * {@code mem} (MiB, 64), {@code memory} (guest-memory accessors for the Java side, comma list of {@code unsafe},
+ * {@code ffm}; default the preferred one): with several, each takes its turn in every rep, in rotating order, so they
+ * share the noise too. Prints the table; asserts nothing.
  */
 public final class ExitRoundTrip {
     private ExitRoundTrip() {}
@@ -28,59 +34,110 @@ public final class ExitRoundTrip {
         if (n2 <= n1 || reps < 1) {
             throw new IllegalArgumentException("need n2 > n1 and reps >= 1");
         }
+        List<String> impls = new ArrayList<>();
+        for (String s : o.string("memory", GuestMemoryImpl.preferred().name()).split(",")) {
+            GuestMemoryImpl impl = GuestMemoryImpl.valueOf(s.trim().toUpperCase(Locale.ROOT));
+            if (!impl.isAvailable()) {
+                throw new IllegalArgumentException("memory=" + s + " is not available on " + Runtime.version());
+            }
+            impls.add(impl.name().toLowerCase(Locale.ROOT));
+        }
         PrintStream out = System.out;
         Path elf = TestGuests.path("pio_loop");
         Path cvmm = Bench.cvmm();
 
-        out.printf("== ExitRoundTrip: port-I/O exit round trip, pio_loop n=%d vs n=%d, %d runs each, 1 vCPU, %d MiB%n",
-                n1, n2, reps, mem);
-        for (int i = 0; i < warmup; i++) {
-            Bench.runJava(elf, "jkrun.test.n=" + n2, mem);
+        out.printf("== ExitRoundTrip: port-I/O exit round trip, pio_loop n=%d vs n=%d, %d runs each, 1 vCPU, %d MiB, Java guest memory: %s%n",
+                n1, n2, reps, mem, String.join(", ", impls));
+        for (String impl : impls) {
+            System.setProperty(GuestMemoryImpl.PROPERTY, impl);
+            for (int i = 0; i < warmup; i++) {
+                Bench.runJava(elf, "jkrun.test.n=" + n2, mem);
+            }
         }
-        List<Double> j1 = new ArrayList<>(), j2 = new ArrayList<>(), c1 = new ArrayList<>(), c2 = new ArrayList<>();
-        List<Double> jTsc = new ArrayList<>(), cTsc = new ArrayList<>();
+        Map<String, List<Double>> t1 = new LinkedHashMap<>(), t2 = new LinkedHashMap<>(), tsc = new LinkedHashMap<>();
+        List<String> who = new ArrayList<>(impls);
+        who.add("c");
+        for (String w : who) {
+            t1.put(w, new ArrayList<>());
+            t2.put(w, new ArrayList<>());
+            tsc.put(w, new ArrayList<>());
+        }
         for (int r = 0; r < reps; r++) {
             for (int n : new int[] {n1, n2}) {
-                // Alternate which VMM goes first so neither always runs right after the other's tail.
-                boolean javaFirst = (r % 2 == 0);
-                for (int k = 0; k < 2; k++) {
-                    if ((k == 0) == javaFirst) {
-                        Bench.JavaRun jr = Bench.runJava(elf, "jkrun.test.n=" + n, mem);
-                        (n == n1 ? j1 : j2).add(jr.nanos() / 1e3);
-                        if (n == n2) {
-                            jTsc.add((double) Bench.tscPerExit(String.join("\n", jr.debug())));
-                        }
-                    } else {
+                // Rotate who goes first so no VMM always runs right after another's tail.
+                List<String> order = new ArrayList<>(who);
+                Collections.rotate(order, r);
+                for (String w : order) {
+                    double micros;
+                    long tscPer;
+                    if (w.equals("c")) {
                         Bench.ProcRun pr = Bench.runProcess(List.of(cvmm.toString(), "--mem", String.valueOf(mem),
                                 "--cmdline", "jkrun.test.n=" + n, elf.toString()), Map.of());
-                        (n == n1 ? c1 : c2).add(pr.nanos() / 1e3);
-                        if (n == n2) {
-                            cTsc.add((double) Bench.tscPerExit(pr.stdout()));
-                        }
+                        micros = pr.nanos() / 1e3;
+                        tscPer = Bench.tscPerExit(pr.stdout());
+                    } else {
+                        System.setProperty(GuestMemoryImpl.PROPERTY, w);
+                        Bench.JavaRun jr = Bench.runJava(elf, "jkrun.test.n=" + n, mem);
+                        micros = jr.nanos() / 1e3;
+                        tscPer = Bench.tscPerExit(String.join("\n", jr.debug()));
+                    }
+                    (n == n1 ? t1 : t2).get(w).add(micros);
+                    if (n == n2) {
+                        tsc.get(w).add((double) tscPer);
                     }
                 }
             }
         }
+        System.clearProperty(GuestMemoryImpl.PROPERTY);
         double dn = n2 - n1;
-        double javaPer = (Bench.median(j2) - Bench.median(j1)) / dn;
-        double cPer = (Bench.median(c2) - Bench.median(c1)) / dn;
-        // A rough spread: the slope through the fastest and through the slowest runs.
-        double javaLo = (Bench.min(j2) - Bench.max(j1)) / dn, javaHi = (Bench.max(j2) - Bench.min(j1)) / dn;
-        double cLo = (Bench.min(c2) - Bench.max(c1)) / dn, cHi = (Bench.max(c2) - Bench.min(c1)) / dn;
+        Map<String, Double> per = new LinkedHashMap<>();
+        for (String w : who) {
+            per.put(w, (Bench.median(t2.get(w)) - Bench.median(t1.get(w))) / dn);
+        }
+        double cPer = per.get("c");
 
-        Bench.line(out, "", "Java", "C (cvmm)", "Java/C");
-        Bench.line(out, "median run, n=" + n1 + " (ms)", Bench.fmt(Bench.median(j1) / 1e3), Bench.fmt(Bench.median(c1) / 1e3),
-                Bench.fmt(Bench.median(j1) / Bench.median(c1)));
-        Bench.line(out, "median run, n=" + n2 + " (ms)", Bench.fmt(Bench.median(j2) / 1e3), Bench.fmt(Bench.median(c2) / 1e3),
-                Bench.fmt(Bench.median(j2) / Bench.median(c2)));
-        Bench.line(out, "us/exit (median slope)", Bench.fmt(javaPer), Bench.fmt(cPer), Bench.fmt(javaPer / cPer));
-        Bench.line(out, "us/exit range (min..max slope)", Bench.fmt(javaLo) + ".." + Bench.fmt(javaHi),
-                Bench.fmt(cLo) + ".." + Bench.fmt(cHi));
-        Bench.line(out, "guest-side TSC cycles/exit (median, n=" + n2 + ")", Bench.fmt(Bench.median(jTsc)),
-                Bench.fmt(Bench.median(cTsc)), Bench.fmt(Bench.median(jTsc) / Bench.median(cTsc)));
-        out.printf("RESULT exit_round_trip java_us_per_exit=%.3f c_us_per_exit=%.3f ratio_java_over_c=%.2f%n",
-                javaPer, cPer, javaPer / cPer);
+        List<String> head = new ArrayList<>();
+        for (String impl : impls) {
+            head.add("Java " + impl);
+        }
+        head.add("C (cvmm)");
+        for (String impl : impls) {
+            head.add(impl + "/C");
+        }
+        Bench.line(out, "", head.toArray(new String[0]));
+        row(out, "median run, n=" + n1 + " (ms)", impls, w -> Bench.median(t1.get(w)) / 1e3);
+        row(out, "median run, n=" + n2 + " (ms)", impls, w -> Bench.median(t2.get(w)) / 1e3);
+        row(out, "us/exit (median slope)", impls, per::get);
+        List<String> range = new ArrayList<>();
+        for (String w : who) {
+            // A rough spread: the slope through the fastest and through the slowest runs.
+            range.add(Bench.fmt((Bench.min(t2.get(w)) - Bench.max(t1.get(w))) / dn) + ".."
+                    + Bench.fmt((Bench.max(t2.get(w)) - Bench.min(t1.get(w))) / dn));
+        }
+        Bench.line(out, "us/exit range (min..max slope)", range.toArray(new String[0]));
+        row(out, "guest-side TSC cycles/exit (median, n=" + n2 + ")", impls, w -> Bench.median(tsc.get(w)));
+        if (impls.contains("unsafe") && impls.contains("ffm")) {
+            out.printf("  ffm/unsafe us/exit: %s%n", Bench.fmt(per.get("ffm") / per.get("unsafe")));
+        }
+        for (String impl : impls) {
+            out.printf("RESULT exit_round_trip memory=%s java_us_per_exit=%.3f c_us_per_exit=%.3f ratio_java_over_c=%.2f%n",
+                    impl, per.get(impl), cPer, per.get(impl) / cPer);
+        }
         out.flush();
         System.exit(0);
+    }
+
+    /** One value per Java accessor and for C, then each Java accessor's ratio to C. */
+    private static void row(PrintStream out, String label, List<String> impls, java.util.function.Function<String, Double> f) {
+        List<String> cols = new ArrayList<>();
+        for (String impl : impls) {
+            cols.add(Bench.fmt(f.apply(impl)));
+        }
+        double c = f.apply("c");
+        cols.add(Bench.fmt(c));
+        for (String impl : impls) {
+            cols.add(Bench.fmt(f.apply(impl) / c));
+        }
+        Bench.line(out, label, cols.toArray(new String[0]));
     }
 }

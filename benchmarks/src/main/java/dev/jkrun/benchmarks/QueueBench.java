@@ -5,8 +5,13 @@ import dev.jkrun.devices.virtio.queue.InvalidChainException;
 import dev.jkrun.devices.virtio.queue.Queue;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
+import dev.jkrun.memory.GuestMemoryImpl;
 import dev.jkrun.memory.HeapGuestMemory;
-import java.util.Collection;
+import dev.jkrun.memory.MemoryRegion;
+import dev.jkrun.memory.MmapGuestMemory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
@@ -21,6 +26,7 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
@@ -31,7 +37,9 @@ import org.openjdk.jmh.runner.options.VerboseMode;
 
 /**
  * The split-virtqueue hot path on the device side ({@link Queue#pop} → {@link DescriptorChain} → {@link Queue#addUsed})
- * against {@link HeapGuestMemory}, with no VM: device logic only.
+ * with no VM: device logic only, over each guest-memory accessor this JVM has ({@code memory}: {@code unsafe-heap},
+ * {@code unsafe-mmap}, and on JDK 22+ {@code ffm-heap}, {@code ffm-mmap}; heap is {@link HeapGuestMemory}, mmap is
+ * {@link MmapGuestMemory} as a VM's RAM).
  *
  * <p>Ring layout (virtio 1.2 §2.7, as {@code DriverQueue} in the devices test kit lays it out): a queue of
  * {@value #QSIZE} entries; descriptor table at {@code 0x1000}, avail ring right after it, used ring 4-aligned after
@@ -45,8 +53,8 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  *       the chain's Reader/Writer — a whole request;</li>
  *   <li>{@code arraycopyBaseline}: copying the same bytes (payload + status) with System.arraycopy.</li>
  * </ul>
- * {@link #main} runs them (1 fork, 3×1 s warm-up, 3×1 s measurement) and prints ns/op and the ratios against the
- * baseline of the same payload size.
+ * {@link #main} runs them (1 fork, 3×1 s warm-up, 3×1 s measurement) and prints ns/op, the ratios against the
+ * baseline of the same payload size, and FFM's time over Unsafe's on the same backing.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -64,10 +72,6 @@ public class QueueBench {
     @Param({"64", "1500", "4096"})
     public int payloadBytes;
 
-    private GuestMemory mem;
-    private Queue queue;
-    private GuestAddress availIdxAddr;
-    private short availIdx;
     private byte[] dst;
     private byte[] src;
     private final byte[] status = {0};
@@ -75,63 +79,109 @@ public class QueueBench {
 
     @Setup(Level.Trial)
     public void setUp() {
-        int chains = QSIZE / 2;
-        long stride = (payloadBytes + 1 + 63) & ~63L;
-        mem = HeapGuestMemory.of(0, (int) (BUFFERS + stride * chains + 4096));
-        for (int c = 0; c < chains; c++) {
-            long payload = BUFFERS + stride * c;
-            writeDesc(2 * c, payload, payloadBytes, Queue.VRING_DESC_F_NEXT, 2 * c + 1);
-            writeDesc(2 * c + 1, payload + payloadBytes, 1, Queue.VRING_DESC_F_WRITE, 0);
-            for (long i = 0; i < payloadBytes; i++) {
-                mem.writeByte(GuestAddress.of(payload + i), (byte) (c + i));
-            }
-        }
-        for (int k = 0; k < QSIZE; k++) {
-            mem.writeShort(GuestAddress.of(AVAIL + 4 + 2L * k), (short) (2 * (k % chains)));
-        }
-        queue = new Queue(QSIZE);
-        queue.setSize(QSIZE);
-        queue.setDescTable(GuestAddress.of(DESC));
-        queue.setAvailRing(GuestAddress.of(AVAIL));
-        queue.setUsedRing(GuestAddress.of(USED));
-        queue.setReady(true);
-        if (!queue.validate(mem).isEmpty()) {
-            throw new IllegalStateException("bad ring layout: " + queue.validate(mem));
-        }
-        availIdxAddr = GuestAddress.of(AVAIL + 2);
-        availIdx = 0;
         dst = new byte[payloadBytes];
         src = new byte[payloadBytes];
         statusDst = new byte[1];
     }
 
-    private void writeDesc(int i, long addr, int len, int flags, int next) {
-        long d = DESC + 16L * i;
-        mem.writeLong(GuestAddress.of(d), addr);
-        mem.writeInt(GuestAddress.of(d + 8), len);
-        mem.writeShort(GuestAddress.of(d + 12), (short) flags);
-        mem.writeShort(GuestAddress.of(d + 14), (short) next);
+    /** The rings in guest memory of one kind. Only the queue benchmarks take it, so the baseline runs once per size. */
+    @State(Scope.Thread)
+    public static class Ring {
+        @Param({"unsafe-heap", "unsafe-mmap", "ffm-heap", "ffm-mmap"})
+        public String memory;
+
+        GuestMemory mem;
+        Queue queue;
+        private GuestAddress availIdxAddr;
+        private short availIdx;
+
+        @Setup(Level.Trial)
+        public void setUp(QueueBench b) {
+            int payloadBytes = b.payloadBytes;
+            int chains = QSIZE / 2;
+            long stride = (payloadBytes + 1 + 63) & ~63L;
+            mem = create(memory, (BUFFERS + stride * chains + 4096 + 4095) & ~4095L);
+            for (int c = 0; c < chains; c++) {
+                long payload = BUFFERS + stride * c;
+                writeDesc(2 * c, payload, payloadBytes, Queue.VRING_DESC_F_NEXT, 2 * c + 1);
+                writeDesc(2 * c + 1, payload + payloadBytes, 1, Queue.VRING_DESC_F_WRITE, 0);
+                for (long i = 0; i < payloadBytes; i++) {
+                    mem.writeByte(GuestAddress.of(payload + i), (byte) (c + i));
+                }
+            }
+            for (int k = 0; k < QSIZE; k++) {
+                mem.writeShort(GuestAddress.of(AVAIL + 4 + 2L * k), (short) (2 * (k % chains)));
+            }
+            queue = new Queue(QSIZE);
+            queue.setSize(QSIZE);
+            queue.setDescTable(GuestAddress.of(DESC));
+            queue.setAvailRing(GuestAddress.of(AVAIL));
+            queue.setUsedRing(GuestAddress.of(USED));
+            queue.setReady(true);
+            if (!queue.validate(mem).isEmpty()) {
+                throw new IllegalStateException("bad ring layout: " + queue.validate(mem));
+            }
+            availIdxAddr = GuestAddress.of(AVAIL + 2);
+            availIdx = 0;
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            if (mem instanceof MmapGuestMemory m) {
+                m.close();
+            }
+        }
+
+        private void writeDesc(int i, long addr, int len, int flags, int next) {
+            long d = DESC + 16L * i;
+            mem.writeLong(GuestAddress.of(d), addr);
+            mem.writeInt(GuestAddress.of(d + 8), len);
+            mem.writeShort(GuestAddress.of(d + 12), (short) flags);
+            mem.writeShort(GuestAddress.of(d + 14), (short) next);
+        }
+
+        /** The driver's whole per-request work here: make one more (pre-built) chain available. */
+        void publish() { mem.writeShort(availIdxAddr, ++availIdx); }
     }
 
-    /** The driver's whole per-request work here: make one more (pre-built) chain available. */
-    private void publish() { mem.writeShort(availIdxAddr, ++availIdx); }
+    /** {@code <impl>-<heap|mmap>}: one region of {@code size} bytes at guest address 0. */
+    static GuestMemory create(String kind, long size) {
+        int dash = kind.indexOf('-');
+        GuestMemoryImpl impl = GuestMemoryImpl.valueOf(kind.substring(0, dash).toUpperCase(Locale.ROOT));
+        MemoryRegion region = new MemoryRegion(GuestAddress.ZERO, size);
+        return switch (kind.substring(dash + 1)) {
+            case "heap" -> HeapGuestMemory.of(impl, region);
+            case "mmap" -> MmapGuestMemory.create(List.of(region), impl);
+            default -> throw new IllegalArgumentException("memory kind " + kind + ": expected <unsafe|ffm>-<heap|mmap>");
+        };
+    }
+
+    /** The memory kinds this JVM can run: both backings for every available accessor. */
+    static List<String> availableKinds() {
+        List<String> kinds = new ArrayList<>();
+        for (GuestMemoryImpl impl : GuestMemoryImpl.available()) {
+            kinds.add(impl.name().toLowerCase(Locale.ROOT) + "-heap");
+            kinds.add(impl.name().toLowerCase(Locale.ROOT) + "-mmap");
+        }
+        return kinds;
+    }
 
     @Benchmark
-    public int popAddUsed() throws InvalidChainException {
-        publish();
-        DescriptorChain c = queue.pop(mem).orElseThrow();
-        queue.addUsed(mem, c.headIndex(), 0);
+    public int popAddUsed(Ring r) throws InvalidChainException {
+        r.publish();
+        DescriptorChain c = r.queue.pop(r.mem).orElseThrow();
+        r.queue.addUsed(r.mem, c.headIndex(), 0);
         return c.headIndex();
     }
 
     @Benchmark
-    public int popCopyAddUsed() throws InvalidChainException {
-        publish();
-        DescriptorChain c = queue.pop(mem).orElseThrow();
+    public int popCopyAddUsed(Ring r) throws InvalidChainException {
+        r.publish();
+        DescriptorChain c = r.queue.pop(r.mem).orElseThrow();
         int n = c.reader().read(dst, 0, dst.length);
         var w = c.writer();
         w.write(status, 0, 1);
-        queue.addUsed(mem, c.headIndex(), w.usedLength());
+        r.queue.addUsed(r.mem, c.headIndex(), w.usedLength());
         return n + dst[0];
     }
 
@@ -143,47 +193,126 @@ public class QueueBench {
     }
 
     /**
-     * Runs the benchmarks in a forked JVM (1 fork, 3×1 s warm-up, 3×1 s measurement) and prints ns/op and the ratios
-     * against the arraycopy baseline. Arguments: {@code verbose=true} shows JMH's own output.
+     * Runs the benchmarks in forked JVMs and prints ns/op, the ratios against the arraycopy baseline, and FFM over
+     * Unsafe per backing. Arguments ({@code key=value}): {@code memory} (comma list, default every kind this JVM has),
+     * {@code payload} (comma list, default 64,1500,4096), {@code rounds} (1: the whole JMH run repeated, so slow drift
+     * on a shared machine hits every kind alike; the median round counts), {@code forks} (1), {@code warmup} (3 × 1 s),
+     * {@code iterations} (3) of {@code time} ms (1000), {@code stat} ({@code mean}: JMH's score; {@code min}: the fastest
+     * measurement iteration, which interference from other load can only make slower — use it with many short
+     * iterations on a busy machine), {@code bench} (comma list of benchmark methods, default all three),
+     * {@code verbose=true} (JMH's own output).
      */
     public static void main(String[] args) throws Exception {
         Bench.Opts o = new Bench.Opts(args);
         boolean verbose = Boolean.parseBoolean(o.string("verbose", "false"));
+        String[] kinds = o.string("memory", String.join(",", availableKinds())).split(",");
+        String[] payloads = o.string("payload", "64,1500,4096").split(",");
+        int rounds = o.integer("rounds", 1), forks = o.integer("forks", 1);
+        int warmup = o.integer("warmup", 3), iterations = o.integer("iterations", 3), time = o.integer("time", 1000);
+        boolean min = switch (o.string("stat", "mean")) {
+            case "mean" -> false;
+            case "min" -> true;
+            default -> throw new IllegalArgumentException("stat=mean|min");
+        };
+        String benches = o.string("bench", "popAddUsed,popCopyAddUsed,arraycopyBaseline").replace(',', '|');
         Options opts = new OptionsBuilder()
-                .include(QueueBench.class.getName() + "\\.")
-                .forks(1)
-                .warmupIterations(3).warmupTime(TimeValue.seconds(1))
-                .measurementIterations(3).measurementTime(TimeValue.seconds(1))
+                .include(QueueBench.class.getName() + "\\.(" + benches + ")$")
+                .param("memory", kinds)
+                .param("payloadBytes", payloads)
+                .forks(forks)
+                .warmupIterations(warmup).warmupTime(TimeValue.seconds(1))
+                .measurementIterations(iterations).measurementTime(TimeValue.milliseconds(time))
                 .verbosity(verbose ? VerboseMode.NORMAL : VerboseMode.SILENT)
                 .build();
-        System.out.println("== QueueBench: split virtqueue device hot path on HeapGuestMemory vs System.arraycopy of the same bytes");
-        System.out.println("   (JMH: 1 fork, 3x1 s warm-up, 3x1 s measurement per benchmark; ns/op, +- is JMH's 99.9% error)");
+        System.out.println("== QueueBench: split virtqueue device hot path per guest-memory accessor vs System.arraycopy of the same bytes");
+        System.out.printf("   (JMH: %d fork(s), %dx1 s warm-up, %dx%d ms measurement per benchmark, %d round(s); ns/op, %s, median round;"
+                + " +- is JMH's 99.9%% error of the mean in that round)%n", forks, warmup, iterations, time, rounds,
+                min ? "fastest iteration" : "mean");
+        System.out.println("   memory kinds: " + String.join(", ", kinds) + " (on " + Runtime.version() + ")");
         System.out.flush();
-        Collection<RunResult> results = new Runner(opts).run();
-        Map<Integer, Map<String, double[]>> byPayload = new TreeMap<>();
-        for (RunResult r : results) {
-            String label = r.getParams().getBenchmark();
-            String method = label.substring(label.lastIndexOf('.') + 1);
-            int payload = Integer.parseInt(r.getParams().getParam("payloadBytes"));
-            byPayload.computeIfAbsent(payload, k -> new TreeMap<>()).put(method,
-                    new double[] {r.getPrimaryResult().getScore(), r.getPrimaryResult().getScoreError()});
+        // payload -> memory kind ("" for the baseline) -> method -> one {score, error} per round
+        Map<Integer, Map<String, Map<String, List<double[]>>>> res = new TreeMap<>();
+        for (int round = 0; round < rounds; round++) {
+            for (RunResult r : new Runner(opts).run()) {
+                String label = r.getParams().getBenchmark();
+                String method = label.substring(label.lastIndexOf('.') + 1);
+                int payload = Integer.parseInt(r.getParams().getParam("payloadBytes"));
+                String kind = method.equals("arraycopyBaseline") ? "" : r.getParams().getParam("memory");
+                res.computeIfAbsent(payload, k -> new TreeMap<>()).computeIfAbsent(kind, k -> new TreeMap<>())
+                        .computeIfAbsent(method, k -> new ArrayList<>())
+                        .add(new double[] {min ? fastestIteration(r) : r.getPrimaryResult().getScore(), r.getPrimaryResult().getScoreError()});
+            }
         }
-        double[] none = {Double.NaN, Double.NaN};
-        Bench.line(System.out, "payload bytes (+1 status byte)", "arraycopy", "pop+addUsed", "+read/write", "ratio p+a", "ratio all");
-        for (var e : byPayload.entrySet()) {
-            double[] base = e.getValue().getOrDefault("arraycopyBaseline", none);
-            double[] pu = e.getValue().getOrDefault("popAddUsed", none);
-            double[] all = e.getValue().getOrDefault("popCopyAddUsed", none);
-            Bench.line(System.out, String.valueOf(e.getKey()), pm(base), pm(pu), pm(all),
-                    Bench.fmt(pu[0] / base[0]), Bench.fmt(all[0] / base[0]));
+        Bench.line(System.out, "payload bytes (+1 status byte)", "memory", "arraycopy", "pop+addUsed", "+read/write", "ratio p+a", "ratio all");
+        for (var e : res.entrySet()) {
+            double[] base = median(e.getValue().get(""), "arraycopyBaseline");
+            for (String kind : kinds) {
+                double[] pu = median(e.getValue().get(kind), "popAddUsed");
+                double[] all = median(e.getValue().get(kind), "popCopyAddUsed");
+                Bench.line(System.out, String.valueOf(e.getKey()), kind, pm(base), pm(pu), pm(all),
+                        Bench.fmt(pu[0] / base[0]), Bench.fmt(all[0] / base[0]));
+            }
         }
-        for (var e : byPayload.entrySet()) {
-            double base = e.getValue().getOrDefault("arraycopyBaseline", none)[0];
-            double pu = e.getValue().getOrDefault("popAddUsed", none)[0];
-            double all = e.getValue().getOrDefault("popCopyAddUsed", none)[0];
-            System.out.printf("RESULT queue payload=%d arraycopy_ns=%.1f pop_add_used_ns=%.1f pop_copy_add_used_ns=%.1f"
-                    + " ratio_pop_add_used=%.2f ratio_pop_copy_add_used=%.2f%n", e.getKey(), base, pu, all, pu / base, all / base);
+        List<String> ffmRows = new ArrayList<>();
+        for (var e : res.entrySet()) {
+            for (String backing : new String[] {"heap", "mmap"}) {
+                Map<String, List<double[]>> u = e.getValue().get("unsafe-" + backing), f = e.getValue().get("ffm-" + backing);
+                if (u == null || f == null) {
+                    continue;
+                }
+                String[] cells = new String[2];
+                String[] methods = {"popAddUsed", "popCopyAddUsed"};
+                double[] ratios = new double[2];
+                for (int m = 0; m < 2; m++) {
+                    ratios[m] = median(f, methods[m])[0] / median(u, methods[m])[0];
+                    double lo = Double.MAX_VALUE, hi = 0;
+                    for (int round = 0; round < rounds; round++) {
+                        double x = f.get(methods[m]).get(round)[0] / u.get(methods[m]).get(round)[0];
+                        lo = Math.min(lo, x);
+                        hi = Math.max(hi, x);
+                    }
+                    cells[m] = String.format("%.3f", ratios[m]) + (rounds > 1 ? String.format(" (%.2f..%.2f)", lo, hi) : "");
+                }
+                ffmRows.add(String.format("%d\t%s\t%s\t%s\t%.3f\t%.3f", e.getKey(), backing, cells[0], cells[1], ratios[0], ratios[1]));
+            }
         }
+        if (!ffmRows.isEmpty()) {
+            System.out.println();
+            System.out.printf("  %-44s%8s  %-22s  %-22s%n", "FFM / Unsafe time, same backing (rounds)", "backing", "pop+addUsed", "+read/write");
+            for (String row : ffmRows) {
+                String[] c = row.split("\t");
+                System.out.printf("  %-44s%8s  %-22s  %-22s%n", c[0], c[1], c[2], c[3]);
+            }
+        }
+        for (var e : res.entrySet()) {
+            double base = median(e.getValue().get(""), "arraycopyBaseline")[0];
+            for (String kind : kinds) {
+                double pu = median(e.getValue().get(kind), "popAddUsed")[0];
+                double all = median(e.getValue().get(kind), "popCopyAddUsed")[0];
+                System.out.printf("RESULT queue payload=%d memory=%s arraycopy_ns=%.1f pop_add_used_ns=%.1f pop_copy_add_used_ns=%.1f"
+                        + " ratio_pop_add_used=%.2f ratio_pop_copy_add_used=%.2f%n", e.getKey(), kind, base, pu, all, pu / base, all / base);
+            }
+        }
+        for (String row : ffmRows) {
+            String[] c = row.split("\t");
+            System.out.printf("RESULT queue_ffm_over_unsafe payload=%s backing=%s pop_add_used=%s pop_copy_add_used=%s%n", c[0], c[1], c[4], c[5]);
+        }
+    }
+
+    private static double fastestIteration(RunResult r) {
+        return r.getBenchmarkResults().stream().flatMap(b -> b.getIterationResults().stream())
+                .mapToDouble(i -> i.getPrimaryResult().getScore()).min().orElse(Double.NaN);
+    }
+
+    /** The round with the median score of {@code method} (NaNs when it did not run). */
+    private static double[] median(Map<String, List<double[]>> byMethod, String method) {
+        List<double[]> rs = byMethod == null ? null : byMethod.get(method);
+        if (rs == null || rs.isEmpty()) {
+            return new double[] {Double.NaN, Double.NaN};
+        }
+        List<double[]> sorted = new ArrayList<>(rs);
+        sorted.sort((a, b) -> Double.compare(a[0], b[0]));
+        return sorted.get(sorted.size() / 2);
     }
 
     private static String pm(double[] scoreAndError) {
