@@ -66,13 +66,13 @@ n=${HOSTILE_FILES:-6000}
 m="$work/many"; mkdir -p "$m"
 run --fs m="$m" -- /bin/sh -c "
   mkdir -p /mnt/m/d; i=0; failed=0
-  while [ \$i -lt $n ]; do : > /mnt/m/d/f\$i 2>/dev/null || failed=\$((failed+1)); i=\$((i+1)); done
+  while [ \$i -lt $n ]; do true > /mnt/m/d/f\$i 2>/dev/null || failed=\$((failed+1)); i=\$((i+1)); done
   ls /mnt/m/d > /dev/null 2>&1
   echo failed \$failed
   echo fds-while-held
   sleep 3
   sync; echo 3 > /proc/sys/vm/drop_caches
-  : > /mnt/m/after-forget && echo create-after-forget ok
+  true > /mnt/m/after-forget && echo create-after-forget ok
 " & jpid=$!
 # The jkrun JVM's fd count while the guest holds its files (the newest java process running jkrun's CLI).
 peak=0
