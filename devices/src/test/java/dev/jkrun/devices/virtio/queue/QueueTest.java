@@ -1,8 +1,10 @@
 package dev.jkrun.devices.virtio.queue;
 
 import dev.jkrun.devices.testing.DriverQueue;
+import dev.jkrun.devices.testing.StrictGuestMemory;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.HeapGuestMemory;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -13,33 +15,41 @@ import static org.junit.jupiter.api.Assertions.*;
 class QueueTest {
     static final int SIZE = 16;
     HeapGuestMemory mem;
+    /** The same RAM for the device side where a test wants every access outside RAM to fail it. */
+    StrictGuestMemory strict;
     DriverQueue dq;
     Queue q;
 
     @BeforeEach
     void setUp() {
         mem = HeapGuestMemory.of(0, 1 << 20);
+        strict = new StrictGuestMemory(mem);
         dq = new DriverQueue(mem, SIZE, 0x1000, 0x10000, 0x40000, () -> { });
         q = dq.deviceQueue(256);
-        assertEquals(List.of(), q.validate(mem));
+        assertEquals(List.of(), q.validate(strict));
+    }
+
+    @AfterEach
+    void noAccessOutsideRam() {
+        assertEquals(List.of(), strict.violations());
     }
 
     private QueueError popError() {
-        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(strict));
         return e.error();
     }
 
     /** After a bad chain the device gives it back with len 0 and a good chain still works. */
     private void assertChainErrorThenRecovers(QueueError expected, int head) throws Exception {
-        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(strict));
         assertEquals(expected, e.error());
         assertTrue(e.isChainError());
         assertEquals(head, e.headIndex());
-        q.addUsed(mem, e.headIndex(), 0);
+        q.addUsed(strict, e.headIndex(), 0);
         assertEquals(new DriverQueue.Used(head, 0), dq.pollUsed().orElseThrow());
         assertFalse(q.isBroken());
         int good = dq.addReadable(new byte[] {1, 2, 3});
-        DescriptorChain c = q.pop(mem).orElseThrow();
+        DescriptorChain c = q.pop(strict).orElseThrow();
         assertEquals(good, c.headIndex());
         assertArrayEquals(new byte[] {1, 2, 3}, c.readAll());
     }
@@ -364,5 +374,69 @@ class QueueTest {
         vs[0].put((byte) 7);
         w.advance(3);
         assertEquals(1, w.available());
+    }
+
+    // ---- guest addresses at and above 2^63: compared unsigned, refused before any access ----------------------
+
+    /** Addresses that lie outside the 1 MiB of RAM, none of which wraps with the lengths used here. */
+    private static final long[] ABOVE_2P63 = {0xFFFF_FFFF_FFFF_F000L, 0x8000_0000_0020_0000L, 0x8000_0000_0000_0000L,
+        0x7FFF_FFFF_FFFF_FFF0L};
+
+    @Test
+    void bufferAbove2p63IsOutsideRam() throws Exception {
+        for (long addr : ABOVE_2P63) {
+            int a = dq.takeDescriptor();
+            dq.writeDescriptor(a, addr, 0x100, 0, 0);
+            dq.publish(a);
+            assertChainErrorThenRecovers(QueueError.BUFFER_OUT_OF_MEMORY, a);
+            // The same as the writable part after a good readable buffer.
+            int h = dq.takeDescriptor(), w = dq.takeDescriptor();
+            dq.writeDescriptor(h, dq.alloc(16), 16, Queue.VRING_DESC_F_NEXT, w);
+            dq.writeDescriptor(w, addr, 0x100, Queue.VRING_DESC_F_WRITE, 0);
+            dq.publish(h);
+            assertChainErrorThenRecovers(QueueError.BUFFER_OUT_OF_MEMORY, h);
+            dq.resetBuffers();
+        }
+    }
+
+    @Test
+    void indirectTableAbove2p63IsOutsideRam() throws Exception {
+        q.setIndirectAllowed(true);
+        for (long t : ABOVE_2P63) {
+            assertChainErrorThenRecovers(QueueError.INDIRECT_TABLE_OUT_OF_MEMORY, indirectDescriptor(t, 32, 0));
+        }
+        // A table that would end exactly at 2^64.
+        assertChainErrorThenRecovers(QueueError.INDIRECT_TABLE_OUT_OF_MEMORY, indirectDescriptor(0xFFFF_FFFF_FFFF_FFE0L, 32, 0));
+        // A table in RAM naming a buffer up there.
+        long t = dq.alloc(16);
+        dq.writeDescriptorAt(t, 0xFFFF_FFFF_FFFF_F000L, 0x100, Queue.VRING_DESC_F_WRITE, 0);
+        assertChainErrorThenRecovers(QueueError.BUFFER_OUT_OF_MEMORY, indirectDescriptor(t, 16, 0));
+    }
+
+    @Test
+    void ringsAbove2p63AreRefusedByValidate() {
+        for (long a : ABOVE_2P63) {
+            Queue v = dq.deviceQueue(256);
+            v.setDescTable(GuestAddress.of(a));
+            assertEquals(List.of(QueueError.DESC_TABLE_OUT_OF_MEMORY), v.validate(strict), String.format("desc 0x%x", a));
+            v = dq.deviceQueue(256);
+            v.setAvailRing(GuestAddress.of(a));
+            assertEquals(List.of(QueueError.AVAIL_RING_OUT_OF_MEMORY), v.validate(strict), String.format("avail 0x%x", a));
+            v = dq.deviceQueue(256);
+            v.setUsedRing(GuestAddress.of(a));
+            assertEquals(List.of(QueueError.USED_RING_OUT_OF_MEMORY), v.validate(strict), String.format("used 0x%x", a));
+            assertFalse(v.isValid(strict));
+        }
+        assertEquals(0, strict.accesses(), "validate only asks contains()");
+    }
+
+    /** Were validate skipped, the memory still refuses the table: the queue breaks, no host memory is read. */
+    @Test
+    void unvalidatedDescriptorTableAbove2p63BreaksTheQueue() {
+        q.setDescTable(GuestAddress.of(0xFFFF_FFFF_FFFF_F000L));
+        dq.publish(0);
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
+        assertEquals(QueueError.DESC_TABLE_OUT_OF_MEMORY, e.error());
+        assertTrue(q.isBroken());
     }
 }
