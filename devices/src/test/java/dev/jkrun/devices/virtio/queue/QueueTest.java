@@ -4,6 +4,8 @@ import dev.jkrun.devices.testing.DriverQueue;
 import dev.jkrun.devices.testing.StrictGuestMemory;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.HeapGuestMemory;
+import dev.jkrun.memory.MemoryRegion;
+import dev.jkrun.memory.MmapGuestMemory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -14,6 +16,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 class QueueTest {
     static final int SIZE = 16;
+    static final long MIB = 1 << 20;
     HeapGuestMemory mem;
     /** The same RAM for the device side where a test wants every access outside RAM to fail it. */
     StrictGuestMemory strict;
@@ -438,5 +441,128 @@ class QueueTest {
         InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
         assertEquals(QueueError.DESC_TABLE_OUT_OF_MEMORY, e.error());
         assertTrue(q.isBroken());
+    }
+
+    // ---- 2.7.5.2: at most 2^32 bytes in one chain ------------------------------------------------------------
+
+    /** A queue of 8192 entries over 2 MiB of RAM; rings at 0x1000, tables from 1 MiB; buffers overlap [0, 1 MiB). */
+    private record Big(HeapGuestMemory mem, StrictGuestMemory strict, DriverQueue dq, Queue q) {
+        static Big create() {
+            HeapGuestMemory m = HeapGuestMemory.of(0, 2 << 20);
+            DriverQueue d = new DriverQueue(m, 8192, 0x1000, MIB, MIB, () -> { });
+            Queue q = d.deviceQueue(8192);
+            q.setIndirectAllowed(true);
+            StrictGuestMemory s = new StrictGuestMemory(m);
+            assertEquals(List.of(), q.validate(s));
+            return new Big(m, s, d, q);
+        }
+
+        /** Descriptors first..first+n-1 of {@code MIB} bytes each at 0, linked; the last one ends the chain. */
+        void writeChain(int first, int n, int flags) {
+            for (int i = 0; i < n; i++) {
+                dq.writeDescriptor(first + i, 0, (int) MIB, flags | (i + 1 < n ? Queue.VRING_DESC_F_NEXT : 0), first + i + 1);
+            }
+        }
+
+        /** An indirect table at 1 MiB of n entries of {@code MIB} bytes each at 0, then {@code extra} bytes if > 0. */
+        void writeTable(int n, int extra) {
+            int all = n + (extra > 0 ? 1 : 0);
+            for (int i = 0; i < all; i++) {
+                int len = i < n ? (int) MIB : extra;
+                dq.writeDescriptorAt(MIB + 16L * i, 0, len, i + 1 < all ? Queue.VRING_DESC_F_NEXT : 0, i + 1);
+            }
+        }
+    }
+
+    @Test
+    void directChainOfExactly4GiBIsAccepted() throws Exception {
+        Big b = Big.create();
+        b.writeChain(0, 2048, 0);
+        b.dq.writeDescriptor(2047, 0, (int) MIB, Queue.VRING_DESC_F_NEXT, 2048);
+        b.writeChain(2048, 2048, Queue.VRING_DESC_F_WRITE);
+        b.dq.publish(0);
+        DescriptorChain c = b.q.pop(b.strict).orElseThrow();
+        assertEquals(4096, c.descriptors().size());
+        assertEquals(Queue.MAX_CHAIN_BYTES / 2, c.readableLength());
+        assertEquals(Queue.MAX_CHAIN_BYTES / 2, c.writableLength());
+        assertEquals(Queue.MAX_CHAIN_BYTES / 2, c.reader().available());
+        assertEquals(Queue.MAX_CHAIN_BYTES / 2, c.writer().available());
+        assertEquals(List.of(), b.strict.violations());
+    }
+
+    @Test
+    void directChainOneByteOver4GiBIsRefused() throws Exception {
+        Big b = Big.create();
+        b.writeChain(0, 4096, Queue.VRING_DESC_F_WRITE);
+        b.dq.writeDescriptor(4095, 0, (int) MIB, Queue.VRING_DESC_F_WRITE | Queue.VRING_DESC_F_NEXT, 4096);
+        b.dq.writeDescriptor(4096, 0, 1, Queue.VRING_DESC_F_WRITE, 0);
+        b.dq.publish(0);
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> b.q.pop(b.strict));
+        assertEquals(QueueError.CHAIN_TOO_MANY_BYTES, e.error());
+        assertEquals(0, e.headIndex());
+        // A chain-level error: the chain goes back with len 0 and the queue goes on.
+        b.q.addUsed(b.strict, e.headIndex(), 0);
+        assertFalse(b.q.isBroken());
+        b.dq.writeDescriptor(10, 0, (int) MIB, Queue.VRING_DESC_F_NEXT, 11);
+        b.dq.writeDescriptor(11, 0, (int) MIB, 0, 0);
+        b.dq.publish(10);
+        assertEquals(2 * MIB, b.q.pop(b.strict).orElseThrow().readableLength());
+        assertEquals(List.of(), b.strict.violations());
+    }
+
+    @Test
+    void indirectChainOfExactly4GiBIsAccepted() throws Exception {
+        Big b = Big.create();
+        b.writeTable(4096, 0);
+        b.dq.writeDescriptor(7, MIB, 16 * 4096, Queue.VRING_DESC_F_INDIRECT, 0);
+        b.dq.publish(7);
+        DescriptorChain c = b.q.pop(b.strict).orElseThrow();
+        assertEquals(4096, c.descriptors().size());
+        assertEquals(Queue.MAX_CHAIN_BYTES, c.readableLength());
+        assertEquals(List.of(), b.strict.violations());
+    }
+
+    @Test
+    void indirectChainOneByteOver4GiBIsRefused() throws Exception {
+        Big b = Big.create();
+        b.writeTable(4096, 1);
+        b.dq.writeDescriptor(7, MIB, 16 * 4097, Queue.VRING_DESC_F_INDIRECT, 0);
+        b.dq.publish(7);
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> b.q.pop(b.strict));
+        assertEquals(QueueError.CHAIN_TOO_MANY_BYTES, e.error());
+        assertEquals(7, e.headIndex());
+        // Direct and indirect buffers count together: 1 MiB before the table, 4 GiB - 1 MiB in it, then 1 byte.
+        b.writeTable(4095, 1);
+        b.dq.writeDescriptor(20, 0, (int) MIB, Queue.VRING_DESC_F_NEXT, 21);
+        b.dq.writeDescriptor(21, MIB, 16 * 4096, Queue.VRING_DESC_F_INDIRECT, 0);
+        b.dq.publish(20);
+        e = assertThrows(InvalidChainException.class, () -> b.q.pop(b.strict));
+        assertEquals(QueueError.CHAIN_TOO_MANY_BYTES, e.error());
+        assertEquals(List.of(), b.strict.violations());
+    }
+
+    /**
+     * The largest table jkrun takes, 65536 entries, each naming all of a 4 GiB RAM: 256 TiB in one chain before
+     * the limit. Refused, and parsing stops at the entry that crosses 2^32 bytes instead of reading all 65536.
+     */
+    @Test
+    void indirectTableDescribingTerabytesIsRefusedEarly() throws Exception {
+        long ram = 4L << 30, table = ram - 16L * Queue.MAX_INDIRECT_ENTRIES;
+        try (MmapGuestMemory m = MmapGuestMemory.create(List.of(new MemoryRegion(GuestAddress.ZERO, ram)))) {
+            DriverQueue d = new DriverQueue(m, SIZE, 0x1000, 0x10000, 0x1000, () -> { });
+            Queue big = d.deviceQueue(256);
+            big.setIndirectAllowed(true);
+            StrictGuestMemory s = new StrictGuestMemory(m);
+            assertEquals(List.of(), big.validate(s));
+            for (int i = 0; i < Queue.MAX_INDIRECT_ENTRIES; i++) {
+                d.writeDescriptorAt(table + 16L * i, 0, 0xFFFF_F000, i + 1 < Queue.MAX_INDIRECT_ENTRIES ? Queue.VRING_DESC_F_NEXT : 0, i + 1);
+            }
+            d.writeDescriptor(0, table, 16 * Queue.MAX_INDIRECT_ENTRIES, Queue.VRING_DESC_F_INDIRECT, 0);
+            d.publish(0);
+            InvalidChainException e = assertThrows(InvalidChainException.class, () -> big.pop(s));
+            assertEquals(QueueError.CHAIN_TOO_MANY_BYTES, e.error());
+            assertTrue(s.accesses() < 20, "stopped after the second entry: " + s.accesses() + " accesses");
+            assertEquals(List.of(), s.violations());
+        }
     }
 }
