@@ -17,7 +17,8 @@ public final class HeapGuestMemory extends UnsafeGuestMemory {
             if (r.size() > Integer.MAX_VALUE - 16) {
                 throw new IllegalArgumentException("heap region too large: " + r.size());
             }
-            bs.add(new Backing(r, new byte[(int) r.size()], sun.misc.Unsafe.ARRAY_BYTE_BASE_OFFSET));
+            byte[] a = new byte[(int) r.size()];
+            bs.add(new Backing(r, a, sun.misc.Unsafe.ARRAY_BYTE_BASE_OFFSET, a.length));
         }
         return new HeapGuestMemory(bs);
     }

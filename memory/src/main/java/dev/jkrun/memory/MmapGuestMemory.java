@@ -34,7 +34,7 @@ public final class MmapGuestMemory extends UnsafeGuestMemory implements AutoClos
                 }
                 AnonymousMapping m = AnonymousMapping.map(r.size());
                 slots.add(new Slot(r, m));
-                backings.add(new Backing(r, null, m.address()));
+                backings.add(new Backing(r, null, m.address(), m.size()));
             }
             return new MmapGuestMemory(slots, backings);
         } catch (RuntimeException e) {
