@@ -9,7 +9,9 @@ import java.util.List;
 /**
  * Guest RAM in anonymous off-heap mappings, one per region, which the hypervisor layer registers as memory
  * slots. {@link #close()} unmaps everything; any access afterwards throws instead of touching freed memory
- * (callers must have stopped the vCPUs and device threads first).
+ * (callers must have stopped the vCPUs and device threads first: an access already past its check, or a
+ * {@link #view} in use, would touch the freed range). When a thread that may still hold such an access outlived
+ * the VM, {@link #retire()} instead refuses new accesses and frees the pages but keeps the range mapped.
  */
 public final class MmapGuestMemory extends UnsafeGuestMemory implements AutoCloseable {
     /** A region and the host mapping that backs it (for KVM_SET_USER_MEMORY_REGION). */
@@ -17,6 +19,7 @@ public final class MmapGuestMemory extends UnsafeGuestMemory implements AutoClos
 
     private final List<Slot> slots;
     private volatile boolean closed;
+    private boolean unmapped;
 
     private MmapGuestMemory(List<Slot> slots, List<Backing> backings) {
         super(backings);
@@ -57,10 +60,22 @@ public final class MmapGuestMemory extends UnsafeGuestMemory implements AutoClos
         return com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(offset, length);
     }
 
+    /**
+     * Refuses every further access and gives the pages back to the host, keeping the address ranges mapped (zeros
+     * from now on) so that a thread still copying into or out of them cannot fault. {@link #close()} unmaps later.
+     */
+    public synchronized void retire() {
+        closed = true;
+        if (!unmapped) {
+            slots.forEach(s -> s.mapping().discardPages());
+        }
+    }
+
     @Override
-    public void close() {
-        if (!closed) {
-            closed = true;
+    public synchronized void close() {
+        closed = true;
+        if (!unmapped) {
+            unmapped = true;
             slots.forEach(s -> s.mapping().close());
         }
     }

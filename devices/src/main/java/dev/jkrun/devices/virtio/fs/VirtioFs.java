@@ -2,6 +2,7 @@ package dev.jkrun.devices.virtio.fs;
 
 import dev.jkrun.devices.Trigger;
 import dev.jkrun.devices.fs.fuse.FuseServer;
+import dev.jkrun.devices.virtio.DeviceThreads;
 import dev.jkrun.devices.virtio.QueueWorker;
 import dev.jkrun.devices.virtio.VirtioDevice;
 import dev.jkrun.devices.virtio.queue.DescriptorChain;
@@ -34,6 +35,7 @@ public final class VirtioFs implements VirtioDevice {
     private final FuseServer server;
     private final AutoCloseable backend;
     private final List<QueueWorker> workers = new ArrayList<>();
+    private final DeviceThreads threads;
 
     /**
      * @param tag the mount tag the guest uses (at most 36 bytes of UTF-8)
@@ -47,6 +49,7 @@ public final class VirtioFs implements VirtioDevice {
         this.tag = tag;
         this.server = server;
         this.backend = backend;
+        this.threads = new DeviceThreads("virtio-fs[" + tag + "]");
         System.arraycopy(t, 0, config, 0, t.length);
         ByteBuffer.wrap(config).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(TAG_BYTES, 1);
     }
@@ -76,9 +79,13 @@ public final class VirtioFs implements VirtioDevice {
     public synchronized void activate(GuestMemory mem, List<Queue> queues, List<EventFd> events, Trigger interrupt) {
         for (int q = 0; q < queues.size(); q++) {
             Handler h = new Handler();
-            workers.add(new QueueWorker("virtio-fs[" + tag + "]-q" + q, mem, queues.get(q), events.get(q), interrupt, h::handle).start());
+            workers.add(new QueueWorker(threads, "virtio-fs[" + tag + "]-q" + q, mem, queues.get(q), events.get(q), interrupt,
+                    h::handle).start());
         }
     }
+
+    @Override
+    public DeviceThreads threads() { return threads; }
 
     @Override
     public synchronized boolean isActivated() { return !workers.isEmpty(); }
