@@ -224,6 +224,8 @@ public final class Qcow2Image implements DiskImage {
                 default -> throw bad("backing file format '" + backingFormat + "' is not supported");
             };
             Path bp = path.toAbsolutePath().getParent().resolve(name);
+            // Even allowed, a name from an image never opens a FIFO (open(2) would block) or a device.
+            ImageFiles.requireRegularFile(path, ImageFormat.QCOW2, "backing file '" + name + "'", bp);
             b = fmt == ImageFormat.QCOW2 ? open(bp, true, true, depth + 1) : DiskImages.open(bp, fmt, true, true);
         }
         backing = b;
