@@ -225,6 +225,53 @@ class DiskImagesTest {
         assertSameBytes(expected, Qemu.toRaw(img, "qcow2", dir));
     }
 
+    /**
+     * Discarded and copied-over clusters are allocated again: cycles of writing 8 MiB and discarding it (fstrim)
+     * keep the file within twice one cycle's footprint, the data stays right and qemu-img check stays clean.
+     */
+    @Test
+    void qcow2ReusesFreedClusters() throws Exception {
+        Qemu.require();
+        for (String opts : List.of("compat=1.1", "compat=0.10", "compat=1.1,cluster_size=4096")) {
+            Path img = dir.resolve("reuse-" + opts.replace(',', '_').replace('=', '_') + ".qcow2");
+            Qemu.ok("qemu-img", "create", "-f", "qcow2", "-o", opts, img.toString(), "64M");
+            int size = 64 << 20, chunk = 8 << 20;
+            byte[] expected = new byte[size];
+            Random r = new Random(5 + opts.hashCode());
+            // Data that stays: 1 MiB at the end, written before the cycles and read back after them.
+            byte[] keep = new byte[1 << 20];
+            r.nextBytes(keep);
+            long footprint = 0;
+            try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, false, false)) {
+                q.write(size - keep.length, ByteBuffer.wrap(keep));
+                System.arraycopy(keep, 0, expected, size - keep.length, keep.length);
+                for (int cycle = 0; cycle < 10; cycle++) {
+                    int off = (cycle % 6) * chunk; // the guest's file system puts the data elsewhere each time
+                    byte[] d = new byte[chunk];
+                    r.nextBytes(d);
+                    q.write(off, ByteBuffer.wrap(d));
+                    ByteBuffer back = ByteBuffer.allocate(chunk);
+                    q.read(off, back);
+                    assertSameBytes(d, back.array());
+                    if (cycle == 0) {
+                        footprint = Files.size(img);
+                    }
+                    q.discard(off, chunk);
+                    if (cycle % 2 == 0) {
+                        q.flush(SyncMode.FULL); // else the next allocation syncs before it reuses a cluster
+                    }
+                    assertTrue(Files.size(img) <= 2 * footprint, opts + ": after cycle " + cycle + " the file is "
+                            + Files.size(img) + " bytes, one cycle's footprint " + footprint);
+                }
+                q.write(size - keep.length, ByteBuffer.wrap(keep)); // in place
+                assertSameBytes(expected, readAll(q));
+            }
+            assertTrue(Files.size(img) <= 2 * footprint, opts + ": " + Files.size(img) + " > 2 * " + footprint);
+            assertClean(img);
+            assertSameBytes(expected, Qemu.toRaw(img, "qcow2", dir));
+        }
+    }
+
     // ---- backing files -----------------------------------------------------------------------------------------
 
     @Test
