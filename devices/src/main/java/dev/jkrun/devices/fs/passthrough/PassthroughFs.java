@@ -41,8 +41,11 @@ import java.util.function.IntConsumer;
  * whose GETATTR describes the link, and whose OPEN fails ELOOP. Replacing a directory by a symlink on the host
  * after the guest looked it up does not redirect anything: later operations use the directory's descriptor.
  * Files are (re)opened through {@code /proc/self/fd/N} of the inode's descriptor, which names the inode, not a
- * path. Only regular files and directories can be opened; device nodes, FIFOs and sockets the guest creates stay
- * inert on the host (the guest kernel handles them itself).
+ * path. Only regular files and directories are ever opened; device nodes, FIFOs and sockets stay inert on the
+ * host (the guest kernel handles them itself). CREATE makes a new file with O_EXCL and takes a name that exists
+ * through the same checked path as OPEN, so it never opens (or blocks on) an existing FIFO or device node (the class
+ * of QEMU virtiofsd's CVE-2020-35517). MKNOD of character and block devices fails EPERM unless
+ * {@link PassthroughOptions#allowDeviceNodes()} (the 0:0 overlayfs whiteout excepted).
  *
  * <p><b>Hard links.</b> A file inside the share that is a hard link to a file elsewhere on the host (made on the
  * host) is the same inode, so its content is served and writable; this is inherent to sharing inodes and is why
@@ -55,7 +58,14 @@ import java.util.function.IntConsumer;
  * The guest's uid/gid become this thread's fsuid/fsgid while it creates or checks access, when the VMM runs as
  * root (the way virtiofsd does), so new files get the guest caller's ownership.
  *
- * <p>Extended attributes pass through unfiltered (trusted.* and security.* included).
+ * <p><b>Privileges.</b> Unless {@link PassthroughOptions#allowSetuid()}, the guest cannot leave a setuid or setgid
+ * program on the host: S_ISUID (and S_ISGID on non-directories) is dropped from every mode it sets, and a file that
+ * has them loses them when the guest opens it for writing (as root the VMM writes with CAP_FSETID, so the host
+ * kernel would keep them; it drops {@code security.capability} on any write by itself). The guest's
+ * {@code trusted.*} and {@code security.*} extended attributes live on the host as {@code user.jkrun.trusted.*} and
+ * {@code user.jkrun.security.*} (virtiofsd's xattrmap prefix idea): the guest sees its own values there, the host
+ * never applies them (no file capabilities, no overlayfs or SELinux attributes written by a guest), and the host's
+ * own attributes of those namespaces are hidden from the guest. Other names pass through.
  */
 public final class PassthroughFs implements FileSystem, AutoCloseable {
     /** Node ids (and st_ino) of the virtual root files: {@code VIRTUAL_BASE + index}. */
@@ -65,6 +75,12 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     /** READDIR cookies of the virtual root entries (virtual entry i continues at {@code VIRTUAL_DIR_COOKIE + i + 1}). */
     static final long VIRTUAL_DIR_COOKIE = 0x7FFF_FFFF_FFFF_F000L;
     private static final int NAME_MAX = 255;
+    private static final int S_ISUID = 04000, S_ISGID = 02000;
+    /** The host prefix of the guest's trusted.* and security.* extended attributes. */
+    private static final byte[] XATTR_HOST_PREFIX = PosixFs.bytes("user.jkrun.");
+    private static final byte[][] XATTR_REMAPPED = {PosixFs.bytes("trusted."), PosixFs.bytes("security.")};
+    /** XATTR_LIST_MAX: the longest name list listxattr(2) returns. */
+    private static final int XATTR_LIST_MAX = 65536;
     private static final int GETDENTS_BUFFER = 16384;
 
     private final PassthroughOptions options;
@@ -321,10 +337,44 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return register(PosixFs.openat(p.fd, name, O_PATH | O_NOFOLLOW, 0));
     }
 
-    /** Restores mode bits the host process umask took away from a new inode. */
-    private void fixMode(FileDescriptor dir, byte[] name, int mode) {
-        if ((processUmask & mode & 0777) != 0 && (mode & Stat.S_IFMT) != Stat.S_IFLNK) {
-            PosixFs.fchmodat(dir, name, mode & 07777, 0);
+    /**
+     * Restores permission bits the host process umask took away from the inode just made as {@code type}; through
+     * its own descriptor, since by name chmod would follow a symlink swapped in meanwhile.
+     */
+    private void fixMode(Entry e, int type, int perms) throws FsException {
+        Inode i = inode(e.nodeId());
+        if ((processUmask & perms & 0777) != 0 && i.type == type) {
+            PosixFs.fchmodat(null, procPath(i.fd), perms, 0);
+        }
+    }
+
+    /** The permission bits of a guest mode as the host gets them: no setuid/setgid program unless allowed. */
+    private int perms(int mode, boolean dir) {
+        int p = mode & 07777;
+        if (!options.allowSetuid()) {
+            p &= dir ? ~S_ISUID : ~(S_ISUID | S_ISGID);
+        }
+        return p;
+    }
+
+    /**
+     * Clears setuid/setgid of a file the guest opened for writing: the VMM as root writes with CAP_FSETID, so the
+     * host kernel would keep them on a program whose content the guest chose.
+     */
+    private void dropSetuid(FileDescriptor fd) {
+        if (options.allowSetuid()) {
+            return;
+        }
+        Stat st = PosixFs.fstat(fd);
+        if (st.isRegular() && (st.mode() & (S_ISUID | S_ISGID)) != 0) {
+            try {
+                PosixFs.fchmod(fd, st.mode() & 07777 & ~(S_ISUID | S_ISGID));
+            } catch (NativeCallException e) {
+                if (e.errno() != Errnos.EPERM) {
+                    throw e;
+                }
+                // not the owner and no CAP_FOWNER: then no CAP_FSETID either, and the kernel clears them on write
+            }
         }
     }
 
@@ -423,12 +473,13 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return as(ctx, () -> {
             byte[] proc = procPath(i.fd);
             if (s.has(SetAttr.FATTR_MODE)) {
+                int perms = perms(s.mode(), i.isDir());
                 if (h != null && h.fd != null && !h.dir) {
-                    PosixFs.fchmod(h.fd, s.mode() & 07777);
+                    PosixFs.fchmod(h.fd, perms);
                 } else if (i.type == Stat.S_IFLNK) {
                     throw new FsException(Errnos.EOPNOTSUPP, "chmod of a symlink");
                 } else {
-                    PosixFs.fchmodat(null, proc, s.mode() & 07777, 0);
+                    PosixFs.fchmodat(null, proc, perms, 0);
                 }
             }
             if (s.has(SetAttr.FATTR_UID) || s.has(SetAttr.FATTR_GID)) {
@@ -444,6 +495,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                     throw new FsException(Errnos.EINVAL, "truncate of a special file");
                 } else {
                     try (FileDescriptor w = PosixFs.openat(null, proc, O_WRONLY, 0)) {
+                        dropSetuid(w);
                         PosixFs.ftruncate(w, s.size());
                     }
                 }
@@ -494,23 +546,37 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     @Override
     public Entry mknod(Context ctx, long parent, byte[] name, int mode, int rdev, int umask) throws FsException {
         Inode p = modifiableDir(parent, name);
-        return as(ctx, () -> {
-            PosixFs.mknodat(p.fd, name, mode, Integer.toUnsignedLong(rdev));
-            int type = mode & Stat.S_IFMT;
-            if (type == Stat.S_IFREG || type == 0) {
-                fixMode(p.fd, name, mode);
+        int type = mode & Stat.S_IFMT;
+        switch (type) {
+            case 0, Stat.S_IFREG, Stat.S_IFIFO, Stat.S_IFSOCK -> { }
+            case Stat.S_IFCHR, Stat.S_IFBLK -> {
+                // A device node hands the host device to whoever opens it on the host (the share never does);
+                // 0:0 is the overlayfs whiteout, which opens nothing.
+                if (!options.allowDeviceNodes() && !(type == Stat.S_IFCHR && rdev == 0)) {
+                    throw new FsException(Errnos.EPERM, "device node");
+                }
             }
-            return lookupHost(p, name);
+            case Stat.S_IFDIR -> throw new FsException(Errnos.EPERM, "MKNOD of a directory");
+            default -> throw new FsException(Errnos.EINVAL, "MKNOD type " + Integer.toOctalString(type));
+        }
+        int perms = perms(mode, false);
+        return as(ctx, () -> {
+            PosixFs.mknodat(p.fd, name, type | perms, Integer.toUnsignedLong(rdev));
+            Entry e = lookupHost(p, name);
+            fixMode(e, type == 0 ? Stat.S_IFREG : type, perms);
+            return e;
         });
     }
 
     @Override
     public Entry mkdir(Context ctx, long parent, byte[] name, int mode, int umask) throws FsException {
         Inode p = modifiableDir(parent, name);
+        int perms = perms(mode, true);
         return as(ctx, () -> {
-            PosixFs.mkdirat(p.fd, name, mode & 07777);
-            fixMode(p.fd, name, mode);
-            return lookupHost(p, name);
+            PosixFs.mkdirat(p.fd, name, perms);
+            Entry e = lookupHost(p, name);
+            fixMode(e, Stat.S_IFDIR, perms);
+            return e;
         });
     }
 
@@ -580,7 +646,11 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public Opened open(Context ctx, long node, int flags) throws FsException {
-        Inode i = inode(node);
+        return openInode(ctx, inode(node), flags);
+    }
+
+    /** OPEN, and CREATE of a name that exists: only regular files and directories are opened, never followed. */
+    private Opened openInode(Context ctx, Inode i, int flags) throws FsException {
         if (i.virtual != null) {
             if (writes(flags)) {
                 throw new FsException(Errnos.EROFS, "virtual file");
@@ -597,21 +667,45 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             throw new FsException(Errnos.EACCES, "open of a special file");
         }
         int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH);
-        return as(ctx, () -> {
-            FileDescriptor fd = PosixFs.openat(null, procPath(i.fd), hostFlags, 0);
+        FileDescriptor fd = as(ctx, () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
+        try {
+            if (writes(flags)) {
+                sys(() -> {
+                    dropSetuid(fd);
+                    return null;
+                });
+            }
             return new Opened(addHandle(new Handle(i, fd, i.isDir(), (flags & O_ACCMODE) != O_RDONLY)), 0);
-        });
+        } catch (RuntimeException | FsException e) {
+            fd.close();
+            throw e;
+        }
     }
 
     @Override
     public Created create(Context ctx, long parent, byte[] name, int flags, int mode, int umask) throws FsException {
         Inode p = modifiableDir(parent, name);
-        int hostFlags = (flags & ~(O_NOCTTY | O_PATH | O_DIRECTORY)) | O_CREAT | O_NOFOLLOW;
-        return as(ctx, () -> {
-            FileDescriptor fd = PosixFs.openat(p.fd, name, hostFlags, mode & 07777);
+        int perms = perms(mode, false);
+        // Always O_EXCL: an existing name is taken through openInode's type check instead of being opened here,
+        // where a FIFO would block this worker and a device node would open the host device.
+        int hostFlags = (flags & ~(O_NOCTTY | O_PATH | O_DIRECTORY)) | O_CREAT | O_EXCL | O_NOFOLLOW;
+        FileDescriptor fd = as(ctx, () -> {
             try {
-                if ((processUmask & mode & 0777) != 0) {
-                    PosixFs.fchmod(fd, mode & 07777);
+                return PosixFs.openat(p.fd, name, hostFlags, perms);
+            } catch (NativeCallException e) {
+                if (e.errno() == Errnos.EEXIST && (flags & O_EXCL) == 0) {
+                    return null;
+                }
+                throw e;
+            }
+        });
+        if (fd == null) {
+            return createExisting(ctx, p, name, flags);
+        }
+        return sys(() -> {
+            try {
+                if ((processUmask & perms & 0777) != 0) {
+                    PosixFs.fchmod(fd, perms);
                 }
                 Entry e = register(PosixFs.openat(null, procPath(fd), O_PATH, 0));
                 Inode i = inode(e.nodeId());
@@ -622,6 +716,21 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 throw ex;
             }
         });
+    }
+
+    /** CREATE without O_EXCL of a name that exists: a lookup plus OPEN, undone if the open is refused. */
+    private Created createExisting(Context ctx, Inode p, byte[] name, int flags) throws FsException {
+        Entry e = sys(() -> lookupHost(p, name));
+        try {
+            Inode i = inode(e.nodeId());
+            if (i.isDir()) {
+                throw new FsException(Errnos.EISDIR);
+            }
+            return new Created(e, openInode(ctx, i, flags));
+        } catch (RuntimeException | FsException ex) {
+            forget(e.nodeId(), 1);
+            throw ex;
+        }
     }
 
     @Override
@@ -817,16 +926,52 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         });
     }
 
+    private static boolean startsWith(byte[] name, byte[] prefix) {
+        return name.length >= prefix.length && java.util.Arrays.equals(name, 0, prefix.length, prefix, 0, prefix.length);
+    }
+
+    private static boolean remappedXattr(byte[] name) {
+        for (byte[] p : XATTR_REMAPPED) {
+            if (startsWith(name, p)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The host name of a guest xattr name, or null for the host-side names the guest may not reach directly. */
+    private static byte[] hostXattrName(byte[] name) {
+        if (startsWith(name, XATTR_HOST_PREFIX)) {
+            return null;
+        }
+        if (remappedXattr(name)) {
+            byte[] h = java.util.Arrays.copyOf(XATTR_HOST_PREFIX, XATTR_HOST_PREFIX.length + name.length);
+            System.arraycopy(name, 0, h, XATTR_HOST_PREFIX.length, name.length);
+            return h;
+        }
+        return name;
+    }
+
+    /** The guest name of a host xattr name, or null when the guest does not see it. */
+    private static byte[] guestXattrName(byte[] host) {
+        if (startsWith(host, XATTR_HOST_PREFIX)) {
+            byte[] g = java.util.Arrays.copyOfRange(host, XATTR_HOST_PREFIX.length, host.length);
+            return remappedXattr(g) ? g : null;
+        }
+        return remappedXattr(host) ? null : host;
+    }
+
     @Override
     public int getxattr(long node, byte[] name, ByteBuffer dst) throws FsException {
         Inode i = inode(node);
-        if (i.virtual != null) {
+        byte[] hostName = hostXattrName(name);
+        if (i.virtual != null || hostName == null) {
             throw new FsException(Errnos.ENODATA);
         }
         int size = dst.remaining();
         return sys(() -> {
             byte[] buf = new byte[size];
-            int n = PosixFs.getxattr(procPath(i.fd), name, buf, size);
+            int n = PosixFs.getxattr(procPath(i.fd), hostName, buf, size);
             if (size > 0) {
                 dst.put(buf, 0, n);
             }
@@ -840,23 +985,41 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (i.virtual != null) {
             return 0;
         }
-        int size = dst.remaining();
-        return sys(() -> {
-            byte[] buf = new byte[size];
-            int n = PosixFs.listxattr(procPath(i.fd), buf, size);
-            if (size > 0) {
-                dst.put(buf, 0, n);
-            }
-            return n;
+        byte[] host = sys(() -> {
+            byte[] buf = new byte[XATTR_LIST_MAX];
+            return java.util.Arrays.copyOf(buf, PosixFs.listxattr(procPath(i.fd), buf, buf.length));
         });
+        java.io.ByteArrayOutputStream list = new java.io.ByteArrayOutputStream(host.length);
+        for (int start = 0, end; start < host.length; start = end + 1) {
+            end = start;
+            while (end < host.length && host[end] != 0) {
+                end++;
+            }
+            byte[] g = guestXattrName(java.util.Arrays.copyOfRange(host, start, end));
+            if (g != null && g.length > 0) {
+                list.write(g, 0, g.length);
+                list.write(0);
+            }
+        }
+        if (dst.remaining() > 0) {
+            if (list.size() > dst.remaining()) {
+                throw new FsException(Errnos.ERANGE);
+            }
+            dst.put(list.toByteArray());
+        }
+        return list.size();
     }
 
     @Override
     public void setxattr(long node, byte[] name, byte[] value, int flags) throws FsException {
         Inode i = inode(node);
         checkWritable(i);
+        byte[] hostName = hostXattrName(name);
+        if (hostName == null) {
+            throw new FsException(Errnos.EPERM, "reserved xattr name");
+        }
         sys(() -> {
-            PosixFs.setxattr(procPath(i.fd), name, value, value.length, flags);
+            PosixFs.setxattr(procPath(i.fd), hostName, value, value.length, flags);
             return null;
         });
     }
@@ -865,8 +1028,12 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     public void removexattr(long node, byte[] name) throws FsException {
         Inode i = inode(node);
         checkWritable(i);
+        byte[] hostName = hostXattrName(name);
+        if (hostName == null) {
+            throw new FsException(Errnos.EPERM, "reserved xattr name");
+        }
         sys(() -> {
-            PosixFs.removexattr(procPath(i.fd), name);
+            PosixFs.removexattr(procPath(i.fd), hostName);
             return null;
         });
     }
