@@ -30,7 +30,8 @@ import org.slf4j.LoggerFactory;
  * <p>Nothing escapes {@link #handle}: malformed requests get EINVAL (or E2BIG when longer than
  * {@link Fuse#MAX_REQUEST}), backend errors their errno, anything unexpected EIO (logged at debug).
  * Requests before INIT get EIO. The server itself is stateless apart from the INIT handshake, so several
- * queue workers may call {@link #handle} concurrently if the backend is thread-safe.
+ * queue workers may call {@link #handle} concurrently if the backend is thread-safe. The virtio-fs hiprio queue
+ * goes through {@link #handleHighPriority}, which serves only what Linux queues there.
  */
 public final class FuseServer {
     private static final Logger LOG = LoggerFactory.getLogger(FuseServer.class);
@@ -68,7 +69,16 @@ public final class FuseServer {
      * @return the reply's length in bytes, 0 for requests that take no reply (FORGET, BATCH_FORGET, INTERRUPT)
      *     or when the reply room cannot even hold a {@code fuse_out_header}
      */
-    public int handle(ByteBuffer request, ByteBuffer reply) {
+    public int handle(ByteBuffer request, ByteBuffer reply) { return handle(request, reply, false); }
+
+    /**
+     * {@link #handle} for the virtio-fs hiprio queue: FORGET, BATCH_FORGET and INTERRUPT, the requests Linux queues
+     * there (fs/fuse/virtio_fs.c); anything else gets EINVAL, so that queue cannot run a second stream of ordinary
+     * requests beside the request queue.
+     */
+    public int handleHighPriority(ByteBuffer request, ByteBuffer reply) { return handle(request, reply, true); }
+
+    private int handle(ByteBuffer request, ByteBuffer reply, boolean highPriority) {
         ByteBuffer out = reply.slice().order(ByteOrder.LITTLE_ENDIAN);
         ByteBuffer in = request.slice().order(ByteOrder.LITTLE_ENDIAN);
         long unique = in.remaining() >= 16 ? in.getLong(8) : 0;
@@ -78,6 +88,9 @@ public final class FuseServer {
         if (out.capacity() < OUT_HEADER && !noReply) {
             LOG.debug("reply room of {} bytes cannot hold a header (opcode {})", out.capacity(), opcode);
             return 0;
+        }
+        if (highPriority && !noReply) {
+            return error(out, unique, Errnos.EINVAL);
         }
         try {
             if (in.remaining() < IN_HEADER) {

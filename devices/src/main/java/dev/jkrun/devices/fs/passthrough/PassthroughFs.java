@@ -28,6 +28,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntConsumer;
 
@@ -53,8 +54,10 @@ import java.util.function.IntConsumer;
  * it already reached inside the share, and node ids are per server, so nothing links two shares (a RENAME or
  * LINK to an unknown node fails EXDEV).
  *
- * <p><b>Identity.</b> Inodes are keyed by (st_dev, st_ino) with a lookup count; FORGET drops counts and closes
- * descriptors. Node ids are allocated from 2 (the root is 1); {@link #VIRTUAL_BASE} and up are the virtual files.
+ * <p><b>Identity.</b> Inodes are keyed by (st_dev, st_ino) with a lookup count; FORGET drops counts. Every request
+ * holds a use of the inodes and handles it works with, and a descriptor is closed only when FORGET/RELEASE/DESTROY
+ * and the last such use are done, so a request on one virtio-fs queue never reaches a descriptor number that a
+ * FORGET on the other closed and something else reopened. An open handle keeps its inode's descriptor. Node ids are allocated from 2 (the root is 1); {@link #VIRTUAL_BASE} and up are the virtual files.
  * The guest's uid/gid become this thread's fsuid/fsgid while it creates or checks access, when the VMM runs as
  * root (the way virtiofsd does), so new files get the guest caller's ownership.
  *
@@ -99,7 +102,37 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     private record Key(long dev, long ino) {}
 
-    private static final class Inode {
+    /**
+     * A host descriptor and its uses: the table that names it (inodes by node id, handles by fh) holds one, every
+     * request working with it holds another while it runs. FORGET, RELEASE and DESTROY only drop the table's use,
+     * so a descriptor is closed when the last request using it is done, never under a request on the other queue
+     * (whose number could meanwhile name another file, even in another, read-only share).
+     */
+    private abstract static class Pinned implements AutoCloseable {
+        private final AtomicInteger uses = new AtomicInteger(1);
+
+        /** One more use; false once the last one has ended (the descriptor is closed or closing). */
+        final boolean pin() {
+            for (int u = uses.get(); u > 0; u = uses.get()) {
+                if (uses.compareAndSet(u, u + 1)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /** Ends one use; the last one frees what this holds. */
+        @Override
+        public final void close() {
+            if (uses.decrementAndGet() == 0) {
+                freed();
+            }
+        }
+
+        abstract void freed();
+    }
+
+    private static final class Inode extends Pinned {
         final long nodeId;
         final FileDescriptor fd; // null for virtual files
         final Key key;
@@ -118,20 +151,45 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         }
 
         boolean isDir() { return type == Stat.S_IFDIR; }
+
+        @Override
+        void freed() {
+            if (fd != null) {
+                fd.close();
+            }
+        }
     }
 
-    private static final class Handle {
+    private static final class Handle extends Pinned {
         final Inode inode;
         final FileDescriptor fd; // null for virtual files
         final boolean dir;
         final boolean writable;
 
+        /** Takes over {@code fd}; holds a use of {@code inode} (which the caller holds one of) until freed. */
         Handle(Inode inode, FileDescriptor fd, boolean dir, boolean writable) {
+            if (!inode.pin()) {
+                throw new IllegalStateException("handle of a freed inode");
+            }
             this.inode = inode;
             this.fd = fd;
             this.dir = dir;
             this.writable = writable;
         }
+
+        @Override
+        void freed() {
+            if (fd != null) {
+                fd.close();
+            }
+            inode.close();
+        }
+    }
+
+    /** One more lookup of an inode, plus a use of it for the caller: closing this ends the use, not the lookup. */
+    private record Found(Inode inode, Entry entry) implements AutoCloseable {
+        @Override
+        public void close() { inode.close(); }
     }
 
     /** Opens {@code root} (which must be a directory; a symlink there is not followed). */
@@ -206,17 +264,20 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return index >= 0 && index < virtuals.size();
     }
 
+    /** The inode of {@code node} with a use for the caller, who must close it. */
     private Inode inode(long node) throws FsException {
+        Inode i;
         if (isVirtualId(node)) {
-            return virtuals.get((int) (node - VIRTUAL_BASE));
-        }
-        synchronized (lock) {
-            Inode i = inodes.get(node);
-            if (i == null) {
-                throw new FsException(Errnos.ENOENT, "unknown node " + node);
+            i = virtuals.get((int) (node - VIRTUAL_BASE));
+        } else {
+            synchronized (lock) {
+                i = inodes.get(node);
             }
-            return i;
         }
+        if (i == null || !i.pin()) {
+            throw new FsException(Errnos.ENOENT, "unknown node " + node);
+        }
+        return i;
     }
 
     /** A directory node for a target of RENAME/LINK: unknown (e.g. another share's) → EXDEV. */
@@ -228,12 +289,19 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         }
     }
 
+    /** The handle {@code fh} with a use for the caller, who must close it. */
     private Handle handle(long fh) throws FsException {
         Handle h = fh > 0 ? handles.get(fh) : null;
-        if (h == null) {
+        if (h == null || !h.pin()) {
             throw new FsException(Errnos.EBADF, "unknown handle " + fh);
         }
         return h;
+    }
+
+    /** Like {@link #handle}, null for an unknown handle. */
+    private Handle optionalHandle(long fh) {
+        Handle h = handles.get(fh);
+        return h != null && h.pin() ? h : null;
     }
 
     private long addHandle(Handle h) {
@@ -263,20 +331,37 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return parent == root && !virtuals.isEmpty() ? virtualByName.get(key(name)) : null;
     }
 
-    /** Checks a name that the operation would create or remove in {@code parent}. */
+    /** Checks a name that the operation would create or remove in {@code parent}; the caller closes the result. */
     private Inode modifiableDir(long parent, byte[] name) throws FsException {
         if (options.readOnly()) {
             throw new FsException(Errnos.EROFS);
         }
-        Inode p = inode(parent);
-        checkName(name);
-        if (virtualAt(p, name) != null) {
-            throw new FsException(Errnos.EROFS, "virtual file");
+        return modifiable(inode(parent), name);
+    }
+
+    /** {@link #modifiableDir} for the target directory of RENAME/LINK. */
+    private Inode modifiableTargetDir(long parent, byte[] name) throws FsException {
+        if (options.readOnly()) {
+            throw new FsException(Errnos.EROFS);
         }
-        if (p.virtual != null) {
-            throw new FsException(Errnos.ENOTDIR);
+        return modifiable(targetDir(parent), name);
+    }
+
+    /** Checks {@code name} in {@code p}, whose use passes to the caller, or is ended on refusal. */
+    private Inode modifiable(Inode p, byte[] name) throws FsException {
+        try {
+            checkName(name);
+            if (virtualAt(p, name) != null) {
+                throw new FsException(Errnos.EROFS, "virtual file");
+            }
+            if (p.virtual != null) {
+                throw new FsException(Errnos.ENOTDIR);
+            }
+            return p;
+        } catch (FsException e) {
+            p.close();
+            throw e;
         }
-        return p;
     }
 
     private void checkWritable(Inode i) throws FsException {
@@ -306,7 +391,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     }
 
     /** Adds one lookup of the inode behind {@code fd} (taking ownership of {@code fd}). */
-    private Entry register(FileDescriptor fd) {
+    private Found register(FileDescriptor fd) {
         Stat st;
         try {
             st = PosixFs.fstat(fd);
@@ -318,10 +403,11 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         Inode i;
         synchronized (lock) {
             i = byKey.get(k);
-            if (i != null) {
+            if (i != null && i.pin()) {
                 i.lookups++;
             } else {
                 i = new Inode(nextNode.getAndIncrement(), fd, k, st.type(), null, null);
+                i.pin();
                 i.lookups = 1;
                 inodes.put(i.nodeId, i);
                 byKey.put(k, i);
@@ -330,19 +416,24 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (i.fd != fd) {
             fd.close();
         }
-        return entry(i, attr(st));
+        return new Found(i, entry(i, attr(st)));
     }
 
-    private Entry lookupHost(Inode p, byte[] name) {
+    private Found lookupHost(Inode p, byte[] name) {
         return register(PosixFs.openat(p.fd, name, O_PATH | O_NOFOLLOW, 0));
+    }
+
+    /** A lookup that the guest does not get after all (the operation that made it failed). */
+    private void undo(Found f) {
+        f.close();
+        forget(f.inode().nodeId, 1);
     }
 
     /**
      * Restores permission bits the host process umask took away from the inode just made as {@code type}; through
      * its own descriptor, since by name chmod would follow a symlink swapped in meanwhile.
      */
-    private void fixMode(Entry e, int type, int perms) throws FsException {
-        Inode i = inode(e.nodeId());
+    private void fixMode(Inode i, int type, int perms) {
         if ((processUmask & perms & 0777) != 0 && i.type == type) {
             PosixFs.fchmodat(null, procPath(i.fd), perms, 0);
         }
@@ -388,16 +479,14 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public void destroy() {
-        handles.values().forEach(h -> {
-            if (h.fd != null) {
-                h.fd.close();
-            }
-        });
+        List<Handle> open = new ArrayList<>(handles.values());
         handles.clear();
+        open.forEach(Handle::close);
+        List<Inode> gone = new ArrayList<>();
         synchronized (lock) {
             for (Inode i : inodes.values()) {
                 if (i != root) {
-                    i.fd.close();
+                    gone.add(i);
                 }
             }
             inodes.clear();
@@ -405,12 +494,17 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             inodes.put(ROOT_ID, root);
             byKey.put(root.key, root);
         }
+        gone.forEach(Inode::close);
     }
 
     @Override
     public void close() {
         destroy();
-        root.fd.close();
+        synchronized (lock) {
+            inodes.remove(ROOT_ID);
+            byKey.remove(root.key);
+        }
+        root.close();
     }
 
     /** Inodes currently held (the root included), for tests and leak checks. */
@@ -424,16 +518,21 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public Entry lookup(Context ctx, long parent, byte[] name) throws FsException {
-        Inode p = inode(parent);
-        checkName(name);
-        Inode v = virtualAt(p, name);
-        if (v != null) {
-            return entry(v, virtualAttr(v));
+        try (Inode p = inode(parent)) {
+            checkName(name);
+            Inode v = virtualAt(p, name);
+            if (v != null) {
+                return entry(v, virtualAttr(v));
+            }
+            if (p.virtual != null) {
+                throw new FsException(Errnos.ENOTDIR);
+            }
+            return sys(() -> {
+                try (Found f = lookupHost(p, name)) {
+                    return f.entry();
+                }
+            });
         }
-        if (p.virtual != null) {
-            throw new FsException(Errnos.ENOTDIR);
-        }
-        return sys(() -> lookupHost(p, name));
     }
 
     @Override
@@ -447,197 +546,214 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             if (i == null) {
                 return;
             }
-            i.lookups -= nlookup;
-            if (i.lookups <= 0) {
+            // nlookup is a u64: anything at or above the count drops the inode
+            if (Long.compareUnsigned(nlookup, i.lookups) >= 0) {
                 inodes.remove(node);
-                byKey.remove(i.key);
+                byKey.remove(i.key, i);
                 gone = i;
+            } else {
+                i.lookups -= nlookup;
             }
         }
         if (gone != null) {
-            gone.fd.close();
+            gone.close();
         }
     }
 
     @Override
     public Attr getattr(long node, long fh) throws FsException {
-        Inode i = inode(node);
-        return sys(() -> attrOf(i));
+        try (Inode i = inode(node)) {
+            return sys(() -> attrOf(i));
+        }
     }
 
     @Override
     public Attr setattr(Context ctx, long node, SetAttr s) throws FsException {
-        Inode i = inode(node);
-        checkWritable(i);
-        Handle h = s.has(SetAttr.FATTR_FH) ? handles.get(s.fh()) : null;
-        return as(ctx, () -> {
-            byte[] proc = procPath(i.fd);
-            if (s.has(SetAttr.FATTR_MODE)) {
-                int perms = perms(s.mode(), i.isDir());
-                if (h != null && h.fd != null && !h.dir) {
-                    PosixFs.fchmod(h.fd, perms);
-                } else if (i.type == Stat.S_IFLNK) {
-                    throw new FsException(Errnos.EOPNOTSUPP, "chmod of a symlink");
-                } else {
-                    PosixFs.fchmodat(null, proc, perms, 0);
+        try (Inode i = inode(node); Handle h = s.has(SetAttr.FATTR_FH) ? optionalHandle(s.fh()) : null) {
+            checkWritable(i);
+            return as(ctx, () -> setattr(i, h, s));
+        }
+    }
+
+    private Attr setattr(Inode i, Handle h, SetAttr s) throws FsException {
+        byte[] proc = procPath(i.fd);
+        if (s.has(SetAttr.FATTR_MODE)) {
+            int perms = perms(s.mode(), i.isDir());
+            if (h != null && h.fd != null && !h.dir) {
+                PosixFs.fchmod(h.fd, perms);
+            } else if (i.type == Stat.S_IFLNK) {
+                throw new FsException(Errnos.EOPNOTSUPP, "chmod of a symlink");
+            } else {
+                PosixFs.fchmodat(null, proc, perms, 0);
+            }
+        }
+        if (s.has(SetAttr.FATTR_UID) || s.has(SetAttr.FATTR_GID)) {
+            PosixFs.fchownat(i.fd, null, s.has(SetAttr.FATTR_UID) ? s.uid() : -1,
+                    s.has(SetAttr.FATTR_GID) ? s.gid() : -1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+        }
+        if (s.has(SetAttr.FATTR_SIZE)) {
+            if (h != null && h.fd != null && h.writable) {
+                PosixFs.ftruncate(h.fd, s.size());
+            } else if (i.isDir()) {
+                throw new FsException(Errnos.EISDIR);
+            } else if (i.type != Stat.S_IFREG) {
+                throw new FsException(Errnos.EINVAL, "truncate of a special file");
+            } else {
+                try (FileDescriptor w = PosixFs.openat(null, proc, O_WRONLY, 0)) {
+                    dropSetuid(w);
+                    PosixFs.ftruncate(w, s.size());
                 }
             }
-            if (s.has(SetAttr.FATTR_UID) || s.has(SetAttr.FATTR_GID)) {
-                PosixFs.fchownat(i.fd, null, s.has(SetAttr.FATTR_UID) ? s.uid() : -1,
-                        s.has(SetAttr.FATTR_GID) ? s.gid() : -1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+        }
+        int times = SetAttr.FATTR_ATIME | SetAttr.FATTR_MTIME | SetAttr.FATTR_ATIME_NOW | SetAttr.FATTR_MTIME_NOW;
+        if ((s.valid() & times) != 0) {
+            long aSec = s.atime(), aNs = s.atimensec(), mSec = s.mtime(), mNs = s.mtimensec();
+            if (s.has(SetAttr.FATTR_ATIME_NOW)) {
+                aNs = UTIME_NOW;
+            } else if (!s.has(SetAttr.FATTR_ATIME)) {
+                aNs = UTIME_OMIT;
             }
-            if (s.has(SetAttr.FATTR_SIZE)) {
-                if (h != null && h.fd != null && h.writable) {
-                    PosixFs.ftruncate(h.fd, s.size());
-                } else if (i.isDir()) {
-                    throw new FsException(Errnos.EISDIR);
-                } else if (i.type != Stat.S_IFREG) {
-                    throw new FsException(Errnos.EINVAL, "truncate of a special file");
-                } else {
-                    try (FileDescriptor w = PosixFs.openat(null, proc, O_WRONLY, 0)) {
-                        dropSetuid(w);
-                        PosixFs.ftruncate(w, s.size());
-                    }
-                }
+            if (s.has(SetAttr.FATTR_MTIME_NOW)) {
+                mNs = UTIME_NOW;
+            } else if (!s.has(SetAttr.FATTR_MTIME)) {
+                mNs = UTIME_OMIT;
             }
-            int times = SetAttr.FATTR_ATIME | SetAttr.FATTR_MTIME | SetAttr.FATTR_ATIME_NOW | SetAttr.FATTR_MTIME_NOW;
-            if ((s.valid() & times) != 0) {
-                long aSec = s.atime(), aNs = s.atimensec(), mSec = s.mtime(), mNs = s.mtimensec();
-                if (s.has(SetAttr.FATTR_ATIME_NOW)) {
-                    aNs = UTIME_NOW;
-                } else if (!s.has(SetAttr.FATTR_ATIME)) {
-                    aNs = UTIME_OMIT;
-                }
-                if (s.has(SetAttr.FATTR_MTIME_NOW)) {
-                    mNs = UTIME_NOW;
-                } else if (!s.has(SetAttr.FATTR_MTIME)) {
-                    mNs = UTIME_OMIT;
-                }
-                if (i.type == Stat.S_IFLNK) {
-                    throw new FsException(Errnos.EOPNOTSUPP, "times of a symlink");
-                }
-                PosixFs.utimensat(null, proc, aSec, aNs, mSec, mNs, 0);
+            if (i.type == Stat.S_IFLNK) {
+                throw new FsException(Errnos.EOPNOTSUPP, "times of a symlink");
             }
-            return attrOf(i);
-        });
+            PosixFs.utimensat(null, proc, aSec, aNs, mSec, mNs, 0);
+        }
+        return attrOf(i);
     }
 
     @Override
     public byte[] readlink(long node) throws FsException {
-        Inode i = inode(node);
-        if (i.type != Stat.S_IFLNK) {
-            throw new FsException(Errnos.EINVAL, "not a symlink");
+        try (Inode i = inode(node)) {
+            if (i.type != Stat.S_IFLNK) {
+                throw new FsException(Errnos.EINVAL, "not a symlink");
+            }
+            return sys(() -> PosixFs.readlinkat(i.fd, null));
         }
-        return sys(() -> PosixFs.readlinkat(i.fd, null));
     }
 
     @Override
     public Entry symlink(Context ctx, long parent, byte[] name, byte[] target) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        if (target.length == 0) {
-            throw new FsException(Errnos.ENOENT, "empty symlink target");
+        try (Inode p = modifiableDir(parent, name)) {
+            if (target.length == 0) {
+                throw new FsException(Errnos.ENOENT, "empty symlink target");
+            }
+            return as(ctx, () -> {
+                PosixFs.symlinkat(target, p.fd, name);
+                try (Found f = lookupHost(p, name)) {
+                    return f.entry();
+                }
+            });
         }
-        return as(ctx, () -> {
-            PosixFs.symlinkat(target, p.fd, name);
-            return lookupHost(p, name);
-        });
     }
 
     @Override
     public Entry mknod(Context ctx, long parent, byte[] name, int mode, int rdev, int umask) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        int type = mode & Stat.S_IFMT;
-        switch (type) {
-            case 0, Stat.S_IFREG, Stat.S_IFIFO, Stat.S_IFSOCK -> { }
-            case Stat.S_IFCHR, Stat.S_IFBLK -> {
-                // A device node hands the host device to whoever opens it on the host (the share never does);
-                // 0:0 is the overlayfs whiteout, which opens nothing.
-                if (!options.allowDeviceNodes() && !(type == Stat.S_IFCHR && rdev == 0)) {
-                    throw new FsException(Errnos.EPERM, "device node");
+        try (Inode p = modifiableDir(parent, name)) {
+            int type = mode & Stat.S_IFMT;
+            switch (type) {
+                case 0, Stat.S_IFREG, Stat.S_IFIFO, Stat.S_IFSOCK -> { }
+                case Stat.S_IFCHR, Stat.S_IFBLK -> {
+                    // A device node hands the host device to whoever opens it on the host (the share never does);
+                    // 0:0 is the overlayfs whiteout, which opens nothing.
+                    if (!options.allowDeviceNodes() && !(type == Stat.S_IFCHR && rdev == 0)) {
+                        throw new FsException(Errnos.EPERM, "device node");
+                    }
                 }
+                case Stat.S_IFDIR -> throw new FsException(Errnos.EPERM, "MKNOD of a directory");
+                default -> throw new FsException(Errnos.EINVAL, "MKNOD type " + Integer.toOctalString(type));
             }
-            case Stat.S_IFDIR -> throw new FsException(Errnos.EPERM, "MKNOD of a directory");
-            default -> throw new FsException(Errnos.EINVAL, "MKNOD type " + Integer.toOctalString(type));
+            int perms = perms(mode, false);
+            return as(ctx, () -> {
+                PosixFs.mknodat(p.fd, name, type | perms, Integer.toUnsignedLong(rdev));
+                return made(lookupHost(p, name), type == 0 ? Stat.S_IFREG : type, perms);
+            });
         }
-        int perms = perms(mode, false);
-        return as(ctx, () -> {
-            PosixFs.mknodat(p.fd, name, type | perms, Integer.toUnsignedLong(rdev));
-            Entry e = lookupHost(p, name);
-            fixMode(e, type == 0 ? Stat.S_IFREG : type, perms);
-            return e;
-        });
+    }
+
+    /** The entry of an inode just made, with the permission bits the host umask took away restored. */
+    private Entry made(Found f, int type, int perms) {
+        try (f) {
+            fixMode(f.inode(), type, perms);
+            return f.entry();
+        } catch (RuntimeException e) {
+            forget(f.inode().nodeId, 1);
+            throw e;
+        }
     }
 
     @Override
     public Entry mkdir(Context ctx, long parent, byte[] name, int mode, int umask) throws FsException {
-        Inode p = modifiableDir(parent, name);
         int perms = perms(mode, true);
-        return as(ctx, () -> {
-            PosixFs.mkdirat(p.fd, name, perms);
-            Entry e = lookupHost(p, name);
-            fixMode(e, Stat.S_IFDIR, perms);
-            return e;
-        });
+        try (Inode p = modifiableDir(parent, name)) {
+            return as(ctx, () -> {
+                PosixFs.mkdirat(p.fd, name, perms);
+                return made(lookupHost(p, name), Stat.S_IFDIR, perms);
+            });
+        }
     }
 
     @Override
     public void unlink(long parent, byte[] name) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        sys(() -> {
-            PosixFs.unlinkat(p.fd, name, 0);
-            return null;
-        });
+        try (Inode p = modifiableDir(parent, name)) {
+            sys(() -> {
+                PosixFs.unlinkat(p.fd, name, 0);
+                return null;
+            });
+        }
     }
 
     @Override
     public void rmdir(long parent, byte[] name) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        sys(() -> {
-            PosixFs.unlinkat(p.fd, name, AT_REMOVEDIR);
-            return null;
-        });
+        try (Inode p = modifiableDir(parent, name)) {
+            sys(() -> {
+                PosixFs.unlinkat(p.fd, name, AT_REMOVEDIR);
+                return null;
+            });
+        }
     }
 
     @Override
     public void rename(long parent, byte[] name, long newParent, byte[] newName, int flags) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        targetDir(newParent);
-        Inode np = modifiableDir(newParent, newName);
-        if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) != 0) {
-            throw new FsException(Errnos.EINVAL, "rename flags " + flags);
+        try (Inode p = modifiableDir(parent, name); Inode np = modifiableTargetDir(newParent, newName)) {
+            if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) != 0) {
+                throw new FsException(Errnos.EINVAL, "rename flags " + flags);
+            }
+            sys(() -> {
+                PosixFs.renameat2(p.fd, name, np.fd, newName, flags);
+                return null;
+            });
         }
-        sys(() -> {
-            PosixFs.renameat2(p.fd, name, np.fd, newName, flags);
-            return null;
-        });
     }
 
     @Override
     public Entry link(long node, long newParent, byte[] newName) throws FsException {
-        Inode i = inode(node);
-        targetDir(newParent);
-        Inode np = modifiableDir(newParent, newName);
-        if (i.virtual != null) {
-            throw new FsException(Errnos.EROFS, "virtual file");
-        }
-        if (i.isDir()) {
-            throw new FsException(Errnos.EPERM, "hard link to a directory");
-        }
-        return sys(() -> {
-            try {
-                PosixFs.linkat(i.fd, null, np.fd, newName, AT_EMPTY_PATH);
-            } catch (NativeCallException e) {
-                if (e.errno() != Errnos.ENOENT && e.errno() != Errnos.EPERM) {
-                    throw e;
+        try (Inode i = inode(node); Inode np = modifiableTargetDir(newParent, newName)) {
+            if (i.virtual != null) {
+                throw new FsException(Errnos.EROFS, "virtual file");
+            }
+            if (i.isDir()) {
+                throw new FsException(Errnos.EPERM, "hard link to a directory");
+            }
+            return sys(() -> {
+                try {
+                    PosixFs.linkat(i.fd, null, np.fd, newName, AT_EMPTY_PATH);
+                } catch (NativeCallException e) {
+                    if (e.errno() != Errnos.ENOENT && e.errno() != Errnos.EPERM) {
+                        throw e;
+                    }
+                    // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc magic link names the same inode.
+                    PosixFs.linkat(null, procPath(i.fd), np.fd, newName, AT_SYMLINK_FOLLOW);
                 }
-                // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc magic link names the same inode.
-                PosixFs.linkat(null, procPath(i.fd), np.fd, newName, AT_SYMLINK_FOLLOW);
-            }
-            synchronized (lock) {
-                i.lookups++;
-            }
-            return entry(i, attrOf(i));
-        });
+                try (Found f = lookupHost(np, newName)) {
+                    return f.entry();
+                }
+            });
+        }
     }
 
     private static boolean writes(int flags) {
@@ -646,7 +762,9 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public Opened open(Context ctx, long node, int flags) throws FsException {
-        return openInode(ctx, inode(node), flags);
+        try (Inode i = inode(node)) {
+            return openInode(ctx, i, flags);
+        }
     }
 
     /** OPEN, and CREATE of a name that exists: only regular files and directories are opened, never followed. */
@@ -684,107 +802,118 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public Created create(Context ctx, long parent, byte[] name, int flags, int mode, int umask) throws FsException {
-        Inode p = modifiableDir(parent, name);
         int perms = perms(mode, false);
         // Always O_EXCL: an existing name is taken through openInode's type check instead of being opened here,
         // where a FIFO would block this worker and a device node would open the host device.
         int hostFlags = (flags & ~(O_NOCTTY | O_PATH | O_DIRECTORY)) | O_CREAT | O_EXCL | O_NOFOLLOW;
-        FileDescriptor fd = as(ctx, () -> {
-            try {
-                return PosixFs.openat(p.fd, name, hostFlags, perms);
-            } catch (NativeCallException e) {
-                if (e.errno() == Errnos.EEXIST && (flags & O_EXCL) == 0) {
-                    return null;
+        try (Inode p = modifiableDir(parent, name)) {
+            FileDescriptor fd = as(ctx, () -> {
+                try {
+                    return PosixFs.openat(p.fd, name, hostFlags, perms);
+                } catch (NativeCallException e) {
+                    if (e.errno() == Errnos.EEXIST && (flags & O_EXCL) == 0) {
+                        return null;
+                    }
+                    throw e;
                 }
-                throw e;
+            });
+            if (fd == null) {
+                return createExisting(ctx, p, name, flags);
             }
-        });
-        if (fd == null) {
-            return createExisting(ctx, p, name, flags);
-        }
-        return sys(() -> {
+            Found f;
             try {
                 if ((processUmask & perms & 0777) != 0) {
                     PosixFs.fchmod(fd, perms);
                 }
-                Entry e = register(PosixFs.openat(null, procPath(fd), O_PATH, 0));
-                Inode i = inode(e.nodeId());
-                long fh = addHandle(new Handle(i, fd, false, (flags & O_ACCMODE) != O_RDONLY));
-                return new Created(e, new Opened(fh, 0));
-            } catch (RuntimeException | FsException ex) {
+                f = register(PosixFs.openat(null, procPath(fd), O_PATH, 0));
+            } catch (RuntimeException e) {
                 fd.close();
-                throw ex;
+                if (e instanceof NativeCallException n) {
+                    throw new FsException(n.errno(), n.call());
+                }
+                throw e;
             }
-        });
+            try (f) {
+                long fh = addHandle(new Handle(f.inode(), fd, false, (flags & O_ACCMODE) != O_RDONLY));
+                return new Created(f.entry(), new Opened(fh, 0));
+            } catch (RuntimeException e) {
+                fd.close();
+                forget(f.inode().nodeId, 1);
+                throw e;
+            }
+        }
     }
 
     /** CREATE without O_EXCL of a name that exists: a lookup plus OPEN, undone if the open is refused. */
     private Created createExisting(Context ctx, Inode p, byte[] name, int flags) throws FsException {
-        Entry e = sys(() -> lookupHost(p, name));
-        try {
-            Inode i = inode(e.nodeId());
-            if (i.isDir()) {
+        Found f = sys(() -> lookupHost(p, name));
+        try (f) {
+            if (f.inode().isDir()) {
                 throw new FsException(Errnos.EISDIR);
             }
-            return new Created(e, openInode(ctx, i, flags));
-        } catch (RuntimeException | FsException ex) {
-            forget(e.nodeId(), 1);
-            throw ex;
+            return new Created(f.entry(), openInode(ctx, f.inode(), flags));
+        } catch (RuntimeException | FsException e) {
+            forget(f.inode().nodeId, 1);
+            throw e;
         }
     }
 
     @Override
     public int read(long node, long fh, long offset, ByteBuffer dst) throws FsException {
-        Handle h = handle(fh);
-        if (h.dir) {
-            throw new FsException(Errnos.EISDIR);
-        }
-        if (offset < 0) {
-            throw new FsException(Errnos.EINVAL, "negative offset");
-        }
-        if (h.fd == null) {
-            byte[] c = h.inode.virtual.content();
-            if (offset >= c.length) {
-                return 0;
+        try (Handle h = handle(fh)) {
+            if (h.dir) {
+                throw new FsException(Errnos.EISDIR);
             }
-            int n = (int) Math.min(dst.remaining(), c.length - offset);
-            dst.put(c, (int) offset, n);
-            return n;
-        }
-        return sys(() -> {
-            int total = 0;
-            while (dst.hasRemaining()) {
-                int n = PosixFs.pread(h.fd, dst, offset + total);
-                if (n == 0) {
-                    break;
+            if (offset < 0) {
+                throw new FsException(Errnos.EINVAL, "negative offset");
+            }
+            if (h.fd == null) {
+                byte[] c = h.inode.virtual.content();
+                if (offset >= c.length) {
+                    return 0;
                 }
-                total += n;
+                int n = (int) Math.min(dst.remaining(), c.length - offset);
+                dst.put(c, (int) offset, n);
+                return n;
             }
-            return total;
-        });
+            return sys(() -> {
+                int total = 0;
+                while (dst.hasRemaining()) {
+                    int n = PosixFs.pread(h.fd, dst, offset + total);
+                    if (n == 0) {
+                        break;
+                    }
+                    total += n;
+                }
+                return total;
+            });
+        }
     }
 
     @Override
     public int write(long node, long fh, long offset, ByteBuffer src, int writeFlags) throws FsException {
-        Handle h = handle(fh);
-        checkWritable(h.inode);
-        if (offset < 0) {
-            throw new FsException(Errnos.EINVAL, "negative offset");
-        }
-        if (h.dir) {
-            throw new FsException(Errnos.EISDIR);
-        }
-        return sys(() -> {
-            int total = 0;
-            while (src.hasRemaining()) {
-                total += PosixFs.pwrite(h.fd, src, offset + total);
+        try (Handle h = handle(fh)) {
+            checkWritable(h.inode);
+            if (offset < 0) {
+                throw new FsException(Errnos.EINVAL, "negative offset");
             }
-            return total;
-        });
+            if (h.dir) {
+                throw new FsException(Errnos.EISDIR);
+            }
+            return sys(() -> {
+                int total = 0;
+                while (src.hasRemaining()) {
+                    total += PosixFs.pwrite(h.fd, src, offset + total);
+                }
+                return total;
+            });
+        }
     }
 
     @Override
-    public void flush(long node, long fh, long lockOwner) throws FsException { handle(fh); }
+    public void flush(long node, long fh, long lockOwner) throws FsException {
+        handle(fh).close();
+    }
 
     @Override
     public void release(long node, long fh) throws FsException {
@@ -792,103 +921,113 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (h == null) {
             throw new FsException(Errnos.EBADF, "unknown handle " + fh);
         }
-        if (h.fd != null) {
-            h.fd.close();
-        }
+        h.close();
     }
 
     @Override
     public void fsync(long node, long fh, boolean datasync) throws FsException {
-        Handle h = handle(fh);
-        if (h.fd == null) {
-            return;
-        }
-        sys(() -> {
-            if (datasync) {
-                PosixFs.fdatasync(h.fd);
-            } else {
-                PosixFs.fsync(h.fd);
+        try (Handle h = handle(fh)) {
+            if (h.fd == null) {
+                return;
             }
-            return null;
-        });
+            sys(() -> {
+                if (datasync) {
+                    PosixFs.fdatasync(h.fd);
+                } else {
+                    PosixFs.fsync(h.fd);
+                }
+                return null;
+            });
+        }
     }
 
     @Override
     public Opened opendir(Context ctx, long node, int flags) throws FsException {
-        Inode i = inode(node);
-        if (!i.isDir()) {
-            throw new FsException(Errnos.ENOTDIR);
+        try (Inode i = inode(node)) {
+            if (!i.isDir()) {
+                throw new FsException(Errnos.ENOTDIR);
+            }
+            return as(ctx, () -> {
+                FileDescriptor fd = PosixFs.openat(i.fd, PosixFs.bytes("."), O_RDONLY | O_DIRECTORY, 0);
+                try {
+                    return new Opened(addHandle(new Handle(i, fd, true, false)), 0);
+                } catch (RuntimeException e) {
+                    fd.close();
+                    throw e;
+                }
+            });
         }
-        return as(ctx, () -> {
-            FileDescriptor fd = PosixFs.openat(i.fd, PosixFs.bytes("."), O_RDONLY | O_DIRECTORY, 0);
-            return new Opened(addHandle(new Handle(i, fd, true, false)), 0);
-        });
     }
 
     @Override
     public void readdir(long node, long fh, long offset, DirSink sink) throws FsException {
-        Handle h = handle(fh);
-        if (!h.dir) {
-            throw new FsException(Errnos.ENOTDIR);
-        }
-        synchronized (h) {
-            long hostOffset = offset;
-            boolean atRoot = h.inode == root && !virtuals.isEmpty();
-            if (atRoot) {
-                int n = virtuals.size();
-                int start;
-                if (offset == 0) {
-                    start = 0;
-                } else if (offset > VIRTUAL_DIR_COOKIE && offset <= VIRTUAL_DIR_COOKIE + n) {
-                    start = (int) (offset - VIRTUAL_DIR_COOKIE);
-                } else {
-                    start = n + 1; // a host cookie: the virtual entries were all listed before it
-                }
-                if (start <= n) {
-                    for (int v = start; v < n; v++) {
-                        Inode vi = virtuals.get(v);
-                        if (!sink.fits(vi.name.length)) {
-                            return;
-                        }
-                        Entry e = sink.plus() ? entry(vi, virtualAttr(vi)) : null;
-                        sink.add(vi.nodeId, VIRTUAL_DIR_COOKIE + v + 1, DT_REG, vi.name, e);
-                    }
-                    hostOffset = 0;
-                }
+        try (Handle h = handle(fh)) {
+            if (!h.dir) {
+                throw new FsException(Errnos.ENOTDIR);
             }
-            long from = hostOffset;
-            sys(() -> {
-                PosixFs.lseek(h.fd, from, SEEK_SET);
-                while (true) {
-                    List<DirEntry> batch = PosixFs.getdents64(h.fd, GETDENTS_BUFFER);
-                    if (batch.isEmpty()) {
+            synchronized (h) {
+                readdir(h, offset, sink);
+            }
+        }
+    }
+
+    private void readdir(Handle h, long offset, DirSink sink) throws FsException {
+        long hostOffset = offset;
+        boolean atRoot = h.inode == root && !virtuals.isEmpty();
+        if (atRoot) {
+            int n = virtuals.size();
+            int start;
+            if (offset == 0) {
+                start = 0;
+            } else if (offset > VIRTUAL_DIR_COOKIE && offset <= VIRTUAL_DIR_COOKIE + n) {
+                start = (int) (offset - VIRTUAL_DIR_COOKIE);
+            } else {
+                start = n + 1; // a host cookie: the virtual entries were all listed before it
+            }
+            if (start <= n) {
+                for (int v = start; v < n; v++) {
+                    Inode vi = virtuals.get(v);
+                    if (!sink.fits(vi.name.length)) {
+                        return;
+                    }
+                    Entry e = sink.plus() ? entry(vi, virtualAttr(vi)) : null;
+                    sink.add(vi.nodeId, VIRTUAL_DIR_COOKIE + v + 1, DT_REG, vi.name, e);
+                }
+                hostOffset = 0;
+            }
+        }
+        long from = hostOffset;
+        sys(() -> {
+            PosixFs.lseek(h.fd, from, SEEK_SET);
+            while (true) {
+                List<DirEntry> batch = PosixFs.getdents64(h.fd, GETDENTS_BUFFER);
+                if (batch.isEmpty()) {
+                    return null;
+                }
+                for (DirEntry d : batch) {
+                    if (atRoot && virtualByName.containsKey(key(d.name()))) {
+                        continue; // hidden by a virtual file
+                    }
+                    if (!sink.fits(d.name().length)) {
                         return null;
                     }
-                    for (DirEntry d : batch) {
-                        if (atRoot && virtualByName.containsKey(key(d.name()))) {
-                            continue; // hidden by a virtual file
-                        }
-                        if (!sink.fits(d.name().length)) {
-                            return null;
-                        }
-                        Entry e = null;
-                        if (sink.plus()) {
-                            if (d.isDotOrDotDot()) {
-                                Attr a = new Attr(d.ino(), 0, 0, 0, 0, 0, 0, 0, 0, d.type() << 12, 0, 0, 0, 0, 0);
-                                e = new Entry(0, 0, a, 0, 0);
-                            } else {
-                                try {
-                                    e = lookupHost(h.inode, d.name());
-                                } catch (NativeCallException gone) {
-                                    continue; // removed since getdents: skip it
-                                }
+                    Entry e = null;
+                    if (sink.plus()) {
+                        if (d.isDotOrDotDot()) {
+                            Attr a = new Attr(d.ino(), 0, 0, 0, 0, 0, 0, 0, 0, d.type() << 12, 0, 0, 0, 0, 0);
+                            e = new Entry(0, 0, a, 0, 0);
+                        } else {
+                            try (Found f = lookupHost(h.inode, d.name())) {
+                                e = f.entry();
+                            } catch (NativeCallException gone) {
+                                continue; // removed since getdents: skip it
                             }
                         }
-                        sink.add(d.ino(), d.off(), d.type(), d.name(), e);
                     }
+                    sink.add(d.ino(), d.off(), d.type(), d.name(), e);
                 }
-            });
-        }
+            }
+        });
     }
 
     @Override
@@ -899,31 +1038,33 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public StatFs statfs(long node) throws FsException {
-        Inode i = inode(node);
-        FileDescriptor fd = i.virtual != null ? root.fd : i.fd;
-        return sys(() -> {
-            StatVfs s = PosixFs.fstatvfs(fd);
-            return new StatFs(s.blocks(), s.bfree(), s.bavail(), s.files(), s.ffree(), (int) s.bsize(),
-                    (int) s.namemax(), (int) s.frsize());
-        });
+        try (Inode i = inode(node); Inode at = i.virtual != null ? inode(ROOT_ID) : null) {
+            FileDescriptor fd = at != null ? at.fd : i.fd;
+            return sys(() -> {
+                StatVfs s = PosixFs.fstatvfs(fd);
+                return new StatFs(s.blocks(), s.bfree(), s.bavail(), s.files(), s.ffree(), (int) s.bsize(),
+                        (int) s.namemax(), (int) s.frsize());
+            });
+        }
     }
 
     @Override
     public void access(Context ctx, long node, int mask) throws FsException {
-        Inode i = inode(node);
-        if ((mask & W_OK) != 0 && (options.readOnly() || i.virtual != null)) {
-            throw new FsException(Errnos.EROFS);
-        }
-        if (i.virtual != null) {
-            if ((mask & X_OK) != 0 && (i.virtual.permissions() & 0111) == 0) {
-                throw new FsException(Errnos.EACCES);
+        try (Inode i = inode(node)) {
+            if ((mask & W_OK) != 0 && (options.readOnly() || i.virtual != null)) {
+                throw new FsException(Errnos.EROFS);
             }
-            return;
+            if (i.virtual != null) {
+                if ((mask & X_OK) != 0 && (i.virtual.permissions() & 0111) == 0) {
+                    throw new FsException(Errnos.EACCES);
+                }
+                return;
+            }
+            as(ctx, () -> {
+                PosixFs.faccessat(null, procPath(i.fd), mask, AT_EACCESS);
+                return null;
+            });
         }
-        as(ctx, () -> {
-            PosixFs.faccessat(null, procPath(i.fd), mask, AT_EACCESS);
-            return null;
-        });
     }
 
     private static boolean startsWith(byte[] name, byte[] prefix) {
@@ -963,32 +1104,35 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public int getxattr(long node, byte[] name, ByteBuffer dst) throws FsException {
-        Inode i = inode(node);
-        byte[] hostName = hostXattrName(name);
-        if (i.virtual != null || hostName == null) {
-            throw new FsException(Errnos.ENODATA);
-        }
-        int size = dst.remaining();
-        return sys(() -> {
-            byte[] buf = new byte[size];
-            int n = PosixFs.getxattr(procPath(i.fd), hostName, buf, size);
-            if (size > 0) {
-                dst.put(buf, 0, n);
+        try (Inode i = inode(node)) {
+            byte[] hostName = hostXattrName(name);
+            if (i.virtual != null || hostName == null) {
+                throw new FsException(Errnos.ENODATA);
             }
-            return n;
-        });
+            int size = dst.remaining();
+            return sys(() -> {
+                byte[] buf = new byte[size];
+                int n = PosixFs.getxattr(procPath(i.fd), hostName, buf, size);
+                if (size > 0) {
+                    dst.put(buf, 0, n);
+                }
+                return n;
+            });
+        }
     }
 
     @Override
     public int listxattr(long node, ByteBuffer dst) throws FsException {
-        Inode i = inode(node);
-        if (i.virtual != null) {
-            return 0;
+        byte[] host;
+        try (Inode i = inode(node)) {
+            if (i.virtual != null) {
+                return 0;
+            }
+            host = sys(() -> {
+                byte[] buf = new byte[XATTR_LIST_MAX];
+                return java.util.Arrays.copyOf(buf, PosixFs.listxattr(procPath(i.fd), buf, buf.length));
+            });
         }
-        byte[] host = sys(() -> {
-            byte[] buf = new byte[XATTR_LIST_MAX];
-            return java.util.Arrays.copyOf(buf, PosixFs.listxattr(procPath(i.fd), buf, buf.length));
-        });
         java.io.ByteArrayOutputStream list = new java.io.ByteArrayOutputStream(host.length);
         for (int start = 0, end; start < host.length; start = end + 1) {
             end = start;
@@ -1012,65 +1156,69 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public void setxattr(long node, byte[] name, byte[] value, int flags) throws FsException {
-        Inode i = inode(node);
-        checkWritable(i);
-        byte[] hostName = hostXattrName(name);
-        if (hostName == null) {
-            throw new FsException(Errnos.EPERM, "reserved xattr name");
+        try (Inode i = inode(node)) {
+            checkWritable(i);
+            byte[] hostName = hostXattrName(name);
+            if (hostName == null) {
+                throw new FsException(Errnos.EPERM, "reserved xattr name");
+            }
+            sys(() -> {
+                PosixFs.setxattr(procPath(i.fd), hostName, value, value.length, flags);
+                return null;
+            });
         }
-        sys(() -> {
-            PosixFs.setxattr(procPath(i.fd), hostName, value, value.length, flags);
-            return null;
-        });
     }
 
     @Override
     public void removexattr(long node, byte[] name) throws FsException {
-        Inode i = inode(node);
-        checkWritable(i);
-        byte[] hostName = hostXattrName(name);
-        if (hostName == null) {
-            throw new FsException(Errnos.EPERM, "reserved xattr name");
+        try (Inode i = inode(node)) {
+            checkWritable(i);
+            byte[] hostName = hostXattrName(name);
+            if (hostName == null) {
+                throw new FsException(Errnos.EPERM, "reserved xattr name");
+            }
+            sys(() -> {
+                PosixFs.removexattr(procPath(i.fd), hostName);
+                return null;
+            });
         }
-        sys(() -> {
-            PosixFs.removexattr(procPath(i.fd), hostName);
-            return null;
-        });
     }
 
     @Override
     public void fallocate(long node, long fh, int mode, long offset, long length) throws FsException {
-        Handle h = handle(fh);
-        checkWritable(h.inode);
-        sys(() -> {
-            PosixFs.fallocate(h.fd, mode, offset, length);
-            return null;
-        });
+        try (Handle h = handle(fh)) {
+            checkWritable(h.inode);
+            sys(() -> {
+                PosixFs.fallocate(h.fd, mode, offset, length);
+                return null;
+            });
+        }
     }
 
     @Override
     public long lseek(long node, long fh, long offset, int whence) throws FsException {
-        Handle h = handle(fh);
-        if (h.fd != null) {
-            return sys(() -> PosixFs.lseek(h.fd, offset, whence));
-        }
-        long size = h.inode.virtual.content().length;
-        switch (whence) {
-            case SEEK_SET, SEEK_CUR -> { return checkOffset(offset); }
-            case SEEK_END -> { return checkOffset(size + offset); }
-            case SEEK_DATA -> {
-                if (offset < 0 || offset >= size) {
-                    throw new FsException(Errnos.ENXIO);
-                }
-                return offset;
+        try (Handle h = handle(fh)) {
+            if (h.fd != null) {
+                return sys(() -> PosixFs.lseek(h.fd, offset, whence));
             }
-            case SEEK_HOLE -> {
-                if (offset < 0 || offset >= size) {
-                    throw new FsException(Errnos.ENXIO);
+            long size = h.inode.virtual.content().length;
+            switch (whence) {
+                case SEEK_SET, SEEK_CUR -> { return checkOffset(offset); }
+                case SEEK_END -> { return checkOffset(size + offset); }
+                case SEEK_DATA -> {
+                    if (offset < 0 || offset >= size) {
+                        throw new FsException(Errnos.ENXIO);
+                    }
+                    return offset;
                 }
-                return size;
+                case SEEK_HOLE -> {
+                    if (offset < 0 || offset >= size) {
+                        throw new FsException(Errnos.ENXIO);
+                    }
+                    return size;
+                }
+                default -> throw new FsException(Errnos.EINVAL, "whence " + whence);
             }
-            default -> throw new FsException(Errnos.EINVAL, "whence " + whence);
         }
     }
 
@@ -1087,14 +1235,14 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (options.readOnly()) {
             throw new FsException(Errnos.EROFS);
         }
-        Handle in = handle(fhIn);
-        Handle out = handle(fhOut);
-        checkWritable(out.inode);
-        if (in.fd == null) {
-            throw new FsException(Errnos.EXDEV, "copy from a virtual file");
+        try (Handle in = handle(fhIn); Handle out = handle(fhOut)) {
+            checkWritable(out.inode);
+            if (in.fd == null) {
+                throw new FsException(Errnos.EXDEV, "copy from a virtual file");
+            }
+            long n = Math.min(len, 1L << 30);
+            return sys(() -> PosixFs.copyFileRange(in.fd, offIn, out.fd, offOut, n, flags));
         }
-        long n = Math.min(len, 1L << 30);
-        return sys(() -> PosixFs.copyFileRange(in.fd, offIn, out.fd, offOut, n, flags));
     }
 
     @Override
