@@ -16,6 +16,10 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -318,5 +322,107 @@ class PassthroughFsHostileTest {
         byte[] buf = new byte[256];
         int len = PosixFs.getxattr(PosixFs.bytes(p.toString()), utf8(name), buf, buf.length);
         return java.util.Arrays.copyOf(buf, len);
+    }
+
+    // ------------------------------------------------------------------ host descriptor caps (finding 6)
+
+    static long processFds() throws Exception {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
+    @Test
+    void lookupsPastTheInodeCapFailEnfileUntilForgotten() throws Exception {
+        Path d = Files.createDirectory(dir.resolve("d"));
+        for (int i = 0; i < 200; i++) {
+            Files.writeString(d.resolve("f" + i), "x");
+        }
+        client(PassthroughOptions.builder().descriptorCaps(8, 4).build());
+        long before = processFds();
+        long dn = c.lookupNode(ROOT, "d"); // one of the 8
+        List<Long> nodes = new ArrayList<>();
+        for (int i = 0; i < 200; i++) {
+            FuseClient.Reply r = c.lookup(dn, "f" + i);
+            if (r.error() == 0) {
+                nodes.add(r.nodeId());
+            } else {
+                assertEquals(Errnos.ENFILE, r.error(), "f" + i);
+            }
+        }
+        assertEquals(7, nodes.size());
+        assertTrue(processFds() <= before + 8, "fds: " + processFds() + " after, " + before + " before");
+        assertEquals(nodes.get(0), c.lookupNode(dn, "f0"), "a known inode still resolves at the cap");
+        assertEquals(Errnos.ENFILE, c.mkdir(dn, "new", 040755).error());
+        assertEquals(Errnos.ENFILE, mknod(dn, "new", S_IFREG | 0644, 0).error());
+        assertEquals(Errnos.ENFILE, c.call(Fuse.SYMLINK, dn, body().str("new").str("t")).error());
+        assertEquals(Errnos.ENFILE, c.create(dn, "new", O_RDWR | O_CREAT, 0100644).error());
+        assertFalse(Files.exists(d.resolve("new"), LinkOption.NOFOLLOW_LINKS), "nothing made past the cap");
+        c.forget(nodes.get(1), 1);
+        assertEquals(0, c.lookup(dn, "f100").error(), "room again after FORGET");
+        assertEquals(Errnos.ENFILE, c.lookup(dn, "f101").error());
+        // READDIRPLUS past the cap: every name, the ones beyond it without a lookup (node id 0)
+        long fh = c.opendir(dn).ok().body().getLong(0);
+        Set<String> names = new HashSet<>();
+        int looked = 0;
+        for (long off = 0; ; ) {
+            FuseClient.Reply r = c.readdir(Fuse.READDIRPLUS, dn, fh, off, 4096).ok();
+            if (r.body().remaining() == 0) {
+                break;
+            }
+            List<Long> ids = new ArrayList<>();
+            long[] last = {0};
+            names.addAll(PassthroughFsTest.parseDir(r, true, last, ids));
+            looked += (int) ids.stream().filter(id -> id != 0).count();
+            off = last[0];
+        }
+        c.release(Fuse.RELEASEDIR, dn, fh).ok();
+        assertEquals(202, names.size(), "every entry listed");
+        assertEquals(9, fs.inodeCount(), "root + the cap");
+        assertTrue(processFds() <= before + 8, "fds after READDIRPLUS: " + processFds());
+        assertTrue(looked <= 7, "entries with a lookup: " + looked);
+    }
+
+    @Test
+    void opensPastTheHandleCapFailEmfileUntilReleased() throws Exception {
+        Files.writeString(dir.resolve("f"), "x");
+        client(PassthroughOptions.builder().descriptorCaps(16, 4).build());
+        long before = processFds();
+        long n = c.lookupNode(ROOT, "f");
+        List<Long> fhs = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            FuseClient.Reply r = c.open(n, O_RDWR | O_TRUNC);
+            if (r.error() == 0) {
+                fhs.add(r.body().getLong(0));
+            } else {
+                assertEquals(Errnos.EMFILE, r.error());
+            }
+        }
+        assertEquals(4, fhs.size());
+        assertTrue(processFds() <= before + 1 + 4, "fds: " + processFds() + " after, " + before + " before");
+        assertEquals(Errnos.EMFILE, c.opendir(ROOT).error());
+        assertEquals(Errnos.EMFILE, c.create(ROOT, "g", O_RDWR | O_CREAT, 0100644).error());
+        assertFalse(Files.exists(dir.resolve("g")), "CREATE past the cap makes nothing");
+        c.release(Fuse.RELEASE, n, fhs.get(0)).ok();
+        long dfh = c.opendir(ROOT).ok().body().getLong(0);
+        assertEquals(Errnos.EMFILE, c.open(n, O_RDONLY).error());
+        c.release(Fuse.RELEASEDIR, ROOT, dfh).ok();
+        FuseClient.Reply cr = c.create(ROOT, "g", O_RDWR | O_CREAT, 0100644).ok();
+        c.release(Fuse.RELEASE, cr.nodeId(), FuseClient.createdFh(cr)).ok();
+        for (int i = 1; i < fhs.size(); i++) {
+            c.release(Fuse.RELEASE, n, fhs.get(i)).ok();
+        }
+        assertEquals(0, fs.handleCount());
+    }
+
+    @Test
+    void defaultCapsLeaveMostOfTheProcessDescriptorLimit() {
+        PassthroughOptions o = PassthroughOptions.defaults();
+        long limit = ((com.sun.management.UnixOperatingSystemMXBean)
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getMaxFileDescriptorCount();
+        assertTrue(o.maxInodes() <= PassthroughOptions.DEFAULT_MAX_INODES && o.maxInodes() <= Math.max(64, limit / 4),
+                o.maxInodes() + " inode descriptors of " + limit);
+        assertTrue(o.maxHandles() <= PassthroughOptions.DEFAULT_MAX_HANDLES
+                && o.maxHandles() <= Math.max(64, limit / 16), o.maxHandles() + " handles of " + limit);
     }
 }

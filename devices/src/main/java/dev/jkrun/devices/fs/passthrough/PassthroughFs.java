@@ -61,6 +61,12 @@ import java.util.function.IntConsumer;
  * The guest's uid/gid become this thread's fsuid/fsgid while it creates or checks access, when the VMM runs as
  * root (the way virtiofsd does), so new files get the guest caller's ownership.
  *
+ * <p><b>Descriptor caps.</b> Each inode the guest has looked up holds a host descriptor until it forgets it, each
+ * open handle another. {@link PassthroughOptions#maxInodes()} and {@link PassthroughOptions#maxHandles()} bound them
+ * per share, so a guest cannot exhaust the descriptors of the JVM that runs other VMs: past them LOOKUP and the
+ * operations that make a name fail ENFILE (before making it), OPEN/CREATE/OPENDIR fail EMFILE (before opening),
+ * and READDIRPLUS lists the remaining entries without looking them up (node id 0, which Linux accepts).
+ *
  * <p><b>Privileges.</b> Unless {@link PassthroughOptions#allowSetuid()}, the guest cannot leave a setuid or setgid
  * program on the host: S_ISUID (and S_ISGID on non-directories) is dropped from every mode it sets, and a file that
  * has them loses them when the guest opens it for writing (as root the VMM writes with CAP_FSETID, so the host
@@ -96,6 +102,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     private final AtomicLong nextFh = new AtomicLong(1);
     private final List<Inode> virtuals = new ArrayList<>();
     private final Map<String, Inode> virtualByName = new HashMap<>();
+    private final Cap inodeCap;
+    private final Cap handleCap;
     private final boolean switchCredentials;
     private final int processUmask;
     private final long createdSec = System.currentTimeMillis() / 1000;
@@ -132,6 +140,36 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         abstract void freed();
     }
 
+    /** Places under one of the share's descriptor caps; past it the guest gets {@code errno}. */
+    private static final class Cap {
+        private final AtomicInteger held = new AtomicInteger();
+        private final int max;
+        private final int errno;
+
+        Cap(int max, int errno) {
+            this.max = max;
+            this.errno = errno;
+        }
+
+        /** Takes a place before anything is opened, or fails. */
+        void take() throws FsException {
+            for (int n = held.get(); ; n = held.get()) {
+                if (n >= max) {
+                    throw full();
+                }
+                if (held.compareAndSet(n, n + 1)) {
+                    return;
+                }
+            }
+        }
+
+        void give() { held.decrementAndGet(); }
+
+        boolean isFull() { return held.get() >= max; }
+
+        FsException full() { return new FsException(errno, "descriptor cap of " + max + " reached"); }
+    }
+
     private static final class Inode extends Pinned {
         final long nodeId;
         final FileDescriptor fd; // null for virtual files
@@ -139,15 +177,17 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         final int type;
         final byte[] name; // virtual files only
         final VirtualFile virtual;
+        final Cap cap; // where fd counts; null for the root and virtual files
         long lookups; // guarded by PassthroughFs.lock
 
-        Inode(long nodeId, FileDescriptor fd, Key key, int type, byte[] name, VirtualFile virtual) {
+        Inode(long nodeId, FileDescriptor fd, Key key, int type, byte[] name, VirtualFile virtual, Cap cap) {
             this.nodeId = nodeId;
             this.fd = fd;
             this.key = key;
             this.type = type;
             this.name = name;
             this.virtual = virtual;
+            this.cap = cap;
         }
 
         boolean isDir() { return type == Stat.S_IFDIR; }
@@ -157,6 +197,9 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             if (fd != null) {
                 fd.close();
             }
+            if (cap != null) {
+                cap.give();
+            }
         }
     }
 
@@ -165,9 +208,13 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         final FileDescriptor fd; // null for virtual files
         final boolean dir;
         final boolean writable;
+        final Cap cap;
 
-        /** Takes over {@code fd}; holds a use of {@code inode} (which the caller holds one of) until freed. */
-        Handle(Inode inode, FileDescriptor fd, boolean dir, boolean writable) {
+        /**
+         * Takes over {@code fd} and a place the caller took under {@code cap}; holds a use of {@code inode} (which
+         * the caller holds one of) until freed.
+         */
+        Handle(Inode inode, FileDescriptor fd, boolean dir, boolean writable, Cap cap) {
             if (!inode.pin()) {
                 throw new IllegalStateException("handle of a freed inode");
             }
@@ -175,6 +222,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             this.fd = fd;
             this.dir = dir;
             this.writable = writable;
+            this.cap = cap;
         }
 
         @Override
@@ -183,6 +231,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 fd.close();
             }
             inode.close();
+            cap.give();
         }
     }
 
@@ -197,16 +246,18 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         this.options = options;
         FileDescriptor fd = PosixFs.openat(null, PosixFs.bytes(root.toString()), O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
         Stat st = PosixFs.fstat(fd);
-        this.root = new Inode(ROOT_ID, fd, new Key(st.dev(), st.ino()), st.type(), null, null);
+        this.root = new Inode(ROOT_ID, fd, new Key(st.dev(), st.ino()), st.type(), null, null, null);
         inodes.put(ROOT_ID, this.root);
         byKey.put(this.root.key, this.root);
         long i = 0;
         for (Map.Entry<String, VirtualFile> e : options.virtualFiles().entrySet()) {
             byte[] name = e.getKey().getBytes(StandardCharsets.UTF_8);
-            Inode v = new Inode(VIRTUAL_BASE + i++, null, null, Stat.S_IFREG, name, e.getValue());
+            Inode v = new Inode(VIRTUAL_BASE + i++, null, null, Stat.S_IFREG, name, e.getValue(), null);
             virtuals.add(v);
             virtualByName.put(key(name), v);
         }
+        this.inodeCap = new Cap(options.maxInodes(), Errnos.ENFILE);
+        this.handleCap = new Cap(options.maxHandles(), Errnos.EMFILE);
         this.switchCredentials = PosixFs.geteuid() == 0;
         this.processUmask = readUmask();
     }
@@ -304,10 +355,33 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return h != null && h.pin() ? h : null;
     }
 
+    /**
+     * A new handle of {@code i} (which the caller holds a use of) on the descriptor {@code open} returns (null for
+     * a virtual file); its place under the handle cap is taken before {@code open} runs.
+     */
+    private long openHandle(Inode i, boolean dir, boolean writable, Op<FileDescriptor> open) throws FsException {
+        handleCap.take();
+        FileDescriptor fd;
+        try {
+            fd = open.run();
+        } catch (RuntimeException | FsException e) {
+            handleCap.give();
+            throw e;
+        }
+        return addHandle(new Handle(i, fd, dir, writable, handleCap));
+    }
+
     private long addHandle(Handle h) {
         long fh = nextFh.getAndIncrement();
         handles.put(fh, h);
         return fh;
+    }
+
+    /** Fails ENFILE before an operation makes a name whose inode the cap has no room for. */
+    private void roomForInode() throws FsException {
+        if (inodeCap.isFull()) {
+            throw inodeCap.full();
+        }
     }
 
     private static void checkName(byte[] name) throws FsException {
@@ -390,8 +464,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return new Entry(i.nodeId, 0, a, options.entryTimeoutNanos(), options.attrTimeoutNanos());
     }
 
-    /** Adds one lookup of the inode behind {@code fd} (taking ownership of {@code fd}). */
-    private Found register(FileDescriptor fd) {
+    /** Adds one lookup of the inode behind {@code fd} (taking ownership of {@code fd}); ENFILE past the cap. */
+    private Found register(FileDescriptor fd) throws FsException {
         Stat st;
         try {
             st = PosixFs.fstat(fd);
@@ -406,7 +480,13 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             if (i != null && i.pin()) {
                 i.lookups++;
             } else {
-                i = new Inode(nextNode.getAndIncrement(), fd, k, st.type(), null, null);
+                try {
+                    inodeCap.take();
+                } catch (FsException full) {
+                    fd.close();
+                    throw full;
+                }
+                i = new Inode(nextNode.getAndIncrement(), fd, k, st.type(), null, null, inodeCap);
                 i.pin();
                 i.lookups = 1;
                 inodes.put(i.nodeId, i);
@@ -419,7 +499,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return new Found(i, entry(i, attr(st)));
     }
 
-    private Found lookupHost(Inode p, byte[] name) {
+    private Found lookupHost(Inode p, byte[] name) throws FsException {
         return register(PosixFs.openat(p.fd, name, O_PATH | O_NOFOLLOW, 0));
     }
 
@@ -642,6 +722,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             if (target.length == 0) {
                 throw new FsException(Errnos.ENOENT, "empty symlink target");
             }
+            roomForInode();
             return as(ctx, () -> {
                 PosixFs.symlinkat(target, p.fd, name);
                 try (Found f = lookupHost(p, name)) {
@@ -668,6 +749,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 default -> throw new FsException(Errnos.EINVAL, "MKNOD type " + Integer.toOctalString(type));
             }
             int perms = perms(mode, false);
+            roomForInode();
             return as(ctx, () -> {
                 PosixFs.mknodat(p.fd, name, type | perms, Integer.toUnsignedLong(rdev));
                 return made(lookupHost(p, name), type == 0 ? Stat.S_IFREG : type, perms);
@@ -690,6 +772,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     public Entry mkdir(Context ctx, long parent, byte[] name, int mode, int umask) throws FsException {
         int perms = perms(mode, true);
         try (Inode p = modifiableDir(parent, name)) {
+            roomForInode();
             return as(ctx, () -> {
                 PosixFs.mkdirat(p.fd, name, perms);
                 return made(lookupHost(p, name), Stat.S_IFDIR, perms);
@@ -773,7 +856,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             if (writes(flags)) {
                 throw new FsException(Errnos.EROFS, "virtual file");
             }
-            return new Opened(addHandle(new Handle(i, null, false, false)), 0);
+            return new Opened(openHandle(i, false, false, () -> null), 0);
         }
         if (options.readOnly() && writes(flags)) {
             throw new FsException(Errnos.EROFS);
@@ -785,19 +868,18 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             throw new FsException(Errnos.EACCES, "open of a special file");
         }
         int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH);
-        FileDescriptor fd = as(ctx, () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
-        try {
+        return new Opened(openHandle(i, i.isDir(), (flags & O_ACCMODE) != O_RDONLY, () -> {
+            FileDescriptor fd = as(ctx, () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
             if (writes(flags)) {
-                sys(() -> {
+                try {
                     dropSetuid(fd);
-                    return null;
-                });
+                } catch (NativeCallException e) {
+                    fd.close();
+                    throw new FsException(e.errno(), e.call());
+                }
             }
-            return new Opened(addHandle(new Handle(i, fd, i.isDir(), (flags & O_ACCMODE) != O_RDONLY)), 0);
-        } catch (RuntimeException | FsException e) {
-            fd.close();
-            throw e;
-        }
+            return fd;
+        }), 0);
     }
 
     @Override
@@ -807,17 +889,26 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         // where a FIFO would block this worker and a device node would open the host device.
         int hostFlags = (flags & ~(O_NOCTTY | O_PATH | O_DIRECTORY)) | O_CREAT | O_EXCL | O_NOFOLLOW;
         try (Inode p = modifiableDir(parent, name)) {
-            FileDescriptor fd = as(ctx, () -> {
-                try {
-                    return PosixFs.openat(p.fd, name, hostFlags, perms);
-                } catch (NativeCallException e) {
-                    if (e.errno() == Errnos.EEXIST && (flags & O_EXCL) == 0) {
-                        return null;
+            roomForInode();
+            handleCap.take();
+            FileDescriptor fd;
+            try {
+                fd = as(ctx, () -> {
+                    try {
+                        return PosixFs.openat(p.fd, name, hostFlags, perms);
+                    } catch (NativeCallException e) {
+                        if (e.errno() == Errnos.EEXIST && (flags & O_EXCL) == 0) {
+                            return null;
+                        }
+                        throw e;
                     }
-                    throw e;
-                }
-            });
+                });
+            } catch (RuntimeException | FsException e) {
+                handleCap.give();
+                throw e;
+            }
             if (fd == null) {
+                handleCap.give();
                 return createExisting(ctx, p, name, flags);
             }
             Found f;
@@ -825,21 +916,15 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 if ((processUmask & perms & 0777) != 0) {
                     PosixFs.fchmod(fd, perms);
                 }
-                f = register(PosixFs.openat(null, procPath(fd), O_PATH, 0));
-            } catch (RuntimeException e) {
+                f = sys(() -> register(PosixFs.openat(null, procPath(fd), O_PATH, 0)));
+            } catch (RuntimeException | FsException e) {
                 fd.close();
-                if (e instanceof NativeCallException n) {
-                    throw new FsException(n.errno(), n.call());
-                }
+                handleCap.give();
                 throw e;
             }
             try (f) {
-                long fh = addHandle(new Handle(f.inode(), fd, false, (flags & O_ACCMODE) != O_RDONLY));
+                long fh = addHandle(new Handle(f.inode(), fd, false, (flags & O_ACCMODE) != O_RDONLY, handleCap));
                 return new Created(f.entry(), new Opened(fh, 0));
-            } catch (RuntimeException e) {
-                fd.close();
-                forget(f.inode().nodeId, 1);
-                throw e;
             }
         }
     }
@@ -947,15 +1032,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             if (!i.isDir()) {
                 throw new FsException(Errnos.ENOTDIR);
             }
-            return as(ctx, () -> {
-                FileDescriptor fd = PosixFs.openat(i.fd, PosixFs.bytes("."), O_RDONLY | O_DIRECTORY, 0);
-                try {
-                    return new Opened(addHandle(new Handle(i, fd, true, false)), 0);
-                } catch (RuntimeException e) {
-                    fd.close();
-                    throw e;
-                }
-            });
+            return new Opened(openHandle(i, true, false,
+                    () -> as(ctx, () -> PosixFs.openat(i.fd, PosixFs.bytes("."), O_RDONLY | O_DIRECTORY, 0))), 0);
         }
     }
 
@@ -1013,14 +1091,15 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                     }
                     Entry e = null;
                     if (sink.plus()) {
-                        if (d.isDotOrDotDot()) {
-                            Attr a = new Attr(d.ino(), 0, 0, 0, 0, 0, 0, 0, 0, d.type() << 12, 0, 0, 0, 0, 0);
-                            e = new Entry(0, 0, a, 0, 0);
+                        if (d.isDotOrDotDot() || inodeCap.isFull()) {
+                            e = unlooked(d);
                         } else {
                             try (Found f = lookupHost(h.inode, d.name())) {
                                 e = f.entry();
                             } catch (NativeCallException gone) {
                                 continue; // removed since getdents: skip it
+                            } catch (FsException full) {
+                                e = unlooked(d);
                             }
                         }
                     }
@@ -1028,6 +1107,11 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 }
             }
         });
+    }
+
+    /** A READDIRPLUS entry without a lookup (node id 0): the guest looks the name up when it needs it. */
+    private static Entry unlooked(DirEntry d) {
+        return new Entry(0, 0, new Attr(d.ino(), 0, 0, 0, 0, 0, 0, 0, 0, d.type() << 12, 0, 0, 0, 0, 0), 0, 0);
     }
 
     @Override

@@ -28,13 +28,17 @@ public record PassthroughOptions(boolean readOnly, Map<String, VirtualFile> virt
                                  long entryTimeoutNanos, long attrTimeoutNanos, boolean allowDeviceNodes,
                                  boolean allowSetuid, int maxInodes, int maxHandles) {
     public static final long DEFAULT_TIMEOUT_NANOS = 5_000_000_000L;
-    /** Upper bounds of the default caps: what a busy guest keeps cached and open on one share. */
-    public static final int DEFAULT_MAX_INODES = 16384, DEFAULT_MAX_HANDLES = 4096;
+    /**
+     * Upper bounds of the default caps. The guest releases an inode only when its own cache drops it, so the inode
+     * cap is what a guest may keep cached at once (a tree walk of that many files); open handles are what it holds
+     * open.
+     */
+    public static final int DEFAULT_MAX_INODES = 65536, DEFAULT_MAX_HANDLES = 8192;
     /**
      * The default caps take at most these fractions of the process's descriptor limit (RLIMIT_NOFILE, which the
-     * JVM raises to the hard limit), so one share cannot starve the other VMs in the JVM.
+     * JVM raises to the hard limit), so one share cannot take the descriptors every other VM in the JVM needs.
      */
-    static final int INODES_SHARE_OF_NOFILE = 4, HANDLES_SHARE_OF_NOFILE = 8;
+    static final int INODES_SHARE_OF_NOFILE = 4, HANDLES_SHARE_OF_NOFILE = 16;
     /** Floor of the default caps on a host with a tiny descriptor limit. */
     static final int MIN_DEFAULT_CAP = 64;
 
