@@ -425,4 +425,40 @@ class PassthroughFsHostileTest {
         assertTrue(o.maxHandles() <= PassthroughOptions.DEFAULT_MAX_HANDLES
                 && o.maxHandles() <= Math.max(64, limit / 16), o.maxHandles() + " handles of " + limit);
     }
+
+    // ------------------------------------------------------------------ finding 9: ioctl and ranges
+
+    @Test
+    void readOnlyShareRefusesIoctlsButReportsTheExitStatus() throws Exception {
+        Files.writeString(dir.resolve("f"), "x");
+        int[] status = {-1};
+        client(PassthroughOptions.builder().readOnly(true).exitCodeListener(s -> status[0] = s).build());
+        long f = c.lookupNode(ROOT, "f");
+        long fh = c.openFh(f, O_RDONLY);
+        assertEquals(Errnos.EROFS, c.call(Fuse.IOCTL, f, body().i64(fh).i32(0).i32(0x40086602).i64(0).i32(8).i32(0)
+                .raw(new byte[8])).error(), "FS_IOC_SETFLAGS");
+        c.call(Fuse.IOCTL, ROOT, body().i64(0).i32(Fuse.IOCTL_DIR).i32(FileSystem.IOCTL_EXIT_CODE).i64(5).i32(0).i32(0))
+                .ok();
+        assertEquals(5, status[0]);
+        c.release(Fuse.RELEASE, f, fh).ok();
+    }
+
+    @Test
+    void copyFileRangeWithAHugeLengthIsClampedNotNegative() throws Exception {
+        Files.writeString(dir.resolve("src"), "data");
+        client();
+        long s = c.lookupNode(ROOT, "src");
+        long sfh = c.openFh(s, O_RDONLY);
+        FuseClient.Reply dr = c.create(ROOT, "dst", O_RDWR | O_CREAT, 0100644).ok();
+        long d = dr.nodeId(), dfh = FuseClient.createdFh(dr);
+        FuseClient.Reply r = c.call(Fuse.COPY_FILE_RANGE, s, body().i64(sfh).i64(0).i64(d).i64(dfh).i64(0).i64(-1)
+                .i64(0)).ok();
+        assertEquals(4, r.body().getInt(0), "copied to the end of the source");
+        assertEquals("data", Files.readString(dir.resolve("dst")));
+        assertEquals(Errnos.EINVAL, c.call(Fuse.COPY_FILE_RANGE, s, body().i64(sfh).i64(-1).i64(d).i64(dfh).i64(0)
+                .i64(4).i64(0)).error());
+        assertEquals(Errnos.EINVAL, c.call(Fuse.FALLOCATE, d, body().i64(dfh).i64(0).i64(-4096).i32(0).i32(0)).error());
+        assertEquals(Errnos.EINVAL, c.setattr(d, SetAttr.FATTR_SIZE | SetAttr.FATTR_FH, dfh, -1, 0, 0, 0, 0, 0).error());
+        assertEquals("data", Files.readString(dir.resolve("dst")));
+    }
 }

@@ -79,8 +79,6 @@ import java.util.function.IntConsumer;
 public final class PassthroughFs implements FileSystem, AutoCloseable {
     /** Node ids (and st_ino) of the virtual root files: {@code VIRTUAL_BASE + index}. */
     public static final long VIRTUAL_BASE = 0xFFFF_FFFF_0000_0000L;
-    /** The {@code 0x7602} = {@code _IO('v', 2)} ioctl by which libkrun's init reports the exit status (arg = code). */
-    public static final int IOCTL_EXIT_CODE = 0x7602;
     /** READDIR cookies of the virtual root entries (virtual entry i continues at {@code VIRTUAL_DIR_COOKIE + i + 1}). */
     static final long VIRTUAL_DIR_COOKIE = 0x7FFF_FFFF_FFFF_F000L;
     private static final int NAME_MAX = 255;
@@ -988,7 +986,11 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             return sys(() -> {
                 int total = 0;
                 while (src.hasRemaining()) {
-                    total += PosixFs.pwrite(h.fd, src, offset + total);
+                    int n = PosixFs.pwrite(h.fd, src, offset + total);
+                    if (n == 0) {
+                        throw new FsException(Errnos.EIO, "pwrite wrote nothing"); // never spin the worker
+                    }
+                    total += n;
                 }
                 return total;
             });
@@ -1324,7 +1326,10 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             if (in.fd == null) {
                 throw new FsException(Errnos.EXDEV, "copy from a virtual file");
             }
-            long n = Math.min(len, 1L << 30);
+            if (offIn < 0 || offOut < 0) {
+                throw new FsException(Errnos.EINVAL, "negative offset");
+            }
+            long n = Long.compareUnsigned(len, Fuse.MAX_COPY_FILE_RANGE) > 0 ? Fuse.MAX_COPY_FILE_RANGE : len;
             return sys(() -> PosixFs.copyFileRange(in.fd, offIn, out.fd, offOut, n, flags));
         }
     }
