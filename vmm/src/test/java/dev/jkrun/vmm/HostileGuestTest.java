@@ -65,7 +65,9 @@ class HostileGuestTest {
 
     /**
      * What a case needs and what the VMM must have logged. {@code refusal}: a pattern one line of the child's log
-     * must match (null: the case attacks nothing the VMM should refuse, a reset is legal).
+     * must match (null: the case attacks nothing the VMM should refuse, a reset is legal; or the device absorbs the
+     * attack without refusing anything, as the console coalesces repeated control requests — the guest then checks
+     * that what it got back stayed bounded).
      */
     record Expect(boolean console, boolean bigDisk, Pattern refusal) {}
 
@@ -74,12 +76,12 @@ class HostileGuestTest {
             "buffers_outside_ram", new Expect(false, false,
                     Pattern.compile("BUFFER_OUT_OF_MEMORY|BUFFER_ADDRESS_OVERFLOW|INDIRECT_TABLE_OUT_OF_MEMORY")),
             "chain_loops", new Expect(false, false, Pattern.compile("(?i)CHAIN_TOO_LONG|loop|DESCRIPTOR_INDEX_OUT_OF_RANGE")),
-            "chain_terabytes", new Expect(false, true, Pattern.compile("(?i)CHAIN_TOO_LONG|too long|too large|exceeds|2\\^32")),
+            "chain_terabytes", new Expect(false, true, Pattern.compile("CHAIN_TOO_MANY_BYTES")),
             "mmio_hammer", new Expect(false, false, Pattern.compile("(?i)virtio-mmio.*ignor")),
             "queue_regs_oob", new Expect(false, false, Pattern.compile("(?i)nonexistent queue|INVALID_QUEUE_SIZE")),
             "reset_inflight", new Expect(true, false, null),
-            "console_ctrl_flood", new Expect(true, false, Pattern.compile("(?i)virtio-console.*(control|needs reset|backlog|drop)")),
-            "console_tx_terabytes", new Expect(true, false, Pattern.compile("(?i)CHAIN_TOO_LONG|too long|too large|exceeds|2\\^32")),
+            "console_ctrl_flood", new Expect(true, false, null),
+            "console_tx_terabytes", new Expect(true, false, Pattern.compile("CHAIN_TOO_MANY_BYTES")),
             "reset_long_chain", new Expect(true, false, null));
 
     /** Lines in the child's log that mean the VMM was hurt, whatever the case. */
