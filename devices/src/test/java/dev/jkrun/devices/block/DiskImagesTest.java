@@ -452,6 +452,23 @@ class DiskImagesTest {
         assertTrue(e.getMessage().contains("refcount table") && e.getMessage().contains("past the end"), e.getMessage());
     }
 
+    /** The fuzz targets' qcow2 image, written without qemu-img, is one qemu-img accepts and we write cleanly. */
+    @Test
+    void tinyQcow2IsValid() throws Exception {
+        Qemu.require();
+        Path img = TinyImages.qcow2(dir.resolve("tiny.qcow2"), 5 << 20);
+        assertClean(img);
+        byte[] d = new byte[70_000];
+        new Random(2).nextBytes(d);
+        try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, false, false)) {
+            assertEquals(5 << 20, q.capacityBytes());
+            q.write(3 << 20, ByteBuffer.wrap(d));
+        }
+        assertClean(img);
+        byte[] raw = Qemu.toRaw(img, "qcow2", dir);
+        assertSameBytes(d, Arrays.copyOfRange(raw, 3 << 20, (3 << 20) + d.length));
+    }
+
     // ---- format given, never probed ----------------------------------------------------------------------------
 
     @Test
