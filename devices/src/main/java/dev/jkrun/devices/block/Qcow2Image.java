@@ -186,6 +186,15 @@ public final class Qcow2Image implements DiskImage {
         if (refcountTableClusters <= 0 || refcountTableClusters > (8 << 20) / clusterSize) {
             throw bad("refcount_table_clusters " + refcountTableClusters + " out of range");
         }
+        // qcow2.txt: l1_table_offset and refcount_table_offset are "offset[s] into the image file": tables running
+        // past the file's end are corrupt, and reading them would let a tiny file claim tens of MiB of heap.
+        if (8L * l1Size > fileSize - l1Offset) {
+            throw bad("L1 table (" + l1Size + " entries at 0x" + Long.toHexString(l1Offset) + ") runs past the end of the file");
+        }
+        if ((long) refcountTableClusters * clusterSize > fileSize - refcountTableOffset) {
+            throw bad("refcount table (" + refcountTableClusters + " clusters at 0x" + Long.toHexString(refcountTableOffset)
+                    + ") runs past the end of the file");
+        }
         l1 = readTable(l1Offset, l1Size);
         refcountTable = readTable(refcountTableOffset, refcountTableClusters * (clusterSize / 8));
         nextFree = ceilDiv(fileSize, clusterSize) * clusterSize;

@@ -433,6 +433,42 @@ class DiskImagesTest {
         }
     }
 
+    /** Tables that run past the end of the file are corrupt: a 200 KiB file must not make us read 32 MiB of L1. */
+    @Test
+    void qcow2TablesPastTheEndOfTheFileAreRefused() throws Exception {
+        Qemu.require();
+        Path img = dir.resolve("t.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", img.toString(), "1M");
+        byte[] good = Files.readAllBytes(img);
+        byte[] bigL1 = good.clone();
+        ByteBuffer.wrap(bigL1).putInt(36, 4 << 20); // l1_size: 4M entries, 32 MiB
+        Files.write(img, bigL1);
+        DiskImageException e = assertThrows(DiskImageException.class, () -> DiskImages.open(img, ImageFormat.QCOW2, true, false));
+        assertTrue(e.getMessage().contains("L1 table") && e.getMessage().contains("past the end"), e.getMessage());
+        byte[] bigRefcounts = good.clone();
+        ByteBuffer.wrap(bigRefcounts).putInt(56, 128); // refcount_table_clusters: 8 MiB
+        Files.write(img, bigRefcounts);
+        e = assertThrows(DiskImageException.class, () -> DiskImages.open(img, ImageFormat.QCOW2, true, false));
+        assertTrue(e.getMessage().contains("refcount table") && e.getMessage().contains("past the end"), e.getMessage());
+    }
+
+    /** The fuzz targets' qcow2 image, written without qemu-img, is one qemu-img accepts and we write cleanly. */
+    @Test
+    void tinyQcow2IsValid() throws Exception {
+        Qemu.require();
+        Path img = TinyImages.qcow2(dir.resolve("tiny.qcow2"), 5 << 20);
+        assertClean(img);
+        byte[] d = new byte[70_000];
+        new Random(2).nextBytes(d);
+        try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, false, false)) {
+            assertEquals(5 << 20, q.capacityBytes());
+            q.write(3 << 20, ByteBuffer.wrap(d));
+        }
+        assertClean(img);
+        byte[] raw = Qemu.toRaw(img, "qcow2", dir);
+        assertSameBytes(d, Arrays.copyOfRange(raw, 3 << 20, (3 << 20) + d.length));
+    }
+
     // ---- format given, never probed ----------------------------------------------------------------------------
 
     @Test
