@@ -118,11 +118,12 @@ class PassthroughFsHostileTest {
         Files.writeString(dir.resolve("f"), "old content");
         client();
         FuseClient.Reply r = c.create(ROOT, "f", O_RDWR | O_CREAT | O_TRUNC, 0100600).ok();
+        long n = r.nodeId(), fh = FuseClient.createdFh(r);
         assertEquals(0, Files.size(dir.resolve("f")), "O_TRUNC honoured");
         assertEquals("644", Integer.toOctalString(hostMode(dir.resolve("f")) & 0777), "mode of an existing file kept");
-        c.write(r.nodeId(), FuseClient.createdFh(r), 0, utf8("new")).ok();
+        c.write(n, fh, 0, utf8("new")).ok();
         assertEquals("new", Files.readString(dir.resolve("f")));
-        c.release(Fuse.RELEASE, r.nodeId(), FuseClient.createdFh(r)).ok();
+        c.release(Fuse.RELEASE, n, fh).ok();
     }
 
     // ------------------------------------------------------------------ MKNOD of devices
@@ -174,6 +175,22 @@ class PassthroughFsHostileTest {
         assertEquals(02775, hostMode(dir.resolve("shared")) & 07777, "setgid directories keep their bit");
         c.setattr(d, SetAttr.FATTR_MODE, 0, 0, 0, 0, 046775, 0, 0).ok();
         assertEquals(02775, hostMode(dir.resolve("shared")) & 07777, "setuid is meaningless on directories: dropped");
+    }
+
+    /** Found by FuseServerFuzzTest: a directory's node with a file's handle kept S_ISGID (allowed on directories). */
+    @Test
+    void setattrWithAnotherFilesHandleIsRefused() throws Exception {
+        client();
+        FuseClient.Reply cr = c.create(ROOT, "f", O_RDWR | O_CREAT | O_EXCL, 0100644).ok();
+        long f = cr.nodeId(), fh = FuseClient.createdFh(cr); // (a reply's body is only valid until the next call)
+        long d = c.mkdir(ROOT, "d", 040755).ok().nodeId();
+        assertEquals(Errnos.EBADF, c.setattr(d, SetAttr.FATTR_MODE | SetAttr.FATTR_FH, fh, 0, 0, 0, 02755, 0, 0).error());
+        assertEquals(Errnos.EBADF, c.setattr(ROOT, SetAttr.FATTR_SIZE | SetAttr.FATTR_FH, fh, 0, 0, 0, 0, 0, 0).error());
+        assertEquals(0644, hostMode(dir.resolve("f")) & 07777);
+        assertEquals(0755, hostMode(dir.resolve("d")) & 07777);
+        c.setattr(f, SetAttr.FATTR_MODE | SetAttr.FATTR_FH, fh, 0, 0, 0, 02755, 0, 0).ok();
+        assertEquals(0755, hostMode(dir.resolve("f")) & 07777, "its own handle: setgid still dropped");
+        c.release(Fuse.RELEASE, f, fh).ok();
     }
 
     @Test
@@ -228,11 +245,12 @@ class PassthroughFsHostileTest {
     void setuidAllowedWhenConfigured() throws Exception {
         client(PassthroughOptions.builder().allowSetuid(true).build());
         FuseClient.Reply cr = c.create(ROOT, "suid", O_RDWR | O_CREAT | O_EXCL, 0104755).ok();
+        long n = cr.nodeId(), fh = FuseClient.createdFh(cr);
         assertEquals(04755, hostMode(dir.resolve("suid")) & 07777);
-        long wfh = c.openFh(cr.nodeId(), O_WRONLY);
+        long wfh = c.openFh(n, O_WRONLY);
         assertEquals(04755, hostMode(dir.resolve("suid")) & 07777);
-        c.release(Fuse.RELEASE, cr.nodeId(), wfh).ok();
-        c.release(Fuse.RELEASE, cr.nodeId(), FuseClient.createdFh(cr)).ok();
+        c.release(Fuse.RELEASE, n, wfh).ok();
+        c.release(Fuse.RELEASE, n, fh).ok();
     }
 
     // ------------------------------------------------------------------ trusted.* and security.* xattrs

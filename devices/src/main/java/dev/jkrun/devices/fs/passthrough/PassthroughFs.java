@@ -649,6 +649,10 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     public Attr setattr(Context ctx, long node, SetAttr s) throws FsException {
         try (Inode i = inode(node); Handle h = s.has(SetAttr.FATTR_FH) ? optionalHandle(s.fh()) : null) {
             checkWritable(i);
+            if (h != null && h.inode != i && (h.inode.key == null || !h.inode.key.equals(i.key))) {
+                // Linux sends the node's own handle; another file's would get the node's checks (e.g. its type's)
+                throw new FsException(Errnos.EBADF, "handle of another file");
+            }
             return as(ctx, () -> setattr(i, h, s));
         }
     }
