@@ -126,6 +126,44 @@ class PassthroughFsHostileTest {
         c.release(Fuse.RELEASE, n, fh).ok();
     }
 
+    /**
+     * Host files are opened O_NONBLOCK: a regular file ignores it, but one that would block (a lease held on the host,
+     * or a pseudo-file such as /proc/kmsg in a share of the host's /) answers EAGAIN instead of stopping the worker.
+     */
+    @Test
+    void hostOpensNeverBlock() throws Exception {
+        Files.writeString(dir.resolve("f"), "x");
+        client();
+        long n = c.lookupNode(ROOT, "f");
+        long fh = c.openFh(n, O_RDWR);
+        int checked = 0;
+        for (String fd : openFdNames()) {
+            Path target;
+            List<String> info;
+            try {
+                target = Files.readSymbolicLink(Path.of("/proc/self/fd", fd));
+                info = Files.readAllLines(Path.of("/proc/self/fdinfo", fd));
+            } catch (java.nio.file.NoSuchFileException listing) {
+                continue; // the directory stream that listed them
+            }
+            int flags = Integer.parseInt(info.stream().filter(l -> l.startsWith("flags:")).findFirst().orElseThrow()
+                    .substring(6).trim(), 8);
+            if (target.equals(dir.resolve("f")) && (flags & PosixFs.O_PATH) == 0) {
+                assertTrue((flags & PosixFs.O_NONBLOCK) != 0, "flags 0" + Integer.toOctalString(flags));
+                checked++;
+            }
+        }
+        assertEquals(1, checked, "the handle's descriptor");
+        assertEquals("x", new String(c.read(n, fh, 0, 10).ok().bytes(), StandardCharsets.UTF_8), "reads as usual");
+        c.release(Fuse.RELEASE, n, fh).ok();
+    }
+
+    static java.util.Set<String> openFdNames() throws Exception {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.map(p -> p.getFileName().toString()).collect(java.util.stream.Collectors.toSet());
+        }
+    }
+
     // ------------------------------------------------------------------ MKNOD of devices
 
     @Test

@@ -681,7 +681,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             } else if (i.type != Stat.S_IFREG) {
                 throw new FsException(Errnos.EINVAL, "truncate of a special file");
             } else {
-                try (FileDescriptor w = PosixFs.openat(null, proc, O_WRONLY, 0)) {
+                try (FileDescriptor w = PosixFs.openat(null, proc, O_WRONLY | O_NONBLOCK, 0)) {
                     dropSetuid(w);
                     PosixFs.ftruncate(w, s.size());
                 }
@@ -869,7 +869,9 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (i.type != Stat.S_IFREG && !i.isDir()) {
             throw new FsException(Errnos.EACCES, "open of a special file");
         }
-        int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH);
+        // O_NONBLOCK: regular files ignore it, but an open or read that would wait (a lease held on the host, a
+        // pseudo-file such as /proc/kmsg in a share of the host's /) fails EAGAIN instead of holding the worker.
+        int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH) | O_NONBLOCK;
         return new Opened(openHandle(i, i.isDir(), (flags & O_ACCMODE) != O_RDONLY, () -> {
             FileDescriptor fd = as(ctx, () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
             if (writes(flags)) {
