@@ -265,9 +265,8 @@ class FuseServerFuzzTest {
                 assertTrue(target.startsWith(shareDir), "descriptor " + fd + " on " + target);
                 assertFalse(closed, "descriptor " + fd + " on " + target + " left after close");
                 int type = mode & S_IFMT;
-                assertTrue((flags & O_PATH) != 0 || type == S_IFREG || type == S_IFDIR,
-                        "descriptor " + fd + " open on a special file " + target + " (mode 0" + Integer.toOctalString(mode)
-                                + ")");
+                assertTrue((flags & O_PATH) != 0 || type == S_IFREG || type == S_IFDIR, "descriptor " + fd
+                        + " open on a special file " + target + " (mode 0" + Integer.toOctalString(mode) + ")");
                 intoShare++;
             }
             assertTrue(intoShare <= MAX_INODES + MAX_HANDLES + 1, intoShare + " descriptors into the share");
@@ -322,8 +321,10 @@ class FuseServerFuzzTest {
                 r = f.get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS);
             } catch (TimeoutException e) {
                 worker = newWorker();
+                ByteBuffer header = ByteBuffer.wrap(request).order(ByteOrder.LITTLE_ENDIAN);
+                int opcode = request.length >= 8 ? header.getInt(4) : -1;
                 throw new AssertionError("request not answered within " + REQUEST_TIMEOUT_SECONDS + " s: opcode "
-                        + (request.length >= 8 ? ByteBuffer.wrap(request).order(ByteOrder.LITTLE_ENDIAN).getInt(4) : -1));
+                        + opcode);
             } catch (ExecutionException e) {
                 if (e.getCause() instanceof AssertionError a) {
                     throw a;
@@ -441,9 +442,9 @@ class FuseServerFuzzTest {
                 case Fuse.INTERRUPT -> b.i64(d.consumeLong());
                 case Fuse.IOCTL -> {
                     byte[] in = d.consumeBytes(d.consumeInt(0, 16));
-                    b.i64(fh(d)).i32(d.consumeInt(0, 31))
-                            .i32(d.pickValue(new int[] {FileSystem.IOCTL_EXIT_CODE, 0x40086602, 0x5401, d.consumeInt()}))
-                            .i64(d.consumeLong()).i32(in.length).i32(d.consumeInt(0, 64)).raw(in);
+                    b.i64(fh(d)).i32(d.consumeInt(0, 31)); // (the order of consume calls is the input format)
+                    b.i32(d.pickValue(new int[] {FileSystem.IOCTL_EXIT_CODE, 0x40086602, 0x5401, d.consumeInt()}));
+                    b.i64(d.consumeLong()).i32(in.length).i32(d.consumeInt(0, 64)).raw(in);
                 }
                 case Fuse.FALLOCATE -> b.i64(fh(d)).i64(offset(d)).i64(d.consumeBoolean() ? d.consumeLong(0, 65536)
                         : d.pickValue(new long[] {0, -1, Long.MIN_VALUE, -4096})).i32(d.consumeInt(0, 0x7F)).i32(0);

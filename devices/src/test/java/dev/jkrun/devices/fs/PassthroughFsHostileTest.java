@@ -57,7 +57,9 @@ class PassthroughFsHostileTest {
 
     static byte[] utf8(String s) { return s.getBytes(StandardCharsets.UTF_8); }
 
-    static int hostMode(Path p) throws Exception { return (int) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS); }
+    static int hostMode(Path p) throws Exception {
+        return (int) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+    }
 
     FuseClient.Reply mknod(long parent, String name, int mode, int rdev) {
         return c.call(Fuse.MKNOD, parent, body().i32(mode).i32(rdev).i32(0).i32(0).str(name));
@@ -222,11 +224,12 @@ class PassthroughFsHostileTest {
         FuseClient.Reply cr = c.create(ROOT, "f", O_RDWR | O_CREAT | O_EXCL, 0100644).ok();
         long f = cr.nodeId(), fh = FuseClient.createdFh(cr); // (a reply's body is only valid until the next call)
         long d = c.mkdir(ROOT, "d", 040755).ok().nodeId();
-        assertEquals(Errnos.EBADF, c.setattr(d, SetAttr.FATTR_MODE | SetAttr.FATTR_FH, fh, 0, 0, 0, 02755, 0, 0).error());
-        assertEquals(Errnos.EBADF, c.setattr(ROOT, SetAttr.FATTR_SIZE | SetAttr.FATTR_FH, fh, 0, 0, 0, 0, 0, 0).error());
+        int mode = SetAttr.FATTR_MODE | SetAttr.FATTR_FH, size = SetAttr.FATTR_SIZE | SetAttr.FATTR_FH;
+        assertEquals(Errnos.EBADF, c.setattr(d, mode, fh, 0, 0, 0, 02755, 0, 0).error());
+        assertEquals(Errnos.EBADF, c.setattr(ROOT, size, fh, 0, 0, 0, 0, 0, 0).error());
         assertEquals(0644, hostMode(dir.resolve("f")) & 07777);
         assertEquals(0755, hostMode(dir.resolve("d")) & 07777);
-        c.setattr(f, SetAttr.FATTR_MODE | SetAttr.FATTR_FH, fh, 0, 0, 0, 02755, 0, 0).ok();
+        c.setattr(f, mode, fh, 0, 0, 0, 02755, 0, 0).ok();
         assertEquals(0755, hostMode(dir.resolve("f")) & 07777, "its own handle: setgid still dropped");
         c.release(Fuse.RELEASE, f, fh).ok();
     }
@@ -514,7 +517,8 @@ class PassthroughFsHostileTest {
         assertEquals(Errnos.EINVAL, c.call(Fuse.COPY_FILE_RANGE, s, body().i64(sfh).i64(-1).i64(d).i64(dfh).i64(0)
                 .i64(4).i64(0)).error());
         assertEquals(Errnos.EINVAL, c.call(Fuse.FALLOCATE, d, body().i64(dfh).i64(0).i64(-4096).i32(0).i32(0)).error());
-        assertEquals(Errnos.EINVAL, c.setattr(d, SetAttr.FATTR_SIZE | SetAttr.FATTR_FH, dfh, -1, 0, 0, 0, 0, 0).error());
+        assertEquals(Errnos.EINVAL, c.setattr(d, SetAttr.FATTR_SIZE | SetAttr.FATTR_FH, dfh, -1, 0, 0, 0, 0, 0)
+                .error());
         assertEquals("data", Files.readString(dir.resolve("dst")));
     }
 }

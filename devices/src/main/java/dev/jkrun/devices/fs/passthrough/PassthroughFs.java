@@ -57,7 +57,8 @@ import java.util.function.IntConsumer;
  * <p><b>Identity.</b> Inodes are keyed by (st_dev, st_ino) with a lookup count; FORGET drops counts. Every request
  * holds a use of the inodes and handles it works with, and a descriptor is closed only when FORGET/RELEASE/DESTROY
  * and the last such use are done, so a request on one virtio-fs queue never reaches a descriptor number that a
- * FORGET on the other closed and something else reopened. An open handle keeps its inode's descriptor. Node ids are allocated from 2 (the root is 1); {@link #VIRTUAL_BASE} and up are the virtual files.
+ * FORGET on the other closed and something else reopened. An open handle keeps its inode's descriptor. Node ids
+ * are allocated from 2 (the root is 1); {@link #VIRTUAL_BASE} and up are the virtual files.
  * The guest's uid/gid become this thread's fsuid/fsgid while it creates or checks access, when the VMM runs as
  * root (the way virtiofsd does), so new files get the guest caller's ownership.
  *
@@ -1160,7 +1161,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     }
 
     private static boolean startsWith(byte[] name, byte[] prefix) {
-        return name.length >= prefix.length && java.util.Arrays.equals(name, 0, prefix.length, prefix, 0, prefix.length);
+        return name.length >= prefix.length
+                && java.util.Arrays.equals(name, 0, prefix.length, prefix, 0, prefix.length);
     }
 
     private static boolean remappedXattr(byte[] name) {
