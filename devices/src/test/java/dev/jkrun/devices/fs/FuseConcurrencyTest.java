@@ -81,8 +81,8 @@ class FuseConcurrencyTest {
                     node = current[0];
                     fh = current[1];
                 }
-                FuseClient.Reply r = requests.setattr(node, SetAttr.FATTR_MODE | SetAttr.FATTR_SIZE | SetAttr.FATTR_MTIME,
-                        0, TARGET.length(), 0, TARGET_MTIME, 0100644, 0, 0);
+                int valid = SetAttr.FATTR_MODE | SetAttr.FATTR_SIZE | SetAttr.FATTR_MTIME;
+                FuseClient.Reply r = requests.setattr(node, valid, 0, TARGET.length(), 0, TARGET_MTIME, 0100644, 0, 0);
                 if (r.error() == 0 && r.attrIno(16) != targetIno) {
                     wrong.add("SETATTR answered for inode " + r.attrIno(16));
                 }

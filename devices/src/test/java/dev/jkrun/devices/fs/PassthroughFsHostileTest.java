@@ -57,7 +57,9 @@ class PassthroughFsHostileTest {
 
     static byte[] utf8(String s) { return s.getBytes(StandardCharsets.UTF_8); }
 
-    static int hostMode(Path p) throws Exception { return (int) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS); }
+    static int hostMode(Path p) throws Exception {
+        return (int) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+    }
 
     FuseClient.Reply mknod(long parent, String name, int mode, int rdev) {
         return c.call(Fuse.MKNOD, parent, body().i32(mode).i32(rdev).i32(0).i32(0).str(name));
@@ -118,11 +120,50 @@ class PassthroughFsHostileTest {
         Files.writeString(dir.resolve("f"), "old content");
         client();
         FuseClient.Reply r = c.create(ROOT, "f", O_RDWR | O_CREAT | O_TRUNC, 0100600).ok();
+        long n = r.nodeId(), fh = FuseClient.createdFh(r);
         assertEquals(0, Files.size(dir.resolve("f")), "O_TRUNC honoured");
         assertEquals("644", Integer.toOctalString(hostMode(dir.resolve("f")) & 0777), "mode of an existing file kept");
-        c.write(r.nodeId(), FuseClient.createdFh(r), 0, utf8("new")).ok();
+        c.write(n, fh, 0, utf8("new")).ok();
         assertEquals("new", Files.readString(dir.resolve("f")));
-        c.release(Fuse.RELEASE, r.nodeId(), FuseClient.createdFh(r)).ok();
+        c.release(Fuse.RELEASE, n, fh).ok();
+    }
+
+    /**
+     * Host files are opened O_NONBLOCK: a regular file ignores it, but one that would block (a lease held on the host,
+     * or a pseudo-file such as /proc/kmsg in a share of the host's /) answers EAGAIN instead of stopping the worker.
+     */
+    @Test
+    void hostOpensNeverBlock() throws Exception {
+        Files.writeString(dir.resolve("f"), "x");
+        client();
+        long n = c.lookupNode(ROOT, "f");
+        long fh = c.openFh(n, O_RDWR);
+        int checked = 0;
+        for (String fd : openFdNames()) {
+            Path target;
+            List<String> info;
+            try {
+                target = Files.readSymbolicLink(Path.of("/proc/self/fd", fd));
+                info = Files.readAllLines(Path.of("/proc/self/fdinfo", fd));
+            } catch (java.nio.file.NoSuchFileException listing) {
+                continue; // the directory stream that listed them
+            }
+            int flags = Integer.parseInt(info.stream().filter(l -> l.startsWith("flags:")).findFirst().orElseThrow()
+                    .substring(6).trim(), 8);
+            if (target.equals(dir.resolve("f")) && (flags & PosixFs.O_PATH) == 0) {
+                assertTrue((flags & PosixFs.O_NONBLOCK) != 0, "flags 0" + Integer.toOctalString(flags));
+                checked++;
+            }
+        }
+        assertEquals(1, checked, "the handle's descriptor");
+        assertEquals("x", new String(c.read(n, fh, 0, 10).ok().bytes(), StandardCharsets.UTF_8), "reads as usual");
+        c.release(Fuse.RELEASE, n, fh).ok();
+    }
+
+    static java.util.Set<String> openFdNames() throws Exception {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.map(p -> p.getFileName().toString()).collect(java.util.stream.Collectors.toSet());
+        }
     }
 
     // ------------------------------------------------------------------ MKNOD of devices
@@ -174,6 +215,23 @@ class PassthroughFsHostileTest {
         assertEquals(02775, hostMode(dir.resolve("shared")) & 07777, "setgid directories keep their bit");
         c.setattr(d, SetAttr.FATTR_MODE, 0, 0, 0, 0, 046775, 0, 0).ok();
         assertEquals(02775, hostMode(dir.resolve("shared")) & 07777, "setuid is meaningless on directories: dropped");
+    }
+
+    /** Found by FuseServerFuzzTest: a directory's node with a file's handle kept S_ISGID (allowed on directories). */
+    @Test
+    void setattrWithAnotherFilesHandleIsRefused() throws Exception {
+        client();
+        FuseClient.Reply cr = c.create(ROOT, "f", O_RDWR | O_CREAT | O_EXCL, 0100644).ok();
+        long f = cr.nodeId(), fh = FuseClient.createdFh(cr); // (a reply's body is only valid until the next call)
+        long d = c.mkdir(ROOT, "d", 040755).ok().nodeId();
+        int mode = SetAttr.FATTR_MODE | SetAttr.FATTR_FH, size = SetAttr.FATTR_SIZE | SetAttr.FATTR_FH;
+        assertEquals(Errnos.EBADF, c.setattr(d, mode, fh, 0, 0, 0, 02755, 0, 0).error());
+        assertEquals(Errnos.EBADF, c.setattr(ROOT, size, fh, 0, 0, 0, 0, 0, 0).error());
+        assertEquals(0644, hostMode(dir.resolve("f")) & 07777);
+        assertEquals(0755, hostMode(dir.resolve("d")) & 07777);
+        c.setattr(f, mode, fh, 0, 0, 0, 02755, 0, 0).ok();
+        assertEquals(0755, hostMode(dir.resolve("f")) & 07777, "its own handle: setgid still dropped");
+        c.release(Fuse.RELEASE, f, fh).ok();
     }
 
     @Test
@@ -228,11 +286,12 @@ class PassthroughFsHostileTest {
     void setuidAllowedWhenConfigured() throws Exception {
         client(PassthroughOptions.builder().allowSetuid(true).build());
         FuseClient.Reply cr = c.create(ROOT, "suid", O_RDWR | O_CREAT | O_EXCL, 0104755).ok();
+        long n = cr.nodeId(), fh = FuseClient.createdFh(cr);
         assertEquals(04755, hostMode(dir.resolve("suid")) & 07777);
-        long wfh = c.openFh(cr.nodeId(), O_WRONLY);
+        long wfh = c.openFh(n, O_WRONLY);
         assertEquals(04755, hostMode(dir.resolve("suid")) & 07777);
-        c.release(Fuse.RELEASE, cr.nodeId(), wfh).ok();
-        c.release(Fuse.RELEASE, cr.nodeId(), FuseClient.createdFh(cr)).ok();
+        c.release(Fuse.RELEASE, n, wfh).ok();
+        c.release(Fuse.RELEASE, n, fh).ok();
     }
 
     // ------------------------------------------------------------------ trusted.* and security.* xattrs
@@ -458,7 +517,8 @@ class PassthroughFsHostileTest {
         assertEquals(Errnos.EINVAL, c.call(Fuse.COPY_FILE_RANGE, s, body().i64(sfh).i64(-1).i64(d).i64(dfh).i64(0)
                 .i64(4).i64(0)).error());
         assertEquals(Errnos.EINVAL, c.call(Fuse.FALLOCATE, d, body().i64(dfh).i64(0).i64(-4096).i32(0).i32(0)).error());
-        assertEquals(Errnos.EINVAL, c.setattr(d, SetAttr.FATTR_SIZE | SetAttr.FATTR_FH, dfh, -1, 0, 0, 0, 0, 0).error());
+        assertEquals(Errnos.EINVAL, c.setattr(d, SetAttr.FATTR_SIZE | SetAttr.FATTR_FH, dfh, -1, 0, 0, 0, 0, 0)
+                .error());
         assertEquals("data", Files.readString(dir.resolve("dst")));
     }
 }

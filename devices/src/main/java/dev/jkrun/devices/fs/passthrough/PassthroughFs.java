@@ -57,7 +57,8 @@ import java.util.function.IntConsumer;
  * <p><b>Identity.</b> Inodes are keyed by (st_dev, st_ino) with a lookup count; FORGET drops counts. Every request
  * holds a use of the inodes and handles it works with, and a descriptor is closed only when FORGET/RELEASE/DESTROY
  * and the last such use are done, so a request on one virtio-fs queue never reaches a descriptor number that a
- * FORGET on the other closed and something else reopened. An open handle keeps its inode's descriptor. Node ids are allocated from 2 (the root is 1); {@link #VIRTUAL_BASE} and up are the virtual files.
+ * FORGET on the other closed and something else reopened. An open handle keeps its inode's descriptor. Node ids
+ * are allocated from 2 (the root is 1); {@link #VIRTUAL_BASE} and up are the virtual files.
  * The guest's uid/gid become this thread's fsuid/fsgid while it creates or checks access, when the VMM runs as
  * root (the way virtiofsd does), so new files get the guest caller's ownership.
  *
@@ -649,6 +650,10 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     public Attr setattr(Context ctx, long node, SetAttr s) throws FsException {
         try (Inode i = inode(node); Handle h = s.has(SetAttr.FATTR_FH) ? optionalHandle(s.fh()) : null) {
             checkWritable(i);
+            if (h != null && h.inode != i && (h.inode.key == null || !h.inode.key.equals(i.key))) {
+                // Linux sends the node's own handle; another file's would get the node's checks (e.g. its type's)
+                throw new FsException(Errnos.EBADF, "handle of another file");
+            }
             return as(ctx, () -> setattr(i, h, s));
         }
     }
@@ -677,7 +682,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             } else if (i.type != Stat.S_IFREG) {
                 throw new FsException(Errnos.EINVAL, "truncate of a special file");
             } else {
-                try (FileDescriptor w = PosixFs.openat(null, proc, O_WRONLY, 0)) {
+                try (FileDescriptor w = PosixFs.openat(null, proc, O_WRONLY | O_NONBLOCK, 0)) {
                     dropSetuid(w);
                     PosixFs.ftruncate(w, s.size());
                 }
@@ -865,7 +870,9 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (i.type != Stat.S_IFREG && !i.isDir()) {
             throw new FsException(Errnos.EACCES, "open of a special file");
         }
-        int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH);
+        // O_NONBLOCK: regular files ignore it, but an open or read that would wait (a lease held on the host, a
+        // pseudo-file such as /proc/kmsg in a share of the host's /) fails EAGAIN instead of holding the worker.
+        int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH) | O_NONBLOCK;
         return new Opened(openHandle(i, i.isDir(), (flags & O_ACCMODE) != O_RDONLY, () -> {
             FileDescriptor fd = as(ctx, () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
             if (writes(flags)) {
@@ -1154,7 +1161,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     }
 
     private static boolean startsWith(byte[] name, byte[] prefix) {
-        return name.length >= prefix.length && java.util.Arrays.equals(name, 0, prefix.length, prefix, 0, prefix.length);
+        return name.length >= prefix.length
+                && java.util.Arrays.equals(name, 0, prefix.length, prefix, 0, prefix.length);
     }
 
     private static boolean remappedXattr(byte[] name) {
