@@ -62,9 +62,12 @@ check "the share still serves requests afterwards" $? "$(show)"
 # 2. Host fd exhaustion: the guest creates and keeps far more files than the share may hold host fds for. The VMM
 #    answers with an errno past its cap instead of running the JVM out of descriptors; its fd count stays bounded
 #    while the guest holds them, and after the guest drops its caches (FORGET) it can create files again.
+#    jkrun runs with RLIMIT_NOFILE 4096, so the share's caps are the same on every host: a quarter of the limit for
+#    inodes (1024) and a sixteenth for open handles (256), PassthroughOptions' defaults. Before the caps, the guest
+#    ran the JVM into that limit (EMFILE for every VM in it) at about 4000 files.
 n=${HOSTILE_FILES:-6000}
 m="$work/many"; mkdir -p "$m"
-run --fs m="$m" -- /bin/sh -c "
+(ulimit -n 4096; run --fs m="$m" -- /bin/sh -c "
   mkdir -p /mnt/m/d; i=0; failed=0
   while [ \$i -lt $n ]; do true > /mnt/m/d/f\$i 2>/dev/null || failed=\$((failed+1)); i=\$((i+1)); done
   ls /mnt/m/d > /dev/null 2>&1
@@ -73,7 +76,7 @@ run --fs m="$m" -- /bin/sh -c "
   sleep 3
   sync; echo 3 > /proc/sys/vm/drop_caches
   true > /mnt/m/after-forget && echo create-after-forget ok
-" & jpid=$!
+") & jpid=$!
 # The jkrun JVM's fd count while the guest holds its files (the newest java process running jkrun's CLI).
 peak=0
 while kill -0 "$jpid" 2>/dev/null; do
@@ -87,7 +90,7 @@ o=$(tr -d '\r' < "$work/out")
 [ "$st" = 0 ]; check "fd flood: the VM ran to its end (status $st)" $? "$(show)"
 f=$(echo "$o" | sed -n 's/^failed //p')
 [ -n "$f" ] && [ "$f" -gt 0 ]; check "fd flood: creations past the share's fd cap fail in the guest ($f of $n)" $? "$(show)"
-[ "$peak" -gt 0 ] && [ "$peak" -lt "${HOSTILE_FD_BOUND:-$n}" ]; check "fd flood: the VMM's fd count stayed bounded while the guest held its files ($peak)" $? "$(show)"
+[ "$peak" -gt 0 ] && [ "$peak" -lt 2048 ]; check "fd flood: the VMM's fd count stayed bounded while the guest held its files ($peak)" $? "$(show)"
 echo "$o" | grep -qx 'create-after-forget ok'; check "fd flood: after the guest forgets its inodes, creation works again" $? "$(show)"
 
 # 3. Discard loops on qcow2: write and discard the same 8 MiB again and again. Freed clusters are reused, so the
