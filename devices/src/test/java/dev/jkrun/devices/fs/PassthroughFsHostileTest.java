@@ -37,8 +37,10 @@ class PassthroughFsHostileTest {
     PassthroughFs fs;
     FuseClient c;
 
-    FuseClient client(PassthroughOptions options) {
-        fs = new PassthroughFs(dir, options);
+    FuseClient client(PassthroughOptions options) { return client(dir, options); }
+
+    FuseClient client(Path root, PassthroughOptions options) {
+        fs = new PassthroughFs(root, options);
         c = new FuseClient(new FuseServer(fs, options.readOnly()));
         c.init();
         return c;
@@ -520,5 +522,71 @@ class PassthroughFsHostileTest {
         assertEquals(Errnos.EINVAL, c.setattr(d, SetAttr.FATTR_SIZE | SetAttr.FATTR_FH, dfh, -1, 0, 0, 0, 0, 0)
                 .error());
         assertEquals("data", Files.readString(dir.resolve("dst")));
+    }
+
+    // ------------------------------------------------------------------ host pseudo file systems
+
+    static int run(String... cmd) throws Exception {
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .start().waitFor();
+    }
+
+    /** A sealed mount point: an empty directory the guest can mount over, with nothing of the host inside. */
+    void assertSealed(long node, String... inside) {
+        FuseClient.Reply a = c.getattr(node).ok();
+        assertEquals(S_IFDIR, a.attrMode(16) & 0170000);
+        for (String name : inside) {
+            assertEquals(Errnos.ENOENT, c.lookup(node, name).error(), name);
+        }
+        long fh = c.opendir(node).ok().body().getLong(0);
+        List<String> names = PassthroughFsTest.parseDir(c.readdir(Fuse.READDIR, node, fh, 0, 4096).ok(), false,
+                new long[1], new ArrayList<>());
+        assertTrue(names.stream().allMatch(n -> n.equals(".") || n.equals("..")), "listed: " + names);
+        c.release(Fuse.RELEASEDIR, node, fh).ok();
+        assertEquals(Errnos.EACCES, c.open(node, O_RDONLY).error());
+    }
+
+    @Test
+    void procBindMountedIntoTheShareIsSealed() throws Exception {
+        assumeTrue(root(), "bind mounts need root");
+        Path p = Files.createDirectory(dir.resolve("p"));
+        assumeTrue(run("mount", "--bind", "/proc", p.toString()) == 0, "bind mount refused here");
+        try {
+            client();
+            long pn = c.lookupNode(ROOT, "p");
+            assertSealed(pn, "kcore", "self", "1", "sys");
+            // READDIRPLUS gives the name without a lookup or the mount's attributes
+            long fh = c.opendir(ROOT).ok().body().getLong(0);
+            List<Long> ids = new ArrayList<>();
+            List<String> names = PassthroughFsTest.parseDir(c.readdir(Fuse.READDIRPLUS, ROOT, fh, 0, 4096).ok(),
+                    true, new long[1], ids);
+            assertEquals(0L, ids.get(names.indexOf("p")));
+            c.release(Fuse.RELEASEDIR, ROOT, fh).ok();
+        } finally {
+            if (fs != null) {
+                fs.close();
+                fs = null;
+            }
+            assertEquals(0, run("umount", "-l", p.toString()));
+        }
+    }
+
+    @Test
+    void hostRootShareSealsProcAndSys() {
+        client(Path.of("/"), PassthroughOptions.builder().readOnly(true).build());
+        assertSealed(c.lookupNode(ROOT, "proc"), "kcore", "self", "1");
+        assertSealed(c.lookupNode(ROOT, "sys"), "kernel", "fs", "class");
+        long usr = c.lookupNode(ROOT, "usr");
+        long bin = c.lookupNode(usr, "bin");
+        assertEquals(S_IFDIR, c.getattr(bin).ok().attrMode(16) & 0170000);
+        assertEquals(0, c.lookup(bin, "sh").error());
+    }
+
+    @Test
+    void aShareOfProcItselfIsServed() {
+        client(Path.of("/proc"), PassthroughOptions.builder().readOnly(true).build());
+        long one = c.lookupNode(ROOT, "1");
+        assertEquals(0, c.lookup(one, "status").error());
+        assertEquals(0, c.lookup(ROOT, "self").error());
     }
 }

@@ -48,6 +48,13 @@ import java.util.function.IntConsumer;
  * of QEMU virtiofsd's CVE-2020-35517). MKNOD of character and block devices fails EPERM unless
  * {@link PassthroughOptions#allowDeviceNodes()} (the 0:0 overlayfs whiteout excepted).
  *
+ * <p><b>Host pseudo file systems.</b> A mount of proc, sysfs, debugfs, cgroupfs and the like ({@code PSEUDO_FS})
+ * met inside the share (a bind mount, or /proc and /sys of a share rooted at /) is sealed: LOOKUP of it answers an
+ * empty root-owned directory with no host descriptor behind it (so the guest can still mount its own /proc and
+ * /sys there), LOOKUP inside it ENOENT, every other operation EACCES; a pseudo file mounted over a name fails
+ * EACCES. READDIRPLUS lists such names without a lookup. A share whose root is on that kind of file system (a
+ * deliberate share of /sys) serves it. fstatfs runs only when a lookup crosses to another st_dev, once per device.
+ *
  * <p><b>Hard links.</b> A file inside the share that is a hard link to a file elsewhere on the host (made on the
  * host) is the same inode, so its content is served and writable; this is inherent to sharing inodes and is why
  * shares should not contain links to sensitive files. The guest cannot create such links: LINK only names inodes
@@ -90,6 +97,16 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     /** XATTR_LIST_MAX: the longest name list listxattr(2) returns. */
     private static final int XATTR_LIST_MAX = 65536;
     private static final int GETDENTS_BUFFER = 16384;
+    /**
+     * f_type magic numbers ({@code <linux/magic.h>}; configfs's and fusectl's are only in the kernel's fs/configfs
+     * and fs/fuse sources) of host pseudo file systems whose files are kernel or process state, not data: proc
+     * (/proc/kcore, /proc/PID/mem of this JVM, which holds other VMs' RAM, environ), sysfs, debugfs, tracefs,
+     * securityfs, efivarfs, configfs, bpffs, cgroup v1/v2, pstore, selinuxfs, smackfs, devpts, binfmt_misc,
+     * fusectl, hugetlbfs. devtmpfs reports tmpfs's magic; its device nodes are never opened anyway.
+     */
+    private static final java.util.Set<Long> PSEUDO_FS = java.util.Set.of(0x9fa0L, 0x62656572L, 0x64626720L,
+            0x74726163L, 0x73636673L, 0xde5e81e4L, 0x62656570L, 0xcafe4a11L, 0x27e0ebL, 0x63677270L, 0x6165676cL,
+            0xf97cff8cL, 0x43415d53L, 0x1cd1L, 0x42494e4dL, 0x65735543L, 0x958458f6L);
 
     private final PassthroughOptions options;
     private final Inode root;
@@ -106,6 +123,10 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     private final boolean switchCredentials;
     private final int processUmask;
     private final long createdSec = System.currentTimeMillis() / 1000;
+    /** f_type of the share's root: a share deliberately rooted on a pseudo file system serves that kind. */
+    private final long rootFsType;
+    /** Per st_dev: may the guest see inside it (asked once per device, when a lookup crosses a mount)? */
+    private final Map<Long, Boolean> deviceAllowed = new ConcurrentHashMap<>();
 
     private record Key(long dev, long ino) {}
 
@@ -177,9 +198,20 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         final byte[] name; // virtual files only
         final VirtualFile virtual;
         final Cap cap; // where fd counts; null for the root and virtual files
+        /**
+         * The root of a refused pseudo file system mount: no host descriptor, served as an empty directory (so the
+         * guest can mount its own /proc or /sys over it); every other operation on it fails EACCES.
+         */
+        final boolean sealed;
         long lookups; // guarded by PassthroughFs.lock
 
         Inode(long nodeId, FileDescriptor fd, Key key, int type, byte[] name, VirtualFile virtual, Cap cap) {
+            this(nodeId, fd, key, type, name, virtual, cap, false);
+        }
+
+        Inode(long nodeId, FileDescriptor fd, Key key, int type, byte[] name, VirtualFile virtual, Cap cap,
+              boolean sealed) {
+            this.sealed = sealed;
             this.nodeId = nodeId;
             this.fd = fd;
             this.key = key;
@@ -245,6 +277,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         this.options = options;
         FileDescriptor fd = PosixFs.openat(null, PosixFs.bytes(root.toString()), O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
         Stat st = PosixFs.fstat(fd);
+        this.rootFsType = PosixFs.fstatfsType(fd);
+        deviceAllowed.put(st.dev(), true);
         this.root = new Inode(ROOT_ID, fd, new Key(st.dev(), st.ino()), st.type(), null, null, null);
         inodes.put(ROOT_ID, this.root);
         byKey.put(this.root.key, this.root);
@@ -314,8 +348,18 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return index >= 0 && index < virtuals.size();
     }
 
-    /** The inode of {@code node} with a use for the caller, who must close it. */
+    /** The inode of {@code node} with a use for the caller, who must close it; EACCES for a sealed one. */
     private Inode inode(long node) throws FsException {
+        Inode i = inodeOrSealed(node);
+        if (i.sealed) {
+            i.close();
+            throw new FsException(Errnos.EACCES, "pseudo file system");
+        }
+        return i;
+    }
+
+    /** Like {@link #inode}, sealed mount points included (for the few operations that serve them). */
+    private Inode inodeOrSealed(long node) throws FsException {
         Inode i;
         if (isVirtualId(node)) {
             i = virtuals.get((int) (node - VIRTUAL_BASE));
@@ -341,6 +385,15 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     /** The handle {@code fh} with a use for the caller, who must close it. */
     private Handle handle(long fh) throws FsException {
+        Handle h = handleOrSealed(fh);
+        if (h.inode.sealed) {
+            h.close();
+            throw new FsException(Errnos.EACCES, "pseudo file system");
+        }
+        return h;
+    }
+
+    private Handle handleOrSealed(long fh) throws FsException {
         Handle h = fh > 0 ? handles.get(fh) : null;
         if (h == null || !h.pin()) {
             throw new FsException(Errnos.EBADF, "unknown handle " + fh);
@@ -456,7 +509,24 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     }
 
     private Attr attrOf(Inode i) {
-        return i.virtual != null ? virtualAttr(i) : attr(PosixFs.fstat(i.fd));
+        return i.virtual != null ? virtualAttr(i) : i.sealed ? sealedAttr(i) : attr(PosixFs.fstat(i.fd));
+    }
+
+    /** A sealed mount point: an empty root-owned directory; nothing of the host's mount. */
+    private Attr sealedAttr(Inode i) {
+        return new Attr(i.nodeId, 0, 0, createdSec, 0, createdSec, 0, createdSec, 0, Stat.S_IFDIR | 0555, 2, 0, 0,
+                0, 4096);
+    }
+
+    /** Whether inodes of {@code dev} (whose file {@code fd} is) may be served: not a host pseudo file system. */
+    private boolean deviceAllowed(long dev, FileDescriptor fd) {
+        Boolean ok = deviceAllowed.get(dev);
+        if (ok == null) {
+            long type = PosixFs.fstatfsType(fd);
+            ok = type == rootFsType || !PSEUDO_FS.contains(type);
+            deviceAllowed.put(dev, ok);
+        }
+        return ok;
     }
 
     private Entry entry(Inode i, Attr a) {
@@ -464,13 +534,20 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     }
 
     /** Adds one lookup of the inode behind {@code fd} (taking ownership of {@code fd}); ENFILE past the cap. */
-    private Found register(FileDescriptor fd) throws FsException {
+    private Found register(FileDescriptor fd, long parentDev) throws FsException {
         Stat st;
+        boolean sealed;
         try {
             st = PosixFs.fstat(fd);
+            // fstatfs only where a mount is crossed: inside an allowed device everything is allowed
+            sealed = st.dev() != parentDev && !deviceAllowed(st.dev(), fd);
         } catch (RuntimeException e) {
             fd.close();
             throw e;
+        }
+        if (sealed && st.type() != Stat.S_IFDIR) {
+            fd.close(); // a pseudo file bind-mounted over a name: nothing to mount over, refuse it
+            throw new FsException(Errnos.EACCES, "pseudo file system");
         }
         Key k = new Key(st.dev(), st.ino());
         Inode i;
@@ -485,7 +562,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                     fd.close();
                     throw full;
                 }
-                i = new Inode(nextNode.getAndIncrement(), fd, k, st.type(), null, null, inodeCap);
+                i = new Inode(nextNode.getAndIncrement(), sealed ? null : fd, k, st.type(), null, null, inodeCap,
+                        sealed);
                 i.pin();
                 i.lookups = 1;
                 inodes.put(i.nodeId, i);
@@ -495,11 +573,11 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (i.fd != fd) {
             fd.close();
         }
-        return new Found(i, entry(i, attr(st)));
+        return new Found(i, entry(i, i.sealed ? sealedAttr(i) : attr(st)));
     }
 
     private Found lookupHost(Inode p, byte[] name) throws FsException {
-        return register(PosixFs.openat(p.fd, name, O_PATH | O_NOFOLLOW, 0));
+        return register(PosixFs.openat(p.fd, name, O_PATH | O_NOFOLLOW, 0), p.key.dev());
     }
 
     /** A lookup that the guest does not get after all (the operation that made it failed). */
@@ -597,8 +675,11 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public Entry lookup(Context ctx, long parent, byte[] name) throws FsException {
-        try (Inode p = inode(parent)) {
+        try (Inode p = inodeOrSealed(parent)) {
             checkName(name);
+            if (p.sealed) {
+                throw new FsException(Errnos.ENOENT, "sealed mount point"); // it is listed empty
+            }
             Inode v = virtualAt(p, name);
             if (v != null) {
                 return entry(v, virtualAttr(v));
@@ -641,7 +722,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public Attr getattr(long node, long fh) throws FsException {
-        try (Inode i = inode(node)) {
+        try (Inode i = inodeOrSealed(node)) {
             return sys(() -> attrOf(i));
         }
     }
@@ -921,7 +1002,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 if ((processUmask & perms & 0777) != 0) {
                     PosixFs.fchmod(fd, perms);
                 }
-                f = sys(() -> register(PosixFs.openat(null, procPath(fd), O_PATH, 0)));
+                f = sys(() -> register(PosixFs.openat(null, procPath(fd), O_PATH, 0), p.key.dev()));
             } catch (RuntimeException | FsException e) {
                 fd.close();
                 handleCap.give();
@@ -1037,9 +1118,12 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public Opened opendir(Context ctx, long node, int flags) throws FsException {
-        try (Inode i = inode(node)) {
+        try (Inode i = inodeOrSealed(node)) {
             if (!i.isDir()) {
                 throw new FsException(Errnos.ENOTDIR);
+            }
+            if (i.sealed) {
+                return new Opened(openHandle(i, true, false, () -> null), 0);
             }
             return new Opened(openHandle(i, true, false,
                     () -> as(ctx, () -> PosixFs.openat(i.fd, PosixFs.bytes("."), O_RDONLY | O_DIRECTORY, 0))), 0);
@@ -1048,9 +1132,12 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public void readdir(long node, long fh, long offset, DirSink sink) throws FsException {
-        try (Handle h = handle(fh)) {
+        try (Handle h = handleOrSealed(fh)) {
             if (!h.dir) {
                 throw new FsException(Errnos.ENOTDIR);
+            }
+            if (h.inode.sealed) {
+                return; // empty
             }
             synchronized (h) {
                 readdir(h, offset, sink);
@@ -1104,7 +1191,12 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                             e = unlooked(d);
                         } else {
                             try (Found f = lookupHost(h.inode, d.name())) {
-                                e = f.entry();
+                                if (f.inode().sealed) {
+                                    forget(f.inode().nodeId, 1); // the name only: LOOKUP serves the stub
+                                    e = unlooked(d);
+                                } else {
+                                    e = f.entry();
+                                }
                             } catch (NativeCallException gone) {
                                 continue; // removed since getdents: skip it
                             } catch (FsException full) {
@@ -1143,7 +1235,13 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public void access(Context ctx, long node, int mask) throws FsException {
-        try (Inode i = inode(node)) {
+        try (Inode i = inodeOrSealed(node)) {
+            if (i.sealed) {
+                if ((mask & W_OK) != 0) {
+                    throw new FsException(Errnos.EACCES, "pseudo file system");
+                }
+                return;
+            }
             if ((mask & W_OK) != 0 && (options.readOnly() || i.virtual != null)) {
                 throw new FsException(Errnos.EROFS);
             }
