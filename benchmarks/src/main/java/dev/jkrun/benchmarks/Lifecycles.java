@@ -38,8 +38,11 @@ import java.util.stream.Stream;
  * and the run goes on (a leak check should not stop at a guest's own flaky check).
  *
  * <p>Flat means, from the first checkpoint after warm-up ({@code warmup}) to the last: the same open fds and Java
- * threads, kernel threads within {@link #THREAD_SLACK}, mappings within {@link #MAPS_SLACK} lines, and RSS grown by
- * at most {@link #RSS_SLACK_MIB} MiB. Arguments ({@code key=value}): {@code n} (1000), {@code checkpoints}
+ * threads, kernel threads within {@link #THREAD_SLACK}, mappings within {@link #MAPS_SLACK} lines, and RSS growing by
+ * at most {@link #RSS_SLOPE_KIB} KiB a cycle between the last two checkpoints (the JIT's code, metaspace and malloc
+ * arenas settle slowly; a buffer left behind per cycle does not). Run it with a fixed, pre-touched heap
+ * ({@code -Xms128m -Xmx128m -XX:+AlwaysPreTouch}, as {@code benchmarks/run lifecycles} does): otherwise RSS follows
+ * how much of a large heap the collector has touched so far, not what the VMs kept. Arguments ({@code key=value}): {@code n} (1000), {@code checkpoints}
  * (1,100,500,1000), {@code warmup} (100), {@code verbose} (false: true prints every cycle's time). Prints; exits 1
  * when something is not flat or a cycle failed.
  */
@@ -48,8 +51,8 @@ public final class Lifecycles {
     static final int THREAD_SLACK = 4;
     /** /proc/self/maps lines may differ by this much (malloc arenas, code cache segments). */
     static final int MAPS_SLACK = 32;
-    /** RSS may grow by this much after warm-up (heap and code cache settling). */
-    static final int RSS_SLACK_MIB = 48;
+    /** RSS may grow by this much per cycle between the last two checkpoints. */
+    static final int RSS_SLOPE_KIB = 32;
     private static final long DISK_SECTORS = 2048;
     private static final int DISK_SEED = 0x33;
     private static final String SERIAL = "jkrun-lifecycles";
@@ -58,7 +61,7 @@ public final class Lifecycles {
     private Lifecycles() {}
 
     /** What the process holds at one checkpoint. */
-    record Sample(int cycle, long fds, int javaThreads, int kernelThreads, double rssMib, long maps) {}
+    record Sample(int cycle, long fds, int javaThreads, int kernelThreads, double rssMib, long maps, double heapMib) {}
 
     public static void main(String[] args) throws Exception {
         Bench.Opts o = new Bench.Opts(args);
@@ -75,7 +78,7 @@ public final class Lifecycles {
             Files.writeString(share.resolve("in.txt"), "hello from the host\n");
             out.printf("== Lifecycles: %d create -> run -> close cycles in one JVM (console+disk+share / blk+console / "
                     + "virtiofs+disk, 64 MiB, 1 vCPU)%n", n);
-            Bench.line(out, "", "cycle", "fds", "threads", "os threads", "RSS MiB", "maps");
+            Bench.line(out, "", "cycle", "fds", "threads", "os threads", "RSS MiB", "maps", "heap MiB");
             List<Sample> samples = new ArrayList<>();
             List<String> failed = new ArrayList<>();
             long t0 = System.nanoTime();
@@ -94,13 +97,16 @@ public final class Lifecycles {
                     samples.add(s);
                     Bench.line(out, String.format("after %d cycles (%.0f s)", i, (System.nanoTime() - t0) / 1e9),
                             String.valueOf(i), String.valueOf(s.fds()), String.valueOf(s.javaThreads()),
-                            String.valueOf(s.kernelThreads()), Bench.fmt(s.rssMib()), String.valueOf(s.maps()));
+                            String.valueOf(s.kernelThreads()), Bench.fmt(s.rssMib()), String.valueOf(s.maps()),
+                            Bench.fmt(s.heapMib()));
                     out.flush();
                 }
             }
             double perCycleMs = (System.nanoTime() - t0) / 1e6 / n;
             Sample base = samples.stream().filter(s -> s.cycle() >= warmup).findFirst().orElse(samples.get(0));
             Sample last = samples.get(samples.size() - 1);
+            Sample prev = samples.size() > 1 ? samples.get(samples.size() - 2) : last;
+            double slopeKib = last == prev ? 0 : (last.rssMib() - prev.rssMib()) * 1024 / (last.cycle() - prev.cycle());
             List<String> grown = new ArrayList<>();
             if (last.fds() != base.fds()) {
                 grown.add("fds " + base.fds() + " -> " + last.fds());
@@ -114,16 +120,19 @@ public final class Lifecycles {
             if (Math.abs(last.maps() - base.maps()) > MAPS_SLACK) {
                 grown.add("maps " + base.maps() + " -> " + last.maps());
             }
-            if (last.rssMib() - base.rssMib() > RSS_SLACK_MIB) {
-                grown.add(String.format("RSS %.1f -> %.1f MiB", base.rssMib(), last.rssMib()));
+            if (slopeKib > RSS_SLOPE_KIB) {
+                grown.add(String.format("RSS %.1f -> %.1f MiB, %.0f KiB a cycle from cycle %d", base.rssMib(), last.rssMib(),
+                        slopeKib, prev.cycle()));
             }
             boolean flat = grown.isEmpty();
-            out.printf("  %s from cycle %d to %d (%.0f ms per cycle)%s; %d of %d cycles failed%n", flat ? "FLAT" : "NOT FLAT",
-                    base.cycle(), last.cycle(), perCycleMs, flat ? "" : ": " + String.join(", ", grown), failed.size(), n);
+            out.printf("  %s from cycle %d to %d (RSS %.1f KiB a cycle from cycle %d; %.0f ms per cycle)%s; %d of %d cycles"
+                    + " failed%n", flat ? "FLAT" : "NOT FLAT", base.cycle(), last.cycle(), slopeKib, prev.cycle(), perCycleMs,
+                    flat ? "" : ": " + String.join(", ", grown), failed.size(), n);
             out.printf("RESULT lifecycles n=%d flat=%b failed=%d fds=%d->%d threads=%d->%d os_threads=%d->%d rss_mib=%s->%s"
-                            + " maps=%d->%d ms_per_cycle=%s%n", n, flat, failed.size(), base.fds(), last.fds(),
-                    base.javaThreads(), last.javaThreads(), base.kernelThreads(), last.kernelThreads(),
-                    Bench.fmt(base.rssMib()), Bench.fmt(last.rssMib()), base.maps(), last.maps(), Bench.fmt(perCycleMs));
+                            + " rss_kib_per_cycle=%s maps=%d->%d heap_mib=%s->%s ms_per_cycle=%s%n", n, flat, failed.size(),
+                    base.fds(), last.fds(), base.javaThreads(), last.javaThreads(), base.kernelThreads(), last.kernelThreads(),
+                    Bench.fmt(base.rssMib()), Bench.fmt(last.rssMib()), Bench.fmt(slopeKib), base.maps(), last.maps(),
+                    Bench.fmt(base.heapMib()), Bench.fmt(last.heapMib()), Bench.fmt(perCycleMs));
             out.flush();
             System.exit(flat && failed.isEmpty() ? 0 : 1);
         } finally {
@@ -209,7 +218,9 @@ public final class Lifecycles {
         try (Stream<String> s = Files.lines(Path.of("/proc/self/maps"))) {
             maps = s.count();
         }
-        return new Sample(cycle, fds, Thread.getAllStackTraces().size(), kernelThreads, rss, maps);
+        Runtime rt = Runtime.getRuntime();
+        double heap = (rt.totalMemory() - rt.freeMemory()) / (1024.0 * 1024.0); // live objects, just after the GC
+        return new Sample(cycle, fds, Thread.getAllStackTraces().size(), kernelThreads, rss, maps, heap);
     }
 
     private static boolean vmThreadsAlive() {
