@@ -39,8 +39,9 @@ import java.util.stream.Stream;
  *
  * <p>Flat means, from the first checkpoint after warm-up ({@code warmup}) to the last: the same open fds and Java
  * threads, kernel threads within {@link #THREAD_SLACK}, mappings within {@link #MAPS_SLACK} lines, and RSS growing by
- * at most {@link #RSS_SLOPE_KIB} KiB a cycle between the last two checkpoints (the JIT's code, metaspace and malloc
- * arenas settle slowly; a buffer left behind per cycle does not). Run it with a fixed, pre-touched heap
+ * at most {@link #RSS_SLOPE_KIB} KiB a cycle: the least-squares slope of RSS sampled every {@link #SAMPLE_EVERY}
+ * cycles from warm-up on (RSS moves by megabytes either way as malloc arenas grow and trim and the JIT settles; a
+ * buffer left behind per cycle makes a steady slope). Run it with a fixed, pre-touched heap
  * ({@code -Xms128m -Xmx128m -XX:+AlwaysPreTouch}, as {@code benchmarks/run lifecycles} does): otherwise RSS follows
  * how much of a large heap the collector has touched so far, not what the VMs kept. Arguments ({@code key=value}): {@code n} (1000), {@code checkpoints}
  * (1,100,500,1000), {@code warmup} (100), {@code verbose} (false: true prints every cycle's time). Prints; exits 1
@@ -51,8 +52,10 @@ public final class Lifecycles {
     static final int THREAD_SLACK = 4;
     /** /proc/self/maps lines may differ by this much (malloc arenas, code cache segments). */
     static final int MAPS_SLACK = 32;
-    /** RSS may grow by this much per cycle between the last two checkpoints. */
-    static final int RSS_SLOPE_KIB = 32;
+    /** RSS may grow by this much per cycle (least-squares slope after warm-up). */
+    static final int RSS_SLOPE_KIB = 16;
+    /** RSS is sampled this often (besides the checkpoints) for the slope. */
+    static final int SAMPLE_EVERY = 50;
     private static final long DISK_SECTORS = 2048;
     private static final int DISK_SEED = 0x33;
     private static final String SERIAL = "jkrun-lifecycles";
@@ -81,6 +84,7 @@ public final class Lifecycles {
             Bench.line(out, "", "cycle", "fds", "threads", "os threads", "RSS MiB", "maps", "heap MiB");
             List<Sample> samples = new ArrayList<>();
             List<String> failed = new ArrayList<>();
+            List<Sample> rssSamples = new ArrayList<>();
             long t0 = System.nanoTime();
             for (int i = 1; i <= n; i++) {
                 long c0 = System.nanoTime();
@@ -92,9 +96,15 @@ public final class Lifecycles {
                 if (verbose) {
                     out.printf("  cycle %d (%s): %.0f ms%n", i, KINDS[i % 3], (System.nanoTime() - c0) / 1e6);
                 }
+                if (i >= warmup && i % SAMPLE_EVERY == 0 && !checkpoints.contains(i)) {
+                    rssSamples.add(sample(i));
+                }
                 if (checkpoints.contains(i)) {
                     Sample s = sample(i);
                     samples.add(s);
+                    if (i >= warmup) {
+                        rssSamples.add(s);
+                    }
                     Bench.line(out, String.format("after %d cycles (%.0f s)", i, (System.nanoTime() - t0) / 1e9),
                             String.valueOf(i), String.valueOf(s.fds()), String.valueOf(s.javaThreads()),
                             String.valueOf(s.kernelThreads()), Bench.fmt(s.rssMib()), String.valueOf(s.maps()),
@@ -105,8 +115,7 @@ public final class Lifecycles {
             double perCycleMs = (System.nanoTime() - t0) / 1e6 / n;
             Sample base = samples.stream().filter(s -> s.cycle() >= warmup).findFirst().orElse(samples.get(0));
             Sample last = samples.get(samples.size() - 1);
-            Sample prev = samples.size() > 1 ? samples.get(samples.size() - 2) : last;
-            double slopeKib = last == prev ? 0 : (last.rssMib() - prev.rssMib()) * 1024 / (last.cycle() - prev.cycle());
+            double slopeKib = slope(rssSamples) * 1024;
             List<String> grown = new ArrayList<>();
             if (last.fds() != base.fds()) {
                 grown.add("fds " + base.fds() + " -> " + last.fds());
@@ -121,13 +130,12 @@ public final class Lifecycles {
                 grown.add("maps " + base.maps() + " -> " + last.maps());
             }
             if (slopeKib > RSS_SLOPE_KIB) {
-                grown.add(String.format("RSS %.1f -> %.1f MiB, %.0f KiB a cycle from cycle %d", base.rssMib(), last.rssMib(),
-                        slopeKib, prev.cycle()));
+                grown.add(String.format("RSS %.1f -> %.1f MiB, %.1f KiB a cycle", base.rssMib(), last.rssMib(), slopeKib));
             }
             boolean flat = grown.isEmpty();
-            out.printf("  %s from cycle %d to %d (RSS %.1f KiB a cycle from cycle %d; %.0f ms per cycle)%s; %d of %d cycles"
-                    + " failed%n", flat ? "FLAT" : "NOT FLAT", base.cycle(), last.cycle(), slopeKib, prev.cycle(), perCycleMs,
-                    flat ? "" : ": " + String.join(", ", grown), failed.size(), n);
+            out.printf("  %s from cycle %d to %d (RSS slope %.1f KiB a cycle over %d samples; %.0f ms per cycle)%s; %d of %d"
+                    + " cycles failed%n", flat ? "FLAT" : "NOT FLAT", base.cycle(), last.cycle(), slopeKib, rssSamples.size(),
+                    perCycleMs, flat ? "" : ": " + String.join(", ", grown), failed.size(), n);
             out.printf("RESULT lifecycles n=%d flat=%b failed=%d fds=%d->%d threads=%d->%d os_threads=%d->%d rss_mib=%s->%s"
                             + " rss_kib_per_cycle=%s maps=%d->%d heap_mib=%s->%s ms_per_cycle=%s%n", n, flat, failed.size(),
                     base.fds(), last.fds(), base.javaThreads(), last.javaThreads(), base.kernelThreads(), last.kernelThreads(),
@@ -140,6 +148,22 @@ public final class Lifecycles {
                 s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
+    }
+
+    /** Least-squares slope of RSS (MiB) over cycles; 0 with fewer than two samples. */
+    private static double slope(List<Sample> samples) {
+        int k = samples.size();
+        if (k < 2) {
+            return 0;
+        }
+        double mx = samples.stream().mapToDouble(Sample::cycle).average().orElse(0);
+        double my = samples.stream().mapToDouble(Sample::rssMib).average().orElse(0);
+        double num = 0, den = 0;
+        for (Sample s : samples) {
+            num += (s.cycle() - mx) * (s.rssMib() - my);
+            den += (s.cycle() - mx) * (s.cycle() - mx);
+        }
+        return den == 0 ? 0 : num / den;
     }
 
     /** One create → run → close; null when the guest ended as it should, else what went wrong. */
