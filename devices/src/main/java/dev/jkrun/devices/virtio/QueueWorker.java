@@ -132,7 +132,7 @@ public final class QueueWorker {
     }
 
     private Optional<DescriptorChain> next() {
-        while (true) {
+        while (!stopping) { // a driver may keep adding malformed chains
             try {
                 return queue.pop(mem);
             } catch (InvalidChainException e) {
@@ -146,5 +146,6 @@ public final class QueueWorker {
                 }
             }
         }
+        return Optional.empty();
     }
 }

@@ -253,7 +253,11 @@ public final class Vmm {
             LOG.info("{}: the last thread ended; guest memory unmapped", name);
         }, name + "-reaper");
         reaper.setDaemon(true);
-        reaper.start();
+        try {
+            reaper.start();
+        } catch (RuntimeException | Error e) {
+            LOG.error("{}: no reaper thread ({}); guest memory stays mapped", name, e.toString()); // leaked, never unsafe
+        }
     }
 
     /** vCPU and device threads that have not ended (the caller excepted). */

@@ -326,7 +326,7 @@ public final class VirtioConsole implements VirtioDevice {
 
         /** Pops the next chain, giving malformed ones back with length 0. Empty when none (or queue broken). */
         private Optional<DescriptorChain> next(Queue q, String what) {
-            while (true) {
+            while (!stopping) { // a driver may keep adding malformed chains
                 try {
                     return q.pop(mem);
                 } catch (InvalidChainException e) {
@@ -338,6 +338,7 @@ public final class VirtioConsole implements VirtioDevice {
                     notifyGuest(q);
                 }
             }
+            return Optional.empty();
         }
 
         // ---- tx: guest → host ------------------------------------------------------------------------------
