@@ -156,7 +156,7 @@ fi
 tally < "$work/api.out"
 grep -q '^PASS api: concurrent VM 2' "$work/api.out"; check "api: the suite ran to its end (status $st)" $? "$(tail -n 20 "$work/api.err")"
 
-# 9. a hostile root shell (tests/hostile.sh): FUSE CREATE of FIFOs and device nodes, MKNOD of devices, host fd
+# 9. a hostile root shell (tests/hostile.sh): MKNOD of devices, FIFOs and device nodes in a share, host fd
 #    exhaustion through a share, qcow2 write/discard loops. Its share needs FIFOs and device nodes: a scratch
 #    directory on the local /tmp (a tmpfs in L1), not the checkout.
 hw=$(mktemp -d)
