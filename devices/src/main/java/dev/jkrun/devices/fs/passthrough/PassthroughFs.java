@@ -1346,14 +1346,20 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return list.size();
     }
 
+    /** The host name of an xattr the guest may set or remove on {@code i}: EROFS/EPERM as for any change. */
+    private byte[] changeableXattrName(Inode i, byte[] name) throws FsException {
+        checkWritable(i);
+        byte[] hostName = hostXattrName(name);
+        if (hostName == null) {
+            throw new FsException(Errnos.EPERM, "reserved xattr name");
+        }
+        return hostName;
+    }
+
     @Override
     public void setxattr(long node, byte[] name, byte[] value, int flags) throws FsException {
         try (Inode i = inode(node)) {
-            checkWritable(i);
-            byte[] hostName = hostXattrName(name);
-            if (hostName == null) {
-                throw new FsException(Errnos.EPERM, "reserved xattr name");
-            }
+            byte[] hostName = changeableXattrName(i, name);
             sys(() -> {
                 PosixFs.setxattr(procPath(i.fd), hostName, value, value.length, flags);
                 return null;
@@ -1364,11 +1370,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     @Override
     public void removexattr(long node, byte[] name) throws FsException {
         try (Inode i = inode(node)) {
-            checkWritable(i);
-            byte[] hostName = hostXattrName(name);
-            if (hostName == null) {
-                throw new FsException(Errnos.EPERM, "reserved xattr name");
-            }
+            byte[] hostName = changeableXattrName(i, name);
             sys(() -> {
                 PosixFs.removexattr(procPath(i.fd), hostName);
                 return null;
