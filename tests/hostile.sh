@@ -24,56 +24,55 @@ run() {
   return "$st"
 }
 
-# 1. FUSE CREATE of existing special files (QEMU virtiofsd's CVE-2020-35517 class). The FIFO and the device node
-#    exist on the host before the guest ever looks them up, so the guest's open(O_CREAT) goes out as CREATE. Before
-#    the fix the FIFO's CREATE blocked the request worker for ever and the device node was opened on the host.
-#    The guest also makes its own FIFO, drops its dentry cache (so its next open(O_CREAT) is a CREATE, not an OPEN
-#    of a known inode), and asks for a device node of its own (MKNOD).
+# 1. Special files in a share. A stock guest kernel LOOKUPs a name before it CREATEs it and opens an existing FIFO or
+#    device node itself (a guest FIFO, the guest's own driver), so it reaches FUSE CREATE of an existing special file
+#    only through a LOOKUP/CREATE race; that path (QEMU virtiofsd's CVE-2020-35517 class) is covered against the
+#    FUSE server directly (PassthroughFsHostileTest, FuseServerFuzzTest). Here, through the real kernel: the guest
+#    cannot make device nodes on the host (MKNOD), FIFOs it makes or finds stay guest-side, and the share keeps
+#    serving while guest processes wait on them.
 s="$work/share"; mkdir -p "$s"
 mkfifo "$s/host-fifo"
-mknod "$s/host-null" c 1 3 2>/dev/null && has_dev=1 || has_dev=0
+mknod "$s/host-null" c 1 3 2>/dev/null || true
 run --fs s="$s" -- /bin/sh -c '
   try() { # name, command: runs it with a deadline in the background, prints "name status"
     ( eval "$2" ) >/dev/null 2>&1 & p=$!; i=0
-    while kill -0 $p 2>/dev/null && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
-    if kill -0 $p 2>/dev/null; then echo "$1 hung"; kill -9 $p; else wait $p; echo "$1 $?"; fi
+    while kill -0 $p 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+    if kill -0 $p 2>/dev/null; then echo "$1 waits"; kill -9 $p; else wait $p; echo "$1 $?"; fi
   }
-  try create-host-fifo ": > /mnt/s/host-fifo"
-  try create-host-null ": > /mnt/s/host-null"
+  try open-host-fifo ": > /mnt/s/host-fifo"
   try mkfifo "mkfifo /mnt/s/guest-fifo"
   sync; echo 2 > /proc/sys/vm/drop_caches
-  try create-guest-fifo ": > /mnt/s/guest-fifo"
+  try open-guest-fifo ": > /mnt/s/guest-fifo"
   try mknod-char "mknod /mnt/s/guest-null c 1 3"
   try mknod-block "mknod /mnt/s/guest-blk b 7 0"
   echo still-serving > /mnt/s/after.txt && cat /mnt/s/after.txt
 '; st=$?
 o=$(tr -d '\r' < "$work/out")
 [ "$st" = 0 ]; check "the guest's shell ran to its end (status $st)" $? "$(show)"
-echo "$o" | grep -qx 'create-host-fifo [1-9][0-9]*'; check "CREATE of a host FIFO is refused at once (not blocked)" $? "$(show)"
-if [ "$has_dev" = 1 ]; then
-  echo "$o" | grep -qx 'create-host-null [1-9][0-9]*'; check "CREATE of a host device node is refused" $? "$(show)"
-fi
-echo "$o" | grep -qx 'create-guest-fifo [1-9][0-9]*'; check "CREATE of a guest-made FIFO after a cache drop is refused at once" $? "$(show)"
 echo "$o" | grep -qx 'mknod-char [1-9][0-9]*' && [ ! -e "$s/guest-null" ]; check "MKNOD of a character device is refused; no node on the host" $? "$(show)"
 echo "$o" | grep -qx 'mknod-block [1-9][0-9]*' && [ ! -e "$s/guest-blk" ]; check "MKNOD of a block device is refused; no node on the host" $? "$(show)"
+echo "$o" | grep -qx 'mkfifo 0' && [ -p "$s/guest-fifo" ]; check "a guest-made FIFO is a FIFO on the host too (not a device)" $? "$(show)"
 echo "$o" | grep -qx 'still-serving' && [ "$(cat "$s/after.txt" 2>/dev/null)" = still-serving ]
-check "the share still serves requests afterwards" $? "$(show)"
+check "the share keeps serving while guest writers wait on FIFOs" $? "$(show)"
 
 # 2. Host fd exhaustion: the guest creates and keeps far more files than the share may hold host fds for. The VMM
 #    answers with an errno past its cap instead of running the JVM out of descriptors; its fd count stays bounded
 #    while the guest holds them, and after the guest drops its caches (FORGET) it can create files again.
+#    jkrun runs with RLIMIT_NOFILE 4096, so the share's caps are the same on every host: a quarter of the limit for
+#    inodes (1024) and a sixteenth for open handles (256), PassthroughOptions' defaults. Before the caps, the guest
+#    ran the JVM into that limit (EMFILE for every VM in it) at about 4000 files.
 n=${HOSTILE_FILES:-6000}
 m="$work/many"; mkdir -p "$m"
-run --fs m="$m" -- /bin/sh -c "
+(ulimit -n 4096; run --fs m="$m" -- /bin/sh -c "
   mkdir -p /mnt/m/d; i=0; failed=0
-  while [ \$i -lt $n ]; do : > /mnt/m/d/f\$i 2>/dev/null || failed=\$((failed+1)); i=\$((i+1)); done
+  while [ \$i -lt $n ]; do true > /mnt/m/d/f\$i 2>/dev/null || failed=\$((failed+1)); i=\$((i+1)); done
   ls /mnt/m/d > /dev/null 2>&1
   echo failed \$failed
   echo fds-while-held
   sleep 3
   sync; echo 3 > /proc/sys/vm/drop_caches
-  : > /mnt/m/after-forget && echo create-after-forget ok
-" & jpid=$!
+  true > /mnt/m/after-forget && echo create-after-forget ok
+") & jpid=$!
 # The jkrun JVM's fd count while the guest holds its files (the newest java process running jkrun's CLI).
 peak=0
 while kill -0 "$jpid" 2>/dev/null; do
@@ -87,7 +86,7 @@ o=$(tr -d '\r' < "$work/out")
 [ "$st" = 0 ]; check "fd flood: the VM ran to its end (status $st)" $? "$(show)"
 f=$(echo "$o" | sed -n 's/^failed //p')
 [ -n "$f" ] && [ "$f" -gt 0 ]; check "fd flood: creations past the share's fd cap fail in the guest ($f of $n)" $? "$(show)"
-[ "$peak" -gt 0 ] && [ "$peak" -lt "${HOSTILE_FD_BOUND:-$n}" ]; check "fd flood: the VMM's fd count stayed bounded while the guest held its files ($peak)" $? "$(show)"
+[ "$peak" -gt 0 ] && [ "$peak" -lt 2048 ]; check "fd flood: the VMM's fd count stayed bounded while the guest held its files ($peak)" $? "$(show)"
 echo "$o" | grep -qx 'create-after-forget ok'; check "fd flood: after the guest forgets its inodes, creation works again" $? "$(show)"
 
 # 3. Discard loops on qcow2: write and discard the same 8 MiB again and again. Freed clusters are reused, so the

@@ -95,6 +95,8 @@ int virtio_find(int k, uintptr_t *base, int *irq);
 /* probe + negotiate; wanted = feature bits wanted besides VERSION_1. 0 ok, else an error string printed */
 const char *virtio_init(struct virtio_dev *d, uintptr_t base, int irq, uint32_t want_id, uint64_t wanted);
 const char *virtio_setup_queue(struct virtio_dev *d, int q);
+/* the same on the caller's 4 KiB-aligned page (zeroed first), for a driver that resets and sets up again */
+const char *virtio_setup_queue_on(struct virtio_dev *d, int q, void *page);
 const char *virtio_driver_ok(struct virtio_dev *d);
 int virtio_add(struct virtio_dev *d, int q, const struct vbuf *bufs, int n);  /* head id or -1 */
 void virtio_notify(struct virtio_dev *d, int q);

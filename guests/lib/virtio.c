@@ -79,8 +79,14 @@ const char *virtio_init(struct virtio_dev *d, uintptr_t base, int irq, uint32_t 
 }
 
 const char *virtio_setup_queue(struct virtio_dev *d, int q) {
-    if (q >= VIRTIO_MAX_QUEUES) return "queue index too large for this driver";
     if (vq_pages_used >= 8) return "out of queue memory";
+    const char *err = virtio_setup_queue_on(d, q, vq_pages[vq_pages_used]);
+    if (!err) vq_pages_used++;
+    return err;
+}
+
+const char *virtio_setup_queue_on(struct virtio_dev *d, int q, void *mem) {
+    if (q >= VIRTIO_MAX_QUEUES) return "queue index too large for this driver";
     wr(d, R_QSEL, q);
     if (rd(d, R_QREADY)) return "queue already ready";
     uint32_t max = rd(d, R_QNUM_MAX);
@@ -88,7 +94,8 @@ const char *virtio_setup_queue(struct virtio_dev *d, int q) {
     struct vq *v = &d->vq[q];
     v->index = q;
     v->size = max < VQ_SIZE ? (int)max : VQ_SIZE;
-    uint8_t *page = vq_pages[vq_pages_used++];
+    uint8_t *page = mem;
+    memset(page, 0, 4096);                                       /* a reused page must not show old idx values */
     v->desc = (struct vring_desc *)page;                         /* 16 * size  */
     v->avail = (struct vring_avail *)(page + 16 * VQ_SIZE);       /* 6 + 2 * size */
     v->used = (volatile struct vring_used *)(page + 2048);        /* 6 + 8 * size, 4-aligned */

@@ -85,7 +85,8 @@ public interface LibKrun {
 
     /**
      * Adds a disk image in {@code KRUN_DISK_FORMAT_RAW/QCOW2/VMDK} ({@code -EINVAL} for others). jkrun: supported;
-     * qcow2 backing files are not followed (libkrun's security note).
+     * qcow2 backing files are not followed (libkrun's security note), and VMDK extents must be regular files in the
+     * descriptor's directory, named plainly (no path, no symlink); the API has no opt-in for either.
      */
     int krun_add_disk2(@u_int32_t int ctx_id, String block_id, String disk_path, @u_int32_t int disk_format, boolean read_only);
 

@@ -8,7 +8,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class AnonymousMapping implements AutoCloseable {
     private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
-    private static final int MADV_DONTFORK = 10;
+    private static final int MADV_DONTNEED = 4, MADV_DONTFORK = 10;
     private static final AtomicLong MAPPED = new AtomicLong();
     private final long size;
     private final AtomicLong address;
@@ -44,11 +44,22 @@ public final class AnonymousMapping implements AutoCloseable {
 
     public long size() { return size; }
 
+    /**
+     * Gives the pages back to the host (MADV_DONTNEED) but keeps the range mapped: whatever still reads it sees
+     * zeros, whatever writes it gets fresh pages, nothing faults. No-op once unmapped.
+     */
+    public synchronized void discardPages() {
+        long a = address.get();
+        if (a != 0) {
+            Native.libc().madvise(a, size, MADV_DONTNEED);
+        }
+    }
+
     /** Bytes currently mapped through this class (for leak tests). */
     public static long mappedBytes() { return MAPPED.get(); }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         long a = address.getAndSet(0);
         if (a != 0) {
             Native.libc().munmap(a, size);

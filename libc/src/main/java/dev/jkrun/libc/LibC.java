@@ -30,6 +30,7 @@ public interface LibC {
     @SaveError int ioctl(int fd, long request, long arg);
     @SaveError int ioctl(int fd, long request, Pointer arg);
     @SaveError int poll(Pointer fds, long nfds, int timeout);
+    @SaveError int fcntl(int fd, int cmd, int arg);
     @SaveError int isatty(int fd);
     @SaveError int tcgetattr(int fd, Pointer termios);
     @SaveError int tcsetattr(int fd, int actions, Pointer termios);

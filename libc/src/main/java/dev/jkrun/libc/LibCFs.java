@@ -43,6 +43,7 @@ final class LibCFs {
     @SaveError long copy_file_range(int fdIn, LongLongByReference offIn, int fdOut, LongLongByReference offOut, long len, int flags);
     @SaveError long getdents64(int fd, @Out byte[] buf, long count);
     @SaveError int fstatvfs(int fd, @Out byte[] buf);
+    @SaveError int fstatfs(int fd, @Out byte[] buf);
     @SaveError int faccessat(int dirfd, @In byte[] path, int mode, int flags);
     @SaveError long getxattr(@In byte[] path, @In byte[] name, @Out byte[] value, long size);
     @SaveError int setxattr(@In byte[] path, @In byte[] name, @In byte[] value, long size, int flags);

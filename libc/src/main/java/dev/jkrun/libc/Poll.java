@@ -1,14 +1,24 @@
 package dev.jkrun.libc;
 
+import java.util.function.BooleanSupplier;
 import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
 
 /**
- * poll(2) and read(2) for device threads that must wait on a host file descriptor yet stop promptly: the wait
- * also watches a wake {@link EventFd}, which {@code close()} paths signal.
+ * poll(2), read(2) and write(2) for device threads that must wait on a host file descriptor yet stop promptly: a
+ * read also watches a wake {@link EventFd}, which {@code close()} paths signal; a write looks at a stop condition
+ * between bounded waits.
  */
 public final class Poll {
-    public static final short POLLIN = 0x1, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;
+    public static final short POLLIN = 0x1, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;
+    private static final int F_GETFL = 3;
+    /** Longest wait for room in {@link #writeFully} between two looks at its stop condition. */
+    static final int WRITE_WAIT_SLICE_MS = 100;
+    /**
+     * Most bytes one write(2) gets on a blocking descriptor once poll said it has room: POLLOUT on a pipe means at
+     * least this much room, so the write cannot block.
+     */
+    static final int PIPE_BUF = 4096;
 
     /** What {@link #awaitReadable} saw. */
     public enum Ready { READABLE, WOKEN, TIMEOUT }
@@ -73,15 +83,33 @@ public final class Poll {
     }
 
     /**
-     * write(2) all of {@code buf[off..off+len)} to a descriptor the caller does not own (a port's output fd),
-     * retrying on EINTR and waiting out EAGAIN on a non-blocking descriptor.
+     * write(2) {@code buf[off..off+len)} to a descriptor the caller does not own (a port's output fd), retrying on
+     * EINTR and waiting for room with poll(2) — never spinning — when the reader is slow or stopped: on EAGAIN for a
+     * non-blocking descriptor, before each write of at most {@link #PIPE_BUF} bytes for a blocking one (so the
+     * thread never sits in a write(2) it cannot leave). {@code stop} is looked at before every write and after
+     * every wait of at most {@link #WRITE_WAIT_SLICE_MS}; once it says true, the call returns.
+     *
+     * @return the bytes written: {@code len}, or fewer when {@code stop} ended the call
      */
-    public static void writeFully(int fd, byte[] buf, int off, int len) {
-        byte[] tmp = off == 0 ? buf : java.util.Arrays.copyOfRange(buf, off, off + len);
+    public static int writeFully(int fd, byte[] buf, int off, int len, BooleanSupplier stop) {
+        if (len <= 0) {
+            return 0;
+        }
+        int flags = Native.libc().fcntl(fd, F_GETFL, 0);
+        boolean blocking = flags < 0 || (flags & FileDescriptor.O_NONBLOCK) == 0;
+        Pointer data = Memory.allocateDirect(Native.runtime(), len);
+        data.put(0, buf, off, len);
+        Pointer pfd = Memory.allocateDirect(Native.runtime(), 8);
         int done = 0;
         while (done < len) {
-            byte[] chunk = done == 0 ? tmp : java.util.Arrays.copyOfRange(tmp, done, len);
-            long rc = Native.libc().write(fd, chunk, len - done);
+            if (stop.getAsBoolean()) {
+                return done;
+            }
+            if (blocking && !awaitWritable(pfd, fd)) {
+                continue;
+            }
+            int n = blocking ? Math.min(len - done, PIPE_BUF) : len - done;
+            long rc = Native.libc().write(fd, data.slice(done), n);
             if (rc >= 0) {
                 done += (int) rc;
                 continue;
@@ -91,10 +119,27 @@ public final class Poll {
                 continue;
             }
             if (e == Errno.EAGAIN) {
-                Thread.onSpinWait();
+                awaitWritable(pfd, fd);
                 continue;
             }
             throw new NativeCallException("write", e);
         }
+        return done;
+    }
+
+    /** Waits up to {@link #WRITE_WAIT_SLICE_MS} for {@code fd} to take a write (or fail one); true when it will. */
+    private static boolean awaitWritable(Pointer pfd, int fd) {
+        pfd.putInt(0, fd);
+        pfd.putShort(4, POLLOUT);
+        pfd.putShort(6, (short) 0);
+        int rc = Native.libc().poll(pfd, 1, WRITE_WAIT_SLICE_MS);
+        if (rc < 0) {
+            int e = Native.errno();
+            if (e == Errno.EINTR) {
+                return false;
+            }
+            throw new NativeCallException("poll", e);
+        }
+        return rc > 0;
     }
 }

@@ -296,6 +296,19 @@ public final class PosixFs {
                 b.getLong(48), b.getLong(56), b.getLong(64), b.getLong(72), b.getLong(80));
     }
 
+    /** sizeof(struct statfs) on x86_64 glibc: f_type@0 is the first __fsword_t (a long), then 14 more words. */
+    static final int STATFS_SIZE = 120;
+
+    /**
+     * The f_type of fstatfs(2): the file system's magic number ({@code <linux/magic.h>}). Works on O_PATH
+     * descriptors.
+     */
+    public static long fstatfsType(FileDescriptor fd) {
+        byte[] raw = new byte[STATFS_SIZE];
+        checkInt("fstatfs", FS.fstatfs(fd.raw(), raw));
+        return ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+    }
+
     public static void faccessat(FileDescriptor dir, byte[] path, int mode, int flags) {
         checkInt("faccessat", FS.faccessat(dir(dir), z(path), mode, flags));
     }

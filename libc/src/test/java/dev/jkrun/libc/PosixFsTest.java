@@ -31,6 +31,21 @@ class PosixFsTest {
     }
 
     @Test
+    void fstatfsTypeIsTheMagicNumber() throws Exception {
+        try (FileDescriptor proc = PosixFs.openat(null, PosixFs.bytes("/proc"), PosixFs.O_PATH, 0);
+             FileDescriptor root = PosixFs.openat(null, PosixFs.bytes("/"), PosixFs.O_PATH, 0);
+             FileDescriptor tmp = PosixFs.openat(null, PosixFs.bytes(dir.toString()), PosixFs.O_PATH, 0)) {
+            assertEquals(0x9fa0L, PosixFs.fstatfsType(proc)); // PROC_SUPER_MAGIC
+            assertNotEquals(0x9fa0L, PosixFs.fstatfsType(root));
+            // the whole word agrees with coreutils' statfs(2) of the same directory
+            Process p = new ProcessBuilder("stat", "-f", "-c", "%t", dir.toString()).start();
+            String hex = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).trim();
+            assertEquals(0, p.waitFor());
+            assertEquals(Long.parseUnsignedLong(hex, 16), PosixFs.fstatfsType(tmp));
+        }
+    }
+
+    @Test
     void preadPwriteRespectBufferPositions() throws Exception {
         try (FileDescriptor d = PosixFs.openat(null, PosixFs.bytes(dir.toString()), PosixFs.O_PATH | PosixFs.O_DIRECTORY, 0);
              FileDescriptor f = PosixFs.openat(d, PosixFs.bytes("f"), PosixFs.O_RDWR | PosixFs.O_CREAT, 0644)) {

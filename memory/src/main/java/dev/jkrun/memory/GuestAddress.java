@@ -18,7 +18,10 @@ public record GuestAddress(long value) implements Comparable<GuestAddress> {
         return new GuestAddress(r);
     }
 
-    /** Unsigned distance from {@code base} to this address; negative means below base. */
+    /**
+     * {@code this - base} modulo 2^64: the unsigned distance when this address is at or above base (decide that
+     * with {@link #compareTo}); a negative result does not mean "below" (addresses at or above 2^63).
+     */
     public long offsetFrom(GuestAddress base) { return value - base.value; }
 
     public boolean isAligned(long alignment) { return (value & (alignment - 1)) == 0; }

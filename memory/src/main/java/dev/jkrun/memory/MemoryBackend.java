@@ -11,12 +11,18 @@ interface MemoryBackend {
     /** Zeroed byte arrays, one per region; regions are checked (size, overlap) by the caller or the accessor. */
     GuestMemory heap(List<MemoryRegion> regions);
 
-    /** An accessor over already-mapped slots; {@link Mapped#release()} unmaps them. */
+    /** An accessor over already-mapped slots; {@link MmapGuestMemory} owns the mappings and unmaps them. */
     Mapped mmap(List<MmapGuestMemory.Slot> slots);
 
-    /** Guest memory that owns its mappings. */
+    /** An accessor over mappings that can be fenced off before they are discarded or unmapped. */
     interface Mapped extends GuestMemory {
-        /** Unmaps everything; idempotent. Every access afterwards throws {@link IllegalStateException}. */
+        /** Every access from now on throws {@link IllegalStateException}; idempotent. The mappings stay untouched. */
+        void retire();
+
+        /**
+         * {@link #retire()}, and returns only once nothing can reach the mappings through this accessor any more, so
+         * that the caller may unmap them; throws {@link IllegalStateException} if that cannot be made sure.
+         */
         void release();
     }
 

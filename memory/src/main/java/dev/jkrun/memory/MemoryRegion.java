@@ -6,6 +6,10 @@ public record MemoryRegion(GuestAddress start, long size) {
         if (size <= 0) {
             throw new IllegalArgumentException("region size must be positive: " + size);
         }
+        // end() must be representable: a region that reached 2^64 would wrap and hold address 0 as well.
+        if (Long.compareUnsigned(start.value() + size, start.value()) <= 0) {
+            throw new IllegalArgumentException("region wraps past 2^64: " + start + " + 0x" + Long.toHexString(size));
+        }
     }
 
     /** Exclusive end. */

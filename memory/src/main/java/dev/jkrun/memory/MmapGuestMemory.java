@@ -9,8 +9,11 @@ import java.util.List;
 /**
  * Guest RAM in anonymous off-heap mappings, one per region, which the hypervisor layer registers as memory
  * slots. {@link #close()} unmaps everything; any access afterwards throws instead of touching freed memory.
- * With the Unsafe accessor callers must have stopped the vCPUs and device threads first; with FFM (JDK 22+, the
- * default there) an access racing close() throws too, because the JDK unmaps only after every thread has left it.
+ * With the Unsafe accessor callers must have stopped the vCPUs and device threads first (an access already past
+ * its check, or a {@link #view} in use, would touch the freed range); with FFM (JDK 22+, the default there) such an
+ * access throws too, and close() waits for NIO I/O into a view before it unmaps. When a thread that may still hold
+ * such an access outlived the VM, {@link #retire()} instead refuses new accesses and frees the pages but keeps the
+ * range mapped.
  */
 public final class MmapGuestMemory implements GuestMemory, AutoCloseable {
     /** A region and the host mapping that backs it (for KVM_SET_USER_MEMORY_REGION). */
@@ -19,6 +22,7 @@ public final class MmapGuestMemory implements GuestMemory, AutoCloseable {
     private final List<Slot> slots;
     private final GuestMemoryImpl impl;
     private final MemoryBackend.Mapped m;
+    private boolean unmapped;
 
     private MmapGuestMemory(List<Slot> slots, GuestMemoryImpl impl, MemoryBackend.Mapped m) {
         this.slots = Collections.unmodifiableList(slots);
@@ -52,8 +56,29 @@ public final class MmapGuestMemory implements GuestMemory, AutoCloseable {
     /** The accessor behind this memory. */
     public GuestMemoryImpl impl() { return impl; }
 
+    /**
+     * Refuses every further access and gives the pages back to the host, keeping the address ranges mapped (zeros
+     * from now on) so that a thread still copying into or out of them cannot fault. {@link #close()} unmaps later.
+     */
+    public synchronized void retire() {
+        m.retire();
+        if (!unmapped) {
+            slots.forEach(s -> s.mapping().discardPages());
+        }
+    }
+
+    /**
+     * Refuses every further access and unmaps. If the FFM accessor cannot end an NIO operation's hold on a view in
+     * time, this throws and leaves everything mapped (a leak, never an unmap under a syscall); a later close retries.
+     */
     @Override
-    public void close() { m.release(); }
+    public synchronized void close() {
+        if (!unmapped) {
+            m.release();
+            unmapped = true;
+            slots.forEach(s -> s.mapping().close());
+        }
+    }
 
     @Override
     public List<MemoryRegion> regions() { return m.regions(); }

@@ -10,7 +10,8 @@ import java.util.List;
 /**
  * The accessor shared by the off-heap and heap-backed memories: each region is an (object, offset) pair that
  * {@code sun.misc.Unsafe} can address (null + host address for mmap, byte[] + array base for heap). Every public
- * method resolves its range to one region first, so no unchecked address ever reaches Unsafe.
+ * method resolves its range to one region first, and checks the resulting offset against the backing once more
+ * where memory is touched, so no unchecked address ever reaches Unsafe.
  */
 abstract class UnsafeGuestMemory implements GuestMemory {
     static final sun.misc.Unsafe U;
@@ -28,8 +29,17 @@ abstract class UnsafeGuestMemory implements GuestMemory {
         }
     }
 
-    /** A region and where Unsafe finds its first byte. */
-    record Backing(MemoryRegion region, Object base, long baseOffset) {}
+    /**
+     * A region and where Unsafe finds its first byte; {@code capacity} is how many bytes the host really holds
+     * there (the array's length, the mapping's size), which every access is checked against once more.
+     */
+    record Backing(MemoryRegion region, Object base, long baseOffset, long capacity) {
+        Backing {
+            if (capacity < region.size()) {
+                throw new IllegalArgumentException("region " + region + " larger than its backing (" + capacity + " bytes)");
+            }
+        }
+    }
 
     private final Backing[] backings;
     private final List<MemoryRegion> regions;
@@ -65,7 +75,7 @@ abstract class UnsafeGuestMemory implements GuestMemory {
         return null;
     }
 
-    /** Checks the range and returns the Unsafe offset of {@code addr}; {@link #baseOf} gives the object. */
+    /** Checks the range and returns the backing that holds it; {@link #at} gives the Unsafe offset. */
     private Backing check(GuestAddress addr, long len) {
         ensureOpen();
         if (len < 0) {
@@ -81,8 +91,18 @@ abstract class UnsafeGuestMemory implements GuestMemory {
         return b;
     }
 
-    private static long offset(Backing b, GuestAddress addr) {
-        return b.baseOffset() + (addr.value() - b.region().start().value());
+    /**
+     * The Unsafe offset of {@code [addr, addr+len)} in {@code b}, checked again right before memory is touched:
+     * independently of {@link MemoryRegion#contains} (a wrong answer there once let guest addresses at or above
+     * 2^63 reach host memory below the mapping), the offset and the length must lie inside the backing. Both are
+     * then below 2^63, so the signed comparison is exact; {@code capacity - off} cannot overflow.
+     */
+    static long at(Backing b, GuestAddress addr, long len) {
+        long off = addr.value() - b.region().start().value();
+        if ((off | len) < 0 || len > b.capacity() - off) {
+            throw new GuestMemoryException(GuestMemoryException.Reason.OUT_OF_BOUNDS, addr, len);
+        }
+        return b.baseOffset() + off;
     }
 
     /** Throws once the memory is released. */
@@ -94,55 +114,55 @@ abstract class UnsafeGuestMemory implements GuestMemory {
     @Override
     public byte readByte(GuestAddress addr) {
         Backing b = check(addr, 1);
-        return U.getByte(b.base(), offset(b, addr));
+        return U.getByte(b.base(), at(b, addr, 1));
     }
 
     @Override
     public short readShort(GuestAddress addr) {
         Backing b = check(addr, 2);
-        return U.getShort(b.base(), offset(b, addr));
+        return U.getShort(b.base(), at(b, addr, 2));
     }
 
     @Override
     public int readInt(GuestAddress addr) {
         Backing b = check(addr, 4);
-        return U.getInt(b.base(), offset(b, addr));
+        return U.getInt(b.base(), at(b, addr, 4));
     }
 
     @Override
     public long readLong(GuestAddress addr) {
         Backing b = check(addr, 8);
-        return U.getLong(b.base(), offset(b, addr));
+        return U.getLong(b.base(), at(b, addr, 8));
     }
 
     @Override
     public void writeByte(GuestAddress addr, byte value) {
         Backing b = check(addr, 1);
-        U.putByte(b.base(), offset(b, addr), value);
+        U.putByte(b.base(), at(b, addr, 1), value);
     }
 
     @Override
     public void writeShort(GuestAddress addr, short value) {
         Backing b = check(addr, 2);
-        U.putShort(b.base(), offset(b, addr), value);
+        U.putShort(b.base(), at(b, addr, 2), value);
     }
 
     @Override
     public void writeInt(GuestAddress addr, int value) {
         Backing b = check(addr, 4);
-        U.putInt(b.base(), offset(b, addr), value);
+        U.putInt(b.base(), at(b, addr, 4), value);
     }
 
     @Override
     public void writeLong(GuestAddress addr, long value) {
         Backing b = check(addr, 8);
-        U.putLong(b.base(), offset(b, addr), value);
+        U.putLong(b.base(), at(b, addr, 8), value);
     }
 
     @Override
     public short readShortAcquire(GuestAddress addr) {
         Backing b = check(addr, 2);
-        short v = U.getShortVolatile(b.base(), offset(b, addr));
+        short v = U.getShortVolatile(b.base(), at(b, addr, 2));
         U.loadFence();
         return v;
     }
@@ -151,7 +171,7 @@ abstract class UnsafeGuestMemory implements GuestMemory {
     public void writeShortRelease(GuestAddress addr, short value) {
         Backing b = check(addr, 2);
         U.storeFence();
-        U.putShortVolatile(b.base(), offset(b, addr), value);
+        U.putShortVolatile(b.base(), at(b, addr, 2), value);
     }
 
     @Override
@@ -161,39 +181,39 @@ abstract class UnsafeGuestMemory implements GuestMemory {
     public void read(GuestAddress addr, byte[] dst, int off, int length) {
         java.util.Objects.checkFromIndexSize(off, length, dst.length);
         Backing b = check(addr, length);
-        U.copyMemory(b.base(), offset(b, addr), dst, sun.misc.Unsafe.ARRAY_BYTE_BASE_OFFSET + off, length);
+        U.copyMemory(b.base(), at(b, addr, length), dst, sun.misc.Unsafe.ARRAY_BYTE_BASE_OFFSET + off, length);
     }
 
     @Override
     public void write(GuestAddress addr, byte[] src, int off, int length) {
         java.util.Objects.checkFromIndexSize(off, length, src.length);
         Backing b = check(addr, length);
-        U.copyMemory(src, sun.misc.Unsafe.ARRAY_BYTE_BASE_OFFSET + off, b.base(), offset(b, addr), length);
+        U.copyMemory(src, sun.misc.Unsafe.ARRAY_BYTE_BASE_OFFSET + off, b.base(), at(b, addr, length), length);
     }
 
     @Override
     public void read(GuestAddress addr, ByteBuffer dst) {
         int n = dst.remaining();
         Backing b = check(addr, n);
-        dst.put(viewOf(b, offset(b, addr), n));
+        dst.put(viewOf(b, at(b, addr, n), n));
     }
 
     @Override
     public void write(GuestAddress addr, ByteBuffer src) {
         int n = src.remaining();
         Backing b = check(addr, n);
-        viewOf(b, offset(b, addr), n).put(src);
+        viewOf(b, at(b, addr, n), n).put(src);
     }
 
     @Override
     public void fill(GuestAddress addr, long length, byte value) {
         Backing b = check(addr, length);
-        U.setMemory(b.base(), offset(b, addr), length, value);
+        U.setMemory(b.base(), at(b, addr, length), length, value);
     }
 
     @Override
     public ByteBuffer view(GuestAddress addr, int length) {
         Backing b = check(addr, length);
-        return viewOf(b, offset(b, addr), length).order(ByteOrder.LITTLE_ENDIAN);
+        return viewOf(b, at(b, addr, length), length).order(ByteOrder.LITTLE_ENDIAN);
     }
 }

@@ -11,7 +11,8 @@ final class UnsafeHeapMemory extends UnsafeGuestMemory {
     private static List<Backing> backings(List<MemoryRegion> regions) {
         List<Backing> bs = new ArrayList<>();
         for (MemoryRegion r : regions) {
-            bs.add(new Backing(r, new byte[(int) r.size()], sun.misc.Unsafe.ARRAY_BYTE_BASE_OFFSET));
+            byte[] a = new byte[(int) r.size()];
+            bs.add(new Backing(r, a, sun.misc.Unsafe.ARRAY_BYTE_BASE_OFFSET, a.length));
         }
         return bs;
     }

@@ -5,23 +5,20 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The Unsafe accessor over {@link MmapGuestMemory}'s mappings (JDK 17-21, or by choice). {@link #release()} unmaps
- * at once: callers must have stopped every thread that can still be inside an access, or that access touches freed
- * memory. The FFM accessor ({@code SegmentGuestMemory}) does not have that hazard.
+ * The Unsafe accessor over {@link MmapGuestMemory}'s mappings (JDK 17-21, or by choice). Retiring or releasing only
+ * refuses new accesses: an access already past its check, or a view in use, still touches the range, so it must stay
+ * mapped until every thread that can hold one has stopped. The FFM accessor ({@code SegmentGuestMemory}) does not
+ * have that hazard.
  */
 final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.Mapped {
-    private final List<MmapGuestMemory.Slot> slots;
     private volatile boolean closed;
 
-    UnsafeMmapMemory(List<MmapGuestMemory.Slot> slots) {
-        super(backings(slots));
-        this.slots = List.copyOf(slots);
-    }
+    UnsafeMmapMemory(List<MmapGuestMemory.Slot> slots) { super(backings(slots)); }
 
     private static List<Backing> backings(List<MmapGuestMemory.Slot> slots) {
         List<Backing> bs = new ArrayList<>();
         for (MmapGuestMemory.Slot s : slots) {
-            bs.add(new Backing(s.region(), null, s.mapping().address()));
+            bs.add(new Backing(s.region(), null, s.mapping().address(), s.mapping().size()));
         }
         return bs;
     }
@@ -39,10 +36,8 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
     }
 
     @Override
-    public void release() {
-        if (!closed) {
-            closed = true;
-            slots.forEach(s -> s.mapping().close());
-        }
-    }
+    public void retire() { closed = true; }
+
+    @Override
+    public void release() { closed = true; }
 }

@@ -14,11 +14,17 @@ import java.util.Objects;
 
 /**
  * Guest memory on {@code java.lang.foreign}: one {@link MemorySegment} per region, a byte array's
- * ({@link MemorySegment#ofArray}) or an anonymous mapping's in a shared {@link Arena}. jkrun only picks the region
- * whose start the address falls after; the JDK checks {@code [offset, offset+length)} against that segment, and for
- * mapped RAM that the arena is still open. Closing a shared arena waits out (or interrupts with an exception) every
- * thread inside an access before the cleanup unmaps, so a device thread racing {@link #release()} gets
- * {@link IllegalStateException} instead of reading or writing unmapped memory.
+ * ({@link MemorySegment#ofArray}) or an anonymous mapping's in a shared {@link Arena}. jkrun picks the region whose
+ * start the address falls after (unsigned); the JDK then checks {@code [offset, offset+length)} against that
+ * segment, which is exactly the region, right where memory is touched, and for mapped RAM that the arena is still
+ * open. Closing a shared arena makes every thread still inside an access throw before close returns, so a device
+ * thread racing {@link #retire()} or {@link #release()} gets {@link IllegalStateException} instead of reaching
+ * discarded or unmapped memory.
+ *
+ * <p>Mapped RAM has two arenas over the same addresses: every accessor uses the first, which {@link #retire()}
+ * closes at once; {@link #view} buffers come from the second, which only {@link #release()} closes, waiting for NIO
+ * operations that hold a view (the JDK refuses the close meanwhile). So retiring never waits for stuck I/O, and a
+ * view taken before it stays usable, on zeroed pages, until release, as with the Unsafe accessor.
  */
 final class SegmentGuestMemory implements MemoryBackend.Mapped {
     // Explicit little-endian (guest byte order) and unaligned (the guest picks the addresses): static final so the
@@ -28,18 +34,20 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    private record Part(MemoryRegion region, MemorySegment segment) {}
+    private record Part(MemoryRegion region, MemorySegment segment, MemorySegment viewSegment) {}
 
     // Parallel arrays, sorted by start: the lookup on every access reads two longs per region, no records.
     private final long[] starts;
     private final long[] sizes;
     private final MemorySegment[] segments;
+    private final MemorySegment[] viewSegments;
     private final MemoryRegion[] regionArray;
     private final List<MemoryRegion> regions;
-    /** The mappings' lifetime; null for heap memory, which has none to end. */
+    /** The accessors' and the views' lifetimes over mapped RAM; null for heap memory, which has none to end. */
     private final Arena arena;
+    private final Arena viewArena;
 
-    private SegmentGuestMemory(List<Part> parts, Arena arena) {
+    private SegmentGuestMemory(List<Part> parts, Arena arena, Arena viewArena) {
         List<Part> sorted = new ArrayList<>(parts);
         sorted.sort((a, b) -> a.region().start().compareTo(b.region().start()));
         for (int i = 1; i < sorted.size(); i++) {
@@ -51,45 +59,56 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
         starts = new long[n];
         sizes = new long[n];
         segments = new MemorySegment[n];
+        viewSegments = new MemorySegment[n];
         List<MemoryRegion> rs = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             Part p = sorted.get(i);
             starts[i] = p.region().start().value();
             sizes[i] = p.region().size();
             segments[i] = p.segment();
+            viewSegments[i] = p.viewSegment();
             rs.add(p.region());
         }
         regionArray = rs.toArray(new MemoryRegion[0]);
         regions = Collections.unmodifiableList(rs);
         this.arena = arena;
+        this.viewArena = viewArena;
     }
 
     static SegmentGuestMemory heap(List<MemoryRegion> regions) {
         List<Part> parts = new ArrayList<>();
         for (MemoryRegion r : regions) {
-            parts.add(new Part(r, MemorySegment.ofArray(new byte[Math.toIntExact(r.size())])));
+            MemorySegment seg = MemorySegment.ofArray(new byte[Math.toIntExact(r.size())]);
+            parts.add(new Part(r, seg, seg));
         }
-        return new SegmentGuestMemory(parts, null);
+        return new SegmentGuestMemory(parts, null, null);
     }
 
     /**
-     * Wraps mappings that are already made (the slots KVM registers) in segments of one shared arena whose close
-     * unmaps them. If this throws, whatever it had wrapped is unmapped; the caller unmaps the rest (close is idempotent).
+     * Wraps mappings that are already made (the slots KVM registers) in segments of exactly each region's size. The
+     * arenas only fence the addresses off: the caller owns the mappings and unmaps them after {@link #release()}.
      */
     static SegmentGuestMemory mmap(List<MmapGuestMemory.Slot> slots) {
         Arena arena = Arena.ofShared();
+        Arena viewArena = Arena.ofShared();
         try {
             List<Part> parts = new ArrayList<>();
             for (MmapGuestMemory.Slot s : slots) {
                 AnonymousMapping m = s.mapping();
+                long size = s.region().size();
+                // A segment longer than its mapping would let the JDK's check pass over unmapped host memory.
+                if (m.size() < size) {
+                    throw new IllegalArgumentException("region " + s.region() + " larger than its mapping (" + m.size() + " bytes)");
+                }
                 // reinterpret is restricted: without --enable-native-access the JDK warns once per module (jffi's
                 // System.load, which runs first, already triggers the same warning).
-                MemorySegment seg = MemorySegment.ofAddress(m.address()).reinterpret(s.region().size(), arena, unused -> m.close());
-                parts.add(new Part(s.region(), seg));
+                MemorySegment base = MemorySegment.ofAddress(m.address());
+                parts.add(new Part(s.region(), base.reinterpret(size, arena, null), base.reinterpret(size, viewArena, null)));
             }
-            return new SegmentGuestMemory(parts, arena);
+            return new SegmentGuestMemory(parts, arena, viewArena);
         } catch (RuntimeException | Error e) {
             arena.close();
+            viewArena.close();
             throw e;
         }
     }
@@ -144,16 +163,16 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
     }
 
     /**
-     * {@code [addr, addr+len)} as a slice of its segment; the JDK checks it lies inside. Slicing does not check the
-     * arena, so a released memory is refused here (a view made just before release throws when used).
+     * {@code [addr, addr+len)} as a slice of its segment (or of its view segment); the JDK checks it lies inside.
+     * Slicing does not check the arena, so retired memory is refused here.
      */
-    private MemorySegment slice(long addr, long len) {
+    private MemorySegment slice(long addr, long len, MemorySegment[] from) {
         if (arena != null && !arena.scope().isAlive()) {
             throw new IllegalStateException("guest memory is released");
         }
         int i = index(addr, len);
         try {
-            return segments[i].asSlice(addr - starts[i], len);
+            return from[i].asSlice(addr - starts[i], len);
         } catch (IndexOutOfBoundsException e) {
             throw refused(addr, len);
         }
@@ -282,35 +301,51 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
     }
 
     @Override
-    public void read(GuestAddress addr, ByteBuffer dst) { dst.put(slice(addr.value(), dst.remaining()).asByteBuffer()); }
+    public void read(GuestAddress addr, ByteBuffer dst) {
+        dst.put(slice(addr.value(), dst.remaining(), segments).asByteBuffer());
+    }
 
     @Override
-    public void write(GuestAddress addr, ByteBuffer src) { slice(addr.value(), src.remaining()).asByteBuffer().put(src); }
+    public void write(GuestAddress addr, ByteBuffer src) {
+        slice(addr.value(), src.remaining(), segments).asByteBuffer().put(src);
+    }
 
     @Override
-    public void fill(GuestAddress addr, long length, byte value) { slice(addr.value(), length).fill(value); }
+    public void fill(GuestAddress addr, long length, byte value) { slice(addr.value(), length, segments).fill(value); }
 
     @Override
     public ByteBuffer view(GuestAddress addr, int length) {
-        return slice(addr.value(), length).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        return slice(addr.value(), length, viewSegments).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Closes the accessors' arena: the JDK makes every thread still inside an access throw. Views stay usable. */
+    @Override
+    public void retire() {
+        if (arena != null) {
+            close(arena);
+        }
     }
 
     /**
-     * Closes the arena: the JDK makes every thread still inside an access throw, then the cleanups unmap. A close
-     * refused because an NIO operation holds a view (the JDK "acquires" the segment for it) is retried for a while;
-     * after that the memory stays mapped — a leak, never an unmap under a syscall — and this throws.
+     * Closes both arenas. Closing the views' arena is refused while an NIO operation holds a view (the JDK
+     * "acquires" the segment for the syscall); that is retried for a while, after which this throws and the caller
+     * leaves the memory mapped: a leak, never an unmap under a syscall.
      */
     @Override
     public void release() {
-        if (arena == null) {
-            return;
+        if (arena != null) {
+            close(arena);
+            close(viewArena);
         }
+    }
+
+    private static void close(Arena a) {
         for (int tries = 0; ; tries++) {
             try {
-                arena.close();
+                a.close();
                 return;
             } catch (IllegalStateException e) {
-                if (!arena.scope().isAlive()) {
+                if (!a.scope().isAlive()) {
                     return;   // closed already, by us or a racing caller
                 }
                 if (tries >= 2000) {

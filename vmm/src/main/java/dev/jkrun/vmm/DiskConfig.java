@@ -9,7 +9,9 @@ import java.nio.file.Path;
 /**
  * A disk image attached as virtio-blk; the guest sees disks as /dev/vda, /dev/vdb... in order, and {@code id} in
  * /sys/block/vdX/serial. The format is the user's word, never probed (libkrun: probing is a security risk), and
- * backing files are followed only when {@code allowBackingFiles}. {@code directIo} (libkrun's {@code direct_io})
+ * files the image names beyond itself are followed only when {@code allowBackingFiles}: a qcow2 backing file, VMDK
+ * extents outside the descriptor's directory or through symlinks (otherwise extents must be regular files beside
+ * the descriptor, named plainly). {@code directIo} (libkrun's {@code direct_io})
  * bypasses the host page cache with O_DIRECT; jkrun implements it for raw images only, and whether the host file
  * system supports it is found out when the image is opened.
  */

@@ -16,7 +16,8 @@ import java.util.function.Consumer;
 /**
  * A microVM whose lifecycle returns to the caller (unlike libkrun's krun_start_enter): {@link #create} builds it,
  * {@link #start()} runs it, {@link #stopped()} completes with the {@link StopReason}, and by then every thread,
- * fd and mapping it used is released. Several can run at once in one JVM.
+ * fd and mapping it used is released (except guest memory under a device thread that did not stop in time: it stays
+ * mapped, pages freed, until that thread ends; an error in the log names it). Several can run at once in one JVM.
  */
 public final class VirtualMachine implements AutoCloseable {
     private static final AtomicInteger COUNTER = new AtomicInteger();

@@ -341,7 +341,12 @@ public final class VmBuilder {
             return this;
         }
 
-        /** Follow a qcow2 image's backing file (off by default: libkrun's header calls it a security risk). */
+        /**
+         * Let the image open host files it names beyond itself (off by default: libkrun's header calls backing files
+         * a security risk): a qcow2 image's backing file, and VMDK extents outside the descriptor's directory or
+         * through symlinks (read-write when the disk is). Without it a VMDK's extents must be regular files beside
+         * the descriptor, named plainly; with it or without, only regular files are opened.
+         */
         public DiskBuilder allowBackingFiles(boolean allow) {
             this.allowBackingFiles = allow;
             return this;

@@ -21,8 +21,11 @@ public final class DiskImages {
      * Opens {@code path} as {@code format}. A file whose header does not match the format is a
      * {@link DiskImageException} naming the file and the format (a raw image has no header: any file is raw).
      *
-     * @param allowBackingFiles whether a qcow2 image may open the backing file it names; when false, an image that
-     *     has one is refused (an image could otherwise make the VMM open any host file)
+     * @param allowBackingFiles whether an image may open host files it names beyond its own: a qcow2 image's backing
+     *     file, a VMDK descriptor's extents outside the descriptor's directory or through symlinks. When false, a
+     *     qcow2 image with a backing file is refused, and VMDK extents must be regular files in the descriptor's
+     *     directory named plainly (an image could otherwise make the VMM open any host file, read-write for a
+     *     writable VMDK). Either way a name from an image opens only a regular file.
      * @param directIo bypass the host page cache (O_DIRECT); raw images only, and the file system must support it
      */
     public static DiskImage open(Path path, ImageFormat format, boolean readOnly, boolean allowBackingFiles,
@@ -36,7 +39,7 @@ public final class DiskImages {
         return switch (format) {
             case RAW -> RawImage.open(path, readOnly, directIo);
             case QCOW2 -> Qcow2Image.open(path, readOnly, allowBackingFiles);
-            case VMDK -> VmdkImage.open(path, readOnly);
+            case VMDK -> VmdkImage.open(path, readOnly, allowBackingFiles);
         };
     }
 

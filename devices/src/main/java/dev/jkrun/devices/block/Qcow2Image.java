@@ -15,10 +15,12 @@ import java.util.zip.Inflater;
 /**
  * A qcow2 image (versions 2 and 3; docs/interop/qcow2.txt in QEMU). Reads follow the active L1/L2 tables:
  * unallocated clusters read from the backing file (when one is allowed) or as zeros, zero clusters as zeros,
- * compressed clusters are inflated (raw deflate). Writes allocate at the end of the file: data clusters, L2 tables
- * and refcount blocks, each counted in the refcount table before anything points at it, so that {@code qemu-img
- * check} finds no errors or leaks. A partial write to a compressed, zero or backing-file cluster copies the rest of
- * the cluster first.
+ * compressed clusters are inflated (raw deflate). Writes allocate data clusters and L2 tables from the lowest
+ * cluster whose refcount is 0 (as QEMU does), else at the end of the file; refcount blocks and tables go at the
+ * end. Each is counted in the refcount table before anything points at it, so that {@code qemu-img check} finds
+ * no errors or leaks. A partial write to a compressed, zero or backing-file cluster copies the rest of the cluster
+ * first. Discarded and copied-over clusters drop to refcount 0 and are allocated again, so write/discard cycles
+ * (a guest's fstrim) do not grow the file.
  *
  * <p>Not supported: encryption, external data files, extended L2 entries, zstd compression, writing to images with
  * internal snapshots (shared clusters) or a dirty/corrupt flag.
@@ -43,6 +45,7 @@ public final class Qcow2Image implements DiskImage {
     private static final long MAX_OFFSET = 1L << 56;
     private static final int MAX_BACKING_DEPTH = 16;
     private static final int L2_CACHE_TABLES = 32;
+    private static final int REFCOUNT_CACHE_BLOCKS = 4;
 
     private final Path path;
     private final FileChannel ch;
@@ -63,8 +66,17 @@ public final class Qcow2Image implements DiskImage {
         @Override
         protected boolean removeEldestEntry(Map.Entry<Long, long[]> e) { return size() > L2_CACHE_TABLES; }
     };
-    /** Host offset of the next cluster to allocate: the file's end, rounded up to a cluster. */
+    /** Refcount blocks by host offset, written through: the free-cluster search reads many entries. */
+    private final Map<Long, byte[]> refcountCache = new LinkedHashMap<>(8, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Long, byte[]> e) { return size() > REFCOUNT_CACHE_BLOCKS; }
+    };
+    /** Host offset past every cluster in use: the file's end, rounded up to a cluster, or past the last allocation. */
     private long nextFree;
+    /** No cluster below this index has refcount 0 (QEMU's free_cluster_index): the free search starts here. */
+    private long freeHint;
+    /** A cluster dropped to refcount 0 since the last fdatasync (see {@link #allocateCluster}). */
+    private boolean freedSinceSync;
     private long cachedCompressedHost = -1;
     private final byte[] cachedCompressed;
     private boolean closed;
@@ -174,6 +186,15 @@ public final class Qcow2Image implements DiskImage {
         if (refcountTableClusters <= 0 || refcountTableClusters > (8 << 20) / clusterSize) {
             throw bad("refcount_table_clusters " + refcountTableClusters + " out of range");
         }
+        // qcow2.txt: l1_table_offset and refcount_table_offset are "offset[s] into the image file": tables running
+        // past the file's end are corrupt, and reading them would let a tiny file claim tens of MiB of heap.
+        if (8L * l1Size > fileSize - l1Offset) {
+            throw bad("L1 table (" + l1Size + " entries at 0x" + Long.toHexString(l1Offset) + ") runs past the end of the file");
+        }
+        if ((long) refcountTableClusters * clusterSize > fileSize - refcountTableOffset) {
+            throw bad("refcount table (" + refcountTableClusters + " clusters at 0x" + Long.toHexString(refcountTableOffset)
+                    + ") runs past the end of the file");
+        }
         l1 = readTable(l1Offset, l1Size);
         refcountTable = readTable(refcountTableOffset, refcountTableClusters * (clusterSize / 8));
         nextFree = ceilDiv(fileSize, clusterSize) * clusterSize;
@@ -224,6 +245,8 @@ public final class Qcow2Image implements DiskImage {
                 default -> throw bad("backing file format '" + backingFormat + "' is not supported");
             };
             Path bp = path.toAbsolutePath().getParent().resolve(name);
+            // Even allowed, a name from an image never opens a FIFO (open(2) would block) or a device.
+            ImageFiles.requireRegularFile(path, ImageFormat.QCOW2, "backing file '" + name + "'", bp);
             b = fmt == ImageFormat.QCOW2 ? open(bp, true, true, depth + 1) : DiskImages.open(bp, fmt, true, true);
         }
         backing = b;
@@ -453,6 +476,10 @@ public final class Qcow2Image implements DiskImage {
             throw bad("refcount of cluster " + cluster + " would go below 0 (corrupt image)");
         }
         setRefcount(cluster, rc - 1);
+        if (rc == 1) {
+            freeHint = Math.min(freeHint, cluster);
+            freedSinceSync = true;
+        }
     }
 
     private void setL2(long v, long[] l2, int idx, long entry) throws IOException {
@@ -481,12 +508,46 @@ public final class Qcow2Image implements DiskImage {
         return t;
     }
 
-    /** A fresh cluster at the end of the file with refcount 1; the caller writes all of it. */
+    /**
+     * A cluster with refcount 0 (the lowest from {@link #freeHint}, else the one at the end of the file), given
+     * refcount 1; the caller writes all of it. A cluster freed since the last fdatasync is reused only after one:
+     * the L2 entry that let it go must be on disk before new data lands in it, or a crash could leave the old guest
+     * offset reading another offset's data (without reuse, the file's end was always a never-referenced cluster).
+     */
     private long allocateCluster() throws IOException {
-        long off = nextFree;
-        nextFree += clusterSize;
-        setRefcount(off >>> clusterBits, 1);
-        return off;
+        long c = findFreeCluster();
+        if (c >= nextFree >>> clusterBits) {
+            nextFree = (c + 1) << clusterBits;
+        } else if (freedSinceSync) {
+            ch.force(false);
+            freedSinceSync = false;
+        }
+        freeHint = c + 1;
+        setRefcount(c, 1);
+        return c << clusterBits;
+    }
+
+    /** The lowest cluster at or above {@link #freeHint} with refcount 0 that holds no fixed metadata. */
+    private long findFreeCluster() throws IOException {
+        long end = nextFree >>> clusterBits;
+        for (long c = freeHint; c < end; c++) {
+            if (!fixedMetadata(c) && getRefcount(c) == 0) {
+                return c;
+            }
+        }
+        return end;
+    }
+
+    /**
+     * The header, L1 table and refcount table: counted in any image qemu-img check passes, but a corrupt refcount
+     * of 0 must not make a data write land on them.
+     */
+    private boolean fixedMetadata(long c) {
+        return c == 0 || within(c, l1Offset, 8L * l1.length) || within(c, refcountTableOffset, 8L * refcountTable.length);
+    }
+
+    private boolean within(long cluster, long offset, long bytes) {
+        return bytes > 0 && cluster >= offset >>> clusterBits && cluster <= (offset + bytes - 1) >>> clusterBits;
     }
 
     private long refcountBlock(long t) throws DiskImageException {
@@ -508,14 +569,25 @@ public final class Qcow2Image implements DiskImage {
         if (block == 0) {
             return 0;
         }
+        byte[] rb = refcountBlockBytes(block);
         int bytes = refcountBits / 8;
-        ByteBuffer b = ByteBuffer.allocate(bytes);
-        RawImage.readFully(ch, block + (cluster % refcountsPerBlock()) * bytes, b);
+        int at = (int) (cluster % refcountsPerBlock()) * bytes;
         long v = 0;
         for (int k = 0; k < bytes; k++) {
-            v = v << 8 | (b.get(k) & 0xff);
+            v = v << 8 | (rb[at + k] & 0xff);
         }
         return v;
+    }
+
+    private byte[] refcountBlockBytes(long block) throws IOException {
+        byte[] rb = refcountCache.get(block);
+        if (rb == null) {
+            ByteBuffer buf = ByteBuffer.allocate(clusterSize);
+            RawImage.readFully(ch, block, buf);
+            rb = buf.array();
+            refcountCache.put(block, rb);
+        }
+        return rb;
     }
 
     /** Sets a refcount, allocating the refcount block first when missing (which counts itself). */
@@ -529,16 +601,18 @@ public final class Qcow2Image implements DiskImage {
             block = nextFree;
             nextFree += clusterSize;
             RawImage.writeFully(ch, block, ByteBuffer.allocate(clusterSize));
+            refcountCache.put(block, new byte[clusterSize]);
             refcountTable[(int) t] = block;
             writeLong(refcountTableOffset + 8L * t, block);
             setRefcount(block >>> clusterBits, 1);
         }
+        byte[] rb = refcountBlockBytes(block);
         int bytes = refcountBits / 8;
-        ByteBuffer b = ByteBuffer.allocate(bytes);
+        int at = (int) (cluster % refcountsPerBlock()) * bytes;
         for (int k = bytes - 1; k >= 0; k--) {
-            b.put(k, (byte) (value >>> (8 * (bytes - 1 - k))));
+            rb[at + k] = (byte) (value >>> (8 * (bytes - 1 - k)));
         }
-        RawImage.writeFully(ch, block + (cluster % refcountsPerBlock()) * bytes, b);
+        RawImage.writeFully(ch, block + at, ByteBuffer.wrap(rb, at, bytes));
     }
 
     /**
@@ -596,17 +670,22 @@ public final class Qcow2Image implements DiskImage {
 
     private void zeroPiece(long v, int n) throws IOException {
         long e = l2Entry(v);
-        boolean unallocated = (e & OFFSET_MASK) == 0 && !isCompressed(e);
-        if (isZero(e) || (unallocated && backing == null)) {
+        boolean holdsNothing = (e & OFFSET_MASK) == 0 && !isCompressed(e);
+        if (holdsNothing && (isZero(e) || backing == null)) {
             return; // reads as zeros already
         }
-        if (n == clusterSize && version >= 3) {
+        // A whole cluster is unlinked and freed. qcow2.txt: bit 0 of a version 3 L2 entry means "the cluster reads
+        // as all zeros"; an unallocated one reads from the backing file, or as zeros when there is none.
+        if (n == clusterSize && (version >= 3 || backing == null)) {
             long[] l2 = ensureL2(v);
             int idx = l2Index(v);
             long old = l2[idx];
-            setL2(v, l2, idx, OFLAG_ZERO);
+            setL2(v, l2, idx, version >= 3 ? OFLAG_ZERO : 0);
             release(old);
             return;
+        }
+        if (isZero(e)) {
+            return; // part of a preallocated zero cluster
         }
         writePiece(v, ByteBuffer.allocate(n));
     }
@@ -618,8 +697,8 @@ public final class Qcow2Image implements DiskImage {
     @Override
     public synchronized void flush(SyncMode mode) throws IOException {
         ensureOpen();
-        if (!readOnly) {
-            syncer.flush(ch, mode);
+        if (!readOnly && syncer.flush(ch, mode)) {
+            freedSinceSync = false;
         }
     }
 

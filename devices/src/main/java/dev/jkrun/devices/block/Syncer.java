@@ -7,20 +7,27 @@ import java.nio.channels.FileChannel;
 final class Syncer {
     private long lastSync = System.nanoTime();
 
-    synchronized void flush(FileChannel ch, SyncMode mode) throws IOException {
+    /** Returns whether it synced. */
+    synchronized boolean flush(FileChannel ch, SyncMode mode) throws IOException {
         switch (mode) {
-            case NONE -> { }
+            case NONE -> {
+                return false;
+            }
             case RELAXED -> {
                 long now = System.nanoTime();
-                if (now - lastSync >= SyncMode.RELAXED_INTERVAL_NANOS) {
-                    ch.force(false);
-                    lastSync = now;
+                if (now - lastSync < SyncMode.RELAXED_INTERVAL_NANOS) {
+                    return false;
                 }
+                ch.force(false);
+                lastSync = now;
+                return true;
             }
             case FULL -> {
                 ch.force(false); // fdatasync
                 lastSync = System.nanoTime();
+                return true;
             }
         }
+        return false;
     }
 }

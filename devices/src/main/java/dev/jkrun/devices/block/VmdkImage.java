@@ -16,6 +16,10 @@ import java.util.regex.Pattern;
  * A VMDK disk described by a text descriptor file (createType monolithicFlat, vmfs or twoGbMaxExtentFlat) with
  * FLAT and ZERO extents only, as libkrun's imago supports. FLAT extents are plain files at a sector offset; ZERO
  * extents read as zeros and cannot be written. Sparse (hosted "KDMV") and stream-optimized VMDKs are refused.
+ *
+ * <p>The descriptor is image data: the extent files it names are regular files in its own directory, by plain name
+ * and not through a symlink, unless the user allowed the image to name files elsewhere (the same opt-in as qcow2
+ * backing files); FIFOs, devices, directories and files shorter than their extent are refused either way.
  */
 public final class VmdkImage implements DiskImage {
     /** Bigger than this is not a descriptor file. */
@@ -38,7 +42,16 @@ public final class VmdkImage implements DiskImage {
         this.capacity = capacity;
     }
 
+    /** {@link #open(Path, boolean, boolean)} with extents in the descriptor's directory only. */
     public static VmdkImage open(Path path, boolean readOnly) throws IOException {
+        return open(path, readOnly, false);
+    }
+
+    /**
+     * @param allowOutside whether extents may be any path (absolute, through "..", through symlinks); false: plain
+     *     names of regular files in the descriptor's directory, symlinks not followed
+     */
+    public static VmdkImage open(Path path, boolean readOnly, boolean allowOutside) throws IOException {
         long size = Files.size(path);
         byte[] head = new byte[(int) Math.min(size, MAX_DESCRIPTOR)];
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
@@ -78,12 +91,19 @@ public final class VmdkImage implements DiskImage {
                         if (m.group(4) == null) {
                             throw DiskImageException.of(path, ImageFormat.VMDK, "flat extent without a file: " + line);
                         }
-                        Path f = path.toAbsolutePath().getParent().resolve(m.group(4));
+                        String name = m.group(4);
+                        // VMware Virtual Disk Format 5.0, extent descriptions: "Offset - the offset value is
+                        // specified only for flat extents and corresponds to the offset in the file or device where
+                        // the guest operating system's data is located" (in sectors). The extent must lie in its file.
+                        long offSectors = m.group(5) == null ? 0 : Long.parseLong(m.group(5));
+                        if (offSectors > (Long.MAX_VALUE - len) / 512) {
+                            throw DiskImageException.of(path, ImageFormat.VMDK, "extent '" + name + "' offset too large: " + line);
+                        }
+                        long off = offSectors * 512;
                         boolean rw = !readOnly && m.group(1).equals("RW");
-                        FileChannel ch = rw ? FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)
-                                : FileChannel.open(f, StandardOpenOption.READ);
+                        FileChannel ch = ImageFiles.open(path, ImageFormat.VMDK, "extent '" + name + "'", name, rw,
+                                allowOutside, off + len);
                         opened.add(ch);
-                        long off = m.group(5) == null ? 0 : Long.parseLong(m.group(5)) * 512;
                         extents.add(new Extent(pos, len, false, rw, ch, off));
                     }
                     default -> throw DiskImageException.of(path, ImageFormat.VMDK,

@@ -13,8 +13,9 @@ public interface DirSink {
     boolean plus();
 
     /**
-     * Adds one entry; {@code entry} is required with {@link #plus()} (it may have nodeId 0 for "." and "..", which
-     * counts no lookup). Returns false when it did not fit (then nothing was added).
+     * Adds one entry; {@code entry} is required with {@link #plus()} (it may have nodeId 0, which counts no lookup
+     * and makes the guest look the name up itself: "." and "..", or entries the backend does not look up). Returns
+     * false when it did not fit (then nothing was added).
      */
     boolean add(long ino, long nextOffset, int type, byte[] name, Entry entry);
 }

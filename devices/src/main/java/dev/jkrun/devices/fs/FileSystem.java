@@ -10,6 +10,11 @@ import java.nio.ByteBuffer;
  */
 public interface FileSystem {
     long ROOT_ID = 1;
+    /**
+     * The {@code 0x7602} = {@code _IO('v', 2)} ioctl on the root by which libkrun's (and jkrun's) init reports the
+     * exit status (arg = code); it changes no file, so read-only shares serve it too.
+     */
+    int IOCTL_EXIT_CODE = 0x7602;
 
     /** FUSE_INIT: {@code kernelFlags} are the guest's capabilities; returns FUSE_* flags the backend wants on. */
     default long init(long kernelFlags) throws FsException { return 0; }

@@ -1,5 +1,6 @@
 package dev.jkrun.devices.virtio;
 
+import dev.jkrun.devices.RateLimitedLog;
 import dev.jkrun.devices.Trigger;
 import dev.jkrun.devices.bus.BusDevice;
 import dev.jkrun.devices.virtio.queue.Queue;
@@ -21,7 +22,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Register accesses come from vCPU threads and are serialized on this object. Registers below 0x100 must be
  * accessed 32 bits wide; other widths are ignored (reads return 0). The transport never throws for a guest access:
- * bad driver behaviour is logged and ignored, or sets DEVICE_NEEDS_RESET where the spec says so.
+ * bad driver behaviour is logged (at most {@link RateLimitedLog#PER_SECOND} lines a second per device) and ignored,
+ * or sets DEVICE_NEEDS_RESET where the spec says so. A device thread that fails sets DEVICE_NEEDS_RESET too.
  *
  * <p>Queue notifications: the transport owns one {@link EventFd} per queue ({@link #queueEvents()}). Under KVM the
  * VMM registers each as an ioeventfd on {@code base + 0x50} with datamatch = queue index, so notifications never
@@ -60,6 +62,9 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
     private final List<EventFd> queueEvents;
     private final AtomicInteger interruptStatus = new AtomicInteger();
     private final Trigger usedBufferTrigger;
+    private final RateLimitedLog guestWarnings;
+    /** A device thread failed (see {@link DeviceThreads}): DEVICE_NEEDS_RESET until the driver resets the device. */
+    private volatile boolean deviceFailed;
 
     private int status;
     private int deviceFeaturesSel;
@@ -87,6 +92,8 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
         this.queues = Collections.unmodifiableList(qs);
         this.queueEvents = Collections.unmodifiableList(evs);
         this.usedBufferTrigger = () -> raise(INT_VRING);
+        this.guestWarnings = new RateLimitedLog(LOG, "virtio-mmio " + device.deviceType());
+        device.threads().onFailure(this::deviceFailed);
     }
 
     public VirtioDevice device() { return device; }
@@ -96,6 +103,9 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
 
     /** The queues as the driver configured them (for diagnostics and tests). */
     public List<Queue> queues() { return queues; }
+
+    /** The device's threads that are still alive (see {@link VirtioDevice#threads()}). */
+    public List<Thread> liveThreads() { return device.threads().alive(); }
 
     /** Current device status register (with DEVICE_NEEDS_RESET when a queue broke). */
     public synchronized int status() { return currentStatus(); }
@@ -113,12 +123,15 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
         try {
             interruptLine.trigger();
         } catch (RuntimeException e) {
-            LOG.warn("virtio-mmio {}: raising the interrupt failed", device.deviceType(), e);
+            guestWarnings.warn("virtio-mmio {}: raising the interrupt failed: {}", device.deviceType(), e.toString());
         }
     }
 
     private int currentStatus() {
         int s = status;
+        if (deviceFailed) {
+            s |= STATUS_DEVICE_NEEDS_RESET;
+        }
         if ((s & STATUS_DRIVER_OK) != 0) {
             for (Queue q : queues) {
                 if (q.isBroken()) {
@@ -148,7 +161,7 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
             }
             putInt(data, readRegister((int) offset));
         } catch (RuntimeException e) {
-            LOG.warn("virtio-mmio {}: read at 0x{} failed", device.deviceType(), Long.toHexString(offset), e);
+            guestWarnings.warn("virtio-mmio {}: read at 0x{} failed: {}", device.deviceType(), Long.toHexString(offset), e.toString());
             java.util.Arrays.fill(data, (byte) 0);
         }
     }
@@ -161,7 +174,7 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
                 if ((s & STATUS_DRIVER) != 0 && (s & STATUS_FAILED) == 0) {
                     device.writeConfig(offset - CONFIG, data);
                 } else {
-                    LOG.warn("virtio-mmio {}: config write in status 0x{} ignored", device.deviceType(), Integer.toHexString(s));
+                    guestWarnings.warn("virtio-mmio {}: config write in status 0x{} ignored", device.deviceType(), Integer.toHexString(s));
                 }
                 return;
             }
@@ -171,7 +184,7 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
             }
             writeRegister((int) offset, getInt(data));
         } catch (RuntimeException e) {
-            LOG.warn("virtio-mmio {}: write at 0x{} failed", device.deviceType(), Long.toHexString(offset), e);
+            guestWarnings.warn("virtio-mmio {}: write at 0x{} failed: {}", device.deviceType(), Long.toHexString(offset), e.toString());
         }
     }
 
@@ -223,12 +236,12 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
                 if ((status & STATUS_DRIVER_OK) != 0) {
                     interruptStatus.getAndUpdate(s -> s & ~v);
                 } else {
-                    LOG.warn("virtio-mmio {}: interrupt ack before DRIVER_OK ignored", device.deviceType());
+                    guestWarnings.warn("virtio-mmio {}: interrupt ack before DRIVER_OK ignored", device.deviceType());
                 }
             }
             case STATUS -> writeStatus(v);
             case SHM_SEL -> shmSel = v;
-            default -> LOG.warn("virtio-mmio {}: write 0x{} to read-only or unknown register 0x{} ignored",
+            default -> guestWarnings.warn("virtio-mmio {}: write 0x{} to read-only or unknown register 0x{} ignored",
                     device.deviceType(), Integer.toHexString(v), Integer.toHexString(off));
         }
     }
@@ -236,7 +249,8 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
     private void writeDriverFeatures(int v) {
         // 4.2.2.1 / 3.1.1: features are written after DRIVER and before FEATURES_OK.
         if ((status & (STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_FAILED)) != STATUS_DRIVER) {
-            LOG.warn("virtio-mmio {}: driver features written in status 0x{}, ignored", device.deviceType(), Integer.toHexString(status));
+            guestWarnings.warn("virtio-mmio {}: driver features written in status 0x{}, ignored", device.deviceType(),
+                    Integer.toHexString(status));
             return;
         }
         long offered = offeredFeatures();
@@ -246,13 +260,14 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
             case 0 -> { page = Integer.toUnsignedLong(v); mask = 0xFFFF_FFFFL; }
             case 1 -> { page = Integer.toUnsignedLong(v) << 32; mask = 0xFFFF_FFFF_0000_0000L; }
             default -> {
-                LOG.warn("virtio-mmio {}: driver features page {} ignored", device.deviceType(), driverFeaturesSel);
+                guestWarnings.warn("virtio-mmio {}: driver features page {} ignored", device.deviceType(), driverFeaturesSel);
                 return;
             }
         }
         if ((page & ~offered) != 0) {
             // 2.2.1: "The driver MUST NOT accept a feature which the device did not offer"; drop those bits.
-            LOG.warn("virtio-mmio {}: driver accepted unoffered features 0x{}, dropped", device.deviceType(), Long.toHexString(page & ~offered));
+            guestWarnings.warn("virtio-mmio {}: driver accepted unoffered features 0x{}, dropped", device.deviceType(),
+                    Long.toHexString(page & ~offered));
         }
         driverFeatures = (driverFeatures & ~mask) | (page & offered);
     }
@@ -260,13 +275,14 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
     private void writeQueueRegister(int off, int v) {
         // 4.2.3.2: queues are set up after FEATURES_OK and before DRIVER_OK.
         if ((status & (STATUS_FEATURES_OK | STATUS_DRIVER_OK | STATUS_FAILED)) != STATUS_FEATURES_OK) {
-            LOG.warn("virtio-mmio {}: queue register 0x{} written in status 0x{}, ignored",
+            guestWarnings.warn("virtio-mmio {}: queue register 0x{} written in status 0x{}, ignored",
                     device.deviceType(), Integer.toHexString(off), Integer.toHexString(status));
             return;
         }
         Queue q = selectedQueue();
         if (q == null) {
-            LOG.warn("virtio-mmio {}: queue register 0x{} written for nonexistent queue {}", device.deviceType(), Integer.toHexString(off), queueSel);
+            guestWarnings.warn("virtio-mmio {}: queue register 0x{} written for nonexistent queue {}, ignored", device.deviceType(),
+                    Integer.toHexString(off), queueSel);
             return;
         }
         long u = Integer.toUnsignedLong(v);
@@ -289,7 +305,8 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
 
     private void notifyQueue(int v) {
         if ((status & STATUS_DRIVER_OK) == 0 || v < 0 || v >= queueEvents.size()) {
-            LOG.warn("virtio-mmio {}: notify for queue {} in status 0x{} ignored", device.deviceType(), v, Integer.toHexString(status));
+            guestWarnings.warn("virtio-mmio {}: notify for queue {} in status 0x{} ignored", device.deviceType(), v,
+                    Integer.toHexString(status));
             return;
         }
         queueEvents.get(v).signal();
@@ -302,7 +319,7 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
         }
         if ((v & STATUS_FAILED) != 0) {
             // 2.1.1: the driver gave up on the device.
-            LOG.warn("virtio-mmio {}: driver set FAILED", device.deviceType());
+            guestWarnings.warn("virtio-mmio {}: driver set FAILED", device.deviceType());
             status |= STATUS_FAILED;
             return;
         }
@@ -317,7 +334,7 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
             // 6.1: "A device MAY fail to operate further if VIRTIO_F_VERSION_1 is not accepted": refuse
             // FEATURES_OK, which the driver sees when it reads status back (3.1.1 step 6).
             if ((driverFeatures & VirtioDevice.VIRTIO_F_VERSION_1) == 0) {
-                LOG.warn("virtio-mmio {}: driver did not accept VIRTIO_F_VERSION_1; FEATURES_OK refused", device.deviceType());
+                guestWarnings.warn("virtio-mmio {}: driver did not accept VIRTIO_F_VERSION_1; FEATURES_OK refused", device.deviceType());
                 return;
             }
             status = want;
@@ -328,7 +345,7 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
         } else if (want == cur) {
             // Re-writing the same value is harmless.
         } else {
-            LOG.warn("virtio-mmio {}: invalid status transition 0x{} -> 0x{} ignored", device.deviceType(),
+            guestWarnings.warn("virtio-mmio {}: invalid status transition 0x{} -> 0x{} ignored", device.deviceType(),
                     Integer.toHexString(cur), Integer.toHexString(v));
         }
     }
@@ -342,17 +359,24 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
             q.setIndirectAllowed(indirect);
             List<QueueError> errs = q.validate(memory);
             if (!errs.isEmpty()) {
-                LOG.warn("virtio-mmio {}: queue {} is invalid: {}; device needs reset", device.deviceType(), i, errs);
+                guestWarnings.warn("virtio-mmio {}: queue {} is invalid: {}; device needs reset", device.deviceType(), i, errs);
                 needsReset();
                 return;
             }
         }
         try {
             device.activate(memory, queues, queueEvents, usedBufferTrigger);
-        } catch (RuntimeException e) {
-            LOG.error("virtio-mmio {}: activation failed; device needs reset", device.deviceType(), e);
+        } catch (RuntimeException | Error e) {
+            // An Error here is mostly "unable to create native thread": this device fails, not the vCPU (the VM).
+            guestWarnings.error("virtio-mmio {}: activation failed; device needs reset", device.deviceType(), e);
             needsReset();
         }
+    }
+
+    /** A device thread failed: 2.1.2 DEVICE_NEEDS_RESET, then the configuration change notification. */
+    private void deviceFailed() {
+        deviceFailed = true;
+        raise(INT_CONFIG);
     }
 
     /** 2.1.2: "the device MUST send a device configuration change notification" after setting DEVICE_NEEDS_RESET. */
@@ -365,6 +389,7 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
         if (device.isActivated()) {
             device.reset();
         }
+        deviceFailed = false; // after the reset: its threads are gone, their failures with them
         for (Queue q : queues) {
             q.reset();
         }
@@ -396,6 +421,7 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
             device.close();
         } finally {
             queueEvents.forEach(EventFd::close);
+            guestWarnings.flush();
         }
     }
 }

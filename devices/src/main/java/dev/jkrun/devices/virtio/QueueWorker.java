@@ -1,5 +1,6 @@
 package dev.jkrun.devices.virtio;
 
+import dev.jkrun.devices.RateLimitedLog;
 import dev.jkrun.devices.Trigger;
 import dev.jkrun.devices.virtio.queue.DescriptorChain;
 import dev.jkrun.devices.virtio.queue.InvalidChainException;
@@ -14,8 +15,9 @@ import org.slf4j.LoggerFactory;
  * One thread serving one request queue: it waits for the driver's notification, takes every available chain,
  * hands it to the device's {@link Handler}, returns it with the length the handler wrote, and interrupts the
  * driver when the ring's notification rules say so. Malformed chains go back with length 0 and the queue keeps
- * working; a handler that throws is a device bug, logged, and the chain still goes back. Nothing a guest does
- * escapes this loop.
+ * working; a handler that throws an exception is a device bug, logged (at a limited rate), and the chain still goes
+ * back. Nothing a guest does escapes this loop; an {@link Error} ends the thread at its {@link DeviceThreads}
+ * boundary, which reports the device broken (DEVICE_NEEDS_RESET).
  */
 public final class QueueWorker {
     /** Serves one chain; returns the number of bytes written into its device-writable part. */
@@ -32,28 +34,46 @@ public final class QueueWorker {
     private final EventFd event;
     private final Trigger interrupt;
     private final Handler handler;
-    private final Thread thread;
+    private final DeviceThreads threads;
+    private final RateLimitedLog failures;
+    private Thread thread;
     private volatile boolean stopping;
 
-    public QueueWorker(String name, GuestMemory mem, Queue queue, EventFd event, Trigger interrupt, Handler handler) {
+    /** @param threads the device's threads; the worker's thread is started there */
+    public QueueWorker(DeviceThreads threads, String name, GuestMemory mem, Queue queue, EventFd event, Trigger interrupt,
+                       Handler handler) {
+        this.threads = threads;
         this.name = name;
         this.mem = mem;
         this.queue = queue;
         this.event = event;
         this.interrupt = interrupt;
         this.handler = handler;
-        this.thread = new Thread(this::run, name);
-        this.thread.setDaemon(true);
+        this.failures = new RateLimitedLog(LOG, name);
     }
 
-    public QueueWorker start() {
-        thread.start();
+    public synchronized QueueWorker start() {
+        if (thread != null) {
+            throw new IllegalStateException(name + " already started");
+        }
+        thread = threads.start(name, this::run);
         return this;
     }
 
-    /** Stops the thread and waits for it; the chain in progress, if any, is finished first. */
+    /**
+     * Stops the thread and waits for it; the chain in progress, if any, is finished first (handlers with long loops
+     * check {@link DeviceThreads#stopRequested()}).
+     */
     public void stop() {
+        Thread thread;
+        synchronized (this) {
+            thread = this.thread;
+        }
         stopping = true;
+        if (thread == null) {
+            return;
+        }
+        DeviceThreads.requestStop(thread);
         try {
             event.signal();
         } catch (RuntimeException ignored) {
@@ -64,6 +84,7 @@ public final class QueueWorker {
             if (thread.isAlive()) {
                 LOG.error("{}: worker did not stop within {} ms", name, JOIN_TIMEOUT_MS);
             }
+            failures.flush();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -95,7 +116,7 @@ public final class QueueWorker {
                 } catch (InvalidChainException e) {
                     LOG.debug("{}: {}", name, e.getMessage());
                 } catch (RuntimeException e) {
-                    LOG.warn("{}: request failed: {}", name, e.toString());
+                    failures.warn("{}: request failed: {}", name, e.toString());
                 }
                 queue.addUsed(mem, chain.headIndex(), len);
                 used = true;
@@ -111,7 +132,7 @@ public final class QueueWorker {
     }
 
     private Optional<DescriptorChain> next() {
-        while (true) {
+        while (!stopping) { // a driver may keep adding malformed chains
             try {
                 return queue.pop(mem);
             } catch (InvalidChainException e) {
@@ -125,5 +146,6 @@ public final class QueueWorker {
                 }
             }
         }
+        return Optional.empty();
     }
 }

@@ -55,6 +55,12 @@ public interface VirtioDevice extends AutoCloseable {
      */
     void activate(GuestMemory mem, List<Queue> queues, List<EventFd> queueEvents, Trigger usedBufferInterrupt);
 
+    /**
+     * The threads the device runs, all started through it ({@link DeviceThreads#start}): the transport learns of
+     * their failures there, and the VMM keeps guest memory mapped while any of them is alive.
+     */
+    default DeviceThreads threads() { return DeviceThreads.NONE; }
+
     /** Whether {@link #activate} ran and no {@link #reset()} since. */
     boolean isActivated();
 

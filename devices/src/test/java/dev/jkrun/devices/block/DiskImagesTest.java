@@ -1,5 +1,8 @@
 package dev.jkrun.devices.block;
 
+import dev.jkrun.libc.NativeCallException;
+import dev.jkrun.libc.PosixFs;
+import dev.jkrun.libc.Stat;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -11,6 +14,12 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -216,6 +225,53 @@ class DiskImagesTest {
         assertSameBytes(expected, Qemu.toRaw(img, "qcow2", dir));
     }
 
+    /**
+     * Discarded and copied-over clusters are allocated again: cycles of writing 8 MiB and discarding it (fstrim)
+     * keep the file within twice one cycle's footprint, the data stays right and qemu-img check stays clean.
+     */
+    @Test
+    void qcow2ReusesFreedClusters() throws Exception {
+        Qemu.require();
+        for (String opts : List.of("compat=1.1", "compat=0.10", "compat=1.1,cluster_size=4096")) {
+            Path img = dir.resolve("reuse-" + opts.replace(',', '_').replace('=', '_') + ".qcow2");
+            Qemu.ok("qemu-img", "create", "-f", "qcow2", "-o", opts, img.toString(), "64M");
+            int size = 64 << 20, chunk = 8 << 20;
+            byte[] expected = new byte[size];
+            Random r = new Random(5 + opts.hashCode());
+            // Data that stays: 1 MiB at the end, written before the cycles and read back after them.
+            byte[] keep = new byte[1 << 20];
+            r.nextBytes(keep);
+            long footprint = 0;
+            try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, false, false)) {
+                q.write(size - keep.length, ByteBuffer.wrap(keep));
+                System.arraycopy(keep, 0, expected, size - keep.length, keep.length);
+                for (int cycle = 0; cycle < 10; cycle++) {
+                    int off = (cycle % 6) * chunk; // the guest's file system puts the data elsewhere each time
+                    byte[] d = new byte[chunk];
+                    r.nextBytes(d);
+                    q.write(off, ByteBuffer.wrap(d));
+                    ByteBuffer back = ByteBuffer.allocate(chunk);
+                    q.read(off, back);
+                    assertSameBytes(d, back.array());
+                    if (cycle == 0) {
+                        footprint = Files.size(img);
+                    }
+                    q.discard(off, chunk);
+                    if (cycle % 2 == 0) {
+                        q.flush(SyncMode.FULL); // else the next allocation syncs before it reuses a cluster
+                    }
+                    assertTrue(Files.size(img) <= 2 * footprint, opts + ": after cycle " + cycle + " the file is "
+                            + Files.size(img) + " bytes, one cycle's footprint " + footprint);
+                }
+                q.write(size - keep.length, ByteBuffer.wrap(keep)); // in place
+                assertSameBytes(expected, readAll(q));
+            }
+            assertTrue(Files.size(img) <= 2 * footprint, opts + ": " + Files.size(img) + " > 2 * " + footprint);
+            assertClean(img);
+            assertSameBytes(expected, Qemu.toRaw(img, "qcow2", dir));
+        }
+    }
+
     // ---- backing files -----------------------------------------------------------------------------------------
 
     @Test
@@ -258,6 +314,48 @@ class DiskImagesTest {
         Qemu.io(ov2, "qcow2", List.of("write -P 0x11 1M 4k"));
         try (DiskImage q = DiskImages.open(ov2, ImageFormat.QCOW2, true, true)) {
             assertSameBytes(Qemu.toRaw(ov2, "qcow2", dir), readAll(q));
+        }
+    }
+
+    /** Even allowed, a backing file is opened only when it is a regular file: a FIFO would block open(2) for ever. */
+    @Test
+    void backingFileMustBeARegularFile() throws Exception {
+        Qemu.require();
+        Path fifo = dir.resolve("base.fifo");
+        PosixFs.mknodat(null, PosixFs.bytes(fifo.toString()), Stat.S_IFIFO | 0600, 0);
+        Path ov = dir.resolve("fifo-overlay.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", "-u", "-b", "base.fifo", "-F", "raw", ov.toString(), "1M");
+        Path devNull = dir.resolve("null-overlay.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", "-u", "-b", "/dev/null", "-F", "raw", devNull.toString(), "1M");
+        ExecutorService ex = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "backing-open");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            for (Path img : List.of(ov, devNull)) {
+                Future<?> f = ex.submit(() -> {
+                    DiskImageException e = assertThrows(DiskImageException.class, () -> DiskImages.open(img, ImageFormat.QCOW2, true, true));
+                    assertTrue(e.getMessage().contains("not a regular file"), e.getMessage());
+                    return null;
+                });
+                try {
+                    f.get(5, TimeUnit.SECONDS);
+                } catch (TimeoutException t) {
+                    fail("opening " + img + " still blocked after 5 s");
+                } catch (ExecutionException x) {
+                    throw new AssertionError(x.getCause());
+                }
+            }
+        } finally {
+            ex.shutdownNow();
+            // release a thread stuck in open(2) of the FIFO
+            try (var w = PosixFs.openat(null, PosixFs.bytes(fifo.toString()),
+                    PosixFs.O_WRONLY | PosixFs.O_NONBLOCK, 0)) {
+                // a reader was waiting
+            } catch (NativeCallException none) {
+                // none was
+            }
         }
     }
 
@@ -333,6 +431,42 @@ class DiskImagesTest {
             }
             Files.delete(f);
         }
+    }
+
+    /** Tables that run past the end of the file are corrupt: a 200 KiB file must not make us read 32 MiB of L1. */
+    @Test
+    void qcow2TablesPastTheEndOfTheFileAreRefused() throws Exception {
+        Qemu.require();
+        Path img = dir.resolve("t.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", img.toString(), "1M");
+        byte[] good = Files.readAllBytes(img);
+        byte[] bigL1 = good.clone();
+        ByteBuffer.wrap(bigL1).putInt(36, 4 << 20); // l1_size: 4M entries, 32 MiB
+        Files.write(img, bigL1);
+        DiskImageException e = assertThrows(DiskImageException.class, () -> DiskImages.open(img, ImageFormat.QCOW2, true, false));
+        assertTrue(e.getMessage().contains("L1 table") && e.getMessage().contains("past the end"), e.getMessage());
+        byte[] bigRefcounts = good.clone();
+        ByteBuffer.wrap(bigRefcounts).putInt(56, 128); // refcount_table_clusters: 8 MiB
+        Files.write(img, bigRefcounts);
+        e = assertThrows(DiskImageException.class, () -> DiskImages.open(img, ImageFormat.QCOW2, true, false));
+        assertTrue(e.getMessage().contains("refcount table") && e.getMessage().contains("past the end"), e.getMessage());
+    }
+
+    /** The fuzz targets' qcow2 image, written without qemu-img, is one qemu-img accepts and we write cleanly. */
+    @Test
+    void tinyQcow2IsValid() throws Exception {
+        Qemu.require();
+        Path img = TinyImages.qcow2(dir.resolve("tiny.qcow2"), 5 << 20);
+        assertClean(img);
+        byte[] d = new byte[70_000];
+        new Random(2).nextBytes(d);
+        try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, false, false)) {
+            assertEquals(5 << 20, q.capacityBytes());
+            q.write(3 << 20, ByteBuffer.wrap(d));
+        }
+        assertClean(img);
+        byte[] raw = Qemu.toRaw(img, "qcow2", dir);
+        assertSameBytes(d, Arrays.copyOfRange(raw, 3 << 20, (3 << 20) + d.length));
     }
 
     // ---- format given, never probed ----------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -155,5 +157,140 @@ class FuseServerProtocolTest {
         } finally {
             Files.deleteIfExists(dir.resolve("big"));
         }
+    }
+
+    /** A backend that records what reaches it and succeeds, to see what the server lets through. */
+    static final class Recording implements FileSystem {
+        final List<String> calls = new ArrayList<>();
+
+        @Override
+        public int read(long node, long fh, long offset, ByteBuffer dst) {
+            calls.add("read " + offset + " " + dst.remaining());
+            return 0;
+        }
+
+        @Override
+        public int write(long node, long fh, long offset, ByteBuffer src, int writeFlags) {
+            calls.add("write " + offset + " " + src.remaining());
+            return src.remaining();
+        }
+
+        @Override
+        public void fallocate(long node, long fh, int mode, long offset, long length) {
+            calls.add("fallocate " + offset + " " + length);
+        }
+
+        @Override
+        public long lseek(long node, long fh, long offset, int whence) {
+            calls.add("lseek " + offset + " " + whence);
+            return 0;
+        }
+
+        @Override
+        public Attr setattr(Context ctx, long node, SetAttr s) {
+            calls.add("setattr " + s.size());
+            return new Attr(node, 0, 0, 0, 0, 0, 0, 0, 0, 0100644, 1, 0, 0, 0, 4096);
+        }
+
+        @Override
+        public long copyFileRange(long nodeIn, long fhIn, long offIn, long nodeOut, long fhOut, long offOut, long len,
+                                  int flags) {
+            calls.add("copy " + offIn + " " + offOut + " " + len + " " + flags);
+            return 0;
+        }
+
+        @Override
+        public IoctlResult ioctl(long node, long fh, int flags, int cmd, long arg, ByteBuffer in, int outSize) {
+            calls.add("ioctl " + Integer.toHexString(cmd));
+            return new IoctlResult(0, new byte[0]);
+        }
+
+        /** The calls since the last look. */
+        List<String> take() {
+            List<String> r = List.copyOf(calls);
+            calls.clear();
+            return r;
+        }
+    }
+
+    static final long MAX = Long.MAX_VALUE;
+
+    FuseClient.Reply read(FuseClient r, long offset, int size) { return r.read(2, 1, offset, size); }
+
+    FuseClient.Reply write(FuseClient r, long offset, int size) { return r.write(2, 1, offset, new byte[size]); }
+
+    FuseClient.Reply fallocate(FuseClient r, long offset, long length) {
+        return r.call(Fuse.FALLOCATE, 2, body().i64(1).i64(offset).i64(length).i32(0).i32(0));
+    }
+
+    FuseClient.Reply copy(FuseClient r, long offIn, long offOut, long len, long flags) {
+        return r.call(Fuse.COPY_FILE_RANGE, 2, body().i64(1).i64(offIn).i64(3).i64(1).i64(offOut).i64(len).i64(flags));
+    }
+
+    /** 64-bit offsets and lengths are checked exactly (as Linux's syscalls would) before any backend sees them. */
+    @Test
+    void offsetsAndLengthsAreCheckedBeforeTheBackend() {
+        Recording b = new Recording();
+        FuseClient r = new FuseClient(new FuseServer(b));
+        r.init();
+        assertEquals(Errnos.EINVAL, read(r, -1, 10).error());
+        assertEquals(Errnos.EINVAL, read(r, MAX - 99, 100).error(), "offset + size beyond 2^63-1");
+        assertEquals(List.of(), b.take());
+        read(r, MAX - 100, 100).ok();
+        assertEquals(List.of("read " + (MAX - 100) + " 100"), b.take());
+
+        assertEquals(Errnos.EINVAL, write(r, -1, 4).error());
+        assertEquals(Errnos.EINVAL, write(r, MAX - 3, 4).error());
+        assertEquals(List.of(), b.take());
+        write(r, MAX - 4, 4).ok();
+        assertEquals(List.of("write " + (MAX - 4) + " 4"), b.take());
+
+        assertEquals(Errnos.EINVAL, fallocate(r, -1, 10).error());
+        assertEquals(Errnos.EINVAL, fallocate(r, 0, 0).error());
+        assertEquals(Errnos.EINVAL, fallocate(r, 0, -1).error(), "length 2^64-1");
+        assertEquals(Errnos.EFBIG, fallocate(r, MAX - 1, 2).error());
+        assertEquals(List.of(), b.take());
+        fallocate(r, 1, MAX - 1).ok();
+        assertEquals(List.of("fallocate 1 " + (MAX - 1)), b.take());
+
+        for (int whence : new int[] {-1, 5, 1 << 16}) {
+            assertEquals(Errnos.EINVAL, r.call(Fuse.LSEEK, 2, body().i64(1).i64(0).i32(whence).i32(0)).error());
+        }
+        assertEquals(List.of(), b.take());
+        r.call(Fuse.LSEEK, 2, body().i64(1).i64(-5).i32(1).i32(0)).ok(); // SEEK_CUR back: a signed offset
+        assertEquals(List.of("lseek -5 1"), b.take());
+
+        assertEquals(Errnos.EINVAL, r.setattr(2, SetAttr.FATTR_SIZE, 0, -1, 0, 0, 0, 0, 0).error(), "size 2^64-1");
+        assertEquals(List.of(), b.take());
+        r.setattr(2, SetAttr.FATTR_SIZE, 0, MAX, 0, 0, 0, 0, 0).ok();
+        r.setattr(2, SetAttr.FATTR_MODE, 0, -1, 0, 0, 0100644, 0, 0).ok(); // size unused without FATTR_SIZE
+        assertEquals(List.of("setattr " + MAX, "setattr -1"), b.take());
+
+        assertEquals(Errnos.EINVAL, copy(r, -1, 0, 10, 0).error());
+        assertEquals(Errnos.EINVAL, copy(r, 0, Long.MIN_VALUE, 10, 0).error());
+        assertEquals(Errnos.EINVAL, copy(r, 0, 0, 10, 1).error(), "copy_file_range takes no flags");
+        assertEquals(Errnos.EINVAL, copy(r, 0, 0, 10, 1L << 32).error(), "not even in the high half");
+        assertEquals(Errnos.EOVERFLOW, copy(r, MAX - 9, 0, 10, 0).error());
+        assertEquals(Errnos.EOVERFLOW, copy(r, 0, MAX, 1, 0).error());
+        assertEquals(List.of(), b.take());
+        copy(r, 0, 0, -1, 0).ok(); // len 2^64-1: one request copies at most MAX_COPY_FILE_RANGE
+        copy(r, 1, 2, 7, 0).ok();
+        assertEquals(List.of("copy 0 0 " + Fuse.MAX_COPY_FILE_RANGE + " 0", "copy 1 2 7 0"), b.take());
+    }
+
+    @Test
+    void readOnlyServerRefusesIoctlsButTheExitStatus() {
+        Recording b = new Recording();
+        FuseClient r = new FuseClient(new FuseServer(b, true));
+        r.init();
+        int fsIocSetflags = 0x40086602;
+        assertEquals(Errnos.EROFS, r.call(Fuse.IOCTL, 2, body().i64(1).i32(0).i32(fsIocSetflags).i64(0).i32(8)
+                .i32(0).raw(new byte[8])).error());
+        assertEquals(Errnos.EROFS, r.call(Fuse.IOCTL, 1, body().i64(1).i32(Fuse.IOCTL_DIR).i32(0x5401).i64(0).i32(0)
+                .i32(0)).error());
+        assertEquals(List.of(), b.take());
+        r.call(Fuse.IOCTL, 1, body().i64(0).i32(Fuse.IOCTL_DIR).i32(FileSystem.IOCTL_EXIT_CODE).i64(3).i32(0).i32(0))
+                .ok();
+        assertEquals(List.of("ioctl 7602"), b.take(), "the exit status of jkrun's init still gets through");
     }
 }

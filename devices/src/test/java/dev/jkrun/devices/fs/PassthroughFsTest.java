@@ -283,7 +283,7 @@ class PassthroughFsTest {
         for (int i = 0; i < 10_000; i++) {
             Files.createFile(big.resolve("entry-" + i));
         }
-        client();
+        client(PassthroughOptions.builder().descriptorCaps(10_001, 16).build()); // room for every entry's lookup
         long node = c.lookupNode(ROOT, "big");
         for (int opcode : new int[] {Fuse.READDIR, Fuse.READDIRPLUS}) {
             List<Long> nodes = new ArrayList<>();

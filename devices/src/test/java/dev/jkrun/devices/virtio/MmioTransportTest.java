@@ -2,6 +2,7 @@ package dev.jkrun.devices.virtio;
 
 import dev.jkrun.devices.Trigger;
 import dev.jkrun.devices.testing.CountingTrigger;
+import dev.jkrun.devices.testing.LogCapture;
 import dev.jkrun.devices.testing.MockDriver;
 import dev.jkrun.devices.virtio.queue.Queue;
 import dev.jkrun.libc.EventFd;
@@ -278,6 +279,20 @@ class MmioTransportTest {
             } else {
                 t.read(off, d);
             }
+        }
+    }
+
+    @Test
+    void guestTriggeredWarningsAreLoggedAtALimitedRate() {
+        try (LogCapture log = new LogCapture()) {
+            long t0 = System.nanoTime();
+            for (int i = 0; i < 10_000; i++) {
+                drv.write(0x0f0, i); // unknown register
+                drv.notifyQueue(0);  // before DRIVER_OK
+            }
+            long n = log.count("ignored");
+            assertTrue(n <= LogCapture.rateLimitBound((System.nanoTime() - t0) / 1_000_000), n + " warnings for 20,000 ignored accesses");
+            assertTrue(n > 0, "some are logged");
         }
     }
 }

@@ -10,8 +10,6 @@ import dev.jkrun.libc.Terminal;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.ConsolePortConfig;
-import java.io.FileDescriptor;
-import java.io.FileOutputStream;
 import java.io.IOException;
 import java.util.List;
 import java.util.Optional;
@@ -103,17 +101,19 @@ final class Consoles {
             boolean ttyIn = Terminal.isTerminal(STDIN), ttyOut = Terminal.isTerminal(STDOUT), ttyErr = Terminal.isTerminal(STDERR);
             Terminal.Size size = Terminal.size(ttyIn ? STDIN : ttyOut ? STDOUT : STDERR);
             PortInput in = ttyIn ? PortInput.ofFd(STDIN) : PortInput.empty();
-            PortOutput out = ttyOut ? PortOutput.of(new FileOutputStream(FileDescriptor.out)) : consoleLog();
+            // Raw descriptors, not FileOutputStreams: a stopped terminal or a reader that never reads must not hold
+            // a tx thread in write(2) past the VM's stop.
+            PortOutput out = ttyOut ? PortOutput.ofFd(STDOUT) : consoleLog();
             List<ConsolePort> ports = new java.util.ArrayList<>();
             ports.add(ConsolePort.console(in, out));
             if (!ttyIn) {
                 ports.add(ConsolePort.named(STDIN_PORT, PortInput.ofFd(STDIN), PortOutput.discard()));
             }
             if (!ttyOut) {
-                ports.add(ConsolePort.named(STDOUT_PORT, PortInput.empty(), PortOutput.of(new FileOutputStream(FileDescriptor.out))));
+                ports.add(ConsolePort.named(STDOUT_PORT, PortInput.empty(), PortOutput.ofFd(STDOUT)));
             }
             if (!ttyErr) {
-                ports.add(ConsolePort.named(STDERR_PORT, PortInput.empty(), PortOutput.of(new FileOutputStream(FileDescriptor.err))));
+                ports.add(ConsolePort.named(STDERR_PORT, PortInput.empty(), PortOutput.ofFd(STDERR)));
             }
             Implicit console = new Implicit(ports, size.cols(), size.rows());
             if (ttyIn) {

@@ -25,6 +25,7 @@ final class MmioDeviceManager {
     private final GuestMemory memory;
     private final List<AutoCloseable> resources;
     private final List<String> cmdlineWords = new ArrayList<>();
+    private final List<MmioTransport> transports = new ArrayList<>();
     private int next;
 
     MmioDeviceManager(Vm vm, Bus mmio, GuestMemory memory, List<AutoCloseable> resources) {
@@ -51,9 +52,19 @@ final class MmioDeviceManager {
             vm.registerIoeventfd(events.get(q), IoEventAddress.MMIO, base + QUEUE_NOTIFY, 4, OptionalLong.of(q));
         }
         mmio.register(base, Layout.MMIO_SLOT_SIZE, transport);
+        transports.add(transport);
         cmdlineWords.add(String.format("virtio_mmio.device=4K@0x%08x:%d", base, irq));
         return transport;
     }
 
     List<String> cmdlineWords() { return cmdlineWords; }
+
+    /** Every device's threads that are still alive. */
+    List<Thread> liveThreads() {
+        List<Thread> live = new ArrayList<>();
+        for (MmioTransport t : transports) {
+            live.addAll(t.liveThreads());
+        }
+        return live;
+    }
 }

@@ -124,6 +124,7 @@ public final class VmmBuilder {
                 configureVcpu(vcpu, supported, id, n, config.machine().nestedVirt(), payload.entry());
             }
             Vmm vmm = new Vmm(options.name(), memory, vcpus, pio, mmio, resources, debugLog);
+            vmm.setDeviceThreads(devices::liveThreads);
             if (console != null) {
                 vmm.setConsoleResizer(Shares.resizer(console, consoleTransport));
             }

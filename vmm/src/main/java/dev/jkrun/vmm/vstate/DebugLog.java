@@ -1,5 +1,6 @@
 package dev.jkrun.vmm.vstate;
 
+import dev.jkrun.devices.LogText;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.function.Consumer;
@@ -33,7 +34,9 @@ public final class DebugLog {
         }
         String s = line.toString(StandardCharsets.UTF_8);
         line.reset();
-        LOG.debug("{}", s);
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("{}", LogText.escape(s)); // guest bytes: no terminal escapes into the log
+        }
         if (kept.length() + s.length() < MAX_KEPT) {
             kept.append(s).append('\n');
         }

@@ -25,6 +25,12 @@ import org.slf4j.LoggerFactory;
  * A built VM's live state: memory, vCPU threads, buses, and everything to release. The first stop reason wins;
  * a supervisor thread then kicks and joins the vCPUs, closes the devices (joining their threads), and releases
  * fds and memory in reverse order of creation before completing {@link #stopped()}.
+ *
+ * <p>Guest memory is unmapped only when no thread that could touch it is alive. Device joins give up after a
+ * while; a device thread that is still running then (stuck in a host write, a bug) may be in the middle of a copy
+ * into guest memory, and unmapping under it would crash the whole JVM. Such memory is retired instead (no new
+ * accesses, pages returned to the host, addresses still mapped), one error names the threads, and a reaper thread
+ * unmaps it once they have ended.
  */
 public final class Vmm {
     private static final Logger LOG = LoggerFactory.getLogger(Vmm.class);
@@ -73,6 +79,11 @@ public final class Vmm {
 
     /** A way to ask the guest to power off (init's control port, the test guests' power button). */
     public void addStopRequester(Runnable r) { stopRequesters.add(r); }
+
+    private volatile Supplier<List<Thread>> deviceThreads = List::of;
+
+    /** Where to learn which device threads are still alive (all devices together), asked before unmapping memory. */
+    public void setDeviceThreads(Supplier<List<Thread>> s) { deviceThreads = s; }
 
     /** Where a kernel panic message shows up (hvc0's panic watch). */
     public void setPanicSource(Supplier<Optional<String>> s) { panicSource = s; }
@@ -219,6 +230,63 @@ public final class Vmm {
             }
         }
         resources.clear();
-        memory.close();
+        List<Thread> live;
+        try {
+            live = liveThreads();
+        } catch (RuntimeException e) {
+            LOG.error("{}: cannot tell whether device threads still run ({}); guest memory stays mapped", name, e.toString());
+            memory.retire();
+            return;
+        }
+        if (live.isEmpty()) {
+            memory.close();
+            return;
+        }
+        LOG.error("{}: {} still running after the stop; guest memory stays mapped (its pages released) until they end",
+                name, live.stream().map(Thread::getName).toList());
+        memory.retire();
+        Thread reaper = new Thread(() -> {
+            for (Thread t : live) {
+                joinUninterruptibly(t);
+            }
+            memory.close();
+            LOG.info("{}: the last thread ended; guest memory unmapped", name);
+        }, name + "-reaper");
+        reaper.setDaemon(true);
+        try {
+            reaper.start();
+        } catch (RuntimeException | Error e) {
+            LOG.error("{}: no reaper thread ({}); guest memory stays mapped", name, e.toString()); // leaked, never unsafe
+        }
+    }
+
+    /** vCPU and device threads that have not ended (the caller excepted). */
+    private List<Thread> liveThreads() {
+        List<Thread> live = new ArrayList<>();
+        for (VcpuThread t : vcpuThreads) {
+            if (t.thread.isAlive() && t.thread != Thread.currentThread()) {
+                live.add(t.thread);
+            }
+        }
+        for (Thread t : deviceThreads.get()) {
+            if (t.isAlive() && t != Thread.currentThread()) {
+                live.add(t);
+            }
+        }
+        return live;
+    }
+
+    private static void joinUninterruptibly(Thread t) {
+        boolean interrupted = false;
+        while (t.isAlive()) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

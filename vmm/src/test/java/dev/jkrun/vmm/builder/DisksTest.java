@@ -11,6 +11,8 @@ import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.virtio.block.VirtioBlock;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.DiskConfig;
+import dev.jkrun.vmm.VmBuilder;
+import dev.jkrun.vmm.VmConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Assumptions;
@@ -40,6 +42,27 @@ class DisksTest {
         } finally {
             cached.close();
         }
+    }
+
+    /** A VMDK extent outside the descriptor's directory fails the disk unless the user allowed backing files. */
+    @Test
+    void aVmdkExtentOutsideItsDirectoryNeedsTheOptIn() throws Exception {
+        Path outside = Files.write(tmp.resolve("outside.bin"), new byte[4096]);
+        Path vmdk = Files.createDirectory(tmp.resolve("image")).resolve("d.vmdk");
+        Files.writeString(vmdk, "# Disk DescriptorFile\nRW 8 FLAT \"../outside.bin\" 0\n");
+        ConfigurationException e = assertThrows(ConfigurationException.class,
+                () -> Disks.device(DiskConfig.of("v", vmdk, false, ImageFormat.VMDK)));
+        assertEquals("disk", e.field());
+        assertTrue(e.getMessage().contains("'v'") && e.getMessage().contains("../outside.bin"), e.getMessage());
+        VmConfig c = VmBuilder.create().fs(fs -> fs.root(tmp))
+                .disk(d -> d.id("v").path(vmdk).format(ImageFormat.VMDK).allowBackingFiles(true)).build();
+        VirtioBlock blk = Disks.device(c.disks().get(0));
+        try {
+            assertEquals(4096, blk.disk().capacityBytes());
+        } finally {
+            blk.close();
+        }
+        assertEquals(4096, Files.size(outside));
     }
 
     @Test

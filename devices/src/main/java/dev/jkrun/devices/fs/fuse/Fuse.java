@@ -46,6 +46,8 @@ public final class Fuse {
 
     /** Largest WRITE/READ payload negotiated ({@code max_write}, {@code max_pages} * 4 KiB). */
     public static final int MAX_BUFFER = 1 << 20;
+    /** The most one COPY_FILE_RANGE copies (its u64 length is clamped), so one request cannot hold a worker long. */
+    public static final long MAX_COPY_FILE_RANGE = 1L << 30;
     /** A request longer than this is refused E2BIG (header + the biggest op struct + {@link #MAX_BUFFER}). */
     public static final int MAX_REQUEST = MAX_BUFFER + 4096;
 

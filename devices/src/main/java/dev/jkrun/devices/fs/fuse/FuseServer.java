@@ -28,9 +28,12 @@ import org.slf4j.LoggerFactory;
  * writable room. Everything is little-endian (x86_64 / aarch64 guests).
  *
  * <p>Nothing escapes {@link #handle}: malformed requests get EINVAL (or E2BIG when longer than
- * {@link Fuse#MAX_REQUEST}), backend errors their errno, anything unexpected EIO (logged at debug).
+ * {@link Fuse#MAX_REQUEST}), backend errors their errno, anything unexpected EIO (logged at debug). The 64-bit
+ * offsets and lengths of READ, WRITE, FALLOCATE, LSEEK, SETATTR's size and COPY_FILE_RANGE are checked here the way
+ * the matching Linux syscalls check them, so no backend sees a negative or overflowing range.
  * Requests before INIT get EIO. The server itself is stateless apart from the INIT handshake, so several
- * queue workers may call {@link #handle} concurrently if the backend is thread-safe.
+ * queue workers may call {@link #handle} concurrently if the backend is thread-safe. The virtio-fs hiprio queue
+ * goes through {@link #handleHighPriority}, which serves only what Linux queues there.
  */
 public final class FuseServer {
     private static final Logger LOG = LoggerFactory.getLogger(FuseServer.class);
@@ -39,6 +42,7 @@ public final class FuseServer {
             | ASYNC_DIO | PARALLEL_DIROPS | MAX_PAGES;
 
     private static final int O_ACCMODE = 3, O_TRUNC = 01000;
+    private static final int SEEK_SET = 0, SEEK_HOLE = 4;
 
     private final FileSystem fs;
     private final boolean readOnly;
@@ -68,7 +72,16 @@ public final class FuseServer {
      * @return the reply's length in bytes, 0 for requests that take no reply (FORGET, BATCH_FORGET, INTERRUPT)
      *     or when the reply room cannot even hold a {@code fuse_out_header}
      */
-    public int handle(ByteBuffer request, ByteBuffer reply) {
+    public int handle(ByteBuffer request, ByteBuffer reply) { return handle(request, reply, false); }
+
+    /**
+     * {@link #handle} for the virtio-fs hiprio queue: FORGET, BATCH_FORGET and INTERRUPT, the requests Linux queues
+     * there (fs/fuse/virtio_fs.c); anything else gets EINVAL, so that queue cannot run a second stream of ordinary
+     * requests beside the request queue.
+     */
+    public int handleHighPriority(ByteBuffer request, ByteBuffer reply) { return handle(request, reply, true); }
+
+    private int handle(ByteBuffer request, ByteBuffer reply, boolean highPriority) {
         ByteBuffer out = reply.slice().order(ByteOrder.LITTLE_ENDIAN);
         ByteBuffer in = request.slice().order(ByteOrder.LITTLE_ENDIAN);
         long unique = in.remaining() >= 16 ? in.getLong(8) : 0;
@@ -78,6 +91,9 @@ public final class FuseServer {
         if (out.capacity() < OUT_HEADER && !noReply) {
             LOG.debug("reply room of {} bytes cannot hold a header (opcode {})", out.capacity(), opcode);
             return 0;
+        }
+        if (highPriority && !noReply) {
+            return error(out, unique, Errnos.EINVAL);
         }
         try {
             if (in.remaining() < IN_HEADER) {
@@ -115,14 +131,25 @@ public final class FuseServer {
         }
     }
 
-    /** Whether a request would change the filesystem: the guard for read-only shares. */
+    /**
+     * Whether a request would change the filesystem: the guard for read-only shares. An ioctl can do anything the
+     * backend lets it, so only the exit-status report ({@link FileSystem#IOCTL_EXIT_CODE}) passes.
+     */
     static boolean modifies(int opcode, ByteBuffer body) {
         return switch (opcode) {
             case SETATTR, SYMLINK, MKNOD, MKDIR, UNLINK, RMDIR, RENAME, RENAME2, LINK, CREATE, WRITE, SETXATTR,
                     REMOVEXATTR, FALLOCATE, COPY_FILE_RANGE, TMPFILE -> true;
             case OPEN -> body.remaining() < 4 || (body.getInt(0) & O_ACCMODE) != 0 || (body.getInt(0) & O_TRUNC) != 0;
+            case IOCTL -> body.remaining() < IOCTL_IN || body.getInt(12) != FileSystem.IOCTL_EXIT_CODE;
             default -> false;
         };
+    }
+
+    /** {@code [offset, offset + length)} as READ and WRITE take it: EINVAL when negative or past 2^63-1. */
+    private static void checkRange(long offset, long length) throws FsException {
+        if (offset < 0 || offset > Long.MAX_VALUE - length) {
+            throw new FsException(Errnos.EINVAL, "range " + offset + "+" + length);
+        }
     }
 
     private int dispatch(int opcode, long unique, long node, Context ctx, ByteBuffer b, ByteBuffer o)
@@ -158,6 +185,9 @@ public final class FuseServer {
                 need(b, SETATTR_IN);
                 SetAttr s = new SetAttr(b.getInt(0), b.getLong(8), b.getLong(16), b.getLong(32), b.getInt(56),
                         b.getLong(40), b.getInt(60), b.getInt(68), b.getInt(76), b.getInt(80));
+                if (s.has(SetAttr.FATTR_SIZE) && s.size() < 0) {
+                    throw new FsException(Errnos.EINVAL, "size " + Long.toUnsignedString(s.size()));
+                }
                 putAttrOut(o, fs.setattr(ctx, node, s));
             }
             case READLINK -> o.put(fs.readlink(node));
@@ -213,6 +243,7 @@ public final class FuseServer {
                 if (size > MAX_BUFFER) {
                     throw new FsException(Errnos.EINVAL, "READ of " + size + " bytes");
                 }
+                checkRange(offset, size);
                 ByteBuffer dst = o.slice().order(ByteOrder.LITTLE_ENDIAN);
                 dst.limit((int) Math.min(size, dst.capacity()));
                 int n = fs.read(node, fh, offset, dst);
@@ -226,6 +257,7 @@ public final class FuseServer {
                 if (size > b.remaining() - WRITE_IN) {
                     throw new FsException(Errnos.EINVAL, "WRITE size " + size + " beyond its data");
                 }
+                checkRange(offset, size);
                 ByteBuffer src = b.position(WRITE_IN).slice().limit((int) size);
                 int n = fs.write(node, fh, offset, src, writeFlags);
                 o.putInt(n).putInt(0);
@@ -290,16 +322,37 @@ public final class FuseServer {
             case REMOVEXATTR -> fs.removexattr(node, name(b));
             case FALLOCATE -> {
                 need(b, FALLOCATE_IN);
-                fs.fallocate(node, b.getLong(0), b.getInt(24), b.getLong(8), b.getLong(16));
+                long offset = b.getLong(8), length = b.getLong(16);
+                // as fallocate(2): EINVAL for a negative offset or an empty/negative length, EFBIG past 2^63-1
+                if (offset < 0 || length <= 0) {
+                    throw new FsException(Errnos.EINVAL, "fallocate " + offset + "+" + length);
+                }
+                if (offset > Long.MAX_VALUE - length) {
+                    throw new FsException(Errnos.EFBIG, "fallocate " + offset + "+" + length);
+                }
+                fs.fallocate(node, b.getLong(0), b.getInt(24), offset, length);
             }
             case LSEEK -> {
                 need(b, LSEEK_IN);
-                o.putLong(fs.lseek(node, b.getLong(0), b.getLong(8), b.getInt(16)));
+                int whence = b.getInt(16);
+                if (whence < SEEK_SET || whence > SEEK_HOLE) {
+                    throw new FsException(Errnos.EINVAL, "whence " + whence);
+                }
+                o.putLong(fs.lseek(node, b.getLong(0), b.getLong(8), whence)); // offset is signed: SEEK_CUR/END
             }
             case COPY_FILE_RANGE -> {
                 need(b, COPY_FILE_RANGE_IN);
-                long n = fs.copyFileRange(node, b.getLong(0), b.getLong(8), b.getLong(16), b.getLong(24),
-                        b.getLong(32), b.getLong(40), (int) b.getLong(48));
+                long offIn = b.getLong(8), offOut = b.getLong(32), flags = b.getLong(48);
+                // as copy_file_range(2): no flags, offsets below 2^63, EOVERFLOW when a range would pass 2^63-1
+                if (offIn < 0 || offOut < 0 || flags != 0) {
+                    throw new FsException(Errnos.EINVAL, "copy_file_range " + offIn + " " + offOut + " " + flags);
+                }
+                long len = Long.compareUnsigned(b.getLong(40), MAX_COPY_FILE_RANGE) > 0
+                        ? MAX_COPY_FILE_RANGE : b.getLong(40);
+                if (offIn > Long.MAX_VALUE - len || offOut > Long.MAX_VALUE - len) {
+                    throw new FsException(Errnos.EOVERFLOW, "copy_file_range past 2^63-1");
+                }
+                long n = fs.copyFileRange(node, b.getLong(0), offIn, b.getLong(16), b.getLong(24), offOut, len, 0);
                 o.putInt((int) Math.min(n, 0xFFFF_FFFFL)).putInt(0);
             }
             case IOCTL -> {

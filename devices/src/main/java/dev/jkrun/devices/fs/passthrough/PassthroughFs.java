@@ -28,6 +28,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntConsumer;
 
@@ -41,8 +42,18 @@ import java.util.function.IntConsumer;
  * whose GETATTR describes the link, and whose OPEN fails ELOOP. Replacing a directory by a symlink on the host
  * after the guest looked it up does not redirect anything: later operations use the directory's descriptor.
  * Files are (re)opened through {@code /proc/self/fd/N} of the inode's descriptor, which names the inode, not a
- * path. Only regular files and directories can be opened; device nodes, FIFOs and sockets the guest creates stay
- * inert on the host (the guest kernel handles them itself).
+ * path. Only regular files and directories are ever opened; device nodes, FIFOs and sockets stay inert on the
+ * host (the guest kernel handles them itself). CREATE makes a new file with O_EXCL and takes a name that exists
+ * through the same checked path as OPEN, so it never opens (or blocks on) an existing FIFO or device node (the class
+ * of QEMU virtiofsd's CVE-2020-35517). MKNOD of character and block devices fails EPERM unless
+ * {@link PassthroughOptions#allowDeviceNodes()} (the 0:0 overlayfs whiteout excepted).
+ *
+ * <p><b>Host pseudo file systems.</b> A mount of proc, sysfs, debugfs, cgroupfs and the like ({@code PSEUDO_FS})
+ * met inside the share (a bind mount, or /proc and /sys of a share rooted at /) is sealed: LOOKUP of it answers an
+ * empty root-owned directory with no host descriptor behind it (so the guest can still mount its own /proc and
+ * /sys there), LOOKUP inside it ENOENT, every other operation EACCES; a pseudo file mounted over a name fails
+ * EACCES. READDIRPLUS lists such names without a lookup. A share whose root is on that kind of file system (a
+ * deliberate share of /sys) serves it. fstatfs runs only when a lookup crosses to another st_dev, once per device.
  *
  * <p><b>Hard links.</b> A file inside the share that is a hard link to a file elsewhere on the host (made on the
  * host) is the same inode, so its content is served and writable; this is inherent to sharing inodes and is why
@@ -50,22 +61,52 @@ import java.util.function.IntConsumer;
  * it already reached inside the share, and node ids are per server, so nothing links two shares (a RENAME or
  * LINK to an unknown node fails EXDEV).
  *
- * <p><b>Identity.</b> Inodes are keyed by (st_dev, st_ino) with a lookup count; FORGET drops counts and closes
- * descriptors. Node ids are allocated from 2 (the root is 1); {@link #VIRTUAL_BASE} and up are the virtual files.
+ * <p><b>Identity.</b> Inodes are keyed by (st_dev, st_ino) with a lookup count; FORGET drops counts. Every request
+ * holds a use of the inodes and handles it works with, and a descriptor is closed only when FORGET/RELEASE/DESTROY
+ * and the last such use are done, so a request on one virtio-fs queue never reaches a descriptor number that a
+ * FORGET on the other closed and something else reopened. An open handle keeps its inode's descriptor. Node ids
+ * are allocated from 2 (the root is 1); {@link #VIRTUAL_BASE} and up are the virtual files.
  * The guest's uid/gid become this thread's fsuid/fsgid while it creates or checks access, when the VMM runs as
  * root (the way virtiofsd does), so new files get the guest caller's ownership.
  *
- * <p>Extended attributes pass through unfiltered (trusted.* and security.* included).
+ * <p><b>Descriptor caps.</b> Each inode the guest has looked up holds a host descriptor until it forgets it, each
+ * open handle another. {@link PassthroughOptions#maxInodes()} and {@link PassthroughOptions#maxHandles()} bound them
+ * per share, so a guest cannot exhaust the descriptors of the JVM that runs other VMs: past them LOOKUP and the
+ * operations that make a name fail ENFILE (before making it), OPEN/CREATE/OPENDIR fail EMFILE (before opening),
+ * and READDIRPLUS lists the remaining entries without looking them up (node id 0, which Linux accepts).
+ *
+ * <p><b>Privileges.</b> Unless {@link PassthroughOptions#allowSetuid()}, the guest cannot leave a setuid or setgid
+ * program on the host: S_ISUID (and S_ISGID on non-directories) is dropped from every mode it sets, and a file that
+ * has them loses them when the guest opens it for writing (as root the VMM writes with CAP_FSETID, so the host
+ * kernel would keep them; it drops {@code security.capability} on any write by itself). The guest's
+ * {@code trusted.*} and {@code security.*} extended attributes live on the host as {@code user.jkrun.trusted.*} and
+ * {@code user.jkrun.security.*} (virtiofsd's xattrmap prefix idea): the guest sees its own values there, the host
+ * never applies them (no file capabilities, no overlayfs or SELinux attributes written by a guest), and the host's
+ * own attributes of those namespaces are hidden from the guest. Other names pass through.
  */
 public final class PassthroughFs implements FileSystem, AutoCloseable {
     /** Node ids (and st_ino) of the virtual root files: {@code VIRTUAL_BASE + index}. */
     public static final long VIRTUAL_BASE = 0xFFFF_FFFF_0000_0000L;
-    /** The {@code 0x7602} = {@code _IO('v', 2)} ioctl by which libkrun's init reports the exit status (arg = code). */
-    public static final int IOCTL_EXIT_CODE = 0x7602;
     /** READDIR cookies of the virtual root entries (virtual entry i continues at {@code VIRTUAL_DIR_COOKIE + i + 1}). */
     static final long VIRTUAL_DIR_COOKIE = 0x7FFF_FFFF_FFFF_F000L;
     private static final int NAME_MAX = 255;
+    private static final int S_ISUID = 04000, S_ISGID = 02000;
+    /** The host prefix of the guest's trusted.* and security.* extended attributes. */
+    private static final byte[] XATTR_HOST_PREFIX = PosixFs.bytes("user.jkrun.");
+    private static final byte[][] XATTR_REMAPPED = {PosixFs.bytes("trusted."), PosixFs.bytes("security.")};
+    /** XATTR_LIST_MAX: the longest name list listxattr(2) returns. */
+    private static final int XATTR_LIST_MAX = 65536;
     private static final int GETDENTS_BUFFER = 16384;
+    /**
+     * f_type magic numbers ({@code <linux/magic.h>}; configfs's and fusectl's are only in the kernel's fs/configfs
+     * and fs/fuse sources) of host pseudo file systems whose files are kernel or process state, not data: proc
+     * (/proc/kcore, /proc/PID/mem of this JVM, which holds other VMs' RAM, environ), sysfs, debugfs, tracefs,
+     * securityfs, efivarfs, configfs, bpffs, cgroup v1/v2, pstore, selinuxfs, smackfs, devpts, binfmt_misc,
+     * fusectl, hugetlbfs. devtmpfs reports tmpfs's magic; its device nodes are never opened anyway.
+     */
+    private static final java.util.Set<Long> PSEUDO_FS = java.util.Set.of(0x9fa0L, 0x62656572L, 0x64626720L,
+            0x74726163L, 0x73636673L, 0xde5e81e4L, 0x62656570L, 0xcafe4a11L, 0x27e0ebL, 0x63677270L, 0x6165676cL,
+            0xf97cff8cL, 0x43415d53L, 0x1cd1L, 0x42494e4dL, 0x65735543L, 0x958458f6L);
 
     private final PassthroughOptions options;
     private final Inode root;
@@ -77,45 +118,158 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     private final AtomicLong nextFh = new AtomicLong(1);
     private final List<Inode> virtuals = new ArrayList<>();
     private final Map<String, Inode> virtualByName = new HashMap<>();
+    private final Cap inodeCap;
+    private final Cap handleCap;
     private final boolean switchCredentials;
     private final int processUmask;
     private final long createdSec = System.currentTimeMillis() / 1000;
+    /** f_type of the share's root: a share deliberately rooted on a pseudo file system serves that kind. */
+    private final long rootFsType;
+    /** Per st_dev: may the guest see inside it (asked once per device, when a lookup crosses a mount)? */
+    private final Map<Long, Boolean> deviceAllowed = new ConcurrentHashMap<>();
 
     private record Key(long dev, long ino) {}
 
-    private static final class Inode {
+    /**
+     * A host descriptor and its uses: the table that names it (inodes by node id, handles by fh) holds one, every
+     * request working with it holds another while it runs. FORGET, RELEASE and DESTROY only drop the table's use,
+     * so a descriptor is closed when the last request using it is done, never under a request on the other queue
+     * (whose number could meanwhile name another file, even in another, read-only share).
+     */
+    private abstract static class Pinned implements AutoCloseable {
+        private final AtomicInteger uses = new AtomicInteger(1);
+
+        /** One more use; false once the last one has ended (the descriptor is closed or closing). */
+        final boolean pin() {
+            for (int u = uses.get(); u > 0; u = uses.get()) {
+                if (uses.compareAndSet(u, u + 1)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /** Ends one use; the last one frees what this holds. */
+        @Override
+        public final void close() {
+            if (uses.decrementAndGet() == 0) {
+                freed();
+            }
+        }
+
+        abstract void freed();
+    }
+
+    /** Places under one of the share's descriptor caps; past it the guest gets {@code errno}. */
+    private static final class Cap {
+        private final AtomicInteger held = new AtomicInteger();
+        private final int max;
+        private final int errno;
+
+        Cap(int max, int errno) {
+            this.max = max;
+            this.errno = errno;
+        }
+
+        /** Takes a place before anything is opened, or fails. */
+        void take() throws FsException {
+            for (int n = held.get(); ; n = held.get()) {
+                if (n >= max) {
+                    throw full();
+                }
+                if (held.compareAndSet(n, n + 1)) {
+                    return;
+                }
+            }
+        }
+
+        void give() { held.decrementAndGet(); }
+
+        boolean isFull() { return held.get() >= max; }
+
+        FsException full() { return new FsException(errno, "descriptor cap of " + max + " reached"); }
+    }
+
+    private static final class Inode extends Pinned {
         final long nodeId;
         final FileDescriptor fd; // null for virtual files
         final Key key;
         final int type;
         final byte[] name; // virtual files only
         final VirtualFile virtual;
+        final Cap cap; // where fd counts; null for the root and virtual files
+        /**
+         * The root of a refused pseudo file system mount: no host descriptor, served as an empty directory (so the
+         * guest can mount its own /proc or /sys over it); every other operation on it fails EACCES.
+         */
+        final boolean sealed;
         long lookups; // guarded by PassthroughFs.lock
 
-        Inode(long nodeId, FileDescriptor fd, Key key, int type, byte[] name, VirtualFile virtual) {
+        Inode(long nodeId, FileDescriptor fd, Key key, int type, byte[] name, VirtualFile virtual, Cap cap) {
+            this(nodeId, fd, key, type, name, virtual, cap, false);
+        }
+
+        Inode(long nodeId, FileDescriptor fd, Key key, int type, byte[] name, VirtualFile virtual, Cap cap,
+              boolean sealed) {
+            this.sealed = sealed;
             this.nodeId = nodeId;
             this.fd = fd;
             this.key = key;
             this.type = type;
             this.name = name;
             this.virtual = virtual;
+            this.cap = cap;
         }
 
         boolean isDir() { return type == Stat.S_IFDIR; }
+
+        @Override
+        void freed() {
+            if (fd != null) {
+                fd.close();
+            }
+            if (cap != null) {
+                cap.give();
+            }
+        }
     }
 
-    private static final class Handle {
+    private static final class Handle extends Pinned {
         final Inode inode;
         final FileDescriptor fd; // null for virtual files
         final boolean dir;
         final boolean writable;
+        final Cap cap;
 
-        Handle(Inode inode, FileDescriptor fd, boolean dir, boolean writable) {
+        /**
+         * Takes over {@code fd} and a place the caller took under {@code cap}; holds a use of {@code inode} (which
+         * the caller holds one of) until freed.
+         */
+        Handle(Inode inode, FileDescriptor fd, boolean dir, boolean writable, Cap cap) {
+            if (!inode.pin()) {
+                throw new IllegalStateException("handle of a freed inode");
+            }
             this.inode = inode;
             this.fd = fd;
             this.dir = dir;
             this.writable = writable;
+            this.cap = cap;
         }
+
+        @Override
+        void freed() {
+            if (fd != null) {
+                fd.close();
+            }
+            inode.close();
+            cap.give();
+        }
+    }
+
+    /** One more lookup of an inode, plus a use of it for the caller: closing this ends the use, not the lookup. */
+    private record Found(Inode inode, Entry entry) implements AutoCloseable {
+        @Override
+        public void close() { inode.close(); }
     }
 
     /** Opens {@code root} (which must be a directory; a symlink there is not followed). */
@@ -123,16 +277,20 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         this.options = options;
         FileDescriptor fd = PosixFs.openat(null, PosixFs.bytes(root.toString()), O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
         Stat st = PosixFs.fstat(fd);
-        this.root = new Inode(ROOT_ID, fd, new Key(st.dev(), st.ino()), st.type(), null, null);
+        this.rootFsType = PosixFs.fstatfsType(fd);
+        deviceAllowed.put(st.dev(), true);
+        this.root = new Inode(ROOT_ID, fd, new Key(st.dev(), st.ino()), st.type(), null, null, null);
         inodes.put(ROOT_ID, this.root);
         byKey.put(this.root.key, this.root);
         long i = 0;
         for (Map.Entry<String, VirtualFile> e : options.virtualFiles().entrySet()) {
             byte[] name = e.getKey().getBytes(StandardCharsets.UTF_8);
-            Inode v = new Inode(VIRTUAL_BASE + i++, null, null, Stat.S_IFREG, name, e.getValue());
+            Inode v = new Inode(VIRTUAL_BASE + i++, null, null, Stat.S_IFREG, name, e.getValue(), null);
             virtuals.add(v);
             virtualByName.put(key(name), v);
         }
+        this.inodeCap = new Cap(options.maxInodes(), Errnos.ENFILE);
+        this.handleCap = new Cap(options.maxHandles(), Errnos.EMFILE);
         this.switchCredentials = PosixFs.geteuid() == 0;
         this.processUmask = readUmask();
     }
@@ -190,17 +348,30 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return index >= 0 && index < virtuals.size();
     }
 
+    /** The inode of {@code node} with a use for the caller, who must close it; EACCES for a sealed one. */
     private Inode inode(long node) throws FsException {
+        Inode i = inodeOrSealed(node);
+        if (i.sealed) {
+            i.close();
+            throw new FsException(Errnos.EACCES, "pseudo file system");
+        }
+        return i;
+    }
+
+    /** Like {@link #inode}, sealed mount points included (for the few operations that serve them). */
+    private Inode inodeOrSealed(long node) throws FsException {
+        Inode i;
         if (isVirtualId(node)) {
-            return virtuals.get((int) (node - VIRTUAL_BASE));
-        }
-        synchronized (lock) {
-            Inode i = inodes.get(node);
-            if (i == null) {
-                throw new FsException(Errnos.ENOENT, "unknown node " + node);
+            i = virtuals.get((int) (node - VIRTUAL_BASE));
+        } else {
+            synchronized (lock) {
+                i = inodes.get(node);
             }
-            return i;
         }
+        if (i == null || !i.pin()) {
+            throw new FsException(Errnos.ENOENT, "unknown node " + node);
+        }
+        return i;
     }
 
     /** A directory node for a target of RENAME/LINK: unknown (e.g. another share's) → EXDEV. */
@@ -212,18 +383,57 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         }
     }
 
+    /** The handle {@code fh} with a use for the caller, who must close it. */
     private Handle handle(long fh) throws FsException {
+        Handle h = handleOrSealed(fh);
+        if (h.inode.sealed) {
+            h.close();
+            throw new FsException(Errnos.EACCES, "pseudo file system");
+        }
+        return h;
+    }
+
+    private Handle handleOrSealed(long fh) throws FsException {
         Handle h = fh > 0 ? handles.get(fh) : null;
-        if (h == null) {
+        if (h == null || !h.pin()) {
             throw new FsException(Errnos.EBADF, "unknown handle " + fh);
         }
         return h;
+    }
+
+    /** Like {@link #handle}, null for an unknown handle. */
+    private Handle optionalHandle(long fh) {
+        Handle h = handles.get(fh);
+        return h != null && h.pin() ? h : null;
+    }
+
+    /**
+     * A new handle of {@code i} (which the caller holds a use of) on the descriptor {@code open} returns (null for
+     * a virtual file); its place under the handle cap is taken before {@code open} runs.
+     */
+    private long openHandle(Inode i, boolean dir, boolean writable, Op<FileDescriptor> open) throws FsException {
+        handleCap.take();
+        FileDescriptor fd;
+        try {
+            fd = open.run();
+        } catch (RuntimeException | FsException e) {
+            handleCap.give();
+            throw e;
+        }
+        return addHandle(new Handle(i, fd, dir, writable, handleCap));
     }
 
     private long addHandle(Handle h) {
         long fh = nextFh.getAndIncrement();
         handles.put(fh, h);
         return fh;
+    }
+
+    /** Fails ENFILE before an operation makes a name whose inode the cap has no room for. */
+    private void roomForInode() throws FsException {
+        if (inodeCap.isFull()) {
+            throw inodeCap.full();
+        }
     }
 
     private static void checkName(byte[] name) throws FsException {
@@ -247,20 +457,37 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         return parent == root && !virtuals.isEmpty() ? virtualByName.get(key(name)) : null;
     }
 
-    /** Checks a name that the operation would create or remove in {@code parent}. */
+    /** Checks a name that the operation would create or remove in {@code parent}; the caller closes the result. */
     private Inode modifiableDir(long parent, byte[] name) throws FsException {
         if (options.readOnly()) {
             throw new FsException(Errnos.EROFS);
         }
-        Inode p = inode(parent);
-        checkName(name);
-        if (virtualAt(p, name) != null) {
-            throw new FsException(Errnos.EROFS, "virtual file");
+        return modifiable(inode(parent), name);
+    }
+
+    /** {@link #modifiableDir} for the target directory of RENAME/LINK. */
+    private Inode modifiableTargetDir(long parent, byte[] name) throws FsException {
+        if (options.readOnly()) {
+            throw new FsException(Errnos.EROFS);
         }
-        if (p.virtual != null) {
-            throw new FsException(Errnos.ENOTDIR);
+        return modifiable(targetDir(parent), name);
+    }
+
+    /** Checks {@code name} in {@code p}, whose use passes to the caller, or is ended on refusal. */
+    private Inode modifiable(Inode p, byte[] name) throws FsException {
+        try {
+            checkName(name);
+            if (virtualAt(p, name) != null) {
+                throw new FsException(Errnos.EROFS, "virtual file");
+            }
+            if (p.virtual != null) {
+                throw new FsException(Errnos.ENOTDIR);
+            }
+            return p;
+        } catch (FsException e) {
+            p.close();
+            throw e;
         }
-        return p;
     }
 
     private void checkWritable(Inode i) throws FsException {
@@ -282,30 +509,62 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     }
 
     private Attr attrOf(Inode i) {
-        return i.virtual != null ? virtualAttr(i) : attr(PosixFs.fstat(i.fd));
+        return i.virtual != null ? virtualAttr(i) : i.sealed ? sealedAttr(i) : attr(PosixFs.fstat(i.fd));
+    }
+
+    /** A sealed mount point: an empty root-owned directory; nothing of the host's mount. */
+    private Attr sealedAttr(Inode i) {
+        return new Attr(i.nodeId, 0, 0, createdSec, 0, createdSec, 0, createdSec, 0, Stat.S_IFDIR | 0555, 2, 0, 0,
+                0, 4096);
+    }
+
+    /** Whether inodes of {@code dev} (whose file {@code fd} is) may be served: not a host pseudo file system. */
+    private boolean deviceAllowed(long dev, FileDescriptor fd) {
+        Boolean ok = deviceAllowed.get(dev);
+        if (ok == null) {
+            long type = PosixFs.fstatfsType(fd);
+            ok = type == rootFsType || !PSEUDO_FS.contains(type);
+            deviceAllowed.put(dev, ok);
+        }
+        return ok;
     }
 
     private Entry entry(Inode i, Attr a) {
         return new Entry(i.nodeId, 0, a, options.entryTimeoutNanos(), options.attrTimeoutNanos());
     }
 
-    /** Adds one lookup of the inode behind {@code fd} (taking ownership of {@code fd}). */
-    private Entry register(FileDescriptor fd) {
+    /** Adds one lookup of the inode behind {@code fd} (taking ownership of {@code fd}); ENFILE past the cap. */
+    private Found register(FileDescriptor fd, long parentDev) throws FsException {
         Stat st;
+        boolean sealed;
         try {
             st = PosixFs.fstat(fd);
+            // fstatfs only where a mount is crossed: inside an allowed device everything is allowed
+            sealed = st.dev() != parentDev && !deviceAllowed(st.dev(), fd);
         } catch (RuntimeException e) {
             fd.close();
             throw e;
+        }
+        if (sealed && st.type() != Stat.S_IFDIR) {
+            fd.close(); // a pseudo file bind-mounted over a name: nothing to mount over, refuse it
+            throw new FsException(Errnos.EACCES, "pseudo file system");
         }
         Key k = new Key(st.dev(), st.ino());
         Inode i;
         synchronized (lock) {
             i = byKey.get(k);
-            if (i != null) {
+            if (i != null && i.pin()) {
                 i.lookups++;
             } else {
-                i = new Inode(nextNode.getAndIncrement(), fd, k, st.type(), null, null);
+                try {
+                    inodeCap.take();
+                } catch (FsException full) {
+                    fd.close();
+                    throw full;
+                }
+                i = new Inode(nextNode.getAndIncrement(), sealed ? null : fd, k, st.type(), null, null, inodeCap,
+                        sealed);
+                i.pin();
                 i.lookups = 1;
                 inodes.put(i.nodeId, i);
                 byKey.put(k, i);
@@ -314,17 +573,56 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (i.fd != fd) {
             fd.close();
         }
-        return entry(i, attr(st));
+        return new Found(i, entry(i, i.sealed ? sealedAttr(i) : attr(st)));
     }
 
-    private Entry lookupHost(Inode p, byte[] name) {
-        return register(PosixFs.openat(p.fd, name, O_PATH | O_NOFOLLOW, 0));
+    private Found lookupHost(Inode p, byte[] name) throws FsException {
+        return register(PosixFs.openat(p.fd, name, O_PATH | O_NOFOLLOW, 0), p.key.dev());
     }
 
-    /** Restores mode bits the host process umask took away from a new inode. */
-    private void fixMode(FileDescriptor dir, byte[] name, int mode) {
-        if ((processUmask & mode & 0777) != 0 && (mode & Stat.S_IFMT) != Stat.S_IFLNK) {
-            PosixFs.fchmodat(dir, name, mode & 07777, 0);
+    /** A lookup that the guest does not get after all (the operation that made it failed). */
+    private void undo(Found f) {
+        f.close();
+        forget(f.inode().nodeId, 1);
+    }
+
+    /**
+     * Restores permission bits the host process umask took away from the inode just made as {@code type}; through
+     * its own descriptor, since by name chmod would follow a symlink swapped in meanwhile.
+     */
+    private void fixMode(Inode i, int type, int perms) {
+        if ((processUmask & perms & 0777) != 0 && i.type == type) {
+            PosixFs.fchmodat(null, procPath(i.fd), perms, 0);
+        }
+    }
+
+    /** The permission bits of a guest mode as the host gets them: no setuid/setgid program unless allowed. */
+    private int perms(int mode, boolean dir) {
+        int p = mode & 07777;
+        if (!options.allowSetuid()) {
+            p &= dir ? ~S_ISUID : ~(S_ISUID | S_ISGID);
+        }
+        return p;
+    }
+
+    /**
+     * Clears setuid/setgid of a file the guest opened for writing: the VMM as root writes with CAP_FSETID, so the
+     * host kernel would keep them on a program whose content the guest chose.
+     */
+    private void dropSetuid(FileDescriptor fd) {
+        if (options.allowSetuid()) {
+            return;
+        }
+        Stat st = PosixFs.fstat(fd);
+        if (st.isRegular() && (st.mode() & (S_ISUID | S_ISGID)) != 0) {
+            try {
+                PosixFs.fchmod(fd, st.mode() & 07777 & ~(S_ISUID | S_ISGID));
+            } catch (NativeCallException e) {
+                if (e.errno() != Errnos.EPERM) {
+                    throw e;
+                }
+                // not the owner and no CAP_FOWNER: then no CAP_FSETID either, and the kernel clears them on write
+            }
         }
     }
 
@@ -338,16 +636,14 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public void destroy() {
-        handles.values().forEach(h -> {
-            if (h.fd != null) {
-                h.fd.close();
-            }
-        });
+        List<Handle> open = new ArrayList<>(handles.values());
         handles.clear();
+        open.forEach(Handle::close);
+        List<Inode> gone = new ArrayList<>();
         synchronized (lock) {
             for (Inode i : inodes.values()) {
                 if (i != root) {
-                    i.fd.close();
+                    gone.add(i);
                 }
             }
             inodes.clear();
@@ -355,12 +651,17 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             inodes.put(ROOT_ID, root);
             byKey.put(root.key, root);
         }
+        gone.forEach(Inode::close);
     }
 
     @Override
     public void close() {
         destroy();
-        root.fd.close();
+        synchronized (lock) {
+            inodes.remove(ROOT_ID);
+            byKey.remove(root.key);
+        }
+        root.close();
     }
 
     /** Inodes currently held (the root included), for tests and leak checks. */
@@ -374,16 +675,24 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public Entry lookup(Context ctx, long parent, byte[] name) throws FsException {
-        Inode p = inode(parent);
-        checkName(name);
-        Inode v = virtualAt(p, name);
-        if (v != null) {
-            return entry(v, virtualAttr(v));
+        try (Inode p = inodeOrSealed(parent)) {
+            checkName(name);
+            if (p.sealed) {
+                throw new FsException(Errnos.ENOENT, "sealed mount point"); // it is listed empty
+            }
+            Inode v = virtualAt(p, name);
+            if (v != null) {
+                return entry(v, virtualAttr(v));
+            }
+            if (p.virtual != null) {
+                throw new FsException(Errnos.ENOTDIR);
+            }
+            return sys(() -> {
+                try (Found f = lookupHost(p, name)) {
+                    return f.entry();
+                }
+            });
         }
-        if (p.virtual != null) {
-            throw new FsException(Errnos.ENOTDIR);
-        }
-        return sys(() -> lookupHost(p, name));
     }
 
     @Override
@@ -397,181 +706,221 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             if (i == null) {
                 return;
             }
-            i.lookups -= nlookup;
-            if (i.lookups <= 0) {
+            // nlookup is a u64: anything at or above the count drops the inode
+            if (Long.compareUnsigned(nlookup, i.lookups) >= 0) {
                 inodes.remove(node);
-                byKey.remove(i.key);
+                byKey.remove(i.key, i);
                 gone = i;
+            } else {
+                i.lookups -= nlookup;
             }
         }
         if (gone != null) {
-            gone.fd.close();
+            gone.close();
         }
     }
 
     @Override
     public Attr getattr(long node, long fh) throws FsException {
-        Inode i = inode(node);
-        return sys(() -> attrOf(i));
+        try (Inode i = inodeOrSealed(node)) {
+            return sys(() -> attrOf(i));
+        }
     }
 
     @Override
     public Attr setattr(Context ctx, long node, SetAttr s) throws FsException {
-        Inode i = inode(node);
-        checkWritable(i);
-        Handle h = s.has(SetAttr.FATTR_FH) ? handles.get(s.fh()) : null;
-        return as(ctx, () -> {
-            byte[] proc = procPath(i.fd);
-            if (s.has(SetAttr.FATTR_MODE)) {
-                if (h != null && h.fd != null && !h.dir) {
-                    PosixFs.fchmod(h.fd, s.mode() & 07777);
-                } else if (i.type == Stat.S_IFLNK) {
-                    throw new FsException(Errnos.EOPNOTSUPP, "chmod of a symlink");
-                } else {
-                    PosixFs.fchmodat(null, proc, s.mode() & 07777, 0);
+        try (Inode i = inode(node); Handle h = s.has(SetAttr.FATTR_FH) ? optionalHandle(s.fh()) : null) {
+            checkWritable(i);
+            if (h != null && h.inode != i && (h.inode.key == null || !h.inode.key.equals(i.key))) {
+                // Linux sends the node's own handle; another file's would get the node's checks (e.g. its type's)
+                throw new FsException(Errnos.EBADF, "handle of another file");
+            }
+            return as(ctx, () -> setattr(i, h, s));
+        }
+    }
+
+    private Attr setattr(Inode i, Handle h, SetAttr s) throws FsException {
+        byte[] proc = procPath(i.fd);
+        if (s.has(SetAttr.FATTR_MODE)) {
+            int perms = perms(s.mode(), i.isDir());
+            if (h != null && h.fd != null && !h.dir) {
+                PosixFs.fchmod(h.fd, perms);
+            } else if (i.type == Stat.S_IFLNK) {
+                throw new FsException(Errnos.EOPNOTSUPP, "chmod of a symlink");
+            } else {
+                PosixFs.fchmodat(null, proc, perms, 0);
+            }
+        }
+        if (s.has(SetAttr.FATTR_UID) || s.has(SetAttr.FATTR_GID)) {
+            PosixFs.fchownat(i.fd, null, s.has(SetAttr.FATTR_UID) ? s.uid() : -1,
+                    s.has(SetAttr.FATTR_GID) ? s.gid() : -1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+        }
+        if (s.has(SetAttr.FATTR_SIZE)) {
+            if (h != null && h.fd != null && h.writable) {
+                PosixFs.ftruncate(h.fd, s.size());
+            } else if (i.isDir()) {
+                throw new FsException(Errnos.EISDIR);
+            } else if (i.type != Stat.S_IFREG) {
+                throw new FsException(Errnos.EINVAL, "truncate of a special file");
+            } else {
+                try (FileDescriptor w = PosixFs.openat(null, proc, O_WRONLY | O_NONBLOCK, 0)) {
+                    dropSetuid(w);
+                    PosixFs.ftruncate(w, s.size());
                 }
             }
-            if (s.has(SetAttr.FATTR_UID) || s.has(SetAttr.FATTR_GID)) {
-                PosixFs.fchownat(i.fd, null, s.has(SetAttr.FATTR_UID) ? s.uid() : -1,
-                        s.has(SetAttr.FATTR_GID) ? s.gid() : -1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+        }
+        int times = SetAttr.FATTR_ATIME | SetAttr.FATTR_MTIME | SetAttr.FATTR_ATIME_NOW | SetAttr.FATTR_MTIME_NOW;
+        if ((s.valid() & times) != 0) {
+            long aSec = s.atime(), aNs = s.atimensec(), mSec = s.mtime(), mNs = s.mtimensec();
+            if (s.has(SetAttr.FATTR_ATIME_NOW)) {
+                aNs = UTIME_NOW;
+            } else if (!s.has(SetAttr.FATTR_ATIME)) {
+                aNs = UTIME_OMIT;
             }
-            if (s.has(SetAttr.FATTR_SIZE)) {
-                if (h != null && h.fd != null && h.writable) {
-                    PosixFs.ftruncate(h.fd, s.size());
-                } else if (i.isDir()) {
-                    throw new FsException(Errnos.EISDIR);
-                } else if (i.type != Stat.S_IFREG) {
-                    throw new FsException(Errnos.EINVAL, "truncate of a special file");
-                } else {
-                    try (FileDescriptor w = PosixFs.openat(null, proc, O_WRONLY, 0)) {
-                        PosixFs.ftruncate(w, s.size());
-                    }
-                }
+            if (s.has(SetAttr.FATTR_MTIME_NOW)) {
+                mNs = UTIME_NOW;
+            } else if (!s.has(SetAttr.FATTR_MTIME)) {
+                mNs = UTIME_OMIT;
             }
-            int times = SetAttr.FATTR_ATIME | SetAttr.FATTR_MTIME | SetAttr.FATTR_ATIME_NOW | SetAttr.FATTR_MTIME_NOW;
-            if ((s.valid() & times) != 0) {
-                long aSec = s.atime(), aNs = s.atimensec(), mSec = s.mtime(), mNs = s.mtimensec();
-                if (s.has(SetAttr.FATTR_ATIME_NOW)) {
-                    aNs = UTIME_NOW;
-                } else if (!s.has(SetAttr.FATTR_ATIME)) {
-                    aNs = UTIME_OMIT;
-                }
-                if (s.has(SetAttr.FATTR_MTIME_NOW)) {
-                    mNs = UTIME_NOW;
-                } else if (!s.has(SetAttr.FATTR_MTIME)) {
-                    mNs = UTIME_OMIT;
-                }
-                if (i.type == Stat.S_IFLNK) {
-                    throw new FsException(Errnos.EOPNOTSUPP, "times of a symlink");
-                }
-                PosixFs.utimensat(null, proc, aSec, aNs, mSec, mNs, 0);
+            if (i.type == Stat.S_IFLNK) {
+                throw new FsException(Errnos.EOPNOTSUPP, "times of a symlink");
             }
-            return attrOf(i);
-        });
+            PosixFs.utimensat(null, proc, aSec, aNs, mSec, mNs, 0);
+        }
+        return attrOf(i);
     }
 
     @Override
     public byte[] readlink(long node) throws FsException {
-        Inode i = inode(node);
-        if (i.type != Stat.S_IFLNK) {
-            throw new FsException(Errnos.EINVAL, "not a symlink");
+        try (Inode i = inode(node)) {
+            if (i.type != Stat.S_IFLNK) {
+                throw new FsException(Errnos.EINVAL, "not a symlink");
+            }
+            return sys(() -> PosixFs.readlinkat(i.fd, null));
         }
-        return sys(() -> PosixFs.readlinkat(i.fd, null));
     }
 
     @Override
     public Entry symlink(Context ctx, long parent, byte[] name, byte[] target) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        if (target.length == 0) {
-            throw new FsException(Errnos.ENOENT, "empty symlink target");
+        try (Inode p = modifiableDir(parent, name)) {
+            if (target.length == 0) {
+                throw new FsException(Errnos.ENOENT, "empty symlink target");
+            }
+            roomForInode();
+            return as(ctx, () -> {
+                PosixFs.symlinkat(target, p.fd, name);
+                try (Found f = lookupHost(p, name)) {
+                    return f.entry();
+                }
+            });
         }
-        return as(ctx, () -> {
-            PosixFs.symlinkat(target, p.fd, name);
-            return lookupHost(p, name);
-        });
     }
 
     @Override
     public Entry mknod(Context ctx, long parent, byte[] name, int mode, int rdev, int umask) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        return as(ctx, () -> {
-            PosixFs.mknodat(p.fd, name, mode, Integer.toUnsignedLong(rdev));
+        try (Inode p = modifiableDir(parent, name)) {
             int type = mode & Stat.S_IFMT;
-            if (type == Stat.S_IFREG || type == 0) {
-                fixMode(p.fd, name, mode);
+            switch (type) {
+                case 0, Stat.S_IFREG, Stat.S_IFIFO, Stat.S_IFSOCK -> { }
+                case Stat.S_IFCHR, Stat.S_IFBLK -> {
+                    // A device node hands the host device to whoever opens it on the host (the share never does);
+                    // 0:0 is the overlayfs whiteout, which opens nothing.
+                    if (!options.allowDeviceNodes() && !(type == Stat.S_IFCHR && rdev == 0)) {
+                        throw new FsException(Errnos.EPERM, "device node");
+                    }
+                }
+                case Stat.S_IFDIR -> throw new FsException(Errnos.EPERM, "MKNOD of a directory");
+                default -> throw new FsException(Errnos.EINVAL, "MKNOD type " + Integer.toOctalString(type));
             }
-            return lookupHost(p, name);
-        });
+            int perms = perms(mode, false);
+            roomForInode();
+            return as(ctx, () -> {
+                PosixFs.mknodat(p.fd, name, type | perms, Integer.toUnsignedLong(rdev));
+                return made(lookupHost(p, name), type == 0 ? Stat.S_IFREG : type, perms);
+            });
+        }
+    }
+
+    /** The entry of an inode just made, with the permission bits the host umask took away restored. */
+    private Entry made(Found f, int type, int perms) {
+        try (f) {
+            fixMode(f.inode(), type, perms);
+            return f.entry();
+        } catch (RuntimeException e) {
+            forget(f.inode().nodeId, 1);
+            throw e;
+        }
     }
 
     @Override
     public Entry mkdir(Context ctx, long parent, byte[] name, int mode, int umask) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        return as(ctx, () -> {
-            PosixFs.mkdirat(p.fd, name, mode & 07777);
-            fixMode(p.fd, name, mode);
-            return lookupHost(p, name);
-        });
+        int perms = perms(mode, true);
+        try (Inode p = modifiableDir(parent, name)) {
+            roomForInode();
+            return as(ctx, () -> {
+                PosixFs.mkdirat(p.fd, name, perms);
+                return made(lookupHost(p, name), Stat.S_IFDIR, perms);
+            });
+        }
     }
 
     @Override
     public void unlink(long parent, byte[] name) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        sys(() -> {
-            PosixFs.unlinkat(p.fd, name, 0);
-            return null;
-        });
+        try (Inode p = modifiableDir(parent, name)) {
+            sys(() -> {
+                PosixFs.unlinkat(p.fd, name, 0);
+                return null;
+            });
+        }
     }
 
     @Override
     public void rmdir(long parent, byte[] name) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        sys(() -> {
-            PosixFs.unlinkat(p.fd, name, AT_REMOVEDIR);
-            return null;
-        });
+        try (Inode p = modifiableDir(parent, name)) {
+            sys(() -> {
+                PosixFs.unlinkat(p.fd, name, AT_REMOVEDIR);
+                return null;
+            });
+        }
     }
 
     @Override
     public void rename(long parent, byte[] name, long newParent, byte[] newName, int flags) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        targetDir(newParent);
-        Inode np = modifiableDir(newParent, newName);
-        if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) != 0) {
-            throw new FsException(Errnos.EINVAL, "rename flags " + flags);
+        try (Inode p = modifiableDir(parent, name); Inode np = modifiableTargetDir(newParent, newName)) {
+            if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) != 0) {
+                throw new FsException(Errnos.EINVAL, "rename flags " + flags);
+            }
+            sys(() -> {
+                PosixFs.renameat2(p.fd, name, np.fd, newName, flags);
+                return null;
+            });
         }
-        sys(() -> {
-            PosixFs.renameat2(p.fd, name, np.fd, newName, flags);
-            return null;
-        });
     }
 
     @Override
     public Entry link(long node, long newParent, byte[] newName) throws FsException {
-        Inode i = inode(node);
-        targetDir(newParent);
-        Inode np = modifiableDir(newParent, newName);
-        if (i.virtual != null) {
-            throw new FsException(Errnos.EROFS, "virtual file");
-        }
-        if (i.isDir()) {
-            throw new FsException(Errnos.EPERM, "hard link to a directory");
-        }
-        return sys(() -> {
-            try {
-                PosixFs.linkat(i.fd, null, np.fd, newName, AT_EMPTY_PATH);
-            } catch (NativeCallException e) {
-                if (e.errno() != Errnos.ENOENT && e.errno() != Errnos.EPERM) {
-                    throw e;
+        try (Inode i = inode(node); Inode np = modifiableTargetDir(newParent, newName)) {
+            if (i.virtual != null) {
+                throw new FsException(Errnos.EROFS, "virtual file");
+            }
+            if (i.isDir()) {
+                throw new FsException(Errnos.EPERM, "hard link to a directory");
+            }
+            return sys(() -> {
+                try {
+                    PosixFs.linkat(i.fd, null, np.fd, newName, AT_EMPTY_PATH);
+                } catch (NativeCallException e) {
+                    if (e.errno() != Errnos.ENOENT && e.errno() != Errnos.EPERM) {
+                        throw e;
+                    }
+                    // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc magic link names the same inode.
+                    PosixFs.linkat(null, procPath(i.fd), np.fd, newName, AT_SYMLINK_FOLLOW);
                 }
-                // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc magic link names the same inode.
-                PosixFs.linkat(null, procPath(i.fd), np.fd, newName, AT_SYMLINK_FOLLOW);
-            }
-            synchronized (lock) {
-                i.lookups++;
-            }
-            return entry(i, attrOf(i));
-        });
+                try (Found f = lookupHost(np, newName)) {
+                    return f.entry();
+                }
+            });
+        }
     }
 
     private static boolean writes(int flags) {
@@ -580,12 +929,18 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public Opened open(Context ctx, long node, int flags) throws FsException {
-        Inode i = inode(node);
+        try (Inode i = inode(node)) {
+            return openInode(ctx, i, flags);
+        }
+    }
+
+    /** OPEN, and CREATE of a name that exists: only regular files and directories are opened, never followed. */
+    private Opened openInode(Context ctx, Inode i, int flags) throws FsException {
         if (i.virtual != null) {
             if (writes(flags)) {
                 throw new FsException(Errnos.EROFS, "virtual file");
             }
-            return new Opened(addHandle(new Handle(i, null, false, false)), 0);
+            return new Opened(openHandle(i, false, false, () -> null), 0);
         }
         if (options.readOnly() && writes(flags)) {
             throw new FsException(Errnos.EROFS);
@@ -596,86 +951,144 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (i.type != Stat.S_IFREG && !i.isDir()) {
             throw new FsException(Errnos.EACCES, "open of a special file");
         }
-        int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH);
-        return as(ctx, () -> {
-            FileDescriptor fd = PosixFs.openat(null, procPath(i.fd), hostFlags, 0);
-            return new Opened(addHandle(new Handle(i, fd, i.isDir(), (flags & O_ACCMODE) != O_RDONLY)), 0);
-        });
+        // O_NONBLOCK: regular files ignore it, but an open or read that would wait (a lease held on the host, a
+        // pseudo-file such as /proc/kmsg in a share of the host's /) fails EAGAIN instead of holding the worker.
+        int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH) | O_NONBLOCK;
+        return new Opened(openHandle(i, i.isDir(), (flags & O_ACCMODE) != O_RDONLY, () -> {
+            FileDescriptor fd = as(ctx, () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
+            if (writes(flags)) {
+                try {
+                    dropSetuid(fd);
+                } catch (NativeCallException e) {
+                    fd.close();
+                    throw new FsException(e.errno(), e.call());
+                }
+            }
+            return fd;
+        }), 0);
     }
 
     @Override
     public Created create(Context ctx, long parent, byte[] name, int flags, int mode, int umask) throws FsException {
-        Inode p = modifiableDir(parent, name);
-        int hostFlags = (flags & ~(O_NOCTTY | O_PATH | O_DIRECTORY)) | O_CREAT | O_NOFOLLOW;
-        return as(ctx, () -> {
-            FileDescriptor fd = PosixFs.openat(p.fd, name, hostFlags, mode & 07777);
+        int perms = perms(mode, false);
+        // Always O_EXCL: an existing name is taken through openInode's type check instead of being opened here,
+        // where a FIFO would block this worker and a device node would open the host device.
+        int hostFlags = (flags & ~(O_NOCTTY | O_PATH | O_DIRECTORY)) | O_CREAT | O_EXCL | O_NOFOLLOW;
+        try (Inode p = modifiableDir(parent, name)) {
+            roomForInode();
+            handleCap.take();
+            FileDescriptor fd;
             try {
-                if ((processUmask & mode & 0777) != 0) {
-                    PosixFs.fchmod(fd, mode & 07777);
-                }
-                Entry e = register(PosixFs.openat(null, procPath(fd), O_PATH, 0));
-                Inode i = inode(e.nodeId());
-                long fh = addHandle(new Handle(i, fd, false, (flags & O_ACCMODE) != O_RDONLY));
-                return new Created(e, new Opened(fh, 0));
-            } catch (RuntimeException | FsException ex) {
-                fd.close();
-                throw ex;
+                fd = as(ctx, () -> {
+                    try {
+                        return PosixFs.openat(p.fd, name, hostFlags, perms);
+                    } catch (NativeCallException e) {
+                        if (e.errno() == Errnos.EEXIST && (flags & O_EXCL) == 0) {
+                            return null;
+                        }
+                        throw e;
+                    }
+                });
+            } catch (RuntimeException | FsException e) {
+                handleCap.give();
+                throw e;
             }
-        });
+            if (fd == null) {
+                handleCap.give();
+                return createExisting(ctx, p, name, flags);
+            }
+            Found f;
+            try {
+                if ((processUmask & perms & 0777) != 0) {
+                    PosixFs.fchmod(fd, perms);
+                }
+                f = sys(() -> register(PosixFs.openat(null, procPath(fd), O_PATH, 0), p.key.dev()));
+            } catch (RuntimeException | FsException e) {
+                fd.close();
+                handleCap.give();
+                throw e;
+            }
+            try (f) {
+                long fh = addHandle(new Handle(f.inode(), fd, false, (flags & O_ACCMODE) != O_RDONLY, handleCap));
+                return new Created(f.entry(), new Opened(fh, 0));
+            }
+        }
+    }
+
+    /** CREATE without O_EXCL of a name that exists: a lookup plus OPEN, undone if the open is refused. */
+    private Created createExisting(Context ctx, Inode p, byte[] name, int flags) throws FsException {
+        Found f = sys(() -> lookupHost(p, name));
+        try (f) {
+            if (f.inode().isDir()) {
+                throw new FsException(Errnos.EISDIR);
+            }
+            return new Created(f.entry(), openInode(ctx, f.inode(), flags));
+        } catch (RuntimeException | FsException e) {
+            forget(f.inode().nodeId, 1);
+            throw e;
+        }
     }
 
     @Override
     public int read(long node, long fh, long offset, ByteBuffer dst) throws FsException {
-        Handle h = handle(fh);
-        if (h.dir) {
-            throw new FsException(Errnos.EISDIR);
-        }
-        if (offset < 0) {
-            throw new FsException(Errnos.EINVAL, "negative offset");
-        }
-        if (h.fd == null) {
-            byte[] c = h.inode.virtual.content();
-            if (offset >= c.length) {
-                return 0;
+        try (Handle h = handle(fh)) {
+            if (h.dir) {
+                throw new FsException(Errnos.EISDIR);
             }
-            int n = (int) Math.min(dst.remaining(), c.length - offset);
-            dst.put(c, (int) offset, n);
-            return n;
-        }
-        return sys(() -> {
-            int total = 0;
-            while (dst.hasRemaining()) {
-                int n = PosixFs.pread(h.fd, dst, offset + total);
-                if (n == 0) {
-                    break;
+            if (offset < 0) {
+                throw new FsException(Errnos.EINVAL, "negative offset");
+            }
+            if (h.fd == null) {
+                byte[] c = h.inode.virtual.content();
+                if (offset >= c.length) {
+                    return 0;
                 }
-                total += n;
+                int n = (int) Math.min(dst.remaining(), c.length - offset);
+                dst.put(c, (int) offset, n);
+                return n;
             }
-            return total;
-        });
+            return sys(() -> {
+                int total = 0;
+                while (dst.hasRemaining()) {
+                    int n = PosixFs.pread(h.fd, dst, offset + total);
+                    if (n == 0) {
+                        break;
+                    }
+                    total += n;
+                }
+                return total;
+            });
+        }
     }
 
     @Override
     public int write(long node, long fh, long offset, ByteBuffer src, int writeFlags) throws FsException {
-        Handle h = handle(fh);
-        checkWritable(h.inode);
-        if (offset < 0) {
-            throw new FsException(Errnos.EINVAL, "negative offset");
-        }
-        if (h.dir) {
-            throw new FsException(Errnos.EISDIR);
-        }
-        return sys(() -> {
-            int total = 0;
-            while (src.hasRemaining()) {
-                total += PosixFs.pwrite(h.fd, src, offset + total);
+        try (Handle h = handle(fh)) {
+            checkWritable(h.inode);
+            if (offset < 0) {
+                throw new FsException(Errnos.EINVAL, "negative offset");
             }
-            return total;
-        });
+            if (h.dir) {
+                throw new FsException(Errnos.EISDIR);
+            }
+            return sys(() -> {
+                int total = 0;
+                while (src.hasRemaining()) {
+                    int n = PosixFs.pwrite(h.fd, src, offset + total);
+                    if (n == 0) {
+                        throw new FsException(Errnos.EIO, "pwrite wrote nothing"); // never spin the worker
+                    }
+                    total += n;
+                }
+                return total;
+            });
+        }
     }
 
     @Override
-    public void flush(long node, long fh, long lockOwner) throws FsException { handle(fh); }
+    public void flush(long node, long fh, long lockOwner) throws FsException {
+        handle(fh).close();
+    }
 
     @Override
     public void release(long node, long fh) throws FsException {
@@ -683,103 +1096,123 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (h == null) {
             throw new FsException(Errnos.EBADF, "unknown handle " + fh);
         }
-        if (h.fd != null) {
-            h.fd.close();
-        }
+        h.close();
     }
 
     @Override
     public void fsync(long node, long fh, boolean datasync) throws FsException {
-        Handle h = handle(fh);
-        if (h.fd == null) {
-            return;
-        }
-        sys(() -> {
-            if (datasync) {
-                PosixFs.fdatasync(h.fd);
-            } else {
-                PosixFs.fsync(h.fd);
+        try (Handle h = handle(fh)) {
+            if (h.fd == null) {
+                return;
             }
-            return null;
-        });
+            sys(() -> {
+                if (datasync) {
+                    PosixFs.fdatasync(h.fd);
+                } else {
+                    PosixFs.fsync(h.fd);
+                }
+                return null;
+            });
+        }
     }
 
     @Override
     public Opened opendir(Context ctx, long node, int flags) throws FsException {
-        Inode i = inode(node);
-        if (!i.isDir()) {
-            throw new FsException(Errnos.ENOTDIR);
+        try (Inode i = inodeOrSealed(node)) {
+            if (!i.isDir()) {
+                throw new FsException(Errnos.ENOTDIR);
+            }
+            if (i.sealed) {
+                return new Opened(openHandle(i, true, false, () -> null), 0);
+            }
+            return new Opened(openHandle(i, true, false,
+                    () -> as(ctx, () -> PosixFs.openat(i.fd, PosixFs.bytes("."), O_RDONLY | O_DIRECTORY, 0))), 0);
         }
-        return as(ctx, () -> {
-            FileDescriptor fd = PosixFs.openat(i.fd, PosixFs.bytes("."), O_RDONLY | O_DIRECTORY, 0);
-            return new Opened(addHandle(new Handle(i, fd, true, false)), 0);
-        });
     }
 
     @Override
     public void readdir(long node, long fh, long offset, DirSink sink) throws FsException {
-        Handle h = handle(fh);
-        if (!h.dir) {
-            throw new FsException(Errnos.ENOTDIR);
-        }
-        synchronized (h) {
-            long hostOffset = offset;
-            boolean atRoot = h.inode == root && !virtuals.isEmpty();
-            if (atRoot) {
-                int n = virtuals.size();
-                int start;
-                if (offset == 0) {
-                    start = 0;
-                } else if (offset > VIRTUAL_DIR_COOKIE && offset <= VIRTUAL_DIR_COOKIE + n) {
-                    start = (int) (offset - VIRTUAL_DIR_COOKIE);
-                } else {
-                    start = n + 1; // a host cookie: the virtual entries were all listed before it
-                }
-                if (start <= n) {
-                    for (int v = start; v < n; v++) {
-                        Inode vi = virtuals.get(v);
-                        if (!sink.fits(vi.name.length)) {
-                            return;
-                        }
-                        Entry e = sink.plus() ? entry(vi, virtualAttr(vi)) : null;
-                        sink.add(vi.nodeId, VIRTUAL_DIR_COOKIE + v + 1, DT_REG, vi.name, e);
-                    }
-                    hostOffset = 0;
-                }
+        try (Handle h = handleOrSealed(fh)) {
+            if (!h.dir) {
+                throw new FsException(Errnos.ENOTDIR);
             }
-            long from = hostOffset;
-            sys(() -> {
-                PosixFs.lseek(h.fd, from, SEEK_SET);
-                while (true) {
-                    List<DirEntry> batch = PosixFs.getdents64(h.fd, GETDENTS_BUFFER);
-                    if (batch.isEmpty()) {
+            if (h.inode.sealed) {
+                return; // empty
+            }
+            synchronized (h) {
+                readdir(h, offset, sink);
+            }
+        }
+    }
+
+    private void readdir(Handle h, long offset, DirSink sink) throws FsException {
+        long hostOffset = offset;
+        boolean atRoot = h.inode == root && !virtuals.isEmpty();
+        if (atRoot) {
+            int n = virtuals.size();
+            int start;
+            if (offset == 0) {
+                start = 0;
+            } else if (offset > VIRTUAL_DIR_COOKIE && offset <= VIRTUAL_DIR_COOKIE + n) {
+                start = (int) (offset - VIRTUAL_DIR_COOKIE);
+            } else {
+                start = n + 1; // a host cookie: the virtual entries were all listed before it
+            }
+            if (start <= n) {
+                for (int v = start; v < n; v++) {
+                    Inode vi = virtuals.get(v);
+                    if (!sink.fits(vi.name.length)) {
+                        return;
+                    }
+                    Entry e = sink.plus() ? entry(vi, virtualAttr(vi)) : null;
+                    sink.add(vi.nodeId, VIRTUAL_DIR_COOKIE + v + 1, DT_REG, vi.name, e);
+                }
+                hostOffset = 0;
+            }
+        }
+        long from = hostOffset;
+        sys(() -> {
+            PosixFs.lseek(h.fd, from, SEEK_SET);
+            while (true) {
+                List<DirEntry> batch = PosixFs.getdents64(h.fd, GETDENTS_BUFFER);
+                if (batch.isEmpty()) {
+                    return null;
+                }
+                for (DirEntry d : batch) {
+                    if (atRoot && virtualByName.containsKey(key(d.name()))) {
+                        continue; // hidden by a virtual file
+                    }
+                    if (!sink.fits(d.name().length)) {
                         return null;
                     }
-                    for (DirEntry d : batch) {
-                        if (atRoot && virtualByName.containsKey(key(d.name()))) {
-                            continue; // hidden by a virtual file
-                        }
-                        if (!sink.fits(d.name().length)) {
-                            return null;
-                        }
-                        Entry e = null;
-                        if (sink.plus()) {
-                            if (d.isDotOrDotDot()) {
-                                Attr a = new Attr(d.ino(), 0, 0, 0, 0, 0, 0, 0, 0, d.type() << 12, 0, 0, 0, 0, 0);
-                                e = new Entry(0, 0, a, 0, 0);
-                            } else {
-                                try {
-                                    e = lookupHost(h.inode, d.name());
-                                } catch (NativeCallException gone) {
-                                    continue; // removed since getdents: skip it
+                    Entry e = null;
+                    if (sink.plus()) {
+                        if (d.isDotOrDotDot() || inodeCap.isFull()) {
+                            e = unlooked(d);
+                        } else {
+                            try (Found f = lookupHost(h.inode, d.name())) {
+                                if (f.inode().sealed) {
+                                    forget(f.inode().nodeId, 1); // the name only: LOOKUP serves the stub
+                                    e = unlooked(d);
+                                } else {
+                                    e = f.entry();
                                 }
+                            } catch (NativeCallException gone) {
+                                continue; // removed since getdents: skip it
+                            } catch (FsException full) {
+                                e = unlooked(d);
                             }
                         }
-                        sink.add(d.ino(), d.off(), d.type(), d.name(), e);
                     }
+                    sink.add(d.ino(), d.off(), d.type(), d.name(), e);
                 }
-            });
-        }
+            }
+        });
+    }
+
+    /** A READDIRPLUS entry without a lookup (node id 0): the guest looks the name up when it needs it. */
+    private static Entry unlooked(DirEntry d) {
+        return new Entry(0, 0, new Attr(d.ino(), 0, 0, 0, 0, 0, 0, 0, 0, d.type() << 12, 0, 0, 0, 0, 0), 0, 0);
     }
 
     @Override
@@ -790,120 +1223,196 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public StatFs statfs(long node) throws FsException {
-        Inode i = inode(node);
-        FileDescriptor fd = i.virtual != null ? root.fd : i.fd;
-        return sys(() -> {
-            StatVfs s = PosixFs.fstatvfs(fd);
-            return new StatFs(s.blocks(), s.bfree(), s.bavail(), s.files(), s.ffree(), (int) s.bsize(),
-                    (int) s.namemax(), (int) s.frsize());
-        });
+        try (Inode i = inode(node); Inode at = i.virtual != null ? inode(ROOT_ID) : null) {
+            FileDescriptor fd = at != null ? at.fd : i.fd;
+            return sys(() -> {
+                StatVfs s = PosixFs.fstatvfs(fd);
+                return new StatFs(s.blocks(), s.bfree(), s.bavail(), s.files(), s.ffree(), (int) s.bsize(),
+                        (int) s.namemax(), (int) s.frsize());
+            });
+        }
     }
 
     @Override
     public void access(Context ctx, long node, int mask) throws FsException {
-        Inode i = inode(node);
-        if ((mask & W_OK) != 0 && (options.readOnly() || i.virtual != null)) {
-            throw new FsException(Errnos.EROFS);
-        }
-        if (i.virtual != null) {
-            if ((mask & X_OK) != 0 && (i.virtual.permissions() & 0111) == 0) {
-                throw new FsException(Errnos.EACCES);
+        try (Inode i = inodeOrSealed(node)) {
+            if (i.sealed) {
+                if ((mask & W_OK) != 0) {
+                    throw new FsException(Errnos.EACCES, "pseudo file system");
+                }
+                return;
             }
-            return;
+            if ((mask & W_OK) != 0 && (options.readOnly() || i.virtual != null)) {
+                throw new FsException(Errnos.EROFS);
+            }
+            if (i.virtual != null) {
+                if ((mask & X_OK) != 0 && (i.virtual.permissions() & 0111) == 0) {
+                    throw new FsException(Errnos.EACCES);
+                }
+                return;
+            }
+            as(ctx, () -> {
+                PosixFs.faccessat(null, procPath(i.fd), mask, AT_EACCESS);
+                return null;
+            });
         }
-        as(ctx, () -> {
-            PosixFs.faccessat(null, procPath(i.fd), mask, AT_EACCESS);
+    }
+
+    private static boolean startsWith(byte[] name, byte[] prefix) {
+        return name.length >= prefix.length
+                && java.util.Arrays.equals(name, 0, prefix.length, prefix, 0, prefix.length);
+    }
+
+    private static boolean remappedXattr(byte[] name) {
+        for (byte[] p : XATTR_REMAPPED) {
+            if (startsWith(name, p)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The host name of a guest xattr name, or null for the host-side names the guest may not reach directly. */
+    private static byte[] hostXattrName(byte[] name) {
+        if (startsWith(name, XATTR_HOST_PREFIX)) {
             return null;
-        });
+        }
+        if (remappedXattr(name)) {
+            byte[] h = java.util.Arrays.copyOf(XATTR_HOST_PREFIX, XATTR_HOST_PREFIX.length + name.length);
+            System.arraycopy(name, 0, h, XATTR_HOST_PREFIX.length, name.length);
+            return h;
+        }
+        return name;
+    }
+
+    /** The guest name of a host xattr name, or null when the guest does not see it. */
+    private static byte[] guestXattrName(byte[] host) {
+        if (startsWith(host, XATTR_HOST_PREFIX)) {
+            byte[] g = java.util.Arrays.copyOfRange(host, XATTR_HOST_PREFIX.length, host.length);
+            return remappedXattr(g) ? g : null;
+        }
+        return remappedXattr(host) ? null : host;
     }
 
     @Override
     public int getxattr(long node, byte[] name, ByteBuffer dst) throws FsException {
-        Inode i = inode(node);
-        if (i.virtual != null) {
-            throw new FsException(Errnos.ENODATA);
-        }
-        int size = dst.remaining();
-        return sys(() -> {
-            byte[] buf = new byte[size];
-            int n = PosixFs.getxattr(procPath(i.fd), name, buf, size);
-            if (size > 0) {
-                dst.put(buf, 0, n);
+        try (Inode i = inode(node)) {
+            byte[] hostName = hostXattrName(name);
+            if (i.virtual != null || hostName == null) {
+                throw new FsException(Errnos.ENODATA);
             }
-            return n;
-        });
+            int size = dst.remaining();
+            return sys(() -> {
+                byte[] buf = new byte[size];
+                int n = PosixFs.getxattr(procPath(i.fd), hostName, buf, size);
+                if (size > 0) {
+                    dst.put(buf, 0, n);
+                }
+                return n;
+            });
+        }
     }
 
     @Override
     public int listxattr(long node, ByteBuffer dst) throws FsException {
-        Inode i = inode(node);
-        if (i.virtual != null) {
-            return 0;
-        }
-        int size = dst.remaining();
-        return sys(() -> {
-            byte[] buf = new byte[size];
-            int n = PosixFs.listxattr(procPath(i.fd), buf, size);
-            if (size > 0) {
-                dst.put(buf, 0, n);
+        byte[] host;
+        try (Inode i = inode(node)) {
+            if (i.virtual != null) {
+                return 0;
             }
-            return n;
-        });
+            host = sys(() -> {
+                byte[] buf = new byte[XATTR_LIST_MAX];
+                return java.util.Arrays.copyOf(buf, PosixFs.listxattr(procPath(i.fd), buf, buf.length));
+            });
+        }
+        java.io.ByteArrayOutputStream list = new java.io.ByteArrayOutputStream(host.length);
+        for (int start = 0, end; start < host.length; start = end + 1) {
+            end = start;
+            while (end < host.length && host[end] != 0) {
+                end++;
+            }
+            byte[] g = guestXattrName(java.util.Arrays.copyOfRange(host, start, end));
+            if (g != null && g.length > 0) {
+                list.write(g, 0, g.length);
+                list.write(0);
+            }
+        }
+        if (dst.remaining() > 0) {
+            if (list.size() > dst.remaining()) {
+                throw new FsException(Errnos.ERANGE);
+            }
+            dst.put(list.toByteArray());
+        }
+        return list.size();
+    }
+
+    /** The host name of an xattr the guest may set or remove on {@code i}: EROFS/EPERM as for any change. */
+    private byte[] changeableXattrName(Inode i, byte[] name) throws FsException {
+        checkWritable(i);
+        byte[] hostName = hostXattrName(name);
+        if (hostName == null) {
+            throw new FsException(Errnos.EPERM, "reserved xattr name");
+        }
+        return hostName;
     }
 
     @Override
     public void setxattr(long node, byte[] name, byte[] value, int flags) throws FsException {
-        Inode i = inode(node);
-        checkWritable(i);
-        sys(() -> {
-            PosixFs.setxattr(procPath(i.fd), name, value, value.length, flags);
-            return null;
-        });
+        try (Inode i = inode(node)) {
+            byte[] hostName = changeableXattrName(i, name);
+            sys(() -> {
+                PosixFs.setxattr(procPath(i.fd), hostName, value, value.length, flags);
+                return null;
+            });
+        }
     }
 
     @Override
     public void removexattr(long node, byte[] name) throws FsException {
-        Inode i = inode(node);
-        checkWritable(i);
-        sys(() -> {
-            PosixFs.removexattr(procPath(i.fd), name);
-            return null;
-        });
+        try (Inode i = inode(node)) {
+            byte[] hostName = changeableXattrName(i, name);
+            sys(() -> {
+                PosixFs.removexattr(procPath(i.fd), hostName);
+                return null;
+            });
+        }
     }
 
     @Override
     public void fallocate(long node, long fh, int mode, long offset, long length) throws FsException {
-        Handle h = handle(fh);
-        checkWritable(h.inode);
-        sys(() -> {
-            PosixFs.fallocate(h.fd, mode, offset, length);
-            return null;
-        });
+        try (Handle h = handle(fh)) {
+            checkWritable(h.inode);
+            sys(() -> {
+                PosixFs.fallocate(h.fd, mode, offset, length);
+                return null;
+            });
+        }
     }
 
     @Override
     public long lseek(long node, long fh, long offset, int whence) throws FsException {
-        Handle h = handle(fh);
-        if (h.fd != null) {
-            return sys(() -> PosixFs.lseek(h.fd, offset, whence));
-        }
-        long size = h.inode.virtual.content().length;
-        switch (whence) {
-            case SEEK_SET, SEEK_CUR -> { return checkOffset(offset); }
-            case SEEK_END -> { return checkOffset(size + offset); }
-            case SEEK_DATA -> {
-                if (offset < 0 || offset >= size) {
-                    throw new FsException(Errnos.ENXIO);
-                }
-                return offset;
+        try (Handle h = handle(fh)) {
+            if (h.fd != null) {
+                return sys(() -> PosixFs.lseek(h.fd, offset, whence));
             }
-            case SEEK_HOLE -> {
-                if (offset < 0 || offset >= size) {
-                    throw new FsException(Errnos.ENXIO);
+            long size = h.inode.virtual.content().length;
+            switch (whence) {
+                case SEEK_SET, SEEK_CUR -> { return checkOffset(offset); }
+                case SEEK_END -> { return checkOffset(size + offset); }
+                case SEEK_DATA -> {
+                    if (offset < 0 || offset >= size) {
+                        throw new FsException(Errnos.ENXIO);
+                    }
+                    return offset;
                 }
-                return size;
+                case SEEK_HOLE -> {
+                    if (offset < 0 || offset >= size) {
+                        throw new FsException(Errnos.ENXIO);
+                    }
+                    return size;
+                }
+                default -> throw new FsException(Errnos.EINVAL, "whence " + whence);
             }
-            default -> throw new FsException(Errnos.EINVAL, "whence " + whence);
         }
     }
 
@@ -920,14 +1429,17 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         if (options.readOnly()) {
             throw new FsException(Errnos.EROFS);
         }
-        Handle in = handle(fhIn);
-        Handle out = handle(fhOut);
-        checkWritable(out.inode);
-        if (in.fd == null) {
-            throw new FsException(Errnos.EXDEV, "copy from a virtual file");
+        try (Handle in = handle(fhIn); Handle out = handle(fhOut)) {
+            checkWritable(out.inode);
+            if (in.fd == null) {
+                throw new FsException(Errnos.EXDEV, "copy from a virtual file");
+            }
+            if (offIn < 0 || offOut < 0) {
+                throw new FsException(Errnos.EINVAL, "negative offset");
+            }
+            long n = Long.compareUnsigned(len, Fuse.MAX_COPY_FILE_RANGE) > 0 ? Fuse.MAX_COPY_FILE_RANGE : len;
+            return sys(() -> PosixFs.copyFileRange(in.fd, offIn, out.fd, offOut, n, flags));
         }
-        long n = Math.min(len, 1L << 30);
-        return sys(() -> PosixFs.copyFileRange(in.fd, offIn, out.fd, offOut, n, flags));
     }
 
     @Override

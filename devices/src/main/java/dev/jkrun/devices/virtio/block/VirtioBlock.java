@@ -1,8 +1,10 @@
 package dev.jkrun.devices.virtio.block;
 
+import dev.jkrun.devices.RateLimitedLog;
 import dev.jkrun.devices.Trigger;
 import dev.jkrun.devices.block.DiskImage;
 import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.virtio.DeviceThreads;
 import dev.jkrun.devices.virtio.QueueWorker;
 import dev.jkrun.devices.virtio.VirtioDevice;
 import dev.jkrun.devices.virtio.queue.Descriptor;
@@ -50,6 +52,11 @@ public final class VirtioBlock implements VirtioDevice {
     /** struct virtio_blk_discard_write_zeroes: le64 sector, le32 num_sectors, le32 flags. */
     public static final int SEGMENT_BYTES = 16;
     public static final int WRITE_ZEROES_FLAG_UNMAP = 1;
+    /**
+     * Data moved per DiskImage call: a request may cover up to 4 GiB of (overlapping) guest buffers, and the worker
+     * checks between calls whether the device is being stopped. Larger than any request Linux sends.
+     */
+    static final long MAX_BYTES_PER_CALL = 16 << 20;
 
     /**
      * struct virtio_blk_config (packed, little-endian) offsets: capacity 0, size_max 8, seg_max 12, geometry 16,
@@ -74,6 +81,8 @@ public final class VirtioBlock implements VirtioDevice {
     /** log2(physical block / 512): non-zero when the image prefers larger aligned requests (direct I/O). */
     private final int physicalBlockExp;
     private final byte[] config = new byte[CONFIG_BYTES];
+    private final DeviceThreads threads;
+    private final RateLimitedLog failures;
     private QueueWorker worker;
 
     /**
@@ -84,6 +93,8 @@ public final class VirtioBlock implements VirtioDevice {
         this.disk = Objects.requireNonNull(disk, "disk");
         this.id = Objects.requireNonNull(id, "id");
         this.sync = Objects.requireNonNull(sync, "sync");
+        this.threads = new DeviceThreads("virtio-blk[" + id + "]");
+        this.failures = new RateLimitedLog(LOG, "virtio-blk[" + id + "]");
         byte[] b = id.getBytes(StandardCharsets.UTF_8);
         System.arraycopy(b, 0, idBytes, 0, Math.min(b.length, ID_BYTES));
         // A trailing partial sector is hidden from the guest.
@@ -164,9 +175,12 @@ public final class VirtioBlock implements VirtioDevice {
         if (worker != null) {
             throw new IllegalStateException("virtio-blk[" + id + "] already active");
         }
-        worker = new QueueWorker("virtio-blk[" + id + "]", mem, queues.get(0), events.get(0), interrupt,
+        worker = new QueueWorker(threads, "virtio-blk[" + id + "]", mem, queues.get(0), events.get(0), interrupt,
                 chain -> handle(mem, chain)).start();
     }
+
+    @Override
+    public DeviceThreads threads() { return threads; }
 
     @Override
     public synchronized boolean isActivated() { return worker != null; }
@@ -182,6 +196,7 @@ public final class VirtioBlock implements VirtioDevice {
     @Override
     public synchronized void close() {
         reset();
+        failures.flush();
         try {
             disk.close();
         } catch (IOException e) {
@@ -224,7 +239,7 @@ public final class VirtioBlock implements VirtioDevice {
             LOG.debug("virtio-blk[{}]: request {}: {}", id, chain.headIndex(), e.getMessage());
             result = e.status;
         } catch (IOException | RuntimeException e) {
-            LOG.warn("virtio-blk[{}]: request {} failed: {}", id, chain.headIndex(), e.toString());
+            failures.warn("virtio-blk[{}]: request {} failed: {}", id, chain.headIndex(), e.toString());
             result = S_IOERR;
         }
         try {
@@ -269,8 +284,10 @@ public final class VirtioBlock implements VirtioDevice {
                 Writer w = chain.writer();
                 long done = 0;
                 while (done < dataOut) {
-                    // All the guest buffers in one call: a direct-I/O image serves them with one aligned transfer.
-                    long got = disk.read(off + done, w.views(dataOut - done));
+                    stopCheck();
+                    // All the guest buffers in one call (up to the bound): a direct-I/O image serves them with one
+                    // aligned transfer.
+                    long got = disk.read(off + done, w.views(Math.min(dataOut - done, MAX_BYTES_PER_CALL)));
                     if (got == 0) {
                         throw ioerr("short read at " + (off + done));
                     }
@@ -288,7 +305,8 @@ public final class VirtioBlock implements VirtioDevice {
                 requireWritable("OUT");
                 long done = 0;
                 while (done < dataIn) {
-                    long got = disk.write(off + done, in.views(dataIn - done));
+                    stopCheck();
+                    long got = disk.write(off + done, in.views(Math.min(dataIn - done, MAX_BYTES_PER_CALL)));
                     if (got == 0) {
                         throw ioerr("short write at " + (off + done));
                     }
@@ -338,6 +356,13 @@ public final class VirtioBlock implements VirtioDevice {
                 return 0;
             }
             default -> throw new RequestError(S_UNSUPP, "unsupported request type " + type);
+        }
+    }
+
+    /** The device is being reset or closed: the rest of a long request is not worth the wait. */
+    private static void stopCheck() throws RequestError {
+        if (DeviceThreads.stopRequested()) {
+            throw ioerr("device stopping");
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.jkrun.devices.virtio.console;
 
+import dev.jkrun.devices.LogText;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Optional;
@@ -19,7 +20,7 @@ public final class PanicWatch implements PortOutput {
 
     public PanicWatch(PortOutput out) { this.out = out; }
 
-    /** The first panic message seen (the text after the marker), if any. */
+    /** The first panic message seen (the text after the marker, control characters escaped), if any. */
     public Optional<String> panic() { return Optional.ofNullable(panic); }
 
     @Override
@@ -47,7 +48,7 @@ public final class PanicWatch implements PortOutput {
         String s = new String(line, 0, lineLen, StandardCharsets.UTF_8);
         int at = s.indexOf(MARKER);
         if (at >= 0) {
-            panic = s.substring(at + MARKER.length()).strip();
+            panic = LogText.escape(s.substring(at + MARKER.length()).strip()); // it ends up in logs and on terminals
         }
     }
 

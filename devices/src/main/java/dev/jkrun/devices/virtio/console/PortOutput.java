@@ -1,6 +1,11 @@
 package dev.jkrun.devices.virtio.console;
 
+import dev.jkrun.devices.LogText;
+import dev.jkrun.devices.virtio.DeviceThreads;
+import dev.jkrun.libc.NativeCallException;
+import dev.jkrun.libc.Poll;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,6 +27,7 @@ public interface PortOutput extends AutoCloseable {
     /**
      * Output split into lines for {@code sink} (a logger), bounded per line: where a console has nowhere to print
      * (hvc0 when the command's stdio goes through named ports), its kernel messages stay available for diagnosis.
+     * Control characters reach {@code sink} escaped ({@link LogText#escape}).
      */
     static PortOutput lines(java.util.function.Consumer<String> sink) {
         return new PortOutput() {
@@ -43,7 +49,7 @@ public interface PortOutput extends AutoCloseable {
 
             private void emit() {
                 if (line.size() > 0) {
-                    sink.accept(line.toString(java.nio.charset.StandardCharsets.UTF_8));
+                    sink.accept(LogText.escape(line.toString(java.nio.charset.StandardCharsets.UTF_8)));
                     line.reset();
                 }
             }
@@ -61,13 +67,21 @@ public interface PortOutput extends AutoCloseable {
         };
     }
 
-    /** Output to a host file descriptor the caller keeps owning (msb_krun's console port fds); never closed. */
+    /**
+     * Output to a host file descriptor the caller keeps owning (msb_krun's console port fds, stdout); never closed.
+     * A reader that stops reading makes the port's tx thread wait (in poll(2), not spinning); when the device
+     * stops, the wait ends and the rest of that write is dropped.
+     */
     static PortOutput ofFd(int fd) {
         return (b, off, len) -> {
+            int n;
             try {
-                dev.jkrun.libc.Poll.writeFully(fd, b, off, len);
-            } catch (dev.jkrun.libc.NativeCallException e) {
+                n = Poll.writeFully(fd, b, off, len, DeviceThreads::stopRequested);
+            } catch (NativeCallException e) {
                 throw new IOException(e.getMessage(), e);
+            }
+            if (n < len) {
+                throw new InterruptedIOException("device stopping: " + (len - n) + " bytes not written");
             }
         };
     }

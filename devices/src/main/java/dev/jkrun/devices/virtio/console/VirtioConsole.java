@@ -1,6 +1,8 @@
 package dev.jkrun.devices.virtio.console;
 
+import dev.jkrun.devices.RateLimitedLog;
 import dev.jkrun.devices.Trigger;
+import dev.jkrun.devices.virtio.DeviceThreads;
 import dev.jkrun.devices.virtio.VirtioDevice;
 import dev.jkrun.devices.virtio.queue.DescriptorChain;
 import dev.jkrun.devices.virtio.queue.InvalidChainException;
@@ -16,8 +18,9 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Optional;
 
@@ -36,6 +39,10 @@ import java.util.Optional;
  * <p>MULTIPORT handshake: driver DEVICE_READY → host PORT_ADD for every port; driver PORT_READY(id) → host
  * CONSOLE_PORT + PORT_OPEN + RESIZE for a console port, PORT_OPEN otherwise, then PORT_NAME when named; driver
  * PORT_OPEN(id, 1) → the port's rx thread starts reading host input. Host input EOF → PORT_OPEN(id, 0).
+ *
+ * <p>Host control messages wait for the driver's control rx buffers in a bounded queue: each says the latest state
+ * of one (port, event) pair, so a newer message for the same pair replaces the waiting one in its place (a driver
+ * that repeats DEVICE_READY or PORT_READY without taking anything costs nothing).
  */
 public final class VirtioConsole implements VirtioDevice {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioConsole.class);
@@ -51,12 +58,19 @@ public final class VirtioConsole implements VirtioDevice {
     public static final int CONFIG_SIZE = 12;
     private static final int CONTROL_RX = 2, CONTROL_TX = 3;
     private static final long JOIN_TIMEOUT_MS = 5000;
+    /**
+     * Bound on host control messages waiting for the driver, per port: one per (port, event) pair, and there are
+     * eight events. Coalescing keeps the queue below it; the bound is what holds if that ever changes.
+     */
+    public static final int MAX_PENDING_CONTROL_PER_PORT = 8;
 
     private final List<ConsolePort> ports;
     private volatile int cols;
     private volatile int rows;
 
     private final Object lock = new Object();
+    private final DeviceThreads deviceThreads = new DeviceThreads("virtio-console");
+    private final RateLimitedLog guestWarnings = new RateLimitedLog(LOG, "virtio-console");
     private long ackedFeatures;
     private volatile Session session;
     private boolean closed;
@@ -135,6 +149,20 @@ public final class VirtioConsole implements VirtioDevice {
     public boolean isActivated() { return session != null; }
 
     @Override
+    public DeviceThreads threads() { return deviceThreads; }
+
+    /** Host control messages waiting for the driver's control rx buffers (for tests). */
+    int pendingControlMessages() {
+        Session s = session;
+        if (s == null) {
+            return 0;
+        }
+        synchronized (s.pendingControl) {
+            return s.pendingControl.size();
+        }
+    }
+
+    @Override
     public void activate(GuestMemory mem, List<Queue> queues, List<EventFd> queueEvents, Trigger interrupt) {
         synchronized (lock) {
             if (closed) {
@@ -172,6 +200,7 @@ public final class VirtioConsole implements VirtioDevice {
             closed = true;
         }
         reset();
+        guestWarnings.flush();
         for (ConsolePort p : ports) {
             try {
                 p.output().flush();
@@ -209,7 +238,8 @@ public final class VirtioConsole implements VirtioDevice {
         private volatile boolean stopping;
         /** Per port: whether the driver has opened it (always true without MULTIPORT). */
         private final boolean[] guestOpen;
-        private final ArrayDeque<byte[]> pendingControl = new ArrayDeque<>();
+        /** Host control messages the driver has no buffer for yet, by (port, event), in the order first sent. */
+        private final LinkedHashMap<Long, byte[]> pendingControl = new LinkedHashMap<>();
 
         Session(GuestMemory mem, List<Queue> queues, List<EventFd> events, Trigger interrupt, boolean multiport) {
             this.mem = mem;
@@ -237,22 +267,14 @@ public final class VirtioConsole implements VirtioDevice {
         }
 
         private void spawn(String name, Runnable body) {
-            Thread t = new Thread(() -> {
-                try {
-                    body.run();
-                } catch (RuntimeException e) {
-                    if (!stopping) {
-                        LOG.error("virtio-console {} thread failed", name, e);
-                    }
-                }
-            }, "virtio-console-" + name);
-            t.setDaemon(true);
-            threads.add(t);
-            t.start();
+            threads.add(deviceThreads.start("virtio-console-" + name, body));
         }
 
         void stop() {
             stopping = true;
+            for (Thread t : threads) {
+                DeviceThreads.requestStop(t);
+            }
             for (EventFd e : events) {
                 try {
                     e.signal();
@@ -304,11 +326,11 @@ public final class VirtioConsole implements VirtioDevice {
 
         /** Pops the next chain, giving malformed ones back with length 0. Empty when none (or queue broken). */
         private Optional<DescriptorChain> next(Queue q, String what) {
-            while (true) {
+            while (!stopping) { // a driver may keep adding malformed chains
                 try {
                     return q.pop(mem);
                 } catch (InvalidChainException e) {
-                    LOG.warn("virtio-console {}: {}", what, e.getMessage());
+                    guestWarnings.warn("virtio-console {}: {}", what, e.getMessage());
                     if (!e.isChainError()) {
                         return Optional.empty();
                     }
@@ -316,6 +338,7 @@ public final class VirtioConsole implements VirtioDevice {
                     notifyGuest(q);
                 }
             }
+            return Optional.empty();
         }
 
         // ---- tx: guest → host ------------------------------------------------------------------------------
@@ -332,11 +355,12 @@ public final class VirtioConsole implements VirtioDevice {
                     Reader r = c.get().reader();
                     try {
                         int n;
-                        while ((n = r.read(buf, 0, buf.length)) > 0) {
+                        // One chain may describe gigabytes (overlapping descriptors): a stop must not wait for it.
+                        while (!stopping && (n = r.read(buf, 0, buf.length)) > 0) {
                             out.write(buf, 0, n);
                         }
                     } catch (IOException | RuntimeException e) {
-                        LOG.warn("virtio-console: port {} output failed: {}", port, e.toString());
+                        guestWarnings.warn("virtio-console: port {} output failed: {}", port, e.toString());
                     }
                     q.addUsed(mem, c.get().headIndex(), 0);
                     used = true;
@@ -345,7 +369,7 @@ public final class VirtioConsole implements VirtioDevice {
             try {
                 out.flush();
             } catch (IOException e) {
-                LOG.warn("virtio-console: port {} flush failed: {}", port, e.toString());
+                guestWarnings.warn("virtio-console: port {} flush failed: {}", port, e.toString());
             }
             if (used) {
                 notifyGuest(q);
@@ -365,7 +389,7 @@ public final class VirtioConsole implements VirtioDevice {
                 try {
                     n = in.read(buf, 0, buf.length);
                 } catch (IOException e) {
-                    LOG.warn("virtio-console: port {} input failed: {}", port, e.toString());
+                    guestWarnings.warn("virtio-console: port {} input failed: {}", port, e.toString());
                     n = -1;
                 }
                 if (stopping) {
@@ -423,9 +447,17 @@ public final class VirtioConsole implements VirtioDevice {
 
         // ---- control queues (MULTIPORT) --------------------------------------------------------------------
 
+        /** Queues {@code msg} (a whole control message: id, event, value, extra) and delivers what fits. */
         void sendControl(byte[] msg) {
+            ByteBuffer b = ByteBuffer.wrap(msg).order(ByteOrder.LITTLE_ENDIAN);
+            long key = Integer.toUnsignedLong(b.getInt(0)) << 16 | Short.toUnsignedInt(b.getShort(4));
             synchronized (pendingControl) {
-                pendingControl.add(msg);
+                if (!pendingControl.containsKey(key) && pendingControl.size() >= MAX_PENDING_CONTROL_PER_PORT * ports.size()) {
+                    guestWarnings.warn("virtio-console: control message for port {} dropped: {} wait for control rx buffers",
+                            b.getInt(0), pendingControl.size());
+                    return;
+                }
+                pendingControl.put(key, msg); // a replaced message keeps its place
             }
             flushControl();
         }
@@ -443,12 +475,14 @@ public final class VirtioConsole implements VirtioDevice {
                         }
                         continue;
                     }
-                    byte[] msg = pendingControl.poll();
+                    Iterator<byte[]> first = pendingControl.values().iterator();
+                    byte[] msg = first.next();
+                    first.remove();
                     Writer w = c.get().writer();
                     try {
                         w.writeExact(msg);
                     } catch (InvalidChainException e) {
-                        LOG.warn("virtio-console: control message dropped: {}", e.getMessage());
+                        guestWarnings.warn("virtio-console: control message dropped: {}", e.getMessage());
                     }
                     q.addUsed(mem, c.get().headIndex(), w.usedLength());
                     used = true;
@@ -473,7 +507,7 @@ public final class VirtioConsole implements VirtioDevice {
                         int value = Short.toUnsignedInt(r.readShort());
                         handleControl(id, event, value);
                     } catch (InvalidChainException e) {
-                        LOG.warn("virtio-console: bad control message: {}", e.getMessage());
+                        guestWarnings.warn("virtio-console: bad control message: {}", e.getMessage());
                     }
                     q.addUsed(mem, c.get().headIndex(), 0);
                     used = true;
@@ -488,7 +522,7 @@ public final class VirtioConsole implements VirtioDevice {
             switch (event) {
                 case DEVICE_READY -> {
                     if (value != 1) {
-                        LOG.warn("virtio-console: driver failed to initialise (DEVICE_READY {})", value);
+                        guestWarnings.warn("virtio-console: driver failed to initialise (DEVICE_READY {})", value);
                         return;
                     }
                     for (int i = 0; i < ports.size(); i++) {
@@ -497,11 +531,11 @@ public final class VirtioConsole implements VirtioDevice {
                 }
                 case PORT_READY -> {
                     if (id < 0 || id >= ports.size()) {
-                        LOG.warn("virtio-console: PORT_READY for unknown port {}", id);
+                        guestWarnings.warn("virtio-console: PORT_READY for unknown port {}", id);
                         return;
                     }
                     if (value != 1) {
-                        LOG.warn("virtio-console: driver failed to add port {}", id);
+                        guestWarnings.warn("virtio-console: driver failed to add port {}", id);
                         return;
                     }
                     ConsolePort p = ports.get(id);
@@ -518,7 +552,7 @@ public final class VirtioConsole implements VirtioDevice {
                 }
                 case PORT_OPEN -> {
                     if (id < 0 || id >= ports.size()) {
-                        LOG.warn("virtio-console: PORT_OPEN for unknown port {}", id);
+                        guestWarnings.warn("virtio-console: PORT_OPEN for unknown port {}", id);
                         return;
                     }
                     synchronized (guestOpen) {

@@ -2,6 +2,7 @@ package dev.jkrun.devices.virtio.fs;
 
 import dev.jkrun.devices.Trigger;
 import dev.jkrun.devices.fs.fuse.FuseServer;
+import dev.jkrun.devices.virtio.DeviceThreads;
 import dev.jkrun.devices.virtio.QueueWorker;
 import dev.jkrun.devices.virtio.VirtioDevice;
 import dev.jkrun.devices.virtio.queue.DescriptorChain;
@@ -17,14 +18,18 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * virtio-fs (device id 26): a FUSE server reached through two queues, hiprio (0: FORGET and INTERRUPT) and one
- * request queue (1). Config space is the 36-byte tag and the number of request queues. Each queue has its own
- * worker thread with its own request and reply buffers, so FUSE requests never share mutable state here.
+ * virtio-fs (device id 26): a FUSE server reached through two queues, hiprio (0: FORGET, BATCH_FORGET and
+ * INTERRUPT only) and one request queue (1). Config space is the 36-byte tag and the number of request queues. Each
+ * queue has its own worker thread with its own request and reply buffers, so FUSE requests never share mutable
+ * state here; a FORGET on hiprio can still run beside a request that uses the same inode, which the backend must
+ * allow for ({@link dev.jkrun.devices.fs.passthrough.PassthroughFs} keeps a descriptor open while a request uses it).
  */
 public final class VirtioFs implements VirtioDevice {
     public static final int DEVICE_TYPE = 26;
     public static final int QUEUE_SIZE = 1024;
     public static final int TAG_BYTES = 36;
+    /** The hiprio queue's index; request queues follow it. */
+    public static final int HIPRIO_QUEUE = 0;
     private static final long F_INDIRECT_DESC = 1L << 28, F_EVENT_IDX = 1L << 29;
     /** The largest request the server accepts (1 MiB of WRITE data plus headers); larger chains get an errno. */
     private static final int BUFFER_BYTES = (1 << 20) + 8192;
@@ -34,6 +39,7 @@ public final class VirtioFs implements VirtioDevice {
     private final FuseServer server;
     private final AutoCloseable backend;
     private final List<QueueWorker> workers = new ArrayList<>();
+    private final DeviceThreads threads;
 
     /**
      * @param tag the mount tag the guest uses (at most 36 bytes of UTF-8)
@@ -47,6 +53,7 @@ public final class VirtioFs implements VirtioDevice {
         this.tag = tag;
         this.server = server;
         this.backend = backend;
+        this.threads = new DeviceThreads("virtio-fs[" + tag + "]");
         System.arraycopy(t, 0, config, 0, t.length);
         ByteBuffer.wrap(config).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(TAG_BYTES, 1);
     }
@@ -75,10 +82,14 @@ public final class VirtioFs implements VirtioDevice {
     @Override
     public synchronized void activate(GuestMemory mem, List<Queue> queues, List<EventFd> events, Trigger interrupt) {
         for (int q = 0; q < queues.size(); q++) {
-            Handler h = new Handler();
-            workers.add(new QueueWorker("virtio-fs[" + tag + "]-q" + q, mem, queues.get(q), events.get(q), interrupt, h::handle).start());
+            Handler h = new Handler(q == HIPRIO_QUEUE);
+            workers.add(new QueueWorker(threads, "virtio-fs[" + tag + "]-q" + q, mem, queues.get(q), events.get(q), interrupt,
+                    h::handle).start());
         }
     }
+
+    @Override
+    public DeviceThreads threads() { return threads; }
 
     @Override
     public synchronized boolean isActivated() { return !workers.isEmpty(); }
@@ -106,6 +117,9 @@ public final class VirtioFs implements VirtioDevice {
         private final ByteBuffer request = ByteBuffer.allocateDirect(BUFFER_BYTES);
         private final ByteBuffer reply = ByteBuffer.allocateDirect(BUFFER_BYTES);
         private final byte[] copy = new byte[64 * 1024];
+        private final boolean highPriority;
+
+        Handler(boolean highPriority) { this.highPriority = highPriority; }
 
         int handle(DescriptorChain chain) throws InvalidChainException {
             Reader in = chain.reader();
@@ -122,7 +136,7 @@ public final class VirtioFs implements VirtioDevice {
             Writer out = chain.writer();
             reply.clear();
             reply.limit((int) Math.min(out.available(), BUFFER_BYTES));
-            int len = server.handle(request, reply);
+            int len = highPriority ? server.handleHighPriority(request, reply) : server.handle(request, reply);
             if (len <= 0) {
                 return 0;
             }

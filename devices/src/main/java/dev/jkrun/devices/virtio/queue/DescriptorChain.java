@@ -90,12 +90,11 @@ public final class DescriptorChain implements Iterable<Descriptor> {
     // ---------------------------------------------------------------------------------------------------------
 
     static DescriptorChain parse(GuestMemory mem, Queue q, int head) throws InvalidChainException {
-        List<Descriptor> out = new ArrayList<>();
+        Builder b = new Builder(mem, head);
         int size = q.size();
         GuestAddress table = q.descTable();
         int index = head;
         int visited = 0;
-        boolean seenWritable = false;
         while (true) {
             // 2.7.5: a descriptor index names an entry of the table, so it is below Queue Size.
             if (index >= size) {
@@ -112,21 +111,22 @@ public final class DescriptorChain implements Iterable<Descriptor> {
             int flags = Short.toUnsignedInt(mem.readShort(GuestAddress.of(da.value() + 12)));
             int next = Short.toUnsignedInt(mem.readShort(GuestAddress.of(da.value() + 14)));
             if ((flags & Queue.VRING_DESC_F_INDIRECT) != 0) {
-                seenWritable = parseIndirect(mem, q, head, addr, len, flags, out, seenWritable);
+                parseIndirect(b, q, addr, len, flags);
                 // The indirect descriptor ends the chain: NEXT together with INDIRECT was rejected above.
                 break;
             }
-            seenWritable = add(out, head, addr, len, flags, seenWritable, mem);
+            b.add(addr, len, flags);
             if ((flags & Queue.VRING_DESC_F_NEXT) == 0) {
                 break;
             }
             index = next;
         }
-        return new DescriptorChain(mem, head, out);
+        return new DescriptorChain(mem, head, b.out);
     }
 
-    private static boolean parseIndirect(GuestMemory mem, Queue q, int head, long addr, int len, int flags,
-                                         List<Descriptor> out, boolean seenWritable) throws InvalidChainException {
+    private static void parseIndirect(Builder b, Queue q, long addr, int len, int flags) throws InvalidChainException {
+        GuestMemory mem = b.mem;
+        int head = b.head;
         // 2.7.5.3.1: "The driver MUST NOT set the VIRTQ_DESC_F_INDIRECT flag unless the VIRTIO_F_INDIRECT_DESC
         // feature was negotiated."
         if (!q.indirectAllowed()) {
@@ -166,30 +166,50 @@ public final class DescriptorChain implements Iterable<Descriptor> {
             if ((bflags & Queue.VRING_DESC_F_INDIRECT) != 0) {
                 throw err(QueueError.NESTED_INDIRECT, head, null);
             }
-            seenWritable = add(out, head, baddr, blen, bflags, seenWritable, mem);
+            b.add(baddr, blen, bflags);
             if ((bflags & Queue.VRING_DESC_F_NEXT) == 0) {
-                return seenWritable;
+                return;
             }
             index = next;
         }
     }
 
-    private static boolean add(List<Descriptor> out, int head, long addr, int len, int flags, boolean seenWritable,
-                               GuestMemory mem) throws InvalidChainException {
-        boolean writable = (flags & Queue.VRING_DESC_F_WRITE) != 0;
-        // 2.7.4.2: "A driver MUST NOT place a device-writable buffer before a device-readable buffer".
-        if (!writable && seenWritable) {
-            throw err(QueueError.READABLE_AFTER_WRITABLE, head, null);
+    /** The descriptors of one chain as they are checked, direct and indirect alike. */
+    private static final class Builder {
+        final GuestMemory mem;
+        final int head;
+        final List<Descriptor> out = new ArrayList<>();
+        boolean seenWritable;
+        /** Sum of the lengths so far; at most MAX_CHAIN_BYTES + 2^32, so it cannot overflow. */
+        long totalBytes;
+
+        Builder(GuestMemory mem, int head) {
+            this.mem = mem;
+            this.head = head;
         }
-        long ulen = Integer.toUnsignedLong(len);
-        if (Long.compareUnsigned(addr + ulen, addr) < 0) {
-            throw err(QueueError.BUFFER_ADDRESS_OVERFLOW, head, String.format("0x%x+0x%x", addr, ulen));
+
+        void add(long addr, int len, int flags) throws InvalidChainException {
+            boolean writable = (flags & Queue.VRING_DESC_F_WRITE) != 0;
+            // 2.7.4.2: "A driver MUST NOT place a device-writable buffer before a device-readable buffer".
+            if (!writable && seenWritable) {
+                throw err(QueueError.READABLE_AFTER_WRITABLE, head, null);
+            }
+            long ulen = Integer.toUnsignedLong(len);
+            if (Long.compareUnsigned(addr + ulen, addr) < 0) {
+                throw err(QueueError.BUFFER_ADDRESS_OVERFLOW, head, String.format("0x%x+0x%x", addr, ulen));
+            }
+            if (ulen != 0 && !mem.contains(GuestAddress.of(addr), ulen)) {
+                throw err(QueueError.BUFFER_OUT_OF_MEMORY, head, String.format("0x%x+0x%x", addr, ulen));
+            }
+            // 2.7.5.2: "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total". Overlapping
+            // buffers would otherwise let a small guest describe terabytes (65536 indirect entries of 4 GiB).
+            totalBytes += ulen;
+            if (totalBytes > Queue.MAX_CHAIN_BYTES) {
+                throw err(QueueError.CHAIN_TOO_MANY_BYTES, head, "more than " + Queue.MAX_CHAIN_BYTES + " bytes");
+            }
+            out.add(new Descriptor(GuestAddress.of(addr), len, writable));
+            seenWritable |= writable;
         }
-        if (ulen != 0 && !mem.contains(GuestAddress.of(addr), ulen)) {
-            throw err(QueueError.BUFFER_OUT_OF_MEMORY, head, String.format("0x%x+0x%x", addr, ulen));
-        }
-        out.add(new Descriptor(GuestAddress.of(addr), len, writable));
-        return seenWritable || writable;
     }
 
     private static InvalidChainException err(QueueError e, int head, String detail) {

@@ -30,6 +30,8 @@ public final class Queue {
     public static final int MAX_QUEUE_SIZE = 32768;
     /** jkrun's limit on entries in one indirect table (a chain's "next" is a u16, so more cannot be linked). */
     public static final int MAX_INDIRECT_ENTRIES = 65536;
+    /** 2.7.5.2: the most bytes one chain's buffers may add up to, 2^32 (inclusive: "longer than 2^32" is refused). */
+    public static final long MAX_CHAIN_BYTES = 1L << 32;
     public static final int DESCRIPTOR_SIZE = 16;
 
     private final int maxSize;

@@ -36,10 +36,13 @@ public enum QueueError {
 
     /** 2.7.5: "next" (and the ring's head index) must name a descriptor of the table: index &lt; Queue Size. */
     DESCRIPTOR_INDEX_OUT_OF_RANGE(false),
-    /** 2.7.5.2: "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total" and 2.7.13.1 /
-     *  2.7.5.3.1: "The driver MUST NOT create a descriptor chain longer than the Queue Size of the device";
-     *  a chain that visits more descriptors than the table holds loops. */
+    /** 2.7.13.1 / 2.7.5.3.1: "The driver MUST NOT create a descriptor chain longer than the Queue Size of the
+     *  device"; a chain that visits more descriptors than its table holds loops (2.7.5.2: "loops in the
+     *  descriptor chain are forbidden"). */
     CHAIN_TOO_LONG(false),
+    /** 2.7.5.2: "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total": the lengths of a
+     *  chain's buffers, direct and indirect, add up to at most {@link Queue#MAX_CHAIN_BYTES}. */
+    CHAIN_TOO_MANY_BYTES(false),
     /** 2.7.5.3.1: "The driver MUST NOT set the VIRTQ_DESC_F_INDIRECT flag unless the VIRTIO_F_INDIRECT_DESC
      *  feature was negotiated." */
     INDIRECT_NOT_NEGOTIATED(false),

@@ -354,6 +354,51 @@ class VirtioBlockTest {
         assertArrayEquals(Arrays.copyOf(expected, 256 * 1024), q.written(h, 256 * 1024), "IN");
     }
 
+    /** A guest's fstrim frees qcow2 clusters for reuse: write/DISCARD cycles keep the host file bounded. */
+    @Test
+    void qcow2DiscardCyclesKeepTheFileBounded() throws Exception {
+        Qemu.require();
+        Path img = dir.resolve("trim.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", img.toString(), "32M");
+        VirtioBlock blk = new VirtioBlock(DiskImages.open(img, ImageFormat.QCOW2, false, false), "q", SyncMode.FULL);
+        toClose.add(blk);
+        DriverQueue q = driver(blk).queue(0);
+        Random r = new Random(13);
+        int chunk = 1 << 20, chunks = 8; // 8 MiB a cycle, in requests of 1 MiB
+        long footprint = 0;
+        for (int cycle = 0; cycle < 8; cycle++) {
+            long first = (cycle % 3) * (8 << 20) / 512;
+            for (int i = 0; i < chunks; i++) {
+                q.resetBuffers();
+                byte[] d = new byte[chunk];
+                r.nextBytes(d);
+                long sector = first + (long) i * chunk / 512;
+                assertEquals(S_OK, submit(q, 1, List.of(header(T_OUT, sector), d), 1));
+                q.resetBuffers();
+                int h = q.add(List.of(header(T_IN, sector)), chunk, 1);
+                q.kick();
+                assertEquals(new DriverQueue.Used(h, chunk + 1), q.awaitUsed(TIMEOUT));
+                assertArrayEquals(d, q.written(h, chunk), "read back in cycle " + cycle);
+            }
+            if (cycle == 0) {
+                footprint = Files.size(img);
+            }
+            q.resetBuffers();
+            assertEquals(S_OK, submit(q, 1, List.of(header(T_DISCARD, 0), segment(first, (8 << 20) / 512, 0)), 1));
+            assertEquals(S_OK, submit(q, 1, List.of(header(T_FLUSH, 0)), 1));
+            assertTrue(Files.size(img) <= 2 * footprint, "after cycle " + cycle + " the file is " + Files.size(img)
+                    + " bytes, one cycle's footprint " + footprint);
+        }
+        q.resetBuffers();
+        int h = q.add(List.of(header(T_IN, 0)), 1 << 20, 1);
+        q.kick();
+        assertEquals(new DriverQueue.Used(h, (1 << 20) + 1), q.awaitUsed(TIMEOUT));
+        assertArrayEquals(new byte[1 << 20], q.written(h, 1 << 20), "discarded data reads as zeros");
+        blk.close();
+        String check = Qemu.ok("qemu-img", "check", "-f", "qcow2", img.toString());
+        assertTrue(check.contains("No errors were found") && !check.contains("leaked"), check);
+    }
+
     @Test
     void qcow2BehindTheDevice() throws Exception {
         Path img = dir.resolve("d.qcow2");

@@ -302,4 +302,210 @@ class VirtioConsoleTest {
             in.close();
         }
     }
+
+    // ---- hostile drivers --------------------------------------------------------------------------------------
+
+    /**
+     * A driver that repeats DEVICE_READY and PORT_READY but never posts a control rx buffer must not grow the
+     * host's queue of control messages: repeats coalesce, and once the driver does post buffers it gets each
+     * message once, in the order first sent.
+     */
+    @Test
+    void controlFloodWithoutRxBuffersStaysBoundedAndLosesNothing() {
+        VirtioConsole c = new VirtioConsole(List.of(ConsolePort.console(PortInput.empty(), PortOutput.discard()),
+                ConsolePort.named("p1", PortInput.empty(), PortOutput.discard())), 80, 25);
+        MockDriver d = driver(c);
+        d.init(1L << VirtioConsole.VIRTIO_CONSOLE_F_MULTIPORT | 1L << VirtioConsole.VIRTIO_CONSOLE_F_SIZE);
+        DriverQueue crx = d.queue(2), ctx = d.queue(3);
+        for (int round = 0; round < 300; round++) {
+            ctx.resetBuffers();
+            for (int i = 0; i < 16; i++) {
+                ctx.addReadable(ctrlMsg(0, VirtioConsole.DEVICE_READY, 1));
+                ctx.addReadable(ctrlMsg(i % 2, VirtioConsole.PORT_READY, 1));
+            }
+            ctx.kick();
+            for (int i = 0; i < 32; i++) {
+                ctx.awaitUsed(TIMEOUT);
+            }
+        }
+        int pending = c.pendingControlMessages();
+        assertTrue(pending <= VirtioConsole.MAX_PENDING_CONTROL_PER_PORT * 2,
+                "control messages queued for a driver that never takes them: " + pending);
+        for (int i = 0; i < 16; i++) {
+            crx.addWritable(64);
+        }
+        crx.kick();
+        List<int[]> got = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            got.add(ctrl(crx, crx.awaitUsed(TIMEOUT).id()));
+        }
+        int[][] want = {{0, VirtioConsole.PORT_ADD, 0}, {1, VirtioConsole.PORT_ADD, 0}, {0, VirtioConsole.CONSOLE_PORT, 1},
+                {0, VirtioConsole.PORT_OPEN, 1}, {0, VirtioConsole.RESIZE, 0}, {1, VirtioConsole.PORT_OPEN, 1},
+                {1, VirtioConsole.PORT_NAME, 1}};
+        for (int i = 0; i < want.length; i++) {
+            assertArrayEquals(want[i], got.get(i), "message " + i);
+        }
+        assertTrue(crx.pollUsed().isEmpty(), "each message once");
+    }
+
+    /**
+     * One tx chain whose descriptors overlap describes almost 4 GiB for the device to copy out; a reset while it
+     * copies must not wait for the copy (the VMM unmaps guest memory after the stop).
+     */
+    @Test
+    void resetDuringAHugeTxChainIsPrompt() throws Exception {
+        java.io.OutputStream slow = new java.io.OutputStream() {
+            @Override
+            public void write(int b) { }
+
+            @Override
+            public void write(byte[] b, int off, int len) { java.util.concurrent.locks.LockSupport.parkNanos(200_000); }
+        };
+        MockDriver d = driver(Consoles.streams(new java.io.ByteArrayInputStream(new byte[0]), slow));
+        d.init(1L << Queue.VIRTIO_RING_F_INDIRECT_DESC);
+        DriverQueue tx = d.queue(1);
+        long table = 4 << 20;
+        int n = 1000; // 1000 x 4 MiB, under the 2^32-byte chain limit
+        for (int i = 0; i < n; i++) {
+            tx.writeDescriptorAt(table + 16L * i, 0, 4 << 20, i + 1 < n ? Queue.VRING_DESC_F_NEXT : 0, i + 1);
+        }
+        int head = tx.takeDescriptor();
+        tx.writeDescriptor(head, table, 16 * n, Queue.VRING_DESC_F_INDIRECT, 0);
+        tx.publish(head);
+        tx.kick();
+        Thread.sleep(200);
+        assertTrue(tx.pollUsed().isEmpty(), "the device is still copying");
+        long t0 = System.nanoTime();
+        d.setStatus(0);
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms < 1000, "reset took " + ms + " ms");
+        assertTrue(Thread.getAllStackTraces().keySet().stream().noneMatch(t -> t.getName().startsWith("virtio-console-")));
+    }
+
+    /**
+     * An Error in a console thread (here from the host output) must not end the thread silently: the device
+     * reports DEVICE_NEEDS_RESET with a configuration change interrupt, logs one error for the device however
+     * many threads fail, and works again after the driver resets it.
+     */
+    @Test
+    void anErrorInAConsoleThreadNeedsResetAndIsReportedOnce() {
+        boolean[] fail = {true};
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PortOutput failing = (b, off, len) -> {
+            if (fail[0]) {
+                throw new AssertionError("host output broke");
+            }
+            out.write(b, off, len);
+        };
+        VirtioConsole c = new VirtioConsole(List.of(ConsolePort.console(PortInput.empty(), failing),
+                ConsolePort.named("p1", PortInput.empty(), failing)), 0, 0);
+        MockDriver d = driver(c);
+        try (dev.jkrun.devices.testing.LogCapture log = new dev.jkrun.devices.testing.LogCapture()) {
+            d.init(1L << VirtioConsole.VIRTIO_CONSOLE_F_MULTIPORT);
+            DriverQueue tx0 = d.queue(1), tx1 = d.queue(VirtioConsole.txQueueIndex(1));
+            tx0.addReadable(bytes("a"));
+            tx0.kick();
+            assertTrue(CountingTrigger.await(() -> (d.status() & MmioTransport.STATUS_DEVICE_NEEDS_RESET) != 0, TIMEOUT),
+                    "status 0x" + Integer.toHexString(d.status()));
+            assertEquals(MmioTransport.INT_CONFIG, d.interruptStatus() & MmioTransport.INT_CONFIG);
+            tx1.addReadable(bytes("b"));
+            tx1.kick();
+            assertTrue(CountingTrigger.await(() -> Thread.getAllStackTraces().keySet().stream()
+                    .noneMatch(t -> t.getName().equals("virtio-console-tx1")), TIMEOUT), "tx1 ended too");
+            assertEquals(1, log.count("host output broke"), String.join("\n", log.lines()));
+        }
+        fail[0] = false;
+        d.setStatus(0);
+        assertEquals(0, d.status());
+        d.init(0);
+        DriverQueue tx = d.queue(1);
+        int h = tx.addReadable(bytes("again"));
+        tx.kick();
+        assertEquals(new DriverQueue.Used(h, 0), tx.awaitUsed(TIMEOUT));
+        assertTrue(CountingTrigger.await(() -> out.toString().equals("again"), TIMEOUT));
+    }
+
+    @Test
+    void badControlMessagesAreLoggedAtALimitedRate() {
+        VirtioConsole c = new VirtioConsole(List.of(ConsolePort.console(PortInput.empty(), PortOutput.discard())), 0, 0);
+        MockDriver d = driver(c);
+        d.init(1L << VirtioConsole.VIRTIO_CONSOLE_F_MULTIPORT);
+        DriverQueue ctx = d.queue(3);
+        try (dev.jkrun.devices.testing.LogCapture log = new dev.jkrun.devices.testing.LogCapture()) {
+            long t0 = System.nanoTime();
+            for (int round = 0; round < 40; round++) {
+                ctx.resetBuffers();
+                for (int i = 0; i < 25; i++) {
+                    ctx.addReadable(new byte[2]); // too short for a control message
+                }
+                ctx.kick();
+                for (int i = 0; i < 25; i++) {
+                    ctx.awaitUsed(TIMEOUT);
+                }
+            }
+            long n = log.count("bad control message");
+            assertTrue(n <= dev.jkrun.devices.testing.LogCapture.rateLimitBound((System.nanoTime() - t0) / 1_000_000),
+                    n + " warnings for 1000 bad messages");
+        }
+    }
+
+    /**
+     * Output to a host descriptor nobody reads (a non-blocking FIFO): the tx thread waits for room without
+     * spinning, and stopping the device does not wait for the reader.
+     */
+    @Test
+    void fdOutputToAStalledReaderWaitsQuietlyAndStops(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        try (dev.jkrun.libc.FileDescriptor fd = dev.jkrun.libc.FileDescriptor.open(fifo.toString(),
+                dev.jkrun.libc.FileDescriptor.O_RDWR | dev.jkrun.libc.FileDescriptor.O_NONBLOCK)) {
+            VirtioConsole c = new VirtioConsole(List.of(ConsolePort.console(PortInput.empty(), PortOutput.ofFd(fd.raw()))), 0, 0);
+            MmioTransport t = new MmioTransport(c, mem, irq);
+            MockDriver d = new MockDriver(t, mem);
+            d.init(0);
+            DriverQueue tx = d.queue(1);
+            long buf = tx.alloc(60 << 10);
+            int a = tx.takeDescriptor(), b = tx.takeDescriptor(), e = tx.takeDescriptor();
+            tx.writeDescriptor(a, buf, 60 << 10, Queue.VRING_DESC_F_NEXT, b);
+            tx.writeDescriptor(b, buf, 60 << 10, Queue.VRING_DESC_F_NEXT, e);
+            tx.writeDescriptor(e, buf, 60 << 10, 0, 0); // 180 KiB: more than the FIFO holds
+            tx.publish(a);
+            tx.kick();
+            Thread txThread = null;
+            for (int i = 0; i < 100 && txThread == null; i++) {
+                txThread = Thread.getAllStackTraces().keySet().stream().filter(th -> th.getName().equals("virtio-console-tx0"))
+                        .findFirst().orElse(null);
+                Thread.sleep(10);
+            }
+            assertNotNull(txThread);
+            Thread.sleep(200); // the FIFO is full by now
+            java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+            long cpu0 = mx.getThreadCpuTime(txThread.getId());
+            Thread.sleep(500);
+            long cpuMs = (mx.getThreadCpuTime(txThread.getId()) - cpu0) / 1_000_000;
+            assertTrue(cpuMs < 100, "the tx thread burnt " + cpuMs + " ms of CPU in 500 ms waiting for a stalled reader");
+            long t0 = System.nanoTime();
+            t.close();
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(ms < 2000, "close took " + ms + " ms");
+            assertFalse(txThread.isAlive(), "tx thread still runs");
+        }
+    }
+
+    @Test
+    void guestConsoleLinesReachTheLogWithControlCharactersEscaped() throws IOException {
+        List<String> lines = new ArrayList<>();
+        PortOutput o = PortOutput.lines(lines::add);
+        byte[] b = bytes("plain\n\u001b[2J\u001b]0;owned\u0007title\ttab\u009b1m\r\n");
+        o.write(b, 0, b.length);
+        assertEquals(List.of("plain", "\\x1b[2J\\x1b]0;owned\\x07title\\x09tab\\u009b1m"), lines);
+    }
+
+    @Test
+    void aPanicMessageIsKeptWithControlCharactersEscaped() throws IOException {
+        PanicWatch w = new PanicWatch(PortOutput.discard());
+        byte[] b = bytes("[ 1.0] Kernel panic - not syncing: bad \u001b[31mthing\u001b[0m\n");
+        w.write(b, 0, b.length);
+        assertEquals("bad \\x1b[31mthing\\x1b[0m", w.panic().orElseThrow());
+    }
 }

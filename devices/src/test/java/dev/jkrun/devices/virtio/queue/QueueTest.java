@@ -1,8 +1,12 @@
 package dev.jkrun.devices.virtio.queue;
 
 import dev.jkrun.devices.testing.DriverQueue;
+import dev.jkrun.devices.testing.StrictGuestMemory;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.HeapGuestMemory;
+import dev.jkrun.memory.MemoryRegion;
+import dev.jkrun.memory.MmapGuestMemory;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -12,34 +16,43 @@ import static org.junit.jupiter.api.Assertions.*;
 
 class QueueTest {
     static final int SIZE = 16;
+    static final long MIB = 1 << 20;
     HeapGuestMemory mem;
+    /** The same RAM for the device side where a test wants every access outside RAM to fail it. */
+    StrictGuestMemory strict;
     DriverQueue dq;
     Queue q;
 
     @BeforeEach
     void setUp() {
         mem = HeapGuestMemory.of(0, 1 << 20);
+        strict = new StrictGuestMemory(mem);
         dq = new DriverQueue(mem, SIZE, 0x1000, 0x10000, 0x40000, () -> { });
         q = dq.deviceQueue(256);
-        assertEquals(List.of(), q.validate(mem));
+        assertEquals(List.of(), q.validate(strict));
+    }
+
+    @AfterEach
+    void noAccessOutsideRam() {
+        assertEquals(List.of(), strict.violations());
     }
 
     private QueueError popError() {
-        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(strict));
         return e.error();
     }
 
     /** After a bad chain the device gives it back with len 0 and a good chain still works. */
     private void assertChainErrorThenRecovers(QueueError expected, int head) throws Exception {
-        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(strict));
         assertEquals(expected, e.error());
         assertTrue(e.isChainError());
         assertEquals(head, e.headIndex());
-        q.addUsed(mem, e.headIndex(), 0);
+        q.addUsed(strict, e.headIndex(), 0);
         assertEquals(new DriverQueue.Used(head, 0), dq.pollUsed().orElseThrow());
         assertFalse(q.isBroken());
         int good = dq.addReadable(new byte[] {1, 2, 3});
-        DescriptorChain c = q.pop(mem).orElseThrow();
+        DescriptorChain c = q.pop(strict).orElseThrow();
         assertEquals(good, c.headIndex());
         assertArrayEquals(new byte[] {1, 2, 3}, c.readAll());
     }
@@ -364,5 +377,192 @@ class QueueTest {
         vs[0].put((byte) 7);
         w.advance(3);
         assertEquals(1, w.available());
+    }
+
+    // ---- guest addresses at and above 2^63: compared unsigned, refused before any access ----------------------
+
+    /** Addresses that lie outside the 1 MiB of RAM, none of which wraps with the lengths used here. */
+    private static final long[] ABOVE_2P63 = {0xFFFF_FFFF_FFFF_F000L, 0x8000_0000_0020_0000L, 0x8000_0000_0000_0000L,
+        0x7FFF_FFFF_FFFF_FFF0L};
+
+    @Test
+    void bufferAbove2p63IsOutsideRam() throws Exception {
+        for (long addr : ABOVE_2P63) {
+            int a = dq.takeDescriptor();
+            dq.writeDescriptor(a, addr, 0x100, 0, 0);
+            dq.publish(a);
+            assertChainErrorThenRecovers(QueueError.BUFFER_OUT_OF_MEMORY, a);
+            // The same as the writable part after a good readable buffer.
+            int h = dq.takeDescriptor(), w = dq.takeDescriptor();
+            dq.writeDescriptor(h, dq.alloc(16), 16, Queue.VRING_DESC_F_NEXT, w);
+            dq.writeDescriptor(w, addr, 0x100, Queue.VRING_DESC_F_WRITE, 0);
+            dq.publish(h);
+            assertChainErrorThenRecovers(QueueError.BUFFER_OUT_OF_MEMORY, h);
+            dq.resetBuffers();
+        }
+    }
+
+    @Test
+    void indirectTableAbove2p63IsOutsideRam() throws Exception {
+        q.setIndirectAllowed(true);
+        for (long t : ABOVE_2P63) {
+            assertChainErrorThenRecovers(QueueError.INDIRECT_TABLE_OUT_OF_MEMORY, indirectDescriptor(t, 32, 0));
+        }
+        // A table that would end exactly at 2^64.
+        assertChainErrorThenRecovers(QueueError.INDIRECT_TABLE_OUT_OF_MEMORY, indirectDescriptor(0xFFFF_FFFF_FFFF_FFE0L, 32, 0));
+        // A table in RAM naming a buffer up there.
+        long t = dq.alloc(16);
+        dq.writeDescriptorAt(t, 0xFFFF_FFFF_FFFF_F000L, 0x100, Queue.VRING_DESC_F_WRITE, 0);
+        assertChainErrorThenRecovers(QueueError.BUFFER_OUT_OF_MEMORY, indirectDescriptor(t, 16, 0));
+    }
+
+    @Test
+    void ringsAbove2p63AreRefusedByValidate() {
+        for (long a : ABOVE_2P63) {
+            Queue v = dq.deviceQueue(256);
+            v.setDescTable(GuestAddress.of(a));
+            assertEquals(List.of(QueueError.DESC_TABLE_OUT_OF_MEMORY), v.validate(strict), String.format("desc 0x%x", a));
+            v = dq.deviceQueue(256);
+            v.setAvailRing(GuestAddress.of(a));
+            assertEquals(List.of(QueueError.AVAIL_RING_OUT_OF_MEMORY), v.validate(strict), String.format("avail 0x%x", a));
+            v = dq.deviceQueue(256);
+            v.setUsedRing(GuestAddress.of(a));
+            assertEquals(List.of(QueueError.USED_RING_OUT_OF_MEMORY), v.validate(strict), String.format("used 0x%x", a));
+            assertFalse(v.isValid(strict));
+        }
+        assertEquals(0, strict.accesses(), "validate only asks contains()");
+    }
+
+    /** Were validate skipped, the memory still refuses the table: the queue breaks, no host memory is read. */
+    @Test
+    void unvalidatedDescriptorTableAbove2p63BreaksTheQueue() {
+        q.setDescTable(GuestAddress.of(0xFFFF_FFFF_FFFF_F000L));
+        dq.publish(0);
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
+        assertEquals(QueueError.DESC_TABLE_OUT_OF_MEMORY, e.error());
+        assertTrue(q.isBroken());
+    }
+
+    // ---- 2.7.5.2: at most 2^32 bytes in one chain ------------------------------------------------------------
+
+    /** A queue of 8192 entries over 2 MiB of RAM; rings at 0x1000, tables from 1 MiB; buffers overlap [0, 1 MiB). */
+    private record Big(HeapGuestMemory mem, StrictGuestMemory strict, DriverQueue dq, Queue q) {
+        static Big create() {
+            HeapGuestMemory m = HeapGuestMemory.of(0, 2 << 20);
+            DriverQueue d = new DriverQueue(m, 8192, 0x1000, MIB, MIB, () -> { });
+            Queue q = d.deviceQueue(8192);
+            q.setIndirectAllowed(true);
+            StrictGuestMemory s = new StrictGuestMemory(m);
+            assertEquals(List.of(), q.validate(s));
+            return new Big(m, s, d, q);
+        }
+
+        /** Descriptors first..first+n-1 of {@code MIB} bytes each at 0, linked; the last one ends the chain. */
+        void writeChain(int first, int n, int flags) {
+            for (int i = 0; i < n; i++) {
+                dq.writeDescriptor(first + i, 0, (int) MIB, flags | (i + 1 < n ? Queue.VRING_DESC_F_NEXT : 0), first + i + 1);
+            }
+        }
+
+        /** An indirect table at 1 MiB of n entries of {@code MIB} bytes each at 0, then {@code extra} bytes if > 0. */
+        void writeTable(int n, int extra) {
+            int all = n + (extra > 0 ? 1 : 0);
+            for (int i = 0; i < all; i++) {
+                int len = i < n ? (int) MIB : extra;
+                dq.writeDescriptorAt(MIB + 16L * i, 0, len, i + 1 < all ? Queue.VRING_DESC_F_NEXT : 0, i + 1);
+            }
+        }
+    }
+
+    @Test
+    void directChainOfExactly4GiBIsAccepted() throws Exception {
+        Big b = Big.create();
+        b.writeChain(0, 2048, 0);
+        b.dq.writeDescriptor(2047, 0, (int) MIB, Queue.VRING_DESC_F_NEXT, 2048);
+        b.writeChain(2048, 2048, Queue.VRING_DESC_F_WRITE);
+        b.dq.publish(0);
+        DescriptorChain c = b.q.pop(b.strict).orElseThrow();
+        assertEquals(4096, c.descriptors().size());
+        assertEquals(Queue.MAX_CHAIN_BYTES / 2, c.readableLength());
+        assertEquals(Queue.MAX_CHAIN_BYTES / 2, c.writableLength());
+        assertEquals(Queue.MAX_CHAIN_BYTES / 2, c.reader().available());
+        assertEquals(Queue.MAX_CHAIN_BYTES / 2, c.writer().available());
+        assertEquals(List.of(), b.strict.violations());
+    }
+
+    @Test
+    void directChainOneByteOver4GiBIsRefused() throws Exception {
+        Big b = Big.create();
+        b.writeChain(0, 4096, Queue.VRING_DESC_F_WRITE);
+        b.dq.writeDescriptor(4095, 0, (int) MIB, Queue.VRING_DESC_F_WRITE | Queue.VRING_DESC_F_NEXT, 4096);
+        b.dq.writeDescriptor(4096, 0, 1, Queue.VRING_DESC_F_WRITE, 0);
+        b.dq.publish(0);
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> b.q.pop(b.strict));
+        assertEquals(QueueError.CHAIN_TOO_MANY_BYTES, e.error());
+        assertEquals(0, e.headIndex());
+        // A chain-level error: the chain goes back with len 0 and the queue goes on.
+        b.q.addUsed(b.strict, e.headIndex(), 0);
+        assertFalse(b.q.isBroken());
+        b.dq.writeDescriptor(10, 0, (int) MIB, Queue.VRING_DESC_F_NEXT, 11);
+        b.dq.writeDescriptor(11, 0, (int) MIB, 0, 0);
+        b.dq.publish(10);
+        assertEquals(2 * MIB, b.q.pop(b.strict).orElseThrow().readableLength());
+        assertEquals(List.of(), b.strict.violations());
+    }
+
+    @Test
+    void indirectChainOfExactly4GiBIsAccepted() throws Exception {
+        Big b = Big.create();
+        b.writeTable(4096, 0);
+        b.dq.writeDescriptor(7, MIB, 16 * 4096, Queue.VRING_DESC_F_INDIRECT, 0);
+        b.dq.publish(7);
+        DescriptorChain c = b.q.pop(b.strict).orElseThrow();
+        assertEquals(4096, c.descriptors().size());
+        assertEquals(Queue.MAX_CHAIN_BYTES, c.readableLength());
+        assertEquals(List.of(), b.strict.violations());
+    }
+
+    @Test
+    void indirectChainOneByteOver4GiBIsRefused() throws Exception {
+        Big b = Big.create();
+        b.writeTable(4096, 1);
+        b.dq.writeDescriptor(7, MIB, 16 * 4097, Queue.VRING_DESC_F_INDIRECT, 0);
+        b.dq.publish(7);
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> b.q.pop(b.strict));
+        assertEquals(QueueError.CHAIN_TOO_MANY_BYTES, e.error());
+        assertEquals(7, e.headIndex());
+        // Direct and indirect buffers count together: 1 MiB before the table, 4 GiB - 1 MiB in it, then 1 byte.
+        b.writeTable(4095, 1);
+        b.dq.writeDescriptor(20, 0, (int) MIB, Queue.VRING_DESC_F_NEXT, 21);
+        b.dq.writeDescriptor(21, MIB, 16 * 4096, Queue.VRING_DESC_F_INDIRECT, 0);
+        b.dq.publish(20);
+        e = assertThrows(InvalidChainException.class, () -> b.q.pop(b.strict));
+        assertEquals(QueueError.CHAIN_TOO_MANY_BYTES, e.error());
+        assertEquals(List.of(), b.strict.violations());
+    }
+
+    /**
+     * The largest table jkrun takes, 65536 entries, each naming all of a 4 GiB RAM: 256 TiB in one chain before
+     * the limit. Refused, and parsing stops at the entry that crosses 2^32 bytes instead of reading all 65536.
+     */
+    @Test
+    void indirectTableDescribingTerabytesIsRefusedEarly() throws Exception {
+        long ram = 4L << 30, table = ram - 16L * Queue.MAX_INDIRECT_ENTRIES;
+        try (MmapGuestMemory m = MmapGuestMemory.create(List.of(new MemoryRegion(GuestAddress.ZERO, ram)))) {
+            DriverQueue d = new DriverQueue(m, SIZE, 0x1000, 0x10000, 0x1000, () -> { });
+            Queue big = d.deviceQueue(256);
+            big.setIndirectAllowed(true);
+            StrictGuestMemory s = new StrictGuestMemory(m);
+            assertEquals(List.of(), big.validate(s));
+            for (int i = 0; i < Queue.MAX_INDIRECT_ENTRIES; i++) {
+                d.writeDescriptorAt(table + 16L * i, 0, 0xFFFF_F000, i + 1 < Queue.MAX_INDIRECT_ENTRIES ? Queue.VRING_DESC_F_NEXT : 0, i + 1);
+            }
+            d.writeDescriptor(0, table, 16 * Queue.MAX_INDIRECT_ENTRIES, Queue.VRING_DESC_F_INDIRECT, 0);
+            d.publish(0);
+            InvalidChainException e = assertThrows(InvalidChainException.class, () -> big.pop(s));
+            assertEquals(QueueError.CHAIN_TOO_MANY_BYTES, e.error());
+            assertTrue(s.accesses() < 20, "stopped after the second entry: " + s.accesses() + " accesses");
+            assertEquals(List.of(), s.violations());
+        }
     }
 }

@@ -1,0 +1,99 @@
+package dev.jkrun.devices.block;
+
+import dev.jkrun.libc.FileDescriptor;
+import dev.jkrun.libc.NativeCallException;
+import dev.jkrun.libc.PosixFs;
+import dev.jkrun.libc.Stat;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * Opens the files an image names (VMDK extents, qcow2 backing files). Those names are image data, as untrusted as
+ * the rest of it, so they are looked at through an O_PATH descriptor first, which opens nothing (no FIFO wait, no
+ * device open with side effects): only a regular file is then reopened for I/O, through {@code /proc/self/fd}, so
+ * the file checked is the file used.
+ */
+final class ImageFiles {
+    private ImageFiles() {}
+
+    /**
+     * Opens the file an image names for I/O.
+     *
+     * @param image the image that names it (messages name both)
+     * @param what how messages call it, e.g. "extent 'x.vmdk'"
+     * @param name the name as the image gives it: relative names resolve in the image's directory
+     * @param anywhere false: {@code name} must be a plain name (no '/', not "." or "..") of a file in the image's
+     *     directory, opened without following a symlink; true (the user allowed it): any path, symlinks followed
+     * @param minSize the least size the file must have (what the image maps onto it)
+     */
+    static FileChannel open(Path image, ImageFormat format, String what, String name, boolean write, boolean anywhere,
+                            long minSize) throws DiskImageException {
+        try (FileDescriptor p = lookUp(image, format, what, name, anywhere)) {
+            Stat st = PosixFs.fstat(p);
+            requireRegular(image, format, what, st);
+            if (st.size() < minSize) {
+                throw DiskImageException.of(image, format, what + " holds " + st.size() + " bytes, the image maps "
+                        + minSize + " onto it");
+            }
+            Path same = Path.of("/proc/self/fd/" + p.raw());
+            return write ? FileChannel.open(same, StandardOpenOption.READ, StandardOpenOption.WRITE)
+                    : FileChannel.open(same, StandardOpenOption.READ);
+        } catch (NativeCallException | IOException e) {
+            if (e instanceof DiskImageException d) {
+                throw d;
+            }
+            throw new DiskImageException(image + ": " + format + ": " + what + " cannot be opened: " + e.getMessage(), e);
+        }
+    }
+
+    /** Throws unless {@code file} (symlinks followed) is a regular file; opens nothing. For backing files. */
+    static void requireRegularFile(Path image, ImageFormat format, String what, Path file) throws DiskImageException {
+        try (FileDescriptor p = lookUp(image, format, what, file.toString(), true)) {
+            requireRegular(image, format, what, PosixFs.fstat(p));
+        } catch (NativeCallException e) {
+            throw new DiskImageException(image + ": " + format + ": " + what + " cannot be opened: " + e.getMessage(), e);
+        }
+    }
+
+    /** An O_PATH descriptor of {@code name} looked up from the image's directory. */
+    private static FileDescriptor lookUp(Path image, ImageFormat format, String what, String name, boolean anywhere)
+            throws DiskImageException {
+        if (name.indexOf('\0') >= 0) {
+            throw DiskImageException.of(image, format, what + " has a NUL in its name");
+        }
+        if (!anywhere && !plainName(name)) {
+            throw DiskImageException.of(image, format, what + " is not a plain file name in the image's directory"
+                    + " (files elsewhere are followed only when backing files are allowed)");
+        }
+        Path dir = image.toAbsolutePath().getParent();
+        try (FileDescriptor d = PosixFs.openat(null, PosixFs.bytes(dir.toString()), PosixFs.O_PATH | PosixFs.O_DIRECTORY, 0)) {
+            return PosixFs.openat(d, PosixFs.bytes(name), PosixFs.O_PATH | (anywhere ? 0 : PosixFs.O_NOFOLLOW), 0);
+        } catch (NativeCallException e) {
+            throw new DiskImageException(image + ": " + format + ": " + what + " cannot be opened: " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean plainName(String name) {
+        return !name.isEmpty() && name.indexOf('/') < 0 && !name.equals(".") && !name.equals("..");
+    }
+
+    private static void requireRegular(Path image, ImageFormat format, String what, Stat st) throws DiskImageException {
+        if (!st.isRegular()) {
+            throw DiskImageException.of(image, format, what + " is " + typeName(st) + ", not a regular file");
+        }
+    }
+
+    private static String typeName(Stat st) {
+        return switch (st.type()) {
+            case Stat.S_IFLNK -> "a symbolic link";
+            case Stat.S_IFDIR -> "a directory";
+            case Stat.S_IFIFO -> "a FIFO";
+            case Stat.S_IFCHR -> "a character device";
+            case Stat.S_IFBLK -> "a block device";
+            case Stat.S_IFSOCK -> "a socket";
+            default -> "of type 0" + Integer.toOctalString(st.type());
+        };
+    }
+}
