@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.jkrun.memory.GuestMemoryException.Reason;
 import java.nio.ByteBuffer;
@@ -20,7 +21,8 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Every GuestMemory accessor, on both implementations, at the edges of RAM: an access succeeds exactly when
+ * Every GuestMemory accessor, on heap and mmap memory, with each accessor (Unsafe; FFM where the JDK has it), at
+ * the edges of RAM: an access succeeds exactly when
  * {@code [addr, addr+len)} lies inside one region (as unsigned 64-bit numbers), and a refused access throws
  * GuestMemoryException before touching any byte (checked through a canary pattern over all of RAM).
  */
@@ -39,9 +41,21 @@ class GuestMemoryTest {
     }
 
     static Stream<Arguments> impls() {
-        Function<MemoryRegion[], GuestMemory> heap = HeapGuestMemory::of;
-        Function<MemoryRegion[], GuestMemory> mmap = rs -> MmapGuestMemory.create(List.of(rs));
-        return Stream.of(Arguments.of("heap", heap), Arguments.of("mmap", mmap));
+        List<Arguments> l = new ArrayList<>();
+        for (GuestMemoryImpl impl : GuestMemoryImpl.values()) {
+            String n = impl.name().toLowerCase();
+            Function<MemoryRegion[], GuestMemory> heap = rs -> HeapGuestMemory.of(available(impl), rs);
+            Function<MemoryRegion[], GuestMemory> mmap = rs -> MmapGuestMemory.create(List.of(rs), available(impl));
+            l.add(Arguments.of(n + "-heap", heap));
+            l.add(Arguments.of(n + "-mmap", mmap));
+        }
+        return l.stream();
+    }
+
+    /** {@code impl}, or the test is skipped (not passed) on a JDK that lacks it: FFM before 22. */
+    static GuestMemoryImpl available(GuestMemoryImpl impl) {
+        assumeTrue(impl.isAvailable(), () -> impl + " guest memory needs JDK 22+; skipped on " + Runtime.version());
+        return impl;
     }
 
     private GuestMemory create(Function<MemoryRegion[], GuestMemory> f, MemoryRegion... regions) {

@@ -9,9 +9,13 @@ import dev.jkrun.libc.AnonymousMapping;
 import dev.jkrun.memory.GuestMemoryTest.Op;
 import java.nio.ByteBuffer;
 import java.util.List;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
-/** Off-heap guest memory: the x86 layout around the 32-bit MMIO hole, and use after close. */
+/**
+ * Off-heap guest memory with each accessor (FFM skipped before JDK 22): the x86 layout around the 32-bit MMIO hole,
+ * use after retire and after close.
+ */
 class MmapGuestMemoryTest {
     /** RAM below the hole, [1 MiB, 0xD000_0000), and above it, [4 GiB, 4 GiB + 1 MiB); mapped lazily (MAP_NORESERVE). */
     static final long LOW = 0x10_0000, HOLE = 0xD000_0000L, HIGH = 0x1_0000_0000L, HIGH_SIZE = 0x10_0000;
@@ -24,9 +28,16 @@ class MmapGuestMemoryTest {
                 () -> String.format("fill(0x%x, 0x%x)", addr, len));
     }
 
-    @Test
-    void accessesAcrossTheMmioHoleAreRefused() {
-        try (MmapGuestMemory m = MmapGuestMemory.create(List.of(region(LOW, HOLE - LOW), region(HIGH, HIGH_SIZE)))) {
+    private static MmapGuestMemory create(GuestMemoryImpl impl, MemoryRegion... regions) {
+        MmapGuestMemory m = MmapGuestMemory.create(List.of(regions), GuestMemoryTest.available(impl));
+        assertEquals(impl, m.impl());
+        return m;
+    }
+
+    @ParameterizedTest
+    @EnumSource(GuestMemoryImpl.class)
+    void accessesAcrossTheMmioHoleAreRefused(GuestMemoryImpl impl) {
+        try (MmapGuestMemory m = create(impl, region(LOW, HOLE - LOW), region(HIGH, HIGH_SIZE))) {
             for (Op op : Op.values()) {
                 int w = op.len(8);
                 GuestAddress lastLow = GuestAddress.of(HOLE - w);
@@ -63,10 +74,11 @@ class MmapGuestMemoryTest {
         }
     }
 
-    @Test
-    void everyAccessorThrowsAfterClose() {
+    @ParameterizedTest
+    @EnumSource(GuestMemoryImpl.class)
+    void everyAccessorThrowsAfterClose(GuestMemoryImpl impl) {
         long before = AnonymousMapping.mappedBytes();
-        MmapGuestMemory m = MmapGuestMemory.create(List.of(region(0x10000, 0x4000), region(0x20000, 0x1000)));
+        MmapGuestMemory m = create(impl, region(0x10000, 0x4000), region(0x20000, 0x1000));
         assertEquals(before + 0x5000, AnonymousMapping.mappedBytes());
         m.writeLong(GuestAddress.of(0x10000), 42);
         m.close();
@@ -74,31 +86,70 @@ class MmapGuestMemoryTest {
         for (MmapGuestMemory.Slot s : m.slots()) {
             assertThrows(IllegalStateException.class, () -> s.mapping().address());
         }
-        // Every accessor checks first that the memory is open (before the range, so inside or not makes no
-        // difference); none of them reaches the unmapped pages, which would crash the JVM.
+        assertEveryAccessRefused(m, "after close");
+        m.close();
+        assertEquals(before, AnonymousMapping.mappedBytes(), "a second close unmaps nothing");
+        m.retire();
+        assertEveryAccessRefused(m, "after retire of closed memory");
+    }
+
+    /**
+     * Every accessor checks first that the memory is open (before the range, so inside or not makes no
+     * difference); none of them reaches discarded or unmapped pages.
+     */
+    private static void assertEveryAccessRefused(MmapGuestMemory m, String when) {
         for (Op op : Op.values()) {
             for (long addr : new long[] {0x10000, 0x20000, 0x13FF0, 0x8000_0000_0001_0000L, -8L}) {
                 assertThrows(IllegalStateException.class, () -> op.apply(m, GuestAddress.of(addr), op.len(8)),
-                        () -> String.format("%s at 0x%x after close", op, addr));
+                        () -> String.format("%s at 0x%x %s", op, addr, when));
             }
         }
-        assertThrows(IllegalStateException.class, () -> m.fill(GuestAddress.of(0x10000), -1, (byte) 0));
-        assertThrows(IllegalStateException.class, () -> m.view(GuestAddress.of(0x10000), 0));
+        assertThrows(IllegalStateException.class, () -> m.fill(GuestAddress.of(0x10000), -1, (byte) 0), when);
+        assertThrows(IllegalStateException.class, () -> m.view(GuestAddress.of(0x10000), 0), when);
         // Answering from the region list touches no memory.
         assertTrue(m.contains(GuestAddress.of(0x10000), 8));
-        m.close();
-        assertEquals(before, AnonymousMapping.mappedBytes(), "a second close unmaps nothing");
     }
 
-    @Test
-    void regionsMustBePageAligned() {
+    /**
+     * Retired memory (a device thread outlived the VM) refuses every new access like closed memory, but stays mapped
+     * with its pages given back: a copy already in flight through a view lands on zeroed pages instead of faulting.
+     * Close unmaps it later.
+     */
+    @ParameterizedTest
+    @EnumSource(GuestMemoryImpl.class)
+    void retiredMemoryRefusesEveryAccessAndStaysMapped(GuestMemoryImpl impl) {
         long before = AnonymousMapping.mappedBytes();
+        MmapGuestMemory m = create(impl, region(0x10000, 0x4000), region(0x20000, 0x1000));
+        m.writeLong(GuestAddress.of(0x10000), 42);
+        ByteBuffer inFlight = m.view(GuestAddress.of(0x10000), 0x1000);
+        m.retire();
+        assertEquals(before + 0x5000, AnonymousMapping.mappedBytes(), "still mapped");
+        for (MmapGuestMemory.Slot s : m.slots()) {
+            assertTrue(s.mapping().address() != 0);
+        }
+        assertEveryAccessRefused(m, "after retire");
+        assertEquals(0, inFlight.getLong(0), "pages discarded");
+        inFlight.putLong(8, 7); // no fault: the range is still mapped
+        m.retire();
+        assertEquals(before + 0x5000, AnonymousMapping.mappedBytes(), "a second retire changes nothing");
+        m.close();
+        assertEquals(before, AnonymousMapping.mappedBytes(), "close unmaps retired memory");
+        assertEveryAccessRefused(m, "after retire and close");
+        if (impl == GuestMemoryImpl.FFM) {
+            // Only FFM may be tried here: an Unsafe view of unmapped memory crashes the JVM.
+            assertThrows(IllegalStateException.class, () -> inFlight.getLong(0), "an FFM view is dead after close");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(GuestMemoryImpl.class)
+    void regionsMustBePageAligned(GuestMemoryImpl impl) {
+        GuestMemoryTest.available(impl);
+        long before = AnonymousMapping.mappedBytes();
+        assertThrows(IllegalArgumentException.class, () -> create(impl, region(0x10000, 0x1000), region(0x20800, 0x1000)));
+        assertThrows(IllegalArgumentException.class, () -> create(impl, region(0x10000, 0x1000), region(0x20000, 0x1800)));
         assertThrows(IllegalArgumentException.class,
-                () -> MmapGuestMemory.create(List.of(region(0x10000, 0x1000), region(0x20800, 0x1000))));
-        assertThrows(IllegalArgumentException.class,
-                () -> MmapGuestMemory.create(List.of(region(0x10000, 0x1000), region(0x20000, 0x1800))));
-        assertThrows(IllegalArgumentException.class,
-                () -> MmapGuestMemory.create(List.of(region(0x10000, 0x2000), region(0x11000, 0x1000))), "overlap");
+                () -> create(impl, region(0x10000, 0x2000), region(0x11000, 0x1000)), "overlap");
         assertEquals(before, AnonymousMapping.mappedBytes(), "a failed create releases what it mapped");
     }
 }
