@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.math.BigInteger;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Guest-memory bounds against an exact oracle: {@code [addr, addr+len)} as unbounded integers must lie wholly
@@ -19,20 +21,36 @@ class GuestMemoryBoundsFuzzTest {
     /** Two small regions with a hole between them, the second ending just below 2^32, as RAM around an MMIO hole. */
     private static final long LOW = 0x1000, LOW_SIZE = 0x2000, HIGH = 0xFFFF_E000L, HIGH_SIZE = 0x2000;
 
+    /**
+     * Every accessor this JVM has (Unsafe, and FFM on JDK 22+), over heap arrays and over mappings (page-aligned
+     * regions). Made once: the oracle needs no fresh contents, and a mapping per input would slow fuzzing down. The
+     * mappings live as long as the JVM.
+     */
+    private static final List<GuestMemory> MEMORIES = new ArrayList<>();
+
+    static {
+        MemoryRegion low = new MemoryRegion(GuestAddress.of(LOW), LOW_SIZE), high = new MemoryRegion(GuestAddress.of(HIGH), HIGH_SIZE);
+        for (GuestMemoryImpl impl : GuestMemoryImpl.available()) {
+            MEMORIES.add(HeapGuestMemory.of(impl, low, high));
+            MEMORIES.add(MmapGuestMemory.create(List.of(low, high), impl));
+        }
+    }
+
     @FuzzTest(maxDuration = "1h")
     void accessesStayInsideOneRegion(FuzzedDataProvider data) {
         long addr = pickAddress(data);
         long len = data.consumeBoolean() ? data.consumeLong(-2, 0x4000) : data.consumeLong();
         int op = data.consumeInt(0, 5);
-        // The same input against every accessor this JVM has: Unsafe, and FFM on JDK 22+.
-        for (GuestMemoryImpl impl : GuestMemoryImpl.available()) {
-            HeapGuestMemory mem = HeapGuestMemory.of(impl,
-                    new MemoryRegion(GuestAddress.of(LOW), LOW_SIZE), new MemoryRegion(GuestAddress.of(HIGH), HIGH_SIZE));
+        for (GuestMemory mem : MEMORIES) {
             access(mem, addr, len, op);
         }
     }
 
-    private static void access(HeapGuestMemory mem, long addr, long len, int op) {
+    private static String name(GuestMemory mem) {
+        return mem instanceof MmapGuestMemory m ? m.impl() + "-mmap" : ((HeapGuestMemory) mem).impl() + "-heap";
+    }
+
+    private static void access(GuestMemory mem, long addr, long len, int op) {
         boolean expectOk = oracleContains(addr, len, op);
         GuestAddress a = new GuestAddress(addr);
         assertEquals(oracleContains(addr, len, 5), mem.contains(a, len), () -> String.format("contains(0x%x, %d)", addr, len));
@@ -52,11 +70,11 @@ class GuestMemoryBoundsFuzzTest {
                 default -> mem.fill(a, len, (byte) 0x5A);
             }
             if (!expectOk) {
-                fail(String.format("%s: op %d at 0x%x len %d succeeded outside RAM", mem.impl(), op, addr, len));
+                fail(String.format("%s: op %d at 0x%x len %d succeeded outside RAM", name(mem), op, addr, len));
             }
         } catch (GuestMemoryException e) {
             if (expectOk) {
-                fail(String.format("%s: op %d at 0x%x len %d refused inside RAM: %s", mem.impl(), op, addr, len, e.getMessage()));
+                fail(String.format("%s: op %d at 0x%x len %d refused inside RAM: %s", name(mem), op, addr, len, e.getMessage()));
             }
         }
     }
