@@ -60,11 +60,56 @@ class GuestMemoryImplsTest {
     private static GuestAddress at(long a) { return GuestAddress.of(a); }
 
     @Test
-    void ffmIsTheDefaultFromJdk22() {
+    void ffmIsTheDefaultFromJdk22() throws ReflectiveOperationException {
         boolean jdk22 = Runtime.version().feature() >= 22;
+        // One line in the test log says which accessors these tests really exercised.
+        System.out.println("guest memory tests on JDK " + Runtime.version() + ": accessors " + GuestMemoryImpl.available());
         assertEquals(jdk22, GuestMemoryImpl.FFM.isAvailable(), "FFM availability on " + Runtime.version());
         assertEquals(jdk22 ? GuestMemoryImpl.FFM : GuestMemoryImpl.UNSAFE, GuestMemoryImpl.preferred());
         assertEquals(GuestMemoryImpl.preferred(), HeapGuestMemory.of(0, 4096).impl());
+        // And that the facades really sit on the accessor they name, not just carry its name.
+        for (GuestMemoryImpl impl : GuestMemoryImpl.available()) {
+            String want = impl == GuestMemoryImpl.FFM ? "SegmentGuestMemory" : "UnsafeHeapMemory";
+            assertEquals(want, accessor(HeapGuestMemory.of(impl, LOW)).getClass().getSimpleName());
+            try (MmapGuestMemory m = MmapGuestMemory.create(List.of(LOW), impl)) {
+                assertEquals(impl == GuestMemoryImpl.FFM ? want : "UnsafeMmapMemory", accessor(m).getClass().getSimpleName());
+            }
+        }
+    }
+
+    /**
+     * FFM's check where memory is touched is the JDK's, against the segment: each segment must be exactly its region
+     * (never the rounded-up mapping), and the views' segments too, or an access straddling a region's end would pass.
+     */
+    @ParameterizedTest
+    @MethodSource("kinds")
+    void ffmSegmentsAreExactlyTheirRegions(Kind k) throws ReflectiveOperationException {
+        if (k.impl() != GuestMemoryImpl.FFM) {
+            return;
+        }
+        GuestMemory mem = k.create(HIGH, LOW);
+        try {
+            Object acc = accessor(mem);
+            java.lang.reflect.Method byteSize = Class.forName("java.lang.foreign.MemorySegment").getMethod("byteSize");
+            for (String field : new String[] {"segments", "viewSegments"}) {
+                java.lang.reflect.Field f = acc.getClass().getDeclaredField(field);
+                f.setAccessible(true);
+                Object[] segs = (Object[]) f.get(acc);
+                assertEquals(2, segs.length);
+                assertEquals(LOW.size(), byteSize.invoke(segs[0]), field);
+                assertEquals(HIGH.size(), byteSize.invoke(segs[1]), field);
+            }
+        } finally {
+            if (mem instanceof MmapGuestMemory m) {
+                m.close();
+            }
+        }
+    }
+
+    private static Object accessor(GuestMemory facade) throws ReflectiveOperationException {
+        java.lang.reflect.Field f = facade.getClass().getDeclaredField("m");
+        f.setAccessible(true);
+        return f.get(facade);
     }
 
     @Test
