@@ -239,7 +239,13 @@ public final class Vmm {
             return;
         }
         if (live.isEmpty()) {
-            memory.close();
+            try {
+                memory.close();
+            } catch (RuntimeException e) {
+                // FFM refuses to unmap while some other thread still does I/O into a view: keep it mapped and say so
+                LOG.error("{}: guest memory stays mapped: {}", name, e.toString());
+                memory.retire();
+            }
             return;
         }
         LOG.error("{}: {} still running after the stop; guest memory stays mapped (its pages released) until they end",
