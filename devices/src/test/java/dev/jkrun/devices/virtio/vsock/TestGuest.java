@@ -51,6 +51,13 @@ final class TestGuest {
 
     void send(VsockHeader h, byte[] payload) { sink.accept(new VsockPacket(h, payload)); }
 
+    /** Where raw tx bytes go (a queue guest's tx queue), for malformed packets. */
+    Consumer<byte[]> raw = b -> {
+        throw new UnsupportedOperationException("no raw tx here");
+    };
+
+    void sendRawForTest(byte[] bytes) { raw.accept(bytes); }
+
     void send(VsockHeader h) { send(h, new byte[h.len()]); }
 
     /** Everything the host owes now, dispatched to sockets; returns what no socket claimed. */
@@ -108,8 +115,8 @@ final class TestGuest {
         boolean reset;
         int peerShutdown;
         final ByteArrayOutputStream received = new ByteArrayOutputStream();
-        /** Data the application wrote that is not sent yet (waits for credit). */
-        final ByteArrayOutputStream unsent = new ByteArrayOutputStream();
+        /** Data the application wrote; what is past {@code unsentPos} waits for credit. */
+        private byte[] out = new byte[0];
         private int unsentPos;
         int rxCnt;
         int fwdCnt;
@@ -176,7 +183,9 @@ final class TestGuest {
         }
 
         void write(byte[] data) {
-            unsent.writeBytes(data);
+            int at = out.length;
+            out = Arrays.copyOf(out, at + data.length);
+            System.arraycopy(data, 0, out, at, data.length);
             flush();
         }
 
@@ -185,19 +194,18 @@ final class TestGuest {
             if (!established || reset) {
                 return;
             }
-            byte[] all = unsent.toByteArray();
-            while (unsentPos < all.length) {
-                int n = Math.min(Math.min(4096, all.length - unsentPos), peerCredit());
+            while (unsentPos < out.length) {
+                int n = Math.min(Math.min(4096, out.length - unsentPos), peerCredit());
                 if (n == 0) {
                     return;
                 }
-                send(header(OP_RW, 0, n), Arrays.copyOfRange(all, unsentPos, unsentPos + n));
+                send(header(OP_RW, 0, n), Arrays.copyOfRange(out, unsentPos, unsentPos + n));
                 unsentPos += n;
                 txCnt += n;
             }
         }
 
-        boolean allSent() { return unsentPos == unsent.size(); }
+        boolean allSent() { return unsentPos == out.length; }
 
         void shutdown(int flags) { send(header(OP_SHUTDOWN, flags, 0)); }
     }
