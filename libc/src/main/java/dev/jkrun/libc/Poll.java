@@ -18,7 +18,7 @@ public final class Poll {
      * Most bytes one write(2) gets on a blocking descriptor once poll said it has room: POLLOUT on a pipe means at
      * least this much room, so the write cannot block.
      */
-    static final int PIPE_BUF = 4096;
+    public static final int PIPE_BUF = 4096;
 
     /** What {@link #awaitReadable} saw. */
     public enum Ready { READABLE, WOKEN, TIMEOUT }
@@ -63,23 +63,44 @@ public final class Poll {
      */
     public static int read(int fd, byte[] buf, int off, int len) {
         byte[] tmp = off == 0 ? buf : new byte[len];
+        int n = restarting("read", () -> Native.libc().read(fd, tmp, len));
+        if (n > 0 && tmp != buf) {
+            System.arraycopy(tmp, 0, buf, off, n);
+        }
+        return n;
+    }
+
+    /**
+     * One write(2) of {@code buf[off..off+len)} to a descriptor the caller does not own, retrying on EINTR: the count
+     * written, or -1 when it would block (EAGAIN). On a blocking descriptor the caller bounds {@code len} by what
+     * readiness promises ({@link #PIPE_BUF} once poll or epoll said writable).
+     */
+    public static int write(int fd, byte[] buf, int off, int len) {
+        byte[] data = off == 0 ? buf : java.util.Arrays.copyOfRange(buf, off, off + len);
+        return restarting("write", () -> Native.libc().write(fd, data, len));
+    }
+
+    /** Runs {@code call} again on EINTR: its count, or -1 for EAGAIN; other errors throw. */
+    private static int restarting(String name, java.util.function.LongSupplier call) {
         while (true) {
-            long rc = Native.libc().read(fd, tmp, len);
+            long rc = call.getAsLong();
             if (rc >= 0) {
-                if (tmp != buf) {
-                    System.arraycopy(tmp, 0, buf, off, (int) rc);
-                }
                 return (int) rc;
             }
             int e = Native.errno();
-            if (e == Errno.EINTR) {
-                continue;
-            }
             if (e == Errno.EAGAIN) {
                 return -1;
             }
-            throw new NativeCallException("read", e);
+            if (e != Errno.EINTR) {
+                throw new NativeCallException(name, e);
+            }
         }
+    }
+
+    /** Whether {@code fd} has O_NONBLOCK set (false when it cannot be told). */
+    public static boolean isNonBlocking(int fd) {
+        int flags = Native.libc().fcntl(fd, F_GETFL, 0);
+        return flags >= 0 && (flags & FileDescriptor.O_NONBLOCK) != 0;
     }
 
     /**

@@ -62,6 +62,7 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
     private final List<EventFd> queueEvents;
     private final AtomicInteger interruptStatus = new AtomicInteger();
     private final Trigger usedBufferTrigger;
+    private final Trigger configChangedTrigger = this::configChanged;
     private final RateLimitedLog guestWarnings;
     /** A device thread failed (see {@link DeviceThreads}): DEVICE_NEEDS_RESET until the driver resets the device. */
     private volatile boolean deviceFailed;
@@ -364,8 +365,12 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
                 return;
             }
         }
+        List<ActiveQueue> active = new ArrayList<>();
+        for (int i = 0; i < queues.size(); i++) {
+            active.add(new ActiveQueue(queues.get(i), queueEvents.get(i)));
+        }
         try {
-            device.activate(memory, queues, queueEvents, usedBufferTrigger);
+            device.activate(new ActivationContext(memory, active, usedBufferTrigger, configChangedTrigger));
         } catch (RuntimeException | Error e) {
             // An Error here is mostly "unable to create native thread": this device fails, not the vCPU (the VM).
             guestWarnings.error("virtio-mmio {}: activation failed; device needs reset", device.deviceType(), e);

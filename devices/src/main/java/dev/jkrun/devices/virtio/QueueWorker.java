@@ -2,22 +2,25 @@ package dev.jkrun.devices.virtio;
 
 import dev.jkrun.devices.RateLimitedLog;
 import dev.jkrun.devices.Trigger;
+import dev.jkrun.devices.runtime.EventLoop;
 import dev.jkrun.devices.virtio.queue.DescriptorChain;
 import dev.jkrun.devices.virtio.queue.InvalidChainException;
 import dev.jkrun.devices.virtio.queue.Queue;
 import dev.jkrun.libc.EventFd;
 import dev.jkrun.memory.GuestMemory;
 import java.util.Optional;
+import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One thread serving one request queue: it waits for the driver's notification, takes every available chain,
- * hands it to the device's {@link Handler}, returns it with the length the handler wrote, and interrupts the
+ * Serves one request queue on its device's {@link EventLoop}: on each driver notification it takes every available
+ * chain, hands it to the device's {@link Handler}, returns it with the length the handler wrote, and interrupts the
  * driver when the ring's notification rules say so. Malformed chains go back with length 0 and the queue keeps
  * working; a handler that throws an exception is a device bug, logged (at a limited rate), and the chain still goes
- * back. Nothing a guest does escapes this loop; an {@link Error} ends the thread at its {@link DeviceThreads}
- * boundary, which reports the device broken (DEVICE_NEEDS_RESET).
+ * back. Nothing a guest does escapes the drain; an {@link Error} ends the loop's thread at its {@link DeviceThreads}
+ * boundary, which reports the device broken (DEVICE_NEEDS_RESET). A drain stops between chains once the loop is
+ * stopping ({@link DeviceThreads#stopRequested()}); handlers with long loops check it too.
  */
 public final class QueueWorker {
     /** Serves one chain; returns the number of bytes written into its device-writable part. */
@@ -27,80 +30,57 @@ public final class QueueWorker {
     }
 
     private static final Logger LOG = LoggerFactory.getLogger(QueueWorker.class);
-    private static final long JOIN_TIMEOUT_MS = 5000;
     private final String name;
     private final GuestMemory mem;
     private final Queue queue;
-    private final EventFd event;
+    private final EventFd notify;
     private final Trigger interrupt;
     private final Handler handler;
-    private final DeviceThreads threads;
     private final RateLimitedLog failures;
-    private Thread thread;
-    private volatile boolean stopping;
 
-    /** @param threads the device's threads; the worker's thread is started there */
-    public QueueWorker(DeviceThreads threads, String name, GuestMemory mem, Queue queue, EventFd event, Trigger interrupt,
-                       Handler handler) {
-        this.threads = threads;
+    /** @param failures the device's log for failed requests (one per device; the device flushes it at reset) */
+    public QueueWorker(String name, GuestMemory mem, ActiveQueue queue, Trigger interrupt, Handler handler,
+                       RateLimitedLog failures) {
         this.name = name;
         this.mem = mem;
-        this.queue = queue;
-        this.event = event;
+        this.queue = queue.queue();
+        this.notify = queue.notification();
         this.interrupt = interrupt;
         this.handler = handler;
-        this.failures = new RateLimitedLog(LOG, name);
-    }
-
-    public synchronized QueueWorker start() {
-        if (thread != null) {
-            throw new IllegalStateException(name + " already started");
-        }
-        thread = threads.start(name, this::run);
-        return this;
+        this.failures = failures;
     }
 
     /**
-     * Stops the thread and waits for it; the chain in progress, if any, is finished first (handlers with long loops
-     * check {@link DeviceThreads#stopRequested()}).
+     * One loop, started on {@code threads} and named {@code name}, serving every queue of {@code ctx} with the
+     * handler {@code handlers} gives for its index. Close the loop to stop.
      */
-    public void stop() {
-        Thread thread;
-        synchronized (this) {
-            thread = this.thread;
-        }
-        stopping = true;
-        if (thread == null) {
-            return;
-        }
-        DeviceThreads.requestStop(thread);
+    public static EventLoop serve(DeviceThreads threads, String name, ActivationContext ctx, IntFunction<Handler> handlers,
+                                  RateLimitedLog failures) {
+        EventLoop loop = new EventLoop(name);
         try {
-            event.signal();
-        } catch (RuntimeException ignored) {
-            // already closed: the thread is leaving anyway
-        }
-        try {
-            thread.join(JOIN_TIMEOUT_MS);
-            if (thread.isAlive()) {
-                LOG.error("{}: worker did not stop within {} ms", name, JOIN_TIMEOUT_MS);
+            for (int q = 0; q < ctx.queues().size(); q++) {
+                new QueueWorker(name + "-q" + q, ctx.memory(), ctx.queue(q), ctx.usedBuffer(), handlers.apply(q),
+                        failures).attach(loop);
             }
-            failures.flush();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            loop.start(threads);
+        } catch (RuntimeException | Error e) {
+            loop.close();
+            throw e;
         }
+        return loop;
     }
 
-    private void run() {
-        drain();
-        while (!stopping) {
-            event.await();
-            if (!stopping) {
-                drain();
-            }
-        }
+    /** Drains on every notification, and once when the loop starts (buffers may be there already). */
+    public void attach(EventLoop loop) {
+        loop.register(notify.fd().raw(), EventLoop.IN, events -> {
+            notify.await(); // readable: does not block
+            drain();
+        });
+        loop.execute(this::drain);
     }
 
-    private void drain() {
+    /** Serves every available chain; on the loop thread. */
+    public void drain() {
         if (!queue.isReady()) {
             return;
         }
@@ -108,7 +88,7 @@ public final class QueueWorker {
         do {
             queue.disableNotification(mem);
             Optional<DescriptorChain> c;
-            while (!stopping && (c = next()).isPresent()) {
+            while (!DeviceThreads.stopRequested() && (c = next()).isPresent()) {
                 DescriptorChain chain = c.get();
                 int len = 0;
                 try {
@@ -125,14 +105,14 @@ public final class QueueWorker {
                     used = false;
                 }
             }
-        } while (!stopping && queue.enableNotification(mem));
+        } while (!DeviceThreads.stopRequested() && queue.enableNotification(mem));
         if (used && queue.needsNotification(mem)) {
             interrupt.trigger();
         }
     }
 
     private Optional<DescriptorChain> next() {
-        while (!stopping) { // a driver may keep adding malformed chains
+        while (!DeviceThreads.stopRequested()) { // a driver may keep adding malformed chains
             try {
                 return queue.pop(mem);
             } catch (InvalidChainException e) {

@@ -1,17 +1,9 @@
 package dev.jkrun.devices.virtio;
 
-import dev.jkrun.devices.Trigger;
-import dev.jkrun.devices.virtio.queue.Queue;
-import dev.jkrun.libc.EventFd;
-import dev.jkrun.memory.GuestMemory;
-
-import java.util.List;
-
 /**
  * The device half of a virtio device: what it offers, its config space, and its work once the driver is ready.
- * It knows nothing about the transport (virtio-mmio here) or the hypervisor: at activation it gets the guest
- * memory, its queues, one EventFd per queue that fires when the driver notifies it, and a {@link Trigger} for
- * used-buffer interrupts.
+ * It knows nothing about the transport (virtio-mmio here) or the hypervisor: at activation it gets an
+ * {@link ActivationContext}.
  */
 public interface VirtioDevice extends AutoCloseable {
     /** VIRTIO_F_VERSION_1, added by the transport to every device's features. */
@@ -47,13 +39,12 @@ public interface VirtioDevice extends AutoCloseable {
     void writeConfig(long offset, byte[] data);
 
     /**
-     * The driver set DRIVER_OK: start working. {@code queues} and {@code queueEvents} are parallel to
-     * {@link #queueMaxSizes()}; queues the driver did not set up are not ready. {@code usedBufferInterrupt} sets
-     * the transport's "used buffer" interrupt status bit and raises the interrupt.
+     * The driver set DRIVER_OK: start working with what {@code ctx} holds (queues, their notify EventFds, the
+     * used-buffer and config-change interrupts).
      *
      * @throws RuntimeException when the device cannot start; the transport then sets DEVICE_NEEDS_RESET
      */
-    void activate(GuestMemory mem, List<Queue> queues, List<EventFd> queueEvents, Trigger usedBufferInterrupt);
+    void activate(ActivationContext ctx);
 
     /**
      * The threads the device runs, all started through it ({@link DeviceThreads#start}): the transport learns of

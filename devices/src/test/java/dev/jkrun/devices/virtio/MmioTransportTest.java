@@ -25,6 +25,7 @@ class MmioTransportTest {
         List<Queue> queues;
         List<EventFd> events;
         Trigger used;
+        Trigger configChanged;
         byte[] config = {10, 20, 30, 40};
         boolean failActivate;
 
@@ -38,14 +39,15 @@ class MmioTransportTest {
             }
         }
         @Override public void writeConfig(long off, byte[] d) { config[(int) off] = d[0]; }
-        @Override public void activate(GuestMemory m, List<Queue> q, List<EventFd> e, Trigger t) {
+        @Override public void activate(ActivationContext ctx) {
             if (failActivate) {
                 throw new IllegalStateException("no");
             }
             activations++;
-            queues = q;
-            events = e;
-            used = t;
+            queues = ctx.queues().stream().map(ActiveQueue::queue).toList();
+            events = ctx.queues().stream().map(ActiveQueue::notification).toList();
+            used = ctx.usedBuffer();
+            configChanged = ctx.configChanged();
         }
         @Override public boolean isActivated() { return activations > resets; }
         @Override public void reset() { resets++; }

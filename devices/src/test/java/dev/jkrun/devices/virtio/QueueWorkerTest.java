@@ -3,29 +3,27 @@ package dev.jkrun.devices.virtio;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.jkrun.devices.Trigger;
+import dev.jkrun.devices.RateLimitedLog;
+import dev.jkrun.devices.runtime.EventLoop;
 import dev.jkrun.devices.testing.CountingTrigger;
 import dev.jkrun.devices.testing.DriverQueue;
 import dev.jkrun.devices.testing.LogCapture;
 import dev.jkrun.devices.testing.MockDriver;
-import dev.jkrun.devices.virtio.queue.Queue;
-import dev.jkrun.libc.EventFd;
-import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.memory.HeapGuestMemory;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
 
 /** What a {@link QueueWorker} does when its device's handler misbehaves. */
 class QueueWorkerTest {
     static final long TIMEOUT = 5000;
 
-    /** A device with two request queues, each served by a worker running {@link #handler}. */
+    /** A device with two request queues, both served by one loop running {@link #handler}. */
     static final class WorkerDevice implements VirtioDevice {
         volatile QueueWorker.Handler handler = chain -> 0;
-        final List<QueueWorker> workers = new ArrayList<>();
+        EventLoop loop;
         final DeviceThreads threads = new DeviceThreads("virtio-test");
+        final RateLimitedLog failures = new RateLimitedLog(LoggerFactory.getLogger(QueueWorkerTest.class), "virtio-test");
 
         @Override public int deviceType() { return 99; }
         @Override public int[] queueMaxSizes() { return new int[] {32, 32}; }
@@ -33,16 +31,15 @@ class QueueWorkerTest {
         @Override public void readConfig(long offset, byte[] data) { java.util.Arrays.fill(data, (byte) 0); }
         @Override public void writeConfig(long offset, byte[] data) { }
         @Override public DeviceThreads threads() { return threads; }
-        @Override public synchronized void activate(GuestMemory mem, List<Queue> queues, List<EventFd> events, Trigger used) {
-            for (int q = 0; q < queues.size(); q++) {
-                workers.add(new QueueWorker(threads, "virtio-test-q" + q, mem, queues.get(q), events.get(q), used,
-                        chain -> handler.handle(chain)).start());
-            }
+        @Override public synchronized void activate(ActivationContext ctx) {
+            loop = QueueWorker.serve(threads, "virtio-test-loop", ctx, q -> chain -> handler.handle(chain), failures);
         }
-        @Override public synchronized boolean isActivated() { return !workers.isEmpty(); }
+        @Override public synchronized boolean isActivated() { return loop != null; }
         @Override public synchronized void reset() {
-            workers.forEach(QueueWorker::stop);
-            workers.clear();
+            if (loop != null) {
+                loop.close();
+                loop = null;
+            }
         }
         @Override public void close() { reset(); }
     }
@@ -80,7 +77,7 @@ class QueueWorkerTest {
                     "status 0x" + Integer.toHexString(drv.status()));
             assertEquals(MmioTransport.INT_CONFIG, drv.interruptStatus() & MmioTransport.INT_CONFIG);
             assertTrue(CountingTrigger.await(() -> Thread.getAllStackTraces().keySet().stream()
-                    .noneMatch(th -> th.getName().startsWith("virtio-test-")), TIMEOUT), "both workers ended");
+                    .noneMatch(th -> th.getName().startsWith("virtio-test-")), TIMEOUT), "the loop ended");
             assertEquals(1, log.count("handler recursed"), String.join("\n", log.lines()));
         }
         dev.handler = chain -> 0;

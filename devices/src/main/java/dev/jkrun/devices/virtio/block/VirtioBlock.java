@@ -1,9 +1,10 @@
 package dev.jkrun.devices.virtio.block;
 
 import dev.jkrun.devices.RateLimitedLog;
-import dev.jkrun.devices.Trigger;
 import dev.jkrun.devices.block.DiskImage;
 import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.runtime.EventLoop;
+import dev.jkrun.devices.virtio.ActivationContext;
 import dev.jkrun.devices.virtio.DeviceThreads;
 import dev.jkrun.devices.virtio.QueueWorker;
 import dev.jkrun.devices.virtio.VirtioDevice;
@@ -12,7 +13,6 @@ import dev.jkrun.devices.virtio.queue.DescriptorChain;
 import dev.jkrun.devices.virtio.queue.Queue;
 import dev.jkrun.devices.virtio.queue.Reader;
 import dev.jkrun.devices.virtio.queue.Writer;
-import dev.jkrun.libc.EventFd;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 import java.io.IOException;
@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * virtio-blk (device id 2, virtio 1.2 section 5.2) over a {@link DiskImage}: one request queue of 256 entries served
- * by one {@link QueueWorker}. Requests IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES; anything malformed gets
+ * by one {@link QueueWorker} on the device's {@link EventLoop}. Requests IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES; anything malformed gets
  * VIRTIO_BLK_S_IOERR, unknown types VIRTIO_BLK_S_UNSUPP, and nothing a guest sends escapes the device.
  */
 public final class VirtioBlock implements VirtioDevice {
@@ -83,7 +83,8 @@ public final class VirtioBlock implements VirtioDevice {
     private final byte[] config = new byte[CONFIG_BYTES];
     private final DeviceThreads threads;
     private final RateLimitedLog failures;
-    private QueueWorker worker;
+    /** The device's one thread, between activate and reset. */
+    private EventLoop loop;
 
     /**
      * @param disk the image, owned by the device from now on (closed with it)
@@ -171,25 +172,28 @@ public final class VirtioBlock implements VirtioDevice {
     }
 
     @Override
-    public synchronized void activate(GuestMemory mem, List<Queue> queues, List<EventFd> events, Trigger interrupt) {
-        if (worker != null) {
+    public synchronized void activate(ActivationContext ctx) {
+        if (loop != null) {
             throw new IllegalStateException("virtio-blk[" + id + "] already active");
         }
-        worker = new QueueWorker(threads, "virtio-blk[" + id + "]", mem, queues.get(0), events.get(0), interrupt,
-                chain -> handle(mem, chain)).start();
+        // Requests run on the loop thread, fsync included, as on the queue's own thread before: one queue, nothing
+        // else to wait for; a stop waits for the request in progress (long ones check stopRequested).
+        GuestMemory mem = ctx.memory();
+        loop = QueueWorker.serve(threads, "virtio-blk[" + id + "]", ctx, q -> chain -> handle(mem, chain), failures);
     }
 
     @Override
     public DeviceThreads threads() { return threads; }
 
     @Override
-    public synchronized boolean isActivated() { return worker != null; }
+    public synchronized boolean isActivated() { return loop != null; }
 
     @Override
     public synchronized void reset() {
-        if (worker != null) {
-            worker.stop();
-            worker = null;
+        if (loop != null) {
+            loop.close();
+            loop = null;
+            failures.flush();
         }
     }
 

@@ -2,6 +2,8 @@ package dev.jkrun.devices.virtio.console;
 
 import dev.jkrun.devices.RateLimitedLog;
 import dev.jkrun.devices.Trigger;
+import dev.jkrun.devices.virtio.ActivationContext;
+import dev.jkrun.devices.virtio.ActiveQueue;
 import dev.jkrun.devices.virtio.DeviceThreads;
 import dev.jkrun.devices.virtio.VirtioDevice;
 import dev.jkrun.devices.virtio.queue.DescriptorChain;
@@ -163,7 +165,11 @@ public final class VirtioConsole implements VirtioDevice {
     }
 
     @Override
-    public void activate(GuestMemory mem, List<Queue> queues, List<EventFd> queueEvents, Trigger interrupt) {
+    public void activate(ActivationContext ctx) {
+        List<Queue> queues = ctx.queues().stream().map(ActiveQueue::queue).toList();
+        List<EventFd> queueEvents = ctx.queues().stream().map(ActiveQueue::notification).toList();
+        GuestMemory mem = ctx.memory();
+        Trigger interrupt = ctx.usedBuffer();
         synchronized (lock) {
             if (closed) {
                 throw new IllegalStateException("virtio-console is closed");

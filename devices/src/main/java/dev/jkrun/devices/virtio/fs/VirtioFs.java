@@ -1,30 +1,30 @@
 package dev.jkrun.devices.virtio.fs;
 
-import dev.jkrun.devices.Trigger;
+import dev.jkrun.devices.RateLimitedLog;
 import dev.jkrun.devices.fs.fuse.FuseServer;
+import dev.jkrun.devices.runtime.EventLoop;
+import dev.jkrun.devices.virtio.ActivationContext;
 import dev.jkrun.devices.virtio.DeviceThreads;
 import dev.jkrun.devices.virtio.QueueWorker;
 import dev.jkrun.devices.virtio.VirtioDevice;
 import dev.jkrun.devices.virtio.queue.DescriptorChain;
 import dev.jkrun.devices.virtio.queue.InvalidChainException;
-import dev.jkrun.devices.virtio.queue.Queue;
 import dev.jkrun.devices.virtio.queue.Reader;
 import dev.jkrun.devices.virtio.queue.Writer;
-import dev.jkrun.libc.EventFd;
-import dev.jkrun.memory.GuestMemory;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * virtio-fs (device id 26): a FUSE server reached through two queues, hiprio (0: FORGET, BATCH_FORGET and
- * INTERRUPT only) and one request queue (1). Config space is the 36-byte tag and the number of request queues. Each
- * queue has its own worker thread with its own request and reply buffers, so FUSE requests never share mutable
- * state here; a FORGET on hiprio can still run beside a request that uses the same inode, which the backend must
- * allow for ({@link dev.jkrun.devices.fs.passthrough.PassthroughFs} keeps a descriptor open while a request uses it).
+ * INTERRUPT only) and one request queue (1). Config space is the 36-byte tag and the number of request queues. Both
+ * queues are served by the device's one {@link EventLoop} thread, each with its own request and reply buffers, so
+ * FUSE requests never run concurrently here (backends still allow it: {@link
+ * dev.jkrun.devices.fs.passthrough.PassthroughFs} keeps a descriptor open while a request uses it).
  */
 public final class VirtioFs implements VirtioDevice {
+    private static final Logger LOG = LoggerFactory.getLogger(VirtioFs.class);
     public static final int DEVICE_TYPE = 26;
     public static final int QUEUE_SIZE = 1024;
     public static final int TAG_BYTES = 36;
@@ -38,8 +38,10 @@ public final class VirtioFs implements VirtioDevice {
     private final byte[] config = new byte[TAG_BYTES + 4];
     private final FuseServer server;
     private final AutoCloseable backend;
-    private final List<QueueWorker> workers = new ArrayList<>();
     private final DeviceThreads threads;
+    private final RateLimitedLog failures;
+    /** The device's one thread, between activate and reset. */
+    private EventLoop loop;
 
     /**
      * @param tag the mount tag the guest uses (at most 36 bytes of UTF-8)
@@ -54,6 +56,7 @@ public final class VirtioFs implements VirtioDevice {
         this.server = server;
         this.backend = backend;
         this.threads = new DeviceThreads("virtio-fs[" + tag + "]");
+        this.failures = new RateLimitedLog(LOG, "virtio-fs[" + tag + "]");
         System.arraycopy(t, 0, config, 0, t.length);
         ByteBuffer.wrap(config).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(TAG_BYTES, 1);
     }
@@ -80,24 +83,28 @@ public final class VirtioFs implements VirtioDevice {
     }
 
     @Override
-    public synchronized void activate(GuestMemory mem, List<Queue> queues, List<EventFd> events, Trigger interrupt) {
-        for (int q = 0; q < queues.size(); q++) {
-            Handler h = new Handler(q == HIPRIO_QUEUE);
-            workers.add(new QueueWorker(threads, "virtio-fs[" + tag + "]-q" + q, mem, queues.get(q), events.get(q), interrupt,
-                    h::handle).start());
+    public synchronized void activate(ActivationContext ctx) {
+        if (loop != null) {
+            throw new IllegalStateException("virtio-fs[" + tag + "] already active");
         }
+        // FUSE requests on host files run on the loop thread, as they ran on each queue's thread before; hiprio
+        // (FORGET) now waits behind a request in progress instead of running beside it, which only makes it safer.
+        loop = QueueWorker.serve(threads, "virtio-fs[" + tag + "]", ctx, q -> new Handler(q == HIPRIO_QUEUE)::handle, failures);
     }
 
     @Override
     public DeviceThreads threads() { return threads; }
 
     @Override
-    public synchronized boolean isActivated() { return !workers.isEmpty(); }
+    public synchronized boolean isActivated() { return loop != null; }
 
     @Override
     public synchronized void reset() {
-        workers.forEach(QueueWorker::stop);
-        workers.clear();
+        if (loop != null) {
+            loop.close();
+            loop = null;
+            failures.flush();
+        }
     }
 
     @Override

@@ -1,0 +1,318 @@
+package dev.jkrun.devices.virtio.vsock;
+
+import dev.jkrun.devices.RateLimitedLog;
+import dev.jkrun.devices.virtio.vsock.host.HostListener;
+import dev.jkrun.devices.virtio.vsock.host.HostSockets;
+import dev.jkrun.devices.virtio.vsock.host.HostStream;
+import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The host end of virtio-vsock (as Firecracker's vsock muxer): routes the guest's packets to connections, opens
+ * connections for guest REQUESTs to bridged ports and for host clients of listening bridges, and hands the rx
+ * queue the next packet the guest is owed. Everything it holds is bounded: connections by
+ * {@link VsockConfig#maxConnections()}, guest data per connection by its credit, RSTs for ports without a
+ * connection by {@link VsockConfig#rxBacklog()} (while that is full the device stops taking tx packets: {@link
+ * #txPaused()}). Nothing the guest sends makes it throw. Runs on one thread (the device's event loop).
+ */
+public final class VsockMuxer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(VsockMuxer.class);
+    /** listen(2) backlog of a listening bridge (libkrun uses 5; clients beyond the backlog would be refused). */
+    static final int LISTEN_BACKLOG = 128;
+    /** Connections accepted per readiness event of a listener, so one busy listener cannot starve the rest. */
+    static final int ACCEPTS_PER_EVENT = 64;
+    /** How long a listener rests after accept failed (out of descriptors: EMFILE), instead of spinning. */
+    static final long ACCEPT_PAUSE_MILLIS = 100;
+    /** Local ports of host-initiated connections start here (Firecracker picks from the same range). */
+    static final int FIRST_LOCAL_PORT = 1 << 30;
+
+    private final VsockConfig config;
+    private final HostSockets sockets;
+    private final Reactor reactor;
+    private final Map<Integer, VsockPort> ports = new HashMap<>();
+    private final Map<Long, VsockConnection> connections = new HashMap<>();
+    private final ArrayDeque<VsockConnection> rxQueue = new ArrayDeque<>();
+    private final ArrayDeque<VsockHeader> controlRx = new ArrayDeque<>();
+    private final List<HostListener> listeners = new ArrayList<>();
+    private final List<Reactor.Watch> listenerWatches = new ArrayList<>();
+    private final RateLimitedLog guestWarnings = new RateLimitedLog(LOG, "virtio-vsock");
+    private int nextLocalPort = FIRST_LOCAL_PORT;
+    private long dropped;
+    private long refused;
+    private boolean closed;
+
+    public VsockMuxer(VsockConfig config, HostSockets sockets, Reactor reactor) {
+        this.config = config;
+        this.sockets = sockets;
+        this.reactor = reactor;
+        for (VsockPort p : config.ports()) {
+            ports.put(p.port(), p);
+        }
+    }
+
+    /**
+     * Binds and listens on every listening bridge's path.
+     *
+     * @throws IllegalStateException naming the field when a path exists or cannot be bound (nothing stays open)
+     */
+    public void start() {
+        for (int i = 0; i < config.ports().size(); i++) {
+            VsockPort p = config.ports().get(i);
+            if (!p.listen()) {
+                continue;
+            }
+            HostListener l;
+            try {
+                l = sockets.listen(p.path(), LISTEN_BACKLOG);
+            } catch (IOException e) {
+                close();
+                throw new IllegalStateException("vsock.ports[" + i + "].path: cannot listen on " + p.path() + ": "
+                        + e.getMessage(), e);
+            }
+            listeners.add(l);
+            int guestPort = p.port();
+            Reactor.Watch[] w = new Reactor.Watch[1];
+            w[0] = reactor.watch(l.fd(), Reactor.IN, events -> accept(l, w[0], guestPort));
+            listenerWatches.add(w[0]);
+        }
+    }
+
+    // ---- guest to host ----------------------------------------------------------------------------------------
+
+    /** A packet from the guest's tx queue. */
+    public void send(VsockPacket packet) {
+        VsockHeader h = packet.header();
+        // Only correctly addressed packets (as vhost-vsock): anything else is not the guest's to send.
+        if (h.srcCid() != VsockHeader.GUEST_CID || h.dstCid() != VsockHeader.HOST_CID) {
+            dropped++;
+            LOG.debug("virtio-vsock: dropped a packet with src_cid {} dst_cid {}", h.srcCid(), h.dstCid());
+            return;
+        }
+        if (h.type() != VsockHeader.TYPE_STREAM) {
+            reply(h); // 5.10.6.5: unknown socket types are reset
+            return;
+        }
+        VsockConnection c = connections.get(VsockConnection.key(h.dstPort(), h.srcPort()));
+        if (c != null) {
+            c.onGuest(h, packet.payload());
+            changed(c);
+            return;
+        }
+        if (h.op() == VsockHeader.OP_REQUEST) {
+            connectFromGuest(h);
+        } else {
+            reply(h); // no such connection (never answering an RST with one)
+        }
+    }
+
+    /** A tx chain that held no well-formed packet: reset what it names, or drop it when it names nothing. */
+    public void malformed(MalformedPacketException e) {
+        VsockHeader h = e.header();
+        LOG.debug("virtio-vsock: malformed tx packet: {}", e.getMessage());
+        if (h == null || h.srcCid() != VsockHeader.GUEST_CID || h.dstCid() != VsockHeader.HOST_CID) {
+            dropped++;
+            return;
+        }
+        VsockConnection c = connections.get(VsockConnection.key(h.dstPort(), h.srcPort()));
+        if (c != null) {
+            c.reset(); // its stream lost bytes
+            changed(c);
+        } else {
+            reply(h);
+        }
+    }
+
+    private void reply(VsockHeader h) {
+        if (h.op() != VsockHeader.OP_RST) {
+            queueControl(h.resetReply());
+        }
+    }
+
+    private void queueControl(VsockHeader h) {
+        if (controlRx.size() >= config.rxBacklog()) {
+            dropped++; // only reachable when the device ignores txPaused()
+            return;
+        }
+        controlRx.add(h);
+    }
+
+    private void connectFromGuest(VsockHeader request) {
+        VsockPort port = ports.get(request.dstPort());
+        if (port == null || port.listen()) {
+            reply(request); // 5.10.6.5: nobody listens there
+            return;
+        }
+        if (connections.size() >= config.maxConnections()) {
+            refused++;
+            guestWarnings.warn("virtio-vsock: {} connections open, refusing another to port {}",
+                    connections.size(), Integer.toUnsignedString(request.dstPort()));
+            reply(request);
+            return;
+        }
+        HostSockets.Connecting c;
+        try {
+            c = sockets.connect(port.path());
+        } catch (IOException e) {
+            LOG.debug("virtio-vsock: port {}: connect to {} failed: {}", port.port(), port.path(), e.getMessage());
+            reply(request);
+            return;
+        }
+        VsockConnection conn = VsockConnection.fromGuest(request, c.stream(), c.connected(), reactor, this::changed,
+                config.bufAlloc());
+        add(conn);
+    }
+
+    // ---- host to guest ----------------------------------------------------------------------------------------
+
+    private void accept(HostListener listener, Reactor.Watch watch, int guestPort) {
+        for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+            HostStream s;
+            try {
+                s = listener.accept();
+            } catch (IOException e) {
+                // Out of descriptors, most likely: the pending connection stays readable, so rest instead of spin.
+                guestWarnings.warn("virtio-vsock: accept on {} failed: {}", listener, e.getMessage());
+                watch.interest(0);
+                reactor.schedule(ACCEPT_PAUSE_MILLIS, () -> {
+                    if (!closed) {
+                        watch.interest(Reactor.IN);
+                    }
+                });
+                return;
+            }
+            if (s == null) {
+                return;
+            }
+            if (connections.size() >= config.maxConnections()) {
+                refused++;
+                guestWarnings.warn("virtio-vsock: {} connections open, closing a new host connection for port {}",
+                        connections.size(), Integer.toUnsignedString(guestPort));
+                s.close();
+                continue;
+            }
+            int local = freeLocalPort(guestPort);
+            add(VsockConnection.fromHost(local, guestPort, s, reactor, this::changed, config.bufAlloc(),
+                    config.listenRetryMillis()));
+        }
+    }
+
+    private int freeLocalPort(int guestPort) {
+        while (true) {
+            int p = nextLocalPort;
+            nextLocalPort = nextLocalPort == -2 ? FIRST_LOCAL_PORT : nextLocalPort + 1; // never VMADDR_PORT_ANY
+            if (!connections.containsKey(VsockConnection.key(p, guestPort))) {
+                return p;
+            }
+        }
+    }
+
+    private void add(VsockConnection c) {
+        connections.put(c.key, c);
+        try {
+            c.attach(reactor.watch(c.stream().fd(), c.desiredInterest(), events -> {
+                c.onHost(events);
+                changed(c);
+            }));
+        } catch (RuntimeException e) {
+            connections.remove(c.key);
+            c.release();
+            throw e;
+        }
+        changed(c);
+    }
+
+    /** After anything happened to {@code c}: remove it when it ended, else update its watch and the rx queue. */
+    private void changed(VsockConnection c) {
+        if (connections.get(c.key) != c) {
+            return; // a timer of a connection already gone
+        }
+        if (c.end() != VsockConnection.End.NONE) {
+            connections.remove(c.key);
+            c.release();
+            if (c.end() == VsockConnection.End.RESET) {
+                queueControl(c.resetHeader());
+            }
+            return;
+        }
+        c.applyInterest();
+        if (c.pending() != 0 && !c.queued) {
+            c.queued = true;
+            rxQueue.add(c);
+        }
+    }
+
+    /** Whether the guest is owed packets (it may still get none: a connection may wait for credit). */
+    public boolean hasRx() { return !controlRx.isEmpty() || !rxQueue.isEmpty(); }
+
+    /**
+     * The next packet for the guest, with up to {@code maxPayload} bytes of data in {@code payload[0..len)}; null
+     * when none is ready. Connections take turns.
+     */
+    public VsockHeader nextRx(byte[] payload, int maxPayload) {
+        if (!controlRx.isEmpty()) {
+            return controlRx.poll();
+        }
+        for (int turns = rxQueue.size(); turns > 0; turns--) {
+            VsockConnection c = rxQueue.poll();
+            c.queued = false;
+            if (connections.get(c.key) != c) {
+                continue;
+            }
+            VsockHeader h = c.nextRx(payload, maxPayload);
+            changed(c);
+            if (h != null) {
+                return h;
+            }
+            if (!controlRx.isEmpty()) {
+                return controlRx.poll();
+            }
+        }
+        return null;
+    }
+
+    /** Whether the RST backlog is full: the device then leaves tx packets in their queue until rx drains. */
+    public boolean txPaused() { return controlRx.size() >= config.rxBacklog(); }
+
+    public int connectionCount() { return connections.size(); }
+
+    /** Packets dropped: wrongly addressed, unparseable, or (never with a well-behaved device) over the backlog. */
+    public long droppedPackets() { return dropped; }
+
+    /** Connections refused for the connection cap. */
+    public long refusedConnections() { return refused; }
+
+    /** Resets every connection (telling the guest) as a device reset does; listeners stay. */
+    public void resetAll() {
+        for (VsockConnection c : new ArrayList<>(connections.values())) {
+            c.reset();
+            changed(c);
+        }
+    }
+
+    /** Closes every host socket, and every listener (removing its socket node). Idempotent. */
+    @Override
+    public void close() {
+        closed = true;
+        for (VsockConnection c : connections.values()) {
+            c.release();
+        }
+        connections.clear();
+        rxQueue.clear();
+        controlRx.clear();
+        for (Reactor.Watch w : listenerWatches) {
+            w.close();
+        }
+        listenerWatches.clear();
+        for (HostListener l : listeners) {
+            l.close();
+        }
+        listeners.clear();
+        guestWarnings.flush();
+    }
+}

@@ -1,0 +1,132 @@
+package dev.jkrun.libc;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@link Sockets} over real AF_UNIX stream sockets: waiting is a value, failures carry their errno. */
+class SocketsTest {
+    @TempDir
+    Path dir;
+
+    private record Pair(FileDescriptor listener, FileDescriptor client, FileDescriptor server) implements AutoCloseable {
+        @Override
+        public void close() {
+            client.close();
+            server.close();
+            listener.close();
+        }
+    }
+
+    private Pair pair() {
+        Path p = dir.resolve("s.sock");
+        FileDescriptor l = Sockets.listenUnix(p, 4);
+        assertNull(Sockets.accept(l), "nothing pending yet");
+        Sockets.Connecting c = Sockets.connectUnix(p);
+        assertTrue(c.connected(), "a unix connect to a listener completes at once");
+        FileDescriptor s = Sockets.accept(l);
+        assertNotNull(s);
+        return new Pair(l, c.fd(), s);
+    }
+
+    @Test
+    void bytesFlowBothWaysAndWaitingIsZero() {
+        try (Pair p = pair()) {
+            ByteBuffer in = ByteBuffer.allocate(16);
+            assertEquals(0, Sockets.read(p.server(), in), "would block");
+            assertEquals(5, Sockets.write(p.client(), ByteBuffer.wrap("hello".getBytes())));
+            assertEquals(5, Sockets.read(p.server(), in));
+            assertEquals(5, in.position());
+            assertArrayEquals("hello".getBytes(), java.util.Arrays.copyOf(in.array(), 5));
+            ByteBuffer direct = ByteBuffer.allocateDirect(8);
+            Sockets.write(p.server(), ByteBuffer.wrap("xy".getBytes()));
+            assertEquals(2, Sockets.read(p.client(), direct));
+            assertEquals('x', direct.get(0));
+        }
+    }
+
+    @Test
+    void heapBuffersAreReadAndWrittenAtTheirPosition() {
+        try (Pair p = pair()) {
+            ByteBuffer src = ByteBuffer.wrap("0123456789".getBytes());
+            src.position(3).limit(7);
+            assertEquals(4, Sockets.write(p.client(), src));
+            assertEquals(7, src.position());
+            byte[] dst = new byte[10];
+            ByteBuffer d = ByteBuffer.wrap(dst);
+            d.position(5);
+            assertEquals(4, Sockets.read(p.server(), d));
+            assertEquals("3456", new String(dst, 5, 4));
+            assertEquals(0, dst[4]);
+        }
+    }
+
+    @Test
+    void endOfStreamShutdownAndBrokenPipe() {
+        try (Pair p = pair()) {
+            Sockets.shutdown(p.client(), Sockets.SHUT_WR);
+            assertEquals(-1, Sockets.read(p.server(), ByteBuffer.allocate(4)), "EOF after the peer's SHUT_WR");
+            assertEquals(3, Sockets.write(p.server(), ByteBuffer.wrap("abc".getBytes())), "the other direction still works");
+            assertEquals(3, Sockets.read(p.client(), ByteBuffer.allocate(4)));
+            p.client().close();
+            NativeCallException e = assertThrows(NativeCallException.class,
+                    () -> Sockets.write(p.server(), ByteBuffer.wrap("x".getBytes())));
+            assertEquals(Sockets.EPIPE, e.errno(), "EPIPE, and no SIGPIPE killed us");
+            assertEquals(0, Sockets.soError(p.server()));
+        }
+    }
+
+    @Test
+    void aFullSocketSaysZero() {
+        try (Pair p = pair()) {
+            ByteBuffer chunk = ByteBuffer.allocate(64 << 10);
+            long total = 0;
+            int n;
+            while ((n = Sockets.write(p.client(), chunk.clear())) > 0) {
+                total += n;
+            }
+            assertEquals(0, n);
+            assertTrue(total > 0);
+        }
+    }
+
+    @Test
+    void connectFailuresCarryTheirErrno() throws Exception {
+        NativeCallException e = assertThrows(NativeCallException.class, () -> Sockets.connectUnix(dir.resolve("none")));
+        assertEquals(Errno.ENOENT, e.errno());
+        Path notListening = dir.resolve("bound");
+        try (FileDescriptor fd = Sockets.socket(SockAddr.AF_UNIX, Sockets.SOCK_STREAM)) {
+            Sockets.bind(fd, SockAddr.unix(notListening));
+            e = assertThrows(NativeCallException.class, () -> Sockets.connectUnix(notListening));
+            assertEquals(Sockets.ECONNREFUSED, e.errno());
+        }
+        Path exists = Files.createFile(dir.resolve("file"));
+        e = assertThrows(NativeCallException.class, () -> Sockets.listenUnix(exists, 1));
+        assertEquals(Sockets.EADDRINUSE, e.errno());
+    }
+
+    @Test
+    void unixAddressesAreCheckedAndNamed() {
+        Path longest = Path.of("/" + "a".repeat(SockAddr.SUN_PATH_SIZE - 2));
+        assertEquals(SockAddr.SUN_PATH_SIZE + 2, SockAddr.unix(longest).bytes().length);
+        assertThrows(IllegalArgumentException.class, () -> SockAddr.unix(Path.of("/" + "a".repeat(SockAddr.SUN_PATH_SIZE - 1))));
+        assertThrows(IllegalArgumentException.class, () -> SockAddr.unix(Path.of("")));
+        SockAddr a = SockAddr.unix(Path.of("/tmp/x.sock"));
+        assertEquals(SockAddr.AF_UNIX, a.family());
+        assertEquals("unix:/tmp/x.sock", a.toString());
+        Path p = dir.resolve("named.sock");
+        try (FileDescriptor l = Sockets.listenUnix(p, 1)) {
+            assertEquals("unix:" + p, Sockets.localAddress(l).toString());
+            assertEquals(0, Sockets.soError(l));
+        }
+    }
+}
