@@ -5,15 +5,12 @@ import dev.jkrun.devices.fs.fuse.FuseServer;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.devices.fs.passthrough.PassthroughFs;
 import dev.jkrun.devices.fs.passthrough.PassthroughOptions;
-import dev.jkrun.devices.virtio.MmioTransport;
-import dev.jkrun.devices.virtio.console.VirtioConsole;
 import dev.jkrun.devices.virtio.fs.VirtioFs;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.VirtioFsMount;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.VmConfig;
-import dev.jkrun.vmm.vstate.Vmm;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -64,12 +61,5 @@ final class Shares {
         }
         return new InitConfig(e.exec(), e.args(), e.env(), e.workdir(), e.hostname(), e.rlimits(), mounts, e.rootDisk(),
                 Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()));
-    }
-
-    static Vmm.ConsoleResizer resizer(VirtioConsole console, MmioTransport transport) {
-        return (cols, rows) -> {
-            console.resize(cols, rows);
-            transport.configChanged();
-        };
     }
 }

@@ -26,7 +26,6 @@ import dev.jkrun.loader.Kernels;
 import dev.jkrun.loader.KrunfwBundle;
 import dev.jkrun.loader.krunfw.Krunfw;
 import dev.jkrun.memory.MmapGuestMemory;
-import dev.jkrun.devices.virtio.MmioTransport;
 import dev.jkrun.devices.virtio.console.VirtioConsole;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.InitConfig;
@@ -92,11 +91,10 @@ public final class VmmBuilder {
 
             MmioDeviceManager devices = new MmioDeviceManager(vm, mmio, memory, resources);
             VirtioConsole console = null;
-            MmioTransport consoleTransport = null;
             Consoles.Built consoles = Consoles.create(config.console(), config.consolePorts(), config.exec().isPresent(), resources);
             console = consoles.device();
             if (console != null) {
-                consoleTransport = devices.attach(console);
+                devices.attach(console);
             }
             Optional<InitConfig> exec = config.exec().map(e -> Shares.completeInit(e, config));
             for (FsShare share : Shares.rootFirst(config.shares())) {
@@ -126,7 +124,7 @@ public final class VmmBuilder {
             Vmm vmm = new Vmm(options.name(), memory, vcpus, pio, mmio, resources, debugLog);
             vmm.setDeviceThreads(devices::liveThreads);
             if (console != null) {
-                vmm.setConsoleResizer(Shares.resizer(console, consoleTransport));
+                vmm.setConsoleResizer(console::resize); // the device raises its own config interrupt
             }
             consoles.panicWatch().ifPresent(w -> vmm.setPanicSource(w::panic));
             consoles.control().ifPresent(c -> vmm.addStopRequester(() -> c.post("poweroff\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII))));
