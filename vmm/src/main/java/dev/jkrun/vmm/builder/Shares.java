@@ -20,14 +20,6 @@ import java.util.function.IntConsumer;
 final class Shares {
     private Shares() {}
 
-    /** libkrun attaches the root share first; the rest keep their order (which fixes their guest addresses). */
-    static List<FsShare> rootFirst(List<FsShare> shares) {
-        List<FsShare> out = new ArrayList<>();
-        shares.stream().filter(FsShare::isRoot).forEach(out::add);
-        shares.stream().filter(s -> !s.isRoot()).forEach(out::add);
-        return out;
-    }
-
     /**
      * One share's device. The root share of a VM with a command also serves init.krun and /.jkrun-config as
      * virtual read-only files that never exist on the host, and takes init's exit-status ioctl.
