@@ -510,6 +510,30 @@ class VirtioConsoleTest {
         }
     }
 
+    /**
+     * {@code jkrun run} with pipes for stdio: hvc0, krun-stdin/-stdout/-stderr on host fds and init's control port.
+     * Twelve threads before the event loop (rx and tx per port, two control), one now.
+     */
+    @Test
+    void aRunLikeConsoleRunsOneThread(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        try (dev.jkrun.libc.FileDescriptor fd = dev.jkrun.libc.FileDescriptor.open(fifo.toString(),
+                dev.jkrun.libc.FileDescriptor.O_RDWR | dev.jkrun.libc.FileDescriptor.O_NONBLOCK)) {
+            VirtioConsole c = new VirtioConsole(List.of(
+                    ConsolePort.console(PortInput.empty(), PortOutput.lines(l -> { })),
+                    ConsolePort.named("krun-stdin", PortInput.ofFd(fd.raw()), PortOutput.discard()),
+                    ConsolePort.named("krun-stdout", PortInput.empty(), PortOutput.ofFd(fd.raw())),
+                    ConsolePort.named("krun-stderr", PortInput.empty(), PortOutput.ofFd(fd.raw())),
+                    ConsolePort.named("jkrun-control", new QueuedInput(), PortOutput.discard())), 80, 25);
+            MockDriver d = driver(c);
+            d.init(1L << VirtioConsole.VIRTIO_CONSOLE_F_MULTIPORT);
+            assertEquals(List.of("virtio-console-loop"), Thread.getAllStackTraces().keySet().stream().map(Thread::getName)
+                    .filter(n -> n.startsWith("virtio-console-")).toList());
+            d.transport().close();
+        }
+    }
+
     /** A resize updates config space and raises the configuration change interrupt itself (virtio 1.2 §5.3.4). */
     @Test
     void resizeRaisesTheConfigInterrupt() {
