@@ -445,6 +445,10 @@ public final class VirtioConsole implements VirtioDevice {
 
             /** The host took less than offered: wait on the loop for room (OUT), not in write(2). */
             private void awaitRoom() {
+                if (out.pollFd() < 0) {
+                    loop.schedule(10, this::drain); // an output with nothing to wait on took less: look again soon
+                    return;
+                }
                 if (room == null) {
                     room = new WatchedFd(loop, out.pollFd(), events -> {
                         room.interest(0);
