@@ -34,6 +34,20 @@ public final class FileDescriptor implements AutoCloseable {
         return new FileDescriptor(rc, path);
     }
 
+    /**
+     * A new descriptor of ours for the open file behind {@code fd} (F_DUPFD_CLOEXEC), which stays the caller's: an
+     * epoll set then watches a number that nobody else registers or closes.
+     */
+    public static FileDescriptor duplicate(int fd, String what) {
+        int rc = Native.libc().fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (rc < 0) {
+            throw new NativeCallException("fcntl(F_DUPFD_CLOEXEC, " + fd + ")", Native.errno());
+        }
+        return new FileDescriptor(rc, what);
+    }
+
+    private static final int F_DUPFD_CLOEXEC = 1030;
+
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
 
     public int raw() {

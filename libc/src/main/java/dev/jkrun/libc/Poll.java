@@ -97,6 +97,23 @@ public final class Poll {
         }
     }
 
+    /** Whether a write to {@code fd} would not block now (or would fail at once): poll(2) with no wait. */
+    public static boolean writable(int fd) {
+        Pointer pfd = Memory.allocateDirect(Native.runtime(), 8);
+        pfd.putInt(0, fd);
+        pfd.putShort(4, POLLOUT);
+        while (true) {
+            int rc = Native.libc().poll(pfd, 1, 0);
+            if (rc >= 0) {
+                return rc > 0;
+            }
+            int e = Native.errno();
+            if (e != Errno.EINTR) {
+                throw new NativeCallException("poll", e);
+            }
+        }
+    }
+
     /** Whether {@code fd} has O_NONBLOCK set (false when it cannot be told). */
     public static boolean isNonBlocking(int fd) {
         int flags = Native.libc().fcntl(fd, F_GETFL, 0);

@@ -16,7 +16,7 @@ import java.nio.file.Path;
  * system supports it is found out when the image is opened.
  */
 public record DiskConfig(String id, Path path, boolean readOnly, ImageFormat format, SyncMode sync, boolean allowBackingFiles,
-                         boolean directIo) {
+                         boolean directIo) implements DeviceConfig {
     public DiskConfig {
         if (id == null || id.isEmpty() || id.getBytes(StandardCharsets.UTF_8).length > 20) {
             throw new ConfigurationException("disk.id", "id must be 1 to 20 bytes, got '" + id + "'");

@@ -14,7 +14,7 @@ import java.util.function.Supplier;
  * asks for; jkrun has no DAX yet, so it is recorded and the guest does without (it falls back to FUSE reads).
  */
 public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
-                      boolean readOnly, long shmSizeBytes) {
+                      boolean readOnly, long shmSizeBytes) implements DeviceConfig {
     public static final String ROOT_TAG = "/dev/root";
     /** virtio-fs config space holds 36 bytes of tag. */
     public static final int MAX_TAG_BYTES = 36;

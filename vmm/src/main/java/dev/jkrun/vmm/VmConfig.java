@@ -14,11 +14,13 @@ import java.util.Set;
  * to make one. {@code exec} is the command the guest init runs on the root share; {@code consolePorts} are named
  * ports besides the implicit console; {@code smbiosOemStrings} go into an SMBIOS type 11 table; {@code
  * testExitPort} adds the test-guest toolkit's exit port (0xF4: a 32-bit OUT stops the VM with that status), off for
- * real guests.
+ * real guests. {@code devices} are the VM's other devices, each its {@link DeviceConfig} record, attached after the
+ * shares and disks in this order: a new device type joins here, not as another component.
  */
 public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig console,
                        List<ConsolePortConfig> consolePorts, List<FsShare> shares, List<DiskConfig> disks,
-                       Optional<InitConfig> exec, List<String> smbiosOemStrings, boolean testExitPort) {
+                       Optional<InitConfig> exec, List<String> smbiosOemStrings, boolean testExitPort,
+                       List<DeviceConfig> devices) {
     /** Total bytes of OEM strings one SMBIOS type 11 structure may carry here (it lives in the 64 KiB BIOS area). */
     public static final int MAX_OEM_STRING_BYTES = 4096;
 
@@ -30,6 +32,12 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
         shares = List.copyOf(shares);
         disks = List.copyOf(disks);
         smbiosOemStrings = List.copyOf(smbiosOemStrings);
+        devices = List.copyOf(devices);
+        for (DeviceConfig d : devices) {
+            if (d instanceof FsShare || d instanceof DiskConfig) {
+                throw new ConfigurationException("devices", "shares and disks are listed in shares and disks");
+            }
+        }
         Set<String> ids = new HashSet<>();
         for (DiskConfig d : disks) {
             if (!ids.add(d.id())) {
@@ -68,6 +76,13 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
         }
     }
 
+    /** A VM without other devices. */
+    public VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig console, List<ConsolePortConfig> consolePorts,
+                    List<FsShare> shares, List<DiskConfig> disks, Optional<InitConfig> exec, List<String> smbiosOemStrings,
+                    boolean testExitPort) {
+        this(machine, kernel, console, consolePorts, shares, disks, exec, smbiosOemStrings, testExitPort, List.of());
+    }
+
     /** A VM without extra console ports or SMBIOS strings. */
     public VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig console, List<FsShare> shares,
                     List<DiskConfig> disks, Optional<InitConfig> exec, boolean testExitPort) {
@@ -83,17 +98,34 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
 
     private static Optional<FsShare> root(List<FsShare> shares) { return shares.stream().filter(FsShare::isRoot).findFirst(); }
 
-    public VmConfig withConsole(ConsoleConfig c) { return new VmConfig(machine, kernel, c, consolePorts, shares, disks, exec, smbiosOemStrings, testExitPort); }
+    public VmConfig withConsole(ConsoleConfig c) { return new VmConfig(machine, kernel, c, consolePorts, shares, disks, exec, smbiosOemStrings, testExitPort, devices); }
 
-    public VmConfig withTestExitPort(boolean on) { return new VmConfig(machine, kernel, console, consolePorts, shares, disks, exec, smbiosOemStrings, on); }
+    public VmConfig withTestExitPort(boolean on) { return new VmConfig(machine, kernel, console, consolePorts, shares, disks, exec, smbiosOemStrings, on, devices); }
 
-    public VmConfig withShares(List<FsShare> s) { return new VmConfig(machine, kernel, console, consolePorts, s, disks, exec, smbiosOemStrings, testExitPort); }
+    public VmConfig withShares(List<FsShare> s) { return new VmConfig(machine, kernel, console, consolePorts, s, disks, exec, smbiosOemStrings, testExitPort, devices); }
 
-    public VmConfig withDisks(List<DiskConfig> d) { return new VmConfig(machine, kernel, console, consolePorts, shares, d, exec, smbiosOemStrings, testExitPort); }
+    public VmConfig withDisks(List<DiskConfig> d) { return new VmConfig(machine, kernel, console, consolePorts, shares, d, exec, smbiosOemStrings, testExitPort, devices); }
 
-    public VmConfig withExec(InitConfig e) { return new VmConfig(machine, kernel, console, consolePorts, shares, disks, Optional.of(e), smbiosOemStrings, testExitPort); }
+    public VmConfig withExec(InitConfig e) { return new VmConfig(machine, kernel, console, consolePorts, shares, disks, Optional.of(e), smbiosOemStrings, testExitPort, devices); }
 
-    public VmConfig withSmbiosOemStrings(List<String> s) { return new VmConfig(machine, kernel, console, consolePorts, shares, disks, exec, s, testExitPort); }
+    public VmConfig withSmbiosOemStrings(List<String> s) { return new VmConfig(machine, kernel, console, consolePorts, shares, disks, exec, s, testExitPort, devices); }
+
+    /** Appends another device (attached after the shares, the disks and the devices before it). */
+    public VmConfig withDevice(DeviceConfig d) {
+        List<DeviceConfig> all = new ArrayList<>(devices);
+        all.add(d);
+        return new VmConfig(machine, kernel, console, consolePorts, shares, disks, exec, smbiosOemStrings, testExitPort, all);
+    }
+
+    /** Every device besides the console, in attach order: the root share first (libkrun), other shares, disks, the rest. */
+    public List<DeviceConfig> attachOrder() {
+        List<DeviceConfig> all = new ArrayList<>();
+        shares.stream().filter(FsShare::isRoot).forEach(all::add);
+        shares.stream().filter(s -> !s.isRoot()).forEach(all::add);
+        all.addAll(disks);
+        all.addAll(devices);
+        return all;
+    }
 
     /** Appends a share (the root first, by convention: it fixes the device order and so the guest's view). */
     public VmConfig withShare(FsShare s) {

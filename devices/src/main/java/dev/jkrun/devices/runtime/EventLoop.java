@@ -172,7 +172,11 @@ public final class EventLoop implements AutoCloseable {
         try {
             t.join(JOIN_TIMEOUT_MS);
             if (t.isAlive()) {
-                LOG.error("{}: event loop did not stop within {} ms", name, JOIN_TIMEOUT_MS);
+                t.interrupt(); // a handler stuck in an interruptible host write (a Java stream) leaves then
+                t.join(JOIN_TIMEOUT_MS);
+            }
+            if (t.isAlive()) {
+                LOG.error("{}: event loop did not stop within {} ms", name, 2 * JOIN_TIMEOUT_MS);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -5,15 +5,12 @@ import dev.jkrun.devices.fs.fuse.FuseServer;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.devices.fs.passthrough.PassthroughFs;
 import dev.jkrun.devices.fs.passthrough.PassthroughOptions;
-import dev.jkrun.devices.virtio.MmioTransport;
-import dev.jkrun.devices.virtio.console.VirtioConsole;
 import dev.jkrun.devices.virtio.fs.VirtioFs;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.VirtioFsMount;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.VmConfig;
-import dev.jkrun.vmm.vstate.Vmm;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -22,14 +19,6 @@ import java.util.function.IntConsumer;
 /** virtio-fs shares and the guest init's view of them: device order, virtual root files, default mounts. */
 final class Shares {
     private Shares() {}
-
-    /** libkrun attaches the root share first; the rest keep their order (which fixes their guest addresses). */
-    static List<FsShare> rootFirst(List<FsShare> shares) {
-        List<FsShare> out = new ArrayList<>();
-        shares.stream().filter(FsShare::isRoot).forEach(out::add);
-        shares.stream().filter(s -> !s.isRoot()).forEach(out::add);
-        return out;
-    }
 
     /**
      * One share's device. The root share of a VM with a command also serves init.krun and /.jkrun-config as
@@ -64,12 +53,5 @@ final class Shares {
         }
         return new InitConfig(e.exec(), e.args(), e.env(), e.workdir(), e.hostname(), e.rlimits(), mounts, e.rootDisk(),
                 Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()));
-    }
-
-    static Vmm.ConsoleResizer resizer(VirtioConsole console, MmioTransport transport) {
-        return (cols, rows) -> {
-            console.resize(cols, rows);
-            transport.configChanged();
-        };
     }
 }

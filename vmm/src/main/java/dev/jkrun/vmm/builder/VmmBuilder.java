@@ -26,15 +26,15 @@ import dev.jkrun.loader.Kernels;
 import dev.jkrun.loader.KrunfwBundle;
 import dev.jkrun.loader.krunfw.Krunfw;
 import dev.jkrun.memory.MmapGuestMemory;
-import dev.jkrun.devices.virtio.MmioTransport;
 import dev.jkrun.devices.virtio.console.VirtioConsole;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.InitConfig;
-import dev.jkrun.vmm.DiskConfig;
+import dev.jkrun.vmm.DeviceConfig;
 import dev.jkrun.vmm.FsShare;
 import java.util.Optional;
 import dev.jkrun.vmm.VmConfig;
 import dev.jkrun.vmm.vstate.DebugLog;
+import dev.jkrun.vmm.vstate.VmControl;
 import dev.jkrun.vmm.vstate.Vmm;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
@@ -79,31 +79,28 @@ public final class VmmBuilder {
             vm.createPit2();
             payload.writeInto(memory);
 
-            Vmm[] vmmRef = new Vmm[1];
+            VmControl control = new VmControl(); // before the devices, which report into it
             DebugLog debugLog = new DebugLog(options.debugListener());
             Bus pio = new Bus();
             Bus mmio = new Bus();
-            pio.register(0x60, 5, new I8042(() -> vmmRef[0].guestReset()));
+            pio.register(0x60, 5, new I8042(control::guestReset));
             pio.register(0x70, 2, new Cmos(lowRam(layout), highRam(layout)));
             pio.register(0x3F8, 8, new DebugPort(debugLog::accept));
             if (config.testExitPort()) {
-                pio.register(TEST_EXIT_PORT, 4, testExitPort(vmmRef));
+                pio.register(TEST_EXIT_PORT, 4, testExitPort(control));
             }
 
             MmioDeviceManager devices = new MmioDeviceManager(vm, mmio, memory, resources);
             VirtioConsole console = null;
-            MmioTransport consoleTransport = null;
             Consoles.Built consoles = Consoles.create(config.console(), config.consolePorts(), config.exec().isPresent(), resources);
             console = consoles.device();
             if (console != null) {
-                consoleTransport = devices.attach(console);
+                devices.attach(console);
             }
             Optional<InitConfig> exec = config.exec().map(e -> Shares.completeInit(e, config));
-            for (FsShare share : Shares.rootFirst(config.shares())) {
-                devices.attach(Shares.device(share, exec, status -> vmmRef[0].reportExitStatus(status)));
-            }
-            for (DiskConfig disk : config.disks()) {
-                devices.attach(Disks.device(disk));
+            Devices.Context context = new Devices.Context(exec, control);
+            for (DeviceConfig device : config.attachOrder()) {
+                devices.attach(Devices.build(device, context));
             }
 
             String cmdline = commandLine(config, bundle, devices.cmdlineWords());
@@ -123,17 +120,16 @@ public final class VmmBuilder {
                 vcpus.add(vcpu);
                 configureVcpu(vcpu, supported, id, n, config.machine().nestedVirt(), payload.entry());
             }
-            Vmm vmm = new Vmm(options.name(), memory, vcpus, pio, mmio, resources, debugLog);
+            Vmm vmm = new Vmm(options.name(), control, memory, vcpus, pio, mmio, resources, debugLog);
             vmm.setDeviceThreads(devices::liveThreads);
             if (console != null) {
-                vmm.setConsoleResizer(Shares.resizer(console, consoleTransport));
+                vmm.setConsoleResizer(console::resize); // the device raises its own config interrupt
             }
             consoles.panicWatch().ifPresent(w -> vmm.setPanicSource(w::panic));
             consoles.control().ifPresent(c -> vmm.addStopRequester(() -> c.post("poweroff\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII))));
             if (config.testExitPort()) {
                 vmm.addStopRequester(() -> { });   // the test exit port's read side tells the guest; see testExitPort
             }
-            vmmRef[0] = vmm;
             return vmm;
         } catch (RuntimeException | Error e) {
             for (int i = resources.size() - 1; i >= 0; i--) {
@@ -204,12 +200,12 @@ public final class VmmBuilder {
      * The test-guest toolkit's exit port: a 32-bit OUT of a status stops the VM with that status; a 32-bit IN reads
      * 1 once the host asked for an orderly stop (the test guests' "power button"), else 0.
      */
-    private static BusDevice testExitPort(Vmm[] vmmRef) {
+    private static BusDevice testExitPort(VmControl control) {
         return new BusDevice() {
             @Override
             public void read(long offset, byte[] data) {
                 java.util.Arrays.fill(data, (byte) 0);
-                if (offset == 0 && data.length == 4 && vmmRef[0].stopRequested()) {
+                if (offset == 0 && data.length == 4 && control.stopRequested()) {
                     data[0] = 1;
                 }
             }
@@ -218,8 +214,8 @@ public final class VmmBuilder {
             public void write(long offset, byte[] data) {
                 if (offset == 0 && data.length == 4) {
                     int status = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN).getInt();
-                    vmmRef[0].reportExitStatus(status);
-                    vmmRef[0].guestStopped(dev.jkrun.vmm.StopReason.shutdown(status));
+                    control.reportExitStatus(status);
+                    control.guestStopped(dev.jkrun.vmm.StopReason.shutdown(status));
                 }
             }
         };

@@ -45,16 +45,31 @@ public final class Vmm {
     private final AtomicBoolean started = new AtomicBoolean();
     private final DebugLog debugLog;
     private volatile boolean stopping;
-    private volatile OptionalInt reportedStatus = OptionalInt.empty();
+    private final VmControl control;
 
+    /** A VM whose devices talk to nothing but the buses (no exit status, no power button). */
     public Vmm(String name, MmapGuestMemory memory, List<Vcpu> vcpus, Bus pio, Bus mmio, List<AutoCloseable> resources, DebugLog debugLog) {
+        this(name, new VmControl(), memory, vcpus, pio, mmio, resources, debugLog);
+    }
+
+    /** @param control the sink the devices were built with; this VM binds to it */
+    public Vmm(String name, VmControl control, MmapGuestMemory memory, List<Vcpu> vcpus, Bus pio, Bus mmio,
+               List<AutoCloseable> resources, DebugLog debugLog) {
         this.name = name;
+        this.control = control;
         this.memory = memory;
         this.resources = new ArrayList<>(resources);
         this.debugLog = debugLog;
         for (Vcpu v : vcpus) {
             vcpuThreads.add(new VcpuThread(this, v, pio, mmio, name));
         }
+        control.bind(new VmControl.Stops() {
+            @Override
+            public void guestStopped(StopReason reason) { Vmm.this.guestStopped(reason); }
+
+            @Override
+            public void guestReset() { Vmm.this.guestReset(); }
+        });
     }
 
     /** Tells the guest its console's new size (SIGWINCH on the host terminal). */
@@ -98,6 +113,7 @@ public final class Vmm {
         }
         if (!guestAsked) {
             guestAsked = true;
+            control.markStopRequested();
             LOG.debug("{}: orderly stop requested", name);
             for (Runnable r : stopRequesters) {
                 r.run();
@@ -160,16 +176,16 @@ public final class Vmm {
     public boolean started() { return started.get(); }
 
     /** Records the guest command's exit status (test exit port, virtio-fs exit ioctl) for the stop that follows. */
-    public void reportExitStatus(int status) { reportedStatus = OptionalInt.of(status); }
+    public void reportExitStatus(int status) { control.reportExitStatus(status); }
 
-    public OptionalInt reportedStatus() { return reportedStatus; }
+    public OptionalInt reportedStatus() { return control.exitStatus(); }
 
     /**
      * The guest asked for a reset (i8042 0xFE): a shutdown with the status init reported; a crash when the console
      * showed a kernel panic first (libkrun's cmdline has panic=-1: a panic resets at once); else a bare reboot.
      */
     public void guestReset() {
-        OptionalInt s = reportedStatus;
+        OptionalInt s = control.exitStatus();
         if (s.isPresent()) {
             guestStopped(StopReason.shutdown(s.getAsInt()));
             return;

@@ -53,6 +53,16 @@ public final class PanicWatch implements PortOutput {
     }
 
     @Override
+    public int writeSome(byte[] b, int off, int len) throws IOException {
+        int n = out.writeSome(b, off, len);
+        scan(b, off, n); // only what went out: the rest comes again
+        return n;
+    }
+
+    @Override
+    public int pollFd() { return out.pollFd(); }
+
+    @Override
     public void flush() throws IOException { out.flush(); }
 
     @Override

@@ -1,26 +1,33 @@
 package dev.jkrun.devices.virtio.console;
 
-import dev.jkrun.libc.EventFd;
+import dev.jkrun.devices.runtime.EventLoop;
+import dev.jkrun.devices.virtio.DeviceThreads;
+import dev.jkrun.libc.NativeCallException;
 import dev.jkrun.libc.Poll;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * The host side of a console port's input (host → guest). One rx thread calls {@link #read} at a time; the device
- * calls {@link #wakeup()} from another thread when it stops, and the blocked (or next) read returns 0 promptly.
+ * The host side of a console port's input (host → guest), read on the device's {@link EventLoop} without ever
+ * blocking it. Between {@link #start} and {@link #stop} (one activation of the device) the input calls
+ * {@code readable} on the loop thread when {@link #read} may have something; the device says with {@link #want}
+ * whether it can take input at all (the guest opened the port and gave buffers), so a descriptor whose data must wait
+ * is not watched meanwhile.
  */
 public interface PortInput extends AutoCloseable {
-    /**
-     * Blocks until input is available; reads up to {@code len} bytes. Returns the count, -1 at end of input, or
-     * 0 after {@link #wakeup()} (wake-ups are sticky: a wake-up before the read makes the read return 0).
-     */
+    /** Begins an activation: {@code readable} runs on {@code loop}'s thread; helper threads start on {@code threads}. */
+    void start(EventLoop loop, DeviceThreads threads, String name, Runnable readable);
+
+    /** Whether the device can take input now; false at {@link #start}. On the loop thread. */
+    default void want(boolean on) {}
+
+    /** Reads what is there now, without blocking: the count, 0 when nothing, -1 at end of input. On the loop thread. */
     int read(byte[] b, int off, int len) throws IOException;
 
-    /** Makes a blocked (or the next) {@link #read} return 0. */
-    void wakeup();
+    /** Ends the activation (the loop has stopped): helper threads are joined, descriptors unwatched. */
+    void stop();
 
     /** Releases host resources; the caller's streams or descriptors are not closed unless documented. */
     @Override
@@ -29,74 +36,124 @@ public interface PortInput extends AutoCloseable {
     /** Input that never produces data (console output to a file). */
     static PortInput empty() {
         return new PortInput() {
-            private boolean woken;
+            @Override
+            public void start(EventLoop loop, DeviceThreads threads, String name, Runnable readable) {}
 
             @Override
-            public synchronized int read(byte[] b, int off, int len) {
-                while (!woken) {
-                    try {
-                        wait();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return 0;
-                    }
-                }
-                woken = false;
-                return 0;
-            }
+            public int read(byte[] b, int off, int len) { return 0; }
 
             @Override
-            public synchronized void wakeup() {
-                woken = true;
-                notifyAll();
-            }
+            public void stop() {}
         };
     }
 
     /**
-     * Input from a stream. {@link #wakeup()} interrupts the reading thread, which stops reads on interruptible
-     * streams (pipes, sockets' channels, {@code PipedInputStream}); a read blocked in a plain FileInputStream
-     * cannot be woken, so for host descriptors use {@link #ofFd}. The stream is closed by {@link #close()}.
+     * Input from a stream, which cannot be waited on with other descriptors: a helper thread reads it, one chunk
+     * ahead, and hands the chunk to the loop. {@link #stop()} interrupts that thread, which ends reads of
+     * interruptible streams (pipes, sockets' channels, {@code PipedInputStream}); a read blocked in a plain
+     * FileInputStream cannot be ended, so for host descriptors use {@link #ofFd}. The stream is closed by
+     * {@link #close()}.
      */
     static PortInput of(InputStream in) { return new StreamInput(in); }
 
     /**
-     * Input from a host file descriptor (for example 0, stdin), waited on with poll(2) together with a wake
-     * EventFd, so stopping never hangs. The descriptor is not closed.
+     * Input from a host file descriptor (for example 0, stdin), watched on the loop; read only when epoll says it
+     * is readable, so a blocking descriptor never blocks the loop. The descriptor is not closed.
      */
     static PortInput ofFd(int fd) { return new FdInput(fd); }
 
     /** See {@link PortInput#of(InputStream)}. */
     final class StreamInput implements PortInput {
+        private static final int CHUNK = 4096;
+        private static final long JOIN_TIMEOUT_MS = 5000;
         private final InputStream in;
-        private final AtomicBoolean woken = new AtomicBoolean();
-        private volatile Thread reader;
+        private final byte[] chunk = new byte[CHUNK];
+        /** Guarded by this: bytes of {@link #chunk} not yet read, from {@link #chunkOff}; whether the stream ended. */
+        private int chunkLen, chunkOff;
+        private boolean eof;
+        private Thread pump;
+        private volatile boolean stopping;
 
         StreamInput(InputStream in) { this.in = in; }
 
         @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            reader = Thread.currentThread();
-            try {
-                if (woken.getAndSet(false)) {
-                    return 0;
+        public void start(EventLoop loop, DeviceThreads threads, String name, Runnable readable) {
+            stopping = false;
+            pump = threads.start(name, () -> pump(loop, readable));
+        }
+
+        private void pump(EventLoop loop, Runnable readable) {
+            byte[] buf = new byte[CHUNK];
+            while (!stopping) {
+                synchronized (this) {
+                    while (chunkLen > 0 && !stopping) {
+                        try {
+                            wait();
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                    }
+                    if (stopping || eof) {
+                        return;
+                    }
                 }
-                return in.read(b, off, len);
-            } catch (InterruptedIOException e) {
-                woken.set(false);
-                return 0;
-            } finally {
-                reader = null;
-                Thread.interrupted();
+                int n;
+                try {
+                    n = in.read(buf, 0, buf.length);
+                } catch (InterruptedIOException e) {
+                    return;
+                } catch (IOException e) {
+                    n = -1; // as before: a failed stream ends the port's input
+                }
+                synchronized (this) {
+                    if (stopping) {
+                        return;
+                    }
+                    if (n < 0) {
+                        eof = true;
+                    } else {
+                        System.arraycopy(buf, 0, chunk, 0, n);
+                        chunkOff = 0;
+                        chunkLen = n;
+                    }
+                }
+                loop.execute(readable);
             }
         }
 
         @Override
-        public void wakeup() {
-            woken.set(true);
-            Thread t = reader;
-            if (t != null) {
-                t.interrupt();
+        public synchronized int read(byte[] b, int off, int len) {
+            if (chunkLen == 0) {
+                return eof ? -1 : 0;
+            }
+            int n = Math.min(len, chunkLen);
+            System.arraycopy(chunk, chunkOff, b, off, n);
+            chunkOff += n;
+            chunkLen -= n;
+            if (chunkLen == 0) {
+                notifyAll();
+            }
+            return n;
+        }
+
+        @Override
+        public void stop() {
+            Thread t;
+            synchronized (this) {
+                stopping = true;
+                notifyAll();
+                t = pump;
+                pump = null;
+            }
+            if (t == null) {
+                return;
+            }
+            DeviceThreads.requestStop(t);
+            t.interrupt();
+            try {
+                t.join(JOIN_TIMEOUT_MS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
         }
 
@@ -113,27 +170,61 @@ public interface PortInput extends AutoCloseable {
     /** See {@link PortInput#ofFd(int)}. */
     final class FdInput implements PortInput {
         private final int fd;
-        private final EventFd wake = new EventFd();
+        private WatchedFd watched;
+        private EventLoop loop;
+        private Runnable readable;
+        private boolean wanted;
+        /** epoll said readable since the last read: one read(2) will not block. */
+        private boolean ready;
 
         FdInput(int fd) { this.fd = fd; }
 
         @Override
-        public int read(byte[] b, int off, int len) {
-            if (Poll.awaitReadable(fd, wake, -1) == Poll.Ready.WOKEN) {
-                wake.await();
-                return 0;
-            }
-            int n = Poll.read(fd, b, off, len);
-            if (n == 0) {
-                return -1;
-            }
-            return Math.max(n, 0); // -1 from Poll.read is EAGAIN: nothing now
+        public void start(EventLoop loop, DeviceThreads threads, String name, Runnable readable) {
+            this.loop = loop;
+            this.readable = readable;
+            this.wanted = false;
+            this.ready = false;
+            this.watched = new WatchedFd(loop, fd, events -> {
+                ready = true;
+                readable.run();
+            });
         }
 
         @Override
-        public void wakeup() { wake.signal(); }
+        public void want(boolean on) {
+            if (on == wanted || watched == null) {
+                return;
+            }
+            wanted = on;
+            if (watched.pollable()) {
+                watched.interest(on ? EventLoop.IN : 0);
+            } else if (on) {
+                loop.execute(readable); // a file is always readable
+            }
+        }
 
         @Override
-        public void close() { wake.close(); }
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (watched == null || (watched.pollable() && !ready)) {
+                return 0;
+            }
+            ready = false;
+            int n;
+            try {
+                n = Poll.read(fd, b, off, len);
+            } catch (NativeCallException e) {
+                throw new IOException(e.getMessage(), e);
+            }
+            return n == 0 ? -1 : Math.max(n, 0); // -1 from Poll.read is EAGAIN: nothing now
+        }
+
+        @Override
+        public void stop() {
+            if (watched != null) {
+                watched.close();
+                watched = null;
+            }
+        }
     }
 }

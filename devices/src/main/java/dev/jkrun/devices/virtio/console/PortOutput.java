@@ -11,9 +11,26 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
-/** The host side of a console port's output (guest → host). Called from the port's tx thread only. */
+/**
+ * The host side of a console port's output (guest → host), called on the device's loop thread only. Outputs that
+ * can wait for room beside other descriptors (host fds) say which descriptor ({@link #pollFd()}) and take only what
+ * fits now ({@link #writeSome}); the others (streams, files, logs) write everything at once, as before.
+ */
 public interface PortOutput extends AutoCloseable {
+    /** Writes all of {@code b[off..off+len)}, blocking as long as it takes. */
     void write(byte[] b, int off, int len) throws IOException;
+
+    /**
+     * Writes what the host takes now without blocking: the count, 0 when it takes nothing (then wait for
+     * {@link #pollFd()} to be writable). The default writes everything.
+     */
+    default int writeSome(byte[] b, int off, int len) throws IOException {
+        write(b, off, len);
+        return len;
+    }
+
+    /** The descriptor to wait on when {@link #writeSome} took less than offered; -1 when it never does. */
+    default int pollFd() { return -1; }
 
     /** Called after each batch of guest output. */
     default void flush() throws IOException {}
@@ -69,20 +86,42 @@ public interface PortOutput extends AutoCloseable {
 
     /**
      * Output to a host file descriptor the caller keeps owning (msb_krun's console port fds, stdout); never closed.
-     * A reader that stops reading makes the port's tx thread wait (in poll(2), not spinning); when the device
-     * stops, the wait ends and the rest of that write is dropped.
+     * A reader that stops reading makes the device wait for room on its loop (epoll, not a thread in write(2));
+     * when the device stops, the rest is dropped. On a blocking descriptor one write takes at most what poll's
+     * "writable" promises ({@link Poll#PIPE_BUF}), so it cannot block either.
      */
     static PortOutput ofFd(int fd) {
-        return (b, off, len) -> {
-            int n;
-            try {
-                n = Poll.writeFully(fd, b, off, len, DeviceThreads::stopRequested);
-            } catch (NativeCallException e) {
-                throw new IOException(e.getMessage(), e);
+        return new PortOutput() {
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                int n;
+                try {
+                    n = Poll.writeFully(fd, b, off, len, DeviceThreads::stopRequested);
+                } catch (NativeCallException e) {
+                    throw new IOException(e.getMessage(), e);
+                }
+                if (n < len) {
+                    throw new InterruptedIOException("device stopping: " + (len - n) + " bytes not written");
+                }
             }
-            if (n < len) {
-                throw new InterruptedIOException("device stopping: " + (len - n) + " bytes not written");
+
+            @Override
+            public int writeSome(byte[] b, int off, int len) throws IOException {
+                try {
+                    if (!Poll.isNonBlocking(fd)) {
+                        if (!Poll.writable(fd)) {
+                            return 0;
+                        }
+                        len = Math.min(len, Poll.PIPE_BUF);
+                    }
+                    return Math.max(0, Poll.write(fd, b, off, len));
+                } catch (NativeCallException e) {
+                    throw new IOException(e.getMessage(), e);
+                }
             }
+
+            @Override
+            public int pollFd() { return fd; }
         };
     }
 

@@ -1,9 +1,8 @@
 package dev.jkrun.devices.virtio.console;
 
 import dev.jkrun.devices.RateLimitedLog;
-import dev.jkrun.devices.Trigger;
+import dev.jkrun.devices.runtime.EventLoop;
 import dev.jkrun.devices.virtio.ActivationContext;
-import dev.jkrun.devices.virtio.ActiveQueue;
 import dev.jkrun.devices.virtio.DeviceThreads;
 import dev.jkrun.devices.virtio.VirtioDevice;
 import dev.jkrun.devices.virtio.queue.DescriptorChain;
@@ -20,7 +19,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -33,14 +31,16 @@ import java.util.Optional;
  * <p>Queues, all of size 32: port 0 rx (0) and tx (1), control rx (2) and tx (3), then port k rx {@code 2+2k} and
  * tx {@code 3+2k}. Without MULTIPORT only port 0 exists (queues 0 and 1).
  *
- * <p>Threads, all started by {@link #activate} and stopped and joined by {@link #reset()} / {@link #close()}:
- * per port an rx thread (host input → the guest's writable buffers on the rx queue) and a tx thread (woken by the
- * tx queue's EventFd: guest output → host); with MULTIPORT a control-tx thread (the driver's control messages) and
- * a control-rx thread (delivers queued host control messages when the driver adds buffers).
+ * <p>One thread, an {@link EventLoop} started by {@link #activate} and stopped and joined by {@link #reset()} /
+ * {@link #close()}, serves every queue and every host descriptor: per port, guest output (tx queue → host, waiting
+ * for room with epoll when the host is slow, never in write(2)) and host input (readable host fd → the guest's rx
+ * buffers, the fd unwatched while the guest has no buffer); with MULTIPORT the driver's control messages and the
+ * delivery of queued host control messages. Only inputs that are Java streams add a helper thread each
+ * ({@link PortInput#of}): a stream cannot be waited on beside descriptors.
  *
  * <p>MULTIPORT handshake: driver DEVICE_READY → host PORT_ADD for every port; driver PORT_READY(id) → host
  * CONSOLE_PORT + PORT_OPEN + RESIZE for a console port, PORT_OPEN otherwise, then PORT_NAME when named; driver
- * PORT_OPEN(id, 1) → the port's rx thread starts reading host input. Host input EOF → PORT_OPEN(id, 0).
+ * PORT_OPEN(id, 1) → the port's host input is read. Host input EOF → PORT_OPEN(id, 0).
  *
  * <p>Host control messages wait for the driver's control rx buffers in a bounded queue: each says the latest state
  * of one (port, event) pair, so a newer message for the same pair replaces the waiting one in its place (a driver
@@ -59,7 +59,6 @@ public final class VirtioConsole implements VirtioDevice {
     /** Config space: cols u16, rows u16, max_nr_ports u32, emerg_wr u32. */
     public static final int CONFIG_SIZE = 12;
     private static final int CONTROL_RX = 2, CONTROL_TX = 3;
-    private static final long JOIN_TIMEOUT_MS = 5000;
     /**
      * Bound on host control messages waiting for the driver, per port: one per (port, event) pair, and there are
      * eight events. Coalescing keeps the queue below it; the bound is what holds if that ever changes.
@@ -131,20 +130,26 @@ public final class VirtioConsole implements VirtioDevice {
     }
 
     /**
-     * Port 0's terminal changed size: updates config space and, with MULTIPORT active, sends RESIZE for every
-     * console port. (Without MULTIPORT the transport's configChanged() tells the driver.)
+     * Port 0's terminal changed size: updates config space and tells the driver, with a configuration change
+     * interrupt (virtio 1.2 §5.3.4: cols and rows in config space) and, with MULTIPORT, RESIZE for every console port.
      */
     public void resize(int cols, int rows) {
         this.cols = cols;
         this.rows = rows;
         Session s = session;
-        if (s != null && s.multiport) {
-            for (int i = 0; i < ports.size(); i++) {
-                if (ports.get(i).console()) {
-                    s.sendControl(resizeMessage(i, cols, rows));
-                }
-            }
+        if (s == null) {
+            return;
         }
+        if (s.multiport) {
+            s.loop.execute(() -> {
+                for (int i = 0; i < ports.size(); i++) {
+                    if (ports.get(i).console()) {
+                        s.sendControl(resizeMessage(i, cols, rows));
+                    }
+                }
+            });
+        }
+        s.ctx.configChanged().trigger();
     }
 
     @Override
@@ -166,10 +171,6 @@ public final class VirtioConsole implements VirtioDevice {
 
     @Override
     public void activate(ActivationContext ctx) {
-        List<Queue> queues = ctx.queues().stream().map(ActiveQueue::queue).toList();
-        List<EventFd> queueEvents = ctx.queues().stream().map(ActiveQueue::notification).toList();
-        GuestMemory mem = ctx.memory();
-        Trigger interrupt = ctx.usedBuffer();
         synchronized (lock) {
             if (closed) {
                 throw new IllegalStateException("virtio-console is closed");
@@ -177,12 +178,12 @@ public final class VirtioConsole implements VirtioDevice {
             if (session != null) {
                 throw new IllegalStateException("virtio-console already active");
             }
-            if (queues.size() != 2 + 2 * ports.size() || queueEvents.size() != queues.size()) {
+            if (ctx.queues().size() != 2 + 2 * ports.size()) {
                 throw new IllegalArgumentException("virtio-console needs " + (2 + 2 * ports.size()) + " queues");
             }
-            Session s = new Session(mem, queues, queueEvents, interrupt, multiport());
-            session = s;
+            Session s = new Session(ctx, multiport());
             s.start();
+            session = s;
         }
     }
 
@@ -233,106 +234,99 @@ public final class VirtioConsole implements VirtioDevice {
         return controlMessage(id, RESIZE, 0, sz);
     }
 
-    /** Everything that exists between activate and reset. */
+    /** Everything that exists between activate and reset; all of it runs on {@link #loop}'s thread. */
     private final class Session {
+        /** Guest bytes one port moves per loop turn before letting the other descriptors have the thread. */
+        private static final int TURN_BYTES = 256 << 10;
         private final GuestMemory mem;
-        private final List<Queue> queues;
-        private final List<EventFd> events;
-        private final Trigger interrupt;
+        private final ActivationContext ctx;
         private final boolean multiport;
-        private final List<Thread> threads = new ArrayList<>();
-        private volatile boolean stopping;
+        private final int nPorts;
+        private final EventLoop loop = new EventLoop("virtio-console-loop");
         /** Per port: whether the driver has opened it (always true without MULTIPORT). */
         private final boolean[] guestOpen;
+        private final Tx[] tx;
+        private final Rx[] rx;
         /** Host control messages the driver has no buffer for yet, by (port, event), in the order first sent. */
         private final LinkedHashMap<Long, byte[]> pendingControl = new LinkedHashMap<>();
 
-        Session(GuestMemory mem, List<Queue> queues, List<EventFd> events, Trigger interrupt, boolean multiport) {
-            this.mem = mem;
-            this.queues = queues;
-            this.events = events;
-            this.interrupt = interrupt;
+        Session(ActivationContext ctx, boolean multiport) {
+            this.mem = ctx.memory();
+            this.ctx = ctx;
             this.multiport = multiport;
+            this.nPorts = multiport ? ports.size() : 1;
             this.guestOpen = new boolean[ports.size()];
             if (!multiport) {
                 guestOpen[0] = true;
             }
+            tx = new Tx[nPorts];
+            rx = new Rx[nPorts];
+            for (int i = 0; i < nPorts; i++) {
+                tx[i] = new Tx(i);
+                rx[i] = new Rx(i);
+            }
         }
 
         void start() {
-            int nPorts = multiport ? ports.size() : 1;
-            for (int i = 0; i < nPorts; i++) {
-                final int port = i;
-                spawn("rx" + i, () -> rxLoop(port));
-                spawn("tx" + i, () -> eventLoop(txQueueIndex(port), () -> drainTx(port)));
-            }
-            if (multiport) {
-                spawn("ctrl-tx", () -> eventLoop(CONTROL_TX, this::drainControlTx));
-                spawn("ctrl-rx", () -> eventLoop(CONTROL_RX, this::flushControl));
+            int started = 0;
+            try {
+                for (int i = 0; i < nPorts; i++) {
+                    Tx t = tx[i];
+                    Rx r = rx[i];
+                    watchQueue(txQueueIndex(i), t::drain);
+                    watchQueue(rxQueueIndex(i), r::deliver);
+                    ports.get(i).input().start(loop, deviceThreads, "virtio-console-in" + i, r::deliver);
+                    started++;
+                    loop.execute(t::drain); // buffers may be there already
+                    loop.execute(r::deliver);
+                }
+                if (multiport) {
+                    watchQueue(CONTROL_TX, this::drainControlTx);
+                    watchQueue(CONTROL_RX, this::flushControl);
+                    loop.execute(this::drainControlTx);
+                }
+                loop.start(deviceThreads);
+            } catch (RuntimeException | Error e) {
+                stopInputs(started);
+                loop.close();
+                throw e;
             }
         }
 
-        private void spawn(String name, Runnable body) {
-            threads.add(deviceThreads.start("virtio-console-" + name, body));
+        private void watchQueue(int qi, Runnable drain) {
+            EventFd ev = ctx.queue(qi).notification();
+            loop.register(ev.fd().raw(), EventLoop.IN, events -> {
+                ev.await(); // readable: does not block
+                drain.run();
+            });
         }
 
         void stop() {
-            stopping = true;
-            for (Thread t : threads) {
-                DeviceThreads.requestStop(t);
+            loop.stop();
+            stopInputs(nPorts);
+            for (Tx t : tx) {
+                t.unwatch();
             }
-            for (EventFd e : events) {
-                try {
-                    e.signal();
-                } catch (RuntimeException ignored) {
-                    // closed already
-                }
-            }
-            synchronized (guestOpen) {
-                guestOpen.notifyAll();
-            }
-            for (ConsolePort p : ports) {
-                p.input().wakeup();
-            }
-            for (Thread t : threads) {
-                try {
-                    t.join(JOIN_TIMEOUT_MS);
-                    if (t.isAlive()) {
-                        t.interrupt();
-                        t.join(JOIN_TIMEOUT_MS);
-                    }
-                    if (t.isAlive()) {
-                        LOG.error("virtio-console: thread {} did not stop", t.getName());
-                    }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
+            loop.close();
+        }
+
+        private void stopInputs(int n) {
+            for (int i = 0; i < n; i++) {
+                ports.get(i).input().stop();
             }
         }
+
+        private Queue queue(int qi) { return ctx.queue(qi).queue(); }
 
         private void notifyGuest(Queue q) {
             if (q.needsNotification(mem)) {
-                interrupt.trigger();
-            }
-        }
-
-        /** Waits on queue {@code qi}'s EventFd and runs {@code drain} after each notification. */
-        private void eventLoop(int qi, Runnable drain) {
-            EventFd ev = events.get(qi);
-            drain.run(); // buffers may be there already
-            while (!stopping) {
-                ev.await();
-                if (stopping) {
-                    return;
-                }
-                drain.run();
+                ctx.usedBuffer().trigger();
             }
         }
 
         /** Pops the next chain, giving malformed ones back with length 0. Empty when none (or queue broken). */
         private Optional<DescriptorChain> next(Queue q, String what) {
-            while (!stopping) { // a driver may keep adding malformed chains
+            while (!DeviceThreads.stopRequested()) { // a driver may keep adding malformed chains
                 try {
                     return q.pop(mem);
                 } catch (InvalidChainException e) {
@@ -347,107 +341,213 @@ public final class VirtioConsole implements VirtioDevice {
             return Optional.empty();
         }
 
+        /**
+         * The next chain, turning notifications back on when there is none (virtio 1.2 §2.7.10); empty when the
+         * driver has nothing more for now (it notifies then).
+         */
+        private Optional<DescriptorChain> nextOrWait(Queue q, String what) {
+            while (true) {
+                Optional<DescriptorChain> c = next(q, what);
+                if (c.isPresent() || q.isBroken() || DeviceThreads.stopRequested() || !q.enableNotification(mem)) {
+                    return c;
+                }
+                q.disableNotification(mem);
+            }
+        }
+
         // ---- tx: guest → host ------------------------------------------------------------------------------
 
-        private void drainTx(int port) {
-            Queue q = queues.get(txQueueIndex(port));
-            PortOutput out = ports.get(port).output();
-            byte[] buf = new byte[4096];
-            boolean used = false;
-            do {
-                q.disableNotification(mem);
-                Optional<DescriptorChain> c;
-                while (!stopping && (c = next(q, "tx" + port)).isPresent()) {
-                    Reader r = c.get().reader();
-                    try {
-                        int n;
-                        // One chain may describe gigabytes (overlapping descriptors): a stop must not wait for it.
-                        while (!stopping && (n = r.read(buf, 0, buf.length)) > 0) {
-                            out.write(buf, 0, n);
-                        }
-                    } catch (IOException | RuntimeException e) {
-                        guestWarnings.warn("virtio-console: port {} output failed: {}", port, e.toString());
-                    }
-                    q.addUsed(mem, c.get().headIndex(), 0);
-                    used = true;
-                }
-            } while (!stopping && q.enableNotification(mem));
-            try {
-                out.flush();
-            } catch (IOException e) {
-                guestWarnings.warn("virtio-console: port {} flush failed: {}", port, e.toString());
+        /** One port's guest output: the chain being written and the bytes of it the host has not taken yet. */
+        private final class Tx {
+            private final int port;
+            private final PortOutput out;
+            private final Queue q;
+            private final byte[] buf = new byte[4096];
+            private int pendingOff, pendingLen;
+            private DescriptorChain chain;
+            private Reader reader;
+            private WatchedFd room;
+            /** Chains given back since the driver was last told. */
+            private boolean used;
+
+            Tx(int port) {
+                this.port = port;
+                this.out = ports.get(port).output();
+                this.q = queue(txQueueIndex(port));
             }
-            if (used) {
-                notifyGuest(q);
+
+            /** Moves guest output to the host until the queue is empty, the host is full, or the turn is used up. */
+            void drain() {
+                int budget = TURN_BYTES;
+                q.disableNotification(mem);
+                try {
+                    while (!DeviceThreads.stopRequested()) {
+                        if (pendingLen > 0) {
+                            if (!writePending()) {
+                                awaitRoom();
+                                return;
+                            }
+                            continue;
+                        }
+                        if (budget <= 0) {
+                            loop.execute(this::drain); // one chain may describe gigabytes: others get their turn
+                            return;
+                        }
+                        if (chain != null) {
+                            // One chain may describe gigabytes (overlapping descriptors): read it a buffer at a time.
+                            int n = reader.read(buf, 0, buf.length);
+                            if (n > 0) {
+                                pendingOff = 0;
+                                pendingLen = n;
+                                budget -= n;
+                                continue;
+                            }
+                            finishChain();
+                            continue;
+                        }
+                        Optional<DescriptorChain> c = nextOrWait(q, "tx" + port);
+                        if (c.isEmpty()) {
+                            return;
+                        }
+                        chain = c.get();
+                        reader = chain.reader();
+                    }
+                } finally {
+                    flush();
+                    if (used) {
+                        used = false;
+                        notifyGuest(q);
+                    }
+                }
+            }
+
+            /** Whether everything pending went out; a host error drops the rest of the chain, as before. */
+            private boolean writePending() {
+                try {
+                    int n = out.writeSome(buf, pendingOff, pendingLen);
+                    pendingOff += n;
+                    pendingLen -= n;
+                    return pendingLen == 0;
+                } catch (IOException | RuntimeException e) {
+                    guestWarnings.warn("virtio-console: port {} output failed: {}", port, e.toString());
+                    pendingLen = 0;
+                    finishChain(); // the rest of it is dropped
+                    return true;
+                }
+            }
+
+            private void finishChain() {
+                q.addUsed(mem, chain.headIndex(), 0);
+                chain = null;
+                reader = null;
+                used = true;
+            }
+
+            /** The host took less than offered: wait on the loop for room (OUT), not in write(2). */
+            private void awaitRoom() {
+                if (out.pollFd() < 0) {
+                    loop.schedule(10, this::drain); // an output with nothing to wait on took less: look again soon
+                    return;
+                }
+                if (room == null) {
+                    room = new WatchedFd(loop, out.pollFd(), events -> {
+                        room.interest(0);
+                        drain();
+                    });
+                }
+                if (room.pollable()) {
+                    room.interest(EventLoop.OUT);
+                } else {
+                    loop.schedule(10, this::drain); // epoll cannot watch it; took nothing: look again soon
+                }
+            }
+
+            private void flush() {
+                try {
+                    out.flush();
+                } catch (IOException e) {
+                    guestWarnings.warn("virtio-console: port {} flush failed: {}", port, e.toString());
+                }
+            }
+
+            void unwatch() {
+                if (room != null) {
+                    room.close();
+                    room = null;
+                }
             }
         }
 
         // ---- rx: host → guest ------------------------------------------------------------------------------
 
-        private void rxLoop(int port) {
-            PortInput in = ports.get(port).input();
-            byte[] buf = new byte[QUEUE_SIZE * 128];
-            while (!stopping) {
-                if (!awaitGuestOpen(port)) {
-                    return;
-                }
-                int n;
-                try {
-                    n = in.read(buf, 0, buf.length);
-                } catch (IOException e) {
-                    guestWarnings.warn("virtio-console: port {} input failed: {}", port, e.toString());
-                    n = -1;
-                }
-                if (stopping) {
-                    return;
-                }
-                if (n < 0) {
-                    LOG.debug("virtio-console: port {} input reached end of file", port);
-                    if (multiport) {
-                        sendControl(controlMessage(port, PORT_OPEN, 0, null));
+        /** One port's host input: bytes read from the host that wait for the guest's rx buffers. */
+        private final class Rx {
+            private final int port;
+            private final PortInput in;
+            private final Queue q;
+            private final byte[] buf = new byte[QUEUE_SIZE * 128];
+            private int stagedOff, staged;
+            private boolean ended;
+
+            Rx(int port) {
+                this.port = port;
+                this.in = ports.get(port).input();
+                this.q = queue(rxQueueIndex(port));
+            }
+
+            /** Moves host input into the guest's rx buffers while there are both; says what it waits for next. */
+            void deliver() {
+                int budget = TURN_BYTES;
+                while (!DeviceThreads.stopRequested() && !ended) {
+                    if (!guestOpen[port]) {
+                        in.want(false);
+                        return;
                     }
-                    return;
-                }
-                if (n > 0) {
-                    deliver(port, buf, n);
+                    if (staged == 0) {
+                        if (budget <= 0) {
+                            loop.execute(this::deliver);
+                            return;
+                        }
+                        int n;
+                        try {
+                            n = in.read(buf, 0, buf.length);
+                        } catch (IOException e) {
+                            guestWarnings.warn("virtio-console: port {} input failed: {}", port, e.toString());
+                            n = -1;
+                        }
+                        if (n < 0) {
+                            inputEnded();
+                            return;
+                        }
+                        if (n == 0) {
+                            in.want(true);
+                            return;
+                        }
+                        stagedOff = 0;
+                        staged = n;
+                        budget -= n;
+                    }
+                    Optional<DescriptorChain> c = nextOrWait(q, "rx" + port);
+                    if (c.isEmpty()) {
+                        in.want(false); // the input waits for the driver's buffers (the rx notification)
+                        return;
+                    }
+                    Writer w = c.get().writer();
+                    int k = w.write(buf, stagedOff, staged);
+                    stagedOff += k;
+                    staged -= k;
+                    q.addUsed(mem, c.get().headIndex(), w.usedLength());
+                    notifyGuest(q);
                 }
             }
-        }
 
-        private boolean awaitGuestOpen(int port) {
-            synchronized (guestOpen) {
-                while (!guestOpen[port] && !stopping) {
-                    try {
-                        guestOpen.wait();
-                    } catch (InterruptedException e) {
-                        return false;
-                    }
+            private void inputEnded() {
+                LOG.debug("virtio-console: port {} input reached end of file", port);
+                ended = true;
+                in.want(false);
+                if (multiport) {
+                    sendControl(controlMessage(port, PORT_OPEN, 0, null));
                 }
-                return !stopping;
-            }
-        }
-
-        /** Writes {@code buf[0..n)} into the rx queue's buffers, waiting for the driver to add more as needed. */
-        private void deliver(int port, byte[] buf, int n) {
-            int qi = rxQueueIndex(port);
-            Queue q = queues.get(qi);
-            int off = 0;
-            while (off < n && !stopping) {
-                Optional<DescriptorChain> c = next(q, "rx" + port);
-                if (c.isEmpty()) {
-                    if (q.isBroken()) {
-                        return; // nothing to do until the driver resets the device
-                    }
-                    if (!q.enableNotification(mem)) {
-                        events.get(qi).await();
-                    }
-                    continue;
-                }
-                Writer w = c.get().writer();
-                int k = w.write(buf, off, n - off);
-                off += k;
-                q.addUsed(mem, c.get().headIndex(), w.usedLength());
-                notifyGuest(q);
             }
         }
 
@@ -471,15 +571,12 @@ public final class VirtioConsole implements VirtioDevice {
         /** Delivers queued host control messages into the control rx queue, as far as buffers allow. */
         private void flushControl() {
             synchronized (pendingControl) {
-                Queue q = queues.get(CONTROL_RX);
+                Queue q = queue(CONTROL_RX);
                 boolean used = false;
-                while (!pendingControl.isEmpty() && !stopping) {
-                    Optional<DescriptorChain> c = next(q, "control rx");
+                while (!pendingControl.isEmpty() && !DeviceThreads.stopRequested()) {
+                    Optional<DescriptorChain> c = nextOrWait(q, "control rx");
                     if (c.isEmpty()) {
-                        if (q.isBroken() || !q.enableNotification(mem)) {
-                            break; // the ctrl-rx thread calls us again when the driver adds buffers
-                        }
-                        continue;
+                        break; // the control rx notification calls us again when the driver adds buffers
                     }
                     Iterator<byte[]> first = pendingControl.values().iterator();
                     byte[] msg = first.next();
@@ -500,12 +597,12 @@ public final class VirtioConsole implements VirtioDevice {
         }
 
         private void drainControlTx() {
-            Queue q = queues.get(CONTROL_TX);
+            Queue q = queue(CONTROL_TX);
             boolean used = false;
             do {
                 q.disableNotification(mem);
                 Optional<DescriptorChain> c;
-                while (!stopping && (c = next(q, "control tx")).isPresent()) {
+                while (!DeviceThreads.stopRequested() && (c = next(q, "control tx")).isPresent()) {
                     try {
                         Reader r = c.get().reader();
                         int id = r.readInt();
@@ -518,7 +615,7 @@ public final class VirtioConsole implements VirtioDevice {
                     q.addUsed(mem, c.get().headIndex(), 0);
                     used = true;
                 }
-            } while (!stopping && q.enableNotification(mem));
+            } while (!DeviceThreads.stopRequested() && q.enableNotification(mem));
             if (used) {
                 notifyGuest(q);
             }
@@ -561,9 +658,9 @@ public final class VirtioConsole implements VirtioDevice {
                         guestWarnings.warn("virtio-console: PORT_OPEN for unknown port {}", id);
                         return;
                     }
-                    synchronized (guestOpen) {
-                        guestOpen[id] = value == 1;
-                        guestOpen.notifyAll();
+                    guestOpen[id] = value == 1;
+                    if (id < nPorts) {
+                        rx[id].deliver(); // starts reading, or stops watching the input
                     }
                 }
                 default -> LOG.debug("virtio-console: control event {} for port {} ignored", event, id);

@@ -240,7 +240,7 @@ class VirtioConsoleTest {
         PipedOutputStream host = new PipedOutputStream();
         MockDriver d = driver(Consoles.streams(new PipedInputStream(host), new ByteArrayOutputStream()));
         d.init(0);
-        host.write(bytes("x")); // rx thread now waits for a guest buffer
+        host.write(bytes("x")); // the device now holds it for a guest buffer
         host.flush();
         Thread.sleep(20);
         long t0 = System.nanoTime();
@@ -272,34 +272,45 @@ class VirtioConsoleTest {
     }
 
     @Test
-    void fdInputReadsAndStopsOnWakeup(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+    void fdInputIsReadOnlyWhenReadableAndEndsAtEof(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
         Path fifo = dir.resolve("fifo");
         assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
-        // O_RDWR: opening a FIFO this way never blocks, and the read end never sees EOF.
+        // O_RDWR and blocking: opening a FIFO this way never blocks, and a read with nothing there would.
         try (dev.jkrun.libc.FileDescriptor fd = dev.jkrun.libc.FileDescriptor.open(fifo.toString(),
-                dev.jkrun.libc.FileDescriptor.O_RDWR)) {
+                dev.jkrun.libc.FileDescriptor.O_RDWR);
+             dev.jkrun.devices.runtime.EventLoop loop = new dev.jkrun.devices.runtime.EventLoop("fd-input-test")) {
+            dev.jkrun.devices.virtio.DeviceThreads threads = new dev.jkrun.devices.virtio.DeviceThreads("fd-input-test");
             PortInput in = PortInput.ofFd(fd.raw());
+            java.util.concurrent.BlockingQueue<String> got = new java.util.concurrent.LinkedBlockingQueue<>();
+            byte[] b = new byte[8];
+            in.start(loop, threads, "unused", () -> {
+                try {
+                    int n;
+                    while ((n = in.read(b, 0, 8)) > 0) {
+                        got.add(new String(b, 0, n, java.nio.charset.StandardCharsets.US_ASCII));
+                    }
+                    in.want(true);
+                } catch (IOException e) {
+                    got.add("error " + e);
+                }
+            });
+            loop.start(threads);
+            loop.execute(() -> in.want(true));
             try (java.io.FileOutputStream w = new java.io.FileOutputStream(fifo.toFile())) {
                 w.write(bytes("hey"));
             }
-            byte[] b = new byte[8];
-            assertEquals(3, in.read(b, 0, 8));
-            int[] got = {99};
-            Thread t = new Thread(() -> {
-                try {
-                    got[0] = in.read(b, 0, 8);
-                } catch (IOException e) {
-                    got[0] = -99;
-                }
-            });
-            t.start();
+            assertEquals("hey", got.poll(TIMEOUT, java.util.concurrent.TimeUnit.MILLISECONDS));
+            loop.execute(() -> in.want(false));
             Thread.sleep(50);
-            assertTrue(t.isAlive(), "blocked in poll");
-            in.wakeup();
-            t.join(TIMEOUT);
-            assertFalse(t.isAlive());
-            assertEquals(0, got[0]);
-            in.close();
+            try (java.io.FileOutputStream w = new java.io.FileOutputStream(fifo.toFile())) {
+                w.write(bytes("later"));
+            }
+            assertEquals(null, got.poll(200, java.util.concurrent.TimeUnit.MILLISECONDS), "not watched while unwanted");
+            loop.execute(() -> in.want(true));
+            assertEquals("later", got.poll(TIMEOUT, java.util.concurrent.TimeUnit.MILLISECONDS));
+            loop.stop();
+            in.stop();
+            assertTrue(threads.alive().isEmpty());
         }
     }
 
@@ -411,7 +422,7 @@ class VirtioConsoleTest {
             tx1.addReadable(bytes("b"));
             tx1.kick();
             assertTrue(CountingTrigger.await(() -> Thread.getAllStackTraces().keySet().stream()
-                    .noneMatch(t -> t.getName().equals("virtio-console-tx1")), TIMEOUT), "tx1 ended too");
+                    .noneMatch(t -> t.getName().equals("virtio-console-loop")), TIMEOUT), "the loop ended");
             assertEquals(1, log.count("host output broke"), String.join("\n", log.lines()));
         }
         fail[0] = false;
@@ -450,7 +461,96 @@ class VirtioConsoleTest {
     }
 
     /**
-     * Output to a host descriptor nobody reads (a non-blocking FIFO): the tx thread waits for room without
+     * Output larger than a pipe holds, to a slow reader of a FIFO (blocking and non-blocking): the loop writes what
+     * fits, waits for room with epoll and goes on, every byte in order; meanwhile the other ports keep working.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void fdOutputResumesWhenTheReaderCatchesUp(boolean nonBlocking, @org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        try (dev.jkrun.libc.FileDescriptor fd = dev.jkrun.libc.FileDescriptor.open(fifo.toString(),
+                dev.jkrun.libc.FileDescriptor.O_RDWR | (nonBlocking ? dev.jkrun.libc.FileDescriptor.O_NONBLOCK : 0));
+             java.io.FileInputStream reader = new java.io.FileInputStream(fifo.toFile())) {
+            ByteArrayOutputStream other = new ByteArrayOutputStream();
+            VirtioConsole c = new VirtioConsole(List.of(ConsolePort.console(PortInput.empty(), PortOutput.ofFd(fd.raw())),
+                    ConsolePort.named("p1", PortInput.empty(), PortOutput.of(other))), 0, 0);
+            MockDriver d = driver(c);
+            d.init(1L << VirtioConsole.VIRTIO_CONSOLE_F_MULTIPORT);
+            DriverQueue tx = d.queue(1);
+            byte[] part = new byte[40 << 10];
+            new java.util.Random(7).nextBytes(part);
+            long buf = tx.alloc(part.length);
+            mem.write(dev.jkrun.memory.GuestAddress.of(buf), part);
+            int h = tx.takeDescriptor(), b = tx.takeDescriptor(), e = tx.takeDescriptor();
+            tx.writeDescriptor(h, buf, part.length, Queue.VRING_DESC_F_NEXT, b);
+            tx.writeDescriptor(b, buf, part.length, Queue.VRING_DESC_F_NEXT, e);
+            tx.writeDescriptor(e, buf, part.length, 0, 0); // 120 KiB: more than the 64 KiB a pipe holds
+            tx.publish(h);
+            tx.kick();
+            byte[] data = new byte[3 * part.length];
+            for (int i = 0; i < 3; i++) {
+                System.arraycopy(part, 0, data, i * part.length, part.length);
+            }
+            Thread.sleep(200); // the FIFO is full by now
+            DriverQueue tx1 = d.queue(VirtioConsole.txQueueIndex(1));
+            int h1 = tx1.addReadable(bytes("beside"));
+            tx1.kick();
+            assertEquals(h1, tx1.awaitUsed(TIMEOUT).id(), "another port waits for the stalled one");
+            byte[] got = new byte[data.length];
+            int n = 0;
+            while (n < got.length) {
+                int k = reader.read(got, n, Math.min(1000, got.length - n));
+                assertTrue(k > 0);
+                n += k;
+            }
+            assertArrayEquals(data, got);
+            assertEquals(h, tx.awaitUsed(TIMEOUT).id());
+            assertEquals("beside", other.toString());
+        }
+    }
+
+    /**
+     * {@code jkrun run} with pipes for stdio: hvc0, krun-stdin/-stdout/-stderr on host fds and init's control port.
+     * Twelve threads before the event loop (rx and tx per port, two control), one now.
+     */
+    @Test
+    void aRunLikeConsoleRunsOneThread(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        try (dev.jkrun.libc.FileDescriptor fd = dev.jkrun.libc.FileDescriptor.open(fifo.toString(),
+                dev.jkrun.libc.FileDescriptor.O_RDWR | dev.jkrun.libc.FileDescriptor.O_NONBLOCK)) {
+            VirtioConsole c = new VirtioConsole(List.of(
+                    ConsolePort.console(PortInput.empty(), PortOutput.lines(l -> { })),
+                    ConsolePort.named("krun-stdin", PortInput.ofFd(fd.raw()), PortOutput.discard()),
+                    ConsolePort.named("krun-stdout", PortInput.empty(), PortOutput.ofFd(fd.raw())),
+                    ConsolePort.named("krun-stderr", PortInput.empty(), PortOutput.ofFd(fd.raw())),
+                    ConsolePort.named("jkrun-control", new QueuedInput(), PortOutput.discard())), 80, 25);
+            MockDriver d = driver(c);
+            d.init(1L << VirtioConsole.VIRTIO_CONSOLE_F_MULTIPORT);
+            assertEquals(List.of("virtio-console-loop"), Thread.getAllStackTraces().keySet().stream().map(Thread::getName)
+                    .filter(n -> n.startsWith("virtio-console-")).toList());
+            d.transport().close();
+        }
+    }
+
+    /** A resize updates config space and raises the configuration change interrupt itself (virtio 1.2 §5.3.4). */
+    @Test
+    void resizeRaisesTheConfigInterrupt() {
+        VirtioConsole c = new VirtioConsole(List.of(ConsolePort.console(PortInput.empty(), PortOutput.discard())), 80, 25);
+        MockDriver d = driver(c);
+        d.init(1L << VirtioConsole.VIRTIO_CONSOLE_F_SIZE);
+        assertEquals(0, d.interruptStatus() & MmioTransport.INT_CONFIG);
+        c.resize(132, 43);
+        assertEquals(MmioTransport.INT_CONFIG, d.interruptStatus() & MmioTransport.INT_CONFIG);
+        byte[] cfg = new byte[4];
+        c.readConfig(0, cfg);
+        assertEquals(132, (cfg[0] & 0xFF) | (cfg[1] & 0xFF) << 8);
+        assertEquals(43, (cfg[2] & 0xFF) | (cfg[3] & 0xFF) << 8);
+    }
+
+    /**
+     * Output to a host descriptor nobody reads (a non-blocking FIFO): the loop waits for room without
      * spinning, and stopping the device does not wait for the reader.
      */
     @Test
@@ -473,7 +573,7 @@ class VirtioConsoleTest {
             tx.kick();
             Thread txThread = null;
             for (int i = 0; i < 100 && txThread == null; i++) {
-                txThread = Thread.getAllStackTraces().keySet().stream().filter(th -> th.getName().equals("virtio-console-tx0"))
+                txThread = Thread.getAllStackTraces().keySet().stream().filter(th -> th.getName().equals("virtio-console-loop"))
                         .findFirst().orElse(null);
                 Thread.sleep(10);
             }
@@ -483,12 +583,12 @@ class VirtioConsoleTest {
             long cpu0 = mx.getThreadCpuTime(txThread.getId());
             Thread.sleep(500);
             long cpuMs = (mx.getThreadCpuTime(txThread.getId()) - cpu0) / 1_000_000;
-            assertTrue(cpuMs < 100, "the tx thread burnt " + cpuMs + " ms of CPU in 500 ms waiting for a stalled reader");
+            assertTrue(cpuMs < 100, "the loop thread burnt " + cpuMs + " ms of CPU in 500 ms waiting for a stalled reader");
             long t0 = System.nanoTime();
             t.close();
             long ms = (System.nanoTime() - t0) / 1_000_000;
             assertTrue(ms < 2000, "close took " + ms + " ms");
-            assertFalse(txThread.isAlive(), "tx thread still runs");
+            assertFalse(txThread.isAlive(), "the loop thread still runs");
         }
     }
 

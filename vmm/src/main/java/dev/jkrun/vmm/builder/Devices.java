@@ -1,0 +1,28 @@
+package dev.jkrun.vmm.builder;
+
+import dev.jkrun.devices.virtio.VirtioDevice;
+import dev.jkrun.init.InitConfig;
+import dev.jkrun.vmm.ConfigurationException;
+import dev.jkrun.vmm.DeviceConfig;
+import dev.jkrun.vmm.DiskConfig;
+import dev.jkrun.vmm.FsShare;
+import dev.jkrun.vmm.vstate.VmControl;
+import java.util.Optional;
+
+/** Each device type's one build function: its configuration record in, its device out. */
+final class Devices {
+    private Devices() {}
+
+    /** What building a device may need beyond its own configuration. */
+    record Context(Optional<InitConfig> exec, VmControl control) {}
+
+    static VirtioDevice build(DeviceConfig config, Context ctx) {
+        if (config instanceof FsShare s) {
+            return Shares.device(s, ctx.exec(), ctx.control()::reportExitStatus);
+        }
+        if (config instanceof DiskConfig d) {
+            return Disks.device(d);
+        }
+        throw new ConfigurationException("devices", "no device for " + config.getClass().getSimpleName());
+    }
+}
