@@ -59,7 +59,7 @@ tally() { # counts the PASS/FAIL lines of a sub-suite read from stdin, echoing t
     esac
   done
 }
-# JKRUN_TIER3_ONLY="run disk": only those sections (boot run terminal disk api hostile); run-tests runs them in
+# JKRUN_TIER3_ONLY="run disk": only those sections (boot run terminal disk api hostile vsock); run-tests runs them in
 # groups, each in a fresh nested host, so that the emulator wedging L1 costs one group, not the suite.
 want() { [ -z "${JKRUN_TIER3_ONLY:-}" ] || [[ " $JKRUN_TIER3_ONLY " == *" $1 "* ]]; }
 hung=0
@@ -179,6 +179,13 @@ tally < "$work/hostile.out"
 grep -q 'discard loop: qemu-img check' "$work/hostile.out" || ! command -v qemu-img >/dev/null
 check "hostile: the suite ran to its end" $? "$(tail -n 20 "$work/hostile.out")"
 rm -rf "$hw"
+fi
+
+# 10. vsock (tests/vsock.sh): the guest's AF_VSOCK through unix-socket bridges both ways, 50 connections at once.
+if want vsock; then
+tests/vsock.sh "$work/vsock" >"$work/vsock.out" 2>&1
+tally < "$work/vsock.out"
+grep -q 'unmapped port' "$work/vsock.out"; check "vsock: the suite ran to its end" $? "$(tail -n 20 "$work/vsock.out")"
 fi
 
 [ -s "$work/retries" ] && echo "($(cat "$work/retries") run(s) retried after a hang or JVM crash; see the RETRY lines)"

@@ -76,7 +76,8 @@ public final class Main {
                 "",
                 "run options:  [--cpus N] [--memory MIB] [--root DIR] [--fs TAG=DIR[:ro]]... [--env K=V]... [--workdir DIR]",
                 "              [--rlimit NAME=SOFT:HARD]... [--disk ID=PATH[:ro][:raw|qcow2|vmdk][:direct]]...",
-                "              [--root-disk DEVICE[:FSTYPE[:OPTIONS]]] [--console-output FILE] [--krunfw PATH]",
+                "              [--root-disk DEVICE[:FSTYPE[:OPTIONS]]] [--vsock PORT=PATH[:listen]]...",
+                "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--cmdline STR]",
                 "              [--append WORD]... [--timeout SECONDS] [--log-level off|error|warn|info|debug|trace]");

@@ -2,6 +2,8 @@ package dev.jkrun.cli;
 
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.virtio.vsock.VsockConfig;
+import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.RootDisk;
 import dev.jkrun.vmm.DiskConfig;
@@ -13,6 +15,7 @@ import dev.jkrun.vmm.MachineConfig;
 import dev.jkrun.vmm.StopReason;
 import dev.jkrun.vmm.VirtualMachine;
 import dev.jkrun.vmm.VmConfig;
+import dev.jkrun.vmm.VsockDeviceConfig;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,6 +39,7 @@ final class RunCommand {
         Optional<Path> consoleOutput = Optional.empty();
         List<FsShare> shares = new ArrayList<>();
         List<DiskConfig> disks = new ArrayList<>();
+        List<VsockPort> vsockPorts = new ArrayList<>();
         Optional<RootDisk> rootDisk = Optional.empty();
         List<String> env = new ArrayList<>();
         List<String> rlimits = new ArrayList<>();
@@ -48,6 +52,7 @@ final class RunCommand {
                 case "--root" -> root = Optional.of(Path.of(args.value(o)));
                 case "--fs" -> shares.add(parseShare(args.value(o)));
                 case "--disk" -> disks.add(parseDisk(args.value(o)));
+                case "--vsock" -> vsockPorts.add(parseVsock(args.value(o)));
                 case "--root-disk" -> rootDisk = Optional.of(parseRootDisk(args.value(o)));
                 case "--env" -> env.add(parseEnv(args.value(o)));
                 case "--workdir" -> workdir = args.value(o);
@@ -94,6 +99,15 @@ final class RunCommand {
         ConsoleConfig console = consoleOutput.<ConsoleConfig>map(ConsoleConfig.ToFile::new).orElse(new ConsoleConfig.Stdio());
         KernelConfig kernel = new KernelConfig(Optional.empty(), krunfw, Optional.empty(), List.of());
         VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kernel, console, all, disks, Optional.of(exec), false);
+        if (!vsockPorts.isEmpty()) {
+            try {
+                VsockConfig v = VsockConfig.of(vsockPorts);
+                v.checkListenPaths();
+                config = config.withDevice(new VsockDeviceConfig(v));
+            } catch (IllegalArgumentException e) { // names the field: vsock.ports[i].path: ...
+                throw new Main.UsageException("--vsock: " + e.getMessage());
+            }
+        }
 
         VirtualMachine vm = VirtualMachine.create(config, err, null);
         Thread hook = new Thread(vm::close, "jkrun-shutdown");
@@ -181,6 +195,30 @@ final class RunCommand {
             throw new Main.UsageException("--disk " + id + ": :direct is for raw images only");
         }
         return new DiskConfig(id, Path.of(path), ro, format, SyncMode.FULL, false, direct);
+    }
+
+    /** PORT=PATH[:listen], as libkrun's krun_add_vsock_port2(port, path, listen). */
+    static VsockPort parseVsock(String spec) {
+        int eq = spec.indexOf('=');
+        if (eq <= 0 || eq == spec.length() - 1) {
+            throw new Main.UsageException("--vsock needs PORT=PATH[:listen], got '" + spec + "'");
+        }
+        String path = spec.substring(eq + 1);
+        boolean listen = path.endsWith(":listen");
+        if (listen) {
+            path = path.substring(0, path.length() - ":listen".length());
+        }
+        int port;
+        try {
+            port = Integer.parseUnsignedInt(spec.substring(0, eq));
+        } catch (NumberFormatException e) {
+            throw new Main.UsageException("--vsock " + spec + ": PORT must be a number from 0 to 4294967294");
+        }
+        try {
+            return new VsockPort(port, Path.of(path).toAbsolutePath(), listen);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException("--vsock " + spec + ": " + e.getMessage());
+        }
     }
 
     /** DEVICE[:FSTYPE[:OPTIONS]], as BoxLite's set_root_disk_remount. */

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jkrun.devices.block.ImageFormat;
+import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import java.nio.file.Files;
@@ -65,5 +66,18 @@ class RunCommandParseTest {
         assertThrows(Main.UsageException.class, () -> RunCommand.parseEnv("NOEQ"));
         assertEquals("ext4", RunCommand.parseRootDisk("/dev/vda:ext4:ro,noatime").fstype());
         assertThrows(Main.UsageException.class, () -> RunCommand.parseRootDisk(":ext4"));
+    }
+
+    @Test
+    void vsockBridges() {
+        VsockPort connect = RunCommand.parseVsock("5000=" + dir.resolve("a.sock"));
+        assertEquals(new VsockPort(5000, dir.resolve("a.sock"), false), connect);
+        VsockPort listen = RunCommand.parseVsock("4294967294=" + dir.resolve("b.sock") + ":listen");
+        assertEquals(new VsockPort(-2, dir.resolve("b.sock"), true), listen);
+        assertTrue(RunCommand.parseVsock("7=rel.sock").path().isAbsolute(), "relative paths are made absolute");
+        for (String bad : new String[] {"5000", "=x.sock", "5000=", "port=x.sock", "-1=x.sock", "4294967295=x.sock",
+                "5000=/" + "p".repeat(200)}) {
+            assertThrows(Main.UsageException.class, () -> RunCommand.parseVsock(bad), bad);
+        }
     }
 }

@@ -1,6 +1,7 @@
 package dev.jkrun.krun;
 
 import static dev.jkrun.krun.KrunConstants.EEXIST;
+import static dev.jkrun.krun.KrunConstants.ENODEV;
 import static dev.jkrun.krun.KrunConstants.EINVAL;
 import static dev.jkrun.krun.KrunConstants.ENOENT;
 import static dev.jkrun.krun.KrunConstants.ENOMEM;
@@ -9,6 +10,7 @@ import static dev.jkrun.krun.KrunConstants.ENOTTY;
 
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.init.RLimit;
 import dev.jkrun.kvm.Kvm;
 import dev.jkrun.libc.EventFd;
@@ -29,6 +31,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -461,23 +464,86 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_add_vsock_port(int ctx_id, int port, String c_filepath) {
-        return unsupported("krun_add_vsock_port", ctx_id, Integer.toUnsignedString(port), c_filepath);
+        return addVsockPort("krun_add_vsock_port", ctx_id, port, c_filepath, false);
     }
 
     @Override
     public int krun_add_vsock_port2(int ctx_id, int port, String c_filepath, boolean listen) {
-        return unsupported("krun_add_vsock_port2", ctx_id, Integer.toUnsignedString(port), c_filepath, listen);
+        return addVsockPort("krun_add_vsock_port2", ctx_id, port, c_filepath, listen);
     }
 
+    /**
+     * libkrun: -ENODEV once vsock is disabled, -EEXIST when a listening bridge's path exists. jkrun also refuses a
+     * port bridged twice (-EEXIST; libkrun's map silently keeps the last) and a path a unix socket cannot hold
+     * (-EINVAL) here rather than at start.
+     */
+    private int addVsockPort(String fn, int ctx_id, int port, String path, boolean listen) {
+        Object[] args = {ctx_id, Integer.toUnsignedString(port), path, listen};
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, args);
+        }
+        Path p = path == null ? null : pathOrNull(path);
+        if (p == null) {
+            return done(fn, -EINVAL, args);
+        }
+        VsockPort bridge;
+        try {
+            bridge = new VsockPort(port, p.toAbsolutePath(), listen);
+        } catch (IllegalArgumentException e) {
+            return done(fn, -EINVAL, args);
+        }
+        synchronized (c) {
+            if (c.implicitVsockDisabled && c.explicitVsockTsi == null) {
+                return done(fn, -ENODEV, args);
+            }
+            if (listen && Files.exists(bridge.path(), LinkOption.NOFOLLOW_LINKS)) {
+                return done(fn, -EEXIST, args);
+            }
+            if (c.vsockPorts.stream().anyMatch(b -> b.port() == port || b.path().equals(bridge.path()))) {
+                return done(fn, -EEXIST, args);
+            }
+            c.vsockPorts.add(bridge);
+        }
+        return done(fn, 0, args);
+    }
+
+    /**
+     * An explicit vsock device, after krun_disable_implicit_vsock (else -EEXIST, as libkrun). TSI features (bits
+     * 0-1) are not in jkrun yet: a nonzero value is -ENOTSUP, 0 is a device with unix-socket bridges only.
+     */
     @Override
     public int krun_add_vsock(int ctx_id, int tsi_features) {
-        return unsupported("krun_add_vsock", ctx_id, tsi_features);
+        String fn = "krun_add_vsock";
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, ctx_id, tsi_features);
+        }
+        if ((tsi_features & ~(KrunConstants.KRUN_TSI_HIJACK_INET | KrunConstants.KRUN_TSI_HIJACK_UNIX)) != 0) {
+            return done(fn, -EINVAL, ctx_id, tsi_features);
+        }
+        synchronized (c) {
+            if (!c.implicitVsockDisabled || c.explicitVsockTsi != null) {
+                return done(fn, -EEXIST, ctx_id, tsi_features);
+            }
+            if (tsi_features != 0) {
+                return done(fn, -ENOTSUP, ctx_id, tsi_features);
+            }
+            c.explicitVsockTsi = tsi_features;
+        }
+        return done(fn, 0, ctx_id, tsi_features);
     }
 
     @Override
     public int krun_disable_implicit_vsock(int ctx_id) {
-        // jkrun never creates a vsock device: there is nothing to disable.
-        return done("krun_disable_implicit_vsock", contexts.containsKey(ctx_id) ? 0 : -ENOENT, ctx_id);
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done("krun_disable_implicit_vsock", -ENOENT, ctx_id);
+        }
+        synchronized (c) {
+            c.implicitVsockDisabled = true;
+        }
+        return done("krun_disable_implicit_vsock", 0, ctx_id);
     }
 
     @Override
@@ -1094,6 +1160,10 @@ public final class JkrunLibKrun implements LibKrun {
         });
         if (!c.oemStrings.isEmpty()) {
             b.smbiosOemStrings(c.oemStrings.toArray(String[]::new));
+        }
+        // libkrun's rule without TSI: an explicit device, or the implicit one when bridges were added
+        if (c.explicitVsockTsi != null || (!c.implicitVsockDisabled && !c.vsockPorts.isEmpty())) {
+            b.vsock(v -> c.vsockPorts.forEach(p -> v.port(p.port(), p.path(), p.listen())));
         }
         return b.build();
     }

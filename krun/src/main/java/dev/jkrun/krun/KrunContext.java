@@ -2,6 +2,7 @@ package dev.jkrun.krun;
 
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.init.RLimit;
 import dev.jkrun.libc.EventFd;
 import java.util.ArrayList;
@@ -46,6 +47,12 @@ final class KrunContext {
     final List<List<Port>> multiportConsoles = new ArrayList<>();
 
     List<String> oemStrings = List.of();
+
+    /** krun_add_vsock_port2 bridges, in the order added. */
+    final List<VsockPort> vsockPorts = new ArrayList<>();
+    boolean implicitVsockDisabled;
+    /** krun_add_vsock's TSI features; null: no explicit device. */
+    Integer explicitVsockTsi;
 
     EventFd shutdownEventFd;
 

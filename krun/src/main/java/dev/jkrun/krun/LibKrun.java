@@ -224,13 +224,21 @@ public interface LibKrun {
     /** The TEE configuration file (libkrun-sev/tdx). jkrun: {@code -ENOTSUP} (no TEE). */
     int krun_set_tee_config_file(@u_int32_t int ctx_id, String filepath);
 
-    /** Maps a guest vsock port to a host UNIX socket. jkrun: {@code -ENOTSUP} (no virtio-vsock). */
+    /** krun_add_vsock_port2 with {@code listen} false. */
     int krun_add_vsock_port(@u_int32_t int ctx_id, @u_int32_t int port, String c_filepath);
 
-    /** Maps a guest vsock port to a host UNIX socket, optionally listening. jkrun: {@code -ENOTSUP} (no virtio-vsock). */
+    /**
+     * Bridges guest vsock port {@code port} to a host UNIX socket: the guest connects to CID 2 and jkrun connects to
+     * {@code c_filepath}; with {@code listen}, jkrun listens there and connects each client to the guest's listener.
+     * {@code -EEXIST} when a listen path exists or the port or path is bridged already, {@code -ENODEV} once vsock is
+     * disabled, {@code -EINVAL} for a path a unix socket cannot hold.
+     */
     int krun_add_vsock_port2(@u_int32_t int ctx_id, @u_int32_t int port, String c_filepath, boolean listen);
 
-    /** Adds an explicit vsock device with TSI features. jkrun: {@code -ENOTSUP} (no virtio-vsock). */
+    /**
+     * An explicit vsock device, after krun_disable_implicit_vsock (else {@code -EEXIST}). jkrun has no TSI yet: a
+     * nonzero {@code tsi_features} is {@code -ENOTSUP}; bits beyond 0-1 are {@code -EINVAL}.
+     */
     int krun_add_vsock(@u_int32_t int ctx_id, @u_int32_t int tsi_features);
 
     /**
@@ -293,7 +301,7 @@ public interface LibKrun {
     /** A virtual directory in a virtio-fs share. jkrun: {@code -ENOTSUP}; a NULL tag or path is {@code -EINVAL}. */
     int krun_fs_add_overlay_dir(@u_int32_t int ctx_id, String fs_tag, String path, @u_int32_t int mode);
 
-    /** No implicit vsock device. jkrun: 0 (jkrun never creates one). */
+    /** No implicit vsock device (the one jkrun adds when vsock ports were bridged). */
     int krun_disable_implicit_vsock(@u_int32_t int ctx_id);
 
     /**

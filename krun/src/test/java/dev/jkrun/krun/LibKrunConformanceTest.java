@@ -3,6 +3,7 @@ package dev.jkrun.krun;
 import dev.jkrun.devices.block.DiskImages;
 import static dev.jkrun.krun.KrunConstants.EEXIST;
 import static dev.jkrun.krun.KrunConstants.EINVAL;
+import static dev.jkrun.krun.KrunConstants.ENODEV;
 import static dev.jkrun.krun.KrunConstants.ENOENT;
 import static dev.jkrun.krun.KrunConstants.ENOTSUP;
 import static dev.jkrun.krun.KrunConstants.ENOTTY;
@@ -109,11 +110,12 @@ class LibKrunConformanceTest {
             "krun_set_gpu_options2", "krun_add_display", "krun_display_set_edid", "krun_display_set_dpi",
             "krun_display_set_physical_size", "krun_display_set_refresh_rate", "krun_set_display_backend",
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file",
-            "krun_add_vsock_port", "krun_add_vsock_port2", "krun_add_vsock", "krun_set_firmware", "krun_disable_implicit_init",
+            "krun_set_firmware", "krun_disable_implicit_init",
             "krun_get_default_init", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir", "krun_add_virtio_console_default",
             "krun_add_serial_console_default");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
+            "krun_add_vsock",
             "krun_split_irqchip", "krun_setuid", "krun_setgid", "krun_set_overlayfs_root", "krun_add_virtiofs3",
             "krun_add_console_port_tty", "krun_add_console_port_inout");
 
@@ -488,9 +490,31 @@ class LibKrunConformanceTest {
         spec(m, "krun_set_snd_device").valid(0, c -> new Object[] {c, false})
                 .invalid(c -> assertEquals(-ENOTSUP, krun.krun_set_snd_device(c, true)));
         spec(m, "krun_set_tee_config_file").valid(-ENOTSUP, c -> new Object[] {c, "/etc/tee.json"});
-        spec(m, "krun_add_vsock_port").valid(-ENOTSUP, c -> new Object[] {c, 1024, "/tmp/ipc.sock"});
-        spec(m, "krun_add_vsock_port2").valid(-ENOTSUP, c -> new Object[] {c, 1024, "/tmp/ipc.sock", true});
-        spec(m, "krun_add_vsock").valid(-ENOTSUP, c -> new Object[] {c, KrunConstants.KRUN_TSI_HIJACK_INET});
+        spec(m, "krun_add_vsock_port").valid(0, c -> new Object[] {c, 1024, tmp.resolve("ipc.sock").toString()})
+                .invalid(c -> {
+                    assertEquals(0, krun.krun_add_vsock_port(c, 1024, tmp.resolve("a.sock").toString()));
+                    assertEquals(-EEXIST, krun.krun_add_vsock_port(c, 1024, tmp.resolve("b.sock").toString()), "port twice");
+                    assertEquals(-EINVAL, krun.krun_add_vsock_port(c, 1025, null), "NULL path");
+                    assertEquals(-EINVAL, krun.krun_add_vsock_port(c, 1026, "/" + "p".repeat(120)), "longer than sun_path");
+                    assertEquals(-EINVAL, krun.krun_add_vsock_port(c, -1, tmp.resolve("c.sock").toString()), "VMADDR_PORT_ANY");
+                });
+        spec(m, "krun_add_vsock_port2").valid(0, c -> new Object[] {c, 1024, tmp.resolve("l" + c + ".sock").toString(), true})
+                .invalid(c -> {
+                    assertEquals(-EEXIST, krun.krun_add_vsock_port2(c, 2695, tmp.toString(), true), "listen path exists");
+                    assertEquals(0, krun.krun_disable_implicit_vsock(c));
+                    assertEquals(-ENODEV, krun.krun_add_vsock_port2(c, 2696, tmp.resolve("r.sock").toString(), false),
+                            "vsock disabled");
+                    assertEquals(0, krun.krun_add_vsock(c, 0));
+                    assertEquals(0, krun.krun_add_vsock_port2(c, 2696, tmp.resolve("r.sock").toString(), false),
+                            "an explicit device takes bridges");
+                });
+        spec(m, "krun_add_vsock").valid(-EEXIST, c -> new Object[] {c, 0}).invalid(c -> {
+            assertEquals(-EINVAL, krun.krun_add_vsock(c, 4), "features beyond bits 0-1");
+            assertEquals(0, krun.krun_disable_implicit_vsock(c));
+            assertEquals(-ENOTSUP, krun.krun_add_vsock(c, KrunConstants.KRUN_TSI_HIJACK_INET), "no TSI yet");
+            assertEquals(0, krun.krun_add_vsock(c, 0));
+            assertEquals(-EEXIST, krun.krun_add_vsock(c, 0), "one explicit device");
+        });
         spec(m, "krun_disable_implicit_vsock").valid(0, c -> new Object[] {c});
         spec(m, "krun_set_firmware").valid(-ENOTSUP, c -> new Object[] {c, "/usr/share/edk2/OVMF.fd"});
         spec(m, "krun_split_irqchip").valid(0, c -> new Object[] {c, false})

@@ -3,6 +3,8 @@ package dev.jkrun.vmm;
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.fs.FileSystem;
+import dev.jkrun.devices.virtio.vsock.VsockConfig;
+import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.InvalidInitConfigException;
 import dev.jkrun.init.RLimit;
@@ -45,7 +47,7 @@ public final class VmBuilder {
     private final List<FsBuilder> fs = new ArrayList<>();
     private final List<DiskBuilder> disks = new ArrayList<>();
     private final List<NetBuilder> nets = new ArrayList<>();
-    private final List<VsockBuilder> vsocks = new ArrayList<>();
+    private VsockBuilder vsock;
     private final ConsoleBuilder console = new ConsoleBuilder();
     private ExecBuilder exec;
     private String[] rootDisk;
@@ -95,11 +97,12 @@ public final class VmBuilder {
         return this;
     }
 
-    /** A vsock port mapping. jkrun has no virtio-vsock yet: {@link #build()} refuses it (field {@code vsock}). */
+    /** The virtio-vsock device and its unix-socket bridges. Calling it again configures the same device. */
     public VmBuilder vsock(Consumer<VsockBuilder> f) {
-        VsockBuilder b = new VsockBuilder();
-        f.accept(b);
-        vsocks.add(b);
+        if (vsock == null) {
+            vsock = new VsockBuilder();
+        }
+        f.accept(vsock);
         return this;
     }
 
@@ -128,9 +131,6 @@ public final class VmBuilder {
         if (!nets.isEmpty()) {
             throw new ConfigurationException("net", "virtio-net is not available in jkrun yet (see README: not yet supported)");
         }
-        if (!vsocks.isEmpty()) {
-            throw new ConfigurationException("vsock", "virtio-vsock is not available in jkrun yet (see README: not yet supported)");
-        }
         MachineConfig m = machine.build();
         KernelConfig k = kernel.build();
         List<FsShare> shares = new ArrayList<>();
@@ -149,7 +149,8 @@ public final class VmBuilder {
             throw new ConfigurationException("root_disk", "a root disk is mounted by jkrun's init, which needs exec");
         }
         Optional<InitConfig> init = Optional.ofNullable(exec).map(e -> e.build(rootDisk));
-        return new VmConfig(m, k, console.implicit(), console.ports, shares, diskConfigs, init, oemStrings, false);
+        VmConfig config = new VmConfig(m, k, console.implicit(), console.ports, shares, diskConfigs, init, oemStrings, false);
+        return vsock == null ? config : config.withDevice(vsock.build());
     }
 
     /** Machine resources (msb_krun's MachineBuilder). Defaults: 1 vCPU, 512 MiB, no hyperthreading, no nested virt. */
@@ -389,11 +390,59 @@ public final class VmBuilder {
     }
 
     /** A vsock port to a host UNIX socket (krun_add_vsock_port): accepted for API parity, refused at build(). */
+    /**
+     * virtio-vsock (libkrun's {@code krun_add_vsock_port2}): guest CID 3, the host is CID 2. Limits default to
+     * {@link VsockConfig#of}'s.
+     */
     public static final class VsockBuilder {
+        private record Bridge(int port, Path socket, boolean listen) {}
+
+        private final List<Bridge> bridges = new ArrayList<>();
+        private Integer maxConnections;
+
         private VsockBuilder() {}
 
-        public VsockBuilder port(int port, Path socket) { return this; }
+        /** A guest connecting to CID 2 on {@code port} is connected to the unix socket at {@code socket}. */
+        public VsockBuilder port(int port, Path socket) { return port(port, socket, false); }
+
+        /**
+         * With {@code listen}, jkrun listens on {@code socket} (which must not exist yet) and every host connection
+         * there becomes a connection to the guest's vsock listener on {@code port}; otherwise as {@link #port(int, Path)}.
+         */
+        public VsockBuilder port(int port, Path socket, boolean listen) {
+            bridges.add(new Bridge(port, socket, listen));
+            return this;
+        }
+
+        /** Connections at once (each holds one host socket); more are refused with RST. */
+        public VsockBuilder maxConnections(int n) {
+            maxConnections = n;
+            return this;
+        }
+
+        VsockDeviceConfig build() {
+            try {
+                List<VsockPort> ports = new ArrayList<>();
+                for (Bridge b : bridges) {
+                    ports.add(new VsockPort(b.port(), b.socket(), b.listen()));
+                }
+                VsockConfig c = VsockConfig.of(ports);
+                if (maxConnections != null) {
+                    c = c.withMaxConnections(maxConnections);
+                }
+                c.checkListenPaths();
+                return new VsockDeviceConfig(c);
+            } catch (IllegalArgumentException e) {
+                // VsockConfig's messages start with the field they are about ("vsock.ports[1].path: ...")
+                String m = String.valueOf(e.getMessage());
+                int colon = m.indexOf(": ");
+                throw m.startsWith("vsock.") && colon > 0
+                        ? new ConfigurationException(m.substring(0, colon), m.substring(colon + 2))
+                        : new ConfigurationException("vsock.ports", m);
+            }
+        }
     }
+
 
     /** The implicit console and named ports (msb_krun's ConsoleBuilder). Default: the host's stdio. */
     public static final class ConsoleBuilder {

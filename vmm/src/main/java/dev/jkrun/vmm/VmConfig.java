@@ -67,6 +67,9 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
         if (smbiosOemStrings.size() > 255 || oemBytes > MAX_OEM_STRING_BYTES) {
             throw new ConfigurationException("smbios_oem_strings", "at most 255 strings and " + MAX_OEM_STRING_BYTES + " bytes in all");
         }
+        if (devices.stream().filter(d -> d instanceof VsockDeviceConfig).count() > 1) {
+            throw new ConfigurationException("vsock", "a VM has at most one vsock device");
+        }
         Optional<FsShare> root = root(shares);
         if (exec.isPresent() && root.isEmpty()) {
             throw new ConfigurationException("fs.root", "a command needs a root filesystem (a share tagged " + FsShare.ROOT_TAG + ")");

@@ -8,7 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.fs.FileSystem;
+import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.init.RLimit;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -228,5 +230,28 @@ class VmBuilderTest {
     void networkIsNotAvailableYet() { rejects("net", b -> b.net(n -> n.tap("tap0"))); }
 
     @Test
-    void vsockIsNotAvailableYet() { rejects("vsock", b -> b.vsock(v -> v.port(1024, tmp.resolve("s.sock")))); }
+    void vsockBridgesBecomeOneDevice() {
+        VmConfig c = VmBuilder.create().vsock(v -> v.port(1024, tmp.resolve("a.sock")))
+                .vsock(v -> v.port(2695, tmp.resolve("b.sock"), true).maxConnections(8)).build();
+        List<VsockDeviceConfig> vs = c.devices().stream().filter(d -> d instanceof VsockDeviceConfig)
+                .map(d -> (VsockDeviceConfig) d).toList();
+        assertEquals(1, vs.size());
+        assertEquals(List.of(new VsockPort(1024, tmp.resolve("a.sock"), false), new VsockPort(2695, tmp.resolve("b.sock"), true)),
+                vs.get(0).vsock().ports());
+        assertEquals(8, vs.get(0).vsock().maxConnections());
+    }
+
+    @Test
+    void vsockPortBridgedTwice() {
+        rejects("vsock.ports[1].port", b -> b.vsock(v -> v.port(1024, tmp.resolve("a.sock")).port(1024, tmp.resolve("b.sock"))));
+    }
+
+    @Test
+    void vsockRelativePath() { rejects("vsock.ports", b -> b.vsock(v -> v.port(1024, Path.of("rel.sock")))); }
+
+    @Test
+    void vsockListenPathExists() throws IOException {
+        Path p = Files.createFile(tmp.resolve("exists.sock"));
+        rejects("vsock.ports[0].path", b -> b.vsock(v -> v.port(1024, p, true)));
+    }
 }

@@ -1,11 +1,13 @@
 package dev.jkrun.vmm.builder;
 
 import dev.jkrun.devices.virtio.VirtioDevice;
+import dev.jkrun.devices.virtio.vsock.VirtioVsock;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.DeviceConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
+import dev.jkrun.vmm.VsockDeviceConfig;
 import dev.jkrun.vmm.vstate.VmControl;
 import java.util.Optional;
 
@@ -22,6 +24,9 @@ final class Devices {
         }
         if (config instanceof DiskConfig d) {
             return Disks.device(d);
+        }
+        if (config instanceof VsockDeviceConfig v) {
+            return new VirtioVsock(v.vsock());
         }
         throw new ConfigurationException("devices", "no device for " + config.getClass().getSimpleName());
     }
