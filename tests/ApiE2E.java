@@ -27,6 +27,13 @@ public final class ApiE2E {
         if (args.length > 1 && args[1].equals("krun-child")) {
             krunChild();
         }
+        if (args.length > 1 && args[1].equals("krun-vsock-child")) {
+            krunVsockChild(work);
+        }
+        if (args.length > 1 && args[1].equals("vsock-only")) {
+            boxlitePattern(work);
+            System.exit(failed);
+        }
         if (args.length > 1 && args[1].equals("panic-only")) {
             panicCase();
             System.exit(failed);
@@ -104,8 +111,100 @@ public final class ApiE2E {
                 childStatus == 9 && childOut.contains("krun-guest-out") && !childOut.contains("RETURNED"),
                 "status " + childStatus + ", output: " + childOut);
 
+        // 7. BoxLite's vsock pattern through the libkrun interface.
+        boxlitePattern(work);
+
         System.out.flush();
         System.exit(failed);
+    }
+
+    /**
+     * BoxLite's use of libkrun (krun_add_vsock_port2 twice): the host listens on a "ready" unix socket that a
+     * listen=false bridge connects the guest to; once the guest agent said it is ready there, the host connects to
+     * the listen=true "grpc" bridge and reaches the agent's vsock listener. The VM runs in a child JVM through the
+     * libkrun-compatible interface (krun_start_enter does not return).
+     */
+    private static void boxlitePattern(Path work) throws Exception {
+        Path ready = work.resolve("ready.sock"), grpc = work.resolve("grpc.sock");
+        Files.deleteIfExists(ready);
+        Files.deleteIfExists(grpc);
+        try (java.nio.channels.ServerSocketChannel server =
+                     java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            server.bind(java.net.UnixDomainSocketAddress.of(ready));
+            ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-XX:+UseSerialGC", "-XX:UseAVX=0", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                    "-cp", System.getProperty("java.class.path"), "ApiE2E", work.toString(), "krun-vsock-child");
+            pb.redirectErrorStream(true);
+            pb.redirectOutput(work.resolve("vsock-child.log").toFile());
+            Process child = pb.start();
+            String said = "", reply = "";
+            try {
+                server.configureBlocking(false);
+                java.nio.channels.SocketChannel agent = null;
+                long deadline = System.nanoTime() + Duration.ofSeconds(600).toNanos();
+                while (agent == null && child.isAlive() && System.nanoTime() < deadline) {
+                    agent = server.accept();
+                    if (agent == null) {
+                        Thread.sleep(50);
+                    }
+                }
+                if (agent != null) {
+                    agent.configureBlocking(true);
+                    said = readLine(agent);
+                    agent.close();
+                    try (java.nio.channels.SocketChannel c =
+                                 java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(grpc))) {
+                        c.write(java.nio.ByteBuffer.wrap("hello\n".getBytes(StandardCharsets.US_ASCII)));
+                        reply = readLine(c);
+                    }
+                }
+            } finally {
+                if (!child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)) {
+                    child.destroyForcibly();
+                }
+            }
+            String log = Files.exists(work.resolve("vsock-child.log")) ? Files.readString(work.resolve("vsock-child.log")) : "";
+            check("libkrun vsock (BoxLite): the guest connects to the host's ready socket", said.equals("ready"),
+                    "got '" + said + "'; child: " + log);
+            check("libkrun vsock (BoxLite): the host reaches the guest's listener through the listening bridge",
+                    reply.equals("reply-hello"), "got '" + reply + "'; child: " + log);
+            check("libkrun vsock (BoxLite): the VM exits 0 and removes the listening socket",
+                    !child.isAlive() && child.exitValue() == 0 && !Files.exists(grpc),
+                    "status " + (child.isAlive() ? "running" : child.exitValue()) + "; child: " + log);
+        }
+    }
+
+    private static String readLine(java.nio.channels.SocketChannel c) throws java.io.IOException {
+        ByteArrayOutputStream line = new ByteArrayOutputStream();
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
+        while (line.size() < 256 && c.read(b.clear()) > 0 && b.get(0) != '\n') {
+            line.write(b.get(0));
+        }
+        return line.toString(StandardCharsets.US_ASCII);
+    }
+
+    /** BoxLite's calls: krun_add_vsock_port2 for the agent (listen) and the ready channel (connect). */
+    private static void krunVsockChild(Path work) {
+        dev.jkrun.krun.LibKrun krun = dev.jkrun.krun.Jkrun.libkrun();
+        int ctx = krun.krun_create_ctx();
+        int[] rc = {
+            krun.krun_set_vm_config(ctx, 1, 256),
+            krun.krun_add_virtiofs3(ctx, "/dev/root", "/", 0, true),
+            krun.krun_add_vsock_port2(ctx, 2695, work.resolve("grpc.sock").toString(), true),
+            krun.krun_add_vsock_port2(ctx, 2696, work.resolve("ready.sock").toString(), false),
+            krun.krun_set_exec(ctx, "/bin/sh", new String[] {"-c",
+                "echo ready | socat -t 5 - VSOCK-CONNECT:2:2696 && socat -T 120 VSOCK-LISTEN:2695 SYSTEM:'read l; echo reply-$l'"},
+                new String[0]),
+        };
+        for (int r : rc) {
+            if (r < 0) {
+                System.out.println("RETURNED " + r + " from set-up");
+                System.exit(100);
+            }
+        }
+        int r = krun.krun_start_enter(ctx);
+        System.out.println("RETURNED " + r);
+        System.exit(101);
     }
 
     /** Uses only the libkrun-compatible interface, as a program that bound native libkrun would. */

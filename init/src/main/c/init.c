@@ -20,12 +20,14 @@
  * a root-disk, stdio-port or extra virtio-fs mount that cannot be set up, hostname, rlimit and
  * chdir failures. Best effort (silent unless JKRUN_INIT_DEBUG is set): /sys, /dev (the kernel may
  * have mounted it already, or the test namespace may not allow it), /dev/pts, /dev/shm, cgroup2,
- * the /dev links, the read-only-root tmpfs mounts and bringing up lo.
+ * the /dev links, the read-only-root tmpfs mounts and bringing up lo (and dummy0 for TSI).
  *
  * Host tests only (variables in init's own environment, never passed to the workload):
  *   JKRUN_INIT_TEST_CONFIG=<path>   read the config from <path> instead of /.jkrun-config
  *   JKRUN_INIT_TEST_REPORT=<path>   write the status as decimal text to <path> and exit(status)
  *                                   instead of the ioctl and reboot
+ *   JKRUN_INIT_TEST_CMDLINE=<path>  read the kernel command line from <path> instead of /proc/cmdline
+ *   JKRUN_INIT_TEST_TSI_IFACE=<if>  with tsi_hijack, give <if> the TSI address instead of dummy0
  *   JKRUN_INIT_TEST_PORTS=<dir>     look for virtio-port names under <dir> (default
  *                                   /sys/class/virtio-ports) and their devices in <dir>/../dev
  *                                   (default /dev)
@@ -36,6 +38,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -414,18 +419,119 @@ static void start_control_watcher(void)
     }
 }
 
-static void loopback_up(void)
+/*
+ * Interfaces are configured over AF_NETLINK only: with the kernel's tsi_hijack (tsi_hijack_unix) every userspace
+ * AF_INET (AF_UNIX) socket becomes a TSI socket, and netlink is the one family TSI never takes. The generic
+ * SIOCxIFxxx ioctls work on any socket (net/socket.c falls back to dev_ioctl).
+ */
+static int link_up(int s, const char *name)
 {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
-        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-        if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
-            warn("lo up: %s", strerror(errno));
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
+        return -1;
+    if (ifr.ifr_flags & IFF_UP)
+        return 0;
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    return ioctl(s, SIOCSIFFLAGS, &ifr);
+}
+
+/* RTM_NEWADDR: an IPv4 address with its prefix on interface name; an address already there is success. */
+static int add_ipv4(int s, const char *name, const char *addr, int prefix)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    if (ioctl(s, SIOCGIFINDEX, &ifr) != 0)
+        return -1;
+    struct in_addr a;
+    if (inet_pton(AF_INET, addr, &a) != 1) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct {
+        struct nlmsghdr nh;
+        struct ifaddrmsg ifa;
+        char attrs[2 * RTA_SPACE(sizeof a)];
+    } req;
+    memset(&req, 0, sizeof req);
+    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.ifa);
+    req.nh.nlmsg_type = RTM_NEWADDR;
+    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    req.nh.nlmsg_seq = 1;
+    req.ifa.ifa_family = AF_INET;
+    req.ifa.ifa_prefixlen = (unsigned char)prefix;
+    req.ifa.ifa_index = (unsigned)ifr.ifr_ifindex;
+    unsigned short types[2] = {IFA_LOCAL, IFA_ADDRESS};
+    for (int i = 0; i < 2; i++) {
+        struct rtattr *rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+        rta->rta_type = types[i];
+        rta->rta_len = RTA_LENGTH(sizeof a);
+        memcpy(RTA_DATA(rta), &a, sizeof a);
+        req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_SPACE(sizeof a);
+    }
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+        return -1;
+    char reply[512];
+    ssize_t n;
+    do
+        n = recv(s, reply, sizeof reply, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+        return -1;
+    struct nlmsghdr *rh = (struct nlmsghdr *)reply;
+    if (rh->nlmsg_type != NLMSG_ERROR) {
+        errno = EPROTO;
+        return -1;
+    }
+    int err = ((struct nlmsgerr *)NLMSG_DATA(rh))->error;
+    if (err != 0 && err != -EEXIST) {
+        errno = -err;
+        return -1;
+    }
+    return link_up(s, name);
+}
+
+/* Whether word appears on the kernel command line before "--" (what follows belongs to init's argv). */
+static int cmdline_has(const char *word)
+{
+    const char *path = getenv("JKRUN_INIT_TEST_CMDLINE");
+    size_t len = 0;
+    char *line = read_file(path != NULL && path[0] != '\0' ? path : "/proc/cmdline", &len);
+    if (line == NULL)
+        return 0;
+    int found = 0;
+    for (char *tok = strtok(line, " \t\n"); tok != NULL && strcmp(tok, "--") != 0; tok = strtok(NULL, " \t\n")) {
+        if (strcmp(tok, word) == 0)
+            found = 1;
+    }
+    free(line);
+    return found;
+}
+
+/*
+ * lo up; with TSI (tsi_hijack on the command line), dummy0 (a built-in of libkrunfw's kernel) as 203.0.113.1/24
+ * (TEST-NET-3, RFC 5737), as libkrun's init: a non-loopback address, so programs that ask for one
+ * (getaddrinfo's AI_ADDRCONFIG) use the network, and no default route, so connects to anything else fall back
+ * to the host through TSI. Best effort: a guest without the interface still runs.
+ */
+static void network_up(void)
+{
+    int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (s < 0) {
+        warn("netlink: %s", strerror(errno));
+        return;
+    }
+    if (link_up(s, "lo") != 0)
+        warn("lo up: %s", strerror(errno));
+    if (cmdline_has("tsi_hijack")) {
+        const char *ifname = getenv("JKRUN_INIT_TEST_TSI_IFACE");
+        if (ifname == NULL || ifname[0] == '\0')
+            ifname = "dummy0";
+        if (add_ipv4(s, ifname, "203.0.113.1", 24) != 0)
+            warn("%s 203.0.113.1/24: %s", ifname, strerror(errno));
     }
     close(s);
 }
@@ -667,7 +773,7 @@ int main(int argc, char **argv, char **envp)
         switch_to_root_disk(&cfg);
     extra_mounts(&cfg);
     read_only_root_mounts();
-    loopback_up();
+    network_up();
     set_hostname(&cfg);
     set_rlimits(&cfg);
     set_environment(&cfg);

@@ -262,6 +262,31 @@ class GuestInitTest {
     }
 
     @Test
+    void tsiGivesTheTsiInterfaceItsAddress() throws Exception {
+        // The kernel's tsi_hijack turns init's own AF_INET sockets into TSI ones: the address goes over netlink.
+        // This host has no dummy interface, so lo stands in for dummy0.
+        Files.writeString(h.root.resolve("cmdline-tsi"), "console=hvc0 tsi_hijack quiet -- tsi_hijack_not_this\n");
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = sh("grep -c '203.0.113.1' /proc/net/fib_trie; cat /sys/class/net/lo/operstate").build().encode();
+        run.initEnv.put("JKRUN_INIT_TEST_CMDLINE", "/cmdline-tsi");
+        run.initEnv.put("JKRUN_INIT_TEST_TSI_IFACE", "lo");
+        var r = h.run(run);
+        assertEquals(0, r.status(), r.stderr());
+        assertTrue(Integer.parseInt(r.stdoutLines().get(0)) >= 1, "203.0.113.1 on lo: " + r.stdout());
+    }
+
+    @Test
+    void withoutTsiNoAddressIsAdded() throws Exception {
+        Files.writeString(h.root.resolve("cmdline-plain"), "console=hvc0 quiet -- tsi_hijack\n");
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = sh("grep -c '203.0.113.1' /proc/net/fib_trie; ip=$(cat /sys/class/net/lo/flags); echo $ip").build().encode();
+        run.initEnv.put("JKRUN_INIT_TEST_CMDLINE", "/cmdline-plain");
+        run.initEnv.put("JKRUN_INIT_TEST_TSI_IFACE", "lo");
+        var r = h.run(run);
+        assertEquals(List.of("0", "0x9"), r.stdoutLines(), r.stderr()); // lo up (IFF_UP | IFF_LOOPBACK), no TSI address
+    }
+
+    @Test
     void readOnlyRootGetsTmpfsOnTmp() throws Exception {
         GuestInitHarness.Run run = new GuestInitHarness.Run();
         run.config = sh("echo x > /tmp/f && cat /tmp/f && grep -c '^tmpfs /tmp ' /proc/mounts; "
