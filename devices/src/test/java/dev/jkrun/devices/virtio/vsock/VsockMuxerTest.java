@@ -508,6 +508,20 @@ class VsockMuxerTest {
     }
 
     @Test
+    void connectionsAGuestOpensAndResetsWithoutRxBuffersLeaveNothingQueued() {
+        start();
+        // The guest posts no rx buffers (nobody calls nextRx) and churns: REQUEST (a RESPONSE is owed), RST (gone
+        // silently, no RST owed, so tx never pauses). Nothing may stay behind per round.
+        for (int i = 0; i < 10_000; i++) {
+            guest.send(g(OP_REQUEST, 777, OUT_PORT));
+            guest.send(g(OP_RST, 777, OUT_PORT));
+        }
+        assertEquals(0, mux.connectionCount());
+        assertEquals(0, mux.queuedConnections(), "connections waiting in the rx queue");
+        assertFalse(mux.hasRx(), "nothing is owed to the guest");
+    }
+
+    @Test
     void aFullRstBacklogPausesTx() {
         start(VsockConfig.of(List.of(new VsockPort(OUT_PORT, OUT, false))).withRxBacklog(3));
         for (int i = 0; i < 3; i++) {
