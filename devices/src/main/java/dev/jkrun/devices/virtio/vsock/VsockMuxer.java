@@ -295,6 +295,24 @@ public final class VsockMuxer implements AutoCloseable {
     /** Connections waiting in the rx queue for the guest's buffers (tests). */
     int queuedConnections() { return rxQueue.size(); }
 
+    /** Guest data waiting for host sockets, all connections together (tests). */
+    long bufferedToHost() {
+        long n = 0;
+        for (VsockConnection c : connections.values()) {
+            n += c.bufferedToHost();
+        }
+        return n;
+    }
+
+    /** The heap that guest data waiting for host sockets takes, all connections together (tests). */
+    long heldToHostBytes() {
+        long n = 0;
+        for (VsockConnection c : connections.values()) {
+            n += c.heldToHostBytes();
+        }
+        return n;
+    }
+
     /** Packets dropped: wrongly addressed, unparseable, or (never with a well-behaved device) over the backlog. */
     public long droppedPackets() { return dropped; }
 

@@ -522,6 +522,30 @@ class VsockMuxerTest {
     }
 
     @Test
+    void tinyGuestPacketsForAStalledHostSocketCostNoMoreThanTheirBytes() {
+        start();
+        TestGuest.Socket s = guest.connect(OUT_PORT);
+        FakeStream hs = connected(s);
+        hs.room = 0;
+        for (int i = 0; i < BUF; i++) { // exactly our credit, one byte a packet
+            guest.send(s.header(OP_RW, 0, 1), new byte[] {(byte) i});
+        }
+        assertEquals(1, mux.connectionCount(), "within its credit");
+        assertEquals(BUF, mux.bufferedToHost());
+        // A buffer object per packet would hold ~80 bytes of heap per guest byte: 20 MiB per connection.
+        assertTrue(mux.heldToHostBytes() <= 2L * BUF + 4096, "heap held for " + BUF + " buffered bytes: "
+                + mux.heldToHostBytes());
+        hs.room = Integer.MAX_VALUE;
+        reactor.pump();
+        byte[] got = hs.toPeer.toByteArray();
+        assertEquals(BUF, got.length);
+        for (int i = 0; i < BUF; i++) {
+            assertEquals((byte) i, got[i], "byte " + i);
+        }
+        assertEquals(0, mux.bufferedToHost());
+    }
+
+    @Test
     void aFullRstBacklogPausesTx() {
         start(VsockConfig.of(List.of(new VsockPort(OUT_PORT, OUT, false))).withRxBacklog(3));
         for (int i = 0; i < 3; i++) {
