@@ -41,6 +41,8 @@ final class VsockConnection {
             P_SHUTDOWN = 32;
     /** REQUEST retries to a guest that is not listening yet (libkrun waits ~5 s here, its issue #684). */
     static final long RETRY_FIRST_MILLIS = 10, RETRY_MAX_MILLIS = 200;
+    /** Guest data smaller than this that waits for the host socket is gathered into chunks of this size. */
+    static final int TO_HOST_CHUNK = 4096;
 
     final int localPort;
     final int peerPort;
@@ -144,6 +146,15 @@ final class VsockConnection {
         int n = 0;
         for (ByteBuffer b : toHost) {
             n += b.remaining();
+        }
+        return n;
+    }
+
+    /** The heap {@link #bufferedToHost()} takes: each buffer's array plus ~64 bytes of objects around it. */
+    long heldToHostBytes() {
+        long n = 0;
+        for (ByteBuffer b : toHost) {
+            n += b.capacity() + 64;
         }
         return n;
     }
@@ -295,9 +306,27 @@ final class VsockConnection {
             }
         }
         if (b.hasRemaining()) {
-            toHost.add(b);
+            queueToHost(payload, b.position());
         }
         creditUpdateIfDue();
+    }
+
+    /**
+     * Keeps {@code payload[off..]} for the host socket. Small payloads are copied into {@link #TO_HOST_CHUNK}-byte
+     * chunks, so what is held stays within about twice the bytes buffered however small the guest's packets: a
+     * buffer object per one-byte packet would hold some 80 bytes of heap per byte of our credit.
+     */
+    private void queueToHost(byte[] payload, int off) {
+        int n = payload.length - off;
+        ByteBuffer tail = toHost.peekLast();
+        if (tail != null && tail.capacity() - tail.limit() >= n) {
+            System.arraycopy(payload, off, tail.array(), tail.arrayOffset() + tail.limit(), n);
+            tail.limit(tail.limit() + n);
+        } else if (n >= TO_HOST_CHUNK) {
+            toHost.add(ByteBuffer.wrap(payload, off, n)); // as large as a chunk: kept as it is
+        } else {
+            toHost.add(ByteBuffer.allocate(TO_HOST_CHUNK).put(payload, off, n).flip());
+        }
     }
 
     private void guestShutdown(int flags) {

@@ -8,6 +8,8 @@ import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -37,7 +39,8 @@ public final class VsockMuxer implements AutoCloseable {
     private final Reactor reactor;
     private final Map<Integer, VsockPort> ports = new HashMap<>();
     private final Map<Long, VsockConnection> connections = new HashMap<>();
-    private final ArrayDeque<VsockConnection> rxQueue = new ArrayDeque<>();
+    /** Live connections that owe the guest packets, in turn order (a set: an ended one leaves it at once). */
+    private final LinkedHashSet<VsockConnection> rxQueue = new LinkedHashSet<>();
     private final ArrayDeque<VsockHeader> controlRx = new ArrayDeque<>();
     private final List<HostListener> listeners = new ArrayList<>();
     private final List<Reactor.Watch> listenerWatches = new ArrayList<>();
@@ -234,6 +237,12 @@ public final class VsockMuxer implements AutoCloseable {
         }
         if (c.end() != VsockConnection.End.NONE) {
             connections.remove(c.key);
+            if (c.queued) {
+                // Out of the rx queue now, not when the guest next posts buffers: a guest that posts none while it
+                // opens and resets connections would otherwise grow the queue (and keep every ended one) forever.
+                rxQueue.remove(c); // identity: connections do not override equals
+                c.queued = false;
+            }
             c.release();
             if (c.end() == VsockConnection.End.RESET) {
                 queueControl(c.resetHeader());
@@ -259,7 +268,9 @@ public final class VsockMuxer implements AutoCloseable {
             return controlRx.poll();
         }
         for (int turns = rxQueue.size(); turns > 0; turns--) {
-            VsockConnection c = rxQueue.poll();
+            Iterator<VsockConnection> first = rxQueue.iterator();
+            VsockConnection c = first.next();
+            first.remove();
             c.queued = false;
             if (connections.get(c.key) != c) {
                 continue;
@@ -280,6 +291,27 @@ public final class VsockMuxer implements AutoCloseable {
     public boolean txPaused() { return controlRx.size() >= config.rxBacklog(); }
 
     public int connectionCount() { return connections.size(); }
+
+    /** Connections waiting in the rx queue for the guest's buffers (tests). */
+    int queuedConnections() { return rxQueue.size(); }
+
+    /** Guest data waiting for host sockets, all connections together (tests). */
+    long bufferedToHost() {
+        long n = 0;
+        for (VsockConnection c : connections.values()) {
+            n += c.bufferedToHost();
+        }
+        return n;
+    }
+
+    /** The heap that guest data waiting for host sockets takes, all connections together (tests). */
+    long heldToHostBytes() {
+        long n = 0;
+        for (VsockConnection c : connections.values()) {
+            n += c.heldToHostBytes();
+        }
+        return n;
+    }
 
     /** Packets dropped: wrongly addressed, unparseable, or (never with a well-behaved device) over the backlog. */
     public long droppedPackets() { return dropped; }

@@ -508,6 +508,44 @@ class VsockMuxerTest {
     }
 
     @Test
+    void connectionsAGuestOpensAndResetsWithoutRxBuffersLeaveNothingQueued() {
+        start();
+        // The guest posts no rx buffers (nobody calls nextRx) and churns: REQUEST (a RESPONSE is owed), RST (gone
+        // silently, no RST owed, so tx never pauses). Nothing may stay behind per round.
+        for (int i = 0; i < 10_000; i++) {
+            guest.send(g(OP_REQUEST, 777, OUT_PORT));
+            guest.send(g(OP_RST, 777, OUT_PORT));
+        }
+        assertEquals(0, mux.connectionCount());
+        assertEquals(0, mux.queuedConnections(), "connections waiting in the rx queue");
+        assertFalse(mux.hasRx(), "nothing is owed to the guest");
+    }
+
+    @Test
+    void tinyGuestPacketsForAStalledHostSocketCostNoMoreThanTheirBytes() {
+        start();
+        TestGuest.Socket s = guest.connect(OUT_PORT);
+        FakeStream hs = connected(s);
+        hs.room = 0;
+        for (int i = 0; i < BUF; i++) { // exactly our credit, one byte a packet
+            guest.send(s.header(OP_RW, 0, 1), new byte[] {(byte) i});
+        }
+        assertEquals(1, mux.connectionCount(), "within its credit");
+        assertEquals(BUF, mux.bufferedToHost());
+        // A buffer object per packet would hold ~80 bytes of heap per guest byte: 20 MiB per connection.
+        assertTrue(mux.heldToHostBytes() <= 2L * BUF + 4096, "heap held for " + BUF + " buffered bytes: "
+                + mux.heldToHostBytes());
+        hs.room = Integer.MAX_VALUE;
+        reactor.pump();
+        byte[] got = hs.toPeer.toByteArray();
+        assertEquals(BUF, got.length);
+        for (int i = 0; i < BUF; i++) {
+            assertEquals((byte) i, got[i], "byte " + i);
+        }
+        assertEquals(0, mux.bufferedToHost());
+    }
+
+    @Test
     void aFullRstBacklogPausesTx() {
         start(VsockConfig.of(List.of(new VsockPort(OUT_PORT, OUT, false))).withRxBacklog(3));
         for (int i = 0; i < 3; i++) {

@@ -28,8 +28,8 @@ import java.util.Optional;
  * data, hangs up, a client connects to the listening bridge, time passes), or the guest taking rx packets into
  * buffers of fuzzed size. Oracle: nothing throws; every packet to the guest is a well-formed host-to-guest stream
  * packet that fits its buffer; data to a connection never exceeds the credit the guest gave it; connections stay
- * within the cap; closing the muxer releases every host socket, watch and timer. Replayed from the committed inputs
- * by every test run; fuzzed with {@code fuzz/run VsockTxFuzzTest}.
+ * within the cap, and only live ones wait in the rx queue; closing the muxer releases every host socket, watch and
+ * timer. Replayed from the committed inputs by every test run; fuzzed with {@code fuzz/run VsockTxFuzzTest}.
  */
 class VsockTxFuzzTest {
     static final int MEM_BYTES = 1 << 20, RING = 0, QUEUE_SIZE = 8, BUFFERS = 0x10000;
@@ -68,6 +68,9 @@ class VsockTxFuzzTest {
                     default -> rx(data, mux, windows, guestPorts, hostPorts, rxBuf);
                 }
                 assertTrue(mux.connectionCount() <= MAX_CONNECTIONS, "connections " + mux.connectionCount());
+                // Only live connections wait for rx buffers: ended ones must not pile up while the guest posts none.
+                assertTrue(mux.queuedConnections() <= mux.connectionCount(),
+                        "rx queue " + mux.queuedConnections() + " for " + mux.connectionCount() + " connections");
             }
             rx(data, mux, windows, guestPorts, hostPorts, rxBuf);
         } catch (Throwable t) {
