@@ -27,8 +27,8 @@ public final class ApiE2E {
         if (args.length > 1 && args[1].equals("krun-child")) {
             krunChild();
         }
-        if (args.length > 1 && args[1].equals("krun-vsock-child")) {
-            krunVsockChild(work);
+        if (args.length > 2 && args[1].equals("krun-vsock-child")) {
+            krunVsockChild(Path.of(args[2]));
         }
         if (args.length > 1 && args[1].equals("vsock-only")) {
             boxlitePattern(work);
@@ -125,15 +125,17 @@ public final class ApiE2E {
      * libkrun-compatible interface (krun_start_enter does not return).
      */
     private static void boxlitePattern(Path work) throws Exception {
-        Path ready = work.resolve("ready.sock"), grpc = work.resolve("grpc.sock");
-        Files.deleteIfExists(ready);
-        Files.deleteIfExists(grpc);
+        // Local /tmp: under ./jkrun-nested the work directory is a 9p mount, where a socket file does not lead to
+        // its listener.
+        Path sockets = Files.createTempDirectory("jkrun-api-vsock");
+        Path ready = sockets.resolve("ready.sock"), grpc = sockets.resolve("grpc.sock");
         try (java.nio.channels.ServerSocketChannel server =
                      java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
             server.bind(java.net.UnixDomainSocketAddress.of(ready));
             ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "-XX:+UseSerialGC", "-XX:UseAVX=0", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                    "-cp", System.getProperty("java.class.path"), "ApiE2E", work.toString(), "krun-vsock-child");
+                    "-cp", System.getProperty("java.class.path"), "ApiE2E", work.toString(), "krun-vsock-child",
+                    sockets.toString());
             pb.redirectErrorStream(true);
             pb.redirectOutput(work.resolve("vsock-child.log").toFile());
             Process child = pb.start();
@@ -184,14 +186,14 @@ public final class ApiE2E {
     }
 
     /** BoxLite's calls: krun_add_vsock_port2 for the agent (listen) and the ready channel (connect). */
-    private static void krunVsockChild(Path work) {
+    private static void krunVsockChild(Path sockets) {
         dev.jkrun.krun.LibKrun krun = dev.jkrun.krun.Jkrun.libkrun();
         int ctx = krun.krun_create_ctx();
         int[] rc = {
             krun.krun_set_vm_config(ctx, 1, 256),
             krun.krun_add_virtiofs3(ctx, "/dev/root", "/", 0, true),
-            krun.krun_add_vsock_port2(ctx, 2695, work.resolve("grpc.sock").toString(), true),
-            krun.krun_add_vsock_port2(ctx, 2696, work.resolve("ready.sock").toString(), false),
+            krun.krun_add_vsock_port2(ctx, 2695, sockets.resolve("grpc.sock").toString(), true),
+            krun.krun_add_vsock_port2(ctx, 2696, sockets.resolve("ready.sock").toString(), false),
             krun.krun_set_exec(ctx, "/bin/sh", new String[] {"-c",
                 "echo ready | socat -t 5 - VSOCK-CONNECT:2:2696 && socat -T 120 VSOCK-LISTEN:2695 SYSTEM:'read l; echo reply-$l'"},
                 new String[0]),

@@ -8,6 +8,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 d=${1:?usage: tests/vsock.sh SCRATCH_DIR}
 mkdir -p "$d"
+# The sockets live on the local /tmp: under ./jkrun-nested the checkout is a 9p mount, where a unix socket's file
+# does not lead to its listener.
+s=$(mktemp -d); trap 'rm -rf "$s"' EXIT
 pass() { echo "PASS vsock: $1"; }
 fail() { echo "FAIL vsock: $1"; [ -n "${2:-}" ] && printf '  %s\n' "$2"; }
 check() { if [ "$2" = 0 ]; then pass "$1"; else fail "$1" "${3:-}"; fi; }
@@ -15,41 +18,41 @@ jkr() { timeout "${JK_TIMEOUT:-300}" ./jkrun "$@"; }
 if ! command -v socat >/dev/null; then fail "socat is not installed"; exit 0; fi
 
 # 1. guest -> host: the guest connects to CID 2 port 5000, bridged to a unix echo server on the host.
-rm -f "$d/echo.sock"
-socat UNIX-LISTEN:"$d/echo.sock",fork EXEC:cat >/dev/null 2>&1 & echo_pid=$!
-for _ in $(seq 50); do [ -S "$d/echo.sock" ] && break; sleep 0.1; done
-jkr run --vsock 5000="$d/echo.sock" -- /bin/sh -c 'echo hello-over-vsock | socat -t 5 - VSOCK-CONNECT:2:5000' \
-  >"$d/out" 2>"$d/err"; st=$?
+rm -f "$s/echo.sock"
+socat UNIX-LISTEN:"$s/echo.sock",fork EXEC:cat >/dev/null 2>&1 & echo_pid=$!
+for _ in $(seq 50); do [ -S "$s/echo.sock" ] && break; sleep 0.1; done
+jkr run --vsock 5000="$s/echo.sock" -- /bin/sh -c 'echo hello-over-vsock | socat -t 5 - VSOCK-CONNECT:2:5000' \
+  >"$d/out" 2>"$d/err1"; st=$?
 [ "$st" = 0 ] && [ "$(cat "$d/out")" = hello-over-vsock ]
-check "guest connects to a host unix socket (echo)" $? "status $st: $(head -c 400 "$d/out") $(tail -n 5 "$d/err")"
+check "guest connects to a host unix socket (echo)" $? "status $st: $(head -c 400 "$d/out") $(tail -n 5 "$d/err1")"
 
 # 2. guest -> host, 50 connections at once, 1 MiB each, compared by checksum inside the guest.
-jkr run --memory 512 --vsock 5000="$d/echo.sock" -- /bin/sh -c '
+jkr run --memory 512 --vsock 5000="$s/echo.sock" -- /bin/sh -c '
   cd /tmp; i=0
   while [ $i -lt 50 ]; do
     (head -c 1048576 /dev/urandom > in.$i; socat -t 30 -b 65536 - VSOCK-CONNECT:2:5000 < in.$i > out.$i) & i=$((i+1))
   done
   wait; bad=0; i=0
   while [ $i -lt 50 ]; do cmp -s in.$i out.$i || bad=$((bad+1)); i=$((i+1)); done
-  echo "mismatched $bad"' >"$d/out" 2>"$d/err"; st=$?
+  echo "mismatched $bad"' >"$d/out" 2>"$d/err2"; st=$?
 [ "$st" = 0 ] && grep -qx 'mismatched 0' "$d/out"
-check "50 concurrent connections, 1 MiB each, echoed intact" $? "status $st: $(head -c 400 "$d/out") $(tail -n 5 "$d/err")"
+check "50 concurrent connections, 1 MiB each, echoed intact" $? "status $st: $(head -c 400 "$d/out") $(tail -n 5 "$d/err2")"
 kill "$echo_pid" 2>/dev/null; wait "$echo_pid" 2>/dev/null
 
 # 3. host -> guest: jkrun listens on a unix socket; the host connects before the guest listens (the device must
 #    hold the connection and retry, not stall or drop it); the guest's listener answers.
-rm -f "$d/in.sock"
-( for _ in $(seq 600); do [ -S "$d/in.sock" ] && break; sleep 0.1; done
-  echo ping | socat -t 60 - UNIX-CONNECT:"$d/in.sock" >"$d/host-got" 2>"$d/host-err" ) & client=$!
-jkr run --vsock 5001="$d/in.sock":listen -- /bin/sh -c \
-  'sleep 2; socat -T 60 VSOCK-LISTEN:5001 SYSTEM:"read l; echo got-\$l"' >"$d/out" 2>"$d/err"; st=$?
+rm -f "$s/in.sock"
+( for _ in $(seq 600); do [ -S "$s/in.sock" ] && break; sleep 0.1; done
+  echo ping | socat -t 60 - UNIX-CONNECT:"$s/in.sock" >"$d/host-got" 2>"$d/host-err" ) & client=$!
+jkr run --vsock 5001="$s/in.sock":listen -- /bin/sh -c \
+  'sleep 2; socat -T 60 VSOCK-LISTEN:5001 SYSTEM:"read l; echo got-\$l"' >"$d/out" 2>"$d/err3"; st=$?
 wait "$client"
 [ "$st" = 0 ] && [ "$(cat "$d/host-got")" = got-ping ]
 check "host connects through a listening bridge to the guest's listener (late)" $? \
-  "status $st: host got '$(cat "$d/host-got")' $(cat "$d/host-err") $(tail -n 5 "$d/err")"
-[ ! -e "$d/in.sock" ]; check "the listening bridge's socket is removed when the VM stops" $?
+  "status $st: host got '$(cat "$d/host-got")' $(cat "$d/host-err") $(tail -n 5 "$d/err3")"
+[ ! -e "$s/in.sock" ]; check "the listening bridge's socket is removed when the VM stops" $?
 
 # 4. a port nobody mapped is refused in the guest.
-jkr run --vsock 5000="$d/echo.sock" -- /bin/sh -c 'echo x | socat -t 5 - VSOCK-CONNECT:2:5999; echo "status $?"' \
-  >"$d/out" 2>"$d/err"; st=$?
-grep -q 'status [1-9]' "$d/out"; check "an unmapped port is refused" $? "$(cat "$d/out") $(tail -n 5 "$d/err")"
+jkr run --vsock 5000="$s/echo.sock" -- /bin/sh -c 'echo x | socat -t 5 - VSOCK-CONNECT:2:5999; echo "status $?"' \
+  >"$d/out" 2>"$d/err4"; st=$?
+grep -q 'status [1-9]' "$d/out"; check "an unmapped port is refused" $? "$(cat "$d/out") $(tail -n 5 "$d/err4")"

@@ -10,6 +10,7 @@ import dev.jkrun.devices.virtio.VirtioDevice;
 import dev.jkrun.devices.virtio.queue.DescriptorChain;
 import dev.jkrun.devices.virtio.queue.InvalidChainException;
 import dev.jkrun.devices.virtio.queue.Queue;
+import dev.jkrun.devices.virtio.vsock.host.BoundListeners;
 import dev.jkrun.devices.virtio.vsock.host.HostSockets;
 import dev.jkrun.devices.virtio.vsock.host.UnixHostSockets;
 import dev.jkrun.memory.GuestMemory;
@@ -38,6 +39,8 @@ public final class VirtioVsock implements VirtioDevice {
 
     private final VsockConfig config;
     private final HostSockets sockets;
+    /** Bound at construction, for the device's life (see BoundListeners). */
+    private final BoundListeners listeners;
     private final DeviceThreads threads = new DeviceThreads("virtio-vsock");
     private final RateLimitedLog failures = new RateLimitedLog(LOG, "virtio-vsock");
     private Session session;
@@ -49,7 +52,8 @@ public final class VirtioVsock implements VirtioDevice {
     public VirtioVsock(VsockConfig config, HostSockets sockets) {
         config.checkListenPaths();
         this.config = config;
-        this.sockets = sockets;
+        this.listeners = new BoundListeners(config, sockets, VsockMuxer.LISTEN_BACKLOG);
+        this.sockets = listeners.sockets();
     }
 
     public VsockConfig config() { return config; }
@@ -116,7 +120,10 @@ public final class VirtioVsock implements VirtioDevice {
     }
 
     @Override
-    public void close() { reset(); }
+    public void close() {
+        reset();
+        listeners.close();
+    }
 
     /** One activation: the loop, the muxer and the queues; everything but close() on the loop thread. */
     private final class Session {

@@ -174,6 +174,19 @@ class VirtioVsockTest {
         Files.delete(in());
     }
 
+    @Test
+    void listeningSocketsAreBoundForTheDevicesLifeNotPerActivation() throws IOException {
+        try (VirtioVsock d = new VirtioVsock(VsockConfig.of(List.of(new VsockPort(IN_PORT, in(), true))))) {
+            assertTrue(Files.exists(in()), "bound at construction, before any driver");
+            d.reset();
+            assertTrue(Files.exists(in()), "a driver reset keeps it");
+        }
+        assertFalse(Files.exists(in()), "removed at close");
+        VsockConfig unbindable = VsockConfig.of(List.of(new VsockPort(IN_PORT, dir.resolve("no-such-dir/in.sock"), true)));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new VirtioVsock(unbindable));
+        assertTrue(e.getMessage().startsWith("vsock.ports[0].path: cannot listen"), e.getMessage());
+    }
+
     // ---- guest connects to the host ---------------------------------------------------------------------------
 
     @Test
