@@ -406,6 +406,8 @@ class TsiTest {
         assertEquals(-Errno.EINVAL, g.result(CTL, TsiMessages.CONNECT), "addr_len 2^32-1");
         g.dgram(CTL, TsiMessages.CONNECT, Arrays.copyOf(TsiGuest.addressed(other, TsiGuest.sockaddr(LO4, 80), 16), 12));
         assertEquals(-Errno.EINVAL, g.result(CTL, TsiMessages.CONNECT), "addr_len beyond the message");
+        g.dgram(CTL, TsiMessages.CONNECT, Arrays.copyOf(TsiGuest.addressed(other, TsiGuest.sockaddr(LO4, 80), 3), 11));
+        assertEquals(-Errno.EINVAL, g.result(CTL, TsiMessages.CONNECT), "addr_len 3: no room for a port (fuzz find)");
         g.getname(CTL, 4242, TsiMessages.DEFAULT_PORT, true);
         assertEquals(-Errno.EINVAL, g.name(CTL).result(), "unknown proxy");
         g.dgram(CTL, TsiMessages.GETNAME, new byte[3]);
@@ -424,6 +426,7 @@ class TsiTest {
         g.create(CTL, 4244, 77, TsiMessages.SOCK_STREAM);
         assertTrue(g.noneFor(CTL), "messages without a reply get none");
         assertEquals(2, g.mux.tsi().proxyCount());
+        assertEquals(0, g.mux.tsi().internalErrors());
 
         // The connected proxy still carries data.
         g.stream(OP_RW, P, TsiMessages.DEFAULT_PORT, new byte[] {42}, 0);

@@ -116,7 +116,7 @@ public final class TsiMessages {
             throw new BadControlMessage(f == SockAddr.AF_INET || f == SockAddr.AF_INET6 || f == SockAddr.AF_UNIX
                     ? Errno.EINVAL : Sockets.EAFNOSUPPORT, "family " + f + " on a proxy of family " + family);
         }
-        int port = ((b[off + 2] & 0xff) << 8) | (b[off + 3] & 0xff);
+        int port = len < 4 ? 0 : ((b[off + 2] & 0xff) << 8) | (b[off + 3] & 0xff); // checked per family below
         try {
             switch (f) {
                 case SockAddr.AF_INET -> {
