@@ -26,5 +26,8 @@ final class LibCSocket {
     @SaveError int getsockopt(int fd, int level, int name, @Out byte[] value, @In @Out int[] len);
     @SaveError int setsockopt(int fd, int level, int name, @In byte[] value, int len);
     @SaveError int getsockname(int fd, @Out byte[] addr, @In @Out int[] len);
+    @SaveError int getpeername(int fd, @Out byte[] addr, @In @Out int[] len);
+    @SaveError long sendto(int fd, @In ByteBuffer buf, long len, int flags, @In byte[] addr, int addrlen);
+    @SaveError long recvfrom(int fd, @Out ByteBuffer buf, long len, int flags, @Out byte[] addr, @In @Out int[] alen);
     }
 }

@@ -21,11 +21,15 @@ import jnr.ffi.Runtime;
 public final class Sockets {
     public static final int SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_NONBLOCK = 04000, SOCK_CLOEXEC = 02000000;
     public static final int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
-    public static final int SOL_SOCKET = 1, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8;
-    static final int MSG_NOSIGNAL = 0x4000;
+    public static final int SOL_SOCKET = 1, SO_REUSEADDR = 2, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8,
+            SO_REUSEPORT = 15;
+    /** listen(2) clamps the backlog to this ({@code net.core.somaxconn}'s default). */
+    public static final int SOMAXCONN = 4096;
+    static final int MSG_NOSIGNAL = 0x4000, MSG_TRUNC = 0x20;
     /** errno values socket callers react to ({@code <asm-generic/errno.h>}). */
     public static final int EPIPE = 32, EADDRINUSE = 98, ECONNABORTED = 103, ECONNRESET = 104, ENOTCONN = 107,
-            ECONNREFUSED = 111, EINPROGRESS = 115, EMFILE = 24, ENFILE = 23;
+            ECONNREFUSED = 111, EINPROGRESS = 115, EMFILE = 24, ENFILE = 23, EAFNOSUPPORT = 97, EADDRNOTAVAIL = 99,
+            ENOBUFS = 105, EISCONN = 106, EALREADY = 114, EOPNOTSUPP = 95, EMSGSIZE = 90, ENETUNREACH = 101;
 
     private static final LibCSocket.Calls NET = LibraryLoader.create(LibCSocket.Calls.class).failImmediately().load("c");
     private static final Runtime RT = Runtime.getRuntime(NET);
@@ -170,6 +174,66 @@ public final class Sockets {
         int[] len = {a.length};
         check("getsockname", NET.getsockname(fd.raw(), a, len));
         return SockAddr.ofRaw(java.util.Arrays.copyOf(a, Math.min(len[0], a.length)));
+    }
+
+    /** getpeername(2). */
+    public static SockAddr peerAddress(FileDescriptor fd) {
+        byte[] a = new byte[SockAddr.MAX_SIZE];
+        int[] len = {a.length};
+        check("getpeername", NET.getpeername(fd.raw(), a, len));
+        return SockAddr.ofRaw(java.util.Arrays.copyOf(a, Math.min(len[0], a.length)));
+    }
+
+    /**
+     * sendto(2) of one datagram from {@code src}'s position to {@code to} with MSG_NOSIGNAL; advances the position.
+     *
+     * @return the count, 0 when the socket has no room (EAGAIN: the datagram is not sent)
+     */
+    public static int sendTo(FileDescriptor fd, ByteBuffer src, SockAddr to) {
+        int want = src.remaining();
+        while (true) {
+            long n = NET.sendto(fd.raw(), src, want, MSG_NOSIGNAL, to.raw(), to.length());
+            if (n >= 0) {
+                src.position(src.position() + (int) n);
+                return (int) n;
+            }
+            int e = errno();
+            if (e == Errno.EAGAIN) {
+                return 0;
+            }
+            if (e != Errno.EINTR) {
+                throw new NativeCallException("sendto(" + to + ")", e);
+            }
+        }
+    }
+
+    /** One datagram received: its length before truncation to the buffer ({@code MSG_TRUNC}) and its sender. */
+    public record Datagram(int length, SockAddr from) {}
+
+    /**
+     * recvfrom(2) of one datagram into {@code dst} from its position (truncated to what remains); advances the
+     * position by the bytes stored.
+     *
+     * @return the datagram, or null when none is queued (EAGAIN)
+     */
+    public static Datagram receiveFrom(FileDescriptor fd, ByteBuffer dst) {
+        byte[] a = new byte[SockAddr.MAX_SIZE];
+        while (true) {
+            int[] alen = {a.length};
+            long n = NET.recvfrom(fd.raw(), dst, dst.remaining(), MSG_TRUNC, a, alen);
+            if (n >= 0) {
+                dst.position(dst.position() + (int) Math.min(n, dst.remaining()));
+                int len = Math.min(alen[0], a.length);
+                return new Datagram((int) n, len >= 2 ? SockAddr.ofRaw(java.util.Arrays.copyOf(a, len)) : null);
+            }
+            int e = errno();
+            if (e == Errno.EAGAIN) {
+                return null;
+            }
+            if (e != Errno.EINTR) {
+                throw new NativeCallException("recvfrom", e);
+            }
+        }
     }
 
     /**

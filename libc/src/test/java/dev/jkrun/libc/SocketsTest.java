@@ -129,4 +129,48 @@ class SocketsTest {
             assertEquals(0, Sockets.soError(l));
         }
     }
+
+    @Test
+    void inetAddressesHaveTheKernelsLayout() throws Exception {
+        SockAddr v4 = SockAddr.inet(java.net.InetAddress.getByName("127.0.0.1"), 8080);
+        assertEquals(SockAddr.AF_INET, v4.family());
+        assertEquals(SockAddr.INET_SIZE, v4.bytes().length);
+        assertEquals(8080, v4.port());
+        assertEquals("127.0.0.1:8080", v4.toString());
+        assertArrayEquals(new byte[] {0x1f, (byte) 0x90, 127, 0, 0, 1}, java.util.Arrays.copyOfRange(v4.bytes(), 2, 8));
+        SockAddr v6 = SockAddr.inet(java.net.InetAddress.getByName("::1"), 53);
+        assertEquals(SockAddr.AF_INET6, v6.family());
+        assertEquals(SockAddr.INET6_SIZE, v6.bytes().length);
+        assertEquals(53, v6.port());
+        assertEquals(java.net.InetAddress.getByName("::1"), v6.ip());
+        assertEquals(-1, SockAddr.unix(Path.of("/x")).port());
+        assertThrows(IllegalArgumentException.class, () -> SockAddr.inet(java.net.InetAddress.getByName("::1"), 65536));
+    }
+
+    @Test
+    void udpDatagramsGoBothWaysOnLoopbackWithTheirSenders() throws Exception {
+        for (String lo : new String[] {"127.0.0.1", "::1"}) {
+            java.net.InetAddress ip = java.net.InetAddress.getByName(lo);
+            int family = lo.contains(":") ? SockAddr.AF_INET6 : SockAddr.AF_INET;
+            try (FileDescriptor a = Sockets.socket(family, Sockets.SOCK_DGRAM);
+                 FileDescriptor b = Sockets.socket(family, Sockets.SOCK_DGRAM)) {
+                Sockets.bind(a, SockAddr.inet(ip, 0));
+                Sockets.bind(b, SockAddr.inet(ip, 0));
+                SockAddr aName = Sockets.localAddress(a);
+                assertNull(Sockets.receiveFrom(b, ByteBuffer.allocate(8)), "nothing queued yet");
+                assertEquals(5, Sockets.sendTo(a, ByteBuffer.wrap("hello".getBytes()), Sockets.localAddress(b)));
+                ByteBuffer small = ByteBuffer.allocate(3);
+                Sockets.Datagram d = null;
+                for (int i = 0; i < 1000 && d == null; i++) {
+                    d = Sockets.receiveFrom(b, small);
+                }
+                assertNotNull(d);
+                assertEquals(5, d.length(), "the length before truncation");
+                assertEquals(3, small.position());
+                assertEquals(aName, d.from());
+                Sockets.connect(b, aName);
+                assertEquals(aName, Sockets.peerAddress(b));
+            }
+        }
+    }
 }

@@ -23,7 +23,7 @@ import org.slf4j.LoggerFactory;
 /**
  * virtio-vsock (device id 19, virtio 1.2 section 5.10): guest CID 3, host CID 2, stream sockets bridged to host
  * unix sockets ({@link VsockConfig}). Queues rx (0), tx (1) and event (2), 256 entries each; config space
- * {@code guest_cid u64}. Offers VERSION_1 only.
+ * {@code guest_cid u64}. Offers VERSION_1, and VIRTIO_VSOCK_F_DGRAM when TSI is on ({@link VsockConfig#tsi()}).
  *
  * <p>One {@link EventLoop} thread per activation runs everything: the queues' notifications, every host socket and
  * timer of the {@link VsockMuxer}. After each event the rx queue gets what the guest is owed; the tx queue is left
@@ -36,6 +36,8 @@ public final class VirtioVsock implements VirtioDevice {
     public static final int DEVICE_TYPE = 19;
     public static final int QUEUE_SIZE = 256;
     public static final int RX = 0, TX = 1, EVENT = 2;
+    /** VIRTIO_VSOCK_F_DGRAM (libkrunfw's patch): offered only with TSI, whose control protocol needs it. */
+    public static final int F_DGRAM = 3;
 
     private final VsockConfig config;
     private final HostSockets sockets;
@@ -65,7 +67,7 @@ public final class VirtioVsock implements VirtioDevice {
     public int[] queueMaxSizes() { return new int[] {QUEUE_SIZE, QUEUE_SIZE, QUEUE_SIZE}; }
 
     @Override
-    public long availableFeatures() { return 0; }
+    public long availableFeatures() { return config.tsi().enabled() ? 1L << F_DGRAM : 0; }
 
     @Override
     public void readConfig(long offset, byte[] data) {

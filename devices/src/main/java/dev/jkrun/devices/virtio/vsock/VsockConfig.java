@@ -1,5 +1,6 @@
 package dev.jkrun.devices.virtio.vsock;
 
+import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -19,9 +20,10 @@ import java.util.Set;
  * @param rxBacklog control packets (RST) waiting for guest rx buffers; while it is full the tx queue waits
  * @param listenRetryMillis how long an accepted host connection waits for the guest to listen on its port, with
  *     REQUESTs retried meanwhile
+ * @param tsi TSI networking ({@link TsiConfig#disabled()} for none)
  */
 public record VsockConfig(List<VsockPort> ports, int maxConnections, int bufAlloc, int rxBacklog,
-                          long listenRetryMillis) {
+                          long listenRetryMillis, TsiConfig tsi) {
     public static final int DEFAULT_MAX_CONNECTIONS = 1024;
     public static final int DEFAULT_BUF_ALLOC = 256 * 1024;
     public static final int DEFAULT_RX_BACKLOG = 256;
@@ -50,6 +52,9 @@ public record VsockConfig(List<VsockPort> ports, int maxConnections, int bufAllo
         if (rxBacklog < 1 || rxBacklog > 65536) {
             throw new IllegalArgumentException("vsock.rxBacklog: " + rxBacklog + " is not in 1..65536");
         }
+        if (tsi == null) {
+            throw new IllegalArgumentException("vsock.tsi: missing (TsiConfig.disabled() for none)");
+        }
         if (listenRetryMillis < 0) {
             throw new IllegalArgumentException("vsock.listenRetryMillis: " + listenRetryMillis + " is negative");
         }
@@ -58,23 +63,28 @@ public record VsockConfig(List<VsockPort> ports, int maxConnections, int bufAllo
     /** The bridges with the default limits. */
     public static VsockConfig of(List<VsockPort> ports) {
         return new VsockConfig(ports, DEFAULT_MAX_CONNECTIONS, DEFAULT_BUF_ALLOC, DEFAULT_RX_BACKLOG,
-                DEFAULT_LISTEN_RETRY_MILLIS);
+                DEFAULT_LISTEN_RETRY_MILLIS, TsiConfig.disabled());
     }
 
     public VsockConfig withMaxConnections(int n) {
-        return new VsockConfig(ports, n, bufAlloc, rxBacklog, listenRetryMillis);
+        return new VsockConfig(ports, n, bufAlloc, rxBacklog, listenRetryMillis, tsi);
     }
 
     public VsockConfig withBufAlloc(int n) {
-        return new VsockConfig(ports, maxConnections, n, rxBacklog, listenRetryMillis);
+        return new VsockConfig(ports, maxConnections, n, rxBacklog, listenRetryMillis, tsi);
     }
 
     public VsockConfig withRxBacklog(int n) {
-        return new VsockConfig(ports, maxConnections, bufAlloc, n, listenRetryMillis);
+        return new VsockConfig(ports, maxConnections, bufAlloc, n, listenRetryMillis, tsi);
     }
 
     public VsockConfig withListenRetryMillis(long ms) {
-        return new VsockConfig(ports, maxConnections, bufAlloc, rxBacklog, ms);
+        return new VsockConfig(ports, maxConnections, bufAlloc, rxBacklog, ms, tsi);
+    }
+
+    /** TSI on this device (its scope 0: off). */
+    public VsockConfig withTsi(TsiConfig t) {
+        return new VsockConfig(ports, maxConnections, bufAlloc, rxBacklog, listenRetryMillis, t);
     }
 
     /**

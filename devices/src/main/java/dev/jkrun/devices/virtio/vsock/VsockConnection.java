@@ -60,6 +60,8 @@ final class VsockConnection {
     private int interest = -1;
     /** In the muxer's rx queue. */
     boolean queued;
+    /** TSI's hooks: the guest answered our REQUEST; the connection is gone (its host socket closed). */
+    Runnable onEstablished, onReleased;
 
     // Guest to host: bytes received from the guest, bytes written to the host socket, fwd_cnt last told the guest.
     private int rxCnt;
@@ -253,6 +255,9 @@ final class VsockConnection {
         state = State.ESTABLISHED;
         pending &= ~P_REQUEST;
         cancelTimers();
+        if (onEstablished != null) {
+            onEstablished.run();
+        }
         if (hostHup && canRead()) {
             pending |= P_RW;
         }
@@ -549,6 +554,11 @@ final class VsockConnection {
         }
         toHost.clear();
         stream.close();
+        if (onReleased != null) {
+            Runnable r = onReleased;
+            onReleased = null;
+            r.run();
+        }
     }
 
     @Override

@@ -12,8 +12,8 @@ public record VsockHeader(long srcCid, long dstCid, int srcPort, int dstPort, in
     public static final int SIZE = 44;
     /** Well-known CIDs (5.10.4): the host is 2; jkrun's guest is always 3, as libkrun's. */
     public static final long HOST_CID = 2, GUEST_CID = 3;
-    /** 5.10.6: type 1 is a stream socket (3, DGRAM, is libkrun's TSI extension, not served). */
-    public static final int TYPE_STREAM = 1;
+    /** 5.10.6: type 1 is a stream socket; 3, DGRAM, is libkrunfw's extension that TSI's control protocol rides on. */
+    public static final int TYPE_STREAM = 1, TYPE_DGRAM = 3;
     public static final int OP_REQUEST = 1, OP_RESPONSE = 2, OP_RST = 3, OP_SHUTDOWN = 4, OP_RW = 5,
             OP_CREDIT_UPDATE = 6, OP_CREDIT_REQUEST = 7;
     /** SHUTDOWN flags: the sender will receive no more (RCV) / send no more (SEND). */

@@ -4,6 +4,8 @@ import dev.jkrun.devices.RateLimitedLog;
 import dev.jkrun.devices.virtio.vsock.host.HostListener;
 import dev.jkrun.devices.virtio.vsock.host.HostSockets;
 import dev.jkrun.devices.virtio.vsock.host.HostStream;
+import dev.jkrun.devices.virtio.vsock.tsi.TsiMessages;
+import dev.jkrun.devices.virtio.vsock.tsi.TsiProxies;
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -45,6 +47,8 @@ public final class VsockMuxer implements AutoCloseable {
     private final List<HostListener> listeners = new ArrayList<>();
     private final List<Reactor.Watch> listenerWatches = new ArrayList<>();
     private final RateLimitedLog guestWarnings = new RateLimitedLog(LOG, "virtio-vsock");
+    /** TSI's proxies, when the config enables it; null otherwise. */
+    private final TsiProxies tsi;
     private int nextLocalPort = FIRST_LOCAL_PORT;
     private long dropped;
     private long refused;
@@ -57,7 +61,12 @@ public final class VsockMuxer implements AutoCloseable {
         for (VsockPort p : config.ports()) {
             ports.put(p.port(), p);
         }
+        this.tsi = config.tsi().enabled() ? new TsiProxies(config.tsi(), reactor, this::openForTsi, config.rxBacklog())
+                : null;
     }
+
+    /** TSI's proxies (null when TSI is off): counters and published listeners. */
+    public TsiProxies tsi() { return tsi; }
 
     /**
      * Binds and listens on every listening bridge's path.
@@ -95,6 +104,10 @@ public final class VsockMuxer implements AutoCloseable {
         if (h.srcCid() != VsockHeader.GUEST_CID || h.dstCid() != VsockHeader.HOST_CID) {
             dropped++;
             LOG.debug("virtio-vsock: dropped a packet with src_cid {} dst_cid {}", h.srcCid(), h.dstCid());
+            return;
+        }
+        if (h.type() == VsockHeader.TYPE_DGRAM && tsi != null) {
+            tsi.onDgram(h, packet.payload());
             return;
         }
         if (h.type() != VsockHeader.TYPE_STREAM) {
@@ -146,6 +159,10 @@ public final class VsockMuxer implements AutoCloseable {
     }
 
     private void connectFromGuest(VsockHeader request) {
+        if (tsi != null && request.dstPort() == TsiMessages.DEFAULT_PORT) {
+            connectTsi(request);
+            return;
+        }
         VsockPort port = ports.get(request.dstPort());
         if (port == null || port.listen()) {
             reply(request); // 5.10.6.5: nobody listens there
@@ -169,6 +186,41 @@ public final class VsockMuxer implements AutoCloseable {
         VsockConnection conn = VsockConnection.fromGuest(request, c.stream(), c.connected(), reactor, this::changed,
                 config.bufAlloc());
         add(conn);
+    }
+
+    /** A TSI socket's stream: the guest connects to port 620 from the port its connected proxy was created for. */
+    private void connectTsi(VsockHeader request) {
+        if (connections.size() >= config.maxConnections()) {
+            refused++;
+            reply(request);
+            return;
+        }
+        TsiProxies.Claim claim = tsi.claim(request.srcPort());
+        if (claim == null) {
+            reply(request); // no connected proxy there
+            return;
+        }
+        VsockConnection conn = VsockConnection.fromGuest(request, claim.stream(), true, reactor, this::changed,
+                config.bufAlloc());
+        conn.onReleased = claim.onReleased();
+        add(conn);
+    }
+
+    /** {@link TsiProxies.Streams#openToGuest}: a client of a published listener, as a listening bridge's. */
+    private int openForTsi(int guestPort, HostStream s, Runnable onEstablished, Runnable onReleased) {
+        if (connections.size() >= config.maxConnections()) {
+            refused++;
+            s.close();
+            onReleased.run();
+            return -1;
+        }
+        int local = freeLocalPort(guestPort);
+        VsockConnection c = VsockConnection.fromHost(local, guestPort, s, reactor, this::changed, config.bufAlloc(),
+                config.listenRetryMillis());
+        c.onEstablished = onEstablished;
+        c.onReleased = onReleased;
+        add(c);
+        return local;
     }
 
     // ---- host to guest ----------------------------------------------------------------------------------------
@@ -257,7 +309,7 @@ public final class VsockMuxer implements AutoCloseable {
     }
 
     /** Whether the guest is owed packets (it may still get none: a connection may wait for credit). */
-    public boolean hasRx() { return !controlRx.isEmpty() || !rxQueue.isEmpty(); }
+    public boolean hasRx() { return !controlRx.isEmpty() || !rxQueue.isEmpty() || (tsi != null && tsi.hasRx()); }
 
     /**
      * The next packet for the guest, with up to {@code maxPayload} bytes of data in {@code payload[0..len)}; null
@@ -266,6 +318,12 @@ public final class VsockMuxer implements AutoCloseable {
     public VsockHeader nextRx(byte[] payload, int maxPayload) {
         if (!controlRx.isEmpty()) {
             return controlRx.poll();
+        }
+        if (tsi != null) {
+            VsockHeader d = tsi.nextRx(payload, maxPayload);
+            if (d != null) {
+                return d;
+            }
         }
         for (int turns = rxQueue.size(); turns > 0; turns--) {
             Iterator<VsockConnection> first = rxQueue.iterator();
@@ -288,7 +346,9 @@ public final class VsockMuxer implements AutoCloseable {
     }
 
     /** Whether the RST backlog is full: the device then leaves tx packets in their queue until rx drains. */
-    public boolean txPaused() { return controlRx.size() >= config.rxBacklog(); }
+    public boolean txPaused() {
+        return controlRx.size() >= config.rxBacklog() || (tsi != null && tsi.backlogFull());
+    }
 
     public int connectionCount() { return connections.size(); }
 
@@ -331,6 +391,9 @@ public final class VsockMuxer implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        if (tsi != null) {
+            tsi.close();
+        }
         for (VsockConnection c : connections.values()) {
             c.release();
         }

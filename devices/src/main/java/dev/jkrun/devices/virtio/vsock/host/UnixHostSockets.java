@@ -4,7 +4,6 @@ import dev.jkrun.libc.FileDescriptor;
 import dev.jkrun.libc.NativeCallException;
 import dev.jkrun.libc.Sockets;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -18,7 +17,7 @@ public final class UnixHostSockets implements HostSockets {
     public static final class SocketException extends IOException {
         private final int errno;
 
-        SocketException(NativeCallException e) {
+        public SocketException(NativeCallException e) {
             super(e.getMessage(), null);
             this.errno = e.errno();
         }
@@ -30,7 +29,7 @@ public final class UnixHostSockets implements HostSockets {
     public Connecting connect(Path path) throws IOException {
         try {
             Sockets.Connecting c = Sockets.connectUnix(path);
-            return new Connecting(new Stream(c.fd()), c.connected());
+            return new Connecting(new SocketStream(c.fd()), c.connected());
         } catch (NativeCallException e) {
             throw new SocketException(e);
         } catch (IllegalArgumentException e) {
@@ -49,65 +48,6 @@ public final class UnixHostSockets implements HostSockets {
         }
     }
 
-    private static final class Stream implements HostStream {
-        private final FileDescriptor fd;
-
-        Stream(FileDescriptor fd) { this.fd = fd; }
-
-        @Override
-        public int fd() { return fd.raw(); }
-
-        @Override
-        public int read(ByteBuffer dst) throws IOException {
-            try {
-                return Sockets.read(fd, dst);
-            } catch (NativeCallException e) {
-                throw new SocketException(e);
-            }
-        }
-
-        @Override
-        public int write(ByteBuffer src) throws IOException {
-            try {
-                return Sockets.write(fd, src);
-            } catch (NativeCallException e) {
-                throw new SocketException(e);
-            }
-        }
-
-        @Override
-        public void shutdownInput() throws IOException { shutdown(Sockets.SHUT_RD); }
-
-        @Override
-        public void shutdownOutput() throws IOException { shutdown(Sockets.SHUT_WR); }
-
-        private void shutdown(int how) throws IOException {
-            try {
-                Sockets.shutdown(fd, how);
-            } catch (NativeCallException e) {
-                throw new SocketException(e);
-            }
-        }
-
-        @Override
-        public void finishConnect() throws IOException {
-            try {
-                int err = Sockets.soError(fd);
-                if (err != 0) {
-                    throw new SocketException(new NativeCallException("connect", err));
-                }
-            } catch (NativeCallException e) {
-                throw new SocketException(e);
-            }
-        }
-
-        @Override
-        public void close() { fd.close(); }
-
-        @Override
-        public String toString() { return "unix stream " + fd; }
-    }
-
     private static final class Listener implements HostListener {
         private final FileDescriptor fd;
         private final Path path;
@@ -124,7 +64,7 @@ public final class UnixHostSockets implements HostSockets {
         public HostStream accept() throws IOException {
             try {
                 FileDescriptor s = Sockets.accept(fd);
-                return s == null ? null : new Stream(s);
+                return s == null ? null : new SocketStream(s);
             } catch (NativeCallException e) {
                 throw new SocketException(e);
             }
