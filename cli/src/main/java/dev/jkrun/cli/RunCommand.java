@@ -4,6 +4,8 @@ import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.virtio.vsock.VsockConfig;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
+import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
+import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.RootDisk;
 import dev.jkrun.vmm.DiskConfig;
@@ -40,6 +42,8 @@ final class RunCommand {
         List<FsShare> shares = new ArrayList<>();
         List<DiskConfig> disks = new ArrayList<>();
         List<VsockPort> vsockPorts = new ArrayList<>();
+        List<PortMapping> published = new ArrayList<>();
+        boolean tsi = true;
         Optional<RootDisk> rootDisk = Optional.empty();
         List<String> env = new ArrayList<>();
         List<String> rlimits = new ArrayList<>();
@@ -53,6 +57,8 @@ final class RunCommand {
                 case "--fs" -> shares.add(parseShare(args.value(o)));
                 case "--disk" -> disks.add(parseDisk(args.value(o)));
                 case "--vsock" -> vsockPorts.add(parseVsock(args.value(o)));
+                case "--port" -> published.add(parsePort(args.value(o)));
+                case "--net" -> tsi = parseNet(args.value(o));
                 case "--root-disk" -> rootDisk = Optional.of(parseRootDisk(args.value(o)));
                 case "--env" -> env.add(parseEnv(args.value(o)));
                 case "--workdir" -> workdir = args.value(o);
@@ -99,13 +105,17 @@ final class RunCommand {
         ConsoleConfig console = consoleOutput.<ConsoleConfig>map(ConsoleConfig.ToFile::new).orElse(new ConsoleConfig.Stdio());
         KernelConfig kernel = new KernelConfig(Optional.empty(), krunfw, Optional.empty(), List.of());
         VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kernel, console, all, disks, Optional.of(exec), false);
-        if (!vsockPorts.isEmpty()) {
+        if (!tsi && !published.isEmpty()) {
+            throw new Main.UsageException("--port publishes a guest port through TSI, which --net none turns off");
+        }
+        if (!vsockPorts.isEmpty() || tsi) {
             try {
-                VsockConfig v = VsockConfig.of(vsockPorts);
+                VsockConfig v = VsockConfig.of(vsockPorts)
+                        .withTsi(tsi ? TsiConfig.of(TsiConfig.HIJACK_INET, published) : TsiConfig.disabled());
                 v.checkListenPaths();
                 config = config.withDevice(new VsockDeviceConfig(v));
-            } catch (IllegalArgumentException e) { // names the field: vsock.ports[i].path: ...
-                throw new Main.UsageException("--vsock: " + e.getMessage());
+            } catch (IllegalArgumentException e) { // names the field: vsock.ports[i].path, tsi.ports[i].hostPort...
+                throw new Main.UsageException((e.getMessage().startsWith("tsi.") ? "--port: " : "--vsock: ") + e.getMessage());
             }
         }
 
@@ -219,6 +229,24 @@ final class RunCommand {
         } catch (IllegalArgumentException e) {
             throw new Main.UsageException("--vsock " + spec + ": " + e.getMessage());
         }
+    }
+
+    /** HOST:GUEST, as libkrun's krun_set_port_map entries. */
+    static PortMapping parsePort(String spec) {
+        try {
+            return PortMapping.parse(spec);
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException("--port needs HOST:GUEST with ports 1..65535, got '" + spec + "'");
+        }
+    }
+
+    /** tsi (the default: libkrun's networking without a NIC) or none. */
+    static boolean parseNet(String spec) {
+        return switch (spec) {
+            case "tsi" -> true;
+            case "none" -> false;
+            default -> throw new Main.UsageException("--net is tsi or none, got '" + spec + "'");
+        };
     }
 
     /** DEVICE[:FSTYPE[:OPTIONS]], as BoxLite's set_root_disk_remount. */

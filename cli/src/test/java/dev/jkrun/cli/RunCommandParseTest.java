@@ -80,4 +80,16 @@ class RunCommandParseTest {
             assertThrows(Main.UsageException.class, () -> RunCommand.parseVsock(bad), bad);
         }
     }
+
+    @Test
+    void portsAndNet() {
+        assertEquals(8080, RunCommand.parsePort("8080:80").hostPort());
+        assertEquals(80, RunCommand.parsePort("8080:80").guestPort());
+        for (String bad : new String[] {"8080", "8080:", ":80", "0:80", "8080:70000", "a:b", "1:2:3"}) {
+            assertThrows(Main.UsageException.class, () -> RunCommand.parsePort(bad), bad);
+        }
+        assertTrue(RunCommand.parseNet("tsi"));
+        assertFalse(RunCommand.parseNet("none"));
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseNet("passt"));
+    }
 }

@@ -11,6 +11,8 @@ import static dev.jkrun.krun.KrunConstants.ENOTTY;
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
+import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
+import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import dev.jkrun.init.RLimit;
 import dev.jkrun.kvm.Kvm;
 import dev.jkrun.libc.EventFd;
@@ -371,13 +373,30 @@ public final class JkrunLibKrun implements LibKrun {
     @Override
     public int krun_set_port_map(int ctx_id, String[] port_map) {
         String fn = "krun_set_port_map";
-        if (!contexts.containsKey(ctx_id)) {
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
             return done(fn, -ENOENT, ctx_id, port_map);
         }
         List<String> map = cArray(port_map);
-        // An empty map exposes no guest port: true of jkrun, which has no TSI at all. NULL (expose every listening
-        // port) and real mappings need TSI.
-        return done(fn, map != null && map.isEmpty() ? 0 : -ENOTSUP, ctx_id, port_map);
+        if (map == null) { // libkrun: expose every guest listener; jkrun publishes only mapped ports
+            return done(fn, -ENOTSUP, ctx_id, port_map);
+        }
+        List<PortMapping> ports = new ArrayList<>();
+        try {
+            for (String m : map) {
+                ports.add(PortMapping.parse(m));
+            }
+            TsiConfig.of(TsiConfig.HIJACK_INET, ports); // duplicates: -EINVAL, as libkrun
+        } catch (IllegalArgumentException e) {
+            return done(fn, -EINVAL, ctx_id, port_map);
+        }
+        synchronized (c) {
+            if (c.implicitVsockDisabled && c.explicitVsockTsi == null) {
+                return done(fn, -ENODEV, ctx_id, port_map);
+            }
+            c.portMap = List.copyOf(ports);
+        }
+        return done(fn, 0, ctx_id, port_map);
     }
 
     @Override
@@ -508,10 +527,7 @@ public final class JkrunLibKrun implements LibKrun {
         return done(fn, 0, args);
     }
 
-    /**
-     * An explicit vsock device, after krun_disable_implicit_vsock (else -EEXIST, as libkrun). TSI features (bits
-     * 0-1) are not in jkrun yet: a nonzero value is -ENOTSUP, 0 is a device with unix-socket bridges only.
-     */
+    /** An explicit vsock device with TSI features (bits 0-1), after krun_disable_implicit_vsock (else -EEXIST). */
     @Override
     public int krun_add_vsock(int ctx_id, int tsi_features) {
         String fn = "krun_add_vsock";
@@ -525,9 +541,6 @@ public final class JkrunLibKrun implements LibKrun {
         synchronized (c) {
             if (!c.implicitVsockDisabled || c.explicitVsockTsi != null) {
                 return done(fn, -EEXIST, ctx_id, tsi_features);
-            }
-            if (tsi_features != 0) {
-                return done(fn, -ENOTSUP, ctx_id, tsi_features);
             }
             c.explicitVsockTsi = tsi_features;
         }
@@ -1161,8 +1174,14 @@ public final class JkrunLibKrun implements LibKrun {
         if (!c.oemStrings.isEmpty()) {
             b.smbiosOemStrings(c.oemStrings.toArray(String[]::new));
         }
-        // libkrun's rule without TSI: an explicit device, or the implicit one when bridges were added
-        if (c.explicitVsockTsi != null || (!c.implicitVsockDisabled && !c.vsockPorts.isEmpty())) {
+        // libkrun's rule: an explicit device with its TSI features; else, unless disabled, the implicit one, which has
+        // TSI for IPv4/IPv6 when the VM has no NIC (always, in jkrun) and the port map.
+        int scope = c.explicitVsockTsi != null ? c.explicitVsockTsi : c.implicitVsockDisabled ? 0 : TsiConfig.HIJACK_INET;
+        b.network(n -> {
+            n.tsi((scope & TsiConfig.HIJACK_INET) != 0).unixSockets((scope & TsiConfig.HIJACK_UNIX) != 0);
+            c.portMap.forEach(m -> n.publish(m.hostPort(), m.guestPort()));
+        });
+        if (!c.vsockPorts.isEmpty()) {
             b.vsock(v -> c.vsockPorts.forEach(p -> v.port(p.port(), p.path(), p.listen())));
         }
         return b.build();

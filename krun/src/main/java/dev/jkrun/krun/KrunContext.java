@@ -3,6 +3,7 @@ package dev.jkrun.krun;
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
+import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
 import dev.jkrun.init.RLimit;
 import dev.jkrun.libc.EventFd;
 import java.util.ArrayList;
@@ -53,6 +54,8 @@ final class KrunContext {
     boolean implicitVsockDisabled;
     /** krun_add_vsock's TSI features; null: no explicit device. */
     Integer explicitVsockTsi;
+    /** krun_set_port_map: the guest ports published on the host. */
+    List<PortMapping> portMap = List.of();
 
     EventFd shutdownEventFd;
 

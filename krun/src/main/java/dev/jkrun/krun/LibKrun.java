@@ -135,8 +135,9 @@ public interface LibKrun {
     int krun_set_net_mac(@u_int32_t int ctx_id, @In byte[] c_mac);
 
     /**
-     * Host-to-guest TCP port map for TSI ({@code "host_port:guest_port"}; NULL exposes every listening port).
-     * jkrun: has no TSI/vsock networking: an empty array (expose nothing) is 0, anything else {@code -ENOTSUP}.
+     * Host-to-guest port map for TSI ({@code "host_port:guest_port"}): a guest listener is published on the host only
+     * on a mapped port. Duplicate host or guest ports are {@code -EINVAL}, a disabled vsock {@code -ENODEV}; NULL
+     * (libkrun: expose every listening port) is {@code -ENOTSUP}.
      */
     int krun_set_port_map(@u_int32_t int ctx_id, String[] port_map);
 
@@ -236,8 +237,8 @@ public interface LibKrun {
     int krun_add_vsock_port2(@u_int32_t int ctx_id, @u_int32_t int port, String c_filepath, boolean listen);
 
     /**
-     * An explicit vsock device, after krun_disable_implicit_vsock (else {@code -EEXIST}). jkrun has no TSI yet: a
-     * nonzero {@code tsi_features} is {@code -ENOTSUP}; bits beyond 0-1 are {@code -EINVAL}.
+     * An explicit vsock device with TSI features (KRUN_TSI_HIJACK_INET, KRUN_TSI_HIJACK_UNIX), after
+     * krun_disable_implicit_vsock (else {@code -EEXIST}); bits beyond 0-1 are {@code -EINVAL}.
      */
     int krun_add_vsock(@u_int32_t int ctx_id, @u_int32_t int tsi_features);
 

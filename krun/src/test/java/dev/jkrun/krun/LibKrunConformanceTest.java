@@ -115,7 +115,6 @@ class LibKrunConformanceTest {
             "krun_add_serial_console_default");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
-            "krun_add_vsock",
             "krun_split_irqchip", "krun_setuid", "krun_setgid", "krun_set_overlayfs_root", "krun_add_virtiofs3",
             "krun_add_console_port_tty", "krun_add_console_port_inout");
 
@@ -469,9 +468,15 @@ class LibKrunConformanceTest {
         spec(m, "krun_set_passt_fd").valid(-ENOTSUP, c -> new Object[] {c, 3});
         spec(m, "krun_set_gvproxy_path").valid(-ENOTSUP, c -> new Object[] {c, "/tmp/gvproxy.sock"});
         spec(m, "krun_set_net_mac").valid(-ENOTSUP, c -> new Object[] {c, mac});
-        spec(m, "krun_set_port_map").valid(0, c -> new Object[] {c, new String[0]}).invalid(c -> {
-            assertEquals(-ENOTSUP, krun.krun_set_port_map(c, new String[] {"8080:80"}), "no TSI");
-            assertEquals(-ENOTSUP, krun.krun_set_port_map(c, null), "NULL: expose every port");
+        spec(m, "krun_set_port_map").valid(0, c -> new Object[] {c, new String[] {"8080:80", "8443:443"}}).invalid(c -> {
+            assertEquals(0, krun.krun_set_port_map(c, new String[0]), "empty: nothing published");
+            assertEquals(-ENOTSUP, krun.krun_set_port_map(c, null), "NULL: expose every port (jkrun: only mapped ones)");
+            assertEquals(-EINVAL, krun.krun_set_port_map(c, new String[] {"8080:80", "8080:81"}), "host port twice");
+            assertEquals(-EINVAL, krun.krun_set_port_map(c, new String[] {"8080:80", "8081:80"}), "guest port twice");
+            assertEquals(-EINVAL, krun.krun_set_port_map(c, new String[] {"80"}), "not HOST:GUEST");
+            assertEquals(-EINVAL, krun.krun_set_port_map(c, new String[] {"70000:80"}), "beyond 65535");
+            assertEquals(0, krun.krun_disable_implicit_vsock(c));
+            assertEquals(-ENODEV, krun.krun_set_port_map(c, new String[] {"8080:80"}), "vsock disabled");
         });
         spec(m, "krun_set_tsi_scope").valid(-ENOTSUP, c -> new Object[] {c, "10.0.0.2", "10.0.0.0/24", 1})
                 .invalid(c -> assertEquals(-EINVAL, krun.krun_set_tsi_scope(c, null, null, 4), "scope > 3"));
@@ -511,8 +516,7 @@ class LibKrunConformanceTest {
         spec(m, "krun_add_vsock").valid(-EEXIST, c -> new Object[] {c, 0}).invalid(c -> {
             assertEquals(-EINVAL, krun.krun_add_vsock(c, 4), "features beyond bits 0-1");
             assertEquals(0, krun.krun_disable_implicit_vsock(c));
-            assertEquals(-ENOTSUP, krun.krun_add_vsock(c, KrunConstants.KRUN_TSI_HIJACK_INET), "no TSI yet");
-            assertEquals(0, krun.krun_add_vsock(c, 0));
+            assertEquals(0, krun.krun_add_vsock(c, KrunConstants.KRUN_TSI_HIJACK_INET | KrunConstants.KRUN_TSI_HIJACK_UNIX));
             assertEquals(-EEXIST, krun.krun_add_vsock(c, 0), "one explicit device");
         });
         spec(m, "krun_disable_implicit_vsock").valid(0, c -> new Object[] {c});

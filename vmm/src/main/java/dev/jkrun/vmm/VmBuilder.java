@@ -5,12 +5,16 @@ import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.fs.FileSystem;
 import dev.jkrun.devices.virtio.vsock.VsockConfig;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
+import dev.jkrun.devices.virtio.vsock.tsi.OutboundPolicy;
+import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
+import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.InvalidInitConfigException;
 import dev.jkrun.init.RLimit;
 import dev.jkrun.init.RootDisk;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -48,6 +52,7 @@ public final class VmBuilder {
     private final List<DiskBuilder> disks = new ArrayList<>();
     private final List<NetBuilder> nets = new ArrayList<>();
     private VsockBuilder vsock;
+    private final NetworkBuilder network = new NetworkBuilder();
     private final ConsoleBuilder console = new ConsoleBuilder();
     private ExecBuilder exec;
     private String[] rootDisk;
@@ -106,6 +111,15 @@ public final class VmBuilder {
         return this;
     }
 
+    /**
+     * Networking without a NIC: TSI on the vsock device. By default on for IPv4 and IPv6, nothing published, outbound
+     * anywhere: libkrun's default for a VM without a NIC. {@code network(n -> n.none())} turns it off.
+     */
+    public VmBuilder network(Consumer<NetworkBuilder> f) {
+        f.accept(network);
+        return this;
+    }
+
     public VmBuilder console(Consumer<ConsoleBuilder> f) {
         f.accept(console);
         return this;
@@ -150,7 +164,11 @@ public final class VmBuilder {
         }
         Optional<InitConfig> init = Optional.ofNullable(exec).map(e -> e.build(rootDisk));
         VmConfig config = new VmConfig(m, k, console.implicit(), console.ports, shares, diskConfigs, init, oemStrings, false);
-        return vsock == null ? config : config.withDevice(vsock.build());
+        TsiConfig tsi = network.build();
+        if (vsock == null && !tsi.enabled()) {
+            return config;
+        }
+        return config.withDevice((vsock == null ? new VsockBuilder() : vsock).build(tsi));
     }
 
     /** Machine resources (msb_krun's MachineBuilder). Defaults: 1 vCPU, 512 MiB, no hyperthreading, no nested virt. */
@@ -420,25 +438,100 @@ public final class VmBuilder {
             return this;
         }
 
-        VsockDeviceConfig build() {
+        VsockDeviceConfig build(TsiConfig tsi) {
             try {
                 List<VsockPort> ports = new ArrayList<>();
                 for (Bridge b : bridges) {
                     ports.add(new VsockPort(b.port(), b.socket(), b.listen()));
                 }
-                VsockConfig c = VsockConfig.of(ports);
+                VsockConfig c = VsockConfig.of(ports).withTsi(tsi);
                 if (maxConnections != null) {
                     c = c.withMaxConnections(maxConnections);
                 }
                 c.checkListenPaths();
                 return new VsockDeviceConfig(c);
             } catch (IllegalArgumentException e) {
-                // VsockConfig's messages start with the field they are about ("vsock.ports[1].path: ...")
-                String m = String.valueOf(e.getMessage());
-                int colon = m.indexOf(": ");
-                throw m.startsWith("vsock.") && colon > 0
-                        ? new ConfigurationException(m.substring(0, colon), m.substring(colon + 2))
-                        : new ConfigurationException("vsock.ports", m);
+                throw fieldError(e, "vsock.", "vsock.ports");
+            }
+        }
+    }
+
+    /** A config record's IllegalArgumentException as a ConfigurationException: its messages start with the field. */
+    private static ConfigurationException fieldError(IllegalArgumentException e, String prefix, String fallback) {
+        String m = String.valueOf(e.getMessage());
+        int colon = m.indexOf(": ");
+        return m.startsWith(prefix) && colon > 0
+                ? new ConfigurationException(m.substring(0, colon), m.substring(colon + 2))
+                : new ConfigurationException(fallback, m);
+    }
+
+    /** TSI's settings (see {@link VmBuilder#network}); {@code TsiConfig} has the policy in full. */
+    public static final class NetworkBuilder {
+        private boolean tsi = true;
+        private boolean unixSockets;
+        private final List<int[]> published = new ArrayList<>();
+        private OutboundPolicy outbound = OutboundPolicy.ALLOW_ALL;
+        private InetAddress listenHost;
+
+        private NetworkBuilder() {}
+
+        /** No networking: no TSI (and no vsock device unless bridges are configured). */
+        public NetworkBuilder none() {
+            tsi = false;
+            return this;
+        }
+
+        /** TSI for the guest's IPv4 and IPv6 sockets (on by default). */
+        public NetworkBuilder tsi(boolean on) {
+            tsi = on;
+            return this;
+        }
+
+        /** Also the guest's AF_UNIX sockets (libkrun's KRUN_TSI_HIJACK_UNIX); they are never published on the host. */
+        public NetworkBuilder unixSockets(boolean on) {
+            unixSockets = on;
+            return this;
+        }
+
+        /**
+         * A guest TCP/UDP listener on {@code guestPort} is reachable on the host at {@code hostPort}; listeners on
+         * ports not published stay inside the guest (libkrun's krun_set_port_map "HOST:GUEST").
+         */
+        public NetworkBuilder publish(int hostPort, int guestPort) {
+            published.add(new int[] {hostPort, guestPort});
+            return this;
+        }
+
+        /** Where the guest's connections and datagrams may go (default: anywhere, as libkrun). */
+        public NetworkBuilder outbound(OutboundPolicy policy) {
+            outbound = policy;
+            return this;
+        }
+
+        /** Published listeners bind this host address (e.g. loopback) instead of the one the guest bound. */
+        public NetworkBuilder listenHost(InetAddress address) {
+            listenHost = address;
+            return this;
+        }
+
+        TsiConfig build() {
+            if (!tsi) {
+                return TsiConfig.disabled();
+            }
+            try {
+                List<PortMapping> ports = new ArrayList<>();
+                for (int i = 0; i < published.size(); i++) {
+                    try {
+                        ports.add(new PortMapping(published.get(i)[0], published.get(i)[1]));
+                    } catch (IllegalArgumentException e) {
+                        throw new ConfigurationException("network.publish[" + i + "]", e.getMessage());
+                    }
+                }
+                TsiConfig t = TsiConfig.of(TsiConfig.HIJACK_INET | (unixSockets ? TsiConfig.HIJACK_UNIX : 0), ports)
+                        .withOutbound(outbound == null ? OutboundPolicy.ALLOW_ALL : outbound);
+                return listenHost == null ? t : t.withListenHost(listenHost);
+            } catch (IllegalArgumentException e) {
+                throw fieldError(e, "tsi.", "network");
             }
         }
     }

@@ -9,6 +9,7 @@ import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.fs.FileSystem;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
+import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import dev.jkrun.init.RLimit;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -240,6 +241,28 @@ class VmBuilderTest {
                 vs.get(0).vsock().ports());
         assertEquals(8, vs.get(0).vsock().maxConnections());
     }
+
+    @Test
+    void tsiIsOnByDefaultAsLibkrunWithoutANic() {
+        VmConfig c = VmBuilder.create().build();
+        TsiConfig tsi = c.devices().stream().filter(d -> d instanceof VsockDeviceConfig)
+                .map(d -> ((VsockDeviceConfig) d).vsock().tsi()).findFirst().orElseThrow();
+        assertEquals(TsiConfig.HIJACK_INET, tsi.scope());
+        assertEquals(List.of(), tsi.ports(), "nothing published unless asked");
+        assertTrue(VmBuilder.create().network(n -> n.none()).build().devices().isEmpty(), "none(): no vsock device");
+        VmConfig p = VmBuilder.create().network(n -> n.publish(8080, 80).unixSockets(true)).build();
+        TsiConfig t = ((VsockDeviceConfig) p.devices().get(0)).vsock().tsi();
+        assertEquals(TsiConfig.HIJACK_INET | TsiConfig.HIJACK_UNIX, t.scope());
+        assertEquals(8080, t.hostPort(80));
+    }
+
+    @Test
+    void publishedHostPortTwice() {
+        rejects("tsi.ports[1].hostPort", b -> b.network(n -> n.publish(8080, 80).publish(8080, 81)));
+    }
+
+    @Test
+    void publishedPortOutOfRange() { rejects("network.publish[0]", b -> b.network(n -> n.publish(70000, 80))); }
 
     @Test
     void vsockPortBridgedTwice() {

@@ -33,6 +33,8 @@ import dev.jkrun.vmm.DeviceConfig;
 import dev.jkrun.vmm.FsShare;
 import java.util.Optional;
 import dev.jkrun.vmm.VmConfig;
+import dev.jkrun.vmm.VsockDeviceConfig;
+import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import dev.jkrun.vmm.vstate.DebugLog;
 import dev.jkrun.vmm.vstate.VmControl;
 import dev.jkrun.vmm.vstate.Vmm;
@@ -170,6 +172,15 @@ public final class VmmBuilder {
         }
         for (String w : deviceWords) {
             sb.append(' ').append(w);
+        }
+        // libkrunfw's TSI patches: the kernel hijacks the guest's sockets only when told (libkrun's builder order)
+        int scope = config.devices().stream().filter(d -> d instanceof VsockDeviceConfig)
+                .mapToInt(d -> ((VsockDeviceConfig) d).vsock().tsi().scope()).findFirst().orElse(0);
+        if ((scope & TsiConfig.HIJACK_INET) != 0) {
+            sb.append(" tsi_hijack");
+        }
+        if ((scope & TsiConfig.HIJACK_UNIX) != 0) {
+            sb.append(" tsi_hijack_unix");
         }
         return sb.toString().strip();
     }
