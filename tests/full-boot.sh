@@ -59,7 +59,7 @@ tally() { # counts the PASS/FAIL lines of a sub-suite read from stdin, echoing t
     esac
   done
 }
-# JKRUN_TIER3_ONLY="run disk": only those sections (boot run terminal disk api hostile vsock); run-tests runs them in
+# JKRUN_TIER3_ONLY="run disk": only those sections (boot run terminal disk api hostile vsock tsi); run-tests runs them in
 # groups, each in a fresh nested host, so that the emulator wedging L1 costs one group, not the suite.
 want() { [ -z "${JKRUN_TIER3_ONLY:-}" ] || [[ " $JKRUN_TIER3_ONLY " == *" $1 "* ]]; }
 hung=0
@@ -186,6 +186,14 @@ if want vsock; then
 tests/vsock.sh "$work/vsock" >"$work/vsock.out" 2>&1
 tally < "$work/vsock.out"
 grep -q 'unmapped port' "$work/vsock.out"; check "vsock: the suite ran to its end" $? "$(tail -n 20 "$work/vsock.out")"
+fi
+
+# 11. TSI (tests/tsi.sh, in a network namespace it creates): outbound TCP (wget) and UDP to host servers, two VMs'
+#     guest servers published on two host ports, an unpublished port unreachable, --net none.
+if want tsi; then
+tests/tsi.sh "$work/tsi" >"$work/tsi.out" 2>&1
+tally < "$work/tsi.out"
+grep -q -- '--net none' "$work/tsi.out"; check "tsi: the suite ran to its end" $? "$(tail -n 20 "$work/tsi.out")"
 fi
 
 [ -s "$work/retries" ] && echo "($(cat "$work/retries") run(s) retried after a hang or JVM crash; see the RETRY lines)"

@@ -184,8 +184,10 @@ const char *virtio_wait_used(struct virtio_dev *d, int q, struct vring_used_elem
     }
     sti();
     if (waited) {                   /* the used entry appeared while we slept: an IRQ must come */
+        /* within 1 s: the device thread writes the used ring, then the irqfd, and a loaded host (CI, the nested
+         * emulator beside it) can preempt it between the two for more than the 100 ms this allowed before */
         uint64_t t1 = lapic_ticks;
-        while (d->irq_count == irq0 && lapic_ticks - t1 < 10) sti_hlt();
+        while (d->irq_count == irq0 && lapic_ticks - t1 < 100) sti_hlt();
         if (d->irq_count == irq0) return "no interrupt (used buffer seen by polling only)";
     }
     barrier();

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Tier 3, TSI: the libkrunfw guest's ordinary TCP/UDP sockets reach host services and are reached through --port,
+# with no NIC. Everything runs in a network namespace this script creates (unshare --net), whose lo carries the
+# "host" address 10.77.0.1: the guest's inner connect to it finds no route and falls back to TSI, and jkrun (in the
+# namespace) connects to it there. No traffic leaves the namespace. Prints PASS/FAIL lines; needs unshare, ip and
+# socat on the host (run-tests installs socat).
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+d=${1:?usage: tests/tsi.sh SCRATCH_DIR}
+mkdir -p "$d"
+if [ "${2:-}" != --inside ]; then
+  for c in unshare ip socat; do command -v $c >/dev/null || { echo "FAIL tsi: $c is not installed"; exit 0; }; done
+  exec unshare --net "$0" "$d" --inside
+fi
+pass() { echo "PASS tsi: $1"; }
+fail() { echo "FAIL tsi: $1"; [ -n "${2:-}" ] && printf '  %s\n' "$2"; }
+check() { if [ "$2" = 0 ]; then pass "$1"; else fail "$1" "${3:-}"; fi; }
+jkr() { timeout "${JK_TIMEOUT:-300}" ./jkrun "$@"; }
+ip link set lo up && ip addr add 10.77.0.1/32 dev lo || { fail "cannot set up the test namespace"; exit 0; }
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null' EXIT
+
+# 1. outbound TCP: an HTTP client in the guest fetches a page from a server on the host.
+socat TCP-LISTEN:8080,bind=10.77.0.1,reuseaddr,fork \
+  SYSTEM:'read l; printf "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\npage-from-the-host\n"' >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
+jkr run -- /bin/sh -c 'wget -q -O - http://10.77.0.1:8080/index.txt || curl -s http://10.77.0.1:8080/index.txt' \
+  >"$d/out1" 2>"$d/err1"; st=$?
+[ "$st" = 0 ] && grep -qx 'page-from-the-host' "$d/out1"
+check "outbound TCP: the guest fetches a page from a host server (wget)" $? \
+  "status $st: $(head -c 300 "$d/out1") $(tail -n 8 "$d/err1")"
+
+# 2. outbound UDP: a DNS-style request and its reply.
+socat UDP-RECVFROM:5353,bind=10.77.0.1,fork SYSTEM:'read q; echo "answer-to-$q"' >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
+jkr run -- /bin/sh -c 'echo query1 | socat -t 10 - UDP:10.77.0.1:5353' >"$d/out2" 2>"$d/err2"; st=$?
+[ "$st" = 0 ] && grep -qx 'answer-to-query1' "$d/out2"
+check "outbound UDP: request and reply" $? "status $st: $(head -c 300 "$d/out2") $(tail -n 8 "$d/err2")"
+
+# 3. inbound: two VMs, each a server on guest port 80 (and an unpublished one on 81), published on host ports
+#    18081 and 18082; the host reaches each on its own port and neither on 81. A share carries the "done" flag.
+mkdir -p "$d/ctl"; rm -f "$d/ctl/done"
+guest_servers='socat TCP-LISTEN:81,fork SYSTEM:"echo unpublished" & socat TCP-LISTEN:80,fork SYSTEM:"echo hello-from-$1" &
+  i=0; while [ ! -e /mnt/ctl/done ] && [ $i -lt 600 ]; do sleep 0.5; i=$((i+1)); done; echo served'
+jkr run --fs ctl="$d/ctl" --port 18081:80 -- /bin/sh -c "$guest_servers" sh vm1 >"$d/out3a" 2>"$d/err3a" & vm1=$!
+jkr run --fs ctl="$d/ctl" --port 18082:80 -- /bin/sh -c "$guest_servers" sh vm2 >"$d/out3b" 2>"$d/err3b" & vm2=$!
+got1=; got2=
+for _ in $(seq 300); do
+  [ -z "$got1" ] && got1=$(socat -T 5 - TCP:127.0.0.1:18081 </dev/null 2>/dev/null)
+  [ -z "$got2" ] && got2=$(socat -T 5 - TCP:127.0.0.1:18082 </dev/null 2>/dev/null)
+  [ -n "$got1" ] && [ -n "$got2" ] && break
+  sleep 1
+done
+unpub=$(socat -T 5 - TCP:127.0.0.1:81 </dev/null 2>&1); unpub_st=$?
+touch "$d/ctl/done"
+wait "$vm1"; st1=$?; wait "$vm2"; st2=$?
+[ "$got1" = hello-from-vm1 ] && [ "$got2" = hello-from-vm2 ]
+check "inbound: two VMs' guest port 80 on host ports 18081 and 18082" $? \
+  "got '$got1' '$got2'; vm1 $st1: $(tail -n 5 "$d/err3a"); vm2 $st2: $(tail -n 5 "$d/err3b")"
+[ "$unpub_st" != 0 ] && [ "$unpub" != unpublished ]
+check "inbound: an unpublished guest port is not reachable from the host" $? "got '$unpub' (status $unpub_st)"
+[ "$st1" = 0 ] && [ "$st2" = 0 ] && grep -qx served "$d/out3a" && grep -qx served "$d/out3b"
+check "inbound: both VMs ran to their end" $? "vm1 $st1 $(cat "$d/out3a"); vm2 $st2 $(cat "$d/out3b")"
+
+# 4. the guest's TSI interface and no networking with --net none.
+jkr run -- /bin/sh -c 'cat /proc/cmdline; grep -c 203.0.113.1 /proc/net/fib_trie' >"$d/out4" 2>"$d/err4"; st=$?
+[ "$st" = 0 ] && grep -qw tsi_hijack "$d/out4" && [ "$(tail -n 1 "$d/out4")" -ge 1 ] 2>/dev/null
+check "dummy0 has 203.0.113.1 and the kernel hijacks sockets" $? "status $st: $(cat "$d/out4") $(tail -n 5 "$d/err4")"
+jkr run --net none -- /bin/sh -c 'wget -q -T 5 -O - http://10.77.0.1:8080/ && echo reached || echo unreachable' \
+  >"$d/out5" 2>"$d/err5"; st=$?
+grep -qx unreachable "$d/out5"; check "--net none: the host server is unreachable" $? "status $st: $(cat "$d/out5")"
