@@ -322,6 +322,28 @@ class VirtioVsockTest {
     }
 
     @Test
+    void aHostClientThatHalfClosesStillGetsTheGuestsReply() throws IOException {
+        // socat's way: send, shutdown(SHUT_WR), then wait for the answer
+        start(config());
+        guest.listening.add(IN_PORT);
+        SocketChannel c = hostClient();
+        c.write(ByteBuffer.wrap("ping".getBytes()));
+        c.shutdownOutput();
+        until("accepted with data", () -> guest.accepted.size() == 1 && guest.accepted.get(0).received.size() == 4);
+        TestGuest.Socket s = guest.accepted.get(0);
+        until("the host's half-close reaches the guest", () -> (s.peerShutdown & SHUTDOWN_SEND) != 0);
+        assertEquals(0, s.peerShutdown & VsockHeader.SHUTDOWN_RCV, "the host still receives");
+        assertFalse(s.reset, "not reset");
+        s.write("pong".getBytes());
+        ByteBuffer b = ByteBuffer.allocate(4);
+        while (b.hasRemaining() && c.read(b) >= 0) {
+            // the guest's reply after our half-close
+        }
+        assertEquals("pong", new String(b.array(), 0, b.position()));
+        c.close();
+    }
+
+    @Test
     void aHostClientReachesTheGuestsListener() throws IOException {
         start(config());
         guest.listening.add(IN_PORT);
