@@ -52,6 +52,6 @@ final class Shares {
             }
         }
         return new InitConfig(e.exec(), e.args(), e.env(), e.workdir(), e.hostname(), e.rlimits(), mounts, e.rootDisk(),
-                Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()));
+                Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()), e.resolvers());
     }
 }
