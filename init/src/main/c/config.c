@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -175,6 +176,40 @@ static int check_env(const char *item)
     return 0;
 }
 
+static int add_dns_server(struct config *cfg, char *value)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, value, addr) != 1 && inet_pton(AF_INET6, value, addr) != 1) {
+        set_error("dns-server '%s': not an IPv4 or IPv6 address", value);
+        return -1;
+    }
+    if (cfg->dns_servers.len >= MAX_DNS_SERVERS) {
+        set_error("config: more than %d dns-server records", MAX_DNS_SERVERS);
+        return -1;
+    }
+    strlist_add(&cfg->dns_servers, value);
+    return 0;
+}
+
+/* dns-search, dns-options: words of printable ASCII separated by single spaces (a resolv.conf line's rest: no
+ * newline can slip in). */
+static int check_dns_words(const char *key, const char *value)
+{
+    size_t n = strlen(value);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c < 0x20 || c > 0x7e) {
+            set_error("%s: holds a control or non-ASCII character (byte %zu)", key, i);
+            return -1;
+        }
+    }
+    if (n == 0 || value[0] == ' ' || value[n - 1] == ' ' || strstr(value, "  ") != NULL) {
+        set_error("%s '%s': expected words separated by single spaces", key, value);
+        return -1;
+    }
+    return 0;
+}
+
 static int set_once(char **slot, const char *key, char *value)
 {
     if (*slot != NULL) {
@@ -235,6 +270,12 @@ int config_parse(char *buf, size_t len, struct config *cfg)
             rc = set_once(&tty, key, value);
         else if (strcmp(key, "stdio") == 0)
             rc = set_once(&stdio, key, value);
+        else if (strcmp(key, "dns-server") == 0)
+            rc = add_dns_server(cfg, value);
+        else if (strcmp(key, "dns-search") == 0)
+            rc = check_dns_words(key, value) == 0 ? set_once(&cfg->dns_search, key, value) : -1;
+        else if (strcmp(key, "dns-options") == 0)
+            rc = check_dns_words(key, value) == 0 ? set_once(&cfg->dns_options, key, value) : -1;
         else {
             set_error("config: unknown key '%s'", key);
             rc = -1;
@@ -248,6 +289,10 @@ int config_parse(char *buf, size_t len, struct config *cfg)
     }
     if (cfg->exec == NULL || cfg->exec[0] == '\0') {
         set_error("config: no 'exec' record");
+        return -1;
+    }
+    if ((cfg->dns_search != NULL || cfg->dns_options != NULL) && cfg->dns_servers.len == 0) {
+        set_error("config: dns-search or dns-options without a dns-server");
         return -1;
     }
     if (tty != NULL) {

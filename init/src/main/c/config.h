@@ -24,6 +24,16 @@
  *   stdio      once            "console" (default) or "ports": stdin/stdout/stderr are the
  *                              virtio-console ports named krun-stdin/krun-stdout/krun-stderr,
  *                              each one that is absent stays on the console
+ *   dns-server repeated, 1..3  a resolver for /etc/resolv.conf under TSI: an IPv4 or IPv6 address
+ *                              (inet_pton; no "%scope"); at most MAX_DNS_SERVERS (glibc's and
+ *                              musl's MAXNS)
+ *   dns-search once            the resolv.conf "search" list: words of printable ASCII (0x21-0x7e)
+ *                              separated by single spaces
+ *   dns-options once           the resolv.conf "options": words as dns-search
+ *
+ * dns-search and dns-options need at least one dns-server. init uses the dns-* records only with
+ * tsi_hijack on the kernel command line, and only when the root's /etc/resolv.conf is missing,
+ * empty or names no server but loopback ones (see provide_resolv_conf in init.c).
  *
  * An unknown key, a key without its value, or a repeated "once" key is an error (exit 125).
  */
@@ -35,6 +45,7 @@
 
 #define CONFIG_MAGIC_KEY "jkrun-init"
 #define CONFIG_VERSION "1"
+#define MAX_DNS_SERVERS 3
 
 struct strlist {
     char **items; /* NULL-terminated */
@@ -67,6 +78,9 @@ struct config {
     char *root_options;      /* "" = none */
     int tty;
     int stdio_ports;
+    struct strlist dns_servers; /* IPv4/IPv6 literals, at most MAX_DNS_SERVERS */
+    char *dns_search;        /* NULL: none; else space-separated words */
+    char *dns_options;       /* NULL: none; else space-separated words */
 };
 
 /* Error message buffer filled by the parsers on failure. */

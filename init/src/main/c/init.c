@@ -20,7 +20,8 @@
  * a root-disk, stdio-port or extra virtio-fs mount that cannot be set up, hostname, rlimit and
  * chdir failures. Best effort (silent unless JKRUN_INIT_DEBUG is set): /sys, /dev (the kernel may
  * have mounted it already, or the test namespace may not allow it), /dev/pts, /dev/shm, cgroup2,
- * the /dev links, the read-only-root tmpfs mounts and bringing up lo (and dummy0 for TSI).
+ * the /dev links, the read-only-root tmpfs mounts, bringing up lo (and dummy0 for TSI) and, with TSI, an
+ * /etc/resolv.conf naming the host's resolvers (provide_resolv_conf).
  *
  * Host tests only (variables in init's own environment, never passed to the workload):
  *   JKRUN_INIT_TEST_CONFIG=<path>   read the config from <path> instead of /.jkrun-config
@@ -517,7 +518,7 @@ static int cmdline_has(const char *word)
  * (getaddrinfo's AI_ADDRCONFIG) use the network, and no default route, so connects to anything else fall back
  * to the host through TSI. Best effort: a guest without the interface still runs.
  */
-static void network_up(void)
+static void network_up(int tsi)
 {
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (s < 0) {
@@ -526,7 +527,7 @@ static void network_up(void)
     }
     if (link_up(s, "lo") != 0)
         warn("lo up: %s", strerror(errno));
-    if (cmdline_has("tsi_hijack")) {
+    if (tsi) {
         const char *ifname = getenv("JKRUN_INIT_TEST_TSI_IFACE");
         if (ifname == NULL || ifname[0] == '\0')
             ifname = "dummy0";
@@ -534,6 +535,173 @@ static void network_up(void)
             warn("%s 203.0.113.1/24: %s", ifname, strerror(errno));
     }
     close(s);
+}
+
+#define RESOLV_CONF "/etc/resolv.conf"
+#define RESOLV_CONF_RUN_DIR "/run/jkrun"
+#define RESOLV_CONF_RUN RESOLV_CONF_RUN_DIR "/resolv.conf"
+
+/* Whether a nameserver address is one the guest can use: not loopback (the guest's own) nor unspecified (glibc reads
+ * 0.0.0.0 as the local host). An address glibc cannot parse is not usable either; a "%scope" suffix is ignored. */
+static int usable_server(const char *word, size_t n)
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    const char *pct = memchr(word, '%', n); /* word is not NUL-terminated */
+    size_t len = pct != NULL ? (size_t)(pct - word) : n;
+    if (len == 0 || len >= sizeof buf)
+        return 0;
+    memcpy(buf, word, len);
+    buf[len] = '\0';
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, buf, &a4) == 1) {
+        unsigned long h = ntohl(a4.s_addr);
+        return (h >> 24) != 127 && h != 0;
+    }
+    if (inet_pton(AF_INET6, buf, &a6) != 1 || IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6))
+        return 0;
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+        const unsigned char *b = a6.s6_addr + 12;
+        return b[0] != 127 && (b[0] | b[1] | b[2] | b[3]) != 0;
+    }
+    return 1;
+}
+
+/* Whether the resolv.conf text names at least one usable server ("nameserver ADDR" lines). */
+static int names_usable_server(const char *text, size_t len)
+{
+    const char *end = text + len;
+    for (const char *line = text; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (eol == NULL)
+            eol = end;
+        const char *p = line;
+        while (p < eol && (*p == ' ' || *p == '\t'))
+            p++;
+        if ((size_t)(eol - p) > 10 && memcmp(p, "nameserver", 10) == 0 && (p[10] == ' ' || p[10] == '\t')) {
+            p += 10;
+            while (p < eol && (*p == ' ' || *p == '\t'))
+                p++;
+            size_t n = 0;
+            while (p + n < eol && p[n] != ' ' && p[n] != '\t' && p[n] != '\r' && p[n] != '#' && p[n] != ';')
+                n++;
+            if (usable_server(p, n))
+                return 1;
+        }
+        line = eol + 1;
+    }
+    return 0;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(text), off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, text + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    return close(fd);
+}
+
+/* /etc/resolv.conf as a dangling symlink (the host's own root with systemd-resolved: ../run/systemd/resolve/
+ * stub-resolv.conf, and /run is a fresh tmpfs here): create its target, directories included. Writes path into
+ * `out`. Returns -1 with errno set when it is no symlink or the target cannot be written. */
+static int write_link_target(const char *text, char *out, size_t size)
+{
+    char target[4096];
+    ssize_t n = readlink(RESOLV_CONF, target, sizeof target - 1);
+    if (n <= 0)
+        return -1;
+    target[n] = '\0';
+    if (target[0] == '/')
+        snprintf(out, size, "%s", target);
+    else
+        snprintf(out, size, "/etc/%s", target);
+    char *slash = strrchr(out, '/');
+    if (slash != NULL && slash != out) {
+        *slash = '\0';
+        int rc = mkdir_p(out, 0755);
+        *slash = '/';
+        if (rc != 0)
+            return -1;
+    }
+    return write_file(out, text);
+}
+
+/*
+ * TSI: the guest's sockets reach what the host reaches, so the host's resolvers (the dns-* records, chosen by the VMM)
+ * work from the guest. When tsi_hijack is on, resolvers were passed and the root's /etc/resolv.conf is missing, empty
+ * or names only loopback/unspecified servers (the host's own file behind a local stub), give the guest one naming
+ * them: written in place when that works (a writable root; a symlink is written through, a dangling one gets its
+ * target created, e.g. under the read-only root's /run tmpfs), else written to /run/jkrun/resolv.conf and
+ * bind-mounted over the existing file. A file naming any other server is never touched. Best effort: warnings only.
+ */
+static void provide_resolv_conf(const struct config *cfg, int tsi)
+{
+    if (!tsi || cfg->dns_servers.len == 0)
+        return;
+    size_t len = 0;
+    char *old = read_file(RESOLV_CONF, &len);
+    if (old != NULL) {
+        int usable = names_usable_server(old, len);
+        free(old);
+        if (usable)
+            return;
+    } else if (errno != ENOENT) {
+        warn("%s: %s; left as it is", RESOLV_CONF, strerror(errno));
+        return;
+    }
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *f = open_memstream(&text, &text_len);
+    if (f == NULL) {
+        warn("resolv.conf: %s", strerror(errno));
+        return;
+    }
+    fputs("# jkrun-init: the host's resolvers, reached through TSI\n", f);
+    for (size_t i = 0; i < cfg->dns_servers.len; i++)
+        fprintf(f, "nameserver %s\n", cfg->dns_servers.items[i]);
+    if (cfg->dns_search != NULL)
+        fprintf(f, "search %s\n", cfg->dns_search);
+    if (cfg->dns_options != NULL)
+        fprintf(f, "options %s\n", cfg->dns_options);
+    if (fclose(f) != 0 || text == NULL) {
+        warn("resolv.conf: %s", strerror(errno));
+        free(text);
+        return;
+    }
+
+    char where[8192] = RESOLV_CONF;
+    (void)mkdir("/etc", 0755);
+    int rc = write_file(RESOLV_CONF, text); /* through a symlink to an existing target too */
+    int err = errno;
+    if (rc != 0 && err == ENOENT)
+        rc = write_link_target(text, where, sizeof where);
+    struct stat st;
+    if (rc == 0) {
+        if (debug)
+            fprintf(stderr, "jkrun-init: %s: the host's resolvers (written to %s)\n", RESOLV_CONF, where);
+    } else if (stat(RESOLV_CONF, &st) != 0) {
+        warn("%s: %s, and on this root it cannot be created: left missing", RESOLV_CONF, strerror(err));
+    } else if ((mkdir(RESOLV_CONF_RUN_DIR, 0755) != 0 && errno != EEXIST) || write_file(RESOLV_CONF_RUN, text) != 0) {
+        warn("%s: %s: %s", RESOLV_CONF, RESOLV_CONF_RUN, strerror(errno));
+    } else if (mount(RESOLV_CONF_RUN, RESOLV_CONF, NULL, MS_BIND, NULL) != 0) {
+        warn("%s: bind-mount %s over it: %s", RESOLV_CONF, RESOLV_CONF_RUN, strerror(errno));
+    } else if (debug) {
+        fprintf(stderr, "jkrun-init: %s: the host's resolvers (%s mounted over it)\n", RESOLV_CONF, RESOLV_CONF_RUN);
+    }
+    free(text);
 }
 
 static void set_hostname(const struct config *cfg)
@@ -773,7 +941,9 @@ int main(int argc, char **argv, char **envp)
         switch_to_root_disk(&cfg);
     extra_mounts(&cfg);
     read_only_root_mounts();
-    network_up();
+    int tsi = cmdline_has("tsi_hijack");
+    network_up(tsi);
+    provide_resolv_conf(&cfg, tsi);
     set_hostname(&cfg);
     set_rlimits(&cfg);
     set_environment(&cfg);

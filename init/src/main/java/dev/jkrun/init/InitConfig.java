@@ -27,6 +27,7 @@ import java.util.Objects;
  * <li>{@code tty}: {@code 1} when the host console is a terminal, else {@code 0}</li>
  * <li>{@code stdio}: {@code console}, or {@code ports} for the krun-stdin/krun-stdout/krun-stderr
  *     virtio-console ports</li>
+ * <li>{@code dns-server} (repeated, 1 to 3), {@code dns-search}, {@code dns-options}: see {@link Resolvers}</li>
  * </ul>
  * The C side ({@code src/main/c/config.c}) rejects anything else with exit status 125.
  *
@@ -40,10 +41,11 @@ import java.util.Objects;
  * @param rootDisk or null to keep the virtio-fs root
  * @param tty whether the host console is a terminal
  * @param stdioPorts whether stdin/stdout/stderr travel on their own virtio-console ports
+ * @param resolvers the host's resolvers for the guest's resolv.conf under TSI, or null for none
  */
 public record InitConfig(String exec, List<String> args, List<String> env, String workdir, String hostname,
                          List<RLimit> rlimits, List<VirtioFsMount> mounts, RootDisk rootDisk, boolean tty,
-                         boolean stdioPorts) {
+                         boolean stdioPorts, Resolvers resolvers) {
 
     /** The name of the virtual config file in the root share. */
     public static final String FILE_NAME = ".jkrun-config";
@@ -117,6 +119,15 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
         }
         record(out, "tty", tty ? "1" : "0");
         record(out, "stdio", stdioPorts ? "ports" : "console");
+        if (resolvers != null) {
+            resolvers.servers().forEach(s -> record(out, "dns-server", s));
+            if (!resolvers.search().isEmpty()) {
+                record(out, "dns-search", resolvers.encodedSearch());
+            }
+            if (!resolvers.options().isEmpty()) {
+                record(out, "dns-options", resolvers.encodedOptions());
+            }
+        }
         return out.toByteArray();
     }
 
@@ -139,6 +150,7 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
         private RootDisk rootDisk;
         private boolean tty;
         private boolean stdioPorts;
+        private Resolvers resolvers;
 
         private Builder(String exec) {
             this.exec = exec;
@@ -213,8 +225,15 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
             return this;
         }
 
+        /** The guest's resolvers under TSI; null for none. */
+        public Builder resolvers(Resolvers resolvers) {
+            this.resolvers = resolvers;
+            return this;
+        }
+
         public InitConfig build() {
-            return new InitConfig(exec, args, env, workdir, hostname, rlimits, mounts, rootDisk, tty, stdioPorts);
+            return new InitConfig(exec, args, env, workdir, hostname, rlimits, mounts, rootDisk, tty, stdioPorts,
+                    resolvers);
         }
     }
 }

@@ -291,17 +291,8 @@ class GuestInitTest {
         GuestInitHarness.Run run = new GuestInitHarness.Run();
         run.config = sh("echo x > /tmp/f && cat /tmp/f && grep -c '^tmpfs /tmp ' /proc/mounts; "
                 + "(echo y > /f) 2>/dev/null || echo read-only").build().encode();
-        Path out = Files.createTempDirectory("jkrun-init-ro"); // outside the root, which turns read-only
-        run.reportPath = "/out/report";
-        run.wrapper = "set -e; r=" + h.root + "; /usr/bin/mount --bind $r $r; /usr/bin/mount -o remount,bind,ro $r; "
-                + "/usr/bin/mount --bind " + out + " $r/out; exec \"$@\"";
-        var r = h.run(run);
-        assertTrue(Files.exists(out.resolve("report")), r.stderr());
+        var r = runReadOnly(run);
         assertEquals(List.of("x", "1", "read-only"), r.stdoutLines(), r.stderr());
-        int status = Integer.parseInt(Files.readString(out.resolve("report")).trim());
-        assertEquals(0, status);
-        Files.delete(out.resolve("report"));
-        Files.delete(out);
     }
 
     @Test
@@ -347,5 +338,180 @@ class GuestInitTest {
         var bad = h.run(InitConfig.builder("/bin/sh").rootDisk(new RootDisk("/dev/no-such-disk", "ext4", "")).build());
         assertEquals(125, bad.status());
         assertEquals(1, bad.stderrLines().size(), bad.stderr());
+    }
+    // --- /etc/resolv.conf under TSI (provide_resolv_conf) ---
+
+    private static final Resolvers DNS = new Resolvers(List.of("192.0.2.53", "2001:db8::53"), List.of("corp.example"),
+            List.of("ndots:2"));
+    private static final String WRITTEN = "# jkrun-init: the host's resolvers, reached through TSI\n"
+            + "nameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch corp.example\noptions ndots:2\n";
+
+    /** A run with the resolvers in the config and, when tsi, tsi_hijack on the command line. */
+    private static GuestInitHarness.Run dnsRun(String script, boolean tsi) throws Exception {
+        Files.writeString(h.root.resolve("cmdline-dns"), "console=hvc0 " + (tsi ? "tsi_hijack " : "") + "quiet\n");
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = sh(script).resolvers(DNS).build().encode();
+        run.initEnv.put("JKRUN_INIT_TEST_CMDLINE", "/cmdline-dns");
+        run.initEnv.put("JKRUN_INIT_TEST_TSI_IFACE", "lo");
+        run.initEnv.put("JKRUN_INIT_DEBUG", "1");
+        return run;
+    }
+
+    /** Runs with the test root read-only (a read-only bind mount of it) and asserts status 0. */
+    private static GuestInitHarness.Result runReadOnly(GuestInitHarness.Run run) throws Exception {
+        Path out = Files.createTempDirectory("jkrun-init-ro"); // the report: outside the root, which turns read-only
+        try {
+            run.reportPath = "/out/report";
+            run.wrapper = "set -e; r=" + h.root + "; /usr/bin/mount --bind $r $r; /usr/bin/mount -o remount,bind,ro $r; "
+                    + "/usr/bin/mount --bind " + out + " $r/out; exec \"$@\"";
+            var r = h.run(run);
+            assertTrue(Files.exists(out.resolve("report")), r.stderr());
+            assertEquals(0, Integer.parseInt(Files.readString(out.resolve("report")).trim()), r.stderr());
+            return r;
+        } finally {
+            Files.deleteIfExists(out.resolve("report"));
+            Files.delete(out);
+        }
+    }
+
+    private static Path etc() throws Exception {
+        return Files.createDirectories(h.root.resolve("etc"));
+    }
+
+    private static void removeEtc() throws Exception {
+        Path etc = h.root.resolve("etc");
+        if (Files.exists(etc, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            try (var s = Files.walk(etc)) {
+                for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.delete(p);
+                }
+            }
+        }
+    }
+
+    @Test
+    void tsiWritesAMissingResolvConf() throws Exception {
+        try {
+            removeEtc(); // not even /etc: init makes it
+            var r = h.run(dnsRun("cat /etc/resolv.conf", true));
+            assertEquals(0, r.status(), r.stderr());
+            assertEquals(WRITTEN, r.stdout(), r.stderr());
+            assertEquals(WRITTEN, Files.readString(h.root.resolve("etc/resolv.conf")));
+        } finally {
+            removeEtc();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "# nothing\n", "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n",
+            "nameserver ::1\nnameserver 0.0.0.0\nnameserver ::ffff:127.0.0.1\nnameserver bogus\n"})
+    void tsiReplacesAnEmptyOrLoopbackOnlyResolvConfOnAWritableRoot(String old) throws Exception {
+        try {
+            Files.writeString(etc().resolve("resolv.conf"), old);
+            var r = h.run(dnsRun("cat /etc/resolv.conf; grep -c ' /etc/resolv.conf ' /proc/mounts || true", true));
+            assertEquals(0, r.status(), r.stderr());
+            assertEquals(WRITTEN + "0\n", r.stdout(), r.stderr());
+            assertEquals(WRITTEN, Files.readString(h.root.resolve("etc/resolv.conf")), "written in place");
+        } finally {
+            removeEtc();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"nameserver 127.0.0.53\nnameserver 10.0.0.1\n", "nameserver fe80::1%eth0\n",
+            "  nameserver\t198.51.100.7 # a comment\n"})
+    void tsiNeverTouchesAResolvConfNamingAnotherServer(String good) throws Exception {
+        try {
+            Path f = Files.writeString(etc().resolve("resolv.conf"), good);
+            var mtime = Files.getLastModifiedTime(f);
+            var r = h.run(dnsRun("cat /etc/resolv.conf", true));
+            assertEquals(0, r.status(), r.stderr());
+            assertEquals(good, r.stdout(), r.stderr());
+            assertEquals(good, Files.readString(f));
+            assertEquals(mtime, Files.getLastModifiedTime(f));
+        } finally {
+            removeEtc();
+        }
+    }
+
+    @Test
+    void tsiOvermountsALoopbackOnlyResolvConfOnAReadOnlyRoot() throws Exception {
+        try {
+            Path f = Files.writeString(etc().resolve("resolv.conf"), "nameserver 127.0.0.53\n");
+            var r = runReadOnly(dnsRun("cat /etc/resolv.conf; grep -c ' /etc/resolv.conf ' /proc/mounts; "
+                    + "grep -c 192.0.2.53 /run/jkrun/resolv.conf", true));
+            assertEquals(WRITTEN + "1\n1\n", r.stdout(), r.stderr());
+            assertEquals("nameserver 127.0.0.53\n", Files.readString(f), "the root's file is not written");
+        } finally {
+            removeEtc();
+        }
+    }
+
+    @Test
+    void tsiCreatesTheTargetOfADanglingResolvConfLinkOnAReadOnlyRoot() throws Exception {
+        // The host's own root behind systemd-resolved: /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf,
+        // and the guest's /run is a fresh tmpfs.
+        try {
+            Path link = Files.createSymbolicLink(etc().resolve("resolv.conf"),
+                    Path.of("../run/systemd/resolve/stub-resolv.conf"));
+            var r = runReadOnly(dnsRun("cat /etc/resolv.conf; grep -c '' /run/systemd/resolve/stub-resolv.conf", true));
+            assertEquals(WRITTEN + "5\n", r.stdout(), r.stderr());
+            assertTrue(Files.isSymbolicLink(link));
+            assertTrue(Files.notExists(h.root.resolve("run/systemd")), "created in the guest's /run tmpfs only");
+        } finally {
+            removeEtc();
+        }
+    }
+
+    @Test
+    void tsiSkipsAMissingResolvConfOnAReadOnlyRoot() throws Exception {
+        try {
+            etc();
+            var r = runReadOnly(dnsRun("cat /etc/resolv.conf 2>/dev/null || echo missing", true));
+            assertEquals("missing\n", r.stdout(), r.stderr());
+            assertTrue(r.stderr().contains("/etc/resolv.conf") && r.stderr().contains("left missing"), r.stderr());
+            assertTrue(Files.notExists(h.root.resolve("etc/resolv.conf")));
+        } finally {
+            removeEtc();
+        }
+    }
+
+    @Test
+    void withoutTsiTheResolversAreNotUsed() throws Exception {
+        try {
+            etc();
+            var r = h.run(dnsRun("cat /etc/resolv.conf 2>/dev/null || echo missing", false));
+            assertEquals(0, r.status(), r.stderr());
+            assertEquals("missing\n", r.stdout());
+            Path f = Files.writeString(h.root.resolve("etc/resolv.conf"), "nameserver 127.0.0.53\n");
+            r = h.run(dnsRun("cat /etc/resolv.conf", false));
+            assertEquals("nameserver 127.0.0.53\n", r.stdout(), r.stderr());
+            assertEquals("nameserver 127.0.0.53\n", Files.readString(f));
+        } finally {
+            removeEtc();
+        }
+    }
+
+    @Test
+    void badDnsRecordsAre125() throws Exception {
+        String head = "jkrun-init\0001\0exec\0/bin/true\0";
+        String[][] cases = {
+            {"dns-server\0localhost\0", "jkrun-init: dns-server 'localhost': not an IPv4 or IPv6 address"},
+            {"dns-server\0fe80::1%eth0\0", "jkrun-init: dns-server 'fe80::1%eth0': not an IPv4 or IPv6 address"},
+            {"dns-server\0001.1.1.1\0".repeat(4), "jkrun-init: config: more than 3 dns-server records"},
+            {"dns-search\0a.example\0", "jkrun-init: config: dns-search or dns-options without a dns-server"},
+            {"dns-server\0001.1.1.1\0dns-search\0a\nnameserver 10.0.0.1\0",
+                "jkrun-init: dns-search: holds a control or non-ASCII character (byte 1)"},
+            {"dns-server\0001.1.1.1\0dns-options\0a  b\0",
+                "jkrun-init: dns-options 'a  b': expected words separated by single spaces"},
+            {"dns-server\0001.1.1.1\0dns-options\0a\0dns-options\0b\0", "jkrun-init: config: key 'dns-options' given twice"},
+        };
+        for (String[] c : cases) {
+            GuestInitHarness.Run run = new GuestInitHarness.Run();
+            run.config = (head + c[0]).getBytes(StandardCharsets.UTF_8);
+            var r = h.run(run);
+            assertEquals(125, r.status(), c[0]);
+            assertEquals(List.of(c[1]), r.stderrLines(), c[0]);
+        }
     }
 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -73,6 +74,35 @@ class InitConfigTest {
                 RLimit.parse("RLIMIT_RTTIME=unlimited:unlimited"));
         assertEquals(7, RLimit.Resource.NOFILE.id());
         assertEquals(15, RLimit.Resource.RTTIME.id());
+    }
+
+    @Test
+    void resolversAreEncodedAfterTheRest() {
+        InitConfig c = InitConfig.builder("x").resolvers(new Resolvers(List.of("192.0.2.1", "2001:db8::1"),
+                List.of("a.example", "b.example"), List.of("ndots:2", "edns0"))).build();
+        assertEquals("jkrun-init\0001\0exec\0x\0tty\0000\0stdio\0console\0dns-server\000192.0.2.1\0"
+                + "dns-server\0002001:db8::1\0dns-search\0a.example b.example\0dns-options\0ndots:2 edns0\0",
+                text(c.encode()));
+        assertEquals("jkrun-init\0001\0exec\0x\0tty\0000\0stdio\0console\0dns-server\000192.0.2.1\0",
+                text(InitConfig.builder("x").resolvers(new Resolvers(List.of("192.0.2.1"), null, List.of())).build()
+                        .encode()), "no empty dns-search or dns-options record");
+    }
+
+    @Test
+    void resolverValidation() {
+        rejects("dns-server", "expected 1 to 3", () -> new Resolvers(List.of(), List.of(), List.of()));
+        rejects("dns-server", "expected 1 to 3",
+                () -> new Resolvers(List.of("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"), null, null));
+        for (String bad : List.of("", "1.2.3", "01.2.3.4", "256.0.0.1", "example.com", "fe80::1%eth0", "[::1]",
+                "1:2:3:4:5:6:7:8:9", "::g", " 192.0.2.1")) {
+            rejects("dns-server", "not an IPv4 or IPv6", () -> new Resolvers(List.of(bad), null, null));
+        }
+        rejects("dns-search", "printable ASCII", () -> new Resolvers(List.of("::1"), List.of("a b"), null));
+        rejects("dns-search", "printable ASCII", () -> new Resolvers(List.of("::1"), List.of("a\nnameserver"), null));
+        rejects("dns-options", "printable ASCII", () -> new Resolvers(List.of("::1"), null, List.of("")));
+        rejects("dns-options", "printable ASCII", () -> new Resolvers(List.of("::1"), null, List.of("\u00e9")));
+        assertEquals(List.of("::ffff:192.0.2.1", "2001:DB8::1", "0.0.0.0"),
+                new Resolvers(List.of("::ffff:192.0.2.1", "2001:DB8::1", "0.0.0.0"), null, null).servers());
     }
 
     @Test

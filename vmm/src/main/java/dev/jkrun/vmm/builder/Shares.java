@@ -8,13 +8,17 @@ import dev.jkrun.devices.fs.passthrough.PassthroughOptions;
 import dev.jkrun.devices.virtio.fs.VirtioFs;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.InitConfig;
+import dev.jkrun.init.Resolvers;
 import dev.jkrun.init.VirtioFsMount;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.VmConfig;
+import dev.jkrun.vmm.VsockDeviceConfig;
+import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.function.IntConsumer;
+import java.util.function.Supplier;
 
 /** virtio-fs shares and the guest init's view of them: device order, virtual root files, default mounts. */
 final class Shares {
@@ -43,15 +47,33 @@ final class Shares {
         return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly()), fs);
     }
 
-    /** The command's init config with what the VM adds: /mnt/TAG for shares it does not mount, stdio wiring. */
+    /**
+     * The command's init config with what the VM adds: /mnt/TAG for shares it does not mount, stdio wiring, and with
+     * TSI for INET sockets the host's resolvers ({@link HostResolvers}) unless the config names its own.
+     */
     static InitConfig completeInit(InitConfig e, VmConfig config) {
+        return completeInit(e, config, HostResolvers::host);
+    }
+
+    static InitConfig completeInit(InitConfig e, VmConfig config, Supplier<Optional<Resolvers>> hostResolvers) {
         List<VirtioFsMount> mounts = new ArrayList<>(e.mounts());
         for (FsShare s : config.shares()) {
             if (!s.isRoot() && mounts.stream().noneMatch(m -> m.tag().equals(s.tag()))) {
                 mounts.add(new VirtioFsMount(s.tag(), "/mnt/" + s.tag()));
             }
         }
+        Resolvers resolvers = e.resolvers();
+        if (resolvers == null && tsiInet(config)) {
+            resolvers = hostResolvers.get().orElse(null);
+        }
         return new InitConfig(e.exec(), e.args(), e.env(), e.workdir(), e.hostname(), e.rlimits(), mounts, e.rootDisk(),
-                Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()));
+                Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()), resolvers);
+    }
+
+    /** Whether the guest's AF_INET sockets go through TSI (tsi_hijack on the command line, see VmmBuilder). */
+    static boolean tsiInet(VmConfig config) {
+        return config.devices().stream().filter(d -> d instanceof VsockDeviceConfig)
+                .map(d -> ((VsockDeviceConfig) d).vsock().tsi())
+                .anyMatch(t -> t.enabled() && (t.scope() & TsiConfig.HIJACK_INET) != 0);
     }
 }
