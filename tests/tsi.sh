@@ -21,19 +21,23 @@ ip link set lo up && ip addr add 10.77.0.1/32 dev lo || { fail "cannot set up th
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null' EXIT
 
+# The servers' scripts are files: socat's address parser takes quotes and backslashes of its own.
+printf '#!/bin/sh\nwhile read -r l && [ "$l" != "$(printf "\\r")" ] && [ -n "$l" ]; do :; done\nprintf "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\npage-from-the-host\\n"\n' >"$d/http.sh"
+printf '#!/bin/sh\nread -r q\necho "answer-to-$q"\n' >"$d/udp.sh"
+chmod +x "$d/http.sh" "$d/udp.sh"
+
 # 1. outbound TCP: an HTTP client in the guest fetches a page from a server on the host.
-socat TCP-LISTEN:8080,bind=10.77.0.1,reuseaddr,fork \
-  SYSTEM:'read l; printf "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\npage-from-the-host\n"' >/dev/null 2>&1 &
+socat TCP-LISTEN:8080,bind=10.77.0.1,reuseaddr,fork EXEC:"$d/http.sh" >/dev/null 2>&1 &
 pids+=($!)
 sleep 0.5
-jkr run -- /bin/sh -c 'wget -q -O - http://10.77.0.1:8080/index.txt || curl -s http://10.77.0.1:8080/index.txt' \
+jkr run -- /bin/sh -c 'wget -q -t 1 -T 60 -O - http://10.77.0.1:8080/index.txt' \
   >"$d/out1" 2>"$d/err1"; st=$?
 [ "$st" = 0 ] && grep -qx 'page-from-the-host' "$d/out1"
 check "outbound TCP: the guest fetches a page from a host server (wget)" $? \
   "status $st: $(head -c 300 "$d/out1") $(tail -n 8 "$d/err1")"
 
 # 2. outbound UDP: a DNS-style request and its reply.
-socat UDP-RECVFROM:5353,bind=10.77.0.1,fork SYSTEM:'read q; echo "answer-to-$q"' >/dev/null 2>&1 &
+socat UDP-RECVFROM:5353,bind=10.77.0.1,fork EXEC:"$d/udp.sh" >/dev/null 2>&1 &
 pids+=($!)
 sleep 0.5
 jkr run -- /bin/sh -c 'echo query1 | socat -t 10 - UDP:10.77.0.1:5353' >"$d/out2" 2>"$d/err2"; st=$?
@@ -69,6 +73,6 @@ check "inbound: both VMs ran to their end" $? "vm1 $st1 $(cat "$d/out3a"); vm2 $
 jkr run -- /bin/sh -c 'cat /proc/cmdline; grep -c 203.0.113.1 /proc/net/fib_trie' >"$d/out4" 2>"$d/err4"; st=$?
 [ "$st" = 0 ] && grep -qw tsi_hijack "$d/out4" && [ "$(tail -n 1 "$d/out4")" -ge 1 ] 2>/dev/null
 check "dummy0 has 203.0.113.1 and the kernel hijacks sockets" $? "status $st: $(cat "$d/out4") $(tail -n 5 "$d/err4")"
-jkr run --net none -- /bin/sh -c 'wget -q -T 5 -O - http://10.77.0.1:8080/ && echo reached || echo unreachable' \
+jkr run --net none -- /bin/sh -c 'wget -q -t 1 -T 5 -O - http://10.77.0.1:8080/ && echo reached || echo unreachable' \
   >"$d/out5" 2>"$d/err5"; st=$?
 grep -qx unreachable "$d/out5"; check "--net none: the host server is unreachable" $? "status $st: $(cat "$d/out5")"

@@ -322,6 +322,44 @@ class VirtioVsockTest {
     }
 
     @Test
+    void aHostClientThatSendsAndHalfClosesBeforeTheGuestListensLosesNothing() throws IOException {
+        // socat's "echo ping | socat - UNIX-CONNECT:..." against a guest still booting (tier 3 saw only EOF)
+        start(config());
+        SocketChannel c = hostClient();
+        c.write(ByteBuffer.wrap("ping".getBytes()));
+        c.shutdownOutput();
+        until("refused a few times", () -> guest.requestsRefused >= 3);
+        guest.listening.add(IN_PORT);
+        until("accepted with the data, then the host's half-close",
+                () -> guest.accepted.size() == 1 && (guest.accepted.get(0).peerShutdown & SHUTDOWN_SEND) != 0);
+        TestGuest.Socket s = guest.accepted.get(0);
+        assertEquals("ping", s.received.toString());
+        s.write("pong".getBytes());
+        ByteBuffer b = ByteBuffer.allocate(4);
+        while (b.hasRemaining() && c.read(b) >= 0) {
+            // the guest's reply after our half-close
+        }
+        assertEquals("pong", new String(b.array(), 0, b.position()));
+        c.close();
+    }
+
+    @Test
+    void hostDataInPiecesThenEofAllArrives() throws IOException {
+        // a server that writes a reply in pieces and closes at once (tier 3: only the first piece arrived)
+        start(config());
+        guest.listening.add(IN_PORT);
+        SocketChannel c = hostClient();
+        until("accepted", () -> guest.accepted.size() == 1);
+        TestGuest.Socket s = guest.accepted.get(0);
+        for (String piece : new String[] {"HTTP/1.0", " 200 OK\r\n", "\r\n", "page\n"}) {
+            c.write(ByteBuffer.wrap(piece.getBytes()));
+        }
+        c.close();
+        until("everything, then the end", () -> (s.peerShutdown & SHUTDOWN_SEND) != 0 || s.reset);
+        assertEquals("HTTP/1.0 200 OK\r\n\r\npage\n", s.received.toString());
+    }
+
+    @Test
     void aHostClientThatHalfClosesStillGetsTheGuestsReply() throws IOException {
         // socat's way: send, shutdown(SHUT_WR), then wait for the answer
         start(config());
