@@ -43,14 +43,18 @@ check "guest connects to a host unix socket (echo)" $? "status $st: $(head -c 40
 # 2. guest -> host, 50 connections at once, 256 KiB each (12.5 MiB through the bridge and back; 1 MiB each ran past
 #    300 s under the nested emulator), compared inside the guest. A guest connect gives up after
 #    2 s (the kernel's vsock connect timeout); under the nested emulator 50 at once can take longer, so socat
-#    retries a connect that failed (nothing was sent on it).
+#    retries a connect that failed (nothing was sent on it), and each waits up to 600 s for its echo to end after
+#    sending (with -t 30, 7 of 50 echoes were cut short in the emulator).
 JK_TIMEOUT=900 jkr run --memory 512 --vsock 5000="$s/echo.sock" -- /bin/sh -c '
   cd /tmp; i=0
   while [ $i -lt 50 ]; do
-    (head -c 262144 /dev/urandom > in.$i; socat -t 30 -b 65536 - VSOCK-CONNECT:2:5000,retry=5,interval=1 < in.$i > out.$i) & i=$((i+1))
+    (head -c 262144 /dev/urandom > in.$i; socat -t 600 -b 65536 - VSOCK-CONNECT:2:5000,retry=5,interval=1 < in.$i > out.$i) & i=$((i+1))
   done
   wait; bad=0; i=0
-  while [ $i -lt 50 ]; do cmp -s in.$i out.$i || bad=$((bad+1)); i=$((i+1)); done
+  while [ $i -lt 50 ]; do
+    cmp -s in.$i out.$i || { bad=$((bad+1)); echo "connection $i: sent $(wc -c < in.$i), got $(wc -c < out.$i): $(cmp in.$i out.$i 2>&1 | head -c 120)"; }
+    i=$((i+1))
+  done
   echo "mismatched $bad"' >"$d/out" 2>"$d/err2"; st=$?
 [ "$st" = 0 ] && grep -qx 'mismatched 0' "$d/out"
 check "50 concurrent connections, 256 KiB each, echoed intact" $? "status $st: $(head -c 400 "$d/out") $(tail -n 5 "$d/err2")"
