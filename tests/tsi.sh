@@ -13,24 +13,8 @@ if [ "${2:-}" != --inside ]; then
   for c in unshare ip socat; do command -v $c >/dev/null || { echo "FAIL tsi: $c is not installed"; exit 0; }; done
   exec unshare --net "$0" "$d" --inside
 fi
-pass() { echo "PASS tsi: $1"; }
-fail() { echo "FAIL tsi: $1"; [ -n "${2:-}" ] && printf '  %s\n' "$2"; }
-check() { if [ "$2" = 0 ]; then pass "$1"; else fail "$1" "${3:-}"; fi; }
-# ./jkrun under a deadline; a run whose JVM crashed is run once more with a RETRY line (QEMU's emulation under
-# ./jkrun-nested has rare faults of its own, nested/README.md; a crash of jkrun's own fails the second time too).
-# Output is kept apart per attempt, then passed on; stdin is not replayed (none of these runs reads it).
-jkr() {
-  local st o e
-  o=$(mktemp); e=$(mktemp)
-  timeout "${JK_TIMEOUT:-300}" ./jkrun "$@" >"$o" 2>"$e"; st=$?
-  if [ "$st" = 134 ]; then
-    echo "RETRY ${0##*/}: the JVM aborted (status 134); ./jkrun $1 ran once more" >"$e.note"
-    timeout "${JK_TIMEOUT:-300}" ./jkrun "$@" >"$o" 2>"$e"; st=$?
-    cat "$e.note" >>"$e"; rm -f "$e.note"
-  fi
-  cat "$o"; cat "$e" >&2; rm -f "$o" "$e"
-  return "$st"
-}
+SUITE=tsi
+. tests/suite-lib.sh
 ip link set lo up && ip addr add 10.77.0.1/32 dev lo || { fail "cannot set up the test namespace"; exit 0; }
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null' EXIT

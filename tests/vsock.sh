@@ -11,24 +11,8 @@ mkdir -p "$d"
 # The sockets live on the local /tmp: under ./jkrun-nested the checkout is a 9p mount, where a unix socket's file
 # does not lead to its listener.
 s=$(mktemp -d); trap 'rm -rf "$s"' EXIT
-pass() { echo "PASS vsock: $1"; }
-fail() { echo "FAIL vsock: $1"; [ -n "${2:-}" ] && printf '  %s\n' "$2"; }
-check() { if [ "$2" = 0 ]; then pass "$1"; else fail "$1" "${3:-}"; fi; }
-# ./jkrun under a deadline; a run whose JVM crashed is run once more with a RETRY line (QEMU's emulation under
-# ./jkrun-nested has rare faults of its own, nested/README.md; a crash of jkrun's own fails the second time too).
-# Output is kept apart per attempt, then passed on; stdin is not replayed (none of these runs reads it).
-jkr() {
-  local st o e
-  o=$(mktemp); e=$(mktemp)
-  timeout "${JK_TIMEOUT:-300}" ./jkrun "$@" >"$o" 2>"$e"; st=$?
-  if [ "$st" = 134 ]; then
-    echo "RETRY ${0##*/}: the JVM aborted (status 134); ./jkrun $1 ran once more" >"$e.note"
-    timeout "${JK_TIMEOUT:-300}" ./jkrun "$@" >"$o" 2>"$e"; st=$?
-    cat "$e.note" >>"$e"; rm -f "$e.note"
-  fi
-  cat "$o"; cat "$e" >&2; rm -f "$o" "$e"
-  return "$st"
-}
+SUITE=vsock
+. tests/suite-lib.sh
 if ! command -v socat >/dev/null; then fail "socat is not installed"; exit 0; fi
 
 # 1. guest -> host: the guest connects to CID 2 port 5000, bridged to a unix echo server on the host.
