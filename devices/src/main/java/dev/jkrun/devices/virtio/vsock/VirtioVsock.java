@@ -144,7 +144,28 @@ public final class VirtioVsock implements VirtioDevice {
             this.tx = ctx.queue(TX).queue();
             this.interrupt = ctx.usedBuffer();
             this.loop = loop;
-            this.muxer = new VsockMuxer(config, sockets, new LoopReactor(loop, this::service));
+            LoopReactor reactor = new LoopReactor(loop, this::service);
+            this.muxer = new VsockMuxer(config, sockets, reactor);
+            long dumpSeconds = Long.getLong("jkrun.vsock.dumpSeconds", 0);
+            if (dumpSeconds > 0) {
+                dumpEvery(reactor, dumpSeconds * 1000);
+            }
+        }
+
+        /** A diagnostic: the queues' and the muxer's state every {@code millis}, logged at WARN when asked for. */
+        private void dumpEvery(Reactor reactor, long millis) {
+            reactor.schedule(millis, () -> {
+                String queues;
+                try {
+                    queues = "rx avail " + rx.pending(mem) + " next " + rx.nextAvail() + " used " + rx.nextUsed()
+                            + ", tx avail " + tx.pending(mem) + " next " + tx.nextAvail() + " used " + tx.nextUsed()
+                            + (txWaiting ? " (tx waiting)" : "");
+                } catch (InvalidChainException | RuntimeException e) {
+                    queues = "queues: " + e;
+                }
+                LOG.warn("virtio-vsock state: {}; {}", queues, muxer.describe());
+                dumpEvery(reactor, millis);
+            });
         }
 
         void notified(int queue) {

@@ -39,6 +39,8 @@ final class VsockConnection {
 
     static final int P_REQUEST = 1, P_RESPONSE = 2, P_RW = 4, P_CREDIT_UPDATE = 8, P_CREDIT_REQUEST = 16,
             P_SHUTDOWN = 32;
+    /** What sets a connection up: sent before anyone's data. */
+    static final int P_SETUP = P_REQUEST | P_RESPONSE;
     /** REQUEST retries to a guest that is not listening yet (libkrun waits ~5 s here, its issue #684). */
     static final long RETRY_FIRST_MILLIS = 10, RETRY_MAX_MILLIS = 200;
     /** Guest data smaller than this that waits for the host socket is gathered into chunks of this size. */
@@ -559,6 +561,18 @@ final class VsockConnection {
             onReleased = null;
             r.run();
         }
+    }
+
+    /** Everything that decides what this connection does next, for a diagnostic dump. */
+    String describe() {
+        return this + " end=" + end + " pending=0x" + Integer.toHexString(pending) + " interest=" + interest
+                + (watch == null ? " unwatched" : "") + " rxCnt=" + Integer.toUnsignedString(rxCnt)
+                + " fwdCnt=" + Integer.toUnsignedString(fwdCnt) + " fwdSent=" + Integer.toUnsignedString(lastFwdCntSent)
+                + " toHost=" + bufferedToHost() + " txCnt=" + Integer.toUnsignedString(txCnt) + " peerBuf="
+                + Integer.toUnsignedString(peerBufAlloc) + " peerFwd=" + Integer.toUnsignedString(peerFwdCnt)
+                + " credit=" + peerCredit() + (creditRequested ? " creditRequested" : "") + (queued ? " queued" : "")
+                + (peerNoRecv ? " peerNoRecv" : "") + (peerNoSend ? " peerNoSend" : "")
+                + (hostOutputShut ? " hostOutputShut" : "") + (hostEof ? " hostEof" : "") + (hostHup ? " hostHup" : "");
     }
 
     @Override

@@ -43,6 +43,12 @@ public final class VsockMuxer implements AutoCloseable {
     private final Map<Long, VsockConnection> connections = new HashMap<>();
     /** Live connections that owe the guest packets, in turn order (a set: an ended one leaves it at once). */
     private final LinkedHashSet<VsockConnection> rxQueue = new LinkedHashSet<>();
+    /**
+     * Live connections whose REQUEST or RESPONSE waits, served before any data: the guest's connect gives up after
+     * 2 s (its kernel's default), and a guest slow to post rx buffers while many connections stream would otherwise
+     * see each new connection's answer wait its turn behind every busy one.
+     */
+    private final LinkedHashSet<VsockConnection> setupRx = new LinkedHashSet<>();
     private final ArrayDeque<VsockHeader> controlRx = new ArrayDeque<>();
     private final List<HostListener> listeners = new ArrayList<>();
     private final List<Reactor.Watch> listenerWatches = new ArrayList<>();
@@ -295,6 +301,7 @@ public final class VsockMuxer implements AutoCloseable {
                 rxQueue.remove(c); // identity: connections do not override equals
                 c.queued = false;
             }
+            setupRx.remove(c);
             c.release();
             if (c.end() == VsockConnection.End.RESET) {
                 queueControl(c.resetHeader());
@@ -302,6 +309,9 @@ public final class VsockMuxer implements AutoCloseable {
             return;
         }
         c.applyInterest();
+        if ((c.pending() & VsockConnection.P_SETUP) != 0) {
+            setupRx.add(c);
+        }
         if (c.pending() != 0 && !c.queued) {
             c.queued = true;
             rxQueue.add(c);
@@ -318,6 +328,18 @@ public final class VsockMuxer implements AutoCloseable {
     public VsockHeader nextRx(byte[] payload, int maxPayload) {
         if (!controlRx.isEmpty()) {
             return controlRx.poll();
+        }
+        while (!setupRx.isEmpty()) {
+            Iterator<VsockConnection> first = setupRx.iterator();
+            VsockConnection c = first.next();
+            first.remove();
+            if (connections.get(c.key) == c && (c.pending() & VsockConnection.P_SETUP) != 0) {
+                VsockHeader h = c.nextRx(payload, 0); // REQUEST or RESPONSE: no data
+                changed(c);
+                if (h != null) {
+                    return h;
+                }
+            }
         }
         if (tsi != null) {
             VsockHeader d = tsi.nextRx(payload, maxPayload);
@@ -379,6 +401,18 @@ public final class VsockMuxer implements AutoCloseable {
     /** Connections refused for the connection cap. */
     public long refusedConnections() { return refused; }
 
+    /** The muxer's state, one line per connection, for a diagnostic dump ({@code -Djkrun.vsock.dumpSeconds}). */
+    public String describe() {
+        StringBuilder b = new StringBuilder();
+        b.append(connections.size()).append(" connections, ").append(rxQueue.size()).append(" queued for rx, ")
+                .append(controlRx.size()).append(" control packets, dropped ").append(dropped).append(", refused ")
+                .append(refused);
+        for (VsockConnection c : connections.values()) {
+            b.append("\n  ").append(c.describe());
+        }
+        return b.toString();
+    }
+
     /** Resets every connection (telling the guest) as a device reset does; listeners stay. */
     public void resetAll() {
         for (VsockConnection c : new ArrayList<>(connections.values())) {
@@ -399,6 +433,7 @@ public final class VsockMuxer implements AutoCloseable {
         }
         connections.clear();
         rxQueue.clear();
+        setupRx.clear();
         controlRx.clear();
         for (Reactor.Watch w : listenerWatches) {
             w.close();

@@ -158,6 +158,32 @@ class VsockMuxerTest {
     }
 
     @Test
+    void aNewConnectionsResponseGoesBeforeTheDataOfBusyOnes() {
+        start();
+        for (int i = 0; i < 3; i++) {
+            connected(guest.connect(OUT_PORT)).peerSends(new byte[3 * MAX_PAYLOAD]);
+        }
+        reactor.pump();
+        TestGuest.Socket late = guest.connect(OUT_PORT);
+        VsockHeader first = mux.nextRx(new byte[MAX_PAYLOAD], MAX_PAYLOAD);
+        assertEquals(OP_RESPONSE, first.op(), "the guest's connect times out after 2 s: its answer goes first");
+        assertEquals(late.local, first.dstPort());
+        VsockHeader next = mux.nextRx(new byte[MAX_PAYLOAD], MAX_PAYLOAD);
+        assertEquals(OP_RW, next.op(), "then the data, in turns");
+    }
+
+    @Test
+    void theDiagnosticDumpShowsEachConnectionsCounters() {
+        start();
+        TestGuest.Socket s = guest.connect(OUT_PORT);
+        connected(s);
+        s.write("hello host".getBytes());
+        String d = mux.describe();
+        assertTrue(d.startsWith("1 connections"), d);
+        assertTrue(d.contains("ESTABLISHED") && d.contains("rxCnt=10") && d.contains("fwdCnt=10"), d);
+    }
+
+    @Test
     void aSlowHostSocketBuffersUpToOurCreditAndTheGuestGetsMoreOnceItDrains() {
         start();
         TestGuest.Socket s = guest.connect(OUT_PORT);
