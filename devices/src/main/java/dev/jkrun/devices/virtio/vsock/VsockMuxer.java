@@ -133,12 +133,22 @@ public final class VsockMuxer implements AutoCloseable {
         }
     }
 
-    /** A tx chain that held no well-formed packet: reset what it names, or drop it when it names nothing. */
+    /**
+     * A tx chain that held no well-formed packet: handled as {@link #send} would its type. A stream packet resets
+     * its connection (or is answered with RST); TSI's DGRAMs are dropped, as an unparseable control message is (a
+     * STREAM RST on the guest's control port answered nothing it sent); other types get the RST of an unknown type.
+     * Only a stream packet ever touches a connection; one that names nothing readable is dropped.
+     */
     public void malformed(MalformedPacketException e) {
         VsockHeader h = e.header();
         LOG.debug("virtio-vsock: malformed tx packet: {}", e.getMessage());
-        if (h == null || h.srcCid() != VsockHeader.GUEST_CID || h.dstCid() != VsockHeader.HOST_CID) {
+        if (h == null || h.srcCid() != VsockHeader.GUEST_CID || h.dstCid() != VsockHeader.HOST_CID
+                || (h.type() == VsockHeader.TYPE_DGRAM && tsi != null)) {
             dropped++;
+            return;
+        }
+        if (h.type() != VsockHeader.TYPE_STREAM) {
+            reply(h); // 5.10.6.5, as a well-formed one: never the stream that has these ports
             return;
         }
         VsockConnection c = connections.get(VsockConnection.key(h.dstPort(), h.srcPort()));

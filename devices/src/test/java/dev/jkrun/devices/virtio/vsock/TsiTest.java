@@ -435,6 +435,38 @@ class TsiTest {
         assertArrayEquals(new byte[] {43}, readStream(g, P, 1));
     }
 
+    /** A DGRAM whose header len lies (found by the tsi test guest: it got a STREAM RST on its control port). */
+    static MalformedPacketException lyingDgram(int src, int dst) {
+        return new MalformedPacketException(MalformedPacketException.Reason.PAYLOAD_BEYOND_CHAIN,
+                new VsockHeader(GUEST_CID, HOST_CID, src, dst, 64, TYPE_DGRAM, OP_RW, 0, 0, 0), "test");
+    }
+
+    @Test
+    void aMalformedDgramIsDroppedNotAnsweredWithAStreamRst() {
+        TsiGuest g = start(tsi());
+        g.mux.malformed(lyingDgram(CTL, TsiMessages.CONNECT));
+        g.mux.malformed(new MalformedPacketException(MalformedPacketException.Reason.PAYLOAD_TOO_LARGE,
+                new VsockHeader(GUEST_CID, HOST_CID, CTL, TsiMessages.GETNAME, -1, TYPE_DGRAM, OP_RW, 0, 0, 0), "test"));
+        assertTrue(g.noneFor(CTL), "TSI's control DGRAMs are never answered with RST: " + g.inbox);
+        assertEquals(2, g.mux.droppedPackets());
+        // The control port still works.
+        g.getname(CTL, 4242, TsiMessages.DEFAULT_PORT, true);
+        assertEquals(-Errno.EINVAL, g.name(CTL).result());
+    }
+
+    @Test
+    void aMalformedDgramNeverResetsAStreamOnTheSamePorts() throws Exception {
+        ServerSocket server = host(new ServerSocket(0, 8, LO4));
+        TsiGuest g = start(tsi());
+        connectStream(g, P, LO4, server.getLocalPort(), SockAddr.AF_INET);
+        Socket s = host(server.accept());
+        g.mux.malformed(lyingDgram(P, TsiMessages.DEFAULT_PORT));
+        assertTrue(g.noneFor(P), "no RST for the stream: " + g.inbox);
+        g.stream(OP_RW, P, TsiMessages.DEFAULT_PORT, new byte[] {42}, 0);
+        assertEquals(42, s.getInputStream().read());
+        assertEquals(1, g.mux.connectionCount());
+    }
+
     // ---- caps -------------------------------------------------------------------------------------------------
 
     @Test

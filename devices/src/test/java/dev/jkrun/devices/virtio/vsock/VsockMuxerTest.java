@@ -604,6 +604,18 @@ class VsockMuxerTest {
     }
 
     @Test
+    void aMalformedPacketOfAnotherTypeNeverEndsTheStreamOnItsPorts() {
+        start();
+        TestGuest.Socket s = guest.connect(OUT_PORT);
+        guest.poll();
+        VsockHeader h = s.header(OP_RW, 0, 1000);
+        mux.malformed(new MalformedPacketException(MalformedPacketException.Reason.PAYLOAD_BEYOND_CHAIN,
+                new VsockHeader(h.srcCid(), h.dstCid(), h.srcPort(), h.dstPort(), h.len(), 7, OP_RW, 0, 0, 0), "test"));
+        // As a well-formed packet of that type: answered with RST (5.10.6.5), the stream untouched.
+        assertEquals(1, mux.connectionCount());
+    }
+
+    @Test
     void listenersAreBoundAtStartAndABusyPathFailsNamingTheField() {
         host.listeners.put(IN, null);
         VsockMuxer m = new VsockMuxer(VsockConfig.of(List.of(new VsockPort(OUT_PORT, OUT, false),
