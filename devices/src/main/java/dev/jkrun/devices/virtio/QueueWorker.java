@@ -21,6 +21,11 @@ import org.slf4j.LoggerFactory;
  * back. Nothing a guest does escapes the drain; an {@link Error} ends the loop's thread at its {@link DeviceThreads}
  * boundary, which reports the device broken (DEVICE_NEEDS_RESET). A drain stops between chains once the loop is
  * stopping ({@link DeviceThreads#stopRequested()}); handlers with long loops check it too.
+ *
+ * <p>A worker may have a budget of used bytes per drain ({@link #serve(DeviceThreads, String, ActivationContext,
+ * IntFunction, RateLimitedLog, long)}): once the chains served in one drain add up to it, the drain interrupts the
+ * driver for what it returned and queues the rest as a task on the loop, so one busy queue takes turns with the
+ * loop's other events and timers instead of holding the thread for as long as the driver keeps posting buffers.
  */
 public final class QueueWorker {
     /** Serves one chain; returns the number of bytes written into its device-writable part. */
@@ -37,10 +42,26 @@ public final class QueueWorker {
     private final Trigger interrupt;
     private final Handler handler;
     private final RateLimitedLog failures;
+    private final long bytesPerTurn;
+    /** The loop {@link #attach} registered with: where the rest of a drain over budget goes. */
+    private EventLoop loop;
 
     /** @param failures the device's log for failed requests (one per device; the device flushes it at reset) */
     public QueueWorker(String name, GuestMemory mem, ActiveQueue queue, Trigger interrupt, Handler handler,
                        RateLimitedLog failures) {
+        this(name, mem, queue, interrupt, handler, failures, Long.MAX_VALUE);
+    }
+
+    /**
+     * @param bytesPerTurn the used bytes after which a drain yields to the loop and goes on in a task (at least one
+     *     chain is served per drain whatever its length)
+     */
+    public QueueWorker(String name, GuestMemory mem, ActiveQueue queue, Trigger interrupt, Handler handler,
+                       RateLimitedLog failures, long bytesPerTurn) {
+        if (bytesPerTurn <= 0) {
+            throw new IllegalArgumentException("bytesPerTurn must be positive: " + bytesPerTurn);
+        }
+        this.bytesPerTurn = bytesPerTurn;
         this.name = name;
         this.mem = mem;
         this.queue = queue.queue();
@@ -56,11 +77,17 @@ public final class QueueWorker {
      */
     public static EventLoop serve(DeviceThreads threads, String name, ActivationContext ctx, IntFunction<Handler> handlers,
                                   RateLimitedLog failures) {
+        return serve(threads, name, ctx, handlers, failures, Long.MAX_VALUE);
+    }
+
+    /** {@link #serve(DeviceThreads, String, ActivationContext, IntFunction, RateLimitedLog)} with a budget per drain. */
+    public static EventLoop serve(DeviceThreads threads, String name, ActivationContext ctx, IntFunction<Handler> handlers,
+                                  RateLimitedLog failures, long bytesPerTurn) {
         EventLoop loop = new EventLoop(name);
         try {
             for (int q = 0; q < ctx.queues().size(); q++) {
                 new QueueWorker(name + "-q" + q, ctx.memory(), ctx.queue(q), ctx.usedBuffer(), handlers.apply(q),
-                        failures).attach(loop);
+                        failures, bytesPerTurn).attach(loop);
             }
             loop.start(threads);
         } catch (RuntimeException | Error e) {
@@ -72,6 +99,7 @@ public final class QueueWorker {
 
     /** Drains on every notification, and once when the loop starts (buffers may be there already). */
     public void attach(EventLoop loop) {
+        this.loop = loop;
         loop.register(notify.fd().raw(), EventLoop.IN, events -> {
             notify.await(); // readable: does not block
             drain();
@@ -79,12 +107,13 @@ public final class QueueWorker {
         loop.execute(this::drain);
     }
 
-    /** Serves every available chain; on the loop thread. */
+    /** Serves every available chain (up to the budget, the rest in a task); on the loop thread. */
     public void drain() {
         if (!queue.isReady()) {
             return;
         }
         boolean used = false;
+        long spent = 0;
         do {
             queue.disableNotification(mem);
             Optional<DescriptorChain> c;
@@ -103,6 +132,15 @@ public final class QueueWorker {
                 if (queue.needsNotification(mem)) {
                     interrupt.trigger();
                     used = false;
+                }
+                spent += Integer.toUnsignedLong(len);
+                if (spent >= bytesPerTurn && loop != null) {
+                    // Notifications stay off: the task drains what the driver adds meanwhile, then turns them on.
+                    if (used && queue.needsNotification(mem)) {
+                        interrupt.trigger();
+                    }
+                    loop.execute(this::drain);
+                    return;
                 }
             }
         } while (!DeviceThreads.stopRequested() && queue.enableNotification(mem));

@@ -10,6 +10,9 @@ import dev.jkrun.devices.testing.DriverQueue;
 import dev.jkrun.devices.testing.LogCapture;
 import dev.jkrun.devices.testing.MockDriver;
 import dev.jkrun.memory.HeapGuestMemory;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
@@ -21,7 +24,8 @@ class QueueWorkerTest {
     /** A device with two request queues, both served by one loop running {@link #handler}. */
     static final class WorkerDevice implements VirtioDevice {
         volatile QueueWorker.Handler handler = chain -> 0;
-        EventLoop loop;
+        volatile long bytesPerTurn = Long.MAX_VALUE;
+        volatile EventLoop loop;
         final DeviceThreads threads = new DeviceThreads("virtio-test");
         final RateLimitedLog failures = new RateLimitedLog(LoggerFactory.getLogger(QueueWorkerTest.class), "virtio-test");
 
@@ -32,7 +36,7 @@ class QueueWorkerTest {
         @Override public void writeConfig(long offset, byte[] data) { }
         @Override public DeviceThreads threads() { return threads; }
         @Override public synchronized void activate(ActivationContext ctx) {
-            loop = QueueWorker.serve(threads, "virtio-test-loop", ctx, q -> chain -> handler.handle(chain), failures);
+            loop = QueueWorker.serve(threads, "virtio-test-loop", ctx, q -> chain -> handler.handle(chain), failures, bytesPerTurn);
         }
         @Override public synchronized boolean isActivated() { return loop != null; }
         @Override public synchronized void reset() {
@@ -113,5 +117,46 @@ class QueueWorkerTest {
             assertTrue(n <= LogCapture.rateLimitBound((System.nanoTime() - t0) / 1_000_000), n + " warnings for 1000 failed requests");
         }
         assertEquals(0, drv.status() & MmioTransport.STATUS_DEVICE_NEEDS_RESET);
+    }
+
+    /**
+     * With a budget of bytes per drain, chains past it wait for the loop's next task turn: a task queued while the
+     * first chain was served runs before the third chain (budget: two chains); without one, after all of them.
+     */
+    @Test
+    void aBudgetPerDrainLetsTheLoopRunOtherWorkInBetween() {
+        for (long budget : new long[] {200, Long.MAX_VALUE}) {
+            WorkerDevice d = new WorkerDevice();
+            d.bytesPerTurn = budget;
+            MmioTransport tr = new MmioTransport(d, mem, irq);
+            try {
+                MockDriver m = new MockDriver(tr, mem);
+                List<String> order = Collections.synchronizedList(new ArrayList<>());
+                d.handler = chain -> 0;
+                m.init(0);
+                DriverQueue q = m.queue(0);
+                q.addWritable(1);
+                q.kick();
+                q.awaitUsed(TIMEOUT); // the loop is idle now: the next drain is the notification's
+                d.handler = chain -> {
+                    if (order.isEmpty()) {
+                        d.loop.execute(() -> order.add("task"));
+                    }
+                    order.add("chain");
+                    return 100;
+                };
+                for (int i = 0; i < 6; i++) {
+                    q.addWritable(100);
+                }
+                q.kick();
+                for (int i = 0; i < 6; i++) {
+                    assertEquals(100, q.awaitUsed(TIMEOUT).len());
+                }
+                assertTrue(CountingTrigger.await(() -> order.size() == 7, TIMEOUT), order.toString());
+                assertEquals(budget == 200 ? 2 : 6, order.indexOf("task"), "budget " + budget + ": " + order);
+            } finally {
+                tr.close();
+            }
+        }
     }
 }
