@@ -113,6 +113,16 @@ jk run --fs data="$work/share" --env GREETING=hi --workdir /mnt/data -- \
   /bin/sh -c 'cat in.txt; echo "$GREETING"; pwd; echo guest-wrote > out.txt; sync' >"$work/out" 2>"$work/err"; st=$?
 [ "$st" = 0 ] && [ "$(cat "$work/out")" = "$(printf 'from-host\nhi\n/mnt/data')" ]; check "run: share read, env, workdir" $? "$(out)"
 [ "$(cat "$work/share/out.txt" 2>/dev/null)" = guest-wrote ]; check "run: file written to a share is on the host after exit" $? "$(out)"
+
+# 6a. virtio-rng, attached to every VM as libkrun does: the guest's hw_random core picks virtio_rng, /dev/hwrng reads
+#     host entropy (64 bytes, not zeros); --no-rng leaves it out.
+jk run -- /bin/sh -c 'cat /sys/class/misc/hw_random/rng_available; head -c 64 /dev/hwrng | od -An -tx1 | head -2; head -c 64 /dev/hwrng | wc -c' \
+  >"$work/out" 2>"$work/err"; st=$?
+[ "$st" = 0 ] && head -n 1 "$work/out" | grep -q '^virtio_rng'; check "run: virtio-rng is the guest's hw_random (rng_available)" $? "$(out)"
+[ "$(sed -n 2,3p "$work/out" | grep -c -E '^( [0-9a-f]{2}){16}$')" = 2 ] && sed -n 2,3p "$work/out" | grep -q -v -E '^( 00){16}$' \
+  && [ "$(tail -n 1 "$work/out" | tr -d ' ')" = 64 ]; check "run: /dev/hwrng reads 64 bytes of host entropy" $? "$(out)"
+jk run --no-rng -- /bin/sh -c 'cat /sys/class/misc/hw_random/rng_available' >"$work/out" 2>"$work/err"; st=$?
+[ "$st" = 0 ] && ! grep -q virtio_rng "$work/out"; check "run: --no-rng leaves virtio-rng out" $? "$(out)"
 fi
 
 # 6b. the terminal path (tests/terminal.sh, under util-linux `script`): size at start, SIGWINCH, Ctrl-C -> 130.

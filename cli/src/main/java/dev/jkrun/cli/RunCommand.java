@@ -14,6 +14,7 @@ import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.KernelConfig;
 import dev.jkrun.vmm.MachineConfig;
+import dev.jkrun.vmm.RngDeviceConfig;
 import dev.jkrun.vmm.StopReason;
 import dev.jkrun.vmm.VirtualMachine;
 import dev.jkrun.vmm.VmConfig;
@@ -44,6 +45,7 @@ final class RunCommand {
         List<VsockPort> vsockPorts = new ArrayList<>();
         List<PortMapping> published = new ArrayList<>();
         boolean tsi = true;
+        boolean rng = true;
         Optional<RootDisk> rootDisk = Optional.empty();
         List<String> env = new ArrayList<>();
         List<String> rlimits = new ArrayList<>();
@@ -59,6 +61,7 @@ final class RunCommand {
                 case "--vsock" -> vsockPorts.add(parseVsock(args.value(o)));
                 case "--port" -> published.add(parsePort(args.value(o)));
                 case "--net" -> tsi = parseNet(args.value(o));
+                case "--no-rng" -> rng = false;
                 case "--root-disk" -> rootDisk = Optional.of(parseRootDisk(args.value(o)));
                 case "--env" -> env.add(parseEnv(args.value(o)));
                 case "--workdir" -> workdir = args.value(o);
@@ -117,6 +120,9 @@ final class RunCommand {
             } catch (IllegalArgumentException e) { // names the field: vsock.ports[i].path, tsi.ports[i].hostPort...
                 throw new Main.UsageException((e.getMessage().startsWith("tsi.") ? "--port: " : "--vsock: ") + e.getMessage());
             }
+        }
+        if (rng) { // libkrun attaches virtio-rng to every VM
+            config = config.withDevice(new RngDeviceConfig());
         }
 
         VirtualMachine vm = VirtualMachine.create(config, err, null);

@@ -57,6 +57,7 @@ public final class VmBuilder {
     private ExecBuilder exec;
     private String[] rootDisk;
     private final List<String> oemStrings = new ArrayList<>();
+    private boolean rng = true;
 
     private VmBuilder() {}
 
@@ -140,6 +141,15 @@ public final class VmBuilder {
         return this;
     }
 
+    /**
+     * The virtio-rng device (the guest's {@code /dev/hwrng} reads host entropy): on by default, as libkrun attaches
+     * one to every VM; {@code rng(false)} leaves it out (and frees its virtio-mmio slot).
+     */
+    public VmBuilder rng(boolean on) {
+        this.rng = on;
+        return this;
+    }
+
     /** Validates everything and returns the configuration; throws {@link ConfigurationException} naming the field. */
     public VmConfig build() {
         if (!nets.isEmpty()) {
@@ -165,10 +175,12 @@ public final class VmBuilder {
         Optional<InitConfig> init = Optional.ofNullable(exec).map(e -> e.build(rootDisk));
         VmConfig config = new VmConfig(m, k, console.implicit(), console.ports, shares, diskConfigs, init, oemStrings, false);
         TsiConfig tsi = network.build();
-        if (vsock == null && !tsi.enabled()) {
-            return config;
+        if (vsock != null || tsi.enabled()) {
+            config = config.withDevice((vsock == null ? new VsockBuilder() : vsock).build(tsi));
         }
-        return config.withDevice((vsock == null ? new VsockBuilder() : vsock).build(tsi));
+        // Last in the attach order: the other devices keep the slots, IRQs and guest names they had before it joined
+        // (libkrun attaches it before the consoles; nothing a guest relies on follows from the order).
+        return rng ? config.withDevice(new RngDeviceConfig()) : config;
     }
 
     /** Machine resources (msb_krun's MachineBuilder). Defaults: 1 vCPU, 512 MiB, no hyperthreading, no nested virt. */

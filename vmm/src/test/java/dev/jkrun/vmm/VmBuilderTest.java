@@ -249,11 +249,26 @@ class VmBuilderTest {
                 .map(d -> ((VsockDeviceConfig) d).vsock().tsi()).findFirst().orElseThrow();
         assertEquals(TsiConfig.HIJACK_INET, tsi.scope());
         assertEquals(List.of(), tsi.ports(), "nothing published unless asked");
-        assertTrue(VmBuilder.create().network(n -> n.none()).build().devices().isEmpty(), "none(): no vsock device");
+        assertTrue(VmBuilder.create().network(n -> n.none()).build().devices().stream().noneMatch(d -> d instanceof VsockDeviceConfig),
+                "none(): no vsock device");
         VmConfig p = VmBuilder.create().network(n -> n.publish(8080, 80).unixSockets(true)).build();
         TsiConfig t = ((VsockDeviceConfig) p.devices().get(0)).vsock().tsi();
         assertEquals(TsiConfig.HIJACK_INET | TsiConfig.HIJACK_UNIX, t.scope());
         assertEquals(8080, t.hostPort(80));
+    }
+
+    /** libkrun attaches virtio-rng to every VM: so does the builder, last in the attach order, unless rng(false). */
+    @Test
+    void rngIsOnByDefaultAndLast() {
+        VmConfig c = VmBuilder.create().build();
+        assertEquals(new RngDeviceConfig(), c.attachOrder().get(c.attachOrder().size() - 1));
+        assertEquals(1, c.devices().stream().filter(d -> d instanceof RngDeviceConfig).count());
+        VmConfig none = VmBuilder.create().network(n -> n.none()).build();
+        assertEquals(List.of(new RngDeviceConfig()), none.devices(), "the only other device without networking");
+        assertTrue(VmBuilder.create().rng(false).build().devices().stream().noneMatch(d -> d instanceof RngDeviceConfig));
+        assertEquals(List.of(), VmBuilder.create().rng(false).network(n -> n.none()).build().devices());
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> c.withDevice(new RngDeviceConfig()));
+        assertEquals("rng", e.field());
     }
 
     @Test

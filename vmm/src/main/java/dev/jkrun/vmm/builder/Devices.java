@@ -1,12 +1,14 @@
 package dev.jkrun.vmm.builder;
 
 import dev.jkrun.devices.virtio.VirtioDevice;
+import dev.jkrun.devices.virtio.rng.VirtioRng;
 import dev.jkrun.devices.virtio.vsock.VirtioVsock;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.DeviceConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
+import dev.jkrun.vmm.RngDeviceConfig;
 import dev.jkrun.vmm.VsockDeviceConfig;
 import dev.jkrun.vmm.vstate.VmControl;
 import java.util.Optional;
@@ -27,6 +29,9 @@ final class Devices {
         }
         if (config instanceof VsockDeviceConfig v) {
             return new VirtioVsock(v.vsock());
+        }
+        if (config instanceof RngDeviceConfig) {
+            return new VirtioRng();
         }
         throw new ConfigurationException("devices", "no device for " + config.getClass().getSimpleName());
     }
