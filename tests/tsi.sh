@@ -2,16 +2,18 @@
 # Tier 3, TSI: the libkrunfw guest's ordinary TCP/UDP sockets reach host services and are reached through --port,
 # with no NIC. Everything runs in a network namespace this script creates (unshare --net), whose lo carries the
 # "host" address 10.77.0.1: the guest's inner connect to it finds no route and falls back to TSI, and jkrun (in the
-# namespace) connects to it there. No traffic leaves the namespace. Prints PASS/FAIL lines; needs unshare, ip and
-# socat on the host (run-tests installs socat).
+# namespace) connects to it there. No traffic leaves the namespace. A mount namespace (unshare --mount) lets the
+# script put its own /etc/resolv.conf (naming a dnsmasq at 10.77.0.1) in front of the host's, for the name
+# resolution case. Prints PASS/FAIL lines; needs unshare, ip, socat and dnsmasq on the host (run-tests installs
+# socat and dnsmasq-base).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 d=${1:?usage: tests/tsi.sh SCRATCH_DIR}
 mkdir -p "$d"
 if [ "${2:-}" != --inside ]; then
-  for c in unshare ip socat; do command -v $c >/dev/null || { echo "FAIL tsi: $c is not installed"; exit 0; }; done
-  exec unshare --net "$0" "$d" --inside
+  for c in unshare ip socat dnsmasq; do command -v $c >/dev/null || { echo "FAIL tsi: $c is not installed"; exit 0; }; done
+  exec unshare --net --mount "$0" "$d" --inside
 fi
 SUITE=tsi
 . tests/suite-lib.sh
@@ -74,3 +76,21 @@ check "dummy0 has 203.0.113.1 and the kernel hijacks sockets" $? "status $st: $(
 jkr run --net none -- /bin/sh -c 'wget -q -t 1 -T 5 -O - http://10.77.0.1:8080/ && echo reached || echo unreachable' \
   >"$d/out5" 2>"$d/err5"; st=$?
 grep -qx unreachable "$d/out5"; check "--net none: the host server is unreachable" $? "status $st: $(cat "$d/out5")"
+
+# 5. name resolution in an unmodified root: the guest's root is the host's, whose /etc/resolv.conf here (this mount
+#    namespace's) names a DNS server in the test namespace; the guest's glibc resolver reaches it over UDP through
+#    TSI, then fetches a page by that name.
+printf 'nameserver 10.77.0.1\n' >"$d/resolv.conf"
+if mount --bind "$d/resolv.conf" /etc/resolv.conf; then
+  dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces --listen-address=10.77.0.1 --port=53 \
+    --user=root --pid-file= --address=/svc.jkrun.test/10.77.0.1 >"$d/dnsmasq.log" 2>&1 &
+  pids+=($!)
+  sleep 0.5
+  jkr run -- /bin/sh -c 'getent hosts svc.jkrun.test; wget -q -t 1 -T 60 -O - http://svc.jkrun.test:8080/index.txt' \
+    >"$d/out6" 2>"$d/err6"; st=$?
+  [ "$st" = 0 ] && grep -q '^10\.77\.0\.1 *svc\.jkrun\.test' "$d/out6" && grep -qx 'page-from-the-host' "$d/out6"
+  check "DNS: the guest resolves a name through the host's resolver and fetches the page by name" $? \
+    "status $st: $(head -c 300 "$d/out6") $(tail -n 8 "$d/err6") $(tail -n 3 "$d/dnsmasq.log")"
+else
+  fail "DNS: cannot bind-mount a resolv.conf in the test's mount namespace"
+fi
