@@ -42,6 +42,11 @@ void ioapic_route(int gsi, int vector, uint32_t dest_apic) {
     ioapic_write(0x11 + 2 * gsi, dest_apic << 24);
     ioapic_write(0x10 + 2 * gsi, vector & 0xFF);
 }
+/* the same, level-triggered (bit 15), active high: the line stays up until every device on it was acknowledged */
+void ioapic_route_level(int gsi, int vector, uint32_t dest_apic) {
+    ioapic_write(0x11 + 2 * gsi, dest_apic << 24);
+    ioapic_write(0x10 + 2 * gsi, (vector & 0xFF) | 1 << 15);
+}
 void ioapic_mask(int gsi) { ioapic_write(0x10 + 2 * gsi, 1 << 16); }
 
 void pic_mask_all(void) { outb(0x21, 0xFF); outb(0xA1, 0xFF); }

@@ -72,3 +72,24 @@ void mp_find(struct mp_info *o) {
     }
     o->ok = 1;
 }
+
+int mp_irq_level(int pin) {
+    const uint8_t *fp = 0;
+    for (uintptr_t a = 0x9FC00; a < 0xA0000; a += 16)
+        if (!memcmp((const void *)a, "_MP_", 4)) { fp = (const uint8_t *)a; break; }
+    if (!fp) return -1;
+    uint32_t phys; memcpy(&phys, fp + 4, 4);
+    const uint8_t *h = (const uint8_t *)(uintptr_t)phys;
+    if (memcmp(h, "PCMP", 4)) return -1;
+    uint16_t len, cnt; memcpy(&len, h + 4, 2); memcpy(&cnt, h + 34, 2);
+    const uint8_t *p = h + 44, *end = h + len;
+    for (int i = 0; i < cnt && p < end; i++) {
+        if (p[0] == 0) { p += 20; continue; }
+        if (p[0] == 3 && p[1] == 0 && p[7] == pin) {    /* mp_INT to this IOAPIC pin */
+            uint16_t flags; memcpy(&flags, p + 2, 2);
+            return ((flags >> 2) & 3) == 3;              /* trigger bits 3:2: 3 = level; 0 (ISA) or 1 = edge */
+        }
+        p += 8;
+    }
+    return -1;
+}

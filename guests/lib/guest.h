@@ -27,6 +27,8 @@ int cmdline_has(const char *word);
 
 struct mp_info { int ok; int ncpus; uint8_t apic_ids[64]; int bsp_index; uint32_t lapic; uint32_t ioapic; const char *error; };
 void mp_find(struct mp_info *out);
+/* the MP table's interrupt source for IOAPIC pin `pin`: 1 level-triggered, 0 edge (or conforming to ISA), -1 none */
+int mp_irq_level(int pin);
 
 /* ---- small libc ---- */
 void *memset(void *d, int c, size_t n);
@@ -63,6 +65,8 @@ void lapic_timer_periodic(int vector, uint32_t count);
 void lapic_timer_stop(void);
 extern volatile uint64_t lapic_ticks;
 void ioapic_route(int gsi, int vector, uint32_t dest_apic);
+void ioapic_route_level(int gsi, int vector, uint32_t dest_apic);
+#define IOAPIC_PINS 24
 void ioapic_mask(int gsi);
 void pic_mask_all(void);
 
@@ -88,6 +92,7 @@ struct virtio_dev {
     uint64_t device_features, driver_features;
     struct vq vq[VIRTIO_MAX_QUEUES]; int nqueues;
     volatile uint32_t irq_count, isr_bits;
+    int level;                                   /* its line is level-triggered (shared), per the MP table */
 };
 struct vbuf { void *addr; uint32_t len; int writable; };
 /* find the k-th `virtio_mmio.device=` on the cmdline: 0 ok, -1 none announced */
@@ -103,6 +108,12 @@ void virtio_notify(struct virtio_dev *d, int q);
 /* wait (sti;hlt, woken by the device IRQ or the LAPIC watchdog timer) until a used entry is
  * available; returns the used element in *out. Returns 0 ok, or an error string. */
 const char *virtio_wait_used(struct virtio_dev *d, int q, struct vring_used_elem *out, uint64_t timeout_ms);
-void virtio_enable_irq(struct virtio_dev *d);   /* IDT + LAPIC + IOAPIC + PIC setup for d->irq */
+/* IDT + LAPIC + IOAPIC + PIC setup for d->irq (0..23): level-triggered where the MP table says so, and then shared
+ * with the other devices on that pin (the handler reads and acknowledges each one's InterruptStatus) */
+void virtio_enable_irq(struct virtio_dev *d);
+/* takes one used element of queue q if there is one (1, in *out, its chain freed), else 0; no waiting */
+int virtio_take_used(struct virtio_dev *d, int q, struct vring_used_elem *out);
+/* interrupts on pin `pin` that found no device on it with InterruptStatus bits */
+uint32_t virtio_spurious(int pin);
 
 #endif

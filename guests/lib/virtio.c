@@ -15,7 +15,10 @@ enum { S_ACK = 1, S_DRIVER = 2, S_DRIVER_OK = 4, S_FEATURES_OK = 8, S_NEEDS_RESE
 
 static uint8_t vq_pages[8][4096] __attribute__((aligned(4096)));
 static int vq_pages_used;
-static struct virtio_dev *irq_dev[16];
+#define PER_PIN 8
+static struct virtio_dev *irq_dev[IOAPIC_PINS][PER_PIN];   /* the devices on each pin, in enable order */
+static int irq_devs[IOAPIC_PINS];
+static volatile uint32_t irq_spurious[IOAPIC_PINS];
 
 static inline void mb(void) { __asm__ __volatile__("lock; addl $0, (%%rsp)" ::: "memory"); }
 static uint32_t rd(struct virtio_dev *d, uint32_t r) { return readl(d->base + r); }
@@ -149,25 +152,51 @@ static void free_chain(struct vq *v, uint16_t id) {
     v->num_free += (uint16_t)n;
 }
 
+/* as Linux's vm_interrupt for every device on the pin: read InterruptStatus, acknowledge what was read */
 static void virtio_irq(int vector) {
-    struct virtio_dev *d = irq_dev[(vector - IRQ_VECTOR_BASE) & 15];
-    if (!d) return;
-    uint32_t isr = rd(d, R_ISR);
-    wr(d, R_ISR_ACK, isr);
-    d->isr_bits |= isr;
-    d->irq_count++;
+    int pin = vector - IRQ_VECTOR_BASE, n = pin >= 0 && pin < IOAPIC_PINS ? irq_devs[pin] : 0, mine = 0;
+    for (int i = 0; i < n; i++) {
+        struct virtio_dev *d = irq_dev[pin][i];
+        uint32_t isr = rd(d, R_ISR);
+        wr(d, R_ISR_ACK, isr);
+        if (!isr && n > 1) continue;             /* a sharer's interrupt; alone on its line, every one counts */
+        d->isr_bits |= isr;
+        d->irq_count++;
+        mine |= isr != 0;
+    }
+    if (n && !mine) irq_spurious[pin]++;
 }
+
+uint32_t virtio_spurious(int pin) { return pin >= 0 && pin < IOAPIC_PINS ? irq_spurious[pin] : 0; }
 
 void virtio_enable_irq(struct virtio_dev *d) {
     static int timer_on;
-    if (d->irq < 0 || d->irq > 15) return;
-    irq_dev[d->irq] = d;
+    if (d->irq < 0 || d->irq >= IOAPIC_PINS) return;
+    int pin = d->irq, known = 0;
+    for (int i = 0; i < irq_devs[pin]; i++)          /* a device driven anew through another struct: that one now */
+        if (irq_dev[pin][i]->base == d->base) { irq_dev[pin][i] = d; known = 1; }
+    if (!known) {
+        if (irq_devs[pin] == PER_PIN) return;
+        irq_dev[pin][irq_devs[pin]++] = d;
+    }
+    d->level = mp_irq_level(pin) == 1;
     pic_mask_all();
     lapic_enable();
-    irq_register(IRQ_VECTOR_BASE + d->irq, virtio_irq);
-    ioapic_route(d->irq, IRQ_VECTOR_BASE + d->irq, lapic_id());
+    irq_register(IRQ_VECTOR_BASE + pin, virtio_irq);
+    if (d->level) ioapic_route_level(pin, IRQ_VECTOR_BASE + pin, lapic_id());
+    else ioapic_route(pin, IRQ_VECTOR_BASE + pin, lapic_id());
     if (!timer_on) { lapic_timer_periodic(WATCHDOG_VECTOR, TICK_MS * 1000000u); timer_on = 1; } /* 1 GHz APIC bus */
     sti();
+}
+
+int virtio_take_used(struct virtio_dev *d, int q, struct vring_used_elem *out) {
+    struct vq *v = &d->vq[q];
+    if (v->used->idx == v->last_used) return 0;
+    barrier();
+    *out = v->used->ring[v->last_used % v->size];
+    v->last_used++;
+    if (out->id < (uint32_t)v->size) free_chain(v, (uint16_t)out->id);
+    return 1;
 }
 
 const char *virtio_wait_used(struct virtio_dev *d, int q, struct vring_used_elem *out, uint64_t timeout_ms) {

@@ -9,6 +9,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.OptionalInt;
 
 /**
  * A compressed kernel in the x86 boot protocol format (Documentation/arch/x86/boot.rst). The real-mode
@@ -141,6 +142,16 @@ public final class BzImage implements KernelPayload {
     public void writeInto(GuestMemory mem) {
         GuestWrites.checkFits(mem, loadAddress, kernel.length, description());
         GuestWrites.write(mem, loadAddress, kernel, 0, kernel.length);
+    }
+
+    /** Offset of {@code cmdline_size} (boot protocol 2.06+): the longest command line, without its NUL. */
+    public static final int CMDLINE_SIZE_OFFSET = 0x238;
+
+    /** The header's {@code cmdline_size}: COMMAND_LINE_SIZE − 1 of the kernel that built it (2047 on x86). */
+    @Override
+    public OptionalInt commandLineLimit() {
+        return OptionalInt.of(ByteBuffer.wrap(setupHeader).order(ByteOrder.LITTLE_ENDIAN)
+                .getInt(CMDLINE_SIZE_OFFSET - SETUP_HEADER_OFFSET));
     }
 
     @Override

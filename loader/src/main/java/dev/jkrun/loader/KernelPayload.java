@@ -1,6 +1,7 @@
 package dev.jkrun.loader;
 
 import dev.jkrun.memory.GuestMemory;
+import java.util.OptionalInt;
 
 /**
  * A kernel the VMM places in guest RAM before boot: the libkrunfw bundle ({@link KrunfwBundle}), an ELF
@@ -29,4 +30,11 @@ public interface KernelPayload {
 
     /** One line for logs, e.g. {@code libkrunfw 5 (Linux kernel bundle, 21.3 MiB at 0x1000000)}. */
     String description();
+
+    /**
+     * The longest command line (bytes, without the terminating NUL) this kernel takes whole, where the image says or
+     * its format fixes it: Linux copies at most COMMAND_LINE_SIZE − 1 bytes and silently drops the rest. Empty when
+     * unknown (an ELF kernel or test guest does not say).
+     */
+    default OptionalInt commandLineLimit() { return OptionalInt.empty(); }
 }

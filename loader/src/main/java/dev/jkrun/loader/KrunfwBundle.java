@@ -9,6 +9,7 @@ import com.kenai.jffi.Type;
 import dev.jkrun.memory.GuestMemory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.OptionalInt;
 import jnr.ffi.LibraryLoader;
 
 /**
@@ -169,6 +170,16 @@ public final class KrunfwBundle implements KernelPayload {
         GuestWrites.write(mem, loadAddress, image, 0, image.length);
         GuestWrites.zero(mem, loadAddress + image.length, end() - loadAddress - image.length);
     }
+
+    /**
+     * The bundle is the vmlinux's PT_LOAD segments alone: no bzImage setup header carries a {@code cmdline_size}.
+     * Its kernel's COMMAND_LINE_SIZE is x86's fixed 2048 (arch/x86/include/asm/setup.h; libkrunfw patches neither it
+     * nor adds CONFIG_CMDLINE, ACPI, device tree or bootconfig), and Linux copies at most 2047 bytes of the line.
+     */
+    public static final int COMMAND_LINE_LIMIT = 2047;
+
+    @Override
+    public OptionalInt commandLineLimit() { return OptionalInt.of(COMMAND_LINE_LIMIT); }
 
     @Override
     public String description() {

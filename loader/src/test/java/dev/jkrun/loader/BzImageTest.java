@@ -34,6 +34,7 @@ class BzImageTest {
         b.put(0x211, (byte) 0x01);
         b.putInt(0x214, 0x100000);
         b.putShort(0x236, (short) 0x3);
+        b.putInt(0x238, 2047); // cmdline_size: COMMAND_LINE_SIZE - 1
         b.putInt(0x260, 0x800000);
         for (int i = 0; i < 1024; i++) {
             b.put(8 * 512 + i, (byte) (i * 7 + 1));
@@ -53,6 +54,7 @@ class BzImageTest {
         assertEquals(0x800000, k.initSize());
         assertEquals(0x26c - 0x1f1, k.setupHeader().length);
         assertEquals("bzImage bzImage (boot protocol 2.15, 0.0 MiB at 0x100000)", k.description());
+        assertEquals(java.util.OptionalInt.of(2047), k.commandLineLimit());
         HeapGuestMemory mem = HeapGuestMemory.of(0, 0x200000);
         k.writeInto(mem);
         assertArrayEquals(Arrays.copyOfRange(synthetic(), 4096, 4096 + 1024), mem.readBytes(GuestAddress.of(0x100000), 1024));
@@ -101,6 +103,7 @@ class BzImageTest {
             assertTrue(b.protocol() >= 0x020c, b.description());
             assertEquals(b.loadAddress() + 0x200, b.entry());
             assertTrue(b.size() > 1 << 20 && b.initSize() > b.size(), b.description());
+            assertEquals(java.util.OptionalInt.of(2047), b.commandLineLimit(), "x86's COMMAND_LINE_SIZE - 1: " + k);
         }
     }
 }

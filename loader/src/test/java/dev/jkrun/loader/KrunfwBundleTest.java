@@ -47,6 +47,7 @@ class KrunfwBundleTest {
         assertEquals(0x3000, b.size());
         assertEquals(0x1010000, b.end(), "rounded to 64 KiB");
         assertEquals("libkrunfw 5 (Linux kernel bundle, 0.0 MiB at 0x1000000)", b.description());
+        assertEquals(java.util.OptionalInt.of(2047), b.commandLineLimit(), "x86's COMMAND_LINE_SIZE - 1: no header says");
         HeapGuestMemory mem = HeapGuestMemory.of(0, 0x2000000);
         mem.fill(GuestAddress.of(0x1000000), 0x20000, (byte) 0xaa);
         b.writeInto(mem);

@@ -47,9 +47,14 @@ public final class Layout {
     public static final long TSS_ADDRESS = 0xFFFB_D000L;
     /** Each virtio-mmio device gets one 4 KiB slot from {@link #MMIO_START}. */
     public static final int MMIO_SLOT_SIZE = 0x1000;
-    /** IRQ lines handed to virtio-mmio devices, inclusive. */
+    /** Input pins of KVM's in-kernel IOAPIC (KVM_IOAPIC_NUM_PINS); its default routing maps GSI n to pin n. */
+    public static final int IOAPIC_PINS = 24;
+    /**
+     * IRQ lines handed to virtio-mmio devices, inclusive ({@link MmioPlacement}): 5–15 as libkrun, then the IOAPIC's
+     * pins above the ISA range. 0–4 stay with the PIT, the cascade, the keyboard and the serial ports.
+     */
     public static final int FIRST_IRQ = 5;
-    public static final int LAST_IRQ = 15;
+    public static final int LAST_IRQ = IOAPIC_PINS - 1;
 
     /** The guest physical address of virtio-mmio slot {@code slot}. */
     public static long mmioSlot(int slot) {

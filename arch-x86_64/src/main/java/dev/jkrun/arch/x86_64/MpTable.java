@@ -5,12 +5,18 @@ import dev.jkrun.memory.GuestMemory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.Set;
 
 /**
  * The Intel MP 1.4 table at {@link Layout#MPTABLE} (notes §1.10; libkrun {@code mptable.rs}). There is no ACPI, so
- * this is how Linux finds the APs, the IOAPIC and the ISA IRQ routing: it scans the last KiB of base memory for the
+ * this is how Linux finds the APs, the IOAPIC and the IRQ routing: it scans the last KiB of base memory for the
  * floating pointer. Layout: floating pointer (16), config header (44), n processors (20 each), one ISA bus (8),
- * one IOAPIC (8), 16 interrupt sources (8 each), 2 local interrupt sources (8 each) = 220 + 20n bytes.
+ * one IOAPIC (8), 24 interrupt sources (8 each, one per IOAPIC pin), 2 local interrupt sources (8 each) =
+ * 284 + 20n bytes.
+ *
+ * <p>Every pin's source is ISA IRQ n on pin n (as Firecracker's table, which Linux maps to IRQ n also above 15).
+ * Its trigger mode conforms to the bus (edge, active high) unless the pin is a shared virtio line: those are
+ * level-triggered, active high ({@link MmioPlacement}).
  */
 public final class MpTable {
     private MpTable() {}
@@ -19,8 +25,8 @@ public final class MpTable {
     public static final int HEADER_SIZE = 44;
     public static final int CPU_ENTRY_SIZE = 20;
     public static final int SMALL_ENTRY_SIZE = 8;
-    /** ISA IRQs 0–15 go to the IOAPIC pin of the same number (KVM's default routing). */
-    public static final int ISA_IRQS = 16;
+    /** Interrupt source entries: IRQ n goes to the IOAPIC pin of the same number (KVM's default routing). */
+    public static final int IRQ_SOURCES = Layout.IOAPIC_PINS;
 
     // Entry types (MP spec table 4-3) and field values.
     static final int MP_PROCESSOR = 0;
@@ -31,6 +37,9 @@ public final class MpTable {
     static final int MP_IRQ_INT = 0;
     static final int MP_IRQ_NMI = 1;
     static final int MP_IRQ_EXTINT = 3;
+    /** Interrupt source flags: 0 conforms to the bus; polarity bits 1:0 = 01 active high, trigger bits 3:2 = 11 level. */
+    static final int IRQFLAG_CONFORMS = 0;
+    static final int IRQFLAG_LEVEL_HIGH = 0x01 | 0x03 << 2;
     static final int APIC_VERSION = 0x14;
     static final int CPU_ENABLED = 1;
     static final int CPU_BOOTPROCESSOR = 2;
@@ -42,16 +51,27 @@ public final class MpTable {
     public static int size(int vcpuCount) {
         checkVcpus(vcpuCount);
         return FLOATING_POINTER_SIZE + HEADER_SIZE + CPU_ENTRY_SIZE * vcpuCount
-                + SMALL_ENTRY_SIZE * (1 + 1 + ISA_IRQS + 2);
+                + SMALL_ENTRY_SIZE * (1 + 1 + IRQ_SOURCES + 2);
     }
 
-    /** Writes the whole table at {@link Layout#MPTABLE}; the memory must hold all {@link #size} bytes. */
-    public static void write(GuestMemory mem, int vcpuCount) {
-        mem.write(GuestAddress.of(Layout.MPTABLE), build(vcpuCount));
+    /** Writes the whole table at {@link Layout#MPTABLE} with every IRQ edge-triggered. */
+    public static void write(GuestMemory mem, int vcpuCount) { write(mem, vcpuCount, Set.of()); }
+
+    /**
+     * Writes the whole table at {@link Layout#MPTABLE}; the memory must hold all {@link #size} bytes. The pins in
+     * {@code levelIrqs} are described level-triggered, active high; the others conform to the ISA bus (edge).
+     */
+    public static void write(GuestMemory mem, int vcpuCount, Set<Integer> levelIrqs) {
+        mem.write(GuestAddress.of(Layout.MPTABLE), build(vcpuCount, levelIrqs));
     }
 
     /** The table's bytes, to be placed at {@link Layout#MPTABLE} (the pointers inside assume that address). */
-    public static byte[] build(int vcpuCount) {
+    public static byte[] build(int vcpuCount, Set<Integer> levelIrqs) {
+        for (int irq : levelIrqs) {
+            if (irq < 0 || irq >= IRQ_SOURCES) {
+                throw new IllegalArgumentException("no IOAPIC pin " + irq + " (there are " + IRQ_SOURCES + ")");
+            }
+        }
         int size = size(vcpuCount);
         int ioapicId = vcpuCount + 1;
         ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
@@ -67,7 +87,7 @@ public final class MpTable {
         b.put(ascii("PCMP")).putShort((short) 0).put((byte) 4).put((byte) 0);
         b.put(ascii("FC      ")).put(ascii("000000000000"));
         b.putInt(0).putShort((short) 0); // OEM table pointer and size
-        b.putShort((short) (vcpuCount + 1 + 1 + ISA_IRQS + 2)); // entry count (Linux walks by length instead)
+        b.putShort((short) (vcpuCount + 1 + 1 + IRQ_SOURCES + 2)); // entry count (Linux walks by length instead)
         b.putInt((int) Layout.LAPIC).putInt(0);
 
         for (int cpu = 0; cpu < vcpuCount; cpu++) {
@@ -78,9 +98,10 @@ public final class MpTable {
         b.put((byte) MP_BUS).put((byte) 0).put(ascii("ISA   "));
         b.put((byte) MP_IOAPIC).put((byte) ioapicId).put((byte) APIC_VERSION).put((byte) 1 /* usable */);
         b.putInt((int) Layout.IOAPIC);
-        for (int irq = 0; irq < ISA_IRQS; irq++) {
-            // irqflag 0: polarity and trigger conform to the bus (ISA: active high, edge).
-            b.put((byte) MP_INTSRC).put((byte) MP_IRQ_INT).putShort((short) 0);
+        for (int irq = 0; irq < IRQ_SOURCES; irq++) {
+            // irqflag 0: polarity and trigger conform to the bus (ISA: active high, edge); shared lines: level, high.
+            int flags = levelIrqs.contains(irq) ? IRQFLAG_LEVEL_HIGH : IRQFLAG_CONFORMS;
+            b.put((byte) MP_INTSRC).put((byte) MP_IRQ_INT).putShort((short) flags);
             b.put((byte) 0).put((byte) irq).put((byte) ioapicId).put((byte) irq);
         }
         // The PIC's output reaches the BSP's LINT0 as ExtINT; NMI goes to LINT1 of every APIC (0xFF, as SeaBIOS).

@@ -9,6 +9,7 @@ import dev.jkrun.memory.HeapGuestMemory;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
+import java.util.Set;
 
 class MpTableTest {
     static final long BASE = 0x9FC00;
@@ -30,7 +31,22 @@ class MpTableTest {
     void layoutAndChecksums(int n) {
         HeapGuestMemory mem = HeapGuestMemory.of(0, 0x200000);
         MpTable.write(mem, n);
-        assertEquals(220 + 20 * n, MpTable.size(n));
+        assertEquals(284 + 20 * n, MpTable.size(n));
+        walk(mem, n, Set.of());
+    }
+
+    /** Shared virtio lines are level-triggered, active high; every other pin conforms to the ISA bus. */
+    @Test
+    void sharedLinesAreLevelTriggered() {
+        HeapGuestMemory mem = HeapGuestMemory.of(0, 0x200000);
+        Set<Integer> level = Set.of(5, 9, 16, 23);
+        MpTable.write(mem, 2, level);
+        walk(mem, 2, level);
+        assertThrows(IllegalArgumentException.class, () -> MpTable.write(mem, 2, Set.of(24)));
+    }
+
+    /** Checks the whole table as Linux's smp_read_mpc reads it; {@code level}: the pins that must be level/high. */
+    private static void walk(HeapGuestMemory mem, int n, Set<Integer> level) {
 
         // Floating pointer.
         assertEquals("_MP_", str(mem, BASE, 4));
@@ -43,11 +59,11 @@ class MpTableTest {
         long h = 0x9FC10;
         int length = mem.readShort(GuestAddress.of(h + 4)) & 0xFFFF;
         assertEquals("PCMP", str(mem, h, 4));
-        assertEquals(204 + 20 * n, length);
+        assertEquals(268 + 20 * n, length);
         assertEquals(4, u8(mem, h + 6));
         assertEquals("FC      ", str(mem, h + 8, 8));
         assertEquals("000000000000", str(mem, h + 16, 12));
-        assertEquals(n + 20, mem.readShort(GuestAddress.of(h + 34)));
+        assertEquals(n + 28, mem.readShort(GuestAddress.of(h + 34)));
         assertEquals(0xFEE0_0000, mem.readInt(GuestAddress.of(h + 36)));
         assertEquals(0, sum(mem, h, length));
 
@@ -80,6 +96,9 @@ class MpTableTest {
                 case 3 -> {
                     int irq = counts[3] - 1;
                     assertEquals(0, u8(mem, p + 1));
+                    int flags = mem.readShort(GuestAddress.of(p + 2)) & 0xFFFF;
+                    assertEquals(level.contains(irq) ? 0x0D : 0, flags, "irqflag of pin " + irq);
+                    assertEquals(0, u8(mem, p + 4), "source bus: ISA");
                     assertEquals(irq, u8(mem, p + 5));
                     assertEquals(n + 1, u8(mem, p + 6));
                     assertEquals(irq, u8(mem, p + 7));
@@ -99,7 +118,7 @@ class MpTableTest {
         assertEquals(n, counts[0]);
         assertEquals(1, counts[1]);
         assertEquals(1, counts[2]);
-        assertEquals(16, counts[3]);
+        assertEquals(24, counts[3]);
         assertEquals(2, counts[4]);
     }
 

@@ -28,6 +28,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Queue notifications: the transport owns one {@link EventFd} per queue ({@link #queueEvents()}). Under KVM the
  * VMM registers each as an ioeventfd on {@code base + 0x50} with datamatch = queue index, so notifications never
  * reach {@link #write}; without one, a write to QueueNotify signals the EventFd here.
+ *
+ * <p>Interrupts: setting a bit in InterruptStatus calls the {@code raised} trigger (under KVM an irqfd, an edge on
+ * the device's own line). A device on a shared, level-triggered line ({@link SharedLine}) also gets a {@code lowered}
+ * trigger, called when the driver's InterruptAck or a reset cleared bits, so that the line can drop once no device on
+ * it has any left.
  */
 public final class MmioTransport implements BusDevice, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MmioTransport.class);
@@ -58,6 +63,7 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
     private final VirtioDevice device;
     private final GuestMemory memory;
     private final Trigger interruptLine;
+    private final Trigger interruptLowered;
     private final List<Queue> queues;
     private final List<EventFd> queueEvents;
     private final AtomicInteger interruptStatus = new AtomicInteger();
@@ -76,9 +82,18 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
     private boolean closed;
 
     public MmioTransport(VirtioDevice device, GuestMemory memory, Trigger interruptLine) {
+        this(device, memory, interruptLine, () -> { });
+    }
+
+    /**
+     * A transport whose interrupt status is also watched going down: {@code lowered} runs after an InterruptAck or a
+     * reset cleared bits (on the vCPU thread, in the register access).
+     */
+    public MmioTransport(VirtioDevice device, GuestMemory memory, Trigger raised, Trigger lowered) {
         this.device = device;
         this.memory = memory;
-        this.interruptLine = interruptLine;
+        this.interruptLine = raised;
+        this.interruptLowered = lowered;
         List<Queue> qs = new ArrayList<>();
         List<EventFd> evs = new ArrayList<>();
         try {
@@ -125,6 +140,14 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
             interruptLine.trigger();
         } catch (RuntimeException e) {
             guestWarnings.warn("virtio-mmio {}: raising the interrupt failed: {}", device.deviceType(), e.toString());
+        }
+    }
+
+    private void lowered() {
+        try {
+            interruptLowered.trigger();
+        } catch (RuntimeException e) {
+            guestWarnings.warn("virtio-mmio {}: lowering the interrupt failed: {}", device.deviceType(), e.toString());
         }
     }
 
@@ -235,7 +258,9 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
             case QUEUE_NOTIFY -> notifyQueue(v);
             case INTERRUPT_ACK -> {
                 if ((status & STATUS_DRIVER_OK) != 0) {
-                    interruptStatus.getAndUpdate(s -> s & ~v);
+                    if ((interruptStatus.getAndUpdate(s -> s & ~v) & v) != 0) {
+                        lowered();
+                    }
                 } else {
                     guestWarnings.warn("virtio-mmio {}: interrupt ack before DRIVER_OK ignored", device.deviceType());
                 }
@@ -401,7 +426,9 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
         status = 0;
         driverFeatures = 0;
         deviceFeaturesSel = driverFeaturesSel = queueSel = shmSel = 0;
-        interruptStatus.set(0);
+        if (interruptStatus.getAndSet(0) != 0) {
+            lowered();
+        }
     }
 
     private static void putInt(byte[] d, int v) {

@@ -125,6 +125,11 @@ final class Consoles {
         throw new IllegalArgumentException("no console device for " + config);
     }
 
+    /** Whether {@link #create} makes a console device: it has a port (the implicit console, a named one, or init's). */
+    static boolean present(ConsoleConfig config, List<ConsolePortConfig> extra, boolean controlPort) {
+        return !(config instanceof ConsoleConfig.None) || !extra.isEmpty() || controlPort;
+    }
+
     /** Whether the guest's command reads and writes through named ports rather than hvc0. */
     static boolean usesPorts(ConsoleConfig config) {
         return config instanceof ConsoleConfig.Piped || (config instanceof ConsoleConfig.Stdio

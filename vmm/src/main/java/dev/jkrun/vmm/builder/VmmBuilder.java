@@ -29,6 +29,7 @@ import dev.jkrun.memory.MmapGuestMemory;
 import dev.jkrun.devices.virtio.console.VirtioConsole;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.InitConfig;
+import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.DeviceConfig;
 import dev.jkrun.vmm.FsShare;
 import java.util.Optional;
@@ -59,6 +60,7 @@ public final class VmmBuilder {
     public record Options(String name, PrintStream progress, Consumer<String> debugListener) {}
 
     public static Vmm build(VmConfig config, Options options) {
+        MmioDeviceManager.placement(virtioDevices(config)); // the device count's limit, before anything is opened
         List<AutoCloseable> resources = new ArrayList<>();
         MmapGuestMemory memory = null;
         try {
@@ -92,10 +94,10 @@ public final class VmmBuilder {
                 pio.register(TEST_EXIT_PORT, 4, testExitPort(control));
             }
 
-            MmioDeviceManager devices = new MmioDeviceManager(vm, mmio, memory, resources);
             VirtioConsole console = null;
             Consoles.Built consoles = Consoles.create(config.console(), config.consolePorts(), config.exec().isPresent(), resources);
             console = consoles.device();
+            MmioDeviceManager devices = new MmioDeviceManager(vm, mmio, memory, resources, virtioDevices(config));
             if (console != null) {
                 devices.attach(console);
             }
@@ -106,9 +108,10 @@ public final class VmmBuilder {
             }
 
             String cmdline = commandLine(config, bundle, devices.cmdlineWords());
+            checkCommandLine(cmdline, payload, devices.cmdlineWords());
             Cmdline.write(memory, cmdline);
             ZeroPage.write(memory, layout, Layout.CMDLINE, cmdline.length() + 1, 0, 0);
-            MpTable.write(memory, config.machine().vcpus());
+            MpTable.write(memory, config.machine().vcpus(), devices.levelIrqs());
             Smbios.write(memory, config.smbiosOemStrings());
             Gdt.write(memory);
             PageTables.write(memory);
@@ -183,6 +186,40 @@ public final class VmmBuilder {
             sb.append(" tsi_hijack_unix");
         }
         return sb.toString().strip();
+    }
+
+    /** The VM's virtio-mmio devices: the console when it has a port, then every device of the attach order. */
+    static int virtioDevices(VmConfig config) {
+        boolean console = Consoles.present(config.console(), config.consolePorts(), config.exec().isPresent());
+        return (console ? 1 : 0) + config.attachOrder().size();
+    }
+
+    /**
+     * Refuses a command line the kernel would cut: Linux copies at most COMMAND_LINE_SIZE − 1 bytes of it (2047 on
+     * x86, whatever the boot loader passes) and silently drops the rest, devices included. The limit is the kernel's
+     * ({@link KernelPayload#commandLineLimit}); a kernel that does not say keeps libkrun's own bound (checked by
+     * {@link Cmdline#write}).
+     */
+    static void checkCommandLine(String cmdline, KernelPayload kernel, List<String> deviceWords) {
+        java.util.OptionalInt limit = kernel.commandLineLimit();
+        if (limit.isEmpty() || cmdline.length() <= limit.getAsInt()) {
+            return;
+        }
+        int words = deviceWords.stream().mapToInt(w -> w.length() + 1).sum();
+        int rest = cmdline.length() - words;
+        if (deviceWords.isEmpty() || rest > limit.getAsInt()) {
+            throw new ConfigurationException("kernel.cmdline", "the command line is " + cmdline.length()
+                    + " bytes; this kernel takes at most " + limit.getAsInt());
+        }
+        // each device is one word of about 35 bytes: say how many fit beside the rest of this command line
+        int fit = 0;
+        for (int used = rest; fit < deviceWords.size() && used + deviceWords.get(fit).length() + 1 <= limit.getAsInt(); fit++) {
+            used += deviceWords.get(fit).length() + 1;
+        }
+        throw new ConfigurationException("devices", deviceWords.size() + " virtio devices need " + words
+                + " bytes of kernel command line (one virtio_mmio.device= word each) beside the " + rest
+                + " of the rest; this kernel takes at most " + limit.getAsInt() + " (" + kernel.description()
+                + "): " + fit + " devices fit");
     }
 
     /** libkrun §1.8: CPUID, MSRs, registers, FPU, long-mode sregs, LAPIC LINT0/1 — for every vCPU. */
