@@ -52,9 +52,12 @@ guest_servers='socat TCP-LISTEN:81,fork SYSTEM:"echo unpublished" & socat TCP-LI
 jkr run --fs ctl="$d/ctl" --port 18081:80 -- /bin/sh -c "$guest_servers" sh vm1 >"$d/out3a" 2>"$d/err3a" & vm1=$!
 jkr run --fs ctl="$d/ctl" --port 18082:80 -- /bin/sh -c "$guest_servers" sh vm2 >"$d/out3b" 2>"$d/err3b" & vm2=$!
 got1=; got2=
-for _ in $(seq 300); do
-  [ -z "$got1" ] && got1=$(socat -T 5 - TCP:127.0.0.1:18081 </dev/null 2>/dev/null)
-  [ -z "$got2" ] && got2=$(socat -T 5 - TCP:127.0.0.1:18082 </dev/null 2>/dev/null)
+# -T 30: an answer can take seconds in the nested emulator; a shorter wait closed the client first and the guest's
+# echo then failed writing ("echo: I/O error") while the next client tried again.
+deadline=$((SECONDS + 270))
+while [ $SECONDS -lt $deadline ]; do
+  [ -z "$got1" ] && got1=$(socat -T 30 - TCP:127.0.0.1:18081 </dev/null 2>/dev/null)
+  [ -z "$got2" ] && got2=$(socat -T 30 - TCP:127.0.0.1:18082 </dev/null 2>/dev/null)
   [ -n "$got1" ] && [ -n "$got2" ] && break
   sleep 1
 done
