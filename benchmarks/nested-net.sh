@@ -2,7 +2,8 @@
 # Networking of a libkrunfw guest, TSI and virtio-vsock, against the same traffic over the VMM host's own loopback
 # and unix sockets, measured in one run. Needs hardware virtualization, so here it runs INSIDE L1:
 #
-#   ./jkrun-nested --timeout 1500 -- benchmarks/nested-net.sh     (T=5 CONNS=200 MIB=64 by default)
+#   ./jkrun-nested --timeout 1500 -- benchmarks/nested-net.sh     (T=5 CONNS=200 MIB=64 by default; about 5 min)
+#   T=3 MIB=16 ./jkrun-nested --env T --env MIB -- benchmarks/nested-net.sh   (./jkrun-nested passes only --env names)
 #
 # Everything runs in a network namespace made here (unshare --net) whose lo also carries 10.77.0.1, as in
 # tests/tsi.sh: the guest's connect to 10.77.0.1 finds no route inside the guest and goes out through TSI, and jkrun
