@@ -253,7 +253,8 @@ public final class VirtioBalloon implements VirtioDevice {
             loop = null;
             ctx = null;
             statsQueue = null;
-            actualPages = 0;
+            actualPages = 0; // a driver that starts again starts with an empty balloon
+            acked = 0;
             failures.flush();
         }
     }

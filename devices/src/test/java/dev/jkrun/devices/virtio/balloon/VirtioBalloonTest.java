@@ -333,8 +333,18 @@ class VirtioBalloonTest {
         MockDriver d = driver(b, ALL);
         assertEquals(0, send(d.queue(3), pfns(8 * MIB / PAGE)).len());
         assertTrue(untouched(8 * MIB, PAGE), "hints do nothing");
+        d.transport().write(MmioTransport.CONFIG + 4, new byte[] {9, 0, 0, 0});
+        b.setTargetPages(5);
         d.setStatus(0);
         assertFalse(b.isActivated());
+        assertEquals(0, b.actualPages(), "a reset empties the balloon");
+        assertEquals(5, b.targetPages(), "the host's target stays");
+        // without STATS_VQ there is no stats queue: nothing to request, and queue 2 is reporting
+        d.init(1L << F_PAGE_REPORTING);
+        assertFalse(b.requestStats());
+        assertEquals(0, report(d.queue(2), new long[] {9 * MIB, PAGE}).len());
+        assertTrue(zeroed(9 * MIB, PAGE));
+        d.setStatus(0);
         d.init(ALL);
         assertTrue(b.isActivated());
         send(d.queue(0), pfns(8 * MIB / PAGE));
