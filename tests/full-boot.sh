@@ -123,6 +123,16 @@ jk run -- /bin/sh -c 'cat /sys/class/misc/hw_random/rng_available; head -c 64 /d
   && [ "$(tail -n 1 "$work/out" | tr -d ' ')" = 64 ]; check "run: /dev/hwrng reads 64 bytes of host entropy" $? "$(out)"
 jk run --no-rng -- /bin/sh -c 'cat /sys/class/misc/hw_random/rng_available' >"$work/out" 2>"$work/err"; st=$?
 [ "$st" = 0 ] && ! grep -q virtio_rng "$work/out"; check "run: --no-rng leaves virtio-rng out" $? "$(out)"
+
+# 6a'. virtio-balloon, attached to every VM as libkrun does: the guest's virtio_balloon driver binds it and negotiates
+#     free page reporting (sysfs features: one character per bit, bit 0 first; bit 5 is PAGE_REPORTING);
+#     --no-balloon leaves it out.
+jk run -- /bin/sh -c 'for d in /sys/bus/virtio/devices/*; do if [ "$(cat "$d/device")" = 0x0005 ]; then
+  basename "$(readlink "$d/driver")"; cat "$d/features"; fi; done' >"$work/out" 2>"$work/err"; st=$?
+[ "$st" = 0 ] && [ "$(head -n 1 "$work/out")" = virtio_balloon ] && [ "$(sed -n 2p "$work/out" | cut -c6)" = 1 ]
+check "run: virtio_balloon bound with free page reporting negotiated" $? "$(out)"
+jk run --no-balloon -- /bin/sh -c 'cat /sys/bus/virtio/devices/*/device' >"$work/out" 2>"$work/err"; st=$?
+[ "$st" = 0 ] && ! grep -q 0x0005 "$work/out"; check "run: --no-balloon leaves virtio-balloon out" $? "$(out)"
 fi
 
 # 6b. the terminal path (tests/terminal.sh, under util-linux `script`): size at start, SIGWINCH, Ctrl-C -> 130.

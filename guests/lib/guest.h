@@ -76,7 +76,7 @@ int smp_start_ap(uint32_t apic_id);        /* 0 = the AP reached long mode */
 extern volatile uint32_t ap_started;
 
 /* ---- virtio-mmio v2 ---- */
-#define VIRTIO_MAX_QUEUES 4
+#define VIRTIO_MAX_QUEUES 5
 #define VQ_SIZE 16
 struct vring_desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
 struct vring_avail { uint16_t flags, idx, ring[VQ_SIZE]; uint16_t used_event; };

@@ -10,6 +10,7 @@ import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.RootDisk;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.libc.Terminal;
+import dev.jkrun.vmm.BalloonDeviceConfig;
 import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.KernelConfig;
@@ -46,6 +47,7 @@ final class RunCommand {
         List<PortMapping> published = new ArrayList<>();
         boolean tsi = true;
         boolean rng = true;
+        boolean balloon = true;
         Optional<RootDisk> rootDisk = Optional.empty();
         List<String> env = new ArrayList<>();
         List<String> rlimits = new ArrayList<>();
@@ -62,6 +64,7 @@ final class RunCommand {
                 case "--port" -> published.add(parsePort(args.value(o)));
                 case "--net" -> tsi = parseNet(args.value(o));
                 case "--no-rng" -> rng = false;
+                case "--no-balloon" -> balloon = false;
                 case "--root-disk" -> rootDisk = Optional.of(parseRootDisk(args.value(o)));
                 case "--env" -> env.add(parseEnv(args.value(o)));
                 case "--workdir" -> workdir = args.value(o);
@@ -123,6 +126,9 @@ final class RunCommand {
         }
         if (rng) { // libkrun attaches virtio-rng to every VM
             config = config.withDevice(new RngDeviceConfig());
+        }
+        if (balloon) { // and virtio-balloon, with free page reporting
+            config = config.withDevice(new BalloonDeviceConfig());
         }
 
         VirtualMachine vm = VirtualMachine.create(config, err, null);

@@ -33,6 +33,7 @@ import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.ConsolePortConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
+import dev.jkrun.vmm.BalloonDeviceConfig;
 import dev.jkrun.vmm.RngDeviceConfig;
 import dev.jkrun.vmm.StopReason;
 import dev.jkrun.vmm.VmConfig;
@@ -329,8 +330,11 @@ class LibKrunConformanceTest {
             assertEquals(1024, v.machine().memoryMib());
             // libkrun has no call for virtio-rng: every VM has one, and so does every jkrun context's
             assertEquals(1, v.devices().stream().filter(d -> d instanceof RngDeviceConfig).count());
+            // nor for virtio-balloon: libkrun attaches one to every VM but TEE ones
+            assertEquals(1, v.devices().stream().filter(d -> d instanceof BalloonDeviceConfig).count());
             assertEquals(0, krun.krun_disable_implicit_vsock(c));
-            assertEquals(List.of(new RngDeviceConfig()), config(c).devices(), "without vsock, rng is still there");
+            assertEquals(List.of(new RngDeviceConfig(), new BalloonDeviceConfig()), config(c).devices(),
+                    "without vsock, rng and the balloon are still there");
         });
 
         // --- filesystems and disks

@@ -55,6 +55,30 @@ public final class AnonymousMapping implements AutoCloseable {
         }
     }
 
+    /**
+     * Gives the host pages of {@code [offset, offset+length)} of this mapping back (MADV_DONTNEED): the range stays
+     * mapped, reads see zeros, writes get fresh pages. Both must be multiples of 4 KiB and lie inside the mapping.
+     * Returns false (and does nothing) once unmapped, so a discard racing {@link #close()} never reaches a range
+     * that is no longer ours.
+     *
+     * <p>MADV_DONTNEED rather than MADV_FREE: the RSS falls at once (MADV_FREE only marks the pages and the kernel
+     * takes them back under memory pressure, which leaves the RSS where it was), and the next guest touch gets a
+     * zeroed page either way.
+     */
+    public synchronized boolean discard(long offset, long length) {
+        if (offset < 0 || length < 0 || (offset & 4095) != 0 || (length & 4095) != 0 || length > size - offset) {
+            throw new IllegalArgumentException("discard [" + offset + ", +" + length + ") outside or unaligned in a mapping of " + size);
+        }
+        long a = address.get();
+        if (a == 0) {
+            return false;
+        }
+        if (length > 0 && Native.libc().madvise(a + offset, length, MADV_DONTNEED) != 0) {
+            throw new NativeCallException("madvise(MADV_DONTNEED, " + length + " bytes)", Native.errno());
+        }
+        return true;
+    }
+
     /** Bytes currently mapped through this class (for leak tests). */
     public static long mappedBytes() { return MAPPED.get(); }
 

@@ -62,6 +62,42 @@ public interface GuestMemory {
      */
     ByteBuffer view(GuestAddress addr, int length);
 
+    /** The guest page size {@link #discard} works in. */
+    long PAGE_SIZE = 4096;
+
+    /**
+     * Gives the host memory behind the whole 4 KiB pages of {@code [addr, addr+len)} back to the host (a balloon's
+     * inflated or reported pages): afterwards they read as zeros and a write gets a fresh page. Partial pages at
+     * either end are left alone. Returns the bytes discarded (0 for a range without a whole page).
+     *
+     * @throws GuestMemoryException when the range is not inside one region (nothing is discarded)
+     */
+    default long discard(GuestAddress addr, long len) {
+        long[] pages = wholePages(this, addr, len);
+        if (pages[1] > 0) {
+            fill(GuestAddress.of(pages[0]), pages[1], (byte) 0);
+        }
+        return pages[1];
+    }
+
+    /**
+     * {@code {first, length}} of the whole pages inside {@code [addr, addr+len)}, which must lie in one region of
+     * {@code mem}; length 0 when there is none.
+     */
+    static long[] wholePages(GuestMemory mem, GuestAddress addr, long len) {
+        if (len < 0 || !mem.contains(addr, len)) {
+            throw new GuestMemoryException(GuestMemoryException.Reason.OUT_OF_BOUNDS, addr, len);
+        }
+        long start = addr.value();
+        long end = start + len; // contains(): no wrap
+        long first = (start + PAGE_SIZE - 1) & -PAGE_SIZE;
+        long last = end & -PAGE_SIZE;
+        if (Long.compareUnsigned(first, start) < 0 || Long.compareUnsigned(last, first) <= 0) {
+            return new long[] {first, 0};
+        }
+        return new long[] {first, last - first};
+    }
+
     default byte[] readBytes(GuestAddress addr, int length) {
         byte[] b = new byte[length];
         read(addr, b, 0, length);

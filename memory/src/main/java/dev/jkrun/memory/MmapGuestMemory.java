@@ -80,6 +80,24 @@ public final class MmapGuestMemory implements GuestMemory, AutoCloseable {
         }
     }
 
+    /**
+     * MADV_DONTNEED on the host mapping of the whole pages in {@code [addr, addr+len)}: the host RSS falls at once.
+     * Refused (0) once retired or closed; the mapping's own lock keeps it off a range being unmapped.
+     */
+    @Override
+    public long discard(GuestAddress addr, long len) {
+        long[] pages = GuestMemory.wholePages(this, addr, len);
+        if (pages[1] == 0) {
+            return 0;
+        }
+        for (Slot s : slots) {
+            if (s.region().contains(pages[0], pages[1])) {
+                return s.mapping().discard(pages[0] - s.region().start().value(), pages[1]) ? pages[1] : 0;
+            }
+        }
+        throw new GuestMemoryException(GuestMemoryException.Reason.OUT_OF_BOUNDS, addr, len);
+    }
+
     @Override
     public List<MemoryRegion> regions() { return m.regions(); }
 

@@ -152,4 +152,74 @@ class MmapGuestMemoryTest {
                 () -> create(impl, region(0x10000, 0x2000), region(0x11000, 0x1000)), "overlap");
         assertEquals(before, AnonymousMapping.mappedBytes(), "a failed create releases what it mapped");
     }
+
+    /** Resident bytes of [addr, addr+len) of this process: mincore would need a native call here; smaps does not. */
+    static long resident(long addr, long len) throws java.io.IOException {
+        long end = addr + len, rss = 0;
+        boolean in = false;
+        for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/smaps"))) {
+            int dash = line.indexOf('-'), space = line.indexOf(' ');
+            if (dash > 0 && space > dash && line.substring(0, dash).chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
+                long a = Long.parseUnsignedLong(line.substring(0, dash), 16), b = Long.parseUnsignedLong(line.substring(dash + 1, space), 16);
+                in = Long.compareUnsigned(a, end) < 0 && Long.compareUnsigned(b, addr) > 0;
+            } else if (in && line.startsWith("Rss:")) {
+                rss += Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        return rss;
+    }
+
+    /**
+     * discard (the balloon's): whole pages inside one region read as zeros afterwards and leave the host's RSS, partial
+     * pages at the ends are kept, ranges outside one region throw without discarding anything, and once closed the
+     * mapping refuses.
+     */
+    @ParameterizedTest
+    @EnumSource(GuestMemoryImpl.class)
+    void discardGivesWholePagesBack(GuestMemoryImpl impl) throws Exception {
+        long mib = 1 << 20;
+        try (MmapGuestMemory m = create(impl, region(0, 16 * mib), region(32 * mib, 16 * mib))) {
+            AnonymousMapping low = m.slots().get(0).mapping();
+            m.fill(GuestAddress.of(0), 16 * mib, (byte) 0x5A);
+            long before = resident(low.address(), low.size());
+            assertTrue(before >= 15 * mib, "resident after filling 16 MiB: " + before);
+            assertEquals(8 * mib, m.discard(GuestAddress.of(4 * mib), 8 * mib));
+            long after = resident(low.address(), low.size());
+            assertTrue(before - after >= 7 * mib, "resident " + before + " -> " + after);
+            assertEquals(0, m.readByte(GuestAddress.of(4 * mib)));
+            assertEquals(0, m.readLong(GuestAddress.of(12 * mib - 8)));
+            assertEquals(0x5A, m.readByte(GuestAddress.of(4 * mib - 1)));
+            assertEquals(0x5A, m.readByte(GuestAddress.of(12 * mib)));
+            // partial pages: [13 MiB + 1, 13 MiB + 3 pages - 1) holds one whole page
+            assertEquals(4096, m.discard(GuestAddress.of(13 * mib + 1), 3 * 4096 - 2));
+            assertEquals(0x5A, m.readByte(GuestAddress.of(13 * mib + 4095)));
+            assertEquals(0, m.readByte(GuestAddress.of(13 * mib + 4096)));
+            assertEquals(0x5A, m.readByte(GuestAddress.of(13 * mib + 8192)));
+            assertEquals(0, m.discard(GuestAddress.of(14 * mib + 1), 4096), "no whole page");
+            assertEquals(0, m.discard(GuestAddress.of(14 * mib), 0));
+            // outside one region: refused, nothing discarded
+            for (long[] bad : new long[][] {{16 * mib - 4096, 2 * 4096}, {16 * mib, 4096}, {32 * mib - 4096, 2 * 4096},
+                    {48 * mib, 4096}, {-4096, 2 * 4096}, {15 * mib, -1}, {0, Long.MAX_VALUE}}) {
+                assertThrows(GuestMemoryException.class, () -> m.discard(GuestAddress.of(bad[0]), bad[1]),
+                        () -> String.format("discard(0x%x, 0x%x)", bad[0], bad[1]));
+            }
+            assertEquals(0x5A, m.readByte(GuestAddress.of(16 * mib - 1)));
+            assertEquals(16 * mib, m.discard(GuestAddress.of(32 * mib), 16 * mib), "the high region");
+            m.close();
+            assertFalse(low.discard(0, 4096), "nothing once unmapped");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(GuestMemoryImpl.class)
+    void heapDiscardZeroesWholePages(GuestMemoryImpl impl) {
+        GuestMemory m = HeapGuestMemory.of(GuestMemoryTest.available(impl), region(0, 64 * 1024));
+        m.fill(GuestAddress.of(0), 64 * 1024, (byte) 1);
+        assertEquals(8192, m.discard(GuestAddress.of(100), 3 * 4096));
+        assertEquals(1, m.readByte(GuestAddress.of(4095)));
+        assertEquals(0, m.readByte(GuestAddress.of(4096)));
+        assertEquals(0, m.readByte(GuestAddress.of(3 * 4096 - 1)));
+        assertEquals(1, m.readByte(GuestAddress.of(3 * 4096)));
+        assertThrows(GuestMemoryException.class, () -> m.discard(GuestAddress.of(60 * 1024), 8192));
+    }
 }

@@ -25,6 +25,9 @@ public final class VirtualMachine implements AutoCloseable {
 
     private VirtualMachine(Vmm vmm) { this.vmm = vmm; }
 
+    /** For tests in this package. */
+    Vmm vmm() { return vmm; }
+
     /** Builds the VM without running it. Throws {@link ConfigurationException} naming the bad field. */
     public static VirtualMachine create(VmConfig config) { return create(config, System.err, null); }
 
@@ -99,6 +102,12 @@ public final class VirtualMachine implements AutoCloseable {
 
     /** Forces the VM off: vCPUs are kicked out of KVM_RUN and everything is released. Returns at once. */
     public void kill() { vmm.guestStopped(StopReason.of(StopReason.Kind.KILLED, "stopped by the host")); }
+
+    /**
+     * The VM's virtio-balloon (there by default; not with {@code VmBuilder.balloon(false)}): set the target the guest
+     * inflates toward, read what it reports. Empty without one.
+     */
+    public Optional<Balloon> balloon() { return vmm.balloon(); }
 
     /** The host terminal changed size: pass it on to the guest's console. */
     public void resizeConsole(int cols, int rows) { vmm.resizeConsole(cols, rows); }

@@ -58,6 +58,7 @@ public final class VmBuilder {
     private String[] rootDisk;
     private final List<String> oemStrings = new ArrayList<>();
     private boolean rng = true;
+    private boolean balloon = true;
 
     private VmBuilder() {}
 
@@ -150,6 +151,16 @@ public final class VmBuilder {
         return this;
     }
 
+    /**
+     * The virtio-balloon device with free page reporting (memory the guest frees goes back to the host): on by
+     * default, as libkrun attaches one to every VM; {@code balloon(false)} leaves it out (AVF's
+     * {@code setBalloon(false)}), which frees its virtio-mmio slot. At run time: {@link VirtualMachine#balloon()}.
+     */
+    public VmBuilder balloon(boolean on) {
+        this.balloon = on;
+        return this;
+    }
+
     /** Validates everything and returns the configuration; throws {@link ConfigurationException} naming the field. */
     public VmConfig build() {
         if (!nets.isEmpty()) {
@@ -180,7 +191,11 @@ public final class VmBuilder {
         }
         // Last in the attach order: the other devices keep the slots, IRQs and guest names they had before it joined
         // (libkrun attaches it before the consoles; nothing a guest relies on follows from the order).
-        return rng ? config.withDevice(new RngDeviceConfig()) : config;
+        if (rng) {
+            config = config.withDevice(new RngDeviceConfig());
+        }
+        // After rng, for the same reason: the devices before it keep their slots and IRQs.
+        return balloon ? config.withDevice(new BalloonDeviceConfig()) : config;
     }
 
     /** Machine resources (msb_krun's MachineBuilder). Defaults: 1 vCPU, 512 MiB, no hyperthreading, no nested virt. */

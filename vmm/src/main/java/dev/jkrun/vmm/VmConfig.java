@@ -70,6 +70,9 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
         if (devices.stream().filter(d -> d instanceof VsockDeviceConfig).count() > 1) {
             throw new ConfigurationException("vsock", "a VM has at most one vsock device");
         }
+        if (devices.stream().filter(d -> d instanceof BalloonDeviceConfig).count() > 1) {
+            throw new ConfigurationException("balloon", "a VM has at most one balloon device");
+        }
         if (devices.stream().filter(d -> d instanceof RngDeviceConfig).count() > 1) {
             throw new ConfigurationException("rng", "a VM has at most one rng device");
         }

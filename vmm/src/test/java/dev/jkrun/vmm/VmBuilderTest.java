@@ -257,18 +257,34 @@ class VmBuilderTest {
         assertEquals(8080, t.hostPort(80));
     }
 
-    /** libkrun attaches virtio-rng to every VM: so does the builder, last in the attach order, unless rng(false). */
+    /**
+     * libkrun attaches virtio-rng to every VM: so does the builder, near the end of the attach order (only the balloon
+     * after it), unless rng(false).
+     */
     @Test
     void rngIsOnByDefaultAndLast() {
         VmConfig c = VmBuilder.create().build();
-        assertEquals(new RngDeviceConfig(), c.attachOrder().get(c.attachOrder().size() - 1));
+        assertEquals(new RngDeviceConfig(), c.attachOrder().get(c.attachOrder().size() - 2));
         assertEquals(1, c.devices().stream().filter(d -> d instanceof RngDeviceConfig).count());
         VmConfig none = VmBuilder.create().network(n -> n.none()).build();
-        assertEquals(List.of(new RngDeviceConfig()), none.devices(), "the only other device without networking");
+        assertEquals(List.of(new RngDeviceConfig(), new BalloonDeviceConfig()), none.devices(),
+                "the only other devices without networking");
         assertTrue(VmBuilder.create().rng(false).build().devices().stream().noneMatch(d -> d instanceof RngDeviceConfig));
-        assertEquals(List.of(), VmBuilder.create().rng(false).network(n -> n.none()).build().devices());
+        assertEquals(List.of(), VmBuilder.create().rng(false).balloon(false).network(n -> n.none()).build().devices());
         ConfigurationException e = assertThrows(ConfigurationException.class, () -> c.withDevice(new RngDeviceConfig()));
         assertEquals("rng", e.field());
+    }
+
+    /** libkrun attaches virtio-balloon to every (non-TEE) VM: so does the builder, last, unless balloon(false). */
+    @Test
+    void balloonIsOnByDefaultAndLast() {
+        VmConfig c = VmBuilder.create().build();
+        assertEquals(new BalloonDeviceConfig(), c.attachOrder().get(c.attachOrder().size() - 1));
+        assertEquals(1, c.devices().stream().filter(d -> d instanceof BalloonDeviceConfig).count());
+        assertTrue(VmBuilder.create().balloon(false).build().devices().stream().noneMatch(d -> d instanceof BalloonDeviceConfig));
+        assertEquals(List.of(new BalloonDeviceConfig()), VmBuilder.create().rng(false).network(n -> n.none()).build().devices());
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> c.withDevice(new BalloonDeviceConfig()));
+        assertEquals("balloon", e.field());
     }
 
     @Test

@@ -1,9 +1,11 @@
 package dev.jkrun.vmm.builder;
 
 import dev.jkrun.devices.virtio.VirtioDevice;
+import dev.jkrun.devices.virtio.balloon.VirtioBalloon;
 import dev.jkrun.devices.virtio.rng.VirtioRng;
 import dev.jkrun.devices.virtio.vsock.VirtioVsock;
 import dev.jkrun.init.InitConfig;
+import dev.jkrun.vmm.BalloonDeviceConfig;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.DeviceConfig;
 import dev.jkrun.vmm.DiskConfig;
@@ -32,6 +34,9 @@ final class Devices {
         }
         if (config instanceof RngDeviceConfig) {
             return new VirtioRng();
+        }
+        if (config instanceof BalloonDeviceConfig) {
+            return new VirtioBalloon();
         }
         throw new ConfigurationException("devices", "no device for " + config.getClass().getSimpleName());
     }

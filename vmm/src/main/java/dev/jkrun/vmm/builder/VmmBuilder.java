@@ -26,6 +26,8 @@ import dev.jkrun.loader.Kernels;
 import dev.jkrun.loader.KrunfwBundle;
 import dev.jkrun.loader.krunfw.Krunfw;
 import dev.jkrun.memory.MmapGuestMemory;
+import dev.jkrun.devices.virtio.VirtioDevice;
+import dev.jkrun.devices.virtio.balloon.VirtioBalloon;
 import dev.jkrun.devices.virtio.console.VirtioConsole;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.InitConfig;
@@ -103,8 +105,13 @@ public final class VmmBuilder {
             }
             Optional<InitConfig> exec = config.exec().map(e -> Shares.completeInit(e, config));
             Devices.Context context = new Devices.Context(exec, control);
+            VirtioBalloon balloon = null;
             for (DeviceConfig device : config.attachOrder()) {
-                devices.attach(Devices.build(device, context));
+                VirtioDevice built = Devices.build(device, context);
+                devices.attach(built);
+                if (built instanceof VirtioBalloon b) {
+                    balloon = b;
+                }
             }
 
             String cmdline = commandLine(config, bundle, devices.cmdlineWords());
@@ -127,6 +134,9 @@ public final class VmmBuilder {
             }
             Vmm vmm = new Vmm(options.name(), control, memory, vcpus, pio, mmio, resources, debugLog);
             vmm.setDeviceThreads(devices::liveThreads);
+            if (balloon != null) {
+                vmm.setBalloon(new BalloonHandle(balloon));
+            }
             if (console != null) {
                 vmm.setConsoleResizer(console::resize); // the device raises its own config interrupt
             }

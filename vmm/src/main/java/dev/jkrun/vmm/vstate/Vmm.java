@@ -79,6 +79,12 @@ public final class Vmm {
     }
 
     private volatile ConsoleResizer consoleResizer = (c, r) -> { };
+    private volatile dev.jkrun.vmm.Balloon balloon;
+
+    /** The VM's balloon, if it has one. */
+    public void setBalloon(dev.jkrun.vmm.Balloon b) { balloon = b; }
+
+    public Optional<dev.jkrun.vmm.Balloon> balloon() { return Optional.ofNullable(balloon); }
 
     public void setConsoleResizer(ConsoleResizer r) { consoleResizer = r; }
 
