@@ -216,7 +216,7 @@ tally < "$work/tsi.out"
 grep -q -- '--net none' "$work/tsi.out"; check "tsi: the suite ran to its end" $? "$(tail -n 20 "$work/tsi.out")"
 fi
 
-# 12. many devices: 40 disks and 8 shares beside the root, the console, vsock and rng (52 virtio-mmio devices: the 19
+# 12. many devices: 40 disks and 8 shares beside the root, the console, vsock, rng and balloon (53 virtio-mmio devices: the 19
 #     IOAPIC lines 5-23 shared by 2 or 3 each, level-triggered). The guest finds every disk by its serial, reads the marker
 #     the host left at its start and writes its own at sector 8, reads each share's file and writes one back; the
 #     host checks every write, and /proc/interrupts must show 19 level-triggered (fasteoi) lines carrying virtio.
@@ -254,11 +254,11 @@ done
 [ "$(grep -c '^IRQ ' "$work/out")" = 19 ] && [ "$(grep '^IRQ ' "$work/out" | grep -c fasteoi)" = 19 ] \
   && grep -qE '^IRQ +23:' "$work/out"
 check "devices: /proc/interrupts has the 19 virtio lines 5-23, each level-triggered (fasteoi)" $? "$(grep '^IRQ ' "$work/out")"
-for i in $(seq 40 48); do margs+=(--disk "x$i=$many/disk$((i - 40)).raw:ro"); done # 52 + 9 = 61 devices
+for i in $(seq 40 48); do margs+=(--disk "x$i=$many/disk$((i - 40)).raw:ro"); done # 53 + 9 = 62 devices
 jk run "${margs[@]}" -- /bin/true >"$work/out" 2>"$work/err"; st=$?
 [ "$st" = 125 ] && grep -qE 'jkrun: devices: [0-9]+ virtio devices need .* at most 2047 .*: 5[0-9] devices fit' "$work/err"
 check "devices: 9 disks more overflow the 2047-byte command line, refused naming the devices (status $st)" $? "$(out)"
-for i in $(seq 49 53); do margs+=(--disk "x$i=$many/disk$((i - 40)).raw:ro"); done # and 5 more: 66
+for i in $(seq 49 53); do margs+=(--disk "x$i=$many/disk$((i - 40)).raw:ro"); done # and 5 more: 67
 jk run "${margs[@]}" -- /bin/true >"$work/out" 2>"$work/err"; st=$?
 [ "$st" = 125 ] && grep -qE 'jkrun: devices: 6[5-9] virtio devices .*at most 64 fit in one VM' "$work/err"
 check "devices: more than 64 devices are refused naming the limit (status $st)" $? "$(out)"
