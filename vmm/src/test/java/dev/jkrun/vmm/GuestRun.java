@@ -31,5 +31,16 @@ record GuestRun(StopReason reason, String output, String console) {
 
     List<String> lines() { return output.lines().toList(); }
 
+    /**
+     * Runs one small VM so that what the first VM of a JVM opens for good (jars, native libraries) is open before a
+     * test counts this process's descriptors.
+     */
+    static void warmUp() throws InterruptedException {
+        GuestRun warm = run("exit_status", 1, 16, "jkrun.test.status=0");
+        if (warm.reason().exitStatus().orElse(-1) != 0) {
+            throw new AssertionError("the warm-up guest failed: " + warm.reason() + "\n" + warm.output());
+        }
+    }
+
     static ConsoleConfig streams(InputStream in, ByteArrayOutputStream out) { return new ConsoleConfig.Streams(in, out); }
 }

@@ -7,12 +7,9 @@ import dev.jkrun.kvm.testing.KvmAvailable;
 import dev.jkrun.libc.AnonymousMapping;
 import dev.jkrun.libc.FileDescriptor;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -79,7 +76,7 @@ class LifecycleTest {
     void twentyConcurrentVmsEachStopWithTheirOwnStatus() throws Exception {
         cycle();
         awaitNoVmThreads();
-        var fds = openFds();
+        var fds = OpenFds.named();
         int ours = FileDescriptor.openCount();
         long mapped = AnonymousMapping.mappedBytes();
         List<VirtualMachine> vms = new java.util.ArrayList<>();
@@ -99,7 +96,7 @@ class LifecycleTest {
         }
         assertEquals(ours, FileDescriptor.openCount(), "jkrun file descriptors");
         assertEquals(mapped, AnonymousMapping.mappedBytes(), "guest memory mappings");
-        assertEquals(fds, openFds(), "process file descriptors");
+        assertEquals(fds, OpenFds.named(), "process file descriptors");
         assertEquals(List.of(), awaitNoVmThreads(), "threads of stopped VMs");
     }
 
@@ -108,7 +105,7 @@ class LifecycleTest {
         // Warm up once so lazily created JVM/JNR threads and fds are part of the baseline.
         cycle();
         awaitNoVmThreads();
-        var fds = openFds();
+        var fds = OpenFds.named();
         int threads = Thread.activeCount();
         int ours = FileDescriptor.openCount();
         long mapped = AnonymousMapping.mappedBytes();
@@ -117,7 +114,7 @@ class LifecycleTest {
         }
         assertEquals(ours, FileDescriptor.openCount(), "jkrun file descriptors");
         assertEquals(mapped, AnonymousMapping.mappedBytes(), "guest memory mappings");
-        assertEquals(fds, openFds(), "process file descriptors");
+        assertEquals(fds, OpenFds.named(), "process file descriptors");
         assertEquals(List.of(), awaitNoVmThreads(), "threads of stopped VMs");
         assertTrue(Thread.activeCount() <= threads, "live threads: " + Thread.activeCount() + " > " + threads);
     }
@@ -152,28 +149,6 @@ class LifecycleTest {
         assertTrue(vm.debugOutput().contains(text), "guest never printed " + text + ": " + vm.debugOutput());
     }
 
-    /**
-     * What this process's fds name (fd number -> target), less the JVM's own comings and goings: jars it opens the
-     * first time a class is loaded from them, cgroup files its container support reads, and the listing itself
-     * (whose number moves when one of those takes a lower one). A fresh-clone CI run saw one
-     * such fd more after the 50 cycles than before, with jkrun's own fds and mappings unchanged.
-     */
-    private static java.util.Map<String, String> openFds() throws IOException {
-        java.util.Map<String, String> m = new java.util.TreeMap<>();
-        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
-            s.forEach(fd -> {
-                try {
-                    String t = Files.readSymbolicLink(fd).toString();
-                    if (!t.endsWith(".jar") && !t.startsWith("/sys/fs/cgroup/") && !t.startsWith("/proc/")) {
-                        m.put(fd.getFileName().toString(), t);
-                    }
-                } catch (IOException closedMeanwhile) {
-                    // the listing's own fd, or one closed while we looked
-                }
-            });
-        }
-        return m;
-    }
 
     /**
      * Names of live threads a VM started (vCPUs, supervisor, device workers), after giving them up to 2 s to finish:

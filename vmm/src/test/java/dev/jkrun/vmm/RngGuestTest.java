@@ -36,10 +36,8 @@ class RngGuestTest {
 
     @Test
     void theDefaultRngServesTheGuestsRequests() throws Exception {
-        // Warm up: the first VM of this JVM opens jars and native libraries that stay open.
-        GuestRun warm = GuestRun.run("exit_status", 1, 16, "jkrun.test.status=0");
-        assertEquals(OptionalInt.of(0), warm.reason().exitStatus(), warm.output());
-        long fdsBefore = TsiGuestTest.openFds();
+        GuestRun.warmUp();
+        long fdsBefore = OpenFds.count();
 
         VmConfig config = VmBuilder.create()
                 .machine(m -> m.memoryMib(64))
@@ -72,7 +70,7 @@ class RngGuestTest {
         checks.add(() -> assertEquals(List.of(), vmmLog.lines()
                 .filter(l -> l.contains("virtio-rng") && (l.contains("WARN") || l.contains("ERROR"))).toList(),
                 "the VMM logged a virtio-rng failure"));
-        checks.add(() -> assertEquals(fdsBefore, TsiGuestTest.openFds(), "host descriptors after the VM: " + TsiGuestTest.fdList()));
+        checks.add(() -> assertEquals(fdsBefore, OpenFds.count(), "host descriptors after the VM: " + OpenFds.list()));
         assertAll(checks);
     }
 }

@@ -24,8 +24,6 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,7 +33,6 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
@@ -159,10 +156,8 @@ class TsiGuestTest {
 
     @Test
     void hostileTsiGuestIsRefusedAndTsiKeepsWorking() throws Exception {
-        // Warm up: the first VM of this JVM opens jars and native libraries that stay open, which are not TSI's.
-        GuestRun warm = GuestRun.run("exit_status", 1, 16, "jkrun.test.status=0");
-        assertEquals(OptionalInt.of(0), warm.reason().exitStatus(), warm.output());
-        long fdsBefore = openFds();
+        GuestRun.warmUp(); // what the first VM of this JVM opens for good is not TSI's
+        long fdsBefore = OpenFds.count();
 
         int hostPort = freePort(), deniedPort = freePort();
         EchoServers echo = new EchoServers();
@@ -207,31 +202,13 @@ class TsiGuestTest {
                 + "datagrams only"));
         checks.add(() -> assertThrows(ConnectException.class, () -> new Socket(LO4, hostPort).close(),
                 "the published port is closed again"));
-        checks.add(() -> assertEquals(fdsBefore, openFds(), "host descriptors after the VM: " + fdList()));
+        checks.add(() -> assertEquals(fdsBefore, OpenFds.count(), "host descriptors after the VM: " + OpenFds.list()));
         assertAll(checks);
     }
 
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, LO4)) {
             return s.getLocalPort();
-        }
-    }
-
-    static long openFds() throws IOException {
-        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
-            return s.count();
-        }
-    }
-
-    static List<String> fdList() throws IOException {
-        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
-            return s.map(p -> {
-                try {
-                    return p.getFileName() + "->" + Files.readSymbolicLink(p);
-                } catch (IOException e) {
-                    return p.getFileName() + "->?";
-                }
-            }).toList();
         }
     }
 
