@@ -27,6 +27,13 @@ public final class ApiE2E {
         if (args.length > 1 && args[1].equals("krun-child")) {
             krunChild();
         }
+        if (args.length > 2 && args[1].equals("krun-priv-child")) {
+            krunPrivChild(Path.of(args[2]));
+        }
+        if (args.length > 1 && args[1].equals("krun-priv-only")) {
+            krunPrivileges(work);
+            System.exit(failed);
+        }
         if (args.length > 2 && args[1].equals("krun-vsock-child")) {
             krunVsockChild(Path.of(args[2]));
         }
@@ -114,6 +121,9 @@ public final class ApiE2E {
         // 7. BoxLite's vsock pattern through the libkrun interface.
         boxlitePattern(work);
 
+        // 8. krun_setuid/krun_setgid, an extra share libkrun's rule leaves unmounted, the shutdown eventfd's orderly path.
+        krunPrivileges(work);
+
         System.out.flush();
         System.exit(failed);
     }
@@ -198,7 +208,101 @@ public final class ApiE2E {
                 "echo ready | socat -t 5 - VSOCK-CONNECT:2:2696 && socat -T 120 VSOCK-LISTEN:2695 SYSTEM:'read l; echo reply-$l'"},
                 new String[0]),
         };
-        for (int r : rc) {
+        enter(krun, ctx, rc);
+    }
+
+    /**
+     * Through the libkrun interface in a child JVM: krun_setuid/krun_setgid(65534) switch every thread of the process
+     * once the VM is built; init leaves an extra virtio-fs tag unmounted (libkrun's rule) and the guest mounts it
+     * itself; a write to the shutdown eventfd (the child does it on SIGUSR2) is an orderly stop: the command's TERM
+     * trap runs and its status is the process's.
+     */
+    private static void krunPrivileges(Path work) throws Exception {
+        Path extra = Files.createDirectories(work.resolve("extra"));
+        Files.writeString(extra.resolve("marker"), "extra-marker\n");
+        Files.setPosixFilePermissions(extra, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setPosixFilePermissions(extra.resolve("marker"), java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:+UseSerialGC", "-XX:UseAVX=0", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-cp", System.getProperty("java.class.path"), "ApiE2E", work.toString(), "krun-priv-child", extra.toString());
+        pb.redirectErrorStream(true);
+        Process child = pb.start();
+        child.getOutputStream().close();
+        StringBuffer out = new StringBuffer();
+        Thread reader = new Thread(() -> {
+            try (InputStream in = child.getInputStream()) {
+                byte[] buf = new byte[4096];
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    out.append(new String(buf, 0, n, StandardCharsets.UTF_8));
+                }
+            } catch (java.io.IOException ignored) {
+                // the child went away
+            }
+        });
+        reader.start();
+        long deadline = System.nanoTime() + 600_000_000_000L;
+        while (!out.toString().contains("guest-ready") && child.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        List<String> ids = new ArrayList<>();
+        try (var tasks = Files.list(Path.of("/proc/" + child.pid() + "/task"))) {
+            for (Path t : tasks.toList()) {
+                for (String line : Files.readAllLines(t.resolve("status"))) {
+                    if (line.startsWith("Uid:") || line.startsWith("Gid:") || line.startsWith("Groups:")) {
+                        ids.add(line.replaceAll("\\s+", " ").strip());
+                    }
+                }
+            }
+        } catch (java.io.IOException e) {
+            ids.add("<" + e + ">");
+        }
+        boolean switched = !ids.isEmpty() && ids.stream().allMatch(l -> l.equals("Uid: 65534 65534 65534 65534")
+                || l.equals("Gid: 65534 65534 65534 65534") || l.equals("Groups: 65534"));
+        check("krun_setuid/krun_setgid: every thread of the VMM is 65534 while the guest runs ("
+                + ids.size() / 3 + " threads)", switched, ids.stream().distinct().toList());
+        new ProcessBuilder("kill", "-USR2", Long.toString(child.pid())).inheritIO().start().waitFor();
+        boolean exited = child.waitFor(300, java.util.concurrent.TimeUnit.SECONDS);
+        if (!exited) {
+            child.destroyForcibly();
+        }
+        reader.join(5000);
+        String o = out.toString();
+        check("libkrun interface: init leaves an extra tag unmounted; the guest mounts it itself",
+                o.contains("extra-not-mounted") && o.contains("extra-marker"), o);
+        check("libkrun interface: the shutdown eventfd stops in order (TERM trap ran, status 7)",
+                exited && child.exitValue() == 7 && o.contains("got-term"), (exited ? "status " + child.exitValue() : "hung") + ": " + o);
+        Files.deleteIfExists(extra.resolve("marker"));
+        Files.deleteIfExists(extra);
+    }
+
+    private interface Posix {
+        long write(int fd, byte[] buf, long count);
+    }
+
+    private static void krunPrivChild(Path extra) {
+        dev.jkrun.krun.LibKrun krun = dev.jkrun.krun.Jkrun.libkrun();
+        int ctx = krun.krun_create_ctx();
+        int efd = krun.krun_get_shutdown_eventfd(ctx);
+        Posix posix = jnr.ffi.LibraryLoader.create(Posix.class).load("c");
+        sun.misc.Signal.handle(new sun.misc.Signal("USR2"), sig -> posix.write(efd, new byte[] {1, 0, 0, 0, 0, 0, 0, 0}, 8));
+        int[] rc = {
+            efd < 0 ? efd : 0,
+            krun.krun_set_vm_config(ctx, 1, 256),
+            krun.krun_add_virtiofs3(ctx, "/dev/root", "/", 0, true),
+            krun.krun_add_virtiofs(ctx, "extra", extra.toString()),
+            krun.krun_setgid(ctx, 65534),
+            krun.krun_setuid(ctx, 65534),
+            krun.krun_set_exec(ctx, "/bin/sh", new String[] {"-c", "trap 'echo got-term; exit 7' TERM; "
+                + "if [ -e /mnt/extra/marker ]; then echo extra-was-mounted; else echo extra-not-mounted; fi; "
+                + "mkdir -p /tmp/e && mount -t virtiofs extra /tmp/e && cat /tmp/e/marker; "
+                + "echo guest-ready; while :; do sleep 1; done"}, new String[0]),
+        };
+        enter(krun, ctx, rc);
+    }
+
+    /** krun_start_enter once every set-up call succeeded; it never returns unless the VM cannot start (then 101). */
+    private static void enter(dev.jkrun.krun.LibKrun krun, int ctx, int[] setUp) {
+        for (int r : setUp) {
             if (r < 0) {
                 System.out.println("RETURNED " + r + " from set-up");
                 System.exit(100);
@@ -218,15 +322,7 @@ public final class ApiE2E {
             krun.krun_add_virtiofs3(ctx, "/dev/root", "/", 0, true),
             krun.krun_set_exec(ctx, "/bin/sh", new String[] {"-c", "echo krun-guest-out; exit 9"}, new String[0]),
         };
-        for (int r : rc) {
-            if (r < 0) {
-                System.out.println("RETURNED " + r + " from set-up");
-                System.exit(100);
-            }
-        }
-        int r = krun.krun_start_enter(ctx);
-        System.out.println("RETURNED " + r);
-        System.exit(101);
+        enter(krun, ctx, rc);
     }
 
     /**

@@ -98,6 +98,7 @@ final class RunCommand {
             }
             env.forEach(b::env);
             rootDisk.ifPresent(b::rootDisk);
+            shares.forEach(s -> b.mount(s.tag(), "/mnt/" + s.tag()));
             for (String r : rlimits) {
                 b.rlimit(r);
             }

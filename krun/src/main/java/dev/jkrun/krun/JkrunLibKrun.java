@@ -13,10 +13,12 @@ import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
+import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.RLimit;
 import dev.jkrun.kvm.Kvm;
 import dev.jkrun.libc.EventFd;
 import dev.jkrun.libc.NativeCallException;
+import dev.jkrun.libc.ProcessCredentials;
 import dev.jkrun.libc.Terminal;
 import dev.jkrun.loader.krunfw.KrunfwFetchException;
 import dev.jkrun.loader.krunfw.KrunfwNotFoundException;
@@ -40,6 +42,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -575,13 +578,43 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_disable_implicit_init(int ctx_id) {
-        return unsupported("krun_disable_implicit_init", ctx_id);
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done("krun_disable_implicit_init", -ENOENT, ctx_id);
+        }
+        synchronized (c) {
+            c.implicitInitDisabled = true;
+        }
+        return done("krun_disable_implicit_init", 0, ctx_id);
     }
 
     @Override
     public int krun_get_default_init(PointerByReference data_out, NumberByReference len_out) {
-        // As libkrun built without the "init-blob" feature (krun_has_feature(KRUN_FEATURE_INIT_BLOB) is 0).
-        return done("krun_get_default_init", -ENOTSUP, data_out, len_out);
+        if (data_out == null || len_out == null) {
+            return done("krun_get_default_init", -EINVAL, data_out, len_out);
+        }
+        // jnr-ffi's references have no public setters: fromNative reads each value as a native caller's would see it.
+        Pointer blob = DefaultInit.bytes();
+        jnr.ffi.Runtime rt = jnr.ffi.Runtime.getSystemRuntime();
+        Pointer cell = rt.getMemoryManager().allocateTemporary(16, true);
+        cell.putPointer(0, blob);
+        data_out.fromNative(rt, cell, 0);
+        cell.putLong(8, blob.size());
+        len_out.fromNative(rt, cell, 8);
+        return done("krun_get_default_init", 0, data_out, len_out);
+    }
+
+    /** jkrun's init as libkrun's static blob: copied once into native memory that lives as long as the process. */
+    private static final class DefaultInit {
+        private static final Pointer BLOB;
+
+        static {
+            byte[] init = GuestInit.binary();
+            BLOB = jnr.ffi.Runtime.getSystemRuntime().getMemoryManager().allocateDirect(init.length);
+            BLOB.put(0, init, 0, init.length);
+        }
+
+        static Pointer bytes() { return BLOB; }
     }
 
     @Override
@@ -810,13 +843,12 @@ public final class JkrunLibKrun implements LibKrun {
     @Override
     public int krun_has_feature(long feature) {
         int rc;
-        if (feature == KrunConstants.KRUN_FEATURE_BLK) {
+        if (feature == KrunConstants.KRUN_FEATURE_BLK || feature == KrunConstants.KRUN_FEATURE_INIT_BLOB) {
             rc = 1;
         } else if (feature == KrunConstants.KRUN_FEATURE_NET || feature == KrunConstants.KRUN_FEATURE_GPU
                 || feature == KrunConstants.KRUN_FEATURE_INPUT || feature == KrunConstants.KRUN_FEATURE_TEE
                 || feature == KrunConstants.KRUN_FEATURE_AMD_SEV || feature == KrunConstants.KRUN_FEATURE_INTEL_TDX
-                || feature == KrunConstants.KRUN_FEATURE_AWS_NITRO || feature == KrunConstants.KRUN_FEATURE_VIRGL_RESOURCE_MAP2
-                || feature == KrunConstants.KRUN_FEATURE_INIT_BLOB) {
+                || feature == KrunConstants.KRUN_FEATURE_AWS_NITRO || feature == KrunConstants.KRUN_FEATURE_VIRGL_RESOURCE_MAP2) {
             rc = 0;
         } else {
             rc = -EINVAL;
@@ -844,28 +876,26 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_setuid(int ctx_id, int uid) {
-        return sameId("krun_setuid", ctx_id, uid, "unix:uid");
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done("krun_setuid", -ENOENT, ctx_id, Integer.toUnsignedString(uid));
+        }
+        synchronized (c) {
+            c.vmmUid = uid;
+        }
+        return done("krun_setuid", 0, ctx_id, Integer.toUnsignedString(uid));
     }
 
     @Override
     public int krun_setgid(int ctx_id, int gid) {
-        return sameId("krun_setgid", ctx_id, gid, "unix:gid");
-    }
-
-    /** Switching to the id the process already has is nothing to do; switching to another needs setuid(2). */
-    private int sameId(String fn, int ctx_id, int id, String attribute) {
-        if (!contexts.containsKey(ctx_id)) {
-            return done(fn, -ENOENT, ctx_id, Integer.toUnsignedString(id));
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done("krun_setgid", -ENOENT, ctx_id, Integer.toUnsignedString(gid));
         }
-        try {
-            Object current = Files.getAttribute(Path.of("/proc/self"), attribute);
-            if (current instanceof Integer cur && cur == id) {
-                return done(fn, 0, ctx_id, Integer.toUnsignedString(id));
-            }
-        } catch (IOException | RuntimeException e) {
-            LOG.debug("{}: cannot read the current id: {}", fn, e.toString());
+        synchronized (c) {
+            c.vmmGid = gid;
         }
-        return done(fn, -ENOTSUP, ctx_id, Integer.toUnsignedString(id));
+        return done("krun_setgid", 0, ctx_id, Integer.toUnsignedString(gid));
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -1032,6 +1062,20 @@ public final class JkrunLibKrun implements LibKrun {
                 return done(fn, -EINVAL, ctx_id);
             }
         }
+        if (c.vmmGid != null || c.vmmUid != null) {
+            // After the VM is built (its disks, shares, /dev/kvm and sockets are open, which is what running as root
+            // was for: krun_setuid's documented use) and before any vCPU runs guest code. libkrun switches before it
+            // builds; jkrun also drops root's supplementary groups.
+            try {
+                ProcessCredentials.switchTo(c.vmmGid == null ? OptionalInt.empty() : OptionalInt.of(c.vmmGid),
+                        c.vmmUid == null ? OptionalInt.empty() : OptionalInt.of(c.vmmUid));
+            } catch (NativeCallException e) {
+                LOG.error("krun_start_enter: {}", e.getMessage());
+                vm.close();
+                c.closeShutdownEventFd();
+                return done(fn, -(e.errno() > 0 ? e.errno() : EINVAL), ctx_id);
+            }
+        }
         Thread hook = new Thread(vm::close, "jkrun-krun-exit");
         Runtime.getRuntime().addShutdownHook(hook);
         AtomicBoolean over = new AtomicBoolean();
@@ -1121,6 +1165,9 @@ public final class JkrunLibKrun implements LibKrun {
             if (c.kernelConsole != null) {
                 k.cmdline("console=" + c.kernelConsole);
             }
+            if (c.implicitInitDisabled) { // the kernel still runs /init.krun: the root's own
+                k.initPath("/" + GuestInit.FILE_NAME);
+            }
         });
         if (c.rootPath != null) {
             b.fs(fs -> fs.root(path("fs.root", c.rootPath)));
@@ -1140,7 +1187,7 @@ public final class JkrunLibKrun implements LibKrun {
         }
         if (c.execPath != null) {
             b.exec(e -> {
-                e.path(c.execPath).args(c.args);
+                e.path(c.execPath).args(c.args).mountShares(false); // libkrun's init mounts no extra share
                 for (String kv : c.env == null ? List.<String>of() : c.env) {
                     int eq = kv.indexOf('=');
                     e.env(kv.substring(0, eq), kv.substring(eq + 1));

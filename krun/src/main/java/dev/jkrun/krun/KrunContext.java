@@ -44,6 +44,10 @@ final class KrunContext {
 
     String consoleOutput;
     boolean implicitConsoleDisabled;
+    boolean implicitInitDisabled;
+    /** krun_setuid/krun_setgid: the ids the process switches to before the guest runs. */
+    Integer vmmUid;
+    Integer vmmGid;
     /** krun_add_virtio_console_multiport devices, each a list of ports. */
     final List<List<Port>> multiportConsoles = new ArrayList<>();
 

@@ -257,12 +257,16 @@ public interface LibKrun {
     int krun_set_console_output(@u_int32_t int ctx_id, String c_filepath);
 
     /**
-     * The uid the VMM switches to right before the VM starts. jkrun: the current uid is accepted (nothing to do);
-     * any other is {@code -ENOTSUP} (jkrun's libc binding has no setuid yet).
+     * The uid the process switches to right before the VM starts (after it is built: disks and devices opened as
+     * the caller). jkrun: supported; the whole process (every JVM thread) switches, as libkrun's does, and a failed
+     * switch makes krun_start_enter return its negative errno with nothing run.
      */
     int krun_setuid(@u_int32_t int ctx_id, @uid_t int uid);
 
-    /** The gid the VMM switches to before the VM starts. jkrun: as {@link #krun_setuid}, for the current gid. */
+    /**
+     * The gid the process switches to before the VM starts (before the uid). jkrun: as {@link #krun_setuid}; root's
+     * supplementary groups are dropped too (libkrun keeps them).
+     */
     int krun_setgid(@u_int32_t int ctx_id, @gid_t int gid);
 
     /** Requests nested virtualization (VMX/SVM) in the guest. jkrun: supported. */
@@ -273,7 +277,7 @@ public interface LibKrun {
 
     /**
      * 1 if a {@code KRUN_FEATURE_*} was built in, 0 if not, {@code -EINVAL} for an unknown constant. jkrun: BLK
-     * is 1; NET, GPU, INPUT, TEE, AMD_SEV, INTEL_TDX, AWS_NITRO, VIRGL_RESOURCE_MAP2 and INIT_BLOB are 0.
+     * and INIT_BLOB are 1; NET, GPU, INPUT, TEE, AMD_SEV, INTEL_TDX, AWS_NITRO and VIRGL_RESOURCE_MAP2 are 0.
      */
     int krun_has_feature(@u_int64_t long feature);
 
@@ -286,10 +290,17 @@ public interface LibKrun {
     /** No implicit console device. jkrun: supported (named ports still get a device). */
     int krun_disable_implicit_console(@u_int32_t int ctx_id);
 
-    /** Do not inject libkrun's init into the root. jkrun: {@code -ENOTSUP} (jkrun's own init serves krun_set_exec). */
+    /**
+     * Do not inject the default init ({@code /init.krun}) into the root: the kernel still runs {@code /init.krun},
+     * which the root directory must then hold. jkrun: supported; unlike libkrun it also applies when called after
+     * krun_set_root. The workload config ({@code /.jkrun-config}) is still served.
+     */
     int krun_disable_implicit_init(@u_int32_t int ctx_id);
 
-    /** The built-in init binary (init-blob builds). jkrun: {@code -ENOTSUP}, as libkrun built without init-blob. */
+    /**
+     * The built-in init binary, valid for the life of the process; {@code -EINVAL} for a NULL argument. jkrun: its own
+     * static init, which reads the workload from {@code /.jkrun-config}.
+     */
     int krun_get_default_init(PointerByReference data_out, NumberByReference len_out);
 
     /**

@@ -17,6 +17,7 @@ import static dev.jkrun.krun.KrunConstants.KRUN_KERNEL_FORMAT_RAW;
 import static dev.jkrun.krun.KrunConstants.KRUN_LOG_LEVEL_INFO;
 import static dev.jkrun.krun.KrunConstants.KRUN_SYNC_FULL;
 import static dev.jkrun.krun.KrunConstants.KRUN_SYNC_NONE;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -112,12 +113,11 @@ class LibKrunConformanceTest {
             "krun_set_gpu_options2", "krun_add_display", "krun_display_set_edid", "krun_display_set_dpi",
             "krun_display_set_physical_size", "krun_display_set_refresh_rate", "krun_set_display_backend",
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file",
-            "krun_set_firmware", "krun_disable_implicit_init",
-            "krun_get_default_init", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir", "krun_add_virtio_console_default",
+            "krun_set_firmware", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir", "krun_add_virtio_console_default",
             "krun_add_serial_console_default");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
-            "krun_split_irqchip", "krun_setuid", "krun_setgid", "krun_set_overlayfs_root", "krun_add_virtiofs3",
+            "krun_split_irqchip", "krun_set_overlayfs_root", "krun_add_virtiofs3",
             "krun_add_console_port_tty", "krun_add_console_port_inout");
 
     static final int UNKNOWN = 1_000_000;
@@ -532,9 +532,27 @@ class LibKrunConformanceTest {
         spec(m, "krun_set_firmware").valid(-ENOTSUP, c -> new Object[] {c, "/usr/share/edk2/OVMF.fd"});
         spec(m, "krun_split_irqchip").valid(0, c -> new Object[] {c, false})
                 .invalid(c -> assertEquals(-ENOTSUP, krun.krun_split_irqchip(c, true)));
-        spec(m, "krun_disable_implicit_init").valid(-ENOTSUP, c -> new Object[] {c});
+        spec(m, "krun_disable_implicit_init").valid(0, c -> new Object[] {c}).invalid(c -> {
+            assertEquals(java.util.Optional.empty(), config(c).kernel().initPath(), "before: jkrun's virtual /init.krun");
+            assertEquals(0, krun.krun_disable_implicit_init(c));
+            assertEquals(java.util.Optional.of("/init.krun"), config(c).kernel().initPath(), "the kernel still runs /init.krun, the root's");
+        });
         spec(m, "krun_get_default_init").noCtx()
-                .valid(-ENOTSUP, c -> new Object[] {new PointerByReference(), new NumberByReference(TypeAlias.size_t)});
+                .valid(0, c -> new Object[] {new PointerByReference(), new NumberByReference(TypeAlias.size_t)}).invalid(c -> {
+                    assertEquals(-EINVAL, krun.krun_get_default_init(null, new NumberByReference(TypeAlias.size_t)));
+                    assertEquals(-EINVAL, krun.krun_get_default_init(new PointerByReference(), null));
+                    PointerByReference data = new PointerByReference();
+                    NumberByReference len = new NumberByReference(TypeAlias.size_t);
+                    assertEquals(0, krun.krun_get_default_init(data, len));
+                    byte[] init = dev.jkrun.init.GuestInit.binary();
+                    assertEquals(init.length, len.longValue());
+                    byte[] got = new byte[init.length];
+                    data.getValue().get(0, got, 0, got.length);
+                    assertArrayEquals(init, got, "jkrun's init, as /init.krun is served");
+                    PointerByReference again = new PointerByReference();
+                    assertEquals(0, krun.krun_get_default_init(again, len));
+                    assertEquals(data.getValue().address(), again.getValue().address(), "static data: the same bytes every call");
+                });
         spec(m, "krun_fs_add_overlay_file").valid(-ENOTSUP, c -> new Object[] {c, KRUN_FS_ROOT_TAG, "etc/hostname", null, 0L, 0100644, false})
                 .invalid(c -> {
                     assertEquals(-EINVAL, krun.krun_fs_add_overlay_file(c, null, "x", null, 0, 0644, false));
@@ -631,9 +649,10 @@ class LibKrunConformanceTest {
             assertTrue(rc == 0 || rc == 1, "0 or 1, got " + rc);
         });
         spec(m, "krun_has_feature").noCtx().valid(1, c -> new Object[] {KrunConstants.KRUN_FEATURE_BLK}).invalid(c -> {
+            assertEquals(1, krun.krun_has_feature(KrunConstants.KRUN_FEATURE_INIT_BLOB), "krun_get_default_init works");
             for (long f : new long[] {KrunConstants.KRUN_FEATURE_NET, KrunConstants.KRUN_FEATURE_GPU, KrunConstants.KRUN_FEATURE_INPUT,
                     KrunConstants.KRUN_FEATURE_TEE, KrunConstants.KRUN_FEATURE_AMD_SEV, KrunConstants.KRUN_FEATURE_INTEL_TDX,
-                    KrunConstants.KRUN_FEATURE_AWS_NITRO, KrunConstants.KRUN_FEATURE_VIRGL_RESOURCE_MAP2, KrunConstants.KRUN_FEATURE_INIT_BLOB}) {
+                    KrunConstants.KRUN_FEATURE_AWS_NITRO, KrunConstants.KRUN_FEATURE_VIRGL_RESOURCE_MAP2}) {
                 assertEquals(0, krun.krun_has_feature(f), "feature " + f);
             }
             for (long f : new long[] {3, 5, 12, -1}) {
@@ -650,10 +669,11 @@ class LibKrunConformanceTest {
         });
         int uid = procSelf("unix:uid");
         int gid = procSelf("unix:gid");
+        // Recorded here; krun_start_enter switches (LibKrunStartEnterTest, tier 3's ApiE2E).
         spec(m, "krun_setuid").valid(0, c -> new Object[] {c, uid})
-                .invalid(c -> assertEquals(-ENOTSUP, krun.krun_setuid(c, uid + 4242), "another uid"));
+                .invalid(c -> assertEquals(0, krun.krun_setuid(c, uid + 4242), "another uid"));
         spec(m, "krun_setgid").valid(0, c -> new Object[] {c, gid})
-                .invalid(c -> assertEquals(-ENOTSUP, krun.krun_setgid(c, gid + 4242), "another gid"));
+                .invalid(c -> assertEquals(0, krun.krun_setgid(c, gid + 4242), "another gid"));
 
         // --- consoles
         spec(m, "krun_get_shutdown_eventfd").valid(ANY_ID, c -> new Object[] {c}).invalid(c -> {

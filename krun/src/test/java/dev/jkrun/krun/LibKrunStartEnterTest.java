@@ -7,6 +7,7 @@ import dev.jkrun.guests.TestGuests;
 import dev.jkrun.kvm.testing.KvmAvailable;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -54,6 +55,65 @@ class LibKrunStartEnterTest {
         Child c = run(TestGuests.path("spin"), "jkrun.test.none", "eventfd");
         assertEquals(137, c.status(), "stopped from the host\n" + c);
         assertEquals("ENTER\n", c.stdout(), c.toString());
+    }
+
+    /**
+     * krun_setuid/krun_setgid: once the VM is built and before the guest runs, every thread of the process (the JVM's
+     * and the VM's) has uid and gid 65534 and no other group, while the VM keeps running.
+     */
+    @Test
+    void krunSetuidAndSetgidSwitchEveryThreadOfTheProcess() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(procIds("self").contains("Uid: 0 0 0 0"), "needs root to switch ids");
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), StartEnterMain.class.getName(),
+                TestGuests.path("spin").toString(), "jkrun.test.none", "setuid");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            p.getOutputStream().close();
+            String want = "[Gid: 65534 65534 65534 65534, Groups: 65534, Uid: 65534 65534 65534 65534]";
+            String ids = "";
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (System.nanoTime() < deadline && p.isAlive()) {
+                ids = procIds(Long.toString(p.pid()));
+                if (ids.equals(want)) {
+                    break;
+                }
+                Thread.sleep(50);
+            }
+            assertEquals(want, ids, "the distinct id lines of the child's threads");
+            Thread.sleep(300);
+            assertTrue(p.isAlive(), "the VM runs on after the switch");
+            long vcpus = Files.list(Path.of("/proc/" + p.pid() + "/task")).filter(t -> {
+                try {
+                    return Files.readString(t.resolve("comm")).startsWith("jkrun-vm");
+                } catch (IOException e) {
+                    return false;
+                }
+            }).count();
+            assertTrue(vcpus > 0, "the VM's threads are among them");
+        } finally {
+            p.destroyForcibly();
+            p.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The distinct Uid/Gid/Groups lines of every thread of a process, whitespace collapsed, sorted. */
+    private static String procIds(String pid) throws IOException {
+        java.util.TreeSet<String> lines = new java.util.TreeSet<>();
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path t : tasks.toList()) {
+                try {
+                    for (String l : Files.readAllLines(t.resolve("status"))) {
+                        if (l.startsWith("Uid:") || l.startsWith("Gid:") || l.startsWith("Groups:")) {
+                            lines.add(l.replaceAll("\\s+", " ").strip());
+                        }
+                    }
+                } catch (IOException e) {
+                    // a thread that ended meanwhile
+                }
+            }
+        }
+        return lines.toString();
     }
 
     @Test

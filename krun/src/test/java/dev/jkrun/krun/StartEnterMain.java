@@ -6,9 +6,9 @@ import static dev.jkrun.krun.KrunConstants.KRUN_KERNEL_FORMAT_ELF;
  * A program written against the C API, as a libkrun user would write it: it touches the VM only through
  * {@link LibKrun}. Run in a child JVM by {@link LibKrunStartEnterTest}.
  *
- * <p>Arguments: {@code KERNEL CMDLINE [eventfd]}. It prints {@code ENTER} before krun_start_enter and
+ * <p>Arguments: {@code KERNEL CMDLINE [eventfd|setuid]}. It prints {@code ENTER} before krun_start_enter and
  * {@code RETURNED <rc>} if that ever returns (then exits 99). With {@code eventfd} it writes 1 to the shutdown
- * eventfd one second after entering.
+ * eventfd one second after entering; with {@code setuid} it asks for uid and gid 65534.
  */
 public final class StartEnterMain {
     private StartEnterMain() {}
@@ -32,6 +32,10 @@ public final class StartEnterMain {
             });
             t.setDaemon(true);
             t.start();
+        }
+        if (args.length > 2 && args[2].equals("setuid")) {
+            check("krun_setgid", krun.krun_setgid(ctx, 65534));
+            check("krun_setuid", krun.krun_setuid(ctx, 65534));
         }
         System.out.println("ENTER");
         System.out.flush();

@@ -44,4 +44,9 @@ public interface LibC {
     @IgnoreError long gettid();
     @IgnoreError String strerror(int errnum);
     @SaveError int dup(int fd);
+    @SaveError int setuid(int uid);
+    @SaveError int setgid(int gid);
+    @SaveError int setgroups(long size, int[] list);
+    @IgnoreError int getuid();
+    @IgnoreError int getgid();
 }

@@ -8,7 +8,8 @@ import java.util.Optional;
  * What to boot. With no {@code kernel}, the libkrunfw bundle is used ({@code krunfw} overrides where it is found).
  * {@code cmdline} replaces libkrun's default prolog when present (as krun_set_kernel's cmdline does);
  * {@code extraCmdline} words are appended to either. {@code initPath} names the guest's init (kernel {@code init=})
- * instead of jkrun's virtual {@code /init.krun}.
+ * instead of jkrun's virtual {@code /init.krun}, which the root share then does not serve (naming
+ * {@code /init.krun} itself is libkrun's krun_disable_implicit_init: the root's own file runs).
  */
 public record KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optional<String> cmdline, List<String> extraCmdline,
                            Optional<String> initPath) {

@@ -16,9 +16,12 @@ public record StopReason(Kind kind, OptionalInt exitStatus, String detail) {
         CRASH,
         /** The host stopped it: stop() after its grace period, or kill(). */
         KILLED,
-        /** It never ran: a configuration or set-up error. */
+        /**
+         * start() could not bring the vCPUs up: its caller was interrupted, or a vCPU thread's set-up failed (a
+         * configuration or set-up error is thrown by {@code VirtualMachine.create} instead, before there is a VM).
+         */
         START_FAILED,
-        /** The VMM itself failed while the guest ran. */
+        /** The VMM's own code failed while the guest ran: a vCPU thread's exception (a listener of the caller's included). */
         INFRASTRUCTURE_ERROR
     }
 

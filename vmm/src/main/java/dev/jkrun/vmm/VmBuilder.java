@@ -183,7 +183,7 @@ public final class VmBuilder {
         if (rootDisk != null && exec == null) {
             throw new ConfigurationException("root_disk", "a root disk is mounted by jkrun's init, which needs exec");
         }
-        Optional<InitConfig> init = Optional.ofNullable(exec).map(e -> e.build(rootDisk));
+        Optional<InitConfig> init = Optional.ofNullable(exec).map(e -> e.build(rootDisk, shares));
         VmConfig config = new VmConfig(m, k, console.implicit(), console.ports, shares, diskConfigs, init, oemStrings, false);
         TsiConfig tsi = network.build();
         if (vsock != null || tsi.enabled()) {
@@ -270,7 +270,10 @@ public final class VmBuilder {
             return this;
         }
 
-        /** The guest's init (kernel {@code init=}); default jkrun's virtual {@code /init.krun}. */
+        /**
+         * The guest's init (kernel {@code init=}); default jkrun's virtual {@code /init.krun}, which is then not
+         * served: {@code "/init.krun"} runs the root's own file of that name.
+         */
         public KernelBuilder initPath(String path) {
             this.initPath = path;
             return this;
@@ -624,8 +627,18 @@ public final class VmBuilder {
         private String workdir;
         private String hostname;
         private final List<String[]> rlimits = new ArrayList<>();
+        private boolean mountShares = true;
 
         private ExecBuilder() {}
+
+        /**
+         * Whether init mounts each share besides the root at {@code /mnt/TAG} (default true). Off, the guest mounts
+         * them itself ({@code mount -t virtiofs TAG DIR}), as under libkrun, whose init mounts none.
+         */
+        public ExecBuilder mountShares(boolean on) {
+            this.mountShares = on;
+            return this;
+        }
 
         /** The program; a name without '/' is looked up in the guest's PATH. */
         public ExecBuilder path(String path) {
@@ -669,7 +682,7 @@ public final class VmBuilder {
             return this;
         }
 
-        InitConfig build(String[] rootDisk) {
+        InitConfig build(String[] rootDisk, List<FsShare> shares) {
             if (path == null || path.isEmpty()) {
                 throw new ConfigurationException("exec.path", "no program given");
             }
@@ -688,6 +701,9 @@ public final class VmBuilder {
                 }
                 if (rootDisk != null) {
                     b.rootDisk(new RootDisk(rootDisk[0], rootDisk[1], rootDisk[2]));
+                }
+                if (mountShares) {
+                    shares.stream().filter(s -> !s.isRoot()).forEach(s -> b.mount(s.tag(), "/mnt/" + s.tag()));
                 }
                 return b.build();
             } catch (InvalidInitConfigException e) {

@@ -9,6 +9,7 @@ import dev.jkrun.libc.FileDescriptor;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -74,11 +75,7 @@ class LifecycleTest {
 
     @Test
     void twentyConcurrentVmsEachStopWithTheirOwnStatus() throws Exception {
-        cycle();
-        awaitNoVmThreads();
-        var fds = OpenFds.named();
-        int ours = FileDescriptor.openCount();
-        long mapped = AnonymousMapping.mappedBytes();
+        Baseline baseline = Baseline.take();
         List<VirtualMachine> vms = new java.util.ArrayList<>();
         try {
             for (int i = 0; i < 20; i++) {
@@ -94,28 +91,17 @@ class LifecycleTest {
         } finally {
             vms.forEach(VirtualMachine::close);
         }
-        assertEquals(ours, FileDescriptor.openCount(), "jkrun file descriptors");
-        assertEquals(mapped, AnonymousMapping.mappedBytes(), "guest memory mappings");
-        assertEquals(fds, OpenFds.named(), "process file descriptors");
-        assertEquals(List.of(), awaitNoVmThreads(), "threads of stopped VMs");
+        baseline.assertReleased();
     }
 
     @Test
     void fiftyStartStopCyclesLeaveNothingBehind() throws Exception {
-        // Warm up once so lazily created JVM/JNR threads and fds are part of the baseline.
-        cycle();
-        awaitNoVmThreads();
-        var fds = OpenFds.named();
+        Baseline baseline = Baseline.take();
         int threads = Thread.activeCount();
-        int ours = FileDescriptor.openCount();
-        long mapped = AnonymousMapping.mappedBytes();
         for (int i = 0; i < 50; i++) {
             cycle();
         }
-        assertEquals(ours, FileDescriptor.openCount(), "jkrun file descriptors");
-        assertEquals(mapped, AnonymousMapping.mappedBytes(), "guest memory mappings");
-        assertEquals(fds, OpenFds.named(), "process file descriptors");
-        assertEquals(List.of(), awaitNoVmThreads(), "threads of stopped VMs");
+        baseline.assertReleased();
         assertTrue(Thread.activeCount() <= threads, "live threads: " + Thread.activeCount() + " > " + threads);
     }
 
@@ -129,6 +115,84 @@ class LifecycleTest {
         for (int i = 0; i < 40; i++) {
             GuestRun r = GuestRun.run(i % 2 == 0 ? "exit_status" : "triple_fault", 1 + i % 2, 32, "jkrun.test.status=3");
             assertTrue(r.reason().kind() == StopReason.Kind.SHUTDOWN || r.reason().kind() == StopReason.Kind.CRASH, r.reason().toString());
+        }
+    }
+
+    /**
+     * START_FAILED: a start() whose caller is interrupted while the vCPUs come up gives up, keeps the interrupt, and
+     * the VM stops with START_FAILED and releases everything (the vCPU already started sees the stop and leaves).
+     */
+    @Test
+    void anInterruptedStartIsStartFailedAndReleasesEverything() throws Exception {
+        Baseline baseline = Baseline.take();
+        try (VirtualMachine vm = VirtualMachine.create(GuestRun.config("spin", 2, 32, ""), System.err, null)) {
+            Thread.currentThread().interrupt();
+            vm.start();
+            assertTrue(Thread.interrupted(), "the caller's interrupt is kept");
+            Optional<StopReason> r = vm.waitForStop(Duration.ofSeconds(30));
+            assertTrue(r.isPresent(), "did not stop");
+            assertEquals(StopReason.Kind.START_FAILED, r.get().kind(), r.get().toString());
+            assertEquals(1, r.get().processExitStatus());
+        }
+        baseline.assertReleased();
+    }
+
+    /**
+     * INFRASTRUCTURE_ERROR: the VMM failing under a running guest, here KVM_RUN failing because the vCPU's fd became
+     * something else (dup2 of /dev/null over it, found by its /proc/self/fd link), stops the VM with that reason,
+     * naming the call, and releases everything.
+     */
+    @Test
+    void aVmmFailureWhileTheGuestRunsIsAnInfrastructureError() throws Exception {
+        Baseline baseline = Baseline.take();
+        Fds libc = jnr.ffi.LibraryLoader.create(Fds.class).load("c");
+        int nullFd = libc.open("/dev/null", 0);
+        assertTrue(nullFd >= 0);
+        try (VirtualMachine vm = VirtualMachine.create(GuestRun.config("spin", 1, 32, ""), System.err, null)) {
+            vm.start();
+            waitForOutput(vm, "SPIN");
+            List<String> vcpuFds = OpenFds.named().entrySet().stream()
+                    .filter(e -> e.getValue().equals("anon_inode:kvm-vcpu:0")).map(java.util.Map.Entry::getKey).toList();
+            assertEquals(1, vcpuFds.size(), "this VM's one vCPU fd: " + OpenFds.named());
+            int vcpuFd = Integer.parseInt(vcpuFds.get(0));
+            assertEquals(vcpuFd, libc.dup2(nullFd, vcpuFd));
+            vm.vcpuState(); // takes the vCPU out of KVM_RUN; its next KVM_RUN is on /dev/null
+            Optional<StopReason> r = vm.waitForStop(Duration.ofSeconds(30));
+            assertTrue(r.isPresent(), "did not stop");
+            assertEquals(StopReason.Kind.INFRASTRUCTURE_ERROR, r.get().kind(), r.get().toString());
+            assertTrue(r.get().detail().contains("KVM_RUN"), r.get().detail());
+            assertEquals(1, r.get().processExitStatus());
+        } finally {
+            libc.close(nullFd);
+        }
+        baseline.assertReleased();
+    }
+
+    /** libc calls this test needs and jkrun's binding rightly does not offer. */
+    public interface Fds {
+        int open(String path, int flags);
+
+        int dup2(int oldfd, int newfd);
+
+        int close(int fd);
+    }
+
+    /**
+     * What the process holds with no VM: taken after one warm-up cycle, so that lazily created JVM/JNR threads and
+     * fds are part of it.
+     */
+    private record Baseline(Map<String, String> fds, int ours, long mapped) {
+        static Baseline take() throws Exception {
+            cycle();
+            awaitNoVmThreads();
+            return new Baseline(OpenFds.named(), FileDescriptor.openCount(), AnonymousMapping.mappedBytes());
+        }
+
+        void assertReleased() throws Exception {
+            assertEquals(ours, FileDescriptor.openCount(), "jkrun file descriptors");
+            assertEquals(mapped, AnonymousMapping.mappedBytes(), "guest memory mappings");
+            assertEquals(fds, OpenFds.named(), "process file descriptors");
+            assertEquals(List.of(), awaitNoVmThreads(), "threads of stopped VMs");
         }
     }
 

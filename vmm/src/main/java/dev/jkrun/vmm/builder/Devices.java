@@ -19,12 +19,15 @@ import java.util.Optional;
 final class Devices {
     private Devices() {}
 
-    /** What building a device may need beyond its own configuration. */
-    record Context(Optional<InitConfig> exec, VmControl control) {}
+    /**
+     * What building a device may need beyond its own configuration: the command's init config, whether the root
+     * share serves jkrun's init (not when the kernel boots an init of the caller's, see {@code KernelConfig.initPath}).
+     */
+    record Context(Optional<InitConfig> exec, boolean servesInit, VmControl control) {}
 
     static VirtioDevice build(DeviceConfig config, Context ctx) {
         if (config instanceof FsShare s) {
-            return Shares.device(s, ctx.exec(), ctx.control()::reportExitStatus);
+            return Shares.device(s, ctx.exec(), ctx.servesInit(), ctx.control()::reportExitStatus);
         }
         if (config instanceof DiskConfig d) {
             return Disks.device(d);

@@ -9,12 +9,10 @@ import dev.jkrun.devices.virtio.fs.VirtioFs;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.Resolvers;
-import dev.jkrun.init.VirtioFsMount;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.VmConfig;
 import dev.jkrun.vmm.VsockDeviceConfig;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.function.IntConsumer;
@@ -25,10 +23,12 @@ final class Shares {
     private Shares() {}
 
     /**
-     * One share's device. The root share of a VM with a command also serves init.krun and /.jkrun-config as
-     * virtual read-only files that never exist on the host, and takes init's exit-status ioctl.
+     * One share's device. The root share of a VM with a command also serves /.jkrun-config and, when {@code
+     * servesInit}, init.krun, as virtual read-only files that never exist on the host, and takes init's exit-status
+     * ioctl. Without {@code servesInit} (libkrun's krun_disable_implicit_init) the root's own files are what the
+     * guest sees, an init.krun there included.
      */
-    static VirtioFs device(FsShare share, Optional<InitConfig> exec, IntConsumer exitStatus) {
+    static VirtioFs device(FsShare share, Optional<InitConfig> exec, boolean servesInit, IntConsumer exitStatus) {
         if (share.backend().isPresent()) {
             FileSystem fs = share.backend().get().get();
             if (fs == null) {
@@ -39,34 +39,33 @@ final class Shares {
         PassthroughOptions.Builder options = PassthroughOptions.builder().readOnly(share.readOnly());
         if (share.isRoot()) {
             options.exitCodeListener(exitStatus);
-            exec.ifPresent(e -> options
-                    .virtualFile(GuestInit.FILE_NAME, GuestInit.binary(), 0755)
-                    .virtualFile(InitConfig.FILE_NAME, e.encode(), 0444));
+            exec.ifPresent(e -> {
+                if (servesInit) {
+                    options.virtualFile(GuestInit.FILE_NAME, GuestInit.binary(), 0755);
+                }
+                options.virtualFile(InitConfig.FILE_NAME, e.encode(), 0444);
+            });
         }
         PassthroughFs fs = new PassthroughFs(share.path(), options.build());
         return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly()), fs);
     }
 
     /**
-     * The command's init config with what the VM adds: /mnt/TAG for shares it does not mount, stdio wiring, and with
-     * TSI for INET sockets the host's resolvers ({@link HostResolvers}) unless the config names its own.
+     * The command's init config with what the VM adds: stdio wiring, and with TSI for INET sockets the host's
+     * resolvers ({@link HostResolvers}) unless the config names its own. Shares are mounted where the config says
+     * ({@code VmBuilder}'s and {@code jkrun run}'s /mnt/TAG default is theirs; through the libkrun interface init
+     * mounts no extra share, as libkrun's).
      */
     static InitConfig completeInit(InitConfig e, VmConfig config) {
         return completeInit(e, config, HostResolvers::host);
     }
 
     static InitConfig completeInit(InitConfig e, VmConfig config, Supplier<Optional<Resolvers>> hostResolvers) {
-        List<VirtioFsMount> mounts = new ArrayList<>(e.mounts());
-        for (FsShare s : config.shares()) {
-            if (!s.isRoot() && mounts.stream().noneMatch(m -> m.tag().equals(s.tag()))) {
-                mounts.add(new VirtioFsMount(s.tag(), "/mnt/" + s.tag()));
-            }
-        }
         Resolvers resolvers = e.resolvers();
         if (resolvers == null && tsiInet(config)) {
             resolvers = hostResolvers.get().orElse(null);
         }
-        return new InitConfig(e.exec(), e.args(), e.env(), e.workdir(), e.hostname(), e.rlimits(), mounts, e.rootDisk(),
+        return new InitConfig(e.exec(), e.args(), e.env(), e.workdir(), e.hostname(), e.rlimits(), e.mounts(), e.rootDisk(),
                 Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()), resolvers);
     }
 

@@ -108,7 +108,7 @@ final class VcpuThread implements Runnable {
         } catch (RuntimeException e) {
             declareExitedAndDrain();
             ready.countDown();
-            vmm.guestStopped(StopReason.of(StopReason.Kind.INFRASTRUCTURE_ERROR, "vCPU " + vcpu.id() + " set-up failed: " + e.getMessage()));
+            vmm.guestStopped(StopReason.of(StopReason.Kind.START_FAILED, "vCPU " + vcpu.id() + " set-up failed: " + e.getMessage()));
             return;
         }
         ready.countDown();

@@ -63,6 +63,9 @@ public final class VirtioFs implements VirtioDevice {
 
     public String tag() { return tag; }
 
+    /** The FUSE server behind the queues (its file system is the share's backend). */
+    public FuseServer server() { return server; }
+
     @Override
     public int deviceType() { return DEVICE_TYPE; }
 

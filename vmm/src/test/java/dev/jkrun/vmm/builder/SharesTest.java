@@ -1,0 +1,69 @@
+package dev.jkrun.vmm.builder;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.jkrun.devices.fs.Context;
+import dev.jkrun.devices.fs.FileSystem;
+import dev.jkrun.devices.fs.FsException;
+import dev.jkrun.devices.virtio.fs.VirtioFs;
+import dev.jkrun.init.GuestInit;
+import dev.jkrun.init.InitConfig;
+import dev.jkrun.init.VirtioFsMount;
+import dev.jkrun.vmm.FsShare;
+import dev.jkrun.vmm.VmBuilder;
+import dev.jkrun.vmm.VmConfig;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** What the root share serves for jkrun's init, and which shares init mounts. */
+class SharesTest {
+    private static final int ENOENT = 2;
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void theRootServesJkrunsInitUnlessTheKernelBootsTheCallersOwn() throws Exception {
+        Files.writeString(dir.resolve("init.krun"), "the root's own init");
+        InitConfig exec = InitConfig.builder("/bin/true").build();
+        FsShare root = new FsShare(FsShare.ROOT_TAG, dir, false);
+        try (VirtioFs served = Shares.device(root, Optional.of(exec), true, s -> { })) {
+            FileSystem fs = served.server().fileSystem();
+            assertEquals(GuestInit.binary().length, lookup(fs, GuestInit.FILE_NAME).attr().size(), "jkrun's init shadows the root's");
+            assertEquals(exec.encode().length, lookup(fs, InitConfig.FILE_NAME).attr().size());
+        }
+        try (VirtioFs served = Shares.device(root, Optional.of(exec), false, s -> { })) {
+            FileSystem fs = served.server().fileSystem();
+            assertEquals("the root's own init".length(), lookup(fs, GuestInit.FILE_NAME).attr().size(), "the root's own file");
+            assertEquals(exec.encode().length, lookup(fs, InitConfig.FILE_NAME).attr().size(), "the workload config stays");
+        }
+        Files.delete(dir.resolve("init.krun"));
+        try (VirtioFs served = Shares.device(root, Optional.of(exec), false, s -> { })) {
+            FsException e = assertThrows(FsException.class, () -> lookup(served.server().fileSystem(), GuestInit.FILE_NAME));
+            assertEquals(ENOENT, e.errno());
+        }
+    }
+
+    @Test
+    void theBuilderMountsSharesAtMntTagUnlessToldNot() throws Exception {
+        Path data = Files.createDirectory(dir.resolve("data"));
+        VmConfig mounted = VmBuilder.create().fs(f -> f.root(dir)).fs(f -> f.tag("data").path(data))
+                .exec(e -> e.path("/bin/true")).build();
+        assertEquals(List.of(new VirtioFsMount("data", "/mnt/data")), mounted.exec().orElseThrow().mounts());
+        assertEquals(mounted.exec().orElseThrow().mounts(), Shares.completeInit(mounted.exec().orElseThrow(), mounted).mounts());
+        VmConfig unmounted = VmBuilder.create().fs(f -> f.root(dir)).fs(f -> f.tag("data").path(data))
+                .exec(e -> e.path("/bin/true").mountShares(false)).build();
+        assertEquals(List.of(), unmounted.exec().orElseThrow().mounts());
+        assertEquals(List.of(), Shares.completeInit(unmounted.exec().orElseThrow(), unmounted).mounts(), "the VM adds none");
+    }
+
+    private static dev.jkrun.devices.fs.Entry lookup(FileSystem fs, String name) throws FsException {
+        return fs.lookup(Context.ROOT, FileSystem.ROOT_ID, name.getBytes(StandardCharsets.UTF_8));
+    }
+}
