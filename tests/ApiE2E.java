@@ -275,7 +275,7 @@ public final class ApiE2E {
         Files.deleteIfExists(extra);
     }
 
-    private interface Posix {
+    public interface Posix {
         long write(int fd, byte[] buf, long count);
     }
 

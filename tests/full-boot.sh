@@ -133,6 +133,30 @@ jk run -- /bin/sh -c 'for d in /sys/bus/virtio/devices/*; do if [ "$(cat "$d/dev
 check "run: virtio_balloon bound with free page reporting negotiated" $? "$(out)"
 jk run --no-balloon -- /bin/sh -c 'cat /sys/bus/virtio/devices/*/device' >"$work/out" 2>"$work/err"; st=$?
 [ "$st" = 0 ] && ! grep -q 0x0005 "$work/out"; check "run: --no-balloon leaves virtio-balloon out" $? "$(out)"
+
+# 6b-topology. CPU topology from CPUID as Linux builds it: 4 vCPUs are 4 cores of one package; with
+#     --hyperthreading vCPUs 2k and 2k+1 are the two threads of core k (sibling lists), as libkrun's ht_enabled.
+topo='for c in 0 1 2 3; do echo "cpu$c $(cat /sys/devices/system/cpu/cpu$c/topology/thread_siblings_list) $(cat /sys/devices/system/cpu/cpu$c/topology/core_id)"; done'
+jk run --cpus 4 -- /bin/sh -c "$topo" >"$work/out" 2>"$work/err"; st=$?
+[ "$st" = 0 ] && [ "$(cat "$work/out")" = "$(printf 'cpu0 0 0\ncpu1 1 1\ncpu2 2 2\ncpu3 3 3')" ]
+check "run: 4 vCPUs are 4 single-thread cores (siblings, core ids)" $? "$(out)"
+jk run --cpus 4 --hyperthreading -- /bin/sh -c "$topo" >"$work/out" 2>"$work/err"; st=$?
+[ "$st" = 0 ] && [ "$(cat "$work/out")" = "$(printf 'cpu0 0-1 0\ncpu1 0-1 0\ncpu2 2-3 1\ncpu3 2-3 1')" ]
+check "run: --hyperthreading pairs vCPUs into 2-thread cores" $? "$(out)"
+
+# 6b-nested. nested virtualization: with --nested-virt the guest's own KVM (libkrunfw has it built in) gets a
+#     /dev/kvm it can use where this host's KVM allows nesting; nested/kvmprobe (built by nested/test-harness.sh)
+#     asks it for its API version.
+probe="$PWD/nested/target/kvmprobe"
+if grep -qsx -e 1 -e Y /sys/module/kvm_amd/parameters/nested /sys/module/kvm_intel/parameters/nested && [ -x "$probe" ]; then
+  jk run --nested-virt -- /bin/sh -c "test -c /dev/kvm && echo has-dev-kvm; $probe api" >"$work/out" 2>"$work/err"; st=$?
+  [ "$st" = 0 ] && grep -qx has-dev-kvm "$work/out" && grep -qx 'KVM_API_VERSION 12' "$work/out"
+  check "run: --nested-virt gives the guest a working /dev/kvm" $? "$(out)"
+  jk run -- /bin/sh -c 'test -c /dev/kvm && echo has-dev-kvm; grep -c -w -E "vmx|svm" /proc/cpuinfo' >"$work/out" 2>"$work/err"; st=$?
+  ! grep -qx has-dev-kvm "$work/out" && grep -qx 0 "$work/out"; check "run: without --nested-virt no vmx/svm and no /dev/kvm" $? "$(out)"
+else
+  echo "skip - run: nested virtualization (this host's KVM does not allow nesting, or $probe was not built)"
+fi
 fi
 
 # 6b. the terminal path (tests/terminal.sh, under util-linux `script`): size at start, SIGWINCH, Ctrl-C -> 130.

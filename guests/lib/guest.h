@@ -73,6 +73,11 @@ void pic_mask_all(void);
 /* ---- SMP ---- */
 void ap_main(uint32_t apic_id);            /* defined by the guest */
 int smp_start_ap(uint32_t apic_id);        /* 0 = the AP reached long mode */
+/* Starts every AP of the MP table but the caller, one after another, then waits up to ~3 s of TSC for *up (the
+ * caller's count of CPUs running, the BSP included; each AP adds itself) to reach mp->ncpus; returns *up. */
+uint32_t smp_start_all(const struct mp_info *mp, uint32_t me, volatile uint32_t *up);
+/* The CPU set-up every interrupt-using guest starts with: boot info, paging, IDT, 8259s masked, LAPIC on. */
+void guest_cpu_init(struct boot_params_lite *zp);
 extern volatile uint32_t ap_started;
 
 /* ---- virtio-mmio v2 ---- */

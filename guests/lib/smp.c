@@ -48,3 +48,22 @@ int smp_start_ap(uint32_t apic_id) {
     }
     return -1;
 }
+
+uint32_t smp_start_all(const struct mp_info *mp, uint32_t me, volatile uint32_t *up) {
+    for (int i = 0; i < mp->ncpus; i++) {
+        if (mp->apic_ids[i] == me) continue;
+        int rc = smp_start_ap(mp->apic_ids[i]);
+        if (rc) printf_lite("AP %u did not start (rc %d)\n", mp->apic_ids[i], rc);
+    }
+    uint64_t t0 = rdtsc();
+    while (*up < (uint32_t)mp->ncpus && rdtsc() - t0 < 3000000000ULL) pause();
+    return *up;
+}
+
+void guest_cpu_init(struct boot_params_lite *zp) {
+    bootinfo_init(zp);
+    paging_init();
+    idt_init();
+    pic_mask_all();
+    lapic_enable();
+}

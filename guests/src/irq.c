@@ -8,11 +8,7 @@ static void pit_pin0(int v) { (void)v; pit_hits[0]++; }
 static void pit_pin2(int v) { (void)v; pit_hits[1]++; }
 
 int guest_main(struct boot_params_lite *zp) {
-    bootinfo_init(zp);
-    paging_init();
-    idt_init();
-    pic_mask_all();
-    lapic_enable();
+    guest_cpu_init(zp);
     int bad = 0;
 
     lapic_timer_periodic(0x40, 1000000);            /* 1 ms at a 1 GHz APIC bus */

@@ -9,23 +9,13 @@ void ap_main(uint32_t apic_id) {
 }
 
 int guest_main(struct boot_params_lite *zp) {
-    bootinfo_init(zp);
-    paging_init();
-    idt_init();
-    pic_mask_all();
-    lapic_enable();
+    guest_cpu_init(zp);
     struct mp_info mp; mp_find(&mp);
     if (!mp.ok) fail(mp.error);
     uint32_t a, b, c, d; cpuid(1, 0, &a, &b, &c, &d);
     uint32_t me = b >> 24;
     printf_lite("APIC %u\n", me);
-    for (int i = 0; i < mp.ncpus; i++) {
-        if (mp.apic_ids[i] == me) continue;
-        int rc = smp_start_ap(mp.apic_ids[i]);
-        if (rc) printf_lite("AP %u did not start (rc %d)\n", mp.apic_ids[i], rc);
-    }
-    uint64_t t0 = rdtsc();
-    while (cpus_up < (uint32_t)mp.ncpus && rdtsc() - t0 < 3000000000ULL) pause();
+    smp_start_all(&mp, me, &cpus_up);
     printf_lite("CPUS %u\n", cpus_up);
     return cpus_up == (uint32_t)mp.ncpus ? 0 : 1;
 }

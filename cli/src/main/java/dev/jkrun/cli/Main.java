@@ -77,7 +77,7 @@ public final class Main {
                 "run options:  [--cpus N] [--memory MIB] [--root DIR] [--fs TAG=DIR[:ro]]... [--env K=V]... [--workdir DIR]",
                 "              [--rlimit NAME=SOFT:HARD]... [--disk ID=PATH[:ro][:raw|qcow2|vmdk][:direct]]...",
                 "              [--root-disk DEVICE[:FSTYPE[:OPTIONS]]] [--vsock PORT=PATH[:listen]]...",
-                "              [--net tsi|none] [--port HOST:GUEST]... [--no-rng] [--no-balloon]",
+                "              [--net tsi|none] [--port HOST:GUEST]... [--no-rng] [--no-balloon] [--hyperthreading] [--nested-virt]",
                 "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--cmdline STR]",

@@ -11,6 +11,7 @@ import dev.jkrun.init.RootDisk;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.libc.Terminal;
 import dev.jkrun.vmm.BalloonDeviceConfig;
+import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.KernelConfig;
@@ -35,6 +36,14 @@ import java.util.Optional;
 final class RunCommand {
     private RunCommand() {}
 
+    private static MachineConfig machine(int cpus, long memory, boolean hyperthreading, boolean nestedVirt) {
+        try {
+            return new MachineConfig(cpus, memory, hyperthreading, nestedVirt);
+        } catch (ConfigurationException e) {
+            throw new Main.UsageException((e.field().equals("machine.vcpus") ? "--cpus: " : "--memory: ") + e.getMessage());
+        }
+    }
+
     static int run(String[] argv, PrintStream out, PrintStream err) {
         int cpus = 1;
         long memory = 512;
@@ -48,6 +57,8 @@ final class RunCommand {
         boolean tsi = true;
         boolean rng = true;
         boolean balloon = true;
+        boolean hyperthreading = false;
+        boolean nestedVirt = false;
         Optional<RootDisk> rootDisk = Optional.empty();
         List<String> env = new ArrayList<>();
         List<String> rlimits = new ArrayList<>();
@@ -65,6 +76,8 @@ final class RunCommand {
                 case "--net" -> tsi = parseNet(args.value(o));
                 case "--no-rng" -> rng = false;
                 case "--no-balloon" -> balloon = false;
+                case "--hyperthreading" -> hyperthreading = true;
+                case "--nested-virt" -> nestedVirt = true;
                 case "--root-disk" -> rootDisk = Optional.of(parseRootDisk(args.value(o)));
                 case "--env" -> env.add(parseEnv(args.value(o)));
                 case "--workdir" -> workdir = args.value(o);
@@ -111,7 +124,7 @@ final class RunCommand {
         all.addAll(shares);
         ConsoleConfig console = consoleOutput.<ConsoleConfig>map(ConsoleConfig.ToFile::new).orElse(new ConsoleConfig.Stdio());
         KernelConfig kernel = new KernelConfig(Optional.empty(), krunfw, Optional.empty(), List.of());
-        VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kernel, console, all, disks, Optional.of(exec), false);
+        VmConfig config = new VmConfig(machine(cpus, memory, hyperthreading, nestedVirt), kernel, console, all, disks, Optional.of(exec), false);
         if (!tsi && !published.isEmpty()) {
             throw new Main.UsageException("--port publishes a guest port through TSI, which --net none turns off");
         }

@@ -11,10 +11,12 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Per-vCPU CPUID derived from KVM_GET_SUPPORTED_CPUID (notes §1.9; libkrun {@code src/cpuid/src/transformer}).
- * Every vCPU is its own single-threaded core in one package (libkrun never enables HT), and the vCPU's APIC id is
- * its index. Nothing here executes CPUID: the host's vendor and brand string come from KVM's list, which passes
- * leaf 0 and leaves 0x80000002–4 through from the host.
+ * Per-vCPU CPUID derived from KVM_GET_SUPPORTED_CPUID (libkrun {@code src/cpuid/src/transformer}). All vCPUs sit
+ * in one package and the vCPU's APIC id is its index. Without SMT every vCPU is its own single-threaded core; with
+ * SMT (libkrun's {@code ht_enabled}, more than one vCPU) vCPUs 2k and 2k+1 are the two threads of core k: leaf 0xB
+ * shifts the x2APIC id by 1 at the thread level, L1/L2 are shared by 2 threads, AMD's 0x8000001E gives core k and 2
+ * threads per core. Nothing here executes CPUID: the host's vendor and brand string come from KVM's list, which
+ * passes leaf 0 and leaves 0x80000002–4 through from the host.
  */
 public final class Cpuid {
     private Cpuid() {}
@@ -35,26 +37,37 @@ public final class Cpuid {
         }
     }
 
+    /** {@link #forVcpu(List, int, int, boolean, boolean)} without SMT. */
+    public static List<CpuidEntry> forVcpu(List<CpuidEntry> supported, int vcpuId, int vcpuCount, boolean nested) {
+        return forVcpu(supported, vcpuId, vcpuCount, nested, false);
+    }
+
     /**
-     * The CPUID table for vCPU {@code vcpuId} of {@code vcpuCount}. Leaves not named in notes §1.9 pass through.
+     * The CPUID table for vCPU {@code vcpuId} of {@code vcpuCount}. Leaves not transformed here pass through.
      *
      * @param nested whether to keep VMX (Intel) / SVM (AMD) where KVM offers them; otherwise they are cleared
+     * @param smt two threads per core (needs an even count; with one vCPU there is nothing to pair and it is ignored)
      */
-    public static List<CpuidEntry> forVcpu(List<CpuidEntry> supported, int vcpuId, int vcpuCount, boolean nested) {
+    public static List<CpuidEntry> forVcpu(List<CpuidEntry> supported, int vcpuId, int vcpuCount, boolean nested,
+                                           boolean smt) {
         if (vcpuCount < 1 || vcpuCount > MAX_VCPUS) {
             throw new IllegalArgumentException("vcpus must be in [1, " + MAX_VCPUS + "]: " + vcpuCount);
         }
         if (vcpuId < 0 || vcpuId >= vcpuCount) {
             throw new IllegalArgumentException("vcpus: id " + vcpuId + " out of range for " + vcpuCount + " vcpus");
         }
+        if (smt && vcpuCount > 1 && vcpuCount % 2 != 0) {
+            throw new IllegalArgumentException("vcpus: SMT needs an even count, got " + vcpuCount);
+        }
+        boolean ht = smt && vcpuCount > 1;
         Vendor vendor = Vendor.of(supported);
         byte[] brand = brandString(vendor, supported);
         List<CpuidEntry> out = new ArrayList<>(supported.size());
-        for (CpuidEntry e : supported) {
+        for (CpuidEntry e : withTopologyLevels(supported, vendor)) {
             e = common(e, vcpuId, vcpuCount, nested);
             e = switch (vendor) {
-                case INTEL -> intel(e, vcpuId, vcpuCount);
-                case AMD -> amd(e, vcpuId, vcpuCount);
+                case INTEL -> intel(e, vcpuId, vcpuCount, ht);
+                case AMD -> amd(e, vcpuId, vcpuCount, ht);
                 case OTHER -> e;
             };
             if (brand != null && e.function() >= 0x8000_0002 && e.function() <= 0x8000_0004) {
@@ -63,6 +76,29 @@ public final class Cpuid {
             out.add(e);
         }
         return List.copyOf(out);
+    }
+
+    /**
+     * KVM lists only the sub-leaves of 0xB/0x1F the host reports (a host with one level lists sub-leaf 0 alone), and
+     * a missing sub-leaf reads as zeros, which would hide the core level the VM's topology needs: where the leaf is
+     * listed for Intel or AMD, sub-leaves 0–2 are there (the values are filled in by {@link #extendedTopology}).
+     */
+    static List<CpuidEntry> withTopologyLevels(List<CpuidEntry> supported, Vendor vendor) {
+        if (vendor == Vendor.OTHER) {
+            return supported;
+        }
+        List<CpuidEntry> all = new ArrayList<>(supported);
+        for (int leaf : new int[] {0xB, 0x1F}) {
+            if (find(supported, leaf, 0).isEmpty()) {
+                continue;
+            }
+            for (int sub = 1; sub <= 2; sub++) {
+                if (find(supported, leaf, sub).isEmpty()) {
+                    all.add(new CpuidEntry(leaf, sub, CpuidEntry.FLAG_SIGNIFICANT_INDEX, 0, 0, 0, 0));
+                }
+            }
+        }
+        return all;
     }
 
     // ---- all vendors
@@ -104,52 +140,53 @@ public final class Cpuid {
 
     // ---- Intel (transformer/intel.rs)
 
-    static CpuidEntry intel(CpuidEntry e, int id, int n) {
+    static CpuidEntry intel(CpuidEntry e, int id, int n, boolean ht) {
         return switch (e.function()) {
             // Leaf 1 ECX bit 24: TSC-deadline timer mode, which KVM emulates on every host.
             case 0x1 -> e.withEcx(bit(e.ecx(), 24, true));
-            case 0x4 -> deterministicCache(e, n);
+            case 0x4 -> bits(cacheSharing(e, n, ht), 26, 31, Math.min(n - 1, 63)); // cores per package − 1
             // Leaf 6: no turbo (EAX bit 1), no energy-performance bias (ECX bit 3): the guest cannot drive them.
             case 0x6 -> e.withEax(bit(e.eax(), 1, false)).withEcx(bit(e.ecx(), 3, false));
             // Leaf 0xA: no architectural PMU.
             case 0xA -> e.withEax(0).withEbx(0).withEcx(0).withEdx(0);
             // 0xB is libkrun's; 0x1F (V2 extended topology) gets the same answer, since newer kernels prefer it
             // and KVM passes the host's topology through there.
-            case 0xB, 0x1F -> extendedTopology(e, id, n);
+            case 0xB, 0x1F -> extendedTopology(e, id, n, ht);
             default -> e;
         };
     }
 
-    /** Leaf 4: L1/L2 are private to the (single-thread) core, L3 is shared by all n; n cores per package. */
-    static CpuidEntry deterministicCache(CpuidEntry e, int n) {
+    /**
+     * Leaf 4 (Intel) and 0x8000001D (AMD) EAX[25:14], threads sharing the cache − 1: L1/L2 belong to one core (its
+     * 2 threads with SMT), L3 is shared by all n.
+     */
+    static CpuidEntry cacheSharing(CpuidEntry e, int n, boolean ht) {
         int level = (e.eax() >>> 5) & 7;
-        int eax = e.eax();
         if (level == 1 || level == 2) {
-            eax = bits(eax, 14, 25, 0); // sharing threads − 1: 0 without HT
-        } else if (level == 3) {
-            eax = bits(eax, 14, 25, n - 1);
+            return e.withEax(bits(e.eax(), 14, 25, ht ? 1 : 0));
         }
-        // Cores per package − 1, a 6-bit field.
-        eax = bits(eax, 26, 31, Math.min(n - 1, 63));
-        return e.withEax(eax);
+        return level == 3 ? e.withEax(bits(e.eax(), 14, 25, n - 1)) : e;
     }
+
+    private static CpuidEntry bits(CpuidEntry e, int lo, int hi, int v) { return e.withEax(bits(e.eax(), lo, hi, v)); }
 
     static final int LEVEL_INVALID = 0;
     static final int LEVEL_SMT = 1;
     static final int LEVEL_CORE = 2;
 
     /**
-     * Leaf 0xB: EDX is the x2APIC id. Sub-leaf 0 (SMT): shift 0, one thread per core, type SMT — or Core when
-     * n = 1, the only level. Sub-leaf 1 (Core): shift 6, n logical processors, type Core — or Invalid when n = 1.
-     * Sub-leaves ≥ 2 are invalid levels: ECX holds only the sub-leaf index.
+     * Leaf 0xB: EDX is the x2APIC id. Sub-leaf 0 (SMT): shift 0 and one thread per core (shift 1, 2 threads with
+     * SMT), type SMT — or Core when n = 1, the only level. Sub-leaf 1 (Core): shift 6, n logical processors, type
+     * Core — or Invalid when n = 1. Sub-leaves ≥ 2 are invalid levels: ECX holds only the sub-leaf index.
      */
-    static CpuidEntry extendedTopology(CpuidEntry e, int id, int n) {
+    static CpuidEntry extendedTopology(CpuidEntry e, int id, int n, boolean ht) {
         int eax = 0;
         int ebx = 0;
         int ecx;
         switch (e.index()) {
             case 0 -> {
-                ebx = 1;
+                eax = ht ? 1 : 0;
+                ebx = ht ? 2 : 1;
                 ecx = (n == 1 ? LEVEL_CORE : LEVEL_SMT) << 8;
             }
             case 1 -> {
@@ -164,7 +201,7 @@ public final class Cpuid {
 
     // ---- AMD (transformer/amd.rs)
 
-    static CpuidEntry amd(CpuidEntry e, int id, int n) {
+    static CpuidEntry amd(CpuidEntry e, int id, int n, boolean ht) {
         return switch (e.function()) {
             // Leaf 7.0 EDX bit 29 ARCH_CAPABILITIES: the MSR is Intel's; do not advertise it on AMD.
             case 0x7 -> e.index() == 0 ? e.withEdx(bit(e.edx(), 29, false)) : e;
@@ -175,17 +212,23 @@ public final class Cpuid {
             // 0x80000008 ECX[15:12] APIC id size (6 bits, up to 64 threads), [7:0] threads in package − 1.
             case 0x8000_0008 -> e.withEcx(bits(bits(e.ecx(), 12, 15, 6), 0, 7, n - 1));
             // 0x8000001D (cache topology): libkrun copies the host's sub-leaves; KVM already lists them, each
-            // per sub-leaf, so only make sure the index is significant.
-            case 0x8000_001D -> new CpuidEntry(e.function(), e.index(), e.flags() | CpuidEntry.FLAG_SIGNIFICANT_INDEX,
-                    e.eax(), e.ebx(), e.ecx(), e.edx());
-            case 0x8000_001E -> extendedApicId(e, id);
+            // per sub-leaf, so make sure the index is significant and say who shares each cache, as leaf 4.
+            case 0x8000_001D -> cacheSharing(new CpuidEntry(e.function(), e.index(),
+                    e.flags() | CpuidEntry.FLAG_SIGNIFICANT_INDEX, e.eax(), e.ebx(), e.ecx(), e.edx()), n, ht);
+            case 0x8000_001E -> extendedApicId(e, id, ht);
+            // 0xB/0x1F: libkrun leaves the host's topology here on AMD, whose x2APIC ids then disagree with the
+            // vCPU's; Linux reads leaf 0xB on AMD too (topology_amd.c), so it gets the same answer as on Intel.
+            case 0xB, 0x1F -> extendedTopology(e, id, n, ht);
             default -> e;
         };
     }
 
-    /** 0x8000001E: EAX extended APIC id; EBX core id = id, threads per core − 1 = 0; one node, id 0. */
-    static CpuidEntry extendedApicId(CpuidEntry e, int id) {
-        int ebx = bits(bits(e.ebx(), 0, 7, id), 8, 15, 0);
+    /**
+     * 0x8000001E: EAX extended APIC id; EBX core id (id, or id / 2 with SMT) and threads per core − 1 (0, or 1 with
+     * SMT); one node, id 0.
+     */
+    static CpuidEntry extendedApicId(CpuidEntry e, int id, boolean ht) {
+        int ebx = bits(bits(e.ebx(), 0, 7, ht ? id / 2 : id), 8, 15, ht ? 1 : 0);
         int ecx = bits(bits(e.ecx(), 8, 10, 0), 0, 7, 0);
         return e.withEax(id).withEbx(ebx).withEcx(ecx);
     }

@@ -177,6 +177,44 @@ class CpuidTest {
     }
 
     @Test
+    void intelSmtPairsVcpusIntoCores() {
+        List<CpuidEntry> c = Cpuid.forVcpu(intelHost(), 3, 4, false, true);
+        assertEquals(1, (leaf(c, 4, 0).eax() >>> 14) & 0xFFF, "L1d shared by the core's 2 threads");
+        assertEquals(1, (leaf(c, 4, 2).eax() >>> 14) & 0xFFF, "L2 too");
+        assertEquals(3, (leaf(c, 4, 3).eax() >>> 14) & 0xFFF, "L3 by all 4");
+        assertEquals(3, leaf(c, 4, 0).eax() >>> 26, "libkrun's cores-per-package field: n - 1");
+        CpuidEntry t0 = leaf(c, 0xB, 0);
+        assertEquals(1, t0.eax(), "thread level: x2APIC id >> 1 is the core");
+        assertEquals(2, t0.ebx(), "2 threads per core");
+        assertEquals(1 << 8, t0.ecx(), "SMT level 0");
+        assertEquals(3, t0.edx());
+        assertEquals(6, leaf(c, 0xB, 1).eax());
+        assertEquals(4, leaf(c, 0xB, 1).ebx());
+        assertEquals(Cpuid.forVcpu(intelHost(), 0, 1, false), Cpuid.forVcpu(intelHost(), 0, 1, false, true),
+                "one vCPU: nothing to pair, as libkrun");
+        assertThrows(IllegalArgumentException.class, () -> Cpuid.forVcpu(intelHost(), 0, 3, false, true));
+    }
+
+    @Test
+    void amdSmtAndTheExtendedTopologyLeaf() {
+        List<CpuidEntry> host = new ArrayList<>(amdHost());
+        host.add(new CpuidEntry(0xB, 0, SIG, 1, 2, 0x100, 0)); // the host's own levels, x2APIC id 0 for everyone
+        host.add(new CpuidEntry(0xB, 1, SIG, 7, 96, 0x201, 0));
+        List<CpuidEntry> c = Cpuid.forVcpu(host, 3, 4, false, true);
+        CpuidEntry x = leaf(c, 0x8000_001E, 0);
+        assertEquals(3, x.eax(), "extended APIC id");
+        assertEquals(1, x.ebx() & 0xFF, "core id 3 / 2");
+        assertEquals(1, (x.ebx() >>> 8) & 0xFF, "2 threads per core");
+        assertEquals(1, (leaf(c, 0x8000_001D, 0).eax() >>> 14) & 0xFFF, "L1d shared by the core's 2 threads");
+        assertEquals(3, leaf(c, 0xB, 0).edx(), "x2APIC id is the vCPU's, not the host's");
+        assertEquals(2, leaf(c, 0xB, 0).ebx());
+        assertEquals(4, leaf(c, 0xB, 1).ebx(), "the VM's 4, not the host's 96");
+        List<CpuidEntry> noSmt = Cpuid.forVcpu(host, 3, 4, false);
+        assertEquals(3, leaf(noSmt, 0x8000_001E, 0).ebx() & 0xFFFF, "core id 3, one thread per core");
+        assertEquals(0, (leaf(noSmt, 0x8000_001D, 0).eax() >>> 14) & 0xFFF, "L1d private");
+    }
+
+    @Test
     void intelBrandString() {
         assertEquals("Intel(R) Xeon(R) Processor @ 2.30GHz", brand(Cpuid.forVcpu(intelHost(), 0, 1, false)));
         List<CpuidEntry> noFreq = new ArrayList<>(intelHost().subList(0, intelHost().size() - 3));

@@ -34,6 +34,7 @@ import dev.jkrun.init.InitConfig;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.DeviceConfig;
 import dev.jkrun.vmm.FsShare;
+import dev.jkrun.vmm.MachineConfig;
 import java.util.Optional;
 import dev.jkrun.vmm.VmConfig;
 import dev.jkrun.vmm.VsockDeviceConfig;
@@ -130,7 +131,7 @@ public final class VmmBuilder {
                 Vcpu vcpu = vm.createVcpu(id);
                 resources.add(vcpu);
                 vcpus.add(vcpu);
-                configureVcpu(vcpu, supported, id, n, config.machine().nestedVirt(), payload.entry());
+                configureVcpu(vcpu, supported, id, n, config.machine(), payload.entry());
             }
             Vmm vmm = new Vmm(options.name(), control, memory, vcpus, pio, mmio, resources, debugLog);
             vmm.setDeviceThreads(devices::liveThreads);
@@ -233,8 +234,8 @@ public final class VmmBuilder {
     }
 
     /** libkrun §1.8: CPUID, MSRs, registers, FPU, long-mode sregs, LAPIC LINT0/1 — for every vCPU. */
-    private static void configureVcpu(Vcpu vcpu, List<CpuidEntry> supported, int id, int n, boolean nested, long entry) {
-        vcpu.setCpuid(Cpuid.forVcpu(supported, id, n, nested));
+    private static void configureVcpu(Vcpu vcpu, List<CpuidEntry> supported, int id, int n, MachineConfig machine, long entry) {
+        vcpu.setCpuid(Cpuid.forVcpu(supported, id, n, machine.nestedVirt(), machine.hyperthreading()));
         vcpu.setMsrs(BootCpu.msrs());
         vcpu.setRegs(BootCpu.regs(entry));
         vcpu.setFpu(BootCpu.fpu());
