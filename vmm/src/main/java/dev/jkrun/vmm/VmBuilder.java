@@ -185,6 +185,9 @@ public final class VmBuilder {
         }
         Optional<InitConfig> init = Optional.ofNullable(exec).map(e -> e.build(rootDisk));
         VmConfig config = new VmConfig(m, k, console.implicit(), console.ports, shares, diskConfigs, init, oemStrings, false);
+        for (SerialConsoleConfig s : console.serials) {
+            config = config.withDevice(s);
+        }
         TsiConfig tsi = network.build();
         if (vsock != null || tsi.enabled()) {
             config = config.withDevice((vsock == null ? new VsockBuilder() : vsock).build(tsi));
@@ -568,6 +571,7 @@ public final class VmBuilder {
     public static final class ConsoleBuilder {
         private ConsoleConfig implicit = new ConsoleConfig.Stdio();
         private final List<ConsolePortConfig> ports = new ArrayList<>();
+        private final List<SerialConsoleConfig> serials = new ArrayList<>();
 
         private ConsoleBuilder() {}
 
@@ -610,6 +614,16 @@ public final class VmBuilder {
         /** A named port on Java streams the caller keeps owning; either may be null. */
         public ConsoleBuilder port(String name, InputStream in, OutputStream out) {
             ports.add(new ConsolePortConfig.Streams(name, in, out));
+            return this;
+        }
+
+        /**
+         * A legacy serial console (a 16550A UART: COM1, the guest's ttyS0, then COM2 ...) on host descriptors the
+         * caller keeps owning, either negative for none (krun_add_serial_console_default). The kernel logs to it with
+         * {@code console=ttyS0} on its command line.
+         */
+        public ConsoleBuilder serial(int inputFd, int outputFd) {
+            serials.add(new SerialConsoleConfig(inputFd, outputFd));
             return this;
         }
 

@@ -91,7 +91,10 @@ public final class VmmBuilder {
             Bus mmio = new Bus();
             pio.register(0x60, 5, new I8042(control::guestReset));
             pio.register(0x70, 2, new Cmos(lowRam(layout), highRam(layout)));
-            pio.register(0x3F8, 8, new DebugPort(debugLog::accept));
+            if (!SerialPorts.com1(config.serialConsoles())) {
+                pio.register(0x3F8, 8, new DebugPort(debugLog::accept)); // COM1 without a UART: early output only
+            }
+            SerialPorts.attach(config.serialConsoles(), vm, pio, resources);
             if (config.testExitPort()) {
                 pio.register(TEST_EXIT_PORT, 4, testExitPort(control));
             }
