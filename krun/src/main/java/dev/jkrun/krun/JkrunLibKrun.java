@@ -22,6 +22,7 @@ import dev.jkrun.loader.krunfw.KrunfwFetchException;
 import dev.jkrun.loader.krunfw.KrunfwNotFoundException;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.MachineConfig;
+import dev.jkrun.vmm.SerialConsoleConfig;
 import dev.jkrun.vmm.StopReason;
 import dev.jkrun.vmm.VirtualMachine;
 import dev.jkrun.vmm.VmBuilder;
@@ -928,7 +929,19 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_add_serial_console_default(int ctx_id, int input_fd, int output_fd) {
-        return unsupported("krun_add_serial_console_default", ctx_id, input_fd, output_fd);
+        String fn = "krun_add_serial_console_default";
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, ctx_id, input_fd, output_fd);
+        }
+        synchronized (c) {
+            // libkrun keeps a fifth and later one but never places it (only COM1-COM4 exist): say so instead
+            if (c.serialConsoles.size() >= SerialConsoleConfig.MAX) {
+                return done(fn, -EINVAL, ctx_id, input_fd, output_fd);
+            }
+            c.serialConsoles.add(new SerialConsoleConfig(input_fd, output_fd));
+        }
+        return done(fn, 0, ctx_id, input_fd, output_fd);
     }
 
     @Override
@@ -1160,6 +1173,9 @@ public final class JkrunLibKrun implements LibKrun {
                 con.disableImplicit();
             } else if (c.consoleOutput != null) {
                 con.output(path("console.output", c.consoleOutput));
+            }
+            for (SerialConsoleConfig s : c.serialConsoles) {
+                con.serial(s.inputFd(), s.outputFd());
             }
             for (List<KrunContext.Port> ports : c.multiportConsoles) {
                 for (KrunContext.Port p : ports) {

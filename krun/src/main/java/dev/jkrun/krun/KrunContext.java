@@ -46,6 +46,8 @@ final class KrunContext {
     boolean implicitConsoleDisabled;
     /** krun_add_virtio_console_multiport devices, each a list of ports. */
     final List<List<Port>> multiportConsoles = new ArrayList<>();
+    /** krun_add_serial_console_default's, COM1 first. */
+    final List<dev.jkrun.vmm.SerialConsoleConfig> serialConsoles = new ArrayList<>();
 
     List<String> oemStrings = List.of();
 

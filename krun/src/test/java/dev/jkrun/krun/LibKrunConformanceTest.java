@@ -31,6 +31,7 @@ import dev.jkrun.kvm.KvmAvailability;
 import dev.jkrun.libc.FileDescriptor;
 import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.ConsolePortConfig;
+import dev.jkrun.vmm.SerialConsoleConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.BalloonDeviceConfig;
@@ -113,8 +114,7 @@ class LibKrunConformanceTest {
             "krun_display_set_physical_size", "krun_display_set_refresh_rate", "krun_set_display_backend",
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file",
             "krun_set_firmware", "krun_disable_implicit_init",
-            "krun_get_default_init", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir", "krun_add_virtio_console_default",
-            "krun_add_serial_console_default");
+            "krun_get_default_init", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir", "krun_add_virtio_console_default");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
             "krun_split_irqchip", "krun_setuid", "krun_setgid", "krun_set_overlayfs_root", "krun_add_virtiofs3",
@@ -674,7 +674,15 @@ class LibKrunConformanceTest {
             assertEquals(new ConsoleConfig.None(), config(c).console(), "the console output then does nothing, as libkrun's");
         });
         spec(m, "krun_add_virtio_console_default").valid(-ENOTSUP, c -> new Object[] {c, 0, 1, 2});
-        spec(m, "krun_add_serial_console_default").valid(-ENOTSUP, c -> new Object[] {c, 0, 1});
+        spec(m, "krun_add_serial_console_default").valid(0, c -> new Object[] {c, 0, 1}).invalid(c -> {
+            assertEquals(0, krun.krun_add_serial_console_default(c, 5, 6));
+            assertEquals(0, krun.krun_add_serial_console_default(c, -1, 7), "no input");
+            assertEquals(0, krun.krun_add_serial_console_default(c, 8, -1), "no output");
+            assertEquals(0, krun.krun_add_serial_console_default(c, -1, -1), "a UART with nothing behind it");
+            assertEquals(-EINVAL, krun.krun_add_serial_console_default(c, 0, 1), "COM1 to COM4 only");
+            assertEquals(List.of(new SerialConsoleConfig(5, 6), new SerialConsoleConfig(-1, 7), new SerialConsoleConfig(8, -1),
+                    new SerialConsoleConfig(-1, -1)), config(c).serialConsoles(), "COM1 first");
+        });
         spec(m, "krun_add_virtio_console_multiport").valid(ANY_ID, c -> new Object[] {c}).invalid(c -> {
             assertEquals(0, krun.krun_add_virtio_console_multiport(c));
             assertEquals(1, krun.krun_add_virtio_console_multiport(c), "console ids count up");

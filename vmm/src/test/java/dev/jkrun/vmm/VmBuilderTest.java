@@ -66,6 +66,18 @@ class VmBuilderTest {
     }
 
     @Test
+    void serialConsolesAreComPortsNotVirtioDevices() {
+        VmConfig c = VmBuilder.create().console(x -> x.serial(0, 1).serial(-1, 2)).rng(false).balloon(false).build();
+        assertEquals(java.util.List.of(new SerialConsoleConfig(0, 1), new SerialConsoleConfig(-1, 2)), c.serialConsoles());
+        assertTrue(c.attachOrder().stream().noneMatch(d -> d instanceof SerialConsoleConfig), "no virtio-mmio slot");
+    }
+
+    @Test
+    void atMostFourSerialConsoles() {
+        rejects("serial", b -> b.console(x -> x.serial(0, 1).serial(0, 1).serial(0, 1).serial(0, 1).serial(0, 1)));
+    }
+
+    @Test
     void zeroVcpus() { rejects("machine.vcpus", b -> b.machine(m -> m.vcpus(0))); }
 
     @Test
