@@ -24,6 +24,7 @@ import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.MachineConfig;
 import dev.jkrun.vmm.SerialConsoleConfig;
 import dev.jkrun.vmm.StopReason;
+import dev.jkrun.vmm.VirtioConsoleConfig;
 import dev.jkrun.vmm.VirtualMachine;
 import dev.jkrun.vmm.VmBuilder;
 import dev.jkrun.vmm.VmConfig;
@@ -924,7 +925,15 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_add_virtio_console_default(int ctx_id, int input_fd, int output_fd, int err_fd) {
-        return unsupported("krun_add_virtio_console_default", ctx_id, input_fd, output_fd, err_fd);
+        String fn = "krun_add_virtio_console_default";
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, ctx_id, input_fd, output_fd, err_fd);
+        }
+        synchronized (c) {
+            c.virtioConsoles.add(new VirtioConsoleConfig(input_fd, output_fd, err_fd));
+        }
+        return done(fn, 0, ctx_id, input_fd, output_fd, err_fd);
     }
 
     @Override
@@ -1176,6 +1185,9 @@ public final class JkrunLibKrun implements LibKrun {
             }
             for (SerialConsoleConfig s : c.serialConsoles) {
                 con.serial(s.inputFd(), s.outputFd());
+            }
+            for (VirtioConsoleConfig v : c.virtioConsoles) {
+                con.virtioConsole(v.inputFd(), v.outputFd(), v.errorFd());
             }
             for (List<KrunContext.Port> ports : c.multiportConsoles) {
                 for (KrunContext.Port p : ports) {

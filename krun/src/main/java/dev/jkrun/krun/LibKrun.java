@@ -311,7 +311,11 @@ public interface LibKrun {
      */
     int krun_set_kernel_console(@u_int32_t int ctx_id, String console_id);
 
-    /** A further virtio-console device autoconfigured on three fds. jkrun: {@code -ENOTSUP} (one console device only). */
+    /**
+     * A further virtio-console device autoconfigured on three fds (each negative for none), as the implicit console is
+     * on stdin/stdout/stderr: port 0 (the guest's hvc1 behind the implicit console, else hvc0) on the terminal among
+     * them, a krun-stdin/-stdout/-stderr port for each that is not one. The fds stay the caller's.
+     */
     int krun_add_virtio_console_default(@u_int32_t int ctx_id, int input_fd, int output_fd, int err_fd);
 
     /**

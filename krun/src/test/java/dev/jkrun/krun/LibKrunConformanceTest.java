@@ -32,6 +32,7 @@ import dev.jkrun.libc.FileDescriptor;
 import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.ConsolePortConfig;
 import dev.jkrun.vmm.SerialConsoleConfig;
+import dev.jkrun.vmm.VirtioConsoleConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.BalloonDeviceConfig;
@@ -114,7 +115,7 @@ class LibKrunConformanceTest {
             "krun_display_set_physical_size", "krun_display_set_refresh_rate", "krun_set_display_backend",
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file",
             "krun_set_firmware", "krun_disable_implicit_init",
-            "krun_get_default_init", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir", "krun_add_virtio_console_default");
+            "krun_get_default_init", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
             "krun_split_irqchip", "krun_setuid", "krun_setgid", "krun_set_overlayfs_root", "krun_add_virtiofs3",
@@ -673,7 +674,14 @@ class LibKrunConformanceTest {
             assertEquals(0, krun.krun_disable_implicit_console(c));
             assertEquals(new ConsoleConfig.None(), config(c).console(), "the console output then does nothing, as libkrun's");
         });
-        spec(m, "krun_add_virtio_console_default").valid(-ENOTSUP, c -> new Object[] {c, 0, 1, 2});
+        spec(m, "krun_add_virtio_console_default").valid(0, c -> new Object[] {c, 0, 1, 2}).invalid(c -> {
+            assertEquals(0, krun.krun_add_virtio_console_default(c, 5, 6, 7));
+            assertEquals(0, krun.krun_add_virtio_console_default(c, -1, 8, -1), "output only");
+            VmConfig v = config(c);
+            assertEquals(List.of(new VirtioConsoleConfig(5, 6, 7), new VirtioConsoleConfig(-1, 8, -1)),
+                    v.devices().stream().filter(d -> d instanceof VirtioConsoleConfig).toList());
+            assertTrue(v.attachOrder().contains(new VirtioConsoleConfig(5, 6, 7)), "a virtio-mmio device of its own");
+        });
         spec(m, "krun_add_serial_console_default").valid(0, c -> new Object[] {c, 0, 1}).invalid(c -> {
             assertEquals(0, krun.krun_add_serial_console_default(c, 5, 6));
             assertEquals(0, krun.krun_add_serial_console_default(c, -1, 7), "no input");

@@ -188,6 +188,9 @@ public final class VmBuilder {
         for (SerialConsoleConfig s : console.serials) {
             config = config.withDevice(s);
         }
+        for (VirtioConsoleConfig v : console.extraDevices) {
+            config = config.withDevice(v);
+        }
         TsiConfig tsi = network.build();
         if (vsock != null || tsi.enabled()) {
             config = config.withDevice((vsock == null ? new VsockBuilder() : vsock).build(tsi));
@@ -572,6 +575,7 @@ public final class VmBuilder {
         private ConsoleConfig implicit = new ConsoleConfig.Stdio();
         private final List<ConsolePortConfig> ports = new ArrayList<>();
         private final List<SerialConsoleConfig> serials = new ArrayList<>();
+        private final List<VirtioConsoleConfig> extraDevices = new ArrayList<>();
 
         private ConsoleBuilder() {}
 
@@ -624,6 +628,24 @@ public final class VmBuilder {
          */
         public ConsoleBuilder serial(int inputFd, int outputFd) {
             serials.add(new SerialConsoleConfig(inputFd, outputFd));
+            return this;
+        }
+
+        /**
+         * The implicit console on host descriptors the caller keeps owning, each negative for none, laid out as for
+         * stdin/stdout/stderr (hvc0 on the terminal among them, a krun-stdin/-stdout/-stderr port for each other).
+         */
+        public ConsoleBuilder fds(int inputFd, int outputFd, int errorFd) {
+            implicit = new ConsoleConfig.Fds(inputFd, outputFd, errorFd);
+            return this;
+        }
+
+        /**
+         * A further virtio-console device laid out the same way on host descriptors the caller keeps owning
+         * (krun_add_virtio_console_default): the guest's next hvc. It takes a virtio-mmio slot before rng and balloon.
+         */
+        public ConsoleBuilder virtioConsole(int inputFd, int outputFd, int errorFd) {
+            extraDevices.add(new VirtioConsoleConfig(inputFd, outputFd, errorFd));
             return this;
         }
 

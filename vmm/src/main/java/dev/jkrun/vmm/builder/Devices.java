@@ -11,8 +11,10 @@ import dev.jkrun.vmm.DeviceConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.RngDeviceConfig;
+import dev.jkrun.vmm.VirtioConsoleConfig;
 import dev.jkrun.vmm.VsockDeviceConfig;
 import dev.jkrun.vmm.vstate.VmControl;
+import java.util.List;
 import java.util.Optional;
 
 /** Each device type's one build function: its configuration record in, its device out. */
@@ -20,7 +22,7 @@ final class Devices {
     private Devices() {}
 
     /** What building a device may need beyond its own configuration. */
-    record Context(Optional<InitConfig> exec, VmControl control) {}
+    record Context(Optional<InitConfig> exec, VmControl control, List<AutoCloseable> resources) {}
 
     static VirtioDevice build(DeviceConfig config, Context ctx) {
         if (config instanceof FsShare s) {
@@ -31,6 +33,9 @@ final class Devices {
         }
         if (config instanceof VsockDeviceConfig v) {
             return new VirtioVsock(v.vsock());
+        }
+        if (config instanceof VirtioConsoleConfig c) {
+            return Consoles.extra(c.inputFd(), c.outputFd(), c.errorFd(), ctx.resources());
         }
         if (config instanceof RngDeviceConfig) {
             return new VirtioRng();

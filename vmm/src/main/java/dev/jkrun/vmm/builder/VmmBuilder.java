@@ -107,7 +107,7 @@ public final class VmmBuilder {
                 devices.attach(console);
             }
             Optional<InitConfig> exec = config.exec().map(e -> Shares.completeInit(e, config));
-            Devices.Context context = new Devices.Context(exec, control);
+            Devices.Context context = new Devices.Context(exec, control, resources);
             VirtioBalloon balloon = null;
             for (DeviceConfig device : config.attachOrder()) {
                 VirtioDevice built = Devices.build(device, context);
