@@ -21,6 +21,8 @@ import org.slf4j.LoggerFactory;
 public final class SerialConsole implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(SerialConsole.class);
     private static final int CHUNK = 4096;
+    /** How long a stop waits for the host to take the guest's last output. */
+    static final long FLUSH_MILLIS = 200;
 
     private final String name;
     private final PortInput input;
@@ -128,6 +130,28 @@ public final class SerialConsole implements AutoCloseable {
         }
     }
 
+    private void flushRest() {
+        long deadline = System.nanoTime() + FLUSH_MILLIS * 1_000_000L;
+        try {
+            while (System.nanoTime() - deadline < 0) {
+                int n = uart.peekTx(txBuf, 0, txBuf.length);
+                if (n == 0) {
+                    break;
+                }
+                int k = output.writeSome(txBuf, 0, n);
+                uart.consumeTx(k);
+                if (k == 0) {
+                    Thread.sleep(1);
+                }
+            }
+            output.flush();
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("{}: last output not written: {}", name, e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     private void awaitRoom() {
         if (output.pollFd() >= 0 && room == null) {
             room = new WatchedFd(loop, output.pollFd(), events -> {
@@ -146,10 +170,15 @@ public final class SerialConsole implements AutoCloseable {
         }
     }
 
-    /** Stops the loop and the input; the caller's descriptors stay open. */
+    /**
+     * Stops the loop and the input, then hands the host what the guest wrote last (a stopping guest's final lines:
+     * at most the transmit buffer, and only what the descriptor takes without waiting past {@link #FLUSH_MILLIS});
+     * the caller's descriptors stay open.
+     */
     @Override
     public void close() {
         loop.stop();
+        flushRest();
         input.stop();
         if (room != null) {
             room.close();
