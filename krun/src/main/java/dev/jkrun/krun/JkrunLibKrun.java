@@ -21,6 +21,7 @@ import dev.jkrun.libc.Terminal;
 import dev.jkrun.loader.krunfw.KrunfwFetchException;
 import dev.jkrun.loader.krunfw.KrunfwNotFoundException;
 import dev.jkrun.vmm.ConfigurationException;
+import dev.jkrun.vmm.ConsolePortConfig;
 import dev.jkrun.vmm.MachineConfig;
 import dev.jkrun.vmm.SerialConsoleConfig;
 import dev.jkrun.vmm.StopReason;
@@ -996,9 +997,6 @@ public final class JkrunLibKrun implements LibKrun {
             if (console_id < 0 || console_id >= c.multiportConsoles.size()) {
                 return done(fn, -EINVAL, args);
             }
-            if (n.isEmpty()) { // libkrun allows unnamed ports; jkrun's guest finds its extra ports by name
-                return done(fn, -ENOTSUP, args);
-            }
             c.multiportConsoles.get(console_id).add(new KrunContext.Port(n, fds[0], fds[1], tty));
         }
         return done(fn, 0, args);
@@ -1189,13 +1187,12 @@ public final class JkrunLibKrun implements LibKrun {
             for (VirtioConsoleConfig v : c.virtioConsoles) {
                 con.virtioConsole(v.inputFd(), v.outputFd(), v.errorFd());
             }
+            // each multiport console is a virtio-console device of its own, its ports in order (libkrun's); one without
+            // ports adds nothing
             for (List<KrunContext.Port> ports : c.multiportConsoles) {
-                for (KrunContext.Port p : ports) {
-                    if (p.tty()) {
-                        con.portTty(p.name(), p.inputFd());
-                    } else {
-                        con.port(p.name(), p.inputFd(), p.outputFd());
-                    }
+                if (!ports.isEmpty()) {
+                    con.multiport(ports.stream().map(p -> (ConsolePortConfig) new ConsolePortConfig.Fds(p.name(),
+                            p.inputFd(), p.outputFd(), p.tty())).toArray(ConsolePortConfig[]::new));
                 }
             }
         });

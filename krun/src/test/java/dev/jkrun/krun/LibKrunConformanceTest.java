@@ -33,6 +33,7 @@ import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.ConsolePortConfig;
 import dev.jkrun.vmm.SerialConsoleConfig;
 import dev.jkrun.vmm.VirtioConsoleConfig;
+import dev.jkrun.vmm.VirtioConsolePortsConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.BalloonDeviceConfig;
@@ -118,8 +119,12 @@ class LibKrunConformanceTest {
             "krun_get_default_init", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
-            "krun_split_irqchip", "krun_setuid", "krun_setgid", "krun_set_overlayfs_root", "krun_add_virtiofs3",
-            "krun_add_console_port_tty", "krun_add_console_port_inout");
+            "krun_split_irqchip", "krun_setuid", "krun_setgid", "krun_set_overlayfs_root", "krun_add_virtiofs3");
+
+    /** The multiport console devices a configuration has. */
+    static List<VirtioConsolePortsConfig> multiport(VmConfig v) {
+        return v.devices().stream().filter(d -> d instanceof VirtioConsolePortsConfig).map(d -> (VirtioConsolePortsConfig) d).toList();
+    }
 
     static final int UNKNOWN = 1_000_000;
     static final int ANY_ID = Integer.MIN_VALUE;
@@ -704,19 +709,24 @@ class LibKrunConformanceTest {
                 assertEquals(-EINVAL, krun.krun_add_console_port_tty(c, 1, "term", tty.raw()), "unknown console id");
                 assertEquals(-EINVAL, krun.krun_add_console_port_tty(c, 0, "term", -1), "negative fd");
                 assertEquals(-ENOTTY, krun.krun_add_console_port_tty(c, 0, "term", file.raw()), "not a terminal");
-                assertEquals(-ENOTSUP, krun.krun_add_console_port_tty(c, 0, "", tty.raw()), "an unnamed port");
-                assertEquals(-ENOTSUP, krun.krun_add_console_port_tty(c, 0, null, tty.raw()), "an unnamed port");
-                ConsolePortConfig p = config(c).consolePorts().get(0);
-                assertEquals(new ConsolePortConfig.Fds("term", tty.raw(), tty.raw(), true), p);
+                assertEquals(0, krun.krun_add_console_port_tty(c, 0, "", tty.raw()), "an unnamed port");
+                assertEquals(0, krun.krun_add_console_port_tty(c, 0, null, tty.raw()), "an unnamed port");
+                assertEquals(List.of(new VirtioConsolePortsConfig(List.of(new ConsolePortConfig.Fds("term", tty.raw(), tty.raw(), true),
+                        new ConsolePortConfig.Fds("", tty.raw(), tty.raw(), true), new ConsolePortConfig.Fds("", tty.raw(), tty.raw(), true)))),
+                        multiport(config(c)), "a device of its own, the ports in order");
             }
         });
         spec(m, "krun_add_console_port_inout").setup(c -> assertEquals(0, krun.krun_add_virtio_console_multiport(c)))
                 .valid(0, c -> new Object[] {c, 0, "data", 0, 1}).invalid(c -> {
                     assertEquals(-EINVAL, krun.krun_add_console_port_inout(c, 0, "data", 0, 1), "no multiport console yet");
                     assertEquals(0, krun.krun_add_virtio_console_multiport(c));
-                    assertEquals(-ENOTSUP, krun.krun_add_console_port_inout(c, 0, "", 0, 1), "an unnamed port");
+                    assertEquals(0, krun.krun_add_console_port_inout(c, 0, "", 0, 1), "an unnamed port");
                     assertEquals(0, krun.krun_add_console_port_inout(c, 0, "data", 0, 1));
-                    assertEquals(new ConsolePortConfig.Fds("data", 0, 1, false), config(c).consolePorts().get(0));
+                    assertEquals(1, krun.krun_add_virtio_console_multiport(c), "a second device, no ports: none added");
+                    VmConfig v = config(c);
+                    assertEquals(List.of(new VirtioConsolePortsConfig(List.of(new ConsolePortConfig.Fds("", 0, 1, false),
+                            new ConsolePortConfig.Fds("data", 0, 1, false)))), multiport(v));
+                    assertEquals(List.of(), v.consolePorts(), "not on the implicit console");
                 });
 
         // --- start

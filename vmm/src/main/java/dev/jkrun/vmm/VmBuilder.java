@@ -188,7 +188,7 @@ public final class VmBuilder {
         for (SerialConsoleConfig s : console.serials) {
             config = config.withDevice(s);
         }
-        for (VirtioConsoleConfig v : console.extraDevices) {
+        for (DeviceConfig v : console.extraDevices) {
             config = config.withDevice(v);
         }
         TsiConfig tsi = network.build();
@@ -575,7 +575,7 @@ public final class VmBuilder {
         private ConsoleConfig implicit = new ConsoleConfig.Stdio();
         private final List<ConsolePortConfig> ports = new ArrayList<>();
         private final List<SerialConsoleConfig> serials = new ArrayList<>();
-        private final List<VirtioConsoleConfig> extraDevices = new ArrayList<>();
+        private final List<DeviceConfig> extraDevices = new ArrayList<>();
 
         private ConsoleBuilder() {}
 
@@ -646,6 +646,16 @@ public final class VmBuilder {
          */
         public ConsoleBuilder virtioConsole(int inputFd, int outputFd, int errorFd) {
             extraDevices.add(new VirtioConsoleConfig(inputFd, outputFd, errorFd));
+            return this;
+        }
+
+        /**
+         * A further virtio-console device with exactly these ports (krun_add_virtio_console_multiport): terminal ports
+         * are console ports (hvc), names are optional ("" for none). It takes a virtio-mmio slot before rng and
+         * balloon.
+         */
+        public ConsoleBuilder multiport(ConsolePortConfig... ports) {
+            extraDevices.add(new VirtioConsolePortsConfig(List.of(ports)));
             return this;
         }
 

@@ -53,6 +53,9 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
         }
         Set<String> ports = new HashSet<>(List.of("krun-stdin", "krun-stdout", "krun-stderr", "jkrun-control"));
         for (ConsolePortConfig p : consolePorts) {
+            if (p.unnamed()) {
+                throw new ConfigurationException("console.port", "a port beside the implicit console needs a name");
+            }
             if (!ports.add(p.name())) {
                 throw new ConfigurationException("console.port", "name '" + p.name() + "' is used twice or reserved");
             }

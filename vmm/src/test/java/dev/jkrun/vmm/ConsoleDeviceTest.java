@@ -60,6 +60,17 @@ class ConsoleDeviceTest {
         assertEquals("", hvc0.toString(StandardCharsets.US_ASCII), "the implicit console stays quiet");
     }
 
+    /**
+     * krun_add_virtio_console_multiport's device with an unnamed terminal port (krun_add_console_port_tty with ""):
+     * a device of its own whose port 0 is the pty.
+     */
+    @Test
+    void aMultiportDeviceWithAnUnnamedTerminalPort() throws Exception {
+        GuestRun r = converseOnPty(1, (c, tty) -> c.streams(InputStream.nullInputStream(), new ByteArrayOutputStream())
+                .multiport(new ConsolePortConfig.Fds("", tty, tty, true)));
+        assertTrue(r.output().contains("VIRTIO 0xd0001000"), "the second device: " + r.output());
+    }
+
     /** The implicit console on descriptors the caller gives (ConsoleBuilder.fds): hvc0 on a pseudo-terminal. */
     @Test
     void theImplicitConsoleOnCallerDescriptors() throws Exception {

@@ -73,6 +73,20 @@ class VmBuilderTest {
     }
 
     @Test
+    void multiportConsolePortsMayBeUnnamedButNotTwiceNamed() {
+        ConsolePortConfig a = new ConsolePortConfig.Fds("", 0, 1, false), b = new ConsolePortConfig.Fds("", 0, 1, false);
+        VmConfig c = VmBuilder.create().console(x -> x.multiport(a, b)).build();
+        assertEquals(java.util.List.of(new VirtioConsolePortsConfig(java.util.List.of(a, b))),
+                c.devices().stream().filter(d -> d instanceof VirtioConsolePortsConfig).toList());
+        ConsolePortConfig named = new ConsolePortConfig.Fds("x", 0, 1, false);
+        assertEquals("console.port", assertThrows(ConfigurationException.class,
+                () -> VmBuilder.create().console(y -> y.multiport(named, named))).field());
+        assertEquals("console.port", assertThrows(ConfigurationException.class,
+                () -> VmBuilder.create().console(y -> y.multiport())).field());
+        rejects("console.port", x -> x.console(y -> y.port("", 0, 1)));
+    }
+
+    @Test
     void atMostFourSerialConsoles() {
         rejects("serial", b -> b.console(x -> x.serial(0, 1).serial(0, 1).serial(0, 1).serial(0, 1).serial(0, 1)));
     }

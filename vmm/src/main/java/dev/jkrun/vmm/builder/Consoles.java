@@ -60,6 +60,24 @@ final class Consoles {
     private record Implicit(List<ConsolePort> ports, int cols, int rows) {
     }
 
+    /**
+     * A virtio-console device with exactly {@code ports} (krun_add_virtio_console_multiport's): terminal ports are
+     * console ports, unnamed ports send no PORT_NAME; the size is the first terminal port's.
+     */
+    static VirtioConsole multiport(List<ConsolePortConfig> ports, List<AutoCloseable> resources) {
+        List<ConsolePort> built = new java.util.ArrayList<>();
+        Terminal.Size size = new Terminal.Size(0, 0);
+        for (ConsolePortConfig p : ports) {
+            ConsolePort port = port(p, resources);
+            boolean tty = p instanceof ConsolePortConfig.Fds f && f.tty();
+            if (tty && size.cols() == 0 && size.rows() == 0) {
+                size = Terminal.size(((ConsolePortConfig.Fds) p).inputFd());
+            }
+            built.add(new ConsolePort(p.unnamed() ? null : p.name(), port.input(), port.output(), tty));
+        }
+        return new VirtioConsole(built, size.cols(), size.rows());
+    }
+
     private static ConsolePort port(ConsolePortConfig p, List<AutoCloseable> resources) {
         if (p instanceof ConsolePortConfig.Fds f) {
             if (f.tty() && f.inputFd() >= 0 && Terminal.isTerminal(f.inputFd())) {

@@ -12,6 +12,7 @@ import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.RngDeviceConfig;
 import dev.jkrun.vmm.VirtioConsoleConfig;
+import dev.jkrun.vmm.VirtioConsolePortsConfig;
 import dev.jkrun.vmm.VsockDeviceConfig;
 import dev.jkrun.vmm.vstate.VmControl;
 import java.util.List;
@@ -36,6 +37,9 @@ final class Devices {
         }
         if (config instanceof VirtioConsoleConfig c) {
             return Consoles.extra(c.inputFd(), c.outputFd(), c.errorFd(), ctx.resources());
+        }
+        if (config instanceof VirtioConsolePortsConfig c) {
+            return Consoles.multiport(c.ports(), ctx.resources());
         }
         if (config instanceof RngDeviceConfig) {
             return new VirtioRng();
