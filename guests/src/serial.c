@@ -13,6 +13,9 @@
  *                  16-byte FIFO: all arrive, in order, through interrupts
  *   tx_burst       THRE-interrupt-driven output as serial8250_tx_chars does: 16 bytes blind per THRE interrupt, a line
  *                  "TXBURST " + 3000 letters ('a' + i % 26)
+ *   tx_flood       after "TXFLOOD <n>" the same for jkrun.serial.txflood= bytes (80000) of letters ('A' + i * 7 % 26)
+ *                  and a newline: more than the host's pipe and jkrun's 4 KiB buffer hold while the host pauses
+ *                  reading, so the guest must wait for THRE and nothing may be lost
  * cmdline: jkrun.test.timeout_ms=<ms> (20000) for each wait, jkrun.serial.flood=<n>
  * Prints "CHECK <name> ok|FAIL <why> <value>", "IRQS <n>", "SERIAL ok <n>" / "SERIAL FAIL <k>"; exit 0 / 1. */
 #include "guest.h"
@@ -48,9 +51,12 @@ static int failures, checks;
 static uint64_t timeout_cycles;
 static volatile uint32_t irqs, rx_head;
 static volatile uint8_t rx_buf[RX_MAX];
+#define TXFLOOD_MAX 200000
 static volatile int tx_active;
 static uint32_t tx_pos;
 static char tx_line[TX_LEN + 16];
+static char tx_flood[TXFLOOD_MAX + 2];
+static char *tx_buf = tx_line;
 
 static uint8_t in(int reg) { return inb(COM1 + reg); }
 static void out(int reg, uint8_t v) { outb(COM1 + reg, v); }
@@ -76,8 +82,8 @@ static void uart_irq(int v) {
             lsr = in(LSR);
         }
         if ((iir & IIR_ID) == IIR_THRI && tx_active && (lsr & LSR_THRE)) {
-            for (int k = 0; k < 16 && tx_line[tx_pos]; k++) out(THR, (uint8_t)tx_line[tx_pos++]);
-            if (!tx_line[tx_pos]) {
+            for (int k = 0; k < 16 && tx_buf[tx_pos]; k++) out(THR, (uint8_t)tx_buf[tx_pos++]);
+            if (!tx_buf[tx_pos]) {
                 tx_active = 0;
                 out(IER, IER_RDI | IER_RLSI);   /* __stop_tx */
             }
@@ -109,6 +115,8 @@ int guest_main(struct boot_params_lite *zp) {
     lapic_enable();
     timeout_cycles = cmdline_u64("jkrun.test.timeout_ms=", 20000) * 3000000ULL;
     uint32_t flood = (uint32_t)cmdline_u64("jkrun.serial.flood=", 2000);
+    uint32_t txflood = (uint32_t)cmdline_u64("jkrun.serial.txflood=", 80000);
+    if (txflood > TXFLOOD_MAX) txflood = TXFLOOD_MAX;
     if (flood > RX_MAX) flood = RX_MAX;
 
     /* probe (autoconfig) */
@@ -206,6 +214,21 @@ int guest_main(struct boot_params_lite *zp) {
     got = wait_for(tx_done);
     check("tx_burst", got && tx_pos == TX_LEN + 9 && irqs - irqs_before >= 1, "pos/irqs",
           (uint64_t)tx_pos | (uint64_t)(irqs - irqs_before) << 32);
+
+    /* more output than the host takes while it pauses: THRE must hold the guest back */
+    for (uint32_t i = 0; i < txflood; i++) tx_flood[i] = (char)('A' + i * 7 % 26);
+    tx_flood[txflood] = '\n';
+    tx_flood[txflood + 1] = 0;
+    printf_lite("TXFLOOD %u\n", txflood);
+    irqs_before = irqs;
+    cli();
+    tx_buf = tx_flood;
+    tx_pos = 0;
+    tx_active = 1;
+    out(IER, IER_RDI | IER_RLSI | IER_THRI);
+    sti();
+    got = wait_for(tx_done);
+    check("tx_flood", got && tx_pos == txflood + 1, "pos/irqs", (uint64_t)tx_pos | (uint64_t)(irqs - irqs_before) << 32);
 
     cli();
     out(IER, 0);

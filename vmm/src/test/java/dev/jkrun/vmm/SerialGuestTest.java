@@ -31,13 +31,16 @@ import org.junit.jupiter.api.io.TempDir;
  * would pass: the serial guest probes the UART as Linux's 8250 autoconfig does, loops bytes back (which must not reach
  * the host), programs divisor, LCR and FCR, checks THRE's reassertion, then takes a line and a 2000-byte flood from the
  * host through the 16-byte FIFO on IRQ 4 interrupts and answers with a 3000-byte line sent 16 bytes per THRE
- * interrupt. Its report lines come through the same UART, so this test reads everything from the output FIFO; the
+ * interrupt, then with 80000 bytes while this test stops reading for a while (more than the FIFO's pipe and the UART's
+ * 4 KiB buffer hold: LSR.THRE must hold the guest back, and nothing may be lost). Its report lines come through the same UART, so this test reads everything from the output FIFO; the
  * debug port is not at 0x3F8 then.
  */
 class SerialGuestTest {
     private static final List<String> CHECKS = List.of("probe", "loopback", "divisor", "thre_reassert", "rx_line",
-            "rx_flood", "tx_burst");
-    private static final int FLOOD = 2000, TX_LEN = 3000;
+            "rx_flood", "tx_burst", "tx_flood");
+    /** TX_FLOOD is more than the output FIFO's pipe (64 KiB) and the UART's transmit buffer (4 KiB) hold. */
+    private static final int FLOOD = 2000, TX_LEN = 3000, TX_FLOOD = 80_000;
+    private static final long PAUSE_MS = 1500;
 
     @BeforeAll
     static void kvm() { KvmAvailable.assumeKvm(); }
@@ -63,7 +66,8 @@ class SerialGuestTest {
             VmConfig config = VmBuilder.create()
                     .machine(m -> m.memoryMib(64))
                     .kernel(k -> k.kernelPath(TestGuests.path("serial"))
-                            .replaceCmdline("jkrun.test.timeout_ms=20000 jkrun.serial.flood=" + FLOOD))
+                            .replaceCmdline("jkrun.test.timeout_ms=20000 jkrun.serial.flood=" + FLOOD
+                                    + " jkrun.serial.txflood=" + TX_FLOOD))
                     .console(c -> c.disableImplicit().serial(inFd.raw(), outFd.raw()))
                     .rng(false)
                     .balloon(false)
@@ -87,7 +91,8 @@ class SerialGuestTest {
             inFd.close();
         }
         String text = output(got);
-        System.out.println(text.length() > 4000 ? text.substring(0, 4000) + "..." : text);
+        System.out.println(text.lines().map(l -> l.length() > 200 ? l.substring(0, 200) + "... (" + l.length() + ")" : l)
+                .collect(java.util.stream.Collectors.joining("\n")));
         List<String> lines = text.lines().toList();
         String burst = "TXBURST " + letters();
         List<Executable> checks = new ArrayList<>();
@@ -97,6 +102,7 @@ class SerialGuestTest {
         }
         checks.add(() -> assertTrue(lines.contains("RX hello serial"), "the host's line reached the guest"));
         checks.add(() -> assertTrue(lines.contains(burst), "the interrupt-driven line arrived whole"));
+        checks.add(() -> assertTrue(lines.contains(txFlood()), "the flood written while the host paused arrived whole"));
         checks.add(() -> assertFalse(text.contains("LOOPBACK-SECRET"), "loopback bytes never leave the UART"));
         checks.add(() -> assertTrue(lines.contains("SERIAL ok " + CHECKS.size()), "the guest's summary: " + text));
         checks.add(() -> assertEquals("", debug, "no debug port behind a UART on COM1"));
@@ -107,6 +113,14 @@ class SerialGuestTest {
         StringBuilder sb = new StringBuilder();
         for (int i = 0; i < TX_LEN; i++) {
             sb.append((char) ('a' + i % 26));
+        }
+        return sb.toString();
+    }
+
+    private static String txFlood() {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < TX_FLOOD; i++) {
+            sb.append((char) ('A' + i * 7 % 26));
         }
         return sb.toString();
     }
@@ -147,11 +161,15 @@ class SerialGuestTest {
                         }
                         host.write(flood);
                         host.flush();
+                    } else if (l.equals("TXFLOOD " + TX_FLOOD)) {
+                        Thread.sleep(PAUSE_MS); // a host that stops reading: the pipe and the UART's buffer fill up
                     }
                 }
             }
         } catch (IOException e) {
             // the descriptors closed: the conversation is over
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
