@@ -54,6 +54,7 @@ class SerialGuestTest {
         ByteArrayOutputStream got = new ByteArrayOutputStream();
         StopReason reason;
         String debug;
+        int ours, oursAfter;
         Thread reader;
         // O_RDWR: opening a FIFO that way never waits for the other end; the streams then find one open
         FileDescriptor inFd = FileDescriptor.open(in.toString(), FileDescriptor.O_RDWR | FileDescriptor.O_CLOEXEC);
@@ -73,12 +74,14 @@ class SerialGuestTest {
                     .balloon(false)
                     .build()
                     .withTestExitPort(true);
+            ours = FileDescriptor.openCount();
             try (VirtualMachine vm = VirtualMachine.create(config, System.err, null)) {
                 vm.start();
                 reason = vm.waitForStop(Duration.ofSeconds(120)).orElseThrow(() -> new AssertionError(
                         "guest did not stop: " + output(got)));
                 debug = vm.debugOutput();
             }
+            oursAfter = FileDescriptor.openCount();
             // what the UART's loop wrote before the stop is in the FIFO: let the reader take it
             long until = System.nanoTime() + 5_000_000_000L;
             while (!output(got).contains("SERIAL ") && System.nanoTime() < until) {
@@ -106,6 +109,7 @@ class SerialGuestTest {
         checks.add(() -> assertFalse(text.contains("LOOPBACK-SECRET"), "loopback bytes never leave the UART"));
         checks.add(() -> assertTrue(lines.contains("SERIAL ok " + CHECKS.size()), "the guest's summary: " + text));
         checks.add(() -> assertEquals("", debug, "no debug port behind a UART on COM1"));
+        checks.add(() -> assertEquals(ours, oursAfter, "jkrun's descriptors (the UART's watched duplicates) closed with the VM"));
         assertAll(checks);
     }
 
