@@ -1,4 +1,4 @@
-/* console: virtio-console (id 3) at the first virtio_mmio.device= of the cmdline.
+/* console: virtio-console (id 3) at the first virtio_mmio.device= of the cmdline (jkrun.console.device=<k>: the k-th).
  * Sends "hello from guest\n" on port 0 tx (queue 1), then receives on port 0 rx (queue 0) with
  * interrupts, echoing uppercased, until a line ending in '\n'; prints "RX <text>".
  * cmdline: jkrun.test.timeout_ms=<ms> (default 30000) for each wait. */
@@ -25,7 +25,7 @@ int guest_main(struct boot_params_lite *zp) {
     paging_init();
     idt_init();
     uintptr_t base; int irq;
-    if (virtio_find(0, &base, &irq)) fail("no virtio device");
+    if (virtio_find((int)cmdline_u64("jkrun.console.device=", 0), &base, &irq)) fail("no virtio device");
     printf_lite("VIRTIO 0x%lx irq %d\n", (uint64_t)base, irq);
     const char *err = virtio_init(&dev, base, irq, 3, 0);
     if (!err) err = virtio_setup_queue(&dev, 0);

@@ -3,6 +3,7 @@ package dev.jkrun.cli;
 import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.KernelConfig;
 import dev.jkrun.vmm.MachineConfig;
+import dev.jkrun.vmm.SerialConsoleConfig;
 import dev.jkrun.vmm.StopReason;
 import dev.jkrun.vmm.VirtualMachine;
 import dev.jkrun.vmm.VmConfig;
@@ -20,6 +21,8 @@ import java.util.Optional;
  * the emulator's first limit (status 1, with exit reason, RIP and instruction bytes).
  */
 final class BootCommand {
+    private static final int STDOUT = 1;
+
     private BootCommand() {}
 
     static int run(String[] argv, PrintStream out, PrintStream err) throws Main.UsageException {
@@ -30,6 +33,7 @@ final class BootCommand {
         Optional<String> cmdline = Optional.empty();
         List<String> append = new ArrayList<>();
         long timeout = 300;
+        boolean serial = false;
         Args args = new Args(argv);
         for (String o = args.nextOption(); o != null; o = args.nextOption()) {
             switch (o) {
@@ -40,6 +44,7 @@ final class BootCommand {
                 case "--cmdline" -> cmdline = Optional.of(args.value(o));
                 case "--append" -> append.add(args.value(o));
                 case "--timeout" -> timeout = args.intValue(o);
+                case "--serial" -> serial = true;
                 case "--log-level" -> Logging.setLevel(args.value(o));
                 default -> throw new Main.UsageException("unknown option " + o + " for boot");
             }
@@ -48,9 +53,19 @@ final class BootCommand {
         // (the banner included) is dropped in the guest. panic_print=0x20 makes the panic replay the whole log
         // buffer to hvc0, where it arrives, so the boot log is complete when the kernel panics for lack of a root.
         String prolog = KernelConfig.DEFAULT_PROLOG.replace(" quiet", "").replace("panic_print=0", "panic_print=0x20");
+        if (serial) {
+            prolog = prolog.replace("console=hvc0", "console=ttyS0");
+        }
         KernelConfig kc = new KernelConfig(kernel, krunfw, Optional.of(cmdline.orElse(prolog)), append);
         VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kc,
                 new ConsoleConfig.Streams(InputStream.nullInputStream(), out), false);
+        if (serial) {
+            // The kernel's console on COM1 (a 16550A) writing to this process's stdout, and no virtio console: the
+            // 8250 driver replays the whole log when it registers, so no panic_print trick is needed. Without hvc0
+            // there is no panic watch: a panic shows as the reset that follows it.
+            out.flush();
+            config = config.withConsole(new ConsoleConfig.None()).withDevice(new SerialConsoleConfig(-1, STDOUT));
+        }
         StopReason reason;
         try (VirtualMachine vm = VirtualMachine.create(config, err, null)) {
             Optional<StopReason> r = Stops.runFor(vm, timeout, err);

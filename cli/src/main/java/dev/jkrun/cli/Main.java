@@ -81,7 +81,8 @@ public final class Main {
                 "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--cmdline STR]",
-                "              [--append WORD]... [--timeout SECONDS] [--log-level off|error|warn|info|debug|trace]");
+                "              [--append WORD]... [--serial] [--timeout SECONDS]",
+                "              [--log-level off|error|warn|info|debug|trace]");
     }
 
     /** A bad command line: printed as one line, status 125. */

@@ -23,8 +23,11 @@ import dev.jkrun.libc.Terminal;
 import dev.jkrun.loader.krunfw.KrunfwFetchException;
 import dev.jkrun.loader.krunfw.KrunfwNotFoundException;
 import dev.jkrun.vmm.ConfigurationException;
+import dev.jkrun.vmm.ConsolePortConfig;
 import dev.jkrun.vmm.MachineConfig;
+import dev.jkrun.vmm.SerialConsoleConfig;
 import dev.jkrun.vmm.StopReason;
+import dev.jkrun.vmm.VirtioConsoleConfig;
 import dev.jkrun.vmm.VirtualMachine;
 import dev.jkrun.vmm.VmBuilder;
 import dev.jkrun.vmm.VmConfig;
@@ -953,12 +956,32 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_add_virtio_console_default(int ctx_id, int input_fd, int output_fd, int err_fd) {
-        return unsupported("krun_add_virtio_console_default", ctx_id, input_fd, output_fd, err_fd);
+        String fn = "krun_add_virtio_console_default";
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, ctx_id, input_fd, output_fd, err_fd);
+        }
+        synchronized (c) {
+            c.virtioConsoles.add(new VirtioConsoleConfig(input_fd, output_fd, err_fd));
+        }
+        return done(fn, 0, ctx_id, input_fd, output_fd, err_fd);
     }
 
     @Override
     public int krun_add_serial_console_default(int ctx_id, int input_fd, int output_fd) {
-        return unsupported("krun_add_serial_console_default", ctx_id, input_fd, output_fd);
+        String fn = "krun_add_serial_console_default";
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, ctx_id, input_fd, output_fd);
+        }
+        synchronized (c) {
+            // libkrun keeps a fifth and later one but never places it (only COM1-COM4 exist): say so instead
+            if (c.serialConsoles.size() >= SerialConsoleConfig.MAX) {
+                return done(fn, -EINVAL, ctx_id, input_fd, output_fd);
+            }
+            c.serialConsoles.add(new SerialConsoleConfig(input_fd, output_fd));
+        }
+        return done(fn, 0, ctx_id, input_fd, output_fd);
     }
 
     @Override
@@ -1003,9 +1026,6 @@ public final class JkrunLibKrun implements LibKrun {
         synchronized (c) {
             if (console_id < 0 || console_id >= c.multiportConsoles.size()) {
                 return done(fn, -EINVAL, args);
-            }
-            if (n.isEmpty()) { // libkrun allows unnamed ports; jkrun's guest finds its extra ports by name
-                return done(fn, -ENOTSUP, args);
             }
             c.multiportConsoles.get(console_id).add(new KrunContext.Port(n, fds[0], fds[1], tty));
         }
@@ -1208,13 +1228,18 @@ public final class JkrunLibKrun implements LibKrun {
             } else if (c.consoleOutput != null) {
                 con.output(path("console.output", c.consoleOutput));
             }
+            for (SerialConsoleConfig s : c.serialConsoles) {
+                con.serial(s.inputFd(), s.outputFd());
+            }
+            for (VirtioConsoleConfig v : c.virtioConsoles) {
+                con.virtioConsole(v.inputFd(), v.outputFd(), v.errorFd());
+            }
+            // each multiport console is a virtio-console device of its own, its ports in order (libkrun's); one without
+            // ports adds nothing
             for (List<KrunContext.Port> ports : c.multiportConsoles) {
-                for (KrunContext.Port p : ports) {
-                    if (p.tty()) {
-                        con.portTty(p.name(), p.inputFd());
-                    } else {
-                        con.port(p.name(), p.inputFd(), p.outputFd());
-                    }
+                if (!ports.isEmpty()) {
+                    con.multiport(ports.stream().map(p -> (ConsolePortConfig) new ConsolePortConfig.Fds(p.name(),
+                            p.inputFd(), p.outputFd(), p.tty())).toArray(ConsolePortConfig[]::new));
                 }
             }
         });

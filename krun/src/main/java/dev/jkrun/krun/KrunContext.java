@@ -50,6 +50,10 @@ final class KrunContext {
     Integer vmmGid;
     /** krun_add_virtio_console_multiport devices, each a list of ports. */
     final List<List<Port>> multiportConsoles = new ArrayList<>();
+    /** krun_add_serial_console_default's, COM1 first. */
+    final List<dev.jkrun.vmm.SerialConsoleConfig> serialConsoles = new ArrayList<>();
+    /** krun_add_virtio_console_default's, each a virtio-console device after the implicit one. */
+    final List<dev.jkrun.vmm.VirtioConsoleConfig> virtioConsoles = new ArrayList<>();
 
     List<String> oemStrings = List.of();
 

@@ -322,10 +322,19 @@ public interface LibKrun {
      */
     int krun_set_kernel_console(@u_int32_t int ctx_id, String console_id);
 
-    /** A further virtio-console device autoconfigured on three fds. jkrun: {@code -ENOTSUP} (one console device only). */
+    /**
+     * A further virtio-console device autoconfigured on three fds (each negative for none), as the implicit console is
+     * on stdin/stdout/stderr: port 0 (the guest's hvc1 behind the implicit console, else hvc0) on the terminal among
+     * them, a krun-stdin/-stdout/-stderr port for each that is not one. The fds stay the caller's.
+     */
     int krun_add_virtio_console_default(@u_int32_t int ctx_id, int input_fd, int output_fd, int err_fd);
 
-    /** A legacy serial (8250) console on two fds. jkrun: {@code -ENOTSUP} (no UART). */
+    /**
+     * A legacy serial console (a 16550A UART) on two fds, either negative for none: the first is COM1 (0x3F8, IRQ 4,
+     * the guest's ttyS0), then COM2, COM3, COM4. The fds stay the caller's; an input terminal is in raw mode while the
+     * VM runs. With {@code krun_set_kernel_console(ctx, "ttyS0")} the kernel logs to it. Returns 0, as libkrun; a
+     * fifth is {@code -EINVAL} (libkrun accepts it and never places it).
+     */
     int krun_add_serial_console_default(@u_int32_t int ctx_id, int input_fd, int output_fd);
 
     /**

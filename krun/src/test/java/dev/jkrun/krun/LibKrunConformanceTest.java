@@ -32,6 +32,9 @@ import dev.jkrun.kvm.KvmAvailability;
 import dev.jkrun.libc.FileDescriptor;
 import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.ConsolePortConfig;
+import dev.jkrun.vmm.SerialConsoleConfig;
+import dev.jkrun.vmm.VirtioConsoleConfig;
+import dev.jkrun.vmm.VirtioConsolePortsConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.BalloonDeviceConfig;
@@ -113,12 +116,10 @@ class LibKrunConformanceTest {
             "krun_set_gpu_options2", "krun_add_display", "krun_display_set_edid", "krun_display_set_dpi",
             "krun_display_set_physical_size", "krun_display_set_refresh_rate", "krun_set_display_backend",
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file",
-            "krun_set_firmware", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir", "krun_add_virtio_console_default",
-            "krun_add_serial_console_default");
+            "krun_set_firmware", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
-            "krun_split_irqchip", "krun_set_overlayfs_root", "krun_add_virtiofs3",
-            "krun_add_console_port_tty", "krun_add_console_port_inout");
+            "krun_split_irqchip", "krun_set_overlayfs_root", "krun_add_virtiofs3");
 
     static final int UNKNOWN = 1_000_000;
     static final int ANY_ID = Integer.MIN_VALUE;
@@ -693,8 +694,23 @@ class LibKrunConformanceTest {
             assertEquals(0, krun.krun_disable_implicit_console(c));
             assertEquals(new ConsoleConfig.None(), config(c).console(), "the console output then does nothing, as libkrun's");
         });
-        spec(m, "krun_add_virtio_console_default").valid(-ENOTSUP, c -> new Object[] {c, 0, 1, 2});
-        spec(m, "krun_add_serial_console_default").valid(-ENOTSUP, c -> new Object[] {c, 0, 1});
+        spec(m, "krun_add_virtio_console_default").valid(0, c -> new Object[] {c, 0, 1, 2}).invalid(c -> {
+            assertEquals(0, krun.krun_add_virtio_console_default(c, 5, 6, 7));
+            assertEquals(0, krun.krun_add_virtio_console_default(c, -1, 8, -1), "output only");
+            VmConfig v = config(c);
+            assertEquals(List.of(new VirtioConsoleConfig(5, 6, 7), new VirtioConsoleConfig(-1, 8, -1)),
+                    v.devices().stream().filter(d -> d instanceof VirtioConsoleConfig).toList());
+            assertTrue(v.attachOrder().contains(new VirtioConsoleConfig(5, 6, 7)), "a virtio-mmio device of its own");
+        });
+        spec(m, "krun_add_serial_console_default").valid(0, c -> new Object[] {c, 0, 1}).invalid(c -> {
+            assertEquals(0, krun.krun_add_serial_console_default(c, 5, 6));
+            assertEquals(0, krun.krun_add_serial_console_default(c, -1, 7), "no input");
+            assertEquals(0, krun.krun_add_serial_console_default(c, 8, -1), "no output");
+            assertEquals(0, krun.krun_add_serial_console_default(c, -1, -1), "a UART with nothing behind it");
+            assertEquals(-EINVAL, krun.krun_add_serial_console_default(c, 0, 1), "COM1 to COM4 only");
+            assertEquals(List.of(new SerialConsoleConfig(5, 6), new SerialConsoleConfig(-1, 7), new SerialConsoleConfig(8, -1),
+                    new SerialConsoleConfig(-1, -1)), config(c).serialConsoles(), "COM1 first");
+        });
         spec(m, "krun_add_virtio_console_multiport").valid(ANY_ID, c -> new Object[] {c}).invalid(c -> {
             assertEquals(0, krun.krun_add_virtio_console_multiport(c));
             assertEquals(1, krun.krun_add_virtio_console_multiport(c), "console ids count up");
@@ -708,19 +724,24 @@ class LibKrunConformanceTest {
                 assertEquals(-EINVAL, krun.krun_add_console_port_tty(c, 1, "term", tty.raw()), "unknown console id");
                 assertEquals(-EINVAL, krun.krun_add_console_port_tty(c, 0, "term", -1), "negative fd");
                 assertEquals(-ENOTTY, krun.krun_add_console_port_tty(c, 0, "term", file.raw()), "not a terminal");
-                assertEquals(-ENOTSUP, krun.krun_add_console_port_tty(c, 0, "", tty.raw()), "an unnamed port");
-                assertEquals(-ENOTSUP, krun.krun_add_console_port_tty(c, 0, null, tty.raw()), "an unnamed port");
-                ConsolePortConfig p = config(c).consolePorts().get(0);
-                assertEquals(new ConsolePortConfig.Fds("term", tty.raw(), tty.raw(), true), p);
+                assertEquals(0, krun.krun_add_console_port_tty(c, 0, "", tty.raw()), "an unnamed port");
+                assertEquals(0, krun.krun_add_console_port_tty(c, 0, null, tty.raw()), "an unnamed port");
+                assertEquals(List.of(new VirtioConsolePortsConfig(List.of(new ConsolePortConfig.Fds("term", tty.raw(), tty.raw(), true),
+                        new ConsolePortConfig.Fds("", tty.raw(), tty.raw(), true), new ConsolePortConfig.Fds("", tty.raw(), tty.raw(), true)))),
+                        multiport(config(c)), "a device of its own, the ports in order");
             }
         });
         spec(m, "krun_add_console_port_inout").setup(c -> assertEquals(0, krun.krun_add_virtio_console_multiport(c)))
                 .valid(0, c -> new Object[] {c, 0, "data", 0, 1}).invalid(c -> {
                     assertEquals(-EINVAL, krun.krun_add_console_port_inout(c, 0, "data", 0, 1), "no multiport console yet");
                     assertEquals(0, krun.krun_add_virtio_console_multiport(c));
-                    assertEquals(-ENOTSUP, krun.krun_add_console_port_inout(c, 0, "", 0, 1), "an unnamed port");
+                    assertEquals(0, krun.krun_add_console_port_inout(c, 0, "", 0, 1), "an unnamed port");
                     assertEquals(0, krun.krun_add_console_port_inout(c, 0, "data", 0, 1));
-                    assertEquals(new ConsolePortConfig.Fds("data", 0, 1, false), config(c).consolePorts().get(0));
+                    assertEquals(1, krun.krun_add_virtio_console_multiport(c), "a second device, no ports: none added");
+                    VmConfig v = config(c);
+                    assertEquals(List.of(new VirtioConsolePortsConfig(List.of(new ConsolePortConfig.Fds("", 0, 1, false),
+                            new ConsolePortConfig.Fds("data", 0, 1, false)))), multiport(v));
+                    assertEquals(List.of(), v.consolePorts(), "not on the implicit console");
                 });
 
         // --- start

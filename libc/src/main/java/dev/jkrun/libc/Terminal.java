@@ -9,7 +9,37 @@ public final class Terminal {
     private static final int TERMIOS_BYTES = 60; // struct termios on x86_64 glibc
     private static final int C_LFLAG = 12, ISIG = 0x1;
 
+    /** asm-generic/ioctls.h: _IOW('T', 0x31, int) and _IOR('T', 0x30, unsigned int); fcntl.h's O_NOCTTY. */
+    private static final long TIOCSPTLCK = 0x40045431L, TIOCGPTN = 0x80045430L;
+    private static final int O_NOCTTY = 0x100;
+
     private Terminal() {}
+
+    /** A pseudo-terminal pair: what is written to one end is read from the other. Closing it closes both. */
+    public record Pty(FileDescriptor master, FileDescriptor slave) implements AutoCloseable {
+        @Override
+        public void close() {
+            slave.close();
+            master.close();
+        }
+    }
+
+    /** Opens a new pseudo-terminal (posix_openpt, unlockpt, ptsname, as openpty(3) does), neither end our tty. */
+    public static Pty openPty() {
+        FileDescriptor master = FileDescriptor.open("/dev/ptmx", FileDescriptor.O_RDWR | FileDescriptor.O_CLOEXEC | O_NOCTTY);
+        try {
+            Pointer arg = Ioctl.allocate(4);
+            arg.putInt(0, 0);
+            Ioctl.call(master, "TIOCSPTLCK", TIOCSPTLCK, arg);
+            Ioctl.call(master, "TIOCGPTN", TIOCGPTN, arg);
+            FileDescriptor slave = FileDescriptor.open("/dev/pts/" + Integer.toUnsignedString(arg.getInt(0)),
+                    FileDescriptor.O_RDWR | FileDescriptor.O_CLOEXEC | O_NOCTTY);
+            return new Pty(master, slave);
+        } catch (RuntimeException e) {
+            master.close();
+            throw e;
+        }
+    }
 
     public static boolean isTerminal(int fd) { return Native.libc().isatty(fd) == 1; }
 

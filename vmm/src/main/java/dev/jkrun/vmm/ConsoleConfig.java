@@ -9,6 +9,12 @@ public sealed interface ConsoleConfig {
     /** The host's stdin/stdout; raw mode when stdin is a terminal, restored on every exit path. */
     record Stdio() implements ConsoleConfig {}
 
+    /**
+     * The host descriptors the caller gives (each negative for none), laid out as {@link Stdio} lays out 0, 1, 2: hvc0
+     * on the terminal among them, a krun-stdin/-stdout/-stderr port for each that is not one. The caller keeps them.
+     */
+    record Fds(int input, int output, int error) implements ConsoleConfig {}
+
     /** Output appended to a file; no input (krun_set_console_output). */
     record ToFile(Path path) implements ConsoleConfig {}
 

@@ -7,7 +7,8 @@ import java.util.Objects;
 
 /**
  * A named virtio-console port besides the implicit console (msb_krun's {@code port}/{@code port_tty}, libkrun's
- * krun_add_console_port_inout/_tty). The guest finds it by name in /sys/class/virtio-ports/vportNpM/name.
+ * krun_add_console_port_inout/_tty). The guest finds it by name in /sys/class/virtio-ports/vportNpM/name; a port on
+ * the implicit console device must have a name, one of a {@link VirtioConsolePortsConfig} device may have none ("").
  */
 public sealed interface ConsolePortConfig {
     /** Bytes a port name may have: the guest driver takes a name from one control message. */
@@ -30,11 +31,14 @@ public sealed interface ConsolePortConfig {
         public Streams { checkName(name); }
     }
 
+    /** Whether the port has no name (only a port of a {@link VirtioConsolePortsConfig} device may be unnamed). */
+    default boolean unnamed() { return name().isEmpty(); }
+
     private static void checkName(String name) {
         Objects.requireNonNull(name, "name");
         int n = name.getBytes(StandardCharsets.UTF_8).length;
-        if (n == 0 || n > MAX_NAME_BYTES || name.indexOf('\0') >= 0 || name.indexOf('/') >= 0) {
-            throw new ConfigurationException("console.port", "name must be 1 to " + MAX_NAME_BYTES + " bytes without NUL or '/', got '" + name + "'");
+        if (n > MAX_NAME_BYTES || name.indexOf('\0') >= 0 || name.indexOf('/') >= 0) {
+            throw new ConfigurationException("console.port", "name must be at most " + MAX_NAME_BYTES + " bytes without NUL or '/', got '" + name + "'");
         }
     }
 }

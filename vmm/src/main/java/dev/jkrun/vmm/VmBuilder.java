@@ -185,6 +185,12 @@ public final class VmBuilder {
         }
         Optional<InitConfig> init = Optional.ofNullable(exec).map(e -> e.build(rootDisk, shares));
         VmConfig config = new VmConfig(m, k, console.implicit(), console.ports, shares, diskConfigs, init, oemStrings, false);
+        for (SerialConsoleConfig s : console.serials) {
+            config = config.withDevice(s);
+        }
+        for (DeviceConfig v : console.extraDevices) {
+            config = config.withDevice(v);
+        }
         TsiConfig tsi = network.build();
         if (vsock != null || tsi.enabled()) {
             config = config.withDevice((vsock == null ? new VsockBuilder() : vsock).build(tsi));
@@ -571,6 +577,8 @@ public final class VmBuilder {
     public static final class ConsoleBuilder {
         private ConsoleConfig implicit = new ConsoleConfig.Stdio();
         private final List<ConsolePortConfig> ports = new ArrayList<>();
+        private final List<SerialConsoleConfig> serials = new ArrayList<>();
+        private final List<DeviceConfig> extraDevices = new ArrayList<>();
 
         private ConsoleBuilder() {}
 
@@ -613,6 +621,44 @@ public final class VmBuilder {
         /** A named port on Java streams the caller keeps owning; either may be null. */
         public ConsoleBuilder port(String name, InputStream in, OutputStream out) {
             ports.add(new ConsolePortConfig.Streams(name, in, out));
+            return this;
+        }
+
+        /**
+         * A legacy serial console (a 16550A UART: COM1, the guest's ttyS0, then COM2 ...) on host descriptors the
+         * caller keeps owning, either negative for none (krun_add_serial_console_default). The kernel logs to it with
+         * {@code console=ttyS0} on its command line.
+         */
+        public ConsoleBuilder serial(int inputFd, int outputFd) {
+            serials.add(new SerialConsoleConfig(inputFd, outputFd));
+            return this;
+        }
+
+        /**
+         * The implicit console on host descriptors the caller keeps owning, each negative for none, laid out as for
+         * stdin/stdout/stderr (hvc0 on the terminal among them, a krun-stdin/-stdout/-stderr port for each other).
+         */
+        public ConsoleBuilder fds(int inputFd, int outputFd, int errorFd) {
+            implicit = new ConsoleConfig.Fds(inputFd, outputFd, errorFd);
+            return this;
+        }
+
+        /**
+         * A further virtio-console device laid out the same way on host descriptors the caller keeps owning
+         * (krun_add_virtio_console_default): the guest's next hvc. It takes a virtio-mmio slot before rng and balloon.
+         */
+        public ConsoleBuilder virtioConsole(int inputFd, int outputFd, int errorFd) {
+            extraDevices.add(new VirtioConsoleConfig(inputFd, outputFd, errorFd));
+            return this;
+        }
+
+        /**
+         * A further virtio-console device with exactly these ports (krun_add_virtio_console_multiport): terminal ports
+         * are console ports (hvc), names are optional ("" for none). It takes a virtio-mmio slot before rng and
+         * balloon.
+         */
+        public ConsoleBuilder multiport(ConsolePortConfig... ports) {
+            extraDevices.add(new VirtioConsolePortsConfig(List.of(ports)));
             return this;
         }
 

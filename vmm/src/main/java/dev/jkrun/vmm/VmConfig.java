@@ -53,6 +53,9 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
         }
         Set<String> ports = new HashSet<>(List.of("krun-stdin", "krun-stdout", "krun-stderr", "jkrun-control"));
         for (ConsolePortConfig p : consolePorts) {
+            if (p.unnamed()) {
+                throw new ConfigurationException("console.port", "a port beside the implicit console needs a name");
+            }
             if (!ports.add(p.name())) {
                 throw new ConfigurationException("console.port", "name '" + p.name() + "' is used twice or reserved");
             }
@@ -72,6 +75,9 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
         }
         if (devices.stream().filter(d -> d instanceof BalloonDeviceConfig).count() > 1) {
             throw new ConfigurationException("balloon", "a VM has at most one balloon device");
+        }
+        if (devices.stream().filter(d -> d instanceof SerialConsoleConfig).count() > SerialConsoleConfig.MAX) {
+            throw new ConfigurationException("serial", "at most " + SerialConsoleConfig.MAX + " serial consoles (COM1 to COM4)");
         }
         if (devices.stream().filter(d -> d instanceof RngDeviceConfig).count() > 1) {
             throw new ConfigurationException("rng", "a VM has at most one rng device");
@@ -126,14 +132,22 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
         return new VmConfig(machine, kernel, console, consolePorts, shares, disks, exec, smbiosOemStrings, testExitPort, all);
     }
 
-    /** Every device besides the console, in attach order: the root share first (libkrun), other shares, disks, the rest. */
+    /**
+     * Every virtio device besides the console, in attach order: the root share first (libkrun), other shares, disks,
+     * the rest. Serial consoles are not virtio devices: see {@link #serialConsoles()}.
+     */
     public List<DeviceConfig> attachOrder() {
         List<DeviceConfig> all = new ArrayList<>();
         shares.stream().filter(FsShare::isRoot).forEach(all::add);
         shares.stream().filter(s -> !s.isRoot()).forEach(all::add);
         all.addAll(disks);
-        all.addAll(devices);
+        devices.stream().filter(d -> !(d instanceof SerialConsoleConfig)).forEach(all::add);
         return all;
+    }
+
+    /** The legacy serial consoles, COM1 first (the guest's ttyS0). */
+    public List<SerialConsoleConfig> serialConsoles() {
+        return devices.stream().filter(d -> d instanceof SerialConsoleConfig).map(d -> (SerialConsoleConfig) d).toList();
     }
 
     /** Appends a share (the root first, by convention: it fixes the device order and so the guest's view). */

@@ -5,8 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jkrun.guests.TestGuests;
 import dev.jkrun.kvm.testing.KvmAvailable;
+import dev.jkrun.libc.Poll;
+import dev.jkrun.libc.Terminal;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,6 +45,94 @@ class ConsoleDeviceTest {
         assertTrue(r.output().contains("RX hello host"), r.output());
         assertTrue(r.output().lines().anyMatch(l -> l.startsWith("IRQS ") && !l.equals("IRQS 0")), "interrupts taken: " + r.output());
         assertEquals("hello from guest\nHELLO HOST\n", out.toString(StandardCharsets.US_ASCII));
+    }
+
+    /**
+     * krun_add_virtio_console_default's device: a second virtio-console (the guest's hvc1) on a pseudo-terminal the
+     * caller owns, beside the implicit one. A terminal gives a single console port, so the console guest, told to use
+     * the second device, writes to and reads from the pty, and nothing reaches hvc0.
+     */
+    @Test
+    void aSecondConsoleDeviceOnATerminal() throws Exception {
+        ByteArrayOutputStream hvc0 = new ByteArrayOutputStream();
+        GuestRun r = converseOnPty(1, (c, tty) -> c.streams(InputStream.nullInputStream(), hvc0).virtioConsole(tty, tty, tty));
+        assertTrue(r.output().contains("VIRTIO 0xd0001000"), "the second device: " + r.output());
+        assertEquals("", hvc0.toString(StandardCharsets.US_ASCII), "the implicit console stays quiet");
+    }
+
+    /**
+     * krun_add_virtio_console_multiport's device with an unnamed terminal port (krun_add_console_port_tty with ""):
+     * a device of its own whose port 0 is the pty.
+     */
+    @Test
+    void aMultiportDeviceWithAnUnnamedTerminalPort() throws Exception {
+        GuestRun r = converseOnPty(1, (c, tty) -> c.streams(InputStream.nullInputStream(), new ByteArrayOutputStream())
+                .multiport(new ConsolePortConfig.Fds("", tty, tty, true)));
+        assertTrue(r.output().contains("VIRTIO 0xd0001000"), "the second device: " + r.output());
+    }
+
+    /** The implicit console on descriptors the caller gives (ConsoleBuilder.fds): hvc0 on a pseudo-terminal. */
+    @Test
+    void theImplicitConsoleOnCallerDescriptors() throws Exception {
+        GuestRun r = converseOnPty(0, (c, tty) -> c.fds(tty, tty, tty));
+        assertTrue(r.output().contains("VIRTIO 0xd0000000"), "the implicit device: " + r.output());
+    }
+
+    /**
+     * Runs the console guest on its {@code device}-th virtio device with the consoles {@code consoles} sets up on a
+     * new pty's slave; answers "hello from guest" with "ping" on the master and checks both directions.
+     */
+    private static GuestRun converseOnPty(int device, java.util.function.BiConsumer<VmBuilder.ConsoleBuilder, Integer> consoles)
+            throws Exception {
+        ByteArrayOutputStream tty = new ByteArrayOutputStream();
+        try (Terminal.Pty pty = Terminal.openPty()) {
+            int slave = pty.slave().raw(), master = pty.master().raw();
+            VmConfig config = VmBuilder.create()
+                    .machine(m -> m.memoryMib(64))
+                    .kernel(k -> k.kernelPath(TestGuests.path("console"))
+                            .replaceCmdline("jkrun.test.timeout_ms=" + TIMEOUT_MS + " jkrun.console.device=" + device))
+                    .console(c -> consoles.accept(c, slave))
+                    .rng(false)
+                    .balloon(false)
+                    .build()
+                    .withTestExitPort(true);
+            Thread host = new Thread(() -> {
+                byte[] buf = new byte[256];
+                boolean answered = false;
+                try {
+                    int n;
+                    while ((n = Poll.read(master, buf, 0, buf.length)) > 0) {
+                        synchronized (tty) {
+                            tty.write(buf, 0, n);
+                        }
+                        if (!answered && text(tty).contains("hello from guest\n")) {
+                            answered = true;
+                            byte[] ping = "ping\n".getBytes(StandardCharsets.US_ASCII);
+                            Poll.write(master, ping, 0, ping.length);
+                        }
+                    }
+                } catch (RuntimeException e) {
+                    // EIO once the slave is closed: the conversation is over
+                }
+            }, "pty-host");
+            host.setDaemon(true);
+            host.start();
+            GuestRun r = GuestRun.run(config, Duration.ofSeconds(60));
+            long until = System.nanoTime() + 5_000_000_000L;
+            while (!text(tty).contains("PING\n") && System.nanoTime() < until) {
+                Thread.sleep(20);
+            }
+            assertEquals(OptionalInt.of(0), r.reason().exitStatus(), r.output() + r.reason());
+            assertTrue(r.output().contains("RX ping"), r.output());
+            assertEquals("hello from guest\nPING\n", text(tty), "both directions through the pty");
+            return r;
+        }
+    }
+
+    private static String text(ByteArrayOutputStream b) {
+        synchronized (b) {
+            return b.toString(StandardCharsets.US_ASCII);
+        }
     }
 
     @Test

@@ -66,6 +66,32 @@ class VmBuilderTest {
     }
 
     @Test
+    void serialConsolesAreComPortsNotVirtioDevices() {
+        VmConfig c = VmBuilder.create().console(x -> x.serial(0, 1).serial(-1, 2)).rng(false).balloon(false).build();
+        assertEquals(java.util.List.of(new SerialConsoleConfig(0, 1), new SerialConsoleConfig(-1, 2)), c.serialConsoles());
+        assertTrue(c.attachOrder().stream().noneMatch(d -> d instanceof SerialConsoleConfig), "no virtio-mmio slot");
+    }
+
+    @Test
+    void multiportConsolePortsMayBeUnnamedButNotTwiceNamed() {
+        ConsolePortConfig a = new ConsolePortConfig.Fds("", 0, 1, false), b = new ConsolePortConfig.Fds("", 0, 1, false);
+        VmConfig c = VmBuilder.create().console(x -> x.multiport(a, b)).build();
+        assertEquals(java.util.List.of(new VirtioConsolePortsConfig(java.util.List.of(a, b))),
+                c.devices().stream().filter(d -> d instanceof VirtioConsolePortsConfig).toList());
+        ConsolePortConfig named = new ConsolePortConfig.Fds("x", 0, 1, false);
+        assertEquals("console.port", assertThrows(ConfigurationException.class,
+                () -> VmBuilder.create().console(y -> y.multiport(named, named))).field());
+        assertEquals("console.port", assertThrows(ConfigurationException.class,
+                () -> VmBuilder.create().console(y -> y.multiport())).field());
+        rejects("console.port", x -> x.console(y -> y.port("", 0, 1)));
+    }
+
+    @Test
+    void atMostFourSerialConsoles() {
+        rejects("serial", b -> b.console(x -> x.serial(0, 1).serial(0, 1).serial(0, 1).serial(0, 1).serial(0, 1)));
+    }
+
+    @Test
     void zeroVcpus() { rejects("machine.vcpus", b -> b.machine(m -> m.vcpus(0))); }
 
     @Test

@@ -60,6 +60,24 @@ final class Consoles {
     private record Implicit(List<ConsolePort> ports, int cols, int rows) {
     }
 
+    /**
+     * A virtio-console device with exactly {@code ports} (krun_add_virtio_console_multiport's): terminal ports are
+     * console ports, unnamed ports send no PORT_NAME; the size is the first terminal port's.
+     */
+    static VirtioConsole multiport(List<ConsolePortConfig> ports, List<AutoCloseable> resources) {
+        List<ConsolePort> built = new java.util.ArrayList<>();
+        Terminal.Size size = new Terminal.Size(0, 0);
+        for (ConsolePortConfig p : ports) {
+            ConsolePort port = port(p, resources);
+            boolean tty = p instanceof ConsolePortConfig.Fds f && f.tty();
+            if (tty && size.cols() == 0 && size.rows() == 0) {
+                size = Terminal.size(((ConsolePortConfig.Fds) p).inputFd());
+            }
+            built.add(new ConsolePort(p.unnamed() ? null : p.name(), port.input(), port.output(), tty));
+        }
+        return new VirtioConsole(built, size.cols(), size.rows());
+    }
+
     private static ConsolePort port(ConsolePortConfig p, List<AutoCloseable> resources) {
         if (p instanceof ConsolePortConfig.Fds f) {
             if (f.tty() && f.inputFd() >= 0 && Terminal.isTerminal(f.inputFd())) {
@@ -96,33 +114,54 @@ final class Consoles {
                     ConsolePort.named(STDERR_PORT, PortInput.empty(), PortOutput.of(p.stderr()))), 0, 0);
         }
         if (config instanceof ConsoleConfig.Stdio) {
-            // libkrun's layout: hvc0 is the terminal where there is one; each of stdin/stdout/stderr that is not
-            // a terminal gets its own named port, so pipes and files keep their streams apart.
-            boolean ttyIn = Terminal.isTerminal(STDIN), ttyOut = Terminal.isTerminal(STDOUT), ttyErr = Terminal.isTerminal(STDERR);
-            Terminal.Size size = Terminal.size(ttyIn ? STDIN : ttyOut ? STDOUT : STDERR);
-            PortInput in = ttyIn ? PortInput.ofFd(STDIN) : PortInput.empty();
-            // Raw descriptors, not FileOutputStreams: a stopped terminal or a reader that never reads must not hold
-            // a tx thread in write(2) past the VM's stop.
-            PortOutput out = ttyOut ? PortOutput.ofFd(STDOUT) : consoleLog();
-            List<ConsolePort> ports = new java.util.ArrayList<>();
-            ports.add(ConsolePort.console(in, out));
-            if (!ttyIn) {
-                ports.add(ConsolePort.named(STDIN_PORT, PortInput.ofFd(STDIN), PortOutput.discard()));
-            }
-            if (!ttyOut) {
-                ports.add(ConsolePort.named(STDOUT_PORT, PortInput.empty(), PortOutput.ofFd(STDOUT)));
-            }
-            if (!ttyErr) {
-                ports.add(ConsolePort.named(STDERR_PORT, PortInput.empty(), PortOutput.ofFd(STDERR)));
-            }
-            Implicit console = new Implicit(ports, size.cols(), size.rows());
-            if (ttyIn) {
-                // Restored when the VM's resources are released, whatever stopped it.
-                resources.add(Terminal.enterRaw(STDIN, false));
-            }
-            return console;
+            return autoconfigured(STDIN, STDOUT, STDERR, resources);
+        }
+        if (config instanceof ConsoleConfig.Fds f) {
+            return autoconfigured(f.input(), f.output(), f.error(), resources);
         }
         throw new IllegalArgumentException("no console device for " + config);
+    }
+
+    /**
+     * libkrun's autoconfigure_console_ports on three host descriptors (negative: none): hvc0 is the terminal where
+     * there is one; each of them that is not a terminal gets its own named port (krun-stdin, krun-stdout,
+     * krun-stderr), so pipes and files keep their streams apart; hvc0's output goes to the log when no output is a
+     * terminal. An input terminal is in raw mode until the VM's resources are released.
+     */
+    private static Implicit autoconfigured(int inFd, int outFd, int errFd, List<AutoCloseable> resources) {
+        boolean ttyIn = tty(inFd), ttyOut = tty(outFd), ttyErr = tty(errFd);
+        Terminal.Size size = ttyIn ? Terminal.size(inFd) : ttyOut ? Terminal.size(outFd) : ttyErr ? Terminal.size(errFd)
+                : new Terminal.Size(0, 0);
+        PortInput in = ttyIn ? PortInput.ofFd(inFd) : PortInput.empty();
+        // Raw descriptors, not FileOutputStreams: a stopped terminal or a reader that never reads must not hold
+        // a tx thread in write(2) past the VM's stop.
+        PortOutput out = ttyOut ? PortOutput.ofFd(outFd) : consoleLog();
+        List<ConsolePort> ports = new java.util.ArrayList<>();
+        ports.add(ConsolePort.console(in, out));
+        if (inFd >= 0 && !ttyIn) {
+            ports.add(ConsolePort.named(STDIN_PORT, PortInput.ofFd(inFd), PortOutput.discard()));
+        }
+        if (outFd >= 0 && !ttyOut) {
+            ports.add(ConsolePort.named(STDOUT_PORT, PortInput.empty(), PortOutput.ofFd(outFd)));
+        }
+        if (errFd >= 0 && !ttyErr) {
+            ports.add(ConsolePort.named(STDERR_PORT, PortInput.empty(), PortOutput.ofFd(errFd)));
+        }
+        if (ttyIn) {
+            resources.add(Terminal.enterRaw(inFd, false)); // restored whatever stopped the VM
+        }
+        return new Implicit(ports, size.cols(), size.rows());
+    }
+
+    private static boolean tty(int fd) { return fd >= 0 && Terminal.isTerminal(fd); }
+
+    /**
+     * A further virtio-console device autoconfigured on three host descriptors (krun_add_virtio_console_default): the
+     * guest's next hvc, ports as {@link #autoconfigured}.
+     */
+    static VirtioConsole extra(int inFd, int outFd, int errFd, List<AutoCloseable> resources) {
+        Implicit c = autoconfigured(inFd, outFd, errFd, resources);
+        return new VirtioConsole(c.ports(), c.cols(), c.rows());
     }
 
     /** Whether {@link #create} makes a console device: it has a port (the implicit console, a named one, or init's). */
@@ -132,12 +171,16 @@ final class Consoles {
 
     /** Whether the guest's command reads and writes through named ports rather than hvc0. */
     static boolean usesPorts(ConsoleConfig config) {
+        if (config instanceof ConsoleConfig.Fds f) {
+            return !(tty(f.input()) && tty(f.output()) && tty(f.error()));
+        }
         return config instanceof ConsoleConfig.Piped || (config instanceof ConsoleConfig.Stdio
                 && !(Terminal.isTerminal(STDIN) && Terminal.isTerminal(STDOUT) && Terminal.isTerminal(STDERR)));
     }
 
     /** Whether the command's console is a terminal (it then becomes the controlling terminal). */
     static boolean isTerminal(ConsoleConfig config) {
-        return config instanceof ConsoleConfig.Stdio && Terminal.isTerminal(STDIN);
+        return config instanceof ConsoleConfig.Stdio && Terminal.isTerminal(STDIN)
+                || config instanceof ConsoleConfig.Fds f && tty(f.input());
     }
 }

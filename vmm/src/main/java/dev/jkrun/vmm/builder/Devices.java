@@ -11,8 +11,11 @@ import dev.jkrun.vmm.DeviceConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.RngDeviceConfig;
+import dev.jkrun.vmm.VirtioConsoleConfig;
+import dev.jkrun.vmm.VirtioConsolePortsConfig;
 import dev.jkrun.vmm.VsockDeviceConfig;
 import dev.jkrun.vmm.vstate.VmControl;
+import java.util.List;
 import java.util.Optional;
 
 /** Each device type's one build function: its configuration record in, its device out. */
@@ -21,9 +24,10 @@ final class Devices {
 
     /**
      * What building a device may need beyond its own configuration: the command's init config, whether the root
-     * share serves jkrun's init (not when the kernel boots an init of the caller's, see {@code KernelConfig.initPath}).
+     * share serves jkrun's init (not when the kernel boots an init of the caller's, see {@code KernelConfig.initPath}),
+     * the VM's control sink and the resources closed with the VM.
      */
-    record Context(Optional<InitConfig> exec, boolean servesInit, VmControl control) {}
+    record Context(Optional<InitConfig> exec, boolean servesInit, VmControl control, List<AutoCloseable> resources) {}
 
     static VirtioDevice build(DeviceConfig config, Context ctx) {
         if (config instanceof FsShare s) {
@@ -34,6 +38,12 @@ final class Devices {
         }
         if (config instanceof VsockDeviceConfig v) {
             return new VirtioVsock(v.vsock());
+        }
+        if (config instanceof VirtioConsoleConfig c) {
+            return Consoles.extra(c.inputFd(), c.outputFd(), c.errorFd(), ctx.resources());
+        }
+        if (config instanceof VirtioConsolePortsConfig c) {
+            return Consoles.multiport(c.ports(), ctx.resources());
         }
         if (config instanceof RngDeviceConfig) {
             return new VirtioRng();

@@ -92,7 +92,10 @@ public final class VmmBuilder {
             Bus mmio = new Bus();
             pio.register(0x60, 5, new I8042(control::guestReset));
             pio.register(0x70, 2, new Cmos(lowRam(layout), highRam(layout)));
-            pio.register(0x3F8, 8, new DebugPort(debugLog::accept));
+            if (!SerialPorts.com1(config.serialConsoles())) {
+                pio.register(0x3F8, 8, new DebugPort(debugLog::accept)); // COM1 without a UART: early output only
+            }
+            SerialPorts.attach(config.serialConsoles(), vm, pio, resources);
             if (config.testExitPort()) {
                 pio.register(TEST_EXIT_PORT, 4, testExitPort(control));
             }
@@ -105,7 +108,7 @@ public final class VmmBuilder {
                 devices.attach(console);
             }
             Optional<InitConfig> exec = config.exec().map(e -> Shares.completeInit(e, config));
-            Devices.Context context = new Devices.Context(exec, config.kernel().initPath().isEmpty(), control);
+            Devices.Context context = new Devices.Context(exec, config.kernel().initPath().isEmpty(), control, resources);
             VirtioBalloon balloon = null;
             for (DeviceConfig device : config.attachOrder()) {
                 VirtioDevice built = Devices.build(device, context);

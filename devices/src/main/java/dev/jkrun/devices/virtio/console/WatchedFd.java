@@ -11,11 +11,11 @@ import dev.jkrun.libc.NativeCallException;
  * Starts parked (interest 0). A descriptor epoll cannot watch (a regular file, /dev/null: EPERM) is always ready,
  * as poll(2) says of it; {@link #pollable()} is false then and the owner does not wait for it.
  */
-final class WatchedFd implements AutoCloseable {
+public final class WatchedFd implements AutoCloseable {
     private final FileDescriptor dup;
     private final EventLoop.Registration registration;
 
-    WatchedFd(EventLoop loop, int fd, EventLoop.Handler handler) {
+    public WatchedFd(EventLoop loop, int fd, EventLoop.Handler handler) {
         FileDescriptor d = FileDescriptor.duplicate(fd, "console port fd " + fd);
         EventLoop.Registration r = loop.register(d.raw(), 0, handler);
         try {
@@ -33,9 +33,9 @@ final class WatchedFd implements AutoCloseable {
         this.registration = r;
     }
 
-    boolean pollable() { return registration != null; }
+    public boolean pollable() { return registration != null; }
 
-    void interest(int events) {
+    public void interest(int events) {
         if (registration != null) {
             registration.interest(events);
         }
