@@ -80,7 +80,8 @@ public final class Main {
                 "              [--net tsi|none] [--port HOST:GUEST]... [--no-rng] [--no-balloon]",
                 "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
-                "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--cmdline STR]",
+                "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd]",
+                "              [--initramfs PATH] [--cmdline STR]",
                 "              [--append WORD]... [--timeout SECONDS] [--log-level off|error|warn|info|debug|trace]");
     }
 

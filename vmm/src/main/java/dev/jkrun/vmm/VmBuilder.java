@@ -15,6 +15,7 @@ import dev.jkrun.init.RootDisk;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
+import dev.jkrun.loader.KernelFormat;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -239,6 +240,8 @@ public final class VmBuilder {
         private final List<String> cmdline = new ArrayList<>();
         private String replacementCmdline;
         private String initPath;
+        private Path initramfs;
+        private KernelFormat kernelFormat = KernelFormat.ELF;
 
         private KernelBuilder() {}
 
@@ -276,9 +279,22 @@ public final class VmBuilder {
             return this;
         }
 
+        /** An initramfs for the {@link #kernelPath} kernel, copied to the top of RAM (krun_set_kernel's initramfs). */
+        public KernelBuilder initramfs(Path path) {
+            this.initramfs = path;
+            return this;
+        }
+
+        /** How the {@link #kernelPath} kernel is stored (default ELF; gzip- or zstd-compressed ELF as libkrun's IMAGE formats). */
+        public KernelBuilder kernelFormat(KernelFormat format) {
+            this.kernelFormat = java.util.Objects.requireNonNull(format, "format");
+            return this;
+        }
+
         KernelConfig build() {
             return new KernelConfig(Optional.ofNullable(kernelPath), Optional.ofNullable(krunfwPath),
-                    Optional.ofNullable(replacementCmdline), cmdline, Optional.ofNullable(initPath));
+                    Optional.ofNullable(replacementCmdline), cmdline, Optional.ofNullable(initPath), Optional.ofNullable(initramfs),
+                    kernelFormat);
         }
     }
 
