@@ -205,8 +205,15 @@ public final class VmBuilder {
         private long memoryMib = 512;
         private boolean hyperthreading;
         private boolean nestedVirt;
+        private String name;
 
         private MachineBuilder() {}
+
+        /** A name for the VM's threads and log lines (AVF's {@code setName}); see {@link MachineConfig}. */
+        public MachineBuilder name(String name) {
+            this.name = name;
+            return this;
+        }
 
         public MachineBuilder vcpus(int count) {
             this.vcpus = count;
@@ -230,7 +237,7 @@ public final class VmBuilder {
             return this;
         }
 
-        MachineConfig build() { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt); }
+        MachineConfig build() { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, Optional.ofNullable(name)); }
     }
 
     /** What to boot (msb_krun's KernelBuilder). Default: the libkrunfw kernel bundle, found or fetched. */
@@ -254,6 +261,21 @@ public final class VmBuilder {
         /** A kernel image (ELF vmlinux or bzImage) instead of libkrunfw (krun_set_kernel). */
         public KernelBuilder kernelPath(Path path) {
             this.kernelPath = path;
+            return this;
+        }
+
+        /**
+         * A kernel image behind a descriptor the caller holds (AVF's {@code setKernel(fd)}), in {@link #kernelFormat}:
+         * read through {@code /proc/self/fd} when the VM is built; the caller keeps owning {@code fd}.
+         */
+        public KernelBuilder kernelFd(int fd) {
+            this.kernelPath = fdPath("kernel.fd", fd);
+            return this;
+        }
+
+        /** An initramfs behind a descriptor the caller holds (AVF's {@code setInitRd(fd)}); as {@link #kernelFd}. */
+        public KernelBuilder initramfsFd(int fd) {
+            this.initramfs = fdPath("kernel.initramfs_fd", fd);
             return this;
         }
 
@@ -384,6 +406,15 @@ public final class VmBuilder {
 
         public DiskBuilder path(Path path) {
             this.path = path;
+            return this;
+        }
+
+        /**
+         * The image behind a descriptor the caller holds (AVF's {@code addDisk(fd)}): jkrun opens it again through
+         * {@code /proc/self/fd}, with the disk's own read-only setting, and the caller keeps owning {@code fd}.
+         */
+        public DiskBuilder fd(int fd) {
+            this.path = fdPath("disk.fd", fd);
             return this;
         }
 
@@ -711,5 +742,13 @@ public final class VmBuilder {
                 throw new ConfigurationException(field, e.getMessage().substring(e.field().length() + 2));
             }
         }
+    }
+
+    /** A descriptor of this process as a path that opens the same file again (Linux's /proc/self/fd magic links). */
+    static Path fdPath(String field, int fd) {
+        if (fd < 0) {
+            throw new ConfigurationException(field, "not a file descriptor: " + fd);
+        }
+        return Path.of("/proc/self/fd/" + fd);
     }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jkrun.guests.TestGuests;
 import dev.jkrun.kvm.testing.KvmAvailable;
+import dev.jkrun.libc.FileDescriptor;
 import dev.jkrun.loader.KernelFormat;
 import dev.jkrun.loader.KernelFormatException;
 import java.io.RandomAccessFile;
@@ -111,6 +112,47 @@ class InitramfsGuestTest {
         KernelFormatException e = assertThrows(KernelFormatException.class,
                 () -> GuestRun.run(new VmConfig(MachineConfig.of(1, 32), k, new ConsoleConfig.None(), true), Duration.ofSeconds(60)));
         assertEquals(KernelFormatException.Reason.OVERFLOW, e.reason(), e.getMessage());
+    }
+
+    @Test
+    void kernelAndInitramfsFromDescriptorsAndANamedVm() throws Exception {
+        // AVF's setKernel(fd), setInitRd(fd) and setName: the caller keeps the descriptors; the VM's threads carry the name
+        Path f = randomFile("fd.cpio", 200_000, 5);
+        Path k = compressed(KernelFormat.IMAGE_ZSTD);
+        try (FileDescriptor kfd = FileDescriptor.open(k.toString(), FileDescriptor.O_RDONLY | FileDescriptor.O_CLOEXEC);
+             FileDescriptor ifd = FileDescriptor.open(f.toString(), FileDescriptor.O_RDONLY | FileDescriptor.O_CLOEXEC)) {
+            VmConfig config = VmBuilder.create().machine(m -> m.memoryMib(32).name("boot-fds"))
+                    .kernel(b -> b.kernelFd(kfd.raw()).kernelFormat(KernelFormat.IMAGE_ZSTD).initramfsFd(ifd.raw()).replaceCmdline(""))
+                    .console(c -> c.disableImplicit()).build().withTestExitPort(true);
+            List<String> threads;
+            StopReason reason;
+            String out;
+            try (VirtualMachine vm = VirtualMachine.create(config, System.err, null)) {
+                vm.start();
+                threads = Thread.getAllStackTraces().keySet().stream().map(Thread::getName)
+                        .filter(n -> n.startsWith("jkrun-vm")).toList();
+                reason = vm.waitForStop(Duration.ofSeconds(120)).orElseThrow();
+                out = vm.debugOutput();
+            }
+            assertEquals(OptionalInt.of(0), reason.exitStatus(), out + reason);
+            assertTrue(out.lines().toList().contains("CRC 0x" + Long.toHexString(crc(f))), out);
+            assertTrue(threads.stream().anyMatch(n -> n.matches("jkrun-vm[0-9]+-boot-fds-vcpu0")), threads.toString());
+            assertTrue(kfd.raw() >= 0 && Files.isRegularFile(Path.of("/proc/self/fd/" + kfd.raw())), "still the caller's");
+        }
+    }
+
+    @Test
+    void badNamesAndDescriptorsAreConfigurationErrors() {
+        for (String bad : new String[] {"", "a b", "x/y", "é", "n".repeat(65), "a\nb"}) {
+            ConfigurationException e = assertThrows(ConfigurationException.class, () -> MachineConfig.of(1, 32).withName(bad));
+            assertEquals("machine.name", e.field(), bad);
+        }
+        assertEquals(Optional.of("db-1.test_2"), MachineConfig.of(1, 32).withName("db-1.test_2").name());
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> VmBuilder.create().kernel(k -> k.kernelFd(-1)));
+        assertEquals("kernel.fd", e.field());
+        ConfigurationException closed = assertThrows(ConfigurationException.class,
+                () -> VmBuilder.create().kernel(k -> k.kernelFd(999_999)).build());
+        assertEquals("kernel.path", closed.field(), closed.getMessage());
     }
 
     @Test
