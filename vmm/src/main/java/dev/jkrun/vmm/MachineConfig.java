@@ -4,14 +4,17 @@ package dev.jkrun.vmm;
  * vCPUs and RAM. Validated on construction (libkrun's rules: 1–16 vCPUs for libkrunfw's NR_CPUS; RAM 1 MiB–1 TiB).
  * {@code name} (AVF's {@code setName}; libkrun has none) is appended to the VM's thread names and log lines
  * ({@code jkrun-vm7-db-1-vcpu0}): 1 to {@link #MAX_NAME} characters of {@code [A-Za-z0-9._-]}, so it is safe there.
+ * {@code memfdBacked} puts guest RAM in one memfd instead of private anonymous memory (AVF's custom memory backing
+ * file; what vhost-user backends and passt's vhost-user mode map).
  */
-public record MachineConfig(int vcpus, long memoryMib, boolean hyperthreading, boolean nestedVirt, java.util.Optional<String> name) {
+public record MachineConfig(int vcpus, long memoryMib, boolean hyperthreading, boolean nestedVirt, java.util.Optional<String> name,
+                            boolean memfdBacked) {
     public static final int MAX_VCPUS = 254;
     public static final long MAX_MEMORY_MIB = 1L << 20;
     public static final int MAX_NAME = 64;
 
     public MachineConfig(int vcpus, long memoryMib, boolean hyperthreading, boolean nestedVirt) {
-        this(vcpus, memoryMib, hyperthreading, nestedVirt, java.util.Optional.empty());
+        this(vcpus, memoryMib, hyperthreading, nestedVirt, java.util.Optional.empty(), false);
     }
 
     public MachineConfig {
@@ -37,5 +40,7 @@ public record MachineConfig(int vcpus, long memoryMib, boolean hyperthreading, b
 
     public long memoryBytes() { return memoryMib << 20; }
 
-    public MachineConfig withName(String n) { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, java.util.Optional.of(n)); }
+    public MachineConfig withName(String n) { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, java.util.Optional.of(n), memfdBacked); }
+
+    public MachineConfig withMemfdBacked(boolean on) { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, name, on); }
 }

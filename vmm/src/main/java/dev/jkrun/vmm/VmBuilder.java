@@ -206,8 +206,15 @@ public final class VmBuilder {
         private boolean hyperthreading;
         private boolean nestedVirt;
         private String name;
+        private boolean memfdBacked;
 
         private MachineBuilder() {}
+
+        /** Guest RAM in a memfd (AVF's custom memory backing file), shared-mappable by other processes. */
+        public MachineBuilder memfdBacked(boolean on) {
+            this.memfdBacked = on;
+            return this;
+        }
 
         /** A name for the VM's threads and log lines (AVF's {@code setName}); see {@link MachineConfig}. */
         public MachineBuilder name(String name) {
@@ -237,7 +244,7 @@ public final class VmBuilder {
             return this;
         }
 
-        MachineConfig build() { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, Optional.ofNullable(name)); }
+        MachineConfig build() { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, Optional.ofNullable(name), memfdBacked); }
     }
 
     /** What to boot (msb_krun's KernelBuilder). Default: the libkrunfw kernel bundle, found or fetched. */

@@ -142,6 +142,32 @@ class InitramfsGuestTest {
     }
 
     @Test
+    void memfdBackedRamHoldsWhatTheGuestReads() throws Exception {
+        // AVF's custom memory backing file: RAM (4 GiB: below the hole and above 4 GiB) in one memfd, which holds the
+        // initramfs where the guest finds it
+        int size = 2 * (int) MIB;
+        Path f = randomFile("memfd.cpio", size, 6);
+        VmConfig config = new VmConfig(MachineConfig.of(1, 4096).withMemfdBacked(true),
+                KernelConfig.elf(TestGuests.path("initrd"), "").withInitramfs(f), new ConsoleConfig.None(), true);
+        try (VirtualMachine vm = VirtualMachine.create(config, System.err, null)) {
+            dev.jkrun.memory.MmapGuestMemory mem = vm.vmm().memory();
+            FileDescriptor memfd = mem.memfd().orElseThrow();
+            long at = 0x1_0000_0000L + 768 * MIB - size;
+            byte[] inMemfd = new byte[size];
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(Path.of("/proc/self/fd/" + memfd.raw()))) {
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(inMemfd);
+                while (b.hasRemaining() && ch.read(b, mem.memfdOffset(dev.jkrun.memory.GuestAddress.of(at)) + b.position()) > 0) { }
+            }
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(f), inMemfd), "the initramfs is in the memfd");
+            vm.start();
+            StopReason reason = vm.waitForStop(Duration.ofSeconds(120)).orElseThrow();
+            assertEquals(OptionalInt.of(0), reason.exitStatus(), vm.debugOutput() + reason);
+            assertTrue(vm.debugOutput().lines().toList().contains("INITRD 0x" + Long.toHexString(at) + " size " + size), vm.debugOutput());
+            assertTrue(vm.debugOutput().lines().toList().contains("CRC 0x" + Long.toHexString(crc(f))), vm.debugOutput());
+        }
+    }
+
+    @Test
     void badNamesAndDescriptorsAreConfigurationErrors() {
         for (String bad : new String[] {"", "a b", "x/y", "é", "n".repeat(65), "a\nb"}) {
             ConfigurationException e = assertThrows(ConfigurationException.class, () -> MachineConfig.of(1, 32).withName(bad));

@@ -76,7 +76,9 @@ public final class VmmBuilder {
             Kvm kvm = Kvm.open();
             resources.add(kvm);
             kvm.requireCapabilities();
-            memory = MmapGuestMemory.create(layout.regions());
+            memory = config.machine().memfdBacked()
+                    ? MmapGuestMemory.createOnMemfd(layout.regions(), dev.jkrun.memory.GuestMemoryImpl.preferred())
+                    : MmapGuestMemory.create(layout.regions());
             Vm vm = kvm.createVm();
             resources.add(vm);
             for (int slot = 0; slot < memory.slots().size(); slot++) {
