@@ -1,5 +1,6 @@
 package dev.jkrun.cli;
 
+import dev.jkrun.loader.KernelFormat;
 import dev.jkrun.vmm.ConsoleConfig;
 import dev.jkrun.vmm.KernelConfig;
 import dev.jkrun.vmm.MachineConfig;
@@ -25,11 +26,23 @@ final class BootCommand {
 
     private BootCommand() {}
 
+    /** libkrun's KRUN_KERNEL_FORMAT names that x86_64 loads: elf, image-gz, image-zstd. */
+    static KernelFormat kernelFormat(String v) throws Main.UsageException {
+        return switch (v) {
+            case "elf" -> KernelFormat.ELF;
+            case "image-gz" -> KernelFormat.IMAGE_GZ;
+            case "image-zstd" -> KernelFormat.IMAGE_ZSTD;
+            default -> throw new Main.UsageException("--kernel-format: elf, image-gz or image-zstd, got '" + v + "'");
+        };
+    }
+
     static int run(String[] argv, PrintStream out, PrintStream err) throws Main.UsageException {
         int cpus = 1;
         long memory = 512;
         Optional<Path> krunfw = Optional.empty();
         Optional<Path> kernel = Optional.empty();
+        Optional<Path> initramfs = Optional.empty();
+        KernelFormat format = KernelFormat.ELF;
         Optional<String> cmdline = Optional.empty();
         List<String> append = new ArrayList<>();
         long timeout = 300;
@@ -41,6 +54,8 @@ final class BootCommand {
                 case "--memory" -> memory = args.intValue(o);
                 case "--krunfw" -> krunfw = Optional.of(Path.of(args.value(o)));
                 case "--kernel" -> kernel = Optional.of(Path.of(args.value(o)));
+                case "--initramfs" -> initramfs = Optional.of(Path.of(args.value(o)));
+                case "--kernel-format" -> format = kernelFormat(args.value(o));
                 case "--cmdline" -> cmdline = Optional.of(args.value(o));
                 case "--append" -> append.add(args.value(o));
                 case "--timeout" -> timeout = args.intValue(o);
@@ -56,7 +71,8 @@ final class BootCommand {
         if (serial) {
             prolog = prolog.replace("console=hvc0", "console=ttyS0");
         }
-        KernelConfig kc = new KernelConfig(kernel, krunfw, Optional.of(cmdline.orElse(prolog)), append);
+        KernelConfig kc = new KernelConfig(kernel, krunfw, Optional.of(cmdline.orElse(prolog)), append, Optional.empty(),
+                initramfs, format);
         VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kc,
                 new ConsoleConfig.Streams(InputStream.nullInputStream(), out), false);
         if (serial) {

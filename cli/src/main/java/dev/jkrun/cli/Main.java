@@ -80,9 +80,9 @@ public final class Main {
                 "              [--net tsi|none] [--port HOST:GUEST]... [--no-rng] [--no-balloon] [--hyperthreading] [--nested-virt]",
                 "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
-                "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--cmdline STR]",
-                "              [--append WORD]... [--serial] [--timeout SECONDS]",
-                "              [--log-level off|error|warn|info|debug|trace]");
+                "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd]",
+                "              [--initramfs PATH] [--cmdline STR]",
+                "              [--append WORD]... [--serial] [--timeout SECONDS] [--log-level off|error|warn|info|debug|trace]");
     }
 
     /** A bad command line: printed as one line, status 125. */

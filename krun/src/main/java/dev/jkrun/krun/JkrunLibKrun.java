@@ -39,6 +39,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.LinkOption;
+import dev.jkrun.loader.KernelFormat;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -790,11 +791,21 @@ public final class JkrunLibKrun implements LibKrun {
         if (c == null) {
             return done(fn, -ENOENT, args);
         }
-        if (kernel_format != KrunConstants.KRUN_KERNEL_FORMAT_ELF || initramfs != null) {
+        KernelFormat format = switch (kernel_format) {
+            case KrunConstants.KRUN_KERNEL_FORMAT_ELF -> KernelFormat.ELF;
+            case KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_GZ -> KernelFormat.IMAGE_GZ;
+            case KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_ZSTD -> KernelFormat.IMAGE_ZSTD;
+            // RAW: x86_64 libkrun maps the file at 0x80000000 and enters it there, outside the 1 GiB its boot page
+            // tables map, so no image runs; PE_GZ is arm64 only; IMAGE_BZ2 would need a bzip2 decoder.
+            default -> null;
+        };
+        if (format == null) {
             return done(fn, -ENOTSUP, args);
         }
         synchronized (c) {
             c.kernelPath = kernel_path;
+            c.kernelFormat = format;
+            c.initramfsPath = initramfs;
             c.kernelCmdline = cmdline;
         }
         return done(fn, 0, args);
@@ -1178,6 +1189,10 @@ public final class JkrunLibKrun implements LibKrun {
         b.kernel(k -> {
             if (c.kernelPath != null) {
                 k.kernelPath(path("kernel.path", c.kernelPath));
+                k.kernelFormat(c.kernelFormat);
+            }
+            if (c.initramfsPath != null) {
+                k.initramfs(path("kernel.initramfs", c.initramfsPath));
             }
             if (c.kernelCmdline != null) {
                 k.replaceCmdline(c.kernelCmdline);

@@ -33,6 +33,8 @@ final class KrunContext {
 
     String kernelPath;
     String kernelCmdline;
+    dev.jkrun.loader.KernelFormat kernelFormat = dev.jkrun.loader.KernelFormat.ELF;
+    String initramfsPath;
     String kernelConsole;
 
     String execPath;

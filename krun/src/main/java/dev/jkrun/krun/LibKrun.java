@@ -213,9 +213,10 @@ public interface LibKrun {
 
     /**
      * A kernel to boot instead of libkrunfw's, with its format, an optional initramfs and an optional command line
-     * (which then replaces the default one). jkrun: {@code KRUN_KERNEL_FORMAT_ELF} is supported (jkrun also
-     * recognises a bzImage passed as ELF); RAW and the arm64 Image formats, and any initramfs, are
-     * {@code -ENOTSUP}; an unknown format or a missing initramfs is {@code -EINVAL}, as in libkrun.
+     * (which then replaces the default one). jkrun: {@code KRUN_KERNEL_FORMAT_ELF} (jkrun also recognises a bzImage
+     * passed as ELF) and the gzip/zstd-compressed ELF formats {@code IMAGE_GZ}/{@code IMAGE_ZSTD}, each with an
+     * optional initramfs; RAW, {@code PE_GZ} (arm64) and {@code IMAGE_BZ2} are {@code -ENOTSUP}; an unknown format or
+     * a missing initramfs is {@code -EINVAL}, as in libkrun.
      */
     int krun_set_kernel(@u_int32_t int ctx_id, String kernel_path, @u_int32_t int kernel_format, String initramfs, String cmdline);
 

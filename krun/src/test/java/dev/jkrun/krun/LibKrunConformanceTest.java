@@ -12,7 +12,10 @@ import static dev.jkrun.krun.KrunConstants.KRUN_DISK_FORMAT_RAW;
 import static dev.jkrun.krun.KrunConstants.KRUN_DISK_FORMAT_VMDK;
 import static dev.jkrun.krun.KrunConstants.KRUN_FS_ROOT_TAG;
 import static dev.jkrun.krun.KrunConstants.KRUN_KERNEL_FORMAT_ELF;
+import static dev.jkrun.krun.KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_BZ2;
 import static dev.jkrun.krun.KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_GZ;
+import static dev.jkrun.krun.KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_ZSTD;
+import static dev.jkrun.krun.KrunConstants.KRUN_KERNEL_FORMAT_PE_GZ;
 import static dev.jkrun.krun.KrunConstants.KRUN_KERNEL_FORMAT_RAW;
 import static dev.jkrun.krun.KrunConstants.KRUN_LOG_LEVEL_INFO;
 import static dev.jkrun.krun.KrunConstants.KRUN_SYNC_FULL;
@@ -49,6 +52,7 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -623,12 +627,21 @@ class LibKrunConformanceTest {
                             "a missing initramfs");
                     assertEquals(-EINVAL, krun.krun_set_kernel(c, tmp.resolve("no-kernel").toString(), KRUN_KERNEL_FORMAT_RAW, null, null),
                             "a raw kernel libkrun cannot map");
-                    assertEquals(-ENOTSUP, krun.krun_set_kernel(c, k, KRUN_KERNEL_FORMAT_RAW, null, null));
-                    assertEquals(-ENOTSUP, krun.krun_set_kernel(c, k, KRUN_KERNEL_FORMAT_IMAGE_GZ, null, null));
-                    assertEquals(-ENOTSUP, krun.krun_set_kernel(c, k, KRUN_KERNEL_FORMAT_ELF, k, null), "an initramfs");
+                    assertEquals(-ENOTSUP, krun.krun_set_kernel(c, k, KRUN_KERNEL_FORMAT_RAW, null, null),
+                            "x86_64 libkrun enters a raw kernel outside its boot page tables");
+                    assertEquals(-ENOTSUP, krun.krun_set_kernel(c, k, KRUN_KERNEL_FORMAT_PE_GZ, null, null), "arm64 only");
+                    assertEquals(-ENOTSUP, krun.krun_set_kernel(c, k, KRUN_KERNEL_FORMAT_IMAGE_BZ2, null, null), "no bzip2 decoder");
+                    assertEquals(0, krun.krun_set_kernel(c, k, KRUN_KERNEL_FORMAT_IMAGE_ZSTD, k, null), "zstd, an initramfs");
+                    VmConfig z = config(c);
+                    assertEquals(dev.jkrun.loader.KernelFormat.IMAGE_ZSTD, z.kernel().kernelFormat());
+                    assertEquals(kernelFile, z.kernel().initramfs().orElseThrow());
+                    assertEquals(0, krun.krun_set_kernel(c, k, KRUN_KERNEL_FORMAT_IMAGE_GZ, null, null));
+                    assertEquals(dev.jkrun.loader.KernelFormat.IMAGE_GZ, config(c).kernel().kernelFormat());
+                    assertEquals(Optional.empty(), config(c).kernel().initramfs(), "a later call replaces the initramfs");
                     assertEquals(0, krun.krun_set_kernel(c, k, KRUN_KERNEL_FORMAT_ELF, null, "quiet"));
                     VmConfig v = config(c);
                     assertEquals(kernelFile, v.kernel().kernel().orElseThrow());
+                    assertEquals(dev.jkrun.loader.KernelFormat.ELF, v.kernel().kernelFormat());
                     assertEquals("quiet", v.kernel().cmdline().orElseThrow(), "the command line replaces the default");
                     int d = krun.krun_create_ctx();
                     assertEquals(0, krun.krun_set_kernel(d, tmp.resolve("no-kernel").toString(), KRUN_KERNEL_FORMAT_ELF, null, null),

@@ -3,19 +3,24 @@ package dev.jkrun.libc;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A private anonymous mmap(2) region, page-aligned, zero-filled, outside the Java heap. Guest RAM lives in these.
- * {@link #address()} is for the native layers (KVM memory slots) and the memory module's accessors only.
+ * A private anonymous mmap(2) region, page-aligned, zero-filled, outside the Java heap, or a shared mapping of a
+ * memfd (anonymous memory with a descriptor, {@link #mapShared}). Guest RAM lives in these. {@link #address()} is for
+ * the native layers (KVM memory slots) and the memory module's accessors only.
  */
 public final class AnonymousMapping implements AutoCloseable {
-    private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
-    private static final int MADV_DONTNEED = 4, MADV_DONTFORK = 10;
+    private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
+            MAP_NORESERVE = 0x4000;
+    private static final int MADV_DONTNEED = 4, MADV_REMOVE = 9, MADV_DONTFORK = 10;
     private static final AtomicLong MAPPED = new AtomicLong();
     private final long size;
     private final AtomicLong address;
+    /** MADV_DONTNEED only drops a shared mapping's page-table entries; MADV_REMOVE frees the memfd's pages. */
+    private final int discardAdvice;
 
-    private AnonymousMapping(long address, long size) {
+    private AnonymousMapping(long address, long size, boolean shared) {
         this.address = new AtomicLong(address);
         this.size = size;
+        this.discardAdvice = shared ? MADV_REMOVE : MADV_DONTNEED;
         MAPPED.addAndGet(size);
     }
 
@@ -31,7 +36,23 @@ public final class AnonymousMapping implements AutoCloseable {
         }
         // Guest RAM must not be duplicated into children the JVM forks (ProcessBuilder).
         Native.libc().madvise(addr, rounded, MADV_DONTFORK);
-        return new AnonymousMapping(addr, rounded);
+        return new AnonymousMapping(addr, rounded, false);
+    }
+
+    /**
+     * Maps {@code size} bytes of {@code memfd} from {@code offset} (both multiples of 4 KiB, inside the memfd), shared:
+     * writes land in the memfd, where another mapping of it sees them. The caller keeps owning the descriptor.
+     */
+    public static AnonymousMapping mapShared(FileDescriptor memfd, long offset, long size) {
+        if (size <= 0 || offset < 0 || (size & 4095) != 0 || (offset & 4095) != 0) {
+            throw new IllegalArgumentException("shared mapping [" + offset + ", +" + size + ") empty, negative or unaligned");
+        }
+        long addr = Native.libc().mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd.raw(), offset, 0);
+        if (addr == -1) {
+            throw new NativeCallException("mmap(" + memfd.what() + ", " + size + " bytes at " + offset + ")", Native.errno());
+        }
+        Native.libc().madvise(addr, size, MADV_DONTFORK);
+        return new AnonymousMapping(addr, size, true);
     }
 
     public long address() {
@@ -51,7 +72,7 @@ public final class AnonymousMapping implements AutoCloseable {
     public synchronized void discardPages() {
         long a = address.get();
         if (a != 0) {
-            Native.libc().madvise(a, size, MADV_DONTNEED);
+            Native.libc().madvise(a, size, discardAdvice);
         }
     }
 
@@ -73,8 +94,9 @@ public final class AnonymousMapping implements AutoCloseable {
         if (a == 0) {
             return false;
         }
-        if (length > 0 && Native.libc().madvise(a + offset, length, MADV_DONTNEED) != 0) {
-            throw new NativeCallException("madvise(MADV_DONTNEED, " + length + " bytes)", Native.errno());
+        if (length > 0 && Native.libc().madvise(a + offset, length, discardAdvice) != 0) {
+            throw new NativeCallException("madvise(" + (discardAdvice == MADV_REMOVE ? "MADV_REMOVE" : "MADV_DONTNEED") + ", "
+                    + length + " bytes)", Native.errno());
         }
         return true;
     }

@@ -46,6 +46,26 @@ public final class FileDescriptor implements AutoCloseable {
         return new FileDescriptor(rc, what);
     }
 
+    /**
+     * A new memfd (memfd_create(2), close-on-exec) of {@code size} bytes: anonymous memory that has a descriptor, so
+     * another process (a vhost-user backend) can map the same pages.
+     */
+    public static FileDescriptor memfd(String name, long size) {
+        int rc = Native.libc().memfd_create(name, MFD_CLOEXEC);
+        if (rc < 0) {
+            throw new NativeCallException("memfd_create(" + name + ")", Native.errno());
+        }
+        FileDescriptor fd = new FileDescriptor(rc, "memfd " + name);
+        try {
+            PosixFs.ftruncate(fd, size);
+        } catch (RuntimeException e) {
+            fd.close();
+            throw e;
+        }
+        return fd;
+    }
+
+    private static final int MFD_CLOEXEC = 1;
     private static final int F_DUPFD_CLOEXEC = 1030;
 
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;

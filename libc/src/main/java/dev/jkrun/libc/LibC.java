@@ -19,6 +19,7 @@ public interface LibC {
     @SaveError long write(int fd, Pointer buf, long count);
     @SaveError long write(int fd, byte[] buf, long count);
     @SaveError int eventfd(int initval, int flags);
+    @SaveError int memfd_create(String name, int flags);
     /**
      * mmap(2) with one extra, ignored argument: jffi 1.3.13's six-argument fast path passes a corrupt sixth
      * argument on this platform (mmap then fails with EINVAL inside glibc for offset 0); seven arguments take the

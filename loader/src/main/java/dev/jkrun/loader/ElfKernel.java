@@ -71,7 +71,43 @@ public final class ElfKernel implements KernelPayload {
         }
     }
 
+    /**
+     * An ELF image already in memory (a decompressed {@code KRUN_KERNEL_FORMAT_IMAGE_*} kernel); {@code name} is only
+     * for messages.
+     */
+    public static ElfKernel parse(Path name, byte[] image) {
+        try {
+            return parse(name, new Source() {
+                @Override public long size() { return image.length; }
+                @Override public int read(ByteBuffer dst, long pos) {
+                    if (pos >= image.length) {
+                        return -1;
+                    }
+                    int n = (int) Math.min(dst.remaining(), image.length - pos);
+                    dst.put(image, (int) pos, n);
+                    return n;
+                }
+            });
+        } catch (IOException e) {
+            throw new KernelFormatException(KernelFormatException.Reason.IO, name + ": " + e, e);
+        }
+    }
+
+    /** Positional reads of the image: a file or a byte array. */
+    private interface Source {
+        long size() throws IOException;
+
+        int read(ByteBuffer dst, long pos) throws IOException;
+    }
+
     private static ElfKernel parse(Path file, FileChannel ch) throws IOException {
+        return parse(file, new Source() {
+            @Override public long size() throws IOException { return ch.size(); }
+            @Override public int read(ByteBuffer dst, long pos) throws IOException { return ch.read(dst, pos); }
+        });
+    }
+
+    private static ElfKernel parse(Path file, Source ch) throws IOException {
         long size = ch.size();
         ByteBuffer eh = read(ch, 0, (int) Math.min(size, EHDR_SIZE));
         if (eh.limit() < MAGIC.length || !hasMagic(eh)) {
@@ -218,7 +254,7 @@ public final class ElfKernel implements KernelPayload {
         return true;
     }
 
-    private static ByteBuffer read(FileChannel ch, long pos, int len) throws IOException {
+    private static ByteBuffer read(Source ch, long pos, int len) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(len).order(ByteOrder.LITTLE_ENDIAN);
         while (b.hasRemaining()) {
             int n = ch.read(b, pos + b.position());

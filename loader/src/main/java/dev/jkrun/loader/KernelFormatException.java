@@ -33,6 +33,8 @@ public final class KernelFormatException extends RuntimeException {
         UNSUPPORTED_VERSION,
         /** libkrunfw returned an impossible bundle (null pointer, unaligned load address, empty). */
         BAD_BUNDLE,
+        /** A compressed kernel's stream is corrupt (the decoder failed). */
+        BAD_COMPRESSION,
         /** The image does not fit in guest RAM. */
         DOES_NOT_FIT
     }

@@ -39,5 +39,17 @@ public final class Kernels {
                 path + " is not a kernel image (neither ELF nor bzImage)");
     }
 
+    /**
+     * Opens a kernel in the given format: {@link KernelFormat#ELF} as {@link #open(Path)}; an IMAGE format is
+     * decompressed (to at most {@code maxDecompressed} bytes, the guest's RAM) and must hold an ELF kernel, as in
+     * libkrun.
+     */
+    public static KernelPayload open(Path path, KernelFormat format, long maxDecompressed) {
+        if (format == KernelFormat.ELF) {
+            return open(path);
+        }
+        return ElfKernel.parse(path, CompressedKernel.decompress(path, format, maxDecompressed));
+    }
+
     private static final int HEAD = 0x210;
 }

@@ -1,10 +1,12 @@
 package dev.jkrun.memory;
 
 import dev.jkrun.libc.AnonymousMapping;
+import dev.jkrun.libc.FileDescriptor;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * Guest RAM in anonymous off-heap mappings, one per region, which the hypervisor layer registers as memory
@@ -22,12 +24,14 @@ public final class MmapGuestMemory implements GuestMemory, AutoCloseable {
     private final List<Slot> slots;
     private final GuestMemoryImpl impl;
     private final MemoryBackend.Mapped m;
+    private final FileDescriptor memfd;
     private boolean unmapped;
 
-    private MmapGuestMemory(List<Slot> slots, GuestMemoryImpl impl, MemoryBackend.Mapped m) {
+    private MmapGuestMemory(List<Slot> slots, GuestMemoryImpl impl, MemoryBackend.Mapped m, FileDescriptor memfd) {
         this.slots = Collections.unmodifiableList(slots);
         this.impl = impl;
         this.m = m;
+        this.memfd = memfd;
     }
 
     /** Maps one anonymous region per entry with the {@link GuestMemoryImpl#preferred() preferred} accessor. */
@@ -44,11 +48,55 @@ public final class MmapGuestMemory implements GuestMemory, AutoCloseable {
                 }
                 slots.add(new Slot(r, AnonymousMapping.map(r.size())));
             }
-            return new MmapGuestMemory(slots, impl, backend.mmap(slots));
+            return new MmapGuestMemory(slots, impl, backend.mmap(slots), null);
         } catch (RuntimeException e) {
             slots.forEach(s -> s.mapping().close());
             throw e;
         }
+    }
+
+    /**
+     * Guest RAM in one memfd (AVF's custom memory backing file; what vhost-user backends map): region i at the memfd
+     * offset where region i − 1 ended, mapped shared. {@link #memfd()} is the descriptor; {@link #close()} closes it.
+     */
+    public static MmapGuestMemory createOnMemfd(List<MemoryRegion> regions, GuestMemoryImpl impl) {
+        long total = 0;
+        for (MemoryRegion r : regions) {
+            if (!r.start().isAligned(4096) || (r.size() & 4095) != 0) {
+                throw new IllegalArgumentException("guest memory region not page-aligned: " + r);
+            }
+            total = Math.addExact(total, r.size());
+        }
+        MemoryBackend backend = impl.backend();
+        FileDescriptor fd = FileDescriptor.memfd("jkrun-guest-ram", total);
+        List<Slot> slots = new ArrayList<>();
+        try {
+            long offset = 0;
+            for (MemoryRegion r : regions) {
+                slots.add(new Slot(r, AnonymousMapping.mapShared(fd, offset, r.size())));
+                offset += r.size();
+            }
+            return new MmapGuestMemory(slots, impl, backend.mmap(slots), fd);
+        } catch (RuntimeException e) {
+            slots.forEach(s -> s.mapping().close());
+            fd.close();
+            throw e;
+        }
+    }
+
+    /** The memfd that holds guest RAM, when it was made with {@link #createOnMemfd}. */
+    public Optional<FileDescriptor> memfd() { return Optional.ofNullable(memfd); }
+
+    /** Where guest physical {@code address} lies in {@link #memfd()}: the regions follow each other there. */
+    public long memfdOffset(GuestAddress address) {
+        long offset = 0;
+        for (Slot s : slots) {
+            if (s.region().contains(address.value(), 1)) {
+                return offset + (address.value() - s.region().start().value());
+            }
+            offset += s.region().size();
+        }
+        throw new GuestMemoryException(GuestMemoryException.Reason.OUT_OF_BOUNDS, address, 1);
     }
 
     public List<Slot> slots() { return slots; }
@@ -77,6 +125,9 @@ public final class MmapGuestMemory implements GuestMemory, AutoCloseable {
             m.release();
             unmapped = true;
             slots.forEach(s -> s.mapping().close());
+            if (memfd != null) {
+                memfd.close();
+            }
         }
     }
 

@@ -222,4 +222,45 @@ class MmapGuestMemoryTest {
         assertEquals(1, m.readByte(GuestAddress.of(3 * 4096)));
         assertThrows(GuestMemoryException.class, () -> m.discard(GuestAddress.of(60 * 1024), 8192));
     }
+
+    private static byte[] preadMemfd(dev.jkrun.libc.FileDescriptor fd, long offset, int len) throws java.io.IOException {
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(java.nio.file.Path.of("/proc/self/fd/" + fd.raw()))) {
+            ByteBuffer b = ByteBuffer.allocate(len);
+            while (b.hasRemaining() && ch.read(b, offset + b.position()) > 0) { }
+            return b.array();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(GuestMemoryImpl.class)
+    void memfdBackedRamIsTheMemfdsPagesRegionAfterRegion(GuestMemoryImpl impl) throws Exception {
+        dev.jkrun.libc.FileDescriptor fd;
+        try (MmapGuestMemory m = MmapGuestMemory.createOnMemfd(List.of(region(0, 2 * LOW), region(HIGH, HIGH_SIZE)),
+                GuestMemoryTest.available(impl))) {
+            fd = m.memfd().orElseThrow();
+            assertEquals("/memfd:jkrun-guest-ram (deleted)",
+                    java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/" + fd.raw())).toString());
+            byte[] low = "below the hole".getBytes(), high = "above 4 GiB".getBytes();
+            m.write(GuestAddress.of(0x1234), low);
+            m.write(GuestAddress.of(HIGH + 0x2000), high);
+            assertEquals(2 * LOW + 0x2000, m.memfdOffset(GuestAddress.of(HIGH + 0x2000)));
+            assertEquals(java.util.Arrays.toString(low), java.util.Arrays.toString(preadMemfd(fd, 0x1234, low.length)));
+            assertEquals(java.util.Arrays.toString(high), java.util.Arrays.toString(preadMemfd(fd, 2 * LOW + 0x2000, high.length)));
+            // a discarded page is gone from the memfd too (MADV_REMOVE), not only from this mapping
+            assertEquals(0x1000, m.discard(GuestAddress.of(HIGH + 0x2000), 0x1000));
+            assertEquals(java.util.Arrays.toString(new byte[high.length]),
+                    java.util.Arrays.toString(preadMemfd(fd, 2 * LOW + 0x2000, high.length)));
+            assertEquals(0, m.readByte(GuestAddress.of(HIGH + 0x2000)));
+            assertThrows(GuestMemoryException.class, () -> m.memfdOffset(GuestAddress.of(HOLE)));
+        }
+        assertFalse(fd.isOpen(), "close() closes the memfd");
+    }
+
+    @ParameterizedTest
+    @EnumSource(GuestMemoryImpl.class)
+    void anonymousRamHasNoMemfd(GuestMemoryImpl impl) {
+        try (MmapGuestMemory m = create(impl, region(0, LOW))) {
+            assertTrue(m.memfd().isEmpty());
+        }
+    }
 }

@@ -1,5 +1,6 @@
 package dev.jkrun.vmm;
 
+import dev.jkrun.loader.KernelFormat;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -9,16 +10,24 @@ import java.util.Optional;
  * {@code cmdline} replaces libkrun's default prolog when present (as krun_set_kernel's cmdline does);
  * {@code extraCmdline} words are appended to either. {@code initPath} names the guest's init (kernel {@code init=})
  * instead of jkrun's virtual {@code /init.krun}, which the root share then does not serve (naming
- * {@code /init.krun} itself is libkrun's krun_disable_implicit_init: the root's own file runs).
+ * {@code /init.krun} itself is libkrun's krun_disable_implicit_init: the root's own file runs). {@code initramfs} is
+ * copied to the top of guest RAM and announced in the zero page (krun_set_kernel's initramfs); it needs an external
+ * {@code kernel}, as in libkrun. {@code kernelFormat} says how that kernel is stored (an ELF, or an ELF compressed
+ * with gzip or zstd).
  */
 public record KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optional<String> cmdline, List<String> extraCmdline,
-                           Optional<String> initPath) {
+                           Optional<String> initPath, Optional<Path> initramfs, KernelFormat kernelFormat) {
     /** libkrun's default prolog (shared/notes §1.7), minus init=, which the run-a-command layer adds. */
     public static final String DEFAULT_PROLOG = "reboot=k panic=-1 panic_print=0 nomodule console=hvc0 rootfstype=virtiofs rw quiet no-kvmapf";
 
     public KernelConfig {
         kernel.ifPresent(p -> requireFile("kernel.path", p));
         krunfw.ifPresent(p -> requireFile("kernel.krunfw_path", p));
+        initramfs.ifPresent(p -> requireFile("kernel.initramfs", p));
+        java.util.Objects.requireNonNull(kernelFormat, "kernelFormat");
+        if (initramfs.isPresent() && kernel.isEmpty()) {
+            throw new ConfigurationException("kernel.initramfs", "needs an external kernel (kernel.path): the libkrunfw bundle boots without one");
+        }
         extraCmdline = List.copyOf(extraCmdline);
         for (String w : extraCmdline) {
             if (w.indexOf('\0') >= 0) {
@@ -32,6 +41,11 @@ public record KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optiona
         });
     }
 
+    public KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optional<String> cmdline, List<String> extraCmdline,
+                        Optional<String> initPath) {
+        this(kernel, krunfw, cmdline, extraCmdline, initPath, Optional.empty(), KernelFormat.ELF);
+    }
+
     public KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optional<String> cmdline, List<String> extraCmdline) {
         this(kernel, krunfw, cmdline, extraCmdline, Optional.empty());
     }
@@ -42,13 +56,17 @@ public record KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optiona
         return new KernelConfig(Optional.of(kernel), Optional.empty(), Optional.of(cmdline), List.of());
     }
 
-    public KernelConfig withKrunfw(Path path) { return new KernelConfig(kernel, Optional.of(path), cmdline, extraCmdline, initPath); }
+    public KernelConfig withKrunfw(Path path) { return new KernelConfig(kernel, Optional.of(path), cmdline, extraCmdline, initPath, initramfs, kernelFormat); }
 
-    public KernelConfig withCmdline(String c) { return new KernelConfig(kernel, krunfw, Optional.of(c), extraCmdline, initPath); }
+    public KernelConfig withCmdline(String c) { return new KernelConfig(kernel, krunfw, Optional.of(c), extraCmdline, initPath, initramfs, kernelFormat); }
 
-    public KernelConfig withExtraCmdline(List<String> extra) { return new KernelConfig(kernel, krunfw, cmdline, extra, initPath); }
+    public KernelConfig withExtraCmdline(List<String> extra) { return new KernelConfig(kernel, krunfw, cmdline, extra, initPath, initramfs, kernelFormat); }
 
-    public KernelConfig withInitPath(String path) { return new KernelConfig(kernel, krunfw, cmdline, extraCmdline, Optional.of(path)); }
+    public KernelConfig withInitPath(String path) { return new KernelConfig(kernel, krunfw, cmdline, extraCmdline, Optional.of(path), initramfs, kernelFormat); }
+
+    public KernelConfig withInitramfs(Path path) { return new KernelConfig(kernel, krunfw, cmdline, extraCmdline, initPath, Optional.of(path), kernelFormat); }
+
+    public KernelConfig withKernelFormat(KernelFormat f) { return new KernelConfig(kernel, krunfw, cmdline, extraCmdline, initPath, initramfs, f); }
 
     private static void requireFile(String field, Path p) {
         if (!java.nio.file.Files.isRegularFile(p)) {

@@ -36,7 +36,8 @@ public final class VirtualMachine implements AutoCloseable {
      * @param debugListener receives each line the guest writes to the debug port 0x3F8 (may be null)
      */
     public static VirtualMachine create(VmConfig config, PrintStream progress, Consumer<String> debugListener) {
-        String name = "jkrun-vm" + COUNTER.incrementAndGet();
+        // the counter keeps names unique and the "jkrun-vm" prefix, which thread-leak checks look for
+        String name = "jkrun-vm" + COUNTER.incrementAndGet() + config.machine().name().map(n -> "-" + n).orElse("");
         return new VirtualMachine(VmmBuilder.build(config, new VmmBuilder.Options(name, progress, debugListener)));
     }
 

@@ -15,6 +15,7 @@ import dev.jkrun.init.RootDisk;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
+import dev.jkrun.loader.KernelFormat;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -210,8 +211,22 @@ public final class VmBuilder {
         private long memoryMib = 512;
         private boolean hyperthreading;
         private boolean nestedVirt;
+        private String name;
+        private boolean memfdBacked;
 
         private MachineBuilder() {}
+
+        /** Guest RAM in a memfd (AVF's custom memory backing file), shared-mappable by other processes. */
+        public MachineBuilder memfdBacked(boolean on) {
+            this.memfdBacked = on;
+            return this;
+        }
+
+        /** A name for the VM's threads and log lines (AVF's {@code setName}); see {@link MachineConfig}. */
+        public MachineBuilder name(String name) {
+            this.name = name;
+            return this;
+        }
 
         public MachineBuilder vcpus(int count) {
             this.vcpus = count;
@@ -235,7 +250,7 @@ public final class VmBuilder {
             return this;
         }
 
-        MachineConfig build() { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt); }
+        MachineConfig build() { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, Optional.ofNullable(name), memfdBacked); }
     }
 
     /** What to boot (msb_krun's KernelBuilder). Default: the libkrunfw kernel bundle, found or fetched. */
@@ -245,6 +260,8 @@ public final class VmBuilder {
         private final List<String> cmdline = new ArrayList<>();
         private String replacementCmdline;
         private String initPath;
+        private Path initramfs;
+        private KernelFormat kernelFormat = KernelFormat.ELF;
 
         private KernelBuilder() {}
 
@@ -257,6 +274,21 @@ public final class VmBuilder {
         /** A kernel image (ELF vmlinux or bzImage) instead of libkrunfw (krun_set_kernel). */
         public KernelBuilder kernelPath(Path path) {
             this.kernelPath = path;
+            return this;
+        }
+
+        /**
+         * A kernel image behind a descriptor the caller holds (AVF's {@code setKernel(fd)}), in {@link #kernelFormat}:
+         * read through {@code /proc/self/fd} when the VM is built; the caller keeps owning {@code fd}.
+         */
+        public KernelBuilder kernelFd(int fd) {
+            this.kernelPath = fdPath("kernel.fd", fd);
+            return this;
+        }
+
+        /** An initramfs behind a descriptor the caller holds (AVF's {@code setInitRd(fd)}); as {@link #kernelFd}. */
+        public KernelBuilder initramfsFd(int fd) {
+            this.initramfs = fdPath("kernel.initramfs_fd", fd);
             return this;
         }
 
@@ -285,9 +317,22 @@ public final class VmBuilder {
             return this;
         }
 
+        /** An initramfs for the {@link #kernelPath} kernel, copied to the top of RAM (krun_set_kernel's initramfs). */
+        public KernelBuilder initramfs(Path path) {
+            this.initramfs = path;
+            return this;
+        }
+
+        /** How the {@link #kernelPath} kernel is stored (default ELF; gzip- or zstd-compressed ELF as libkrun's IMAGE formats). */
+        public KernelBuilder kernelFormat(KernelFormat format) {
+            this.kernelFormat = java.util.Objects.requireNonNull(format, "format");
+            return this;
+        }
+
         KernelConfig build() {
             return new KernelConfig(Optional.ofNullable(kernelPath), Optional.ofNullable(krunfwPath),
-                    Optional.ofNullable(replacementCmdline), cmdline, Optional.ofNullable(initPath));
+                    Optional.ofNullable(replacementCmdline), cmdline, Optional.ofNullable(initPath), Optional.ofNullable(initramfs),
+                    kernelFormat);
         }
     }
 
@@ -377,6 +422,15 @@ public final class VmBuilder {
 
         public DiskBuilder path(Path path) {
             this.path = path;
+            return this;
+        }
+
+        /**
+         * The image behind a descriptor the caller holds (AVF's {@code addDisk(fd)}): jkrun opens it again through
+         * {@code /proc/self/fd}, with the disk's own read-only setting, and the caller keeps owning {@code fd}.
+         */
+        public DiskBuilder fd(int fd) {
+            this.path = fdPath("disk.fd", fd);
             return this;
         }
 
@@ -757,5 +811,13 @@ public final class VmBuilder {
                 throw new ConfigurationException(field, e.getMessage().substring(e.field().length() + 2));
             }
         }
+    }
+
+    /** A descriptor of this process as a path that opens the same file again (Linux's /proc/self/fd magic links). */
+    static Path fdPath(String field, int fd) {
+        if (fd < 0) {
+            throw new ConfigurationException(field, "not a file descriptor: " + fd);
+        }
+        return Path.of("/proc/self/fd/" + fd);
     }
 }

@@ -81,6 +81,21 @@ class VirtioBlockGuestTest {
         assertArrayEquals(new byte[TAIL], Arrays.copyOfRange(file, expected.length, file.length), "the hidden tail");
     }
 
+    @Test
+    void readWriteOnRawImageFromADescriptor() throws Exception {
+        // AVF's addDisk(fd): the image behind a descriptor the caller holds, opened again read-write
+        Path img = dir.resolve("fd.raw");
+        Files.write(img, new byte[(int) (SECTORS * 512 + TAIL)]);
+        try (dev.jkrun.libc.FileDescriptor fd = dev.jkrun.libc.FileDescriptor.open(img.toString(),
+                dev.jkrun.libc.FileDescriptor.O_RDWR | dev.jkrun.libc.FileDescriptor.O_CLOEXEC)) {
+            DiskConfig disk = VmBuilder.create().disk(d -> d.id(SERIAL).fd(fd.raw())).build().disks().get(0);
+            GuestRun r = boot(List.of(), disk, "rw", 0x5B);
+            assertPassed(r, RW_CHECKS, "BLK ok");
+            byte[] expected = replay(r, 0x5B);
+            assertSame(expected, Arrays.copyOf(Files.readAllBytes(img), expected.length), r);
+        }
+    }
+
     /**
      * The rw run on a raw image with direct I/O: the guest's 512-byte requests inside 4 KiB host blocks go through
      * the read-modify-write path, the last sectors (past the last whole block) through the page cache.

@@ -59,6 +59,26 @@ public record RamLayout(List<MemoryRegion> regions, long lastAddress) {
                 Layout.MMIO_GAP_END + high);
     }
 
+    /**
+     * Where an initramfs of {@code size} bytes goes: as high as possible, like libkrun ({@code ram_last_addr −
+     * initrd_size}), but page-aligned down (Linux reserves the ramdisk in whole pages) and inside one region, so it
+     * never straddles the MMIO hole: the top of the RAM above 4 GiB when it fits there, else the top of the RAM
+     * below the hole. Empty when it fits in neither at or above {@code lowest} (the end of the kernel's memory).
+     */
+    public java.util.OptionalLong initrdAddress(long size, long lowest) {
+        if (size <= 0 || size > MAX_RAM || lowest < 0) {
+            return java.util.OptionalLong.empty();
+        }
+        for (int i = regions.size() - 1; i >= 0; i--) {
+            MemoryRegion r = regions.get(i);
+            long at = (r.end() - size) & -PAGE;
+            if (at >= r.start().value() && at >= lowest) {
+                return java.util.OptionalLong.of(at);
+            }
+        }
+        return java.util.OptionalLong.empty();
+    }
+
     /** Exclusive end of the RAM below the MMIO hole. */
     public long lowEnd() { return regions.get(0).end(); }
 

@@ -72,4 +72,31 @@ class RamLayoutTest {
                 () -> new RamLayout(List.of(region(0, 0xE000_0000L)), 0xE000_0000L));
         assertThrows(IllegalArgumentException.class, () -> new RamLayout(List.of(region(0, MIB)), 2 * MIB));
     }
+
+    @Test
+    void initrdGoesToTheTopOfRamPageAligned() {
+        RamLayout l = RamLayout.of(128 * MIB, 0);
+        assertEquals(java.util.OptionalLong.of(128 * MIB - 0x2000), l.initrdAddress(0x1001, 0));
+        assertEquals(java.util.OptionalLong.of(128 * MIB - 0x1000), l.initrdAddress(0x1000, 0));
+        assertEquals(java.util.OptionalLong.of(0), l.initrdAddress(128 * MIB, 0));
+    }
+
+    @Test
+    void initrdNeverOverlapsTheKernelNorLeavesRam() {
+        RamLayout l = RamLayout.of(128 * MIB, 0);
+        assertTrue(l.initrdAddress(128 * MIB + 1, 0).isEmpty());
+        assertTrue(l.initrdAddress(100 * MIB, 30 * MIB).isEmpty());
+        assertEquals(java.util.OptionalLong.of(28 * MIB), l.initrdAddress(100 * MIB, 28 * MIB));
+        assertTrue(l.initrdAddress(0, 0).isEmpty());
+        assertTrue(l.initrdAddress(-1, 0).isEmpty());
+        assertTrue(l.initrdAddress(Long.MAX_VALUE, 0).isEmpty());
+    }
+
+    @Test
+    void initrdAboveFourGibWhenItFitsThereElseBelowTheHole() {
+        RamLayout l = RamLayout.of(Layout.MMIO_START + 64 * MIB, 0);  // 64 MiB above 4 GiB
+        assertEquals(java.util.OptionalLong.of(Layout.MMIO_GAP_END + 32 * MIB), l.initrdAddress(32 * MIB, 0));
+        // 65 MiB does not fit in the 64 MiB above 4 GiB: it goes below the hole, whole
+        assertEquals(java.util.OptionalLong.of(Layout.MMIO_START - 65 * MIB), l.initrdAddress(65 * MIB, 0));
+    }
 }

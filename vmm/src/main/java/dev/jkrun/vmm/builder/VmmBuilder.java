@@ -21,6 +21,9 @@ import dev.jkrun.kvm.LapicState;
 import dev.jkrun.kvm.Sregs;
 import dev.jkrun.kvm.Vcpu;
 import dev.jkrun.kvm.Vm;
+import dev.jkrun.loader.BzImage;
+import dev.jkrun.loader.Initramfs;
+import dev.jkrun.loader.KernelFormatException;
 import dev.jkrun.loader.KernelPayload;
 import dev.jkrun.loader.Kernels;
 import dev.jkrun.loader.KrunfwBundle;
@@ -74,7 +77,9 @@ public final class VmmBuilder {
             Kvm kvm = Kvm.open();
             resources.add(kvm);
             kvm.requireCapabilities();
-            memory = MmapGuestMemory.create(layout.regions());
+            memory = config.machine().memfdBacked()
+                    ? MmapGuestMemory.createOnMemfd(layout.regions(), dev.jkrun.memory.GuestMemoryImpl.preferred())
+                    : MmapGuestMemory.create(layout.regions());
             Vm vm = kvm.createVm();
             resources.add(vm);
             for (int slot = 0; slot < memory.slots().size(); slot++) {
@@ -85,6 +90,7 @@ public final class VmmBuilder {
             vm.createIrqchip();
             vm.createPit2();
             payload.writeInto(memory);
+            long[] initrd = loadInitramfs(config, payload, layout, memory);
 
             VmControl control = new VmControl(); // before the devices, which report into it
             DebugLog debugLog = new DebugLog(options.debugListener());
@@ -121,7 +127,7 @@ public final class VmmBuilder {
             String cmdline = commandLine(config, bundle, devices.cmdlineWords());
             checkCommandLine(cmdline, payload, devices.cmdlineWords());
             Cmdline.write(memory, cmdline);
-            ZeroPage.write(memory, layout, Layout.CMDLINE, cmdline.length() + 1, 0, 0);
+            ZeroPage.write(memory, layout, Layout.CMDLINE, cmdline.length() + 1, initrd[0], initrd[1]);
             MpTable.write(memory, config.machine().vcpus(), devices.levelIrqs());
             Smbios.write(memory, config.smbiosOemStrings());
             Gdt.write(memory);
@@ -167,9 +173,33 @@ public final class VmmBuilder {
 
     private static KernelPayload loadKernel(VmConfig config, PrintStream progress) {
         if (config.kernel().kernel().isPresent()) {
-            return Kernels.open(config.kernel().kernel().get());
+            // a compressed kernel may not inflate beyond the guest's RAM, where it has to fit anyway
+            return Kernels.open(config.kernel().kernel().get(), config.kernel().kernelFormat(), config.machine().memoryBytes());
         }
         return KrunfwBundle.load(Krunfw.locateOrFetch(config.kernel().krunfw().orElse(null), System.getenv(), progress));
+    }
+
+    /**
+     * Copies the initramfs to the top of RAM above everything the kernel occupies (for a bzImage, its whole
+     * {@code init_size}, where it decompresses itself); returns {address, size}, or {0, 0} without one.
+     */
+    private static long[] loadInitramfs(VmConfig config, KernelPayload payload, RamLayout layout, MmapGuestMemory memory) {
+        if (config.kernel().initramfs().isEmpty()) {
+            return new long[] {0, 0};
+        }
+        Initramfs initramfs;
+        try {
+            initramfs = Initramfs.open(config.kernel().initramfs().get());
+        } catch (KernelFormatException e) {
+            throw new ConfigurationException("kernel.initramfs", e.getMessage());
+        }
+        long kernelEnd = payload instanceof BzImage b ? Math.max(b.end(), b.loadAddress() + b.initSize()) : payload.end();
+        long size = initramfs.size();
+        long at = layout.initrdAddress(size, kernelEnd).orElseThrow(() -> new ConfigurationException("kernel.initramfs",
+                initramfs.path() + " (" + size + " bytes) does not fit in guest RAM above the kernel (which ends at 0x"
+                        + Long.toHexString(kernelEnd) + "; RAM " + layout.regions() + "): give the VM more memory"));
+        initramfs.writeInto(memory, at);
+        return new long[] {at, size};
     }
 
     static String commandLine(VmConfig config, boolean bundle, List<String> deviceWords) {
