@@ -64,6 +64,7 @@ int lapic_send_ipi(uint32_t apic_id, uint32_t icr_low);   /* 0 = delivered */
 void lapic_timer_periodic(int vector, uint32_t count);
 void lapic_timer_stop(void);
 extern volatile uint64_t lapic_ticks;
+#define TICK_MS 10                          /* lapic_ticks period once virtio waits have started the timer */
 void ioapic_route(int gsi, int vector, uint32_t dest_apic);
 void ioapic_route_level(int gsi, int vector, uint32_t dest_apic);
 #define IOAPIC_PINS 24

@@ -11,7 +11,6 @@ enum { S_ACK = 1, S_DRIVER = 2, S_DRIVER_OK = 4, S_FEATURES_OK = 8, S_NEEDS_RESE
 #define VIRTQ_DESC_F_WRITE 2
 #define IRQ_VECTOR_BASE 0x20
 #define WATCHDOG_VECTOR 0x40
-#define TICK_MS 10
 
 static uint8_t vq_pages[8][4096] __attribute__((aligned(4096)));
 static int vq_pages_used;
