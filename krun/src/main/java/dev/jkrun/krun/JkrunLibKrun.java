@@ -182,11 +182,9 @@ public final class JkrunLibKrun implements LibKrun {
             if (c.hasRoot()) {
                 return done(fn, -EEXIST, ctx_id, root_layers);
             }
-            if (layers.size() > 1) {
-                return done(fn, -ENOTSUP, ctx_id, root_layers);
-            }
-            // An overlay of one (writable) layer is that directory.
-            c.rootPath = layers.get(0);
+            // The last layer is the writable upper one; one layer alone is served as that directory.
+            c.rootPath = layers.get(layers.size() - 1);
+            c.rootLowerLayers = List.copyOf(layers.subList(0, layers.size() - 1));
         }
         return done(fn, 0, ctx_id, root_layers);
     }
@@ -1122,8 +1120,15 @@ public final class JkrunLibKrun implements LibKrun {
                 k.cmdline("console=" + c.kernelConsole);
             }
         });
-        if (c.rootPath != null) {
+        if (c.rootPath != null && c.rootLowerLayers.isEmpty()) {
             b.fs(fs -> fs.root(path("fs.root", c.rootPath)));
+        } else if (c.rootPath != null) {
+            List<Path> layers = new ArrayList<>();
+            for (String l : c.rootLowerLayers) {
+                layers.add(path("fs.layers", l));
+            }
+            layers.add(path("fs.root", c.rootPath));
+            b.fs(fs -> fs.root(layers.get(layers.size() - 1)).layers(layers));
         }
         for (KrunContext.Share s : c.shares) {
             b.fs(fs -> fs.tag(s.tag()).path(path("fs.path", s.path())).readOnly(s.readOnly()).shmSize(s.shmSize()));

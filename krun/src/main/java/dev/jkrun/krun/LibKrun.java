@@ -344,8 +344,8 @@ public interface LibKrun {
 
     /**
      * (microsandbox's libkrun) An OverlayFS root from layers, the last one writable ({@code -EINVAL} for none,
-     * {@code -EEXIST} if a root is set). jkrun: one layer is that directory as root; several are {@code -ENOTSUP}
-     * (no overlay filesystem).
+     * {@code -EEXIST} if a root is set). jkrun: supported (OverlayFs: the others are read-only lower layers, bottom
+     * to top; OCI {@code .wh.} and 0:0 whiteouts, opaque directories); one layer is that directory as root.
      */
     int krun_set_overlayfs_root(@u_int32_t int ctx_id, String[] root_layers);
 
