@@ -360,6 +360,8 @@ class OverlayFsTest {
         fs.rename(ROOT, b("hostname.moved"), etc, b("passwd"), 0);
         assertEquals("middle-host", read(path("etc/passwd")));
         assertEquals(Errnos.EINVAL, errno(() -> fs.rename(ROOT, b("fresh2"), path("fresh2"), b("in"), 0)));
+        fs.rename(etc, b("passwd"), etc, b("passwd"), 0);
+        assertEquals("middle-host", read(path("etc/passwd")), "a rename onto itself changes nothing");
         // a new directory moved over a removed lower one does not merge with it
         fs.unlink(path("opaque"), b("shown"));
         fs.rmdir(ROOT, b("opaque"));

@@ -661,11 +661,7 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
     public void destroy() {
         List<Handle> open = new ArrayList<>(handles.values());
         handles.clear();
-        open.forEach(h -> {
-            if (h.fd != null) {
-                h.fd.close();
-            }
-        });
+        open.forEach(OverlayFs::closeHandle);
         synchronized (lock) {
             nodes.clear();
             byName.clear();
@@ -772,7 +768,9 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
                     }
                     if (s.has(SetAttr.FATTR_SIZE)) {
                         if (h != null && h.node == node && h.writable && h.fd != null) {
-                            PosixFs.ftruncate(h.fd, s.size());
+                            synchronized (h) {
+                                PosixFs.ftruncate(liveFd(h), s.size());
+                            }
                         } else if (st.isDirectory()) {
                             throw new FsException(Errnos.EISDIR);
                         } else if (!st.isRegular()) {
@@ -1027,6 +1025,20 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         checkWritable();
         synchronized (lock) {
             Node p = node(parent);
+            if (parent == newParent && Arrays.equals(name, newName)) {
+                sys(() -> {
+                    try (Layers pl = resolveDir(p); Layers same = child(pl, 0, name)) {
+                        if (same == null) {
+                            throw new FsException(Errnos.ENOENT);
+                        }
+                        if ((flags & RENAME_NOREPLACE) != 0) {
+                            throw new FsException(Errnos.EEXIST);
+                        }
+                        return null;
+                    }
+                });
+                return; // rename(2) of a name onto itself does nothing
+            }
             Node np;
             try {
                 np = node(newParent);
@@ -1186,7 +1198,9 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
             dst.put(c, (int) Math.min(offset, c.length), n);
             return n;
         }
-        return HostCalls.readFully(h.fd, offset, dst);
+        synchronized (h) {
+            return HostCalls.readFully(liveFd(h), offset, dst);
+        }
     }
 
     @Override
@@ -1195,7 +1209,9 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         if (!h.writable || h.fd == null) {
             throw new FsException(Errnos.EBADF, "not open for writing");
         }
-        return HostCalls.writeAll(h.fd, offset, src);
+        synchronized (h) {
+            return HostCalls.writeAll(liveFd(h), offset, src);
+        }
     }
 
     @Override
@@ -1207,9 +1223,27 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         if (h == null) {
             throw new FsException(Errnos.EBADF, "unknown handle " + fh);
         }
-        if (h.fd != null) {
-            h.fd.close();
+        closeHandle(h);
+    }
+
+    /**
+     * Closes a handle's descriptor; under the handle's monitor, as every use of it is, so a READ or WRITE racing
+     * a RELEASE on the other queue never reaches a descriptor number that something else reopened.
+     */
+    private static void closeHandle(Handle h) {
+        synchronized (h) {
+            if (h.fd != null) {
+                h.fd.close();
+            }
         }
+    }
+
+    /** The handle's open descriptor (the caller holds the handle's monitor); EBADF once released. */
+    private static FileDescriptor liveFd(Handle h) throws FsException {
+        if (h.fd == null || !h.fd.isOpen()) {
+            throw new FsException(Errnos.EBADF, "released");
+        }
+        return h.fd;
     }
 
     @Override
@@ -1218,14 +1252,17 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         if (h.fd == null) {
             return;
         }
-        sys(() -> {
-            if (datasync) {
-                PosixFs.fdatasync(h.fd);
-            } else {
-                PosixFs.fsync(h.fd);
-            }
-            return null;
-        });
+        synchronized (h) {
+            FileDescriptor fd = liveFd(h);
+            sys(() -> {
+                if (datasync) {
+                    PosixFs.fdatasync(fd);
+                } else {
+                    PosixFs.fsync(fd);
+                }
+                return null;
+            });
+        }
     }
 
     @Override
@@ -1339,10 +1376,13 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         if (!h.writable || h.fd == null) {
             throw new FsException(Errnos.EBADF, "not open for writing");
         }
-        sys(() -> {
-            PosixFs.fallocate(h.fd, mode, offset, length);
-            return null;
-        });
+        synchronized (h) {
+            FileDescriptor fd = liveFd(h);
+            sys(() -> {
+                PosixFs.fallocate(fd, mode, offset, length);
+                return null;
+            });
+        }
     }
 
     @Override
@@ -1351,7 +1391,10 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         if (h.fd == null) {
             throw new FsException(Errnos.EINVAL, "lseek on a virtual file or directory");
         }
-        return sys(() -> PosixFs.lseek(h.fd, offset, whence));
+        synchronized (h) {
+            FileDescriptor fd = liveFd(h);
+            return sys(() -> PosixFs.lseek(fd, offset, whence));
+        }
     }
 
     @Override
