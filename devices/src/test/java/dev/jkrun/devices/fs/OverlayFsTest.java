@@ -373,6 +373,28 @@ class OverlayFsTest {
         assertEquals(2, fs.getattr(linked, -1).nlink());
     }
 
+    @Test
+    void guestCallersOwnWhatTheyMakeAndCopyUpKeepsLowerOwners() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(PosixFs.geteuid() == 0, "credential switching needs root");
+        Files.setOwner(bottom.resolve("keep"), bottom.getFileSystem().getUserPrincipalLookupService()
+                .lookupPrincipalByName("nobody"));
+        Files.setPosixFilePermissions(bottom.resolve("keep"), PosixFilePermissions.fromString("rwxrwxrwx"));
+        lowerBefore = snapshot(bottom);
+        lowerBefore.putAll(snapshot(middle));
+        lowerBefore.putAll(snapshot(outside));
+        open();
+        Context user = new Context(1234, 1234, 1);
+        FileSystem.Created c = fs.create(user, path("keep"), b("mine"), O_RDWR, 0644, 0);
+        fs.release(c.entry().nodeId(), c.opened().fh());
+        assertEquals(1234, c.entry().attr().uid());
+        assertEquals(Files.getAttribute(bottom.resolve("keep"), "unix:uid"),
+                Files.getAttribute(upper.resolve("keep"), "unix:uid"), "the copied-up parent keeps its owner");
+        assertEquals(1234, Files.getAttribute(upper.resolve("keep/mine"), "unix:uid"));
+        assertEquals(Errnos.EACCES, errno(() -> fs.open(user, path("etc/passwd"), O_WRONLY)),
+                "the caller's permissions apply");
+        assertFalse(Files.exists(upper.resolve("etc/passwd")), "a refused open copies nothing up");
+    }
+
     // ------------------------------------------------------------------ options
 
     @Test

@@ -1152,6 +1152,9 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
                     if (!l.top.isRegular()) {
                         throw new FsException(Errnos.EACCES, "open of a special file");
                     }
+                    if (writes && !l.inUpper()) {
+                        checkAccess(ctx, l.fds[0], W_OK); // before the copy-up, which a refused caller must not cause
+                    }
                 }
                 if (!writes) {
                     try (Layers l = resolve(n)) {
@@ -1335,21 +1338,29 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
             Node n = node(node);
             sys(() -> {
                 try (Layers l = resolve(n)) {
-                    return as(ctx, () -> {
-                        try {
-                            PosixFs.faccessat(null, procPath(l.fds[0]), mask, AT_EACCESS);
-                        } catch (NativeCallException e) {
-                            if (e.errno() != Errnos.EROFS) {
-                                throw e;
-                            }
-                            // a read-only lower layer: the write would go to the upper copy
-                            PosixFs.faccessat(null, procPath(l.fds[0]), mask & ~W_OK, AT_EACCESS);
-                        }
-                        return null;
-                    });
+                    checkAccess(ctx, l.fds[0], mask);
+                    return null;
                 }
             });
         }
+    }
+
+    /**
+     * faccessat(2) as the guest caller; W_OK is dropped on a read-only lower mount, whose writes go to the upper
+     * copy.
+     */
+    private void checkAccess(Context ctx, FileDescriptor fd, int mask) throws FsException {
+        as(ctx, () -> {
+            try {
+                PosixFs.faccessat(null, procPath(fd), mask, AT_EACCESS);
+            } catch (NativeCallException e) {
+                if (e.errno() != Errnos.EROFS) {
+                    throw e;
+                }
+                PosixFs.faccessat(null, procPath(fd), mask & ~W_OK, AT_EACCESS);
+            }
+            return null;
+        });
     }
 
     @Override
@@ -1404,5 +1415,7 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
     }
 
     @Override
-    public String toString() { return "OverlayFs[" + roots.length + " layers" + (options.readOnly() ? ", ro" : "") + "]"; }
+    public String toString() {
+        return "OverlayFs[" + roots.length + " layers" + (options.readOnly() ? ", ro" : "") + "]";
+    }
 }
