@@ -10,6 +10,7 @@ import static dev.jkrun.krun.KrunConstants.ENOTTY;
 
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.fs.nullfs.NullFs;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
@@ -301,7 +302,8 @@ public final class JkrunLibKrun implements LibKrun {
         if (c == null) {
             return done(fn, -ENOENT, args);
         }
-        if (path == null) { // libkrun: a NullFs share (virtual entries only); jkrun has no overlay entries
+        if (path == null && tag.equals(KrunConstants.KRUN_FS_ROOT_TAG)) {
+            // libkrun: a root of virtual entries only; jkrun has no overlay entries to put there
             return done(fn, -ENOTSUP, args);
         }
         synchronized (c) {
@@ -1131,6 +1133,10 @@ public final class JkrunLibKrun implements LibKrun {
             b.fs(fs -> fs.root(layers.get(layers.size() - 1)).layers(layers));
         }
         for (KrunContext.Share s : c.shares) {
+            if (s.path() == null) { // krun_add_virtiofs3 without a host path: libkrun's NullFs
+                b.fs(fs -> fs.tag(s.tag()).custom(NullFs::new).readOnly(true).shmSize(s.shmSize()));
+                continue;
+            }
             b.fs(fs -> fs.tag(s.tag()).path(path("fs.path", s.path())).readOnly(s.readOnly()).shmSize(s.shmSize()));
         }
         for (KrunContext.Disk d : c.effectiveDisks()) {

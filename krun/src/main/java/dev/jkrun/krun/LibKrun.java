@@ -112,7 +112,8 @@ public interface LibKrun {
 
     /**
      * Adds a virtio-fs share with a DAX window size and a read-only flag; a NULL path is a virtual-only (NullFs)
-     * share. jkrun: supported except the NULL path ({@code -ENOTSUP}).
+     * share. jkrun: supported; a NULL path is an empty read-only directory ({@code NullFs}; jkrun has no overlay
+     * entries to put in it), except for the root tag ({@code -ENOTSUP}).
      */
     int krun_add_virtiofs3(@u_int32_t int ctx_id, String c_tag, String c_path, @u_int64_t long shm_size, boolean read_only);
 

@@ -456,10 +456,14 @@ class LibKrunConformanceTest {
         });
         spec(m, "krun_add_virtiofs3").valid(0, c -> new Object[] {c, "data", root, 0L, true}).invalid(c -> {
             assertEquals(-EINVAL, krun.krun_add_virtiofs3(c, null, root, 0, false));
-            assertEquals(-ENOTSUP, krun.krun_add_virtiofs3(c, "nullfs", null, 0, false), "a NULL path (NullFs)");
+            assertEquals(-ENOTSUP, krun.krun_add_virtiofs3(c, KRUN_FS_ROOT_TAG, null, 0, false), "a NULL root");
             assertEquals(-ENOENT, krun.krun_add_virtiofs3(UNKNOWN, "nullfs", null, 0, false));
             assertEquals(0, krun.krun_add_virtiofs3(c, "ro", root, 0, true));
             assertTrue(config(c).shares().get(0).readOnly());
+            assertEquals(0, krun.krun_add_virtiofs3(c, "nullfs", null, 0, false), "a NULL path is libkrun's NullFs");
+            FsShare nullShare = config(c).shares().stream().filter(s -> s.tag().equals("nullfs")).findFirst().orElseThrow();
+            assertTrue(nullShare.readOnly() && nullShare.hostPath().isEmpty());
+            assertTrue(nullShare.backend().orElseThrow().get() instanceof dev.jkrun.devices.fs.nullfs.NullFs);
         });
         spec(m, "krun_set_root_disk_remount").setup(c -> assertEquals(0, krun.krun_add_disk(c, "root", disk, false)))
                 .valid(0, c -> new Object[] {c, "/dev/vda", "ext4", "noatime"}).invalid(c -> {
