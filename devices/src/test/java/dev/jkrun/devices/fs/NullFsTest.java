@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.jkrun.devices.fs.fuse.FuseServer;
 import dev.jkrun.devices.fs.nullfs.NullFs;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -23,22 +22,9 @@ class NullFsTest {
         assertEquals(Errnos.EROFS, errno(() -> fs.create(Context.ROOT, 1, "f".getBytes(StandardCharsets.UTF_8), 1, 0644, 0)));
         assertEquals(Errnos.ENOENT, errno(() -> fs.getattr(2, -1)));
         assertEquals(Errnos.EISDIR, errno(() -> fs.open(Context.ROOT, 1, 0)));
-        List<String> names = new ArrayList<>();
-        long fh = fs.opendir(Context.ROOT, 1, 0).fh();
-        fs.readdir(1, fh, 0, new DirSink() {
-            @Override
-            public boolean fits(int nameLength) { return true; }
-
-            @Override
-            public boolean plus() { return false; }
-
-            @Override
-            public boolean add(long ino, long nextOffset, int type, byte[] name, Entry entry) {
-                names.add(new String(name, StandardCharsets.UTF_8));
-                return true;
-            }
-        });
-        assertEquals(List.of(".", ".."), names);
+        DirNames sink = new DirNames();
+        fs.readdir(1, fs.opendir(Context.ROOT, 1, 0).fh(), 0, sink);
+        assertEquals(List.of(".", ".."), sink.names);
         assertEquals(Errnos.EROFS, errno(() -> fs.access(Context.ROOT, 1, 2)));
         fs.access(Context.ROOT, 1, 4);
     }
