@@ -1206,12 +1206,17 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         }
     }
 
-    @Override
-    public int write(long node, long fh, long offset, ByteBuffer src, int writeFlags) throws FsException {
+    private Handle writableHandle(long fh) throws FsException {
         Handle h = handle(fh);
         if (!h.writable || h.fd == null) {
             throw new FsException(Errnos.EBADF, "not open for writing");
         }
+        return h;
+    }
+
+    @Override
+    public int write(long node, long fh, long offset, ByteBuffer src, int writeFlags) throws FsException {
+        Handle h = writableHandle(fh);
         synchronized (h) {
             return HostCalls.writeAll(liveFd(h), offset, src);
         }
@@ -1383,10 +1388,7 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
 
     @Override
     public void fallocate(long node, long fh, int mode, long offset, long length) throws FsException {
-        Handle h = handle(fh);
-        if (!h.writable || h.fd == null) {
-            throw new FsException(Errnos.EBADF, "not open for writing");
-        }
+        Handle h = writableHandle(fh);
         synchronized (h) {
             FileDescriptor fd = liveFd(h);
             sys(() -> {
