@@ -199,6 +199,28 @@ if command -v mkfs.ext4 >/dev/null && [ -x /bin/busybox ] && ! ldd /bin/busybox 
     >"$work/out" 2>"$work/err"; st=$?
   [ "$st" = 0 ] && [ "$(cat "$work/out")" = "$(printf 'on-the-disk\nno-init')" ]; check "disk: ext4 root on disk (switch root)" $? "$(out)"
 fi
+# 7b. a container-style root (--layer): a busybox rootfs as the lower layer under an upper layer that replaces one of
+#     its files and whites out another (OCI .wh.); the guest sees the merged view, replaces and deletes lower files
+#     (copy-up, whiteouts in the upper layer), and the lower layer is byte for byte unchanged afterwards. (In /data:
+#     init writes /etc/resolv.conf into a writable root.)
+if [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; then
+  lo="$work/layer-lower"; up="$work/layer-upper"; rm -rf "$lo" "$up"
+  mkdir -p "$lo/bin" "$lo/proc" "$lo/sys" "$lo/dev" "$lo/tmp" "$lo/etc" "$lo/data" "$up/data"; cp /bin/busybox "$lo/bin/"
+  for a in sh cat ls rm echo; do ln -sf busybox "$lo/bin/$a"; done
+  echo lower-hostname > "$lo/data/hostname"; echo lower-only > "$lo/data/deleted"; echo lower-motd > "$lo/data/motd"
+  echo upper-hostname > "$up/data/hostname"; : > "$up/data/.wh.deleted"
+  layer_state() { (cd "$1" && find . -exec stat -c '%n %f %s %Y' {} + | sort && find . -type f -exec sha256sum {} + | sort); }
+  lower_before=$(layer_state "$lo")
+  jk run --layer "$lo" --layer "$up" -- /bin/sh -c 'cat /data/hostname; [ -e /data/deleted ] || echo deleted-hidden
+    echo guest-motd > /data/motd; cat /data/motd; rm /data/hostname; [ -e /data/hostname ] || echo hostname-removed; ls /data' \
+    >"$work/out" 2>"$work/err"; st=$?
+  [ "$st" = 0 ] && [ "$(cat "$work/out")" = "$(printf 'upper-hostname\ndeleted-hidden\nguest-motd\nhostname-removed\nmotd')" ]
+  check "disk: layered root (--layer): the guest sees and changes the merged view" $? "$(out)"
+  [ "$(cat "$up/data/motd" 2>/dev/null)" = guest-motd ] && [ -e "$up/data/.wh.hostname" ] && [ ! -e "$up/data/hostname" ] \
+    && [ "$(layer_state "$lo")" = "$lower_before" ]
+  check "disk: layered root: changes are in the upper layer (copy-up, whiteout), the lower layer is unchanged" $? \
+    "$(cd "$work" && ls -laR layer-upper/data layer-lower/data)"
+fi
 fi
 
 # 8. the embedding API (tests/ApiE2E.java, compiled against the built jars): builder, stop() through init with

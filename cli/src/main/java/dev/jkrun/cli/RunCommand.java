@@ -48,6 +48,7 @@ final class RunCommand {
         int cpus = 1;
         long memory = 512;
         Optional<Path> root = Optional.empty();
+        List<Path> layers = new ArrayList<>();
         Optional<Path> krunfw = Optional.empty();
         Optional<Path> consoleOutput = Optional.empty();
         List<FsShare> shares = new ArrayList<>();
@@ -69,6 +70,7 @@ final class RunCommand {
                 case "--cpus" -> cpus = args.intValue(o);
                 case "--memory" -> memory = args.intValue(o);
                 case "--root" -> root = Optional.of(Path.of(args.value(o)));
+                case "--layer" -> layers.add(Path.of(args.value(o)));
                 case "--fs" -> shares.add(parseShare(args.value(o)));
                 case "--disk" -> disks.add(parseDisk(args.value(o)));
                 case "--vsock" -> vsockPorts.add(parseVsock(args.value(o)));
@@ -92,16 +94,7 @@ final class RunCommand {
         if (command.isEmpty()) {
             throw new Main.UsageException("run needs a command after --, e.g. jkrun run -- uname -a");
         }
-        FsShare rootShare;
-        if (root.isPresent()) {
-            if (!Files.isDirectory(root.get())) {
-                throw new Main.UsageException("--root " + root.get() + " is not a directory");
-            }
-            rootShare = new FsShare(FsShare.ROOT_TAG, root.get(), false);
-        } else {
-            // No preparation needed: the host's own root, read-only; init puts tmpfs on /tmp, /run, /var/tmp.
-            rootShare = new FsShare(FsShare.ROOT_TAG, Path.of("/"), true);
-        }
+        FsShare rootShare = rootShare(root, layers);
         InitConfig exec;
         try {
             InitConfig.Builder b = InitConfig.builder(command.get(0)).args(command.subList(1, command.size())).workdir(workdir);
@@ -171,6 +164,29 @@ final class RunCommand {
         }
         err.println("jkrun: VM stopped: " + reason);
         return reason.kind() == StopReason.Kind.KILLED ? 137 : 1;
+    }
+
+    /** The root: an overlay of {@code --layer}s (bottom to top, the last writable), {@code --root DIR}, or / read-only. */
+    static FsShare rootShare(Optional<Path> root, List<Path> layers) {
+        if (!layers.isEmpty()) {
+            if (root.isPresent()) {
+                throw new Main.UsageException("--layer and --root both set the root; use one");
+            }
+            for (Path l : layers) {
+                if (!Files.isDirectory(l)) {
+                    throw new Main.UsageException("--layer " + l + " is not a directory");
+                }
+            }
+            return FsShare.overlay(FsShare.ROOT_TAG, layers, false);
+        } else if (root.isPresent()) {
+            if (!Files.isDirectory(root.get())) {
+                throw new Main.UsageException("--root " + root.get() + " is not a directory");
+            }
+            return new FsShare(FsShare.ROOT_TAG, root.get(), false);
+        } else {
+            // No preparation needed: the host's own root, read-only; init puts tmpfs on /tmp, /run, /var/tmp.
+            return new FsShare(FsShare.ROOT_TAG, Path.of("/"), true);
+        }
     }
 
     /** TAG=DIR[:ro] */

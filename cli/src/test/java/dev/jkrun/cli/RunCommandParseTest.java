@@ -49,6 +49,21 @@ class RunCommandParseTest {
     }
 
     @Test
+    void layersMakeAnOverlayRoot() throws Exception {
+        Path lower = Files.createDirectories(dir.resolve("lower")), up = Files.createDirectories(dir.resolve("upper"));
+        FsShare s = RunCommand.rootShare(java.util.Optional.empty(), java.util.List.of(lower, up));
+        assertTrue(s.isRoot());
+        assertFalse(s.readOnly());
+        assertEquals(up, s.path(), "the last layer is the writable upper one");
+        assertEquals(java.util.List.of(lower), s.lowerLayers());
+        assertThrows(Main.UsageException.class,
+                () -> RunCommand.rootShare(java.util.Optional.of(up), java.util.List.of(lower)));
+        assertThrows(Main.UsageException.class,
+                () -> RunCommand.rootShare(java.util.Optional.empty(), java.util.List.of(dir.resolve("missing"), up)));
+        assertTrue(RunCommand.rootShare(java.util.Optional.empty(), java.util.List.of()).readOnly(), "default: / ro");
+    }
+
+    @Test
     void shares() {
         FsShare s = RunCommand.parseShare("data=" + dir + ":ro");
         assertEquals("data", s.tag());

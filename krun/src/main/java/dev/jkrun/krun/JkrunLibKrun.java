@@ -10,6 +10,7 @@ import static dev.jkrun.krun.KrunConstants.ENOTTY;
 
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.fs.nullfs.NullFs;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
@@ -189,11 +190,9 @@ public final class JkrunLibKrun implements LibKrun {
             if (c.hasRoot()) {
                 return done(fn, -EEXIST, ctx_id, root_layers);
             }
-            if (layers.size() > 1) {
-                return done(fn, -ENOTSUP, ctx_id, root_layers);
-            }
-            // An overlay of one (writable) layer is that directory.
-            c.rootPath = layers.get(0);
+            // The last layer is the writable upper one; one layer alone is served as that directory.
+            c.rootPath = layers.get(layers.size() - 1);
+            c.rootLowerLayers = List.copyOf(layers.subList(0, layers.size() - 1));
         }
         return done(fn, 0, ctx_id, root_layers);
     }
@@ -310,7 +309,8 @@ public final class JkrunLibKrun implements LibKrun {
         if (c == null) {
             return done(fn, -ENOENT, args);
         }
-        if (path == null) { // libkrun: a NullFs share (virtual entries only); jkrun has no overlay entries
+        if (path == null && tag.equals(KrunConstants.KRUN_FS_ROOT_TAG)) {
+            // libkrun: a root of virtual entries only; jkrun has no overlay entries to put there
             return done(fn, -ENOTSUP, args);
         }
         synchronized (c) {
@@ -1204,10 +1204,21 @@ public final class JkrunLibKrun implements LibKrun {
                 k.initPath("/" + GuestInit.FILE_NAME);
             }
         });
-        if (c.rootPath != null) {
+        if (c.rootPath != null && c.rootLowerLayers.isEmpty()) {
             b.fs(fs -> fs.root(path("fs.root", c.rootPath)));
+        } else if (c.rootPath != null) {
+            List<Path> layers = new ArrayList<>();
+            for (String l : c.rootLowerLayers) {
+                layers.add(path("fs.layers", l));
+            }
+            layers.add(path("fs.root", c.rootPath));
+            b.fs(fs -> fs.root(layers.get(layers.size() - 1)).layers(layers));
         }
         for (KrunContext.Share s : c.shares) {
+            if (s.path() == null) { // krun_add_virtiofs3 without a host path: libkrun's NullFs
+                b.fs(fs -> fs.tag(s.tag()).custom(NullFs::new).readOnly(true).shmSize(s.shmSize()));
+                continue;
+            }
             b.fs(fs -> fs.tag(s.tag()).path(path("fs.path", s.path())).readOnly(s.readOnly()).shmSize(s.shmSize()));
         }
         for (KrunContext.Disk d : c.effectiveDisks()) {

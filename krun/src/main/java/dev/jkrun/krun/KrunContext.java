@@ -20,8 +20,10 @@ final class KrunContext {
     Long ramMib;
     boolean nestedVirt;
 
-    /** krun_set_root / a one-layer overlay root: a host directory. */
+    /** krun_set_root: a host directory; krun_set_overlayfs_root: the upper (last) layer. */
     String rootPath;
+    /** krun_set_overlayfs_root: the layers below {@link #rootPath}, bottom to top (empty for a plain root). */
+    List<String> rootLowerLayers = List.of();
     /** krun_set_root_disk_remount: device, fstype (null = probe), options (may be null). */
     String[] rootDiskRemount;
     final List<Share> shares = new ArrayList<>();

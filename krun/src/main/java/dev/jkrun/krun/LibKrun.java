@@ -112,7 +112,8 @@ public interface LibKrun {
 
     /**
      * Adds a virtio-fs share with a DAX window size and a read-only flag; a NULL path is a virtual-only (NullFs)
-     * share. jkrun: supported except the NULL path ({@code -ENOTSUP}).
+     * share. jkrun: supported; a NULL path is an empty read-only directory ({@code NullFs}; jkrun has no overlay
+     * entries to put in it), except for the root tag ({@code -ENOTSUP}).
      */
     int krun_add_virtiofs3(@u_int32_t int ctx_id, String c_tag, String c_path, @u_int64_t long shm_size, boolean read_only);
 
@@ -365,8 +366,8 @@ public interface LibKrun {
 
     /**
      * (microsandbox's libkrun) An OverlayFS root from layers, the last one writable ({@code -EINVAL} for none,
-     * {@code -EEXIST} if a root is set). jkrun: one layer is that directory as root; several are {@code -ENOTSUP}
-     * (no overlay filesystem).
+     * {@code -EEXIST} if a root is set). jkrun: supported (OverlayFs: the others are read-only lower layers, bottom
+     * to top; OCI {@code .wh.} and 0:0 whiteouts, opaque directories); one layer is that directory as root.
      */
     int krun_set_overlayfs_root(@u_int32_t int ctx_id, String[] root_layers);
 

@@ -123,7 +123,7 @@ class LibKrunConformanceTest {
             "krun_set_firmware", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
-            "krun_split_irqchip", "krun_set_overlayfs_root", "krun_add_virtiofs3");
+            "krun_split_irqchip", "krun_add_virtiofs3");
 
     static final int UNKNOWN = 1_000_000;
     static final int ANY_ID = Integer.MIN_VALUE;
@@ -358,10 +358,22 @@ class LibKrunConformanceTest {
         spec(m, "krun_set_overlayfs_root").valid(0, c -> new Object[] {c, new String[] {root}}).invalid(c -> {
             assertEquals(-EINVAL, krun.krun_set_overlayfs_root(c, null));
             assertEquals(-EINVAL, krun.krun_set_overlayfs_root(c, new String[0]), "no layers");
-            assertEquals(-ENOTSUP, krun.krun_set_overlayfs_root(c, new String[] {root, tmp.toString()}), "several layers");
             assertEquals(0, krun.krun_set_overlayfs_root(c, new String[] {root, null, "ignored after the NULL"}));
             assertEquals(-EEXIST, krun.krun_set_overlayfs_root(c, new String[] {root}));
             assertEquals(-EEXIST, krun.krun_set_root(c, root));
+            assertEquals(rootDir.toAbsolutePath(), config(c).root().orElseThrow().path());
+            assertEquals(List.of(), config(c).root().orElseThrow().lowerLayers(), "one layer is that directory");
+            // several layers: bottom to top, the last the writable upper one
+            int d = krun.krun_create_ctx();
+            String lower = tmp.resolve("lower").toString(), middle = tmp.resolve("middle").toString();
+            assertEquals(0, krun.krun_set_overlayfs_root(d, new String[] {lower, middle, root}));
+            assertEquals(-EINVAL, krun.startEnter(d, r -> { throw new AssertionError("ran"); }),
+                    "a missing layer fails at krun_start_enter, as a missing root does");
+            int e = krun.krun_create_ctx();
+            assertEquals(0, krun.krun_set_overlayfs_root(e, new String[] {rootDir.toString(), tmp.toString(), root}));
+            FsShare overlay = config(e).root().orElseThrow();
+            assertEquals(rootDir.toAbsolutePath(), overlay.path());
+            assertEquals(List.of(rootDir.toAbsolutePath(), tmp.toAbsolutePath()), overlay.lowerLayers());
         });
         spec(m, "krun_set_root_disk").valid(0, c -> new Object[] {c, disk}).invalid(c -> {
             assertEquals(-EINVAL, krun.krun_set_root_disk(c, null));
@@ -449,10 +461,14 @@ class LibKrunConformanceTest {
         });
         spec(m, "krun_add_virtiofs3").valid(0, c -> new Object[] {c, "data", root, 0L, true}).invalid(c -> {
             assertEquals(-EINVAL, krun.krun_add_virtiofs3(c, null, root, 0, false));
-            assertEquals(-ENOTSUP, krun.krun_add_virtiofs3(c, "nullfs", null, 0, false), "a NULL path (NullFs)");
+            assertEquals(-ENOTSUP, krun.krun_add_virtiofs3(c, KRUN_FS_ROOT_TAG, null, 0, false), "a NULL root");
             assertEquals(-ENOENT, krun.krun_add_virtiofs3(UNKNOWN, "nullfs", null, 0, false));
             assertEquals(0, krun.krun_add_virtiofs3(c, "ro", root, 0, true));
             assertTrue(config(c).shares().get(0).readOnly());
+            assertEquals(0, krun.krun_add_virtiofs3(c, "nullfs", null, 0, false), "a NULL path is libkrun's NullFs");
+            FsShare nullShare = config(c).shares().stream().filter(s -> s.tag().equals("nullfs")).findFirst().orElseThrow();
+            assertTrue(nullShare.readOnly() && nullShare.hostPath().isEmpty());
+            assertTrue(nullShare.backend().orElseThrow().get() instanceof dev.jkrun.devices.fs.nullfs.NullFs);
         });
         spec(m, "krun_set_root_disk_remount").setup(c -> assertEquals(0, krun.krun_add_disk(c, "root", disk, false)))
                 .valid(0, c -> new Object[] {c, "/dev/vda", "ext4", "noatime"}).invalid(c -> {

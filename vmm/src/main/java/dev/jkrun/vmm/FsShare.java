@@ -4,6 +4,8 @@ import dev.jkrun.devices.fs.FileSystem;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.function.Supplier;
 
@@ -12,9 +14,11 @@ import java.util.function.Supplier;
  * Java {@link FileSystem} made by {@code backend} once per VM (closed with the VM when it is AutoCloseable). The
  * root share's tag is {@code /dev/root}. {@code shmSizeBytes} is the DAX window libkrun's krun_add_virtiofs2
  * asks for; jkrun has no DAX yet, so it is recorded and the guest does without (it falls back to FUSE reads).
+ * {@code lowerLayers} (bottom to top) make a host-path share an overlay ({@code OverlayFs}): they are read-only
+ * layers under {@code hostPath}, the upper layer that takes every change (libkrun's krun_set_overlayfs_root).
  */
 public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
-                      boolean readOnly, long shmSizeBytes) implements DeviceConfig {
+                      boolean readOnly, long shmSizeBytes, List<Path> lowerLayers) implements DeviceConfig {
     public static final String ROOT_TAG = "/dev/root";
     /** virtio-fs config space holds 36 bytes of tag. */
     public static final int MAX_TAG_BYTES = 36;
@@ -33,9 +37,45 @@ public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? e
             }
             hostPath = Optional.of(p.toAbsolutePath().normalize());
         }
+        lowerLayers = List.copyOf(lowerLayers);
+        if (!lowerLayers.isEmpty() && hostPath.isEmpty()) {
+            throw new ConfigurationException("fs.layers", "share '" + tag + "': lower layers need a host upper layer");
+        }
+        List<Path> normalized = new ArrayList<>();
+        for (Path p : lowerLayers) {
+            if (!Files.isDirectory(p)) {
+                throw new ConfigurationException("fs.layers", "share '" + tag + "': layer " + p + " is not a directory");
+            }
+            normalized.add(p.toAbsolutePath().normalize());
+        }
+        lowerLayers = List.copyOf(normalized);
         if (shmSizeBytes < 0) {
             throw new ConfigurationException("fs.shm_size", "share '" + tag + "': must not be negative, got " + shmSizeBytes);
         }
+    }
+
+    public FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
+                   boolean readOnly, long shmSizeBytes) {
+        this(tag, hostPath, backend, readOnly, shmSizeBytes, List.of());
+    }
+
+    /**
+     * An overlay of host directories, bottom to top: the last is the writable upper layer (read-only with
+     * {@code readOnly}), the others are never written.
+     */
+    public static FsShare overlay(String tag, List<Path> layers, boolean readOnly) {
+        if (layers.isEmpty()) {
+            throw new ConfigurationException("fs.layers", "share '" + tag + "' needs at least one layer");
+        }
+        return new FsShare(tag, Optional.of(layers.get(layers.size() - 1)), Optional.empty(), readOnly, 0,
+                layers.subList(0, layers.size() - 1));
+    }
+
+    /** All layers bottom to top (the upper one last); just the host path for a plain share. */
+    public List<Path> layers() {
+        List<Path> all = new ArrayList<>(lowerLayers);
+        all.add(path());
+        return all;
     }
 
     /** A host directory shared with passthrough semantics. */

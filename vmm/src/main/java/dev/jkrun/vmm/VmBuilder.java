@@ -340,6 +340,7 @@ public final class VmBuilder {
     public static final class FsBuilder {
         private String tag;
         private Path path;
+        private List<Path> lowerLayers = List.of();
         private Supplier<? extends FileSystem> custom;
         private boolean readOnly;
         private long shmSize;
@@ -357,6 +358,19 @@ public final class VmBuilder {
 
         public FsBuilder tag(String tag) {
             this.tag = tag;
+            return this;
+        }
+
+        /**
+         * An overlay of host directories instead of one path, bottom to top: the last is the writable upper layer,
+         * the others are read-only lower layers (krun_set_overlayfs_root's order). With {@link #root}: the root's.
+         */
+        public FsBuilder layers(List<Path> bottomToTop) {
+            if (bottomToTop.isEmpty()) {
+                throw new ConfigurationException("fs.layers", "an overlay needs at least one layer");
+            }
+            this.path = bottomToTop.get(bottomToTop.size() - 1);
+            this.lowerLayers = List.copyOf(bottomToTop.subList(0, bottomToTop.size() - 1));
             return this;
         }
 
@@ -395,7 +409,8 @@ public final class VmBuilder {
             if (path != null && custom != null) {
                 throw new ConfigurationException("fs.custom", "share '" + tag + "' has both a path and a custom backend");
             }
-            return new FsShare(tag, Optional.ofNullable(path), Optional.ofNullable(custom), readOnly, shmSize);
+            return new FsShare(tag, Optional.ofNullable(path), Optional.ofNullable(custom), readOnly, shmSize,
+                    lowerLayers);
         }
     }
 

@@ -64,6 +64,34 @@ class VirtioFsGuestTest {
         assertEquals(expected, after, "only share/out.txt may appear under " + tmp);
     }
 
+    /**
+     * The same requests against an overlay share: in.txt comes from the lower layer (beside a file the upper layer
+     * whites out), out.txt lands in the upper one, and the lower layer does not change.
+     */
+    @Test
+    void fuseRequestsFromTheGuestOnAnOverlay(@TempDir Path tmp) throws Exception {
+        Path lower = Files.createDirectory(tmp.resolve("lower"));
+        Path upper = Files.createDirectory(tmp.resolve("upper"));
+        Files.writeString(lower.resolve("in.txt"), IN_CONTENT);
+        Files.writeString(lower.resolve("gone.txt"), "whited out\n");
+        Files.writeString(upper.resolve(".wh.gone.txt"), "");
+        Map<Path, String> lowerBefore = snapshot(lower);
+
+        VmConfig config = new VmConfig(MachineConfig.of(1, 64),
+                KernelConfig.elf(TestGuests.path("virtiofs"), "jkrun.test.timeout_ms=20000"), new ConsoleConfig.None(),
+                List.of(FsShare.overlay("testfs", List.of(lower, upper), false)), List.of(), Optional.empty(), true);
+        GuestRun r = GuestRun.run(config, Duration.ofSeconds(60));
+
+        String out = r.output();
+        assertEquals(OptionalInt.of(0), r.reason().exitStatus(), out + r.reason());
+        for (String c : CHECKS) {
+            assertTrue(r.lines().contains("CHECK " + c + " ok"), "CHECK " + c + ": " + out);
+        }
+        assertTrue(r.lines().contains("VIRTIOFS ok"), out);
+        assertEquals(OUT_CONTENT, Files.readString(upper.resolve("out.txt"), StandardCharsets.UTF_8));
+        assertEquals(lowerBefore, snapshot(lower), "the lower layer is unchanged");
+    }
+
     /** Every file and directory under {@code root} (relative path → content, or "<dir>"). */
     private static Map<Path, String> snapshot(Path root) throws IOException {
         Map<Path, String> m = new TreeMap<>();

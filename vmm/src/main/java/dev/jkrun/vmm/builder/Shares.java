@@ -3,6 +3,7 @@ package dev.jkrun.vmm.builder;
 import dev.jkrun.devices.fs.FileSystem;
 import dev.jkrun.devices.fs.fuse.FuseServer;
 import dev.jkrun.vmm.ConfigurationException;
+import dev.jkrun.devices.fs.overlay.OverlayFs;
 import dev.jkrun.devices.fs.passthrough.PassthroughFs;
 import dev.jkrun.devices.fs.passthrough.PassthroughOptions;
 import dev.jkrun.devices.virtio.fs.VirtioFs;
@@ -26,7 +27,8 @@ final class Shares {
      * One share's device. The root share of a VM with a command also serves /.jkrun-config and, when {@code
      * servesInit}, init.krun, as virtual read-only files that never exist on the host, and takes init's exit-status
      * ioctl. Without {@code servesInit} (libkrun's krun_disable_implicit_init) the root's own files are what the
-     * guest sees, an init.krun there included.
+     * guest sees, an init.krun there included. A share with lower layers is an
+     * {@link OverlayFs} of them under its host path.
      */
     static VirtioFs device(FsShare share, Optional<InitConfig> exec, boolean servesInit, IntConsumer exitStatus) {
         if (share.backend().isPresent()) {
@@ -45,6 +47,10 @@ final class Shares {
                 }
                 options.virtualFile(InitConfig.FILE_NAME, e.encode(), 0444);
             });
+        }
+        if (!share.lowerLayers().isEmpty()) {
+            OverlayFs overlay = new OverlayFs(share.layers(), options.build());
+            return new VirtioFs(share.tag(), new FuseServer(overlay, share.readOnly()), overlay);
         }
         PassthroughFs fs = new PassthroughFs(share.path(), options.build());
         return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly()), fs);

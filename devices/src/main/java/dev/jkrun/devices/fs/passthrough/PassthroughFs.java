@@ -1,5 +1,7 @@
 package dev.jkrun.devices.fs.passthrough;
 
+import static dev.jkrun.devices.fs.passthrough.HostCalls.checkName;
+import static dev.jkrun.devices.fs.passthrough.HostCalls.sys;
 import static dev.jkrun.libc.PosixFs.*;
 
 import dev.jkrun.devices.fs.Attr;
@@ -89,24 +91,12 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     public static final long VIRTUAL_BASE = 0xFFFF_FFFF_0000_0000L;
     /** READDIR cookies of the virtual root entries (virtual entry i continues at {@code VIRTUAL_DIR_COOKIE + i + 1}). */
     static final long VIRTUAL_DIR_COOKIE = 0x7FFF_FFFF_FFFF_F000L;
-    private static final int NAME_MAX = 255;
-    private static final int S_ISUID = 04000, S_ISGID = 02000;
     /** The host prefix of the guest's trusted.* and security.* extended attributes. */
     private static final byte[] XATTR_HOST_PREFIX = PosixFs.bytes("user.jkrun.");
     private static final byte[][] XATTR_REMAPPED = {PosixFs.bytes("trusted."), PosixFs.bytes("security.")};
     /** XATTR_LIST_MAX: the longest name list listxattr(2) returns. */
     private static final int XATTR_LIST_MAX = 65536;
     private static final int GETDENTS_BUFFER = 16384;
-    /**
-     * f_type magic numbers ({@code <linux/magic.h>}; configfs's and fusectl's are only in the kernel's fs/configfs
-     * and fs/fuse sources) of host pseudo file systems whose files are kernel or process state, not data: proc
-     * (/proc/kcore, /proc/PID/mem of this JVM, which holds other VMs' RAM, environ), sysfs, debugfs, tracefs,
-     * securityfs, efivarfs, configfs, bpffs, cgroup v1/v2, pstore, selinuxfs, smackfs, devpts, binfmt_misc,
-     * fusectl, hugetlbfs. devtmpfs reports tmpfs's magic; its device nodes are never opened anyway.
-     */
-    private static final java.util.Set<Long> PSEUDO_FS = java.util.Set.of(0x9fa0L, 0x62656572L, 0x64626720L,
-            0x74726163L, 0x73636673L, 0xde5e81e4L, 0x62656570L, 0xcafe4a11L, 0x27e0ebL, 0x63677270L, 0x6165676cL,
-            0xf97cff8cL, 0x43415d53L, 0x1cd1L, 0x42494e4dL, 0x65735543L, 0x958458f6L);
 
     private final PassthroughOptions options;
     private final Inode root;
@@ -299,32 +289,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     // ---------------------------------------------------------------- helpers
 
-    private interface Op<T> {
-        T run() throws FsException;
-    }
-
-    /** Runs {@code op}, turning a failed native call into its errno. */
-    private static <T> T sys(Op<T> op) throws FsException {
-        try {
-            return op.run();
-        } catch (NativeCallException e) {
-            throw new FsException(e.errno(), e.call());
-        }
-    }
-
-    /** Runs {@code op} with this thread's fsuid/fsgid set to the guest caller's (when we are root). */
-    private <T> T as(Context ctx, Op<T> op) throws FsException {
-        if (!switchCredentials || (ctx.uid() == 0 && ctx.gid() == 0)) {
-            return sys(op);
-        }
-        PosixFs.setfsgid(ctx.gid());
-        PosixFs.setfsuid(ctx.uid());
-        try {
-            return sys(op);
-        } finally {
-            PosixFs.setfsuid(0);
-            PosixFs.setfsgid(0);
-        }
+    private <T> T as(Context ctx, HostCalls.Op<T> op) throws FsException {
+        return HostCalls.as(switchCredentials, ctx, op);
     }
 
     private static String key(byte[] name) { return new String(name, StandardCharsets.ISO_8859_1); }
@@ -411,7 +377,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
      * A new handle of {@code i} (which the caller holds a use of) on the descriptor {@code open} returns (null for
      * a virtual file); its place under the handle cap is taken before {@code open} runs.
      */
-    private long openHandle(Inode i, boolean dir, boolean writable, Op<FileDescriptor> open) throws FsException {
+    private long openHandle(Inode i, boolean dir, boolean writable, HostCalls.Op<FileDescriptor> open) throws FsException {
         handleCap.take();
         FileDescriptor fd;
         try {
@@ -433,23 +399,6 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     private void roomForInode() throws FsException {
         if (inodeCap.isFull()) {
             throw inodeCap.full();
-        }
-    }
-
-    private static void checkName(byte[] name) throws FsException {
-        if (name.length == 0) {
-            throw new FsException(Errnos.ENOENT, "empty name");
-        }
-        if (name.length > NAME_MAX) {
-            throw new FsException(Errnos.ENAMETOOLONG);
-        }
-        if ((name.length == 1 && name[0] == '.') || (name.length == 2 && name[0] == '.' && name[1] == '.')) {
-            throw new FsException(Errnos.EINVAL, "dot name");
-        }
-        for (byte b : name) {
-            if (b == '/' || b == 0) {
-                throw new FsException(Errnos.EINVAL, "name with '/' or NUL");
-            }
         }
     }
 
@@ -496,11 +445,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         }
     }
 
-    private static Attr attr(Stat s) {
-        return new Attr(s.ino(), s.size(), s.blocks(), s.atimeSec(), (int) s.atimeNsec(), s.mtimeSec(),
-                (int) s.mtimeNsec(), s.ctimeSec(), (int) s.ctimeNsec(), s.mode(), (int) s.nlink(), s.uid(), s.gid(),
-                (int) s.rdev(), (int) s.blksize());
-    }
+    private static Attr attr(Stat s) { return HostCalls.attr(s.ino(), s); }
 
     private Attr virtualAttr(Inode v) {
         long size = v.virtual.content().length;
@@ -523,7 +468,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         Boolean ok = deviceAllowed.get(dev);
         if (ok == null) {
             long type = PosixFs.fstatfsType(fd);
-            ok = type == rootFsType || !PSEUDO_FS.contains(type);
+            ok = type == rootFsType || !HostCalls.PSEUDO_FS.contains(type);
             deviceAllowed.put(dev, ok);
         }
         return ok;
@@ -596,35 +541,9 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         }
     }
 
-    /** The permission bits of a guest mode as the host gets them: no setuid/setgid program unless allowed. */
-    private int perms(int mode, boolean dir) {
-        int p = mode & 07777;
-        if (!options.allowSetuid()) {
-            p &= dir ? ~S_ISUID : ~(S_ISUID | S_ISGID);
-        }
-        return p;
-    }
+    private int perms(int mode, boolean dir) { return HostCalls.perms(mode, dir, options.allowSetuid()); }
 
-    /**
-     * Clears setuid/setgid of a file the guest opened for writing: the VMM as root writes with CAP_FSETID, so the
-     * host kernel would keep them on a program whose content the guest chose.
-     */
-    private void dropSetuid(FileDescriptor fd) {
-        if (options.allowSetuid()) {
-            return;
-        }
-        Stat st = PosixFs.fstat(fd);
-        if (st.isRegular() && (st.mode() & (S_ISUID | S_ISGID)) != 0) {
-            try {
-                PosixFs.fchmod(fd, st.mode() & 07777 & ~(S_ISUID | S_ISGID));
-            } catch (NativeCallException e) {
-                if (e.errno() != Errnos.EPERM) {
-                    throw e;
-                }
-                // not the owner and no CAP_FOWNER: then no CAP_FSETID either, and the kernel clears them on write
-            }
-        }
-    }
+    private void dropSetuid(FileDescriptor fd) { HostCalls.dropSetuid(fd, options.allowSetuid()); }
 
     // ---------------------------------------------------------------- FileSystem
 
@@ -1047,17 +966,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 dst.put(c, (int) offset, n);
                 return n;
             }
-            return sys(() -> {
-                int total = 0;
-                while (dst.hasRemaining()) {
-                    int n = PosixFs.pread(h.fd, dst, offset + total);
-                    if (n == 0) {
-                        break;
-                    }
-                    total += n;
-                }
-                return total;
-            });
+            return HostCalls.readFully(h.fd, offset, dst);
         }
     }
 
@@ -1065,23 +974,10 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     public int write(long node, long fh, long offset, ByteBuffer src, int writeFlags) throws FsException {
         try (Handle h = handle(fh)) {
             checkWritable(h.inode);
-            if (offset < 0) {
-                throw new FsException(Errnos.EINVAL, "negative offset");
-            }
             if (h.dir) {
                 throw new FsException(Errnos.EISDIR);
             }
-            return sys(() -> {
-                int total = 0;
-                while (src.hasRemaining()) {
-                    int n = PosixFs.pwrite(h.fd, src, offset + total);
-                    if (n == 0) {
-                        throw new FsException(Errnos.EIO, "pwrite wrote nothing"); // never spin the worker
-                    }
-                    total += n;
-                }
-                return total;
-            });
+            return HostCalls.writeAll(h.fd, offset, src);
         }
     }
 
@@ -1225,11 +1121,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     public StatFs statfs(long node) throws FsException {
         try (Inode i = inode(node); Inode at = i.virtual != null ? inode(ROOT_ID) : null) {
             FileDescriptor fd = at != null ? at.fd : i.fd;
-            return sys(() -> {
-                StatVfs s = PosixFs.fstatvfs(fd);
-                return new StatFs(s.blocks(), s.bfree(), s.bavail(), s.files(), s.ffree(), (int) s.bsize(),
-                        (int) s.namemax(), (int) s.frsize());
-            });
+            return HostCalls.statfs(fd);
         }
     }
 
@@ -1445,14 +1337,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     @Override
     public IoctlResult ioctl(long node, long fh, int flags, int cmd, long arg, ByteBuffer in, int outSize)
             throws FsException {
-        if (cmd == IOCTL_EXIT_CODE && node == ROOT_ID) {
-            IntConsumer listener = options.exitCodeListener();
-            if (listener != null) {
-                listener.accept((int) arg);
-            }
-            return new IoctlResult(0, new byte[0]);
-        }
-        throw new FsException(Errnos.ENOTTY, "ioctl " + Integer.toHexString(cmd));
+        return HostCalls.exitCodeIoctl(node, cmd, arg, options.exitCodeListener());
     }
 
     @Override
