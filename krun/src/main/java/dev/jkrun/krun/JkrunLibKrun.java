@@ -14,6 +14,7 @@ import dev.jkrun.devices.fs.nullfs.NullFs;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
+import dev.jkrun.devices.virtio.vsock.tsi.TsiScope;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.RLimit;
 import dev.jkrun.kvm.Kvm;
@@ -47,6 +48,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -415,7 +417,24 @@ public final class JkrunLibKrun implements LibKrun {
         if ((scope & 0xFF) > 3) {
             return done(fn, -EINVAL, ctx_id, c_ip, c_subnet, scope & 0xFF);
         }
-        return done(fn, -ENOTSUP, ctx_id, c_ip, c_subnet, scope & 0xFF);
+        TsiScope policy;
+        try {
+            if (c_ip != null) {
+                TsiScope.ipv4(c_ip, "tsi.ip"); // checked as libkrun does; TSI guests keep their own address
+            }
+            policy = new TsiScope(scope & 0xFF, Optional.ofNullable(c_subnet).map(TsiScope.Subnet::parse));
+        } catch (IllegalArgumentException e) {
+            LOG.debug("{}: {}", fn, e.getMessage());
+            return done(fn, -EINVAL, ctx_id, c_ip, c_subnet, scope & 0xFF);
+        }
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, ctx_id, c_ip, c_subnet, scope & 0xFF);
+        }
+        synchronized (c) {
+            c.tsiScope = policy;
+        }
+        return done(fn, 0, ctx_id, c_ip, c_subnet, scope & 0xFF);
     }
 
     @Override
@@ -1277,6 +1296,9 @@ public final class JkrunLibKrun implements LibKrun {
         int scope = c.explicitVsockTsi != null ? c.explicitVsockTsi : c.implicitVsockDisabled ? 0 : TsiConfig.HIJACK_INET;
         b.network(n -> {
             n.tsi((scope & TsiConfig.HIJACK_INET) != 0).unixSockets((scope & TsiConfig.HIJACK_UNIX) != 0);
+            if (c.tsiScope != null) {
+                n.outbound(c.tsiScope);
+            }
             c.portMap.forEach(m -> n.publish(m.hostPort(), m.guestPort()));
         });
         if (!c.vsockPorts.isEmpty()) {

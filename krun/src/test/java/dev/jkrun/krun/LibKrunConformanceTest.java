@@ -22,6 +22,7 @@ import static dev.jkrun.krun.KrunConstants.KRUN_SYNC_FULL;
 import static dev.jkrun.krun.KrunConstants.KRUN_SYNC_NONE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -116,7 +117,7 @@ class LibKrunConformanceTest {
 
     /** Functions whose every valid call is -ENOTSUP in jkrun: README.md's first table. */
     static final Set<String> UNSUPPORTED = Set.of("krun_add_net_unixstream", "krun_add_net_unixgram", "krun_add_net_tap",
-            "krun_set_passt_fd", "krun_set_gvproxy_path", "krun_set_net_mac", "krun_set_tsi_scope", "krun_set_gpu_options",
+            "krun_set_passt_fd", "krun_set_gvproxy_path", "krun_set_net_mac", "krun_set_gpu_options",
             "krun_set_gpu_options2", "krun_add_display", "krun_display_set_edid", "krun_display_set_dpi",
             "krun_display_set_physical_size", "krun_display_set_refresh_rate", "krun_set_display_backend",
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file",
@@ -124,6 +125,11 @@ class LibKrunConformanceTest {
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
             "krun_split_irqchip", "krun_add_virtiofs3");
+
+    /** The multiport console devices a configuration has. */
+    static List<VirtioConsolePortsConfig> multiport(VmConfig v) {
+        return v.devices().stream().filter(d -> d instanceof VirtioConsolePortsConfig).map(d -> (VirtioConsolePortsConfig) d).toList();
+    }
 
     static final int UNKNOWN = 1_000_000;
     static final int ANY_ID = Integer.MIN_VALUE;
@@ -508,8 +514,19 @@ class LibKrunConformanceTest {
             assertEquals(0, krun.krun_disable_implicit_vsock(c));
             assertEquals(-ENODEV, krun.krun_set_port_map(c, new String[] {"8080:80"}), "vsock disabled");
         });
-        spec(m, "krun_set_tsi_scope").valid(-ENOTSUP, c -> new Object[] {c, "10.0.0.2", "10.0.0.0/24", 1})
-                .invalid(c -> assertEquals(-EINVAL, krun.krun_set_tsi_scope(c, null, null, 4), "scope > 3"));
+        spec(m, "krun_set_tsi_scope").valid(0, c -> new Object[] {c, "10.0.0.2", "10.0.0.0/24", 1}).invalid(c -> {
+            assertEquals(-EINVAL, krun.krun_set_tsi_scope(c, null, null, 4), "scope > 3");
+            assertEquals(-EINVAL, krun.krun_set_tsi_scope(c, "10.0.0", null, 1), "not an IPv4 address");
+            assertEquals(-EINVAL, krun.krun_set_tsi_scope(c, null, "10.0.0.0", 1), "no prefix");
+            assertEquals(-EINVAL, krun.krun_set_tsi_scope(c, null, "example.com/8", 1), "a name, never resolved");
+            assertEquals(dev.jkrun.devices.virtio.vsock.tsi.OutboundPolicy.ALLOW_ALL, tsi(config(c)).outbound(), "libkrun: everything");
+            assertEquals(0, krun.krun_set_tsi_scope(c, "192.168.5.2", "192.168.5.0/24", 1));
+            var policy = tsi(config(c)).outbound();
+            assertTrue(policy.allows(java.net.InetAddress.getByAddress(new byte[] {(byte) 192, (byte) 168, 5, 9}), 80), "the group");
+            assertFalse(policy.allows(java.net.InetAddress.getByAddress(new byte[] {1, 1, 1, 1}), 80), "group only");
+            assertEquals(0, krun.krun_set_tsi_scope(c, null, null, 0));
+            assertFalse(tsi(config(c)).outbound().allows(java.net.InetAddress.getLoopbackAddress(), 80), "none");
+        });
         spec(m, "krun_set_gpu_options").valid(-ENOTSUP, c -> new Object[] {c, KrunConstants.VIRGLRENDERER_VENUS});
         spec(m, "krun_set_gpu_options2").valid(-ENOTSUP, c -> new Object[] {c, KrunConstants.VIRGLRENDERER_VENUS, 1L << 33});
         spec(m, "krun_add_display").valid(-ENOTSUP, c -> new Object[] {c, 1280, 800});
@@ -811,6 +828,12 @@ class LibKrunConformanceTest {
         Spec s = new Spec(name);
         m.put(name, s);
         return s;
+    }
+
+    /** The TSI configuration of the VM's vsock device. */
+    private static dev.jkrun.devices.virtio.vsock.tsi.TsiConfig tsi(VmConfig config) {
+        return config.devices().stream().filter(d -> d instanceof dev.jkrun.vmm.VsockDeviceConfig)
+                .map(d -> ((dev.jkrun.vmm.VsockDeviceConfig) d).vsock().tsi()).findFirst().orElseThrow();
     }
 
     private VmConfig config(int ctx) {
