@@ -376,10 +376,15 @@ class LibKrunConformanceTest {
             assertEquals(-EINVAL, krun.startEnter(d, r -> { throw new AssertionError("ran"); }),
                     "a missing layer fails at krun_start_enter, as a missing root does");
             int e = krun.krun_create_ctx();
-            assertEquals(0, krun.krun_set_overlayfs_root(e, new String[] {rootDir.toString(), tmp.toString(), root}));
+            Path l1 = java.nio.file.Files.createDirectories(tmp.resolve("l1")), l2 = java.nio.file.Files.createDirectories(tmp.resolve("l2"));
+            assertEquals(0, krun.krun_set_overlayfs_root(e, new String[] {l1.toString(), l2.toString(), root}));
             FsShare overlay = config(e).root().orElseThrow();
             assertEquals(rootDir.toAbsolutePath(), overlay.path());
-            assertEquals(List.of(rootDir.toAbsolutePath(), tmp.toAbsolutePath()), overlay.lowerLayers());
+            assertEquals(List.of(l1.toAbsolutePath(), l2.toAbsolutePath()), overlay.lowerLayers());
+            int f = krun.krun_create_ctx();
+            assertEquals(0, krun.krun_set_overlayfs_root(f, new String[] {tmp.toString(), root}));
+            assertEquals(-EINVAL, krun.startEnter(f, r -> { throw new AssertionError("ran"); }),
+                    "an upper layer inside a lower one is refused: the guest could write the lower layer");
         });
         spec(m, "krun_set_root_disk").valid(0, c -> new Object[] {c, disk}).invalid(c -> {
             assertEquals(-EINVAL, krun.krun_set_root_disk(c, null));

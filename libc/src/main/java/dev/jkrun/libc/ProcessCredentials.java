@@ -15,23 +15,44 @@ public final class ProcessCredentials {
     public static int gid() { return Native.libc().getgid(); }
 
     /**
-     * Switches the process to {@code gid} (its only group: the supplementary groups go too, where the process may
-     * change them) and then to {@code uid}, in that order because after setuid to a non-root user setgid is refused.
-     * Either may be absent. Throws naming the call that failed (EPERM: the process lacks the privilege).
+     * Switches the process to {@code gid} and then to {@code uid}, in that order because after setuid to a non-root
+     * user setgid is refused; either may be absent. Whenever one is given, the supplementary groups become just the
+     * target group ({@code gid}, or the current one): root's (group 0, disk, adm...) must not survive a uid switch
+     * either. Where the process may not change them (EPERM) that is fine only if it has no other group already.
+     * Throws naming the call that failed (EPERM: the process lacks the privilege).
      */
     public static void switchTo(OptionalInt gid, OptionalInt uid) {
-        if (gid.isPresent()) {
-            int g = gid.getAsInt();
-            // Root keeps its supplementary groups (group 0 among them) across setgid: drop them first. Without
-            // CAP_SETGID this fails, and then setgid below can only keep a group the process already has.
-            if (Native.libc().setgroups(1, new int[] {g}) != 0 && Native.errno() != Errno.EPERM) {
-                throw new NativeCallException("setgroups(" + Integer.toUnsignedString(g) + ")", Native.errno());
+        if (gid.isEmpty() && uid.isEmpty()) {
+            return;
+        }
+        int g = gid.isPresent() ? gid.getAsInt() : Native.libc().getgid();
+        if (Native.libc().setgroups(1, new int[] {g}) != 0) {
+            int errno = Native.errno();
+            if (errno != Errno.EPERM || !onlyGroup(g)) {
+                throw new NativeCallException("setgroups(" + Integer.toUnsignedString(g) + ")", errno);
             }
+        }
+        if (gid.isPresent()) {
             Native.check("setgid(" + Integer.toUnsignedString(g) + ")", Native.libc().setgid(g));
         }
         if (uid.isPresent()) {
             int u = uid.getAsInt();
             Native.check("setuid(" + Integer.toUnsignedString(u) + ")", Native.libc().setuid(u));
         }
+    }
+
+    /** Whether the process's supplementary groups are none or just {@code g}. */
+    private static boolean onlyGroup(int g) {
+        int[] groups = new int[65536];
+        int n = Native.libc().getgroups(groups.length, groups);
+        if (n < 0) {
+            return false;
+        }
+        for (int i = 0; i < n; i++) {
+            if (groups[i] != g) {
+                return false;
+            }
+        }
+        return true;
     }
 }

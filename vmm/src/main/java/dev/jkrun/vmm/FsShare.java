@@ -49,8 +49,28 @@ public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? e
             normalized.add(p.toAbsolutePath().normalize());
         }
         lowerLayers = List.copyOf(normalized);
+        if (!lowerLayers.isEmpty()) {
+            // The upper layer takes every write: one inside a lower layer, or holding one, would let the guest change
+            // what must stay read-only.
+            Path upper = realPath(hostPath.get(), tag);
+            for (Path p : lowerLayers) {
+                Path lower = realPath(p, tag);
+                if (upper.startsWith(lower) || lower.startsWith(upper)) {
+                    throw new ConfigurationException("fs.layers", "share '" + tag + "': the upper layer " + upper
+                            + " and the lower layer " + lower + " overlap");
+                }
+            }
+        }
         if (shmSizeBytes < 0) {
             throw new ConfigurationException("fs.shm_size", "share '" + tag + "': must not be negative, got " + shmSizeBytes);
+        }
+    }
+
+    private static Path realPath(Path p, String tag) {
+        try {
+            return p.toRealPath();
+        } catch (java.io.IOException e) {
+            throw new ConfigurationException("fs.layers", "share '" + tag + "': " + p + ": " + e.getMessage());
         }
     }
 

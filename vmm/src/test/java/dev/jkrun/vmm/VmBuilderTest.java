@@ -35,6 +35,18 @@ class VmBuilderTest {
     private Path root() throws Exception { return Files.createDirectories(tmp.resolve("root")); }
 
     @Test
+    void overlappingOverlayLayers() throws Exception {
+        Path lower = Files.createDirectories(tmp.resolve("lower"));
+        Path inside = Files.createDirectories(lower.resolve("upper"));
+        Path other = Files.createDirectories(tmp.resolve("other"));
+        rejects("fs.layers", b -> b.fs(f -> f.tag("t").layers(List.of(lower, inside))));
+        rejects("fs.layers", b -> b.fs(f -> f.tag("t").layers(List.of(inside, lower))));
+        rejects("fs.layers", b -> b.fs(f -> f.tag("t").layers(List.of(lower, lower))));
+        assertEquals(List.of(lower, other), VmBuilder.create().fs(f -> f.tag("t").layers(List.of(lower, other))).build()
+                .shares().get(0).layers());
+    }
+
+    @Test
     void aValidConfigurationBuildsIntoData() throws Exception {
         Path root = root();
         Path data = Files.createDirectories(tmp.resolve("data"));

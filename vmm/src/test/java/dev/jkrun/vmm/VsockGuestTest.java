@@ -58,8 +58,9 @@ class VsockGuestTest {
         Path echo = tmp.resolve("echo.sock"), in = tmp.resolve("in.sock");
         try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             server.bind(UnixDomainSocketAddress.of(echo));
-            CompletableFuture<String> served = CompletableFuture.supplyAsync(() -> serveEcho(server));
-            CompletableFuture<String> client = CompletableFuture.supplyAsync(() -> pingThroughListener(in));
+            // Threads of their own: the common pool has one worker on a 2-CPU host, and both block for the VM's life.
+            CompletableFuture<String> served = onThread("vsock-test-echo", () -> serveEcho(server));
+            CompletableFuture<String> client = onThread("vsock-test-ping", () -> pingThroughListener(in));
 
             VmConfig config = GuestRun.config("vsock", 1, 64, "jkrun.test.timeout_ms=20000 jkrun.vsock.connect_port="
                     + CONNECT_PORT + " jkrun.vsock.listen_port=" + LISTEN_PORT + " jkrun.vsock.unmapped_port=" + UNMAPPED_PORT)
@@ -78,6 +79,14 @@ class VsockGuestTest {
             assertEquals("pong", client.get(10, TimeUnit.SECONDS));
             assertFalse(Files.exists(in), "the listening bridge's socket is removed when the VM stops");
         }
+    }
+
+    private static CompletableFuture<String> onThread(String name, java.util.function.Supplier<String> body) {
+        CompletableFuture<String> f = new CompletableFuture<>();
+        Thread t = new Thread(() -> f.complete(body.get()), name);
+        t.setDaemon(true);
+        t.start();
+        return f;
     }
 
     /**

@@ -290,6 +290,22 @@ class OverlayFsTest {
         assertEquals("sh", new String(fs.readlink(link), StandardCharsets.UTF_8), "the renamed node follows");
     }
 
+    @Test
+    void copyUpDropsSetuidAsAGuestModeWould() throws Exception {
+        write(bottom, "bin/su", "#!su");
+        Files.setAttribute(bottom.resolve("bin/su"), "unix:mode", 04755);
+        lowerBefore = snapshot(bottom);
+        lowerBefore.putAll(snapshot(middle));
+        lowerBefore.putAll(snapshot(outside));
+        open();
+        long su = path("bin/su");
+        assertEquals(04755, fs.getattr(su, -1).mode() & 07777, "the lower file as it is");
+        // a utimes alone copies up: no write, so no write-time setuid clearing would happen
+        Attr a = fs.setattr(CTX, su, new SetAttr(SetAttr.FATTR_MTIME, 0, 0, 0, 0, 5, 0, 0, 0, 0));
+        assertEquals(0755, a.mode() & 07777, "the copy is not setuid");
+        assertEquals(0755, (int) Files.getAttribute(upper.resolve("bin/su"), "unix:mode") & 07777);
+    }
+
     // ------------------------------------------------------------------ removal and whiteouts
 
     @Test

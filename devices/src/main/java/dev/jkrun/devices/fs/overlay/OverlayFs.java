@@ -486,7 +486,6 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
 
     /** Copies the lower entry {@code src} (described by {@code st}) into the upper directory {@code up}. */
     private void copyUp(FileDescriptor up, byte[] name, FileDescriptor src, Stat st) throws FsException {
-        int perms = st.mode() & 07777;
         switch (st.type()) {
             case Stat.S_IFDIR -> PosixFs.mkdirat(up, name, 0700);
             case Stat.S_IFREG -> {
@@ -504,7 +503,7 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
             }
         }
         try (FileDescriptor made = PosixFs.openat(up, name, O_PATH | O_NOFOLLOW, 0)) {
-            keepOwner(made, st);
+            int perms = copyPerms(st, keepOwner(made, st));
             if (st.type() == Stat.S_IFLNK) {
                 PosixFs.utimensat(up, name, st.atimeSec(), st.atimeNsec(), st.mtimeSec(), st.mtimeNsec(),
                         AT_SYMLINK_NOFOLLOW);
@@ -535,27 +534,37 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
                 }
                 off += n;
             }
-            keepOwner(out, st);
-            PosixFs.fchmod(out, st.mode() & 07777);
+            PosixFs.fchmod(out, copyPerms(st, keepOwner(out, st)));
             PosixFs.utimensat(null, procPath(out), st.atimeSec(), st.atimeNsec(), st.mtimeSec(), st.mtimeNsec(), 0);
         }
     }
 
-    /** Gives a copied-up entry its lower owner; a VMM that may not chown leaves its own. */
-    private static void keepOwner(FileDescriptor fd, Stat st) {
+    /** Gives a copied-up entry its lower owner; a VMM that may not chown leaves its own (false). */
+    private static boolean keepOwner(FileDescriptor fd, Stat st) {
         try {
             PosixFs.fchownat(fd, null, st.uid(), st.gid(), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+            return true;
         } catch (NativeCallException e) {
             if (e.errno() != Errnos.EPERM) {
                 throw e;
             }
+            return false;
         }
+    }
+
+    /**
+     * The mode a copy-up gives its copy: the lower entry's, with setuid/setgid dropped as every guest-made mode is
+     * (unless allowed), and always when the copy is not the lower owner's (it would run as the VMM's user).
+     */
+    private int copyPerms(Stat st, boolean ownerKept) {
+        int p = perms(st.mode(), st.isDirectory());
+        return ownerKept ? p : p & ~06000;
     }
 
     /** Hides the lower layers' {@code name} in the upper directory {@code up}. */
     private static void whiteout(FileDescriptor up, byte[] name) {
         if (WHITEOUT_PREFIX.length + name.length <= NAME_MAX) {
-            PosixFs.openat(up, concat(WHITEOUT_PREFIX, name), O_CREAT | O_WRONLY | O_NOFOLLOW, 0000).close();
+            createMarker(up, concat(WHITEOUT_PREFIX, name));
         } else {
             PosixFs.mknodat(up, name, Stat.S_IFCHR, 0); // overlayfs's whiteout; unprivileged since Linux 5.8
         }
@@ -580,7 +589,22 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
 
     private static void markOpaque(FileDescriptor up, byte[] dirName) {
         try (FileDescriptor d = PosixFs.openat(up, dirName, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0)) {
-            PosixFs.openat(d, OPAQUE_MARKER, O_CREAT | O_WRONLY | O_NOFOLLOW, 0000).close();
+            createMarker(d, OPAQUE_MARKER);
+        }
+    }
+
+    /**
+     * Creates an empty marker file; one already there (under any type) counts as made. O_EXCL and O_NONBLOCK: an
+     * existing FIFO or device of that name in an untrusted upper layer is never opened (it would block the
+     * namespace lock, or open the device).
+     */
+    private static void createMarker(FileDescriptor dir, byte[] name) {
+        try {
+            PosixFs.openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_NONBLOCK, 0000).close();
+        } catch (NativeCallException e) {
+            if (e.errno() != Errnos.EEXIST) {
+                throw e;
+            }
         }
     }
 

@@ -8,9 +8,8 @@ import java.util.Optional;
 /**
  * The destinations microsandbox's {@code krun_set_tsi_scope} lets a TSI guest reach, as an {@link OutboundPolicy}:
  * 0 none; 1 group, the guest's subnet only (none without a subnet); 2 public, the subnet and public addresses;
- * 3 any. "Public" is what is routed on the internet: not loopback, unspecified, link-local, private (RFC 1918, IPv6
- * unique-local), shared (100.64.0.0/10), multicast or broadcast. Addresses are compared as the bytes TSI decoded, so
- * an IPv4-mapped IPv6 address counts as its IPv4 address.
+ * 3 any. "Public" is what is routed on the internet ({@link #isPublic}) and not one of this host's own addresses.
+ * Addresses are compared as the bytes TSI decoded, so an IPv4-mapped IPv6 address counts as its IPv4 address.
  */
 public record TsiScope(int level, Optional<Subnet> subnet) implements OutboundPolicy {
     public static final int NONE = 0, GROUP = 1, PUBLIC = 2, ANY = 3;
@@ -25,7 +24,7 @@ public record TsiScope(int level, Optional<Subnet> subnet) implements OutboundPo
     public boolean allows(InetAddress ip, int port) {
         return switch (level) {
             case ANY -> true;
-            case PUBLIC -> isPublic(ip) || inSubnet(ip);
+            case PUBLIC -> inSubnet(ip) || isPublic(ip) && !isThisHost(ip);
             case GROUP -> inSubnet(ip);
             default -> false;
         };
@@ -33,7 +32,23 @@ public record TsiScope(int level, Optional<Subnet> subnet) implements OutboundPo
 
     private boolean inSubnet(InetAddress ip) { return subnet.isPresent() && subnet.get().contains(ip); }
 
-    /** Whether {@code ip} is a globally routed unicast address. */
+    /**
+     * Whether {@code ip} is one of this host's own addresses: a public address of the host reaches its services over
+     * loopback, so it is no more "public" than 127.0.0.1. Unknown counts as the host's.
+     */
+    static boolean isThisHost(InetAddress ip) {
+        try {
+            return java.net.NetworkInterface.getByInetAddress(ip) != null;
+        } catch (java.net.SocketException e) {
+            return true;
+        }
+    }
+
+    /**
+     * Whether {@code ip} is a globally routed unicast address: none of the IANA special-purpose blocks (RFC 6890 and
+     * successors) that are not global; IPv6 forms that carry an IPv4 address (IPv4-compatible, SIIT, NAT64, 6to4)
+     * are judged by that address; Teredo is not public.
+     */
     public static boolean isPublic(InetAddress ip) {
         if (ip.isLoopbackAddress() || ip.isAnyLocalAddress() || ip.isLinkLocalAddress() || ip.isSiteLocalAddress()
                 || ip.isMulticastAddress()) {
@@ -41,10 +56,57 @@ public record TsiScope(int level, Optional<Subnet> subnet) implements OutboundPo
         }
         byte[] a = ip.getAddress();
         if (ip instanceof Inet4Address) {
-            int b0 = a[0] & 0xFF, b1 = a[1] & 0xFF;
-            return b0 != 0 && !(b0 == 100 && (b1 & 0xC0) == 64) && !(b0 == 255 && (a[1] & a[2] & a[3] & 0xFF) == 0xFF);
+            return isPublic4(a, 0);
         }
-        return ip instanceof Inet6Address && (a[0] & 0xFE) != 0xFC; // fc00::/7 unique-local
+        if (!(ip instanceof Inet6Address)) {
+            return false;
+        }
+        int w0 = (a[0] & 0xFF) << 8 | (a[1] & 0xFF), w1 = (a[2] & 0xFF) << 8 | (a[3] & 0xFF);
+        if (allZero(a, 0, 10) && ((a[10] == 0 && a[11] == 0) || (a[10] == -1 && a[11] == -1))) {
+            return isPublic4(a, 12);                              // ::a.b.c.d, ::ffff:a.b.c.d
+        }
+        if (allZero(a, 0, 8) && a[8] == -1 && a[9] == -1 && a[10] == 0 && a[11] == 0) {
+            return isPublic4(a, 12);                              // ::ffff:0:a.b.c.d (SIIT)
+        }
+        if (w0 == 0x64 && w1 == 0xff9b) {
+            return allZero(a, 4, 12) && isPublic4(a, 12);         // 64:ff9b::/96; 64:ff9b:1::/48 is local use
+        }
+        if (w0 == 0x2002) {
+            return isPublic4(a, 2);                               // 6to4
+        }
+        if (w0 == 0x2001 && (w1 == 0 || w1 == 0xdb8 || (w1 & 0xFE00) == 0x0000 && w1 < 0x200)) {
+            return false;                                         // Teredo, documentation, IETF protocol assignments
+        }
+        if (w0 == 0x100 && allZero(a, 2, 8)) {
+            return false;                                         // 100::/64 discard-only
+        }
+        return (a[0] & 0xFE) != 0xFC && (a[0] & 0xE0) == 0x20;    // global unicast 2000::/3, not unique-local
+    }
+
+    private static boolean allZero(byte[] a, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (a[i] != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The four bytes at {@code off}, an IPv4 address: not any of the non-global special-purpose blocks. */
+    private static boolean isPublic4(byte[] a, int off) {
+        int v = (a[off] & 0xFF) << 24 | (a[off + 1] & 0xFF) << 16 | (a[off + 2] & 0xFF) << 8 | (a[off + 3] & 0xFF);
+        int[][] blocks = {
+            {0x00000000, 8}, {0x0A000000, 8}, {0x64400000, 10}, {0x7F000000, 8}, {0xA9FE0000, 16}, {0xAC100000, 12},
+            {0xC0000000, 24}, {0xC0000200, 24}, {0xC0A80000, 16}, {0xC6120000, 15}, {0xC6336400, 24}, {0xCB007100, 24},
+            {0xE0000000, 4}, {0xF0000000, 4},
+        };
+        for (int[] b : blocks) {
+            int mask = -1 << (32 - b[1]);
+            if ((v & mask) == b[0]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** An IPv4 network in CIDR notation, {@code 192.168.1.0/24}. */
@@ -92,7 +154,8 @@ public record TsiScope(int level, Optional<Subnet> subnet) implements OutboundPo
         }
         int v = 0;
         for (String p : parts) {
-            if (p.isEmpty() || p.length() > 3 || !p.chars().allMatch(c -> c >= '0' && c <= '9') || Integer.parseInt(p) > 255) {
+            if (p.isEmpty() || p.length() > 3 || !p.chars().allMatch(c -> c >= '0' && c <= '9') || Integer.parseInt(p) > 255
+                    || p.length() > 1 && p.charAt(0) == '0') { // no leading zeros: inet_aton would read them as octal
                 throw new IllegalArgumentException(field + ": not an IPv4 address: '" + s + "'");
             }
             v = v << 8 | Integer.parseInt(p);
