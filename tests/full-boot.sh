@@ -149,7 +149,9 @@ check "run: --hyperthreading pairs vCPUs into 2-thread cores" $? "$(out)"
 #     asks it for its API version.
 probe="$PWD/nested/target/kvmprobe"
 if grep -qsx -e 1 -e Y /sys/module/kvm_amd/parameters/nested /sys/module/kvm_intel/parameters/nested && [ -x "$probe" ]; then
-  jk run --nested-virt -- /bin/sh -c "test -c /dev/kvm && echo has-dev-kvm; $probe api" >"$work/out" 2>"$work/err"; st=$?
+  # Through a share: the checkout may live under /tmp, which the guest covers with its own tmpfs.
+  jk run --nested-virt --fs probe="$(dirname "$probe")" -- /bin/sh -c "test -c /dev/kvm && echo has-dev-kvm; /mnt/probe/kvmprobe api" \
+    >"$work/out" 2>"$work/err"; st=$?
   [ "$st" = 0 ] && grep -qx has-dev-kvm "$work/out" && grep -qx 'KVM_API_VERSION 12' "$work/out"
   check "run: --nested-virt gives the guest a working /dev/kvm" $? "$(out)"
   jk run -- /bin/sh -c 'test -c /dev/kvm && echo has-dev-kvm; grep -c -w -E "vmx|svm" /proc/cpuinfo' >"$work/out" 2>"$work/err"; st=$?
