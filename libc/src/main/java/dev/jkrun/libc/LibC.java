@@ -49,6 +49,5 @@ public interface LibC {
     @SaveError int setgid(int gid);
     @SaveError int setgroups(long size, int[] list);
     @SaveError int getgroups(int size, @jnr.ffi.annotations.Out int[] list);
-    @IgnoreError int getuid();
     @IgnoreError int getgid();
 }

@@ -10,10 +10,6 @@ import java.util.OptionalInt;
 public final class ProcessCredentials {
     private ProcessCredentials() {}
 
-    public static int uid() { return Native.libc().getuid(); }
-
-    public static int gid() { return Native.libc().getgid(); }
-
     /**
      * Switches the process to {@code gid} and then to {@code uid}, in that order because after setuid to a non-root
      * user setgid is refused; either may be absent. Whenever one is given, the supplementary groups become just the
