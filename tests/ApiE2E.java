@@ -41,6 +41,13 @@ public final class ApiE2E {
             boxlitePattern(work);
             System.exit(failed);
         }
+        if (args.length > 2 && args[1].equals("krun-virtual-child")) {
+            krunVirtualRootChild(Path.of(args[2]));
+        }
+        if (args.length > 1 && args[1].equals("virtual-root-only")) {
+            virtualRoot(work);
+            System.exit(failed);
+        }
         if (args.length > 1 && args[1].equals("panic-only")) {
             panicCase();
             System.exit(failed);
@@ -123,6 +130,9 @@ public final class ApiE2E {
 
         // 8. krun_setuid/krun_setgid, an extra share libkrun's rule leaves unmounted, the shutdown eventfd's orderly path.
         krunPrivileges(work);
+
+        // 9. A root without a host directory, made of virtual entries only (init, the workload, files, directories).
+        virtualRoot(work);
 
         System.out.flush();
         System.exit(failed);
@@ -273,6 +283,76 @@ public final class ApiE2E {
                 exited && child.exitValue() == 7 && o.contains("got-term"), (exited ? "status " + child.exitValue() : "hung") + ": " + o);
         Files.deleteIfExists(extra.resolve("marker"));
         Files.deleteIfExists(extra);
+    }
+
+    /**
+     * libkrun's AugmentFs test through jkrun's libkrun interface in a child JVM: krun_add_virtiofs3 with a NULL path
+     * for the root, krun_disable_implicit_init, and everything the guest runs added with krun_fs_add_overlay_file/dir:
+     * init (krun_get_default_init, one-shot), a static agent (one-shot), files and nested directories. The agent
+     * checks what it sees and exits 23 when all passed.
+     */
+    private static void virtualRoot(Path work) throws Exception {
+        Path agent = Path.of(".jkrun/api-e2e/virtual-root-agent").toAbsolutePath();
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:+UseSerialGC", "-XX:UseAVX=0", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-cp", System.getProperty("java.class.path"), "ApiE2E", work.toString(), "krun-virtual-child", agent.toString());
+        pb.redirectErrorStream(true);
+        Process child = pb.start();
+        child.getOutputStream().close();
+        String o = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        int status = child.waitFor();
+        check("virtual root: init and the agent served from memory ran, every check passed (status 23)",
+                status == 23 && o.contains("virtual-root-done 0"), "status " + status + ": " + o);
+    }
+
+    private static void krunVirtualRootChild(Path agentFile) {
+        dev.jkrun.krun.LibKrun krun = dev.jkrun.krun.Jkrun.libkrun();
+        jnr.ffi.Runtime rt = jnr.ffi.Runtime.getSystemRuntime();
+        byte[] agentBytes;
+        try {
+            agentBytes = Files.readAllBytes(agentFile);
+        } catch (java.io.IOException e) {
+            System.out.println("RETURNED: no agent " + e);
+            System.exit(100);
+            return;
+        }
+        jnr.ffi.Pointer agent = jnr.ffi.Memory.allocateDirect(rt, agentBytes.length);
+        agent.put(0, agentBytes, 0, agentBytes.length);
+        byte[] payloadBytes = new byte[8192];
+        for (int i = 0; i < payloadBytes.length; i++) {
+            payloadBytes[i] = (byte) (i % 251);
+        }
+        jnr.ffi.Pointer payload = jnr.ffi.Memory.allocateDirect(rt, payloadBytes.length);
+        payload.put(0, payloadBytes, 0, payloadBytes.length);
+        byte[] markerBytes = "virtual-file-marker-content-12345".getBytes(StandardCharsets.US_ASCII);
+        jnr.ffi.Pointer marker = jnr.ffi.Memory.allocateDirect(rt, markerBytes.length);
+        marker.put(0, markerBytes, 0, markerBytes.length);
+        byte[] deepBytes = "deep-nested-content".getBytes(StandardCharsets.US_ASCII);
+        jnr.ffi.Pointer deep = jnr.ffi.Memory.allocateDirect(rt, deepBytes.length);
+        deep.put(0, deepBytes, 0, deepBytes.length);
+        jnr.ffi.byref.PointerByReference init = new jnr.ffi.byref.PointerByReference();
+        jnr.ffi.byref.NumberByReference initLen = new jnr.ffi.byref.NumberByReference(jnr.ffi.TypeAlias.size_t);
+        int ctx = krun.krun_create_ctx();
+        String root = "/dev/root";
+        int[] rc = {
+            krun.krun_set_vm_config(ctx, 1, 256),
+            krun.krun_disable_implicit_init(ctx),
+            krun.krun_get_default_init(init, initLen),
+            krun.krun_add_virtiofs3(ctx, root, null, 0, false),
+            krun.krun_fs_add_overlay_dir(ctx, root, "dev", 040755),
+            krun.krun_fs_add_overlay_dir(ctx, root, "proc", 040755),
+            krun.krun_fs_add_overlay_dir(ctx, root, "sys", 040755),
+            krun.krun_fs_add_overlay_dir(ctx, root, "tmp", 041777),
+            krun.krun_fs_add_overlay_file(ctx, root, "init.krun", init.getValue(), initLen.longValue(), 0100755, true),
+            krun.krun_fs_add_overlay_file(ctx, root, "agent", agent, agentBytes.length, 0100755, true),
+            krun.krun_fs_add_overlay_file(ctx, root, "marker.txt", marker, markerBytes.length, 0100644, false),
+            krun.krun_fs_add_overlay_file(ctx, root, "testdata.bin", payload, payloadBytes.length, 0100444, false),
+            krun.krun_fs_add_overlay_dir(ctx, root, "etc", 040755),
+            krun.krun_fs_add_overlay_dir(ctx, root, "etc/nested", 040755),
+            krun.krun_fs_add_overlay_file(ctx, root, "etc/nested/deep.txt", deep, deepBytes.length, 0100644, false),
+            krun.krun_set_exec(ctx, "/agent", new String[0], new String[0]),
+        };
+        enter(krun, ctx, rc);
     }
 
     public interface Posix {

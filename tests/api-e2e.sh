@@ -12,6 +12,11 @@ if [ ! -f "$out/ApiE2E.class" ] || [ tests/ApiE2E.java -nt "$out/ApiE2E.class" ]
   mkdir -p "$out"
   javac -d "$out" -cp "$cp" tests/ApiE2E.java
 fi
+# the static workload of the virtual-root case (served from memory in a root without a host directory)
+if [ ! -x "$out/virtual-root-agent" ] || [ tests/virtual-root-agent.c -nt "$out/virtual-root-agent" ]; then
+  mkdir -p "$out"
+  gcc -O2 -Wall -Wextra -static -o "$out/virtual-root-agent" tests/virtual-root-agent.c
+fi
 [ "${1:-}" = --compile ] && exit 0
 # shellcheck disable=SC2086
 exec java ${JKRUN_JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$out:$cp" ApiE2E "$@"

@@ -10,6 +10,7 @@ import static dev.jkrun.krun.KrunConstants.ENOTTY;
 
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.fs.augment.VirtualEntry;
 import dev.jkrun.devices.fs.nullfs.NullFs;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
@@ -310,10 +311,6 @@ public final class JkrunLibKrun implements LibKrun {
         KrunContext c = contexts.get(ctx_id);
         if (c == null) {
             return done(fn, -ENOENT, args);
-        }
-        if (path == null && tag.equals(KrunConstants.KRUN_FS_ROOT_TAG)) {
-            // libkrun: a root of virtual entries only; jkrun has no overlay entries to put there
-            return done(fn, -ENOTSUP, args);
         }
         synchronized (c) {
             boolean root = tag.equals(KrunConstants.KRUN_FS_ROOT_TAG);
@@ -644,11 +641,18 @@ public final class JkrunLibKrun implements LibKrun {
     public int krun_fs_add_overlay_file(int ctx_id, String fs_tag, String path, Pointer data, long data_len, int mode,
                                         boolean one_shot) {
         String fn = "krun_fs_add_overlay_file";
-        Object[] args = {ctx_id, fs_tag, path, data, data_len, Integer.toOctalString(mode), one_shot};
+        Object[] args = {ctx_id, fs_tag, path, data, Long.toUnsignedString(data_len), Integer.toOctalString(mode), one_shot};
         if (fs_tag == null || path == null || (data == null && data_len != 0)) {
             return done(fn, -EINVAL, args);
         }
-        return unsupported(fn, args);
+        if (data_len < 0 || data_len > Integer.MAX_VALUE - 8) { // libkrun keeps the caller's bytes; jkrun copies them
+            return done(fn, -ENOMEM, args);
+        }
+        byte[] content = new byte[(int) data_len];
+        if (data_len > 0) {
+            data.get(0, content, 0, content.length);
+        }
+        return addVirtualEntry(fn, ctx_id, fs_tag, VirtualEntry.file(path, content, mode, one_shot), args);
     }
 
     @Override
@@ -658,7 +662,27 @@ public final class JkrunLibKrun implements LibKrun {
         if (fs_tag == null || path == null) {
             return done(fn, -EINVAL, args);
         }
-        return unsupported(fn, args);
+        return addVirtualEntry(fn, ctx_id, fs_tag, VirtualEntry.dir(path, mode), args);
+    }
+
+    /** libkrun's checks: the tag's device exists (-ENOENT), the path is usable and its parents are virtual directories. */
+    private int addVirtualEntry(String fn, int ctx_id, String tag, VirtualEntry entry, Object[] args) {
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, args);
+        }
+        synchronized (c) {
+            if (!c.hasShare(tag)) {
+                return done(fn, -ENOENT, args, "no virtio-fs device '" + tag + "'");
+            }
+            List<VirtualEntry> entries = c.virtualEntries.computeIfAbsent(tag, t -> new ArrayList<>());
+            VirtualEntry.Problem problem = VirtualEntry.problem(entries, entry);
+            if (problem != null) {
+                return done(fn, -problem.errno(), args, problem.reason());
+            }
+            entries.add(entry);
+        }
+        return done(fn, 0, args);
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -1223,22 +1247,27 @@ public final class JkrunLibKrun implements LibKrun {
                 k.initPath("/" + GuestInit.FILE_NAME);
             }
         });
+        String root = KrunConstants.KRUN_FS_ROOT_TAG;
         if (c.rootPath != null && c.rootLowerLayers.isEmpty()) {
-            b.fs(fs -> fs.root(path("fs.root", c.rootPath)));
+            b.fs(fs -> virtual(fs.root(path("fs.root", c.rootPath)), c, root));
         } else if (c.rootPath != null) {
             List<Path> layers = new ArrayList<>();
             for (String l : c.rootLowerLayers) {
                 layers.add(path("fs.layers", l));
             }
             layers.add(path("fs.root", c.rootPath));
-            b.fs(fs -> fs.root(layers.get(layers.size() - 1)).layers(layers));
+            b.fs(fs -> virtual(fs.root(layers.get(layers.size() - 1)).layers(layers), c, root));
         }
         for (KrunContext.Share s : c.shares) {
-            if (s.path() == null) { // krun_add_virtiofs3 without a host path: libkrun's NullFs
-                b.fs(fs -> fs.tag(s.tag()).custom(NullFs::new).readOnly(true).shmSize(s.shmSize()));
+            if (s.path() == null) {
+                // krun_add_virtiofs3 without a host path: libkrun's NullFs (which refuses every change itself) with its
+                // virtual entries; read_only as given, so a write-open of a virtual file is EACCES as in libkrun
+                b.fs(fs -> virtual(fs.tag(s.tag()).custom(NullFs::new).readOnly(s.readOnly()).shmSize(s.shmSize()),
+                        c, s.tag()));
                 continue;
             }
-            b.fs(fs -> fs.tag(s.tag()).path(path("fs.path", s.path())).readOnly(s.readOnly()).shmSize(s.shmSize()));
+            b.fs(fs -> virtual(fs.tag(s.tag()).path(path("fs.path", s.path())).readOnly(s.readOnly())
+                    .shmSize(s.shmSize()), c, s.tag()));
         }
         for (KrunContext.Disk d : c.effectiveDisks()) {
             b.disk(x -> x.id(d.blockId()).path(path("disk.path", d.path())).format(d.format()).readOnly(d.readOnly())
@@ -1248,7 +1277,7 @@ public final class JkrunLibKrun implements LibKrun {
             String[] r = c.rootDiskRemount;
             b.rootDisk(r[0], r[1] == null ? "" : r[1], r[2] == null ? "" : r[2]);
             Path empty = emptyRoot();
-            b.fs(fs -> fs.root(empty).readOnly(true));
+            b.fs(fs -> virtual(fs.root(empty).readOnly(true), c, root));
         }
         if (c.execPath != null) {
             b.exec(e -> {
@@ -1305,6 +1334,18 @@ public final class JkrunLibKrun implements LibKrun {
             b.vsock(v -> c.vsockPorts.forEach(p -> v.port(p.port(), p.path(), p.listen())));
         }
         return b.build();
+    }
+
+    /** Adds the virtual entries krun_fs_add_overlay_file/dir gave {@code tag}. */
+    private static VmBuilder.FsBuilder virtual(VmBuilder.FsBuilder fs, KrunContext c, String tag) {
+        for (VirtualEntry e : c.virtualEntries(tag)) {
+            if (e.isDir()) {
+                fs.virtualDir(e.path(), e.mode());
+            } else {
+                fs.virtualFile(e.path(), e.content(), e.mode(), e.oneShot());
+            }
+        }
+        return fs;
     }
 
     /**

@@ -2,12 +2,15 @@ package dev.jkrun.krun;
 
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
+import dev.jkrun.devices.fs.augment.VirtualEntry;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
 import dev.jkrun.init.RLimit;
 import dev.jkrun.libc.EventFd;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * What the krun_set_* and krun_add_* calls recorded for one context, as libkrun's ContextConfig. Guarded by its own
@@ -27,6 +30,8 @@ final class KrunContext {
     /** krun_set_root_disk_remount: device, fstype (null = probe), options (may be null). */
     String[] rootDiskRemount;
     final List<Share> shares = new ArrayList<>();
+    /** krun_fs_add_overlay_file/dir: each tag's virtual entries in the order added. */
+    final Map<String, List<VirtualEntry>> virtualEntries = new HashMap<>();
 
     /** krun_add_disk*: when non-empty, the legacy root/data disks are ignored (libkrun's get_block_cfg). */
     final List<Disk> disks = new ArrayList<>();
@@ -79,6 +84,14 @@ final class KrunContext {
         return rootPath != null || rootDiskRemount != null
                 || shares.stream().anyMatch(s -> s.tag().equals(KrunConstants.KRUN_FS_ROOT_TAG));
     }
+
+    /** Whether a virtio-fs device with {@code tag} was configured (the root by any of the calls that set one). */
+    boolean hasShare(String tag) {
+        return tag.equals(KrunConstants.KRUN_FS_ROOT_TAG) ? hasRoot() : shares.stream().anyMatch(s -> s.tag().equals(tag));
+    }
+
+    /** The virtual entries of {@code tag}, in the order added. */
+    List<VirtualEntry> virtualEntries(String tag) { return virtualEntries.getOrDefault(tag, List.of()); }
 
     /** libkrun's rule: the new-API disks if any, else the legacy root then data disks. */
     List<Disk> effectiveDisks() {

@@ -112,8 +112,8 @@ public interface LibKrun {
 
     /**
      * Adds a virtio-fs share with a DAX window size and a read-only flag; a NULL path is a virtual-only (NullFs)
-     * share. jkrun: supported; a NULL path is an empty read-only directory ({@code NullFs}; jkrun has no overlay
-     * entries to put in it), except for the root tag ({@code -ENOTSUP}).
+     * share. jkrun: supported; a NULL path is an empty read-only directory ({@code NullFs}) that
+     * krun_fs_add_overlay_file/dir fill, for the root tag too.
      */
     int krun_add_virtiofs3(@u_int32_t int ctx_id, String c_tag, String c_path, @u_int64_t long shm_size, boolean read_only);
 
@@ -306,13 +306,14 @@ public interface LibKrun {
     int krun_get_default_init(PointerByReference data_out, NumberByReference len_out);
 
     /**
-     * A virtual file (memory the caller keeps alive) in a virtio-fs share. jkrun: {@code -ENOTSUP} (no overlay
-     * entries); a NULL tag or path is {@code -EINVAL}.
+     * A read-only virtual file in the virtio-fs share tagged {@code fs_tag} ({@code -ENOENT} if none yet); parents
+     * must be virtual directories ({@code -ENOENT}/{@code -ENOTDIR}). jkrun copies the bytes at the call; a path added
+     * twice is {@code -EEXIST}; a NULL tag or path, or NULL data with a length, is {@code -EINVAL}.
      */
     int krun_fs_add_overlay_file(@u_int32_t int ctx_id, String fs_tag, String path, Pointer data, @size_t long data_len,
                                  @u_int32_t int mode, boolean one_shot);
 
-    /** A virtual directory in a virtio-fs share. jkrun: {@code -ENOTSUP}; a NULL tag or path is {@code -EINVAL}. */
+    /** An empty read-only virtual directory in a virtio-fs share, with krun_fs_add_overlay_file's rules. */
     int krun_fs_add_overlay_dir(@u_int32_t int ctx_id, String fs_tag, String path, @u_int32_t int mode);
 
     /** No implicit vsock device (the one jkrun adds when vsock ports were bridged). */

@@ -121,10 +121,10 @@ class LibKrunConformanceTest {
             "krun_set_gpu_options2", "krun_add_display", "krun_display_set_edid", "krun_display_set_dpi",
             "krun_display_set_physical_size", "krun_display_set_refresh_rate", "krun_set_display_backend",
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file",
-            "krun_set_firmware", "krun_fs_add_overlay_file", "krun_fs_add_overlay_dir");
+            "krun_set_firmware");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
-            "krun_split_irqchip", "krun_add_virtiofs3");
+            "krun_split_irqchip");
 
     /** The multiport console devices a configuration has. */
     static List<VirtioConsolePortsConfig> multiport(VmConfig v) {
@@ -472,14 +472,18 @@ class LibKrunConformanceTest {
         });
         spec(m, "krun_add_virtiofs3").valid(0, c -> new Object[] {c, "data", root, 0L, true}).invalid(c -> {
             assertEquals(-EINVAL, krun.krun_add_virtiofs3(c, null, root, 0, false));
-            assertEquals(-ENOTSUP, krun.krun_add_virtiofs3(c, KRUN_FS_ROOT_TAG, null, 0, false), "a NULL root");
             assertEquals(-ENOENT, krun.krun_add_virtiofs3(UNKNOWN, "nullfs", null, 0, false));
             assertEquals(0, krun.krun_add_virtiofs3(c, "ro", root, 0, true));
             assertTrue(config(c).shares().get(0).readOnly());
             assertEquals(0, krun.krun_add_virtiofs3(c, "nullfs", null, 0, false), "a NULL path is libkrun's NullFs");
             FsShare nullShare = config(c).shares().stream().filter(s -> s.tag().equals("nullfs")).findFirst().orElseThrow();
-            assertTrue(nullShare.readOnly() && nullShare.hostPath().isEmpty());
+            assertTrue(!nullShare.readOnly() && nullShare.hostPath().isEmpty(), "read_only as given: NullFs refuses changes itself");
             assertTrue(nullShare.backend().orElseThrow().get() instanceof dev.jkrun.devices.fs.nullfs.NullFs);
+            int r = krun.krun_create_ctx();
+            assertEquals(0, krun.krun_add_virtiofs3(r, KRUN_FS_ROOT_TAG, null, 0, false), "a NULL root: virtual entries only");
+            assertEquals(-EEXIST, krun.krun_set_root(r, root));
+            assertTrue(config(r).root().orElseThrow().backend().isPresent());
+            krun.krun_free_ctx(r);
         });
         spec(m, "krun_set_root_disk_remount").setup(c -> assertEquals(0, krun.krun_add_disk(c, "root", disk, false)))
                 .valid(0, c -> new Object[] {c, "/dev/vda", "ext4", "noatime"}).invalid(c -> {
@@ -596,14 +600,47 @@ class LibKrunConformanceTest {
                     assertEquals(0, krun.krun_get_default_init(again, len));
                     assertEquals(data.getValue().address(), again.getValue().address(), "static data: the same bytes every call");
                 });
-        spec(m, "krun_fs_add_overlay_file").valid(-ENOTSUP, c -> new Object[] {c, KRUN_FS_ROOT_TAG, "etc/hostname", null, 0L, 0100644, false})
+        spec(m, "krun_fs_add_overlay_file").setup(c -> assertEquals(0, krun.krun_set_root(c, root)))
+                .valid(0, c -> new Object[] {c, KRUN_FS_ROOT_TAG, "hostname", null, 0L, 0100644, false})
                 .invalid(c -> {
                     assertEquals(-EINVAL, krun.krun_fs_add_overlay_file(c, null, "x", null, 0, 0644, false));
                     assertEquals(-EINVAL, krun.krun_fs_add_overlay_file(c, KRUN_FS_ROOT_TAG, null, null, 0, 0644, false));
                     assertEquals(-EINVAL, krun.krun_fs_add_overlay_file(c, KRUN_FS_ROOT_TAG, "x", null, 5, 0644, false), "NULL data of 5 bytes");
+                    assertEquals(-ENOENT, krun.krun_fs_add_overlay_file(c, "nosuchtag", "x", null, 0, 0644, false));
+                    assertEquals(0, krun.krun_set_root(c, root));
+                    jnr.ffi.Pointer data = jnr.ffi.Memory.allocateDirect(jnr.ffi.Runtime.getSystemRuntime(), 3);
+                    data.put(0, new byte[] {'a', 'b', 'c'}, 0, 3);
+                    assertEquals(-ENOENT, krun.krun_fs_add_overlay_file(c, KRUN_FS_ROOT_TAG, "etc/hostname", data, 3, 0644, false),
+                            "a parent that is not a virtual directory");
+                    assertEquals(0, krun.krun_fs_add_overlay_dir(c, KRUN_FS_ROOT_TAG, "etc", 040755));
+                    assertEquals(0, krun.krun_fs_add_overlay_file(c, KRUN_FS_ROOT_TAG, "etc/hostname", data, 3, 0100644, true));
+                    data.put(0, new byte[] {'x', 'y', 'z'}, 0, 3); // jkrun copies: later changes do not count
+                    assertEquals(-EEXIST, krun.krun_fs_add_overlay_file(c, KRUN_FS_ROOT_TAG, "/etc/hostname", data, 3, 0644, false));
+                    assertEquals(-dev.jkrun.devices.fs.Errnos.ENOTDIR, krun.krun_fs_add_overlay_file(c, KRUN_FS_ROOT_TAG, "etc/hostname/x", data, 3, 0644, false));
+                    assertEquals(-EINVAL, krun.krun_fs_add_overlay_file(c, KRUN_FS_ROOT_TAG, "etc//x", data, 3, 0644, false));
+                    assertEquals(-EINVAL, krun.krun_fs_add_overlay_file(c, KRUN_FS_ROOT_TAG, "../x", data, 3, 0644, false));
+                    List<dev.jkrun.devices.fs.augment.VirtualEntry> entries = config(c).root().orElseThrow().virtualEntries();
+                    assertEquals(2, entries.size());
+                    assertTrue(entries.get(0).isDir());
+                    assertEquals("etc/hostname", entries.get(1).path());
+                    assertArrayEquals(new byte[] {'a', 'b', 'c'}, entries.get(1).content());
+                    assertEquals(0644, entries.get(1).mode());
+                    assertTrue(entries.get(1).oneShot());
+                    assertEquals(0, krun.krun_add_virtiofs(c, "data", root));
+                    assertEquals(0, krun.krun_fs_add_overlay_dir(c, "data", "mnt", 0755));
+                    assertEquals(1, config(c).shares().stream().filter(s -> s.tag().equals("data")).findFirst().orElseThrow()
+                            .virtualEntries().size(), "each tag has its own entries");
                 });
-        spec(m, "krun_fs_add_overlay_dir").valid(-ENOTSUP, c -> new Object[] {c, KRUN_FS_ROOT_TAG, "mnt", 040755})
-                .invalid(c -> assertEquals(-EINVAL, krun.krun_fs_add_overlay_dir(c, KRUN_FS_ROOT_TAG, null, 0755)));
+        spec(m, "krun_fs_add_overlay_dir").setup(c -> assertEquals(0, krun.krun_set_root(c, root)))
+                .valid(0, c -> new Object[] {c, KRUN_FS_ROOT_TAG, "mnt", 040755})
+                .invalid(c -> {
+                    assertEquals(-EINVAL, krun.krun_fs_add_overlay_dir(c, KRUN_FS_ROOT_TAG, null, 0755));
+                    assertEquals(-ENOENT, krun.krun_fs_add_overlay_dir(c, KRUN_FS_ROOT_TAG, "mnt", 0755), "no root yet");
+                    assertEquals(0, krun.krun_add_virtiofs3(c, KRUN_FS_ROOT_TAG, null, 0, false));
+                    assertEquals(0, krun.krun_fs_add_overlay_dir(c, KRUN_FS_ROOT_TAG, "usr", 0755));
+                    assertEquals(0, krun.krun_fs_add_overlay_dir(c, KRUN_FS_ROOT_TAG, "usr/lib", 0755));
+                    assertEquals(-ENOENT, krun.krun_fs_add_overlay_dir(c, KRUN_FS_ROOT_TAG, "var/lib", 0755));
+                });
 
         // --- workload
         spec(m, "krun_set_rlimits").valid(0, c -> new Object[] {c, new String[] {"6=1024:1024", "NOFILE=256:unlimited"}}).invalid(c -> {

@@ -1,6 +1,7 @@
 package dev.jkrun.vmm;
 
 import dev.jkrun.devices.fs.FileSystem;
+import dev.jkrun.devices.fs.augment.VirtualEntry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,9 +17,12 @@ import java.util.function.Supplier;
  * asks for; jkrun has no DAX yet, so it is recorded and the guest does without (it falls back to FUSE reads).
  * {@code lowerLayers} (bottom to top) make a host-path share an overlay ({@code OverlayFs}): they are read-only
  * layers under {@code hostPath}, the upper layer that takes every change (libkrun's krun_set_overlayfs_root).
+ * {@code virtualEntries} are files and directories served in the share without existing on the host
+ * (krun_fs_add_overlay_file/dir; {@code AugmentFs}), in the order they were added.
  */
 public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
-                      boolean readOnly, long shmSizeBytes, List<Path> lowerLayers) implements DeviceConfig {
+                      boolean readOnly, long shmSizeBytes, List<Path> lowerLayers, List<VirtualEntry> virtualEntries)
+        implements DeviceConfig {
     public static final String ROOT_TAG = "/dev/root";
     /** virtio-fs config space holds 36 bytes of tag. */
     public static final int MAX_TAG_BYTES = 36;
@@ -61,6 +65,13 @@ public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? e
                 }
             }
         }
+        virtualEntries = List.copyOf(virtualEntries);
+        for (int i = 0; i < virtualEntries.size(); i++) {
+            VirtualEntry.Problem problem = VirtualEntry.problem(virtualEntries.subList(0, i), virtualEntries.get(i));
+            if (problem != null) {
+                throw new ConfigurationException("fs.virtual_entries", "share '" + tag + "': " + problem.reason());
+            }
+        }
         if (shmSizeBytes < 0) {
             throw new ConfigurationException("fs.shm_size", "share '" + tag + "': must not be negative, got " + shmSizeBytes);
         }
@@ -72,6 +83,11 @@ public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? e
         } catch (java.io.IOException e) {
             throw new ConfigurationException("fs.layers", "share '" + tag + "': " + p + ": " + e.getMessage());
         }
+    }
+
+    public FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
+                   boolean readOnly, long shmSizeBytes, List<Path> lowerLayers) {
+        this(tag, hostPath, backend, readOnly, shmSizeBytes, lowerLayers, List.of());
     }
 
     public FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,

@@ -3,6 +3,7 @@ package dev.jkrun.vmm;
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.fs.FileSystem;
+import dev.jkrun.devices.fs.augment.VirtualEntry;
 import dev.jkrun.devices.virtio.vsock.VsockConfig;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.devices.virtio.vsock.tsi.OutboundPolicy;
@@ -344,6 +345,7 @@ public final class VmBuilder {
         private Supplier<? extends FileSystem> custom;
         private boolean readOnly;
         private long shmSize;
+        private final List<VirtualEntry> virtualEntries = new ArrayList<>();
         private int roots;
 
         private FsBuilder() {}
@@ -396,6 +398,22 @@ public final class VmBuilder {
             return this;
         }
 
+        /**
+         * A read-only file served at {@code path} in the share without existing on the host (krun_fs_add_overlay_file):
+         * it hides a host file of the same name. Directories above it must be {@link #virtualDir}s added before. A
+         * {@code oneShot} file can be looked up once.
+         */
+        public FsBuilder virtualFile(String path, byte[] content, int mode, boolean oneShot) {
+            virtualEntries.add(VirtualEntry.file(path, content.clone(), mode, oneShot));
+            return this;
+        }
+
+        /** An empty read-only directory served at {@code path} (krun_fs_add_overlay_dir), e.g. a mount point. */
+        public FsBuilder virtualDir(String path, int mode) {
+            virtualEntries.add(VirtualEntry.dir(path, mode));
+            return this;
+        }
+
         FsShare build() {
             if (roots > 1) {
                 throw new ConfigurationException("fs.root", "the root is set twice");
@@ -410,7 +428,7 @@ public final class VmBuilder {
                 throw new ConfigurationException("fs.custom", "share '" + tag + "' has both a path and a custom backend");
             }
             return new FsShare(tag, Optional.ofNullable(path), Optional.ofNullable(custom), readOnly, shmSize,
-                    lowerLayers);
+                    lowerLayers, virtualEntries);
         }
     }
 

@@ -86,9 +86,6 @@ public record VmConfig(MachineConfig machine, KernelConfig kernel, ConsoleConfig
         if (exec.isPresent() && root.isEmpty()) {
             throw new ConfigurationException("fs.root", "a command needs a root filesystem (a share tagged " + FsShare.ROOT_TAG + ")");
         }
-        if (exec.isPresent() && root.get().backend().isPresent() && kernel.initPath().isEmpty()) {
-            throw new ConfigurationException("fs.root", "a custom-backend root cannot serve jkrun's /init.krun: set kernel.init_path to an init inside it");
-        }
     }
 
     /** A VM without other devices. */

@@ -63,45 +63,20 @@ class OverlayFsFuzzTest {
         OverlayFs fs = new OverlayFs(List.of(bottom, middle, upper), PassthroughOptions.defaults());
         List<Long> nodes = new ArrayList<>(List.of(FileSystem.ROOT_ID));
         List<Long> handles = new ArrayList<>();
-        Context ctx = Context.ROOT;
         try {
             for (int op = 0; op < MAX_OPS && data.remainingBytes() > 0; op++) {
                 long node = nodes.get(data.consumeInt(0, nodes.size() - 1));
                 byte[] name = NAMES[data.consumeInt(0, NAMES.length - 1)].getBytes(StandardCharsets.UTF_8);
                 long fh = handles.isEmpty() ? data.consumeLong() : handles.get(data.consumeInt(0, handles.size() - 1));
                 try {
-                    switch (data.consumeInt(0, 15)) {
-                        case 0 -> nodes.add(fs.lookup(ctx, node, name).nodeId());
-                        case 1 -> fs.forget(node, data.consumeLong(0, 3));
-                        case 2 -> fs.getattr(node, -1);
-                        case 3 -> fs.setattr(ctx, node, new SetAttr(data.consumeInt(0, 0xfff), fh,
-                                data.consumeLong(-1, 1 << 16), 0, 0, 0, 0, data.consumeInt(), 0, 0));
-                        case 4 -> nodes.add(fs.mkdir(ctx, node, name, data.consumeInt(0, 07777), 0).nodeId());
-                        case 5 -> {
-                            FileSystem.Created c = fs.create(ctx, node, name, data.consumeInt(0, 03) | 0100,
-                                    data.consumeInt(0, 07777), 0);
-                            nodes.add(c.entry().nodeId());
-                            handles.add(c.opened().fh());
-                        }
-                        case 6 -> fs.unlink(node, name);
-                        case 7 -> fs.rmdir(node, name);
-                        case 8 -> fs.rename(node, name, nodes.get(data.consumeInt(0, nodes.size() - 1)),
-                                NAMES[data.consumeInt(0, NAMES.length - 1)].getBytes(StandardCharsets.UTF_8),
-                                data.consumeInt(0, 7));
-                        case 9 -> handles.add(fs.open(ctx, node, data.consumeInt(0, 01003)).fh());
-                        case 10 -> fs.write(node, fh, data.consumeLong(-1, 1 << 20),
-                                ByteBuffer.wrap(data.consumeBytes(64)), 0);
-                        case 11 -> fs.read(node, fh, data.consumeLong(-1, 1 << 20), ByteBuffer.allocate(128));
-                        case 12 -> {
-                            listWithoutMetadata(fs, node, data.consumeLong(-1, 8));
-                        }
-                        case 13 -> nodes.add(fs.symlink(ctx, node, name, data.consumeBytes(16)).nodeId());
-                        case 14 -> nodes.add(fs.link(node, nodes.get(data.consumeInt(0, nodes.size() - 1)), name)
-                                .nodeId());
-                        default -> {
-                            handles.remove(fh);
-                            fs.release(node, fh);
-                        }
+                    int kind = data.consumeInt(0, GuestFsOps.COUNT - 1);
+                    if (GuestFsOps.apply(fs, data, kind, node, name, fh, nodes, handles, NAMES, 0100)) {
+                        continue;
+                    }
+                    if (kind == GuestFsOps.READ) {
+                        fs.read(node, fh, data.consumeLong(-1, 1 << 20), ByteBuffer.allocate(128));
+                    } else {
+                        listWithoutMetadata(fs, node, data.consumeLong(-1, 8));
                     }
                 } catch (FsException expected) {
                     // the guest gets an errno

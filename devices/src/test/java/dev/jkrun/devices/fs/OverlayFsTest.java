@@ -209,6 +209,27 @@ class OverlayFsTest {
     }
 
     @Test
+    void nodesAndHandlesAreCappedAsPassthroughFsCapsThem() throws Exception {
+        open(PassthroughOptions.builder().descriptorCaps(3, 2).build());
+        long etc = lookup(ROOT, "etc");
+        long hostname = lookup(etc, "hostname");
+        long passwd = lookup(etc, "passwd");
+        assertEquals(etc, lookup(ROOT, "etc"), "a node the guest holds again takes no new place");
+        assertEquals(Errnos.ENFILE, errno(() -> lookup(ROOT, "keep")), "a fourth node");
+        assertEquals(Errnos.ENFILE, errno(() -> fs.mkdir(Context.ROOT, ROOT, b("new"), 0755, 0)));
+        fs.forget(hostname, 1);
+        fs.forget(passwd, 1);
+        fs.forget(etc, 2);
+        long keep = lookup(ROOT, "keep");
+        long f1 = fs.opendir(Context.ROOT, keep, 0).fh();
+        long f2 = fs.opendir(Context.ROOT, ROOT, 0).fh();
+        assertEquals(Errnos.EMFILE, errno(() -> fs.opendir(Context.ROOT, ROOT, 0)), "a third handle");
+        fs.releasedir(keep, f1);
+        fs.releasedir(ROOT, f2);
+        fs.releasedir(ROOT, fs.opendir(Context.ROOT, ROOT, 0).fh());
+    }
+
+    @Test
     void characterDeviceWhiteoutAndXattrOpaqueAreHonoured() throws Exception {
         Files.createDirectories(middle.resolve("bin"));
         try {

@@ -1,6 +1,8 @@
 package dev.jkrun.vmm.builder;
 
 import dev.jkrun.devices.fs.FileSystem;
+import dev.jkrun.devices.fs.augment.AugmentFs;
+import dev.jkrun.devices.fs.augment.VirtualEntry;
 import dev.jkrun.devices.fs.fuse.FuseServer;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.devices.fs.overlay.OverlayFs;
@@ -14,7 +16,10 @@ import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.VmConfig;
 import dev.jkrun.vmm.VsockDeviceConfig;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.Optional;
 import java.util.function.IntConsumer;
 import java.util.function.Supplier;
@@ -27,33 +32,50 @@ final class Shares {
      * One share's device. The root share of a VM with a command also serves /.jkrun-config and, when {@code
      * servesInit}, init.krun, as virtual read-only files that never exist on the host, and takes init's exit-status
      * ioctl. Without {@code servesInit} (libkrun's krun_disable_implicit_init) the root's own files are what the
-     * guest sees, an init.krun there included. A share with lower layers is an
-     * {@link OverlayFs} of them under its host path.
+     * guest sees, an init.krun there included. A share with lower layers is an {@link OverlayFs} of them under its
+     * host path. The share's own virtual entries ({@link AugmentFs}) come on top and win over those files.
      */
     static VirtioFs device(FsShare share, Optional<InitConfig> exec, boolean servesInit, IntConsumer exitStatus) {
+        List<VirtualEntry> virtual = new ArrayList<>();
+        if (share.isRoot()) {
+            exec.ifPresent(e -> {
+                if (servesInit) {
+                    virtual.add(VirtualEntry.file(GuestInit.FILE_NAME, GuestInit.binary(), 0755, false));
+                }
+                virtual.add(VirtualEntry.file(InitConfig.FILE_NAME, e.encode(), 0444, false));
+            });
+        }
+        FileSystem fs;
+        IntConsumer augmentExit = null;
         if (share.backend().isPresent()) {
-            FileSystem fs = share.backend().get().get();
+            fs = share.backend().get().get();
             if (fs == null) {
                 throw new ConfigurationException("fs.custom", "share '" + share.tag() + "': the backend factory returned null");
             }
-            return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly()), fs instanceof AutoCloseable c ? c : null);
+            if (share.isRoot()) {
+                augmentExit = exitStatus; // a custom root serves init's files and its ioctl through AugmentFs
+            } else {
+                virtual.clear();
+            }
+        } else {
+            PassthroughOptions.Builder options = PassthroughOptions.builder().readOnly(share.readOnly());
+            if (share.isRoot()) {
+                options.exitCodeListener(exitStatus);
+                virtual.forEach(v -> options.virtualFile(v.path(), v.content(), v.mode()));
+            }
+            virtual.clear();
+            fs = share.lowerLayers().isEmpty() ? new PassthroughFs(share.path(), options.build())
+                    : new OverlayFs(share.layers(), options.build());
         }
-        PassthroughOptions.Builder options = PassthroughOptions.builder().readOnly(share.readOnly());
-        if (share.isRoot()) {
-            options.exitCodeListener(exitStatus);
-            exec.ifPresent(e -> {
-                if (servesInit) {
-                    options.virtualFile(GuestInit.FILE_NAME, GuestInit.binary(), 0755);
-                }
-                options.virtualFile(InitConfig.FILE_NAME, e.encode(), 0444);
-            });
+        // the share's own entries hide init's files of the same name
+        Set<String> own = new HashSet<>();
+        share.virtualEntries().forEach(v -> own.add(String.join("/", v.components())));
+        virtual.removeIf(v -> own.contains(v.path()));
+        virtual.addAll(share.virtualEntries());
+        if (!virtual.isEmpty() || augmentExit != null) {
+            fs = new AugmentFs(fs, virtual, augmentExit);
         }
-        if (!share.lowerLayers().isEmpty()) {
-            OverlayFs overlay = new OverlayFs(share.layers(), options.build());
-            return new VirtioFs(share.tag(), new FuseServer(overlay, share.readOnly()), overlay);
-        }
-        PassthroughFs fs = new PassthroughFs(share.path(), options.build());
-        return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly()), fs);
+        return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly()), fs instanceof AutoCloseable c ? c : null);
     }
 
     /**

@@ -63,6 +63,35 @@ class SharesTest {
         assertEquals(List.of(), Shares.completeInit(unmounted.exec().orElseThrow(), unmounted).mounts(), "the VM adds none");
     }
 
+    @Test
+    void aRootWithoutAHostDirectoryServesInitItsConfigAndTheCallersEntries() throws Exception {
+        InitConfig exec = InitConfig.builder("/agent").build();
+        java.util.concurrent.atomic.AtomicInteger status = new java.util.concurrent.atomic.AtomicInteger(-1);
+        VmConfig config = VmBuilder.create()
+                .fs(f -> f.tag(FsShare.ROOT_TAG).custom(dev.jkrun.devices.fs.nullfs.NullFs::new).readOnly(true)
+                        .virtualDir("dev", 0755).virtualFile("agent", new byte[] {1, 2, 3}, 0755, true))
+                .exec(e -> e.path("/agent")).build();
+        FsShare root = config.root().orElseThrow();
+        try (VirtioFs served = Shares.device(root, Optional.of(exec), true, status::set)) {
+            FileSystem fs = served.server().fileSystem();
+            assertEquals(GuestInit.binary().length, lookup(fs, GuestInit.FILE_NAME).attr().size());
+            assertEquals(exec.encode().length, lookup(fs, InitConfig.FILE_NAME).attr().size());
+            assertEquals(040755, lookup(fs, "dev").attr().mode());
+            assertEquals(3, lookup(fs, "agent").attr().size());
+            assertEquals(ENOENT, assertThrows(FsException.class, () -> lookup(fs, "agent")).errno(), "one-shot");
+            fs.ioctl(FileSystem.ROOT_ID, 0, 0, FileSystem.IOCTL_EXIT_CODE, 7, java.nio.ByteBuffer.allocate(0), 0);
+            assertEquals(7, status.get(), "init's exit status reaches the VM");
+        }
+        // the caller's own init.krun wins over jkrun's, on a host root too
+        FsShare host = new FsShare(FsShare.ROOT_TAG, Optional.of(dir), Optional.empty(), false, 0, List.of(),
+                List.of(dev.jkrun.devices.fs.augment.VirtualEntry.file("init.krun", new byte[] {9}, 0755, false)));
+        try (VirtioFs served = Shares.device(host, Optional.of(exec), true, s -> { })) {
+            assertEquals(1, lookup(served.server().fileSystem(), GuestInit.FILE_NAME).attr().size());
+        }
+        assertThrows(dev.jkrun.vmm.ConfigurationException.class, () -> VmBuilder.create()
+                .fs(f -> f.root(dir).virtualFile("etc/hostname", new byte[0], 0644, false)).build(), "etc is no virtual dir");
+    }
+
     private static dev.jkrun.devices.fs.Entry lookup(FileSystem fs, String name) throws FsException {
         return fs.lookup(Context.ROOT, FileSystem.ROOT_ID, name.getBytes(StandardCharsets.UTF_8));
     }

@@ -432,6 +432,23 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         return l;
     }
 
+    /**
+     * The guest's nodes are bounded as PassthroughFs's inodes are ({@code maxInodes}, ENFILE past it): each holds
+     * memory for as long as the guest keeps its lookups.
+     */
+    private void roomForNode() throws FsException {
+        if (nodes.size() > options.maxInodes()) { // the root is not counted
+            throw new FsException(Errnos.ENFILE, "node cap of " + options.maxInodes() + " reached");
+        }
+    }
+
+    /** Open files and directories (host descriptors, listings) are bounded by {@code maxHandles}, EMFILE past it. */
+    private void roomForHandle() throws FsException {
+        if (handles.size() >= options.maxHandles()) {
+            throw new FsException(Errnos.EMFILE, "handle cap of " + options.maxHandles() + " reached");
+        }
+    }
+
     /** The node of {@code name} in {@code parent}, with one more lookup. */
     private Node lookedUp(Node parent, byte[] name) {
         NameKey k = new NameKey(parent.id, key(name));
@@ -725,6 +742,9 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
                     if (c == null) {
                         throw new FsException(Errnos.ENOENT);
                     }
+                    if (!byName.containsKey(new NameKey(p.id, key(name)))) {
+                        roomForNode();
+                    }
                     return entryOf(lookedUp(p, name), c.top);
                 }
             });
@@ -863,6 +883,7 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
             if (virtualIndex(p, name) >= 0) {
                 throw new FsException(Errnos.EEXIST, "virtual file");
             }
+            roomForNode();
             return sys(() -> {
                 boolean lower;
                 try (Layers dir = resolveDir(p); Layers c = child(dir, 0, name)) {
@@ -914,7 +935,10 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         int perms = perms(mode, false);
         return makeName(ctx, parent, name, up -> {
             PosixFs.mknodat(up, name, (type == 0 ? Stat.S_IFREG : type) | perms, Integer.toUnsignedLong(rdev));
-            PosixFs.fchmodat(up, name, perms, 0);
+            // through an O_PATH|O_NOFOLLOW descriptor: chmod by name would follow a symlink put in the node's place
+            try (FileDescriptor made = PosixFs.openat(up, name, O_PATH | O_NOFOLLOW, 0)) {
+                PosixFs.fchmodat(null, procPath(made), perms, 0);
+            }
         });
     }
 
@@ -939,6 +963,7 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
 
     @Override
     public Created create(Context ctx, long parent, byte[] name, int flags, int mode, int umask) throws FsException {
+        roomForHandle();
         int perms = perms(mode, false);
         int hostFlags = (flags & (O_ACCMODE | O_APPEND)) | O_CREAT | O_EXCL | O_NOFOLLOW;
         FileDescriptor[] opened = new FileDescriptor[1];
@@ -1149,6 +1174,7 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
 
     @Override
     public Opened open(Context ctx, long node, int flags) throws FsException {
+        roomForHandle();
         boolean writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0;
         if (isVirtualId(node)) {
             if (writes) {
@@ -1299,6 +1325,7 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
 
     @Override
     public Opened opendir(Context ctx, long node, int flags) throws FsException {
+        roomForHandle();
         List<DirItem> listing;
         synchronized (lock) {
             Node n = node(node);
