@@ -48,6 +48,10 @@ public final class ApiE2E {
             virtualRoot(work);
             System.exit(failed);
         }
+        if (args.length > 1 && args[1].equals("dax-only")) {
+            dax(work);
+            System.exit(failed);
+        }
         if (args.length > 1 && args[1].equals("panic-only")) {
             panicCase();
             System.exit(failed);
@@ -133,6 +137,9 @@ public final class ApiE2E {
 
         // 9. A root without a host directory, made of virtual entries only (init, the workload, files, directories).
         virtualRoot(work);
+
+        // 10. A virtio-fs DAX window: the guest mounts with -o dax, reads a file and writes one through mmap.
+        dax(work);
 
         System.out.flush();
         System.exit(failed);
@@ -303,6 +310,33 @@ public final class ApiE2E {
         int status = child.waitFor();
         check("virtual root: init and the agent served from memory ran, every check passed (status 23)",
                 status == 23 && o.contains("virtual-root-done 0"), "status " + status + ": " + o);
+    }
+
+    /**
+     * A share with a 64 MiB DAX window ({@code FsBuilder.shmSize}): the guest kernel finds the window on the transport
+     * (its range in /proc/iomem), {@code mount -o dax} succeeds, a file reads through it and an mmap store reaches the
+     * host file.
+     */
+    private static void dax(Path work) throws Exception {
+        Path share = Files.createDirectories(work.resolve("dax"));
+        Files.writeString(share.resolve("hello.txt"), "dax-hello\n");
+        Files.write(share.resolve("m.bin"), new byte[8192]);
+        String script = "mkdir -p /tmp/d && mount -t virtiofs daxfs /tmp/d -o dax || echo mount-failed; "
+                + "grep daxfs /proc/mounts; grep -i virtio /proc/iomem | sed 's/^/iomem: /'; cat /tmp/d/hello.txt; "
+                + "python3 -c \"import mmap; f=open('/tmp/d/m.bin','r+b'); m=mmap.mmap(f.fileno(), 8192); "
+                + "m[4096:4105]=b'from-dax!'; m.flush(); print('mmap-wrote', bytes(m[4096:4105]).decode()); m.close()\"; "
+                + "umount /tmp/d; echo dax-done";
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        StopReason r = run(b -> b.fs(f -> f.tag("daxfs").path(share).shmSize(64L << 20))
+                .exec(e -> e.path("/bin/sh").args("-c", script).mountShares(false)), out);
+        String o = text(out);
+        byte[] m = Files.readAllBytes(share.resolve("m.bin"));
+        String written = new String(m, 4096, 9, StandardCharsets.US_ASCII);
+        check("dax: the guest mounts with -o dax and sees the window in /proc/iomem", r.kind() == StopReason.Kind.SHUTDOWN
+                && o.contains("dax") && o.contains("iomem: ") && !o.contains("mount-failed"), o);
+        check("dax: a file reads through the window", o.contains("dax-hello"), o);
+        check("dax: an mmap store reaches the host file", written.equals("from-dax!") && o.contains("mmap-wrote from-dax!"),
+                written + " / " + o);
     }
 
     private static void krunVirtualRootChild(Path agentFile) {

@@ -189,20 +189,26 @@ final class RunCommand {
         }
     }
 
-    /** TAG=DIR[:ro] */
+    /** TAG=DIR[:ro][:dax=SIZE] (SIZE in bytes, or with K, M or G). */
     static FsShare parseShare(String spec) {
         int eq = spec.indexOf('=');
         if (eq <= 0 || eq == spec.length() - 1) {
-            throw new Main.UsageException("--fs needs TAG=DIR[:ro], got '" + spec + "'");
+            throw new Main.UsageException("--fs needs TAG=DIR[:ro][:dax=SIZE], got '" + spec + "'");
         }
         String tag = spec.substring(0, eq);
         String dir = spec.substring(eq + 1);
         boolean ro = false;
-        if (dir.endsWith(":ro")) {
-            ro = true;
-            dir = dir.substring(0, dir.length() - 3);
-        } else if (dir.endsWith(":rw")) {
-            dir = dir.substring(0, dir.length() - 3);
+        long dax = 0;
+        for (int colon = dir.lastIndexOf(':'); colon > 0; colon = dir.lastIndexOf(':')) {
+            String option = dir.substring(colon + 1);
+            if (option.equals("ro") || option.equals("rw")) {
+                ro = option.equals("ro");
+            } else if (option.startsWith("dax=")) {
+                dax = size("--fs " + tag + ": dax", option.substring(4));
+            } else {
+                break; // part of the directory's name
+            }
+            dir = dir.substring(0, colon);
         }
         if (tag.equals(FsShare.ROOT_TAG)) {
             throw new Main.UsageException("--fs: the tag " + FsShare.ROOT_TAG + " is the root's; use --root");
@@ -210,7 +216,33 @@ final class RunCommand {
         if (!Files.isDirectory(Path.of(dir))) {
             throw new Main.UsageException("--fs " + tag + ": " + dir + " is not a directory");
         }
-        return new FsShare(tag, Path.of(dir), ro);
+        return new FsShare(tag, java.util.Optional.of(Path.of(dir)), java.util.Optional.empty(), ro, dax);
+    }
+
+    /** A size in bytes: digits with an optional K, M or G (powers of 1024). */
+    static long size(String what, String text) {
+        long unit = 1;
+        String digits = text;
+        if (!text.isEmpty()) {
+            switch (Character.toUpperCase(text.charAt(text.length() - 1))) {
+                case 'K' -> unit = 1L << 10;
+                case 'M' -> unit = 1L << 20;
+                case 'G' -> unit = 1L << 30;
+                default -> { }
+            }
+            if (unit != 1) {
+                digits = text.substring(0, text.length() - 1);
+            }
+        }
+        try {
+            long n = Long.parseLong(digits);
+            if (n <= 0 || n > Long.MAX_VALUE / unit) {
+                throw new NumberFormatException();
+            }
+            return n * unit;
+        } catch (NumberFormatException e) {
+            throw new Main.UsageException(what + " needs a positive size such as 256M, got '" + text + "'");
+        }
     }
 
     /** ID=PATH[:ro][:raw|qcow2|vmdk][:direct] (default raw, read-write, through the page cache). */

@@ -70,6 +70,13 @@ class RunCommandParseTest {
         assertTrue(s.readOnly());
         assertEquals(dir, s.path());
         assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("/dev/root=" + dir));
+        FsShare dax = RunCommand.parseShare("d=" + dir + ":dax=64M:ro");
+        assertEquals(64L << 20, dax.shmSizeBytes());
+        assertTrue(dax.readOnly());
+        assertEquals(1L << 30, RunCommand.parseShare("d=" + dir + ":ro:dax=1G").shmSizeBytes());
+        assertEquals(0, RunCommand.parseShare("d=" + dir).shmSizeBytes());
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("d=" + dir + ":dax=lots"));
+        assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("d=" + dir + ":dax=0"));
         assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("t=" + dir.resolve("missing")));
         assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("novalue="));
     }

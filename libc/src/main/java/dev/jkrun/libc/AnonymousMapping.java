@@ -8,8 +8,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * the native layers (KVM memory slots) and the memory module's accessors only.
  */
 public final class AnonymousMapping implements AutoCloseable {
-    private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
-            MAP_NORESERVE = 0x4000;
+    private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10,
+            MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
     private static final int MADV_DONTNEED = 4, MADV_REMOVE = 9, MADV_DONTFORK = 10;
     private static final AtomicLong MAPPED = new AtomicLong();
     private final long size;
@@ -99,6 +99,78 @@ public final class AnonymousMapping implements AutoCloseable {
                     + length + " bytes)", Native.errno());
         }
         return true;
+    }
+
+    /**
+     * Maps {@code length} bytes of {@code fd} from {@code fileOffset} over {@code [offset, offset+length)} of this
+     * mapping (MAP_FIXED: the range keeps its address, which a KVM memory slot may point at). {@code shared}: writes
+     * reach the file (the descriptor must be open for writing); otherwise they stay private copies. Offsets and
+     * length must be multiples of 4 KiB inside the mapping. Returns false once unmapped.
+     */
+    public synchronized boolean mapFileAt(long offset, FileDescriptor fd, long fileOffset, long length, boolean shared) {
+        checkRange("file mapping", offset, length);
+        if (fileOffset < 0 || (fileOffset & 4095) != 0 || fileOffset > Long.MAX_VALUE - length) {
+            throw new IllegalArgumentException("file offset " + fileOffset + " negative, unaligned or too large");
+        }
+        long a = address.get();
+        if (a == 0) {
+            return false;
+        }
+        long at = Native.libc().mmap(a + offset, length, PROT_READ | PROT_WRITE,
+                (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | MAP_NORESERVE, fd.raw(), fileOffset, 0);
+        if (at == -1) {
+            int errno = Native.errno();
+            resetAt(offset, length); // a failed MAP_FIXED may have left the range unmapped
+            throw new NativeCallException("mmap(" + fd.what() + " at " + fileOffset + ", " + length + " bytes)", errno);
+        }
+        Native.libc().madvise(at, length, MADV_DONTFORK);
+        return true;
+    }
+
+    /** Puts fresh zeroed private memory over {@code [offset, offset+length)} (dropping a file mapping there). */
+    public synchronized boolean resetAt(long offset, long length) {
+        checkRange("reset", offset, length);
+        long a = address.get();
+        if (a == 0) {
+            return false;
+        }
+        long at = Native.libc().mmap(a + offset, length, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0, 0);
+        if (at == -1) {
+            throw new NativeCallException("mmap(anonymous, fixed, " + length + " bytes)", Native.errno());
+        }
+        Native.libc().madvise(at, length, MADV_DONTFORK);
+        return true;
+    }
+
+    /** Copies {@code data[from, from+count)} to {@code offset} of this mapping; false once unmapped. */
+    public synchronized boolean write(long offset, byte[] data, int from, int count) {
+        if (from < 0 || count < 0 || from > data.length - count || offset < 0 || count > size - offset) {
+            throw new IllegalArgumentException("write of " + count + " bytes at " + offset + " outside the mapping");
+        }
+        long a = address.get();
+        if (a == 0) {
+            return false;
+        }
+        Native.runtime().getMemoryManager().newPointer(a + offset, count).put(0, data, from, count);
+        return true;
+    }
+
+    /** Copies {@code count} bytes at {@code offset} of this mapping into a new array (tests, diagnostics). */
+    public synchronized byte[] read(long offset, int count) {
+        if (offset < 0 || count < 0 || count > size - offset) {
+            throw new IllegalArgumentException("read of " + count + " bytes at " + offset + " outside the mapping");
+        }
+        byte[] out = new byte[count];
+        long a = address();
+        Native.runtime().getMemoryManager().newPointer(a + offset, count).get(0, out, 0, count);
+        return out;
+    }
+
+    private void checkRange(String what, long offset, long length) {
+        if (offset < 0 || length <= 0 || (offset & 4095) != 0 || (length & 4095) != 0 || length > size - offset) {
+            throw new IllegalArgumentException(what + " [" + offset + ", +" + length + ") empty, outside or unaligned in a mapping of " + size);
+        }
     }
 
     /** Bytes currently mapped through this class (for leak tests). */

@@ -14,7 +14,7 @@ import java.util.function.Supplier;
  * A filesystem served to the guest by virtio-fs under {@code tag}: a host directory (passthrough), or a custom
  * Java {@link FileSystem} made by {@code backend} once per VM (closed with the VM when it is AutoCloseable). The
  * root share's tag is {@code /dev/root}. {@code shmSizeBytes} is the DAX window libkrun's krun_add_virtiofs2
- * asks for; jkrun has no DAX yet, so it is recorded and the guest does without (it falls back to FUSE reads).
+ * asks for (0: none; rounded up to 2 MiB), offered when the backend can map files.
  * {@code lowerLayers} (bottom to top) make a host-path share an overlay ({@code OverlayFs}): they are read-only
  * layers under {@code hostPath}, the upper layer that takes every change (libkrun's krun_set_overlayfs_root).
  * {@code virtualEntries} are files and directories served in the share without existing on the host

@@ -392,7 +392,10 @@ public final class VmBuilder {
             return this;
         }
 
-        /** DAX window size (krun_add_virtiofs2); recorded, but jkrun has no DAX window yet. */
+        /**
+         * DAX window size (krun_add_virtiofs2; 0 for none, rounded up to 2 MiB): the guest may map the share's files
+         * into it when it mounts with {@code -o dax} (README.md, virtio-fs DAX windows).
+         */
         public FsBuilder shmSize(long bytes) {
             this.shmSize = bytes;
             return this;

@@ -63,4 +63,18 @@ public final class Layout {
         }
         return MMIO_START + (long) slot * MMIO_SLOT_SIZE;
     }
+
+    /** Shared memory regions (virtio-fs DAX windows) start on a 1 GiB boundary above RAM and the 4 GiB line. */
+    public static final long SHM_ALIGNMENT = 1L << 30;
+    /**
+     * Where shared memory regions may end at the latest: 2^39 (512 GiB), inside the guest-physical space of every
+     * x86_64 host KVM runs on (39 address bits at the least).
+     */
+    public static final long SHM_LIMIT = 1L << 39;
+
+    /** The first guest physical address for shared memory regions when RAM ends (exclusive) at {@code ramEnd}. */
+    public static long sharedMemoryStart(long ramEnd) {
+        long from = Math.max(ramEnd, MMIO_GAP_END);
+        return (from + SHM_ALIGNMENT - 1) & -SHM_ALIGNMENT;
+    }
 }

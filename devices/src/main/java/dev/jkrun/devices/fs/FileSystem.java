@@ -121,5 +121,21 @@ public interface FileSystem {
         throw new FsException(Errnos.ENOTTY);
     }
 
+    /** What backs a node's bytes in a DAX window: an open host file (closed by the caller) or a virtual file's bytes. */
+    sealed interface MapSource permits MapSource.HostFile, MapSource.Bytes {
+        record HostFile(dev.jkrun.libc.FileDescriptor fd) implements MapSource {}
+
+        record Bytes(byte[] content) implements MapSource {}
+    }
+
+    /** Whether {@link #mapSource} works for regular files, so a DAX window may be offered to the guest. */
+    default boolean supportsMapping() { return false; }
+
+    /**
+     * FUSE_SETUPMAPPING: the regular file {@code node} opened for mapping, read-write with {@code writable}, with the
+     * caller's permissions (what OPEN would check). Never a special file; EROFS for a write on a read-only share.
+     */
+    default MapSource mapSource(Context ctx, long node, boolean writable) throws FsException { throw nosys(); }
+
     private static FsException nosys() { return new FsException(Errnos.ENOSYS); }
 }

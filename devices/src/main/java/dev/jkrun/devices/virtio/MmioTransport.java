@@ -236,8 +236,13 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
             }
             case INTERRUPT_STATUS: return interruptStatus.get();
             case STATUS: return currentStatus();
-            case SHM_LEN_LOW: case SHM_LEN_HIGH: return -1; // no shared memory region: length ~0
-            case SHM_BASE_LOW: case SHM_BASE_HIGH: return -1;
+            case SHM_LEN_LOW: case SHM_LEN_HIGH: case SHM_BASE_LOW: case SHM_BASE_HIGH: {
+                // virtio 1.2 section 4.2.2: a region id the device does not have reads as length and base ~0
+                VirtioDevice.SharedMemoryRegion r = device.sharedMemoryRegions().stream()
+                        .filter(x -> x.id() == shmSel).findFirst().orElse(null);
+                long v = r == null ? -1 : off == SHM_LEN_LOW || off == SHM_LEN_HIGH ? r.length() : r.guestAddress();
+                return off == SHM_LEN_LOW || off == SHM_BASE_LOW ? (int) v : (int) (v >>> 32);
+            }
             case CONFIG_GENERATION: return 0;
             default:
                 LOG.debug("virtio-mmio {}: read of write-only or unknown register 0x{}", device.deviceType(), Integer.toHexString(off));

@@ -52,6 +52,12 @@ public interface VirtioDevice extends AutoCloseable {
      */
     default DeviceThreads threads() { return DeviceThreads.NONE; }
 
+    /** A shared memory region (virtio 1.2 section 2.10): its id, guest-physical base and length. */
+    record SharedMemoryRegion(int id, long guestAddress, long length) {}
+
+    /** The device's shared memory regions (virtio-fs: its DAX window); the transport reports them. */
+    default java.util.List<SharedMemoryRegion> sharedMemoryRegions() { return java.util.List.of(); }
+
     /** Whether {@link #activate} ran and no {@link #reset()} since. */
     boolean isActivated();
 

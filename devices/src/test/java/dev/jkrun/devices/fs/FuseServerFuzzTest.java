@@ -64,7 +64,9 @@ class FuseServerFuzzTest {
         Fuse.STATFS, Fuse.RELEASE, Fuse.FSYNC, Fuse.SETXATTR, Fuse.GETXATTR, Fuse.LISTXATTR, Fuse.REMOVEXATTR,
         Fuse.FLUSH, Fuse.INIT, Fuse.OPENDIR, Fuse.READDIR, Fuse.RELEASEDIR, Fuse.FSYNCDIR, Fuse.ACCESS, Fuse.CREATE,
         Fuse.INTERRUPT, Fuse.DESTROY, Fuse.IOCTL, Fuse.BATCH_FORGET, Fuse.FALLOCATE, Fuse.READDIRPLUS, Fuse.RENAME2,
-        Fuse.LSEEK, Fuse.COPY_FILE_RANGE, -1 /* raw bytes */};
+        Fuse.LSEEK, Fuse.COPY_FILE_RANGE, Fuse.SETUPMAPPING, Fuse.REMOVEMAPPING, -1 /* raw bytes */};
+    /** The DAX window: 4 granules of host memory (reserved, not committed) the fuzzed requests map files into. */
+    static final long G = dev.jkrun.devices.fs.dax.HostDaxWindow.GRANULE, WINDOW = 4 * G;
 
     /** Runs the requests, so that one that blocks is seen; replaced when one did (its thread stays stuck). */
     static ExecutorService worker = newWorker();
@@ -180,6 +182,7 @@ class FuseServerFuzzTest {
         Path share;
         PassthroughFs fs;
         FuseServer server;
+        dev.jkrun.devices.fs.dax.HostDaxWindow window;
         long unique = 1;
         Set<String> fdsBefore;
         String shareBefore;
@@ -197,7 +200,8 @@ class FuseServerFuzzTest {
                 fs = new PassthroughFs(share, PassthroughOptions.builder().readOnly(readOnly)
                         .virtualFile("v.krun", "virtual".getBytes(StandardCharsets.UTF_8), 0755)
                         .descriptorCaps(MAX_INODES, MAX_HANDLES).build());
-                server = new FuseServer(fs, readOnly);
+                window = new dev.jkrun.devices.fs.dax.HostDaxWindow(dev.jkrun.libc.AnonymousMapping.map(WINDOW), 0);
+                server = new FuseServer(fs, readOnly, window);
                 try {
                     send(request(Fuse.INIT, 0, 0, 0, init(31)), false);
                     for (int n = 0; n < MAX_REQUESTS && data.remainingBytes() > 0; n++) {
@@ -208,6 +212,7 @@ class FuseServerFuzzTest {
                     }
                     checkDescriptors(false);
                 } finally {
+                    window.close();
                     fs.close();
                 }
                 checkDescriptors(true);
@@ -452,6 +457,17 @@ class FuseServerFuzzTest {
                 case Fuse.COPY_FILE_RANGE -> b.i64(fh(d)).i64(offset(d)).i64(node(d)).i64(fh(d)).i64(offset(d))
                         .i64(d.consumeBoolean() ? d.consumeLong(0, 65536) : d.pickValue(EDGES))
                         .i64(d.consumeInt(0, 7) == 0 ? d.consumeLong() : 0);
+                case Fuse.SETUPMAPPING -> b.i64(fh(d)).i64(d.consumeBoolean() ? G * d.consumeInt(0, 2) : offset(d))
+                        .i64(d.consumeBoolean() ? G * d.consumeInt(0, 5) : d.pickValue(EDGES))
+                        .i64(d.consumeInt(0, 3)).i64(d.consumeBoolean() ? G * d.consumeInt(0, 5) : d.pickValue(EDGES));
+                case Fuse.REMOVEMAPPING -> {
+                    int count = d.consumeInt(0, 3);
+                    b.i32(d.consumeInt(0, 7) == 0 ? d.consumeInt() : count);
+                    for (int i = 0; i < count; i++) {
+                        b.i64(d.consumeBoolean() ? G * d.consumeInt(0, 5) : d.pickValue(EDGES))
+                                .i64(d.consumeBoolean() ? G * d.consumeInt(0, 5) : d.pickValue(EDGES));
+                    }
+                }
                 default -> throw new AssertionError(opcode);
             }
             byte[] req = request(opcode, node, uid, gid, b.bytes());

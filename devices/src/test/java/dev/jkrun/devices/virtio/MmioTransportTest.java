@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 class MmioTransportTest {
     /** A device that records what the transport did to it. */
-    static final class FakeDevice implements VirtioDevice {
+    static class FakeDevice implements VirtioDevice {
         int activations, resets, closes;
         long acked = -1;
         List<Queue> queues;
@@ -82,6 +82,31 @@ class MmioTransportTest {
         assertEquals(-1, drv.read(SHM_LEN_LOW));
         assertEquals(-1, drv.read(SHM_LEN_HIGH));
         assertEquals(2, t.queueEvents().size());
+    }
+
+    @Test
+    void sharedMemoryRegionsAreReportedBySelectedId() {
+        FakeDevice shm = new FakeDevice() {
+            @Override
+            public java.util.List<SharedMemoryRegion> sharedMemoryRegions() {
+                return java.util.List.of(new SharedMemoryRegion(0, 0x40_0000_0000L, 0x2_0020_0000L));
+            }
+        };
+        try (MmioTransport withShm = new MmioTransport(shm, mem, irq)) {
+            MockDriver d = new MockDriver(withShm, mem);
+            d.write(SHM_SEL, 0);
+            assertEquals(0x0020_0000, d.read(SHM_LEN_LOW));
+            assertEquals(2, d.read(SHM_LEN_HIGH));
+            assertEquals(0, d.read(SHM_BASE_LOW));
+            assertEquals(0x40, d.read(SHM_BASE_HIGH));
+            for (int id : new int[] {1, -1, 0x100}) {
+                d.write(SHM_SEL, id);
+                assertEquals(-1, d.read(SHM_LEN_LOW), "no region " + id);
+                assertEquals(-1, d.read(SHM_LEN_HIGH));
+                assertEquals(-1, d.read(SHM_BASE_LOW));
+                assertEquals(-1, d.read(SHM_BASE_HIGH));
+            }
+        }
     }
 
     @Test

@@ -15,7 +15,9 @@ import dev.jkrun.vmm.VirtioConsoleConfig;
 import dev.jkrun.vmm.VirtioConsolePortsConfig;
 import dev.jkrun.vmm.VsockDeviceConfig;
 import dev.jkrun.vmm.vstate.VmControl;
+import dev.jkrun.devices.fs.dax.DaxWindow;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /** Each device type's one build function: its configuration record in, its device out. */
@@ -27,11 +29,13 @@ final class Devices {
      * share serves jkrun's init (not when the kernel boots an init of the caller's, see {@code KernelConfig.initPath}),
      * the VM's control sink and the resources closed with the VM.
      */
-    record Context(Optional<InitConfig> exec, boolean servesInit, VmControl control, List<AutoCloseable> resources) {}
+    record Context(Optional<InitConfig> exec, boolean servesInit, VmControl control, List<AutoCloseable> resources,
+                   Map<String, DaxWindow> daxWindows) {}
 
     static VirtioDevice build(DeviceConfig config, Context ctx) {
         if (config instanceof FsShare s) {
-            return Shares.device(s, ctx.exec(), ctx.servesInit(), ctx.control()::reportExitStatus);
+            return Shares.device(s, ctx.exec(), ctx.servesInit(), ctx.control()::reportExitStatus,
+                    ctx.daxWindows().get(s.tag()));
         }
         if (config instanceof DiskConfig d) {
             return Disks.device(d);

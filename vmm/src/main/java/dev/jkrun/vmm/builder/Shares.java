@@ -3,6 +3,7 @@ package dev.jkrun.vmm.builder;
 import dev.jkrun.devices.fs.FileSystem;
 import dev.jkrun.devices.fs.augment.AugmentFs;
 import dev.jkrun.devices.fs.augment.VirtualEntry;
+import dev.jkrun.devices.fs.dax.DaxWindow;
 import dev.jkrun.devices.fs.fuse.FuseServer;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.devices.fs.overlay.OverlayFs;
@@ -36,6 +37,12 @@ final class Shares {
      * host path. The share's own virtual entries ({@link AugmentFs}) come on top and win over those files.
      */
     static VirtioFs device(FsShare share, Optional<InitConfig> exec, boolean servesInit, IntConsumer exitStatus) {
+        return device(share, exec, servesInit, exitStatus, null);
+    }
+
+    /** {@link #device} with the share's DAX window (null: none), offered to the guest if the backend can map files. */
+    static VirtioFs device(FsShare share, Optional<InitConfig> exec, boolean servesInit, IntConsumer exitStatus,
+                           DaxWindow window) {
         List<VirtualEntry> virtual = new ArrayList<>();
         if (share.isRoot()) {
             exec.ifPresent(e -> {
@@ -75,7 +82,7 @@ final class Shares {
         if (!virtual.isEmpty() || augmentExit != null) {
             fs = new AugmentFs(fs, virtual, augmentExit);
         }
-        return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly()), fs instanceof AutoCloseable c ? c : null);
+        return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly(), window), fs instanceof AutoCloseable c ? c : null);
     }
 
     /**

@@ -5,6 +5,7 @@ import dev.jkrun.arch.x86_64.Cmdline;
 import dev.jkrun.arch.x86_64.Cpuid;
 import dev.jkrun.arch.x86_64.Gdt;
 import dev.jkrun.arch.x86_64.Layout;
+import dev.jkrun.devices.fs.dax.DaxWindow;
 import dev.jkrun.arch.x86_64.MpTable;
 import dev.jkrun.arch.x86_64.PageTables;
 import dev.jkrun.arch.x86_64.RamLayout;
@@ -50,6 +51,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Consumer;
 
 /**
@@ -114,7 +116,10 @@ public final class VmmBuilder {
                 devices.attach(console);
             }
             Optional<InitConfig> exec = config.exec().map(e -> Shares.completeInit(e, config));
-            Devices.Context context = new Devices.Context(exec, config.kernel().initPath().isEmpty(), control, resources);
+            Map<String, DaxWindow> daxWindows = DaxWindows.create(config.shares(), vm, memory.slots().size(),
+                    layout.lastAddress(), resources);
+            Devices.Context context = new Devices.Context(exec, config.kernel().initPath().isEmpty(), control, resources,
+                    daxWindows);
             VirtioBalloon balloon = null;
             for (DeviceConfig device : config.attachOrder()) {
                 VirtioDevice built = Devices.build(device, context);

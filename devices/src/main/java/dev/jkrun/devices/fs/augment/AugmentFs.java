@@ -551,6 +551,24 @@ public final class AugmentFs implements FileSystem, AutoCloseable {
     }
 
     @Override
+    public boolean supportsMapping() { return inner.supportsMapping(); }
+
+    @Override
+    public MapSource mapSource(Context ctx, long node, boolean writable) throws FsException {
+        Node n = node(node);
+        if (n == null) {
+            return inner.mapSource(ctx, node, writable);
+        }
+        if (n.entry.isDir()) {
+            throw new FsException(Errnos.EISDIR);
+        }
+        if (writable) {
+            throw new FsException(Errnos.EACCES, "virtual files are read-only");
+        }
+        return new MapSource.Bytes(n.entry.content());
+    }
+
+    @Override
     public IoctlResult ioctl(long node, long fh, int flags, int cmd, long arg, ByteBuffer in, int outSize)
             throws FsException {
         if (node(node) != null) {

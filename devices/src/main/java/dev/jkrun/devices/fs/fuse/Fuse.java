@@ -37,6 +37,7 @@ public final class Fuse {
 
     // struct sizes
     public static final int IN_HEADER = 40, OUT_HEADER = 16, ATTR = 88, ENTRY_OUT = 40 + ATTR, ATTR_OUT = 16 + ATTR,
+            SETUPMAPPING_IN = 40, REMOVEMAPPING_IN = 4, REMOVEMAPPING_ONE = 16,
             INIT_IN_COMPAT = 16, INIT_IN = 64, INIT_OUT = 64, GETATTR_IN = 16, SETATTR_IN = 88, FORGET_IN = 8,
             BATCH_FORGET_IN = 8, FORGET_ONE = 16, MKNOD_IN = 16, MKDIR_IN = 8, RENAME_IN = 8, RENAME2_IN = 16,
             LINK_IN = 8, OPEN_IN = 8, OPEN_OUT = 16, CREATE_IN = 16, RELEASE_IN = 24, FLUSH_IN = 24, READ_IN = 40,
@@ -48,6 +49,9 @@ public final class Fuse {
     public static final int MAX_BUFFER = 1 << 20;
     /** The most one COPY_FILE_RANGE copies (its u64 length is clamped), so one request cannot hold a worker long. */
     public static final long MAX_COPY_FILE_RANGE = 1L << 30;
+    /** fuse.h: the mapping may be written; REMOVEMAPPING carries at most PAGE_SIZE / 16 ranges. */
+    public static final long SETUPMAPPING_FLAG_WRITE = 1L;
+    public static final int REMOVEMAPPING_MAX_ENTRY = 4096 / 16;
     /** A request longer than this is refused E2BIG (header + the biggest op struct + {@link #MAX_BUFFER}). */
     public static final int MAX_REQUEST = MAX_BUFFER + 4096;
 

@@ -13,6 +13,7 @@ import dev.jkrun.devices.fs.IoctlResult;
 import dev.jkrun.devices.fs.Opened;
 import dev.jkrun.devices.fs.SetAttr;
 import dev.jkrun.devices.fs.StatFs;
+import dev.jkrun.devices.fs.dax.DaxWindow;
 import java.nio.BufferOverflowException;
 import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
@@ -46,6 +47,8 @@ public final class FuseServer {
 
     private final FileSystem fs;
     private final boolean readOnly;
+    /** The DAX window, or null: without one SETUPMAPPING and REMOVEMAPPING are ENOSYS. */
+    private final DaxWindow window;
     private volatile boolean initialized;
     private volatile int negotiatedMinor;
 
@@ -55,10 +58,17 @@ public final class FuseServer {
      * @param readOnly refuse every modifying request with EROFS before it reaches the backend, whatever the backend
      *     does (a guard for custom backends; the passthrough backend enforces read-only on its own as well)
      */
-    public FuseServer(FileSystem fs, boolean readOnly) {
+    public FuseServer(FileSystem fs, boolean readOnly) { this(fs, readOnly, null); }
+
+    /** A server with a DAX window ({@code window} may be null), used only if the backend supports mapping. */
+    public FuseServer(FileSystem fs, boolean readOnly, DaxWindow window) {
         this.fs = Objects.requireNonNull(fs, "fs");
         this.readOnly = readOnly;
+        this.window = window != null && fs.supportsMapping() ? window : null;
     }
+
+    /** The DAX window the guest may map files into, if any. */
+    public java.util.Optional<DaxWindow> daxWindow() { return java.util.Optional.ofNullable(window); }
 
     public FileSystem fileSystem() { return fs; }
 
@@ -140,6 +150,7 @@ public final class FuseServer {
             case SETATTR, SYMLINK, MKNOD, MKDIR, UNLINK, RMDIR, RENAME, RENAME2, LINK, CREATE, WRITE, SETXATTR,
                     REMOVEXATTR, FALLOCATE, COPY_FILE_RANGE, TMPFILE -> true;
             case OPEN -> body.remaining() < 4 || (body.getInt(0) & O_ACCMODE) != 0 || (body.getInt(0) & O_TRUNC) != 0;
+            case SETUPMAPPING -> body.remaining() < SETUPMAPPING_IN || (body.getLong(24) & SETUPMAPPING_FLAG_WRITE) != 0;
             case IOCTL -> body.remaining() < IOCTL_IN || body.getInt(12) != FileSystem.IOCTL_EXIT_CODE;
             default -> false;
         };
@@ -158,6 +169,9 @@ public final class FuseServer {
         switch (opcode) {
             case INIT -> { return init(unique, b, o); }
             case DESTROY -> {
+                if (window != null) {
+                    window.unmapAll();
+                }
                 fs.destroy();
                 initialized = false;
                 return ok(o, unique);
@@ -176,6 +190,14 @@ public final class FuseServer {
                 return 0;
             }
             case INTERRUPT -> { return 0; }
+            case SETUPMAPPING -> {
+                setupMapping(node, ctx, b);
+                return ok(o, unique);
+            }
+            case REMOVEMAPPING -> {
+                removeMapping(b);
+                return ok(o, unique);
+            }
             case GETATTR -> {
                 int flags = b.getInt(0);
                 long fh = b.getLong(8);
@@ -376,6 +398,44 @@ public final class FuseServer {
         return finish(o, unique);
     }
 
+    /**
+     * FUSE_SETUPMAPPING ({@code struct fuse_setupmapping_in}: fh, foffset, len, flags, moffset): the node's file range
+     * into the window. Linux sends fh -1 (fs/fuse/dax.c), so the file is opened here, with the caller's permissions;
+     * the window checks the ranges.
+     */
+    private void setupMapping(long node, Context ctx, ByteBuffer b) throws FsException {
+        if (window == null) {
+            throw new FsException(Errnos.ENOSYS, "no DAX window");
+        }
+        need(b, SETUPMAPPING_IN);
+        long fileOffset = b.getLong(8), length = b.getLong(16), flags = b.getLong(24), windowOffset = b.getLong(32);
+        boolean writable = (flags & SETUPMAPPING_FLAG_WRITE) != 0;
+        FileSystem.MapSource source = fs.mapSource(ctx, node, writable);
+        if (source instanceof FileSystem.MapSource.HostFile f) {
+            try (var fd = f.fd()) {
+                window.mapFile(fd, fileOffset, windowOffset, length, writable);
+            }
+        } else if (source instanceof FileSystem.MapSource.Bytes bytes) {
+            window.mapBytes(bytes.content(), fileOffset, windowOffset, length);
+        }
+    }
+
+    /** FUSE_REMOVEMAPPING: {@code struct fuse_removemapping_in} (count) then count (moffset, len) pairs. */
+    private void removeMapping(ByteBuffer b) throws FsException {
+        if (window == null) {
+            throw new FsException(Errnos.ENOSYS, "no DAX window");
+        }
+        need(b, REMOVEMAPPING_IN);
+        long count = Integer.toUnsignedLong(b.getInt(0));
+        if (count > REMOVEMAPPING_MAX_ENTRY || b.remaining() < REMOVEMAPPING_IN + count * REMOVEMAPPING_ONE) {
+            throw new FsException(Errnos.EINVAL, "REMOVEMAPPING of " + count + " ranges");
+        }
+        for (int i = 0; i < count; i++) {
+            int at = REMOVEMAPPING_IN + i * REMOVEMAPPING_ONE;
+            window.unmap(b.getLong(at), b.getLong(at + 8));
+        }
+    }
+
     private int init(long unique, ByteBuffer b, ByteBuffer o) throws FsException {
         need(b, INIT_IN_COMPAT);
         int major = b.getInt(0), minor = b.getInt(4), maxReadahead = b.getInt(8);
@@ -395,7 +455,7 @@ public final class FuseServer {
         if ((flags & INIT_EXT) != 0 && b.remaining() >= 20) {
             flags |= Integer.toUnsignedLong(b.getInt(16)) << 32;
         }
-        long wanted = fs.init(flags);
+        long wanted = fs.init(flags) | (window != null ? MAP_ALIGNMENT : 0);
         long agreed = flags & (SERVER_FLAGS | wanted);
         int ourMinor = Math.min(minor, KERNEL_MINOR_VERSION);
         o.putInt(KERNEL_VERSION).putInt(ourMinor).putInt(maxReadahead).putInt((int) agreed)
@@ -404,7 +464,7 @@ public final class FuseServer {
                 .putInt(MAX_BUFFER) // max_write
                 .putInt(1) // time_gran
                 .putShort((short) (MAX_BUFFER / 4096)) // max_pages
-                .putShort((short) 0) // map_alignment
+                .putShort((short) ((agreed & MAP_ALIGNMENT) != 0 ? window.alignmentShift() : 0)) // map_alignment (log2)
                 .putInt((int) (agreed >>> 32)) // flags2
                 .putInt(0); // max_stack_depth
         for (int i = 0; i < 6; i++) {

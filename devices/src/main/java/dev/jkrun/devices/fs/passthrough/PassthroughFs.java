@@ -853,6 +853,39 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         }
     }
 
+    @Override
+    public boolean supportsMapping() { return true; }
+
+    /** A regular file opened as OPEN would open it (the caller's permissions), for a DAX mapping; closed by the caller. */
+    @Override
+    public MapSource mapSource(Context ctx, long node, boolean writable) throws FsException {
+        try (Inode i = inode(node)) {
+            if (i.virtual != null) {
+                if (writable) {
+                    throw new FsException(Errnos.EROFS, "virtual file");
+                }
+                return new MapSource.Bytes(i.virtual.content());
+            }
+            if (options.readOnly() && writable) {
+                throw new FsException(Errnos.EROFS);
+            }
+            if (i.type != Stat.S_IFREG) {
+                throw new FsException(i.isDir() ? Errnos.EISDIR : Errnos.EACCES, "mapping of a non-regular file");
+            }
+            int hostFlags = (writable ? 2 /* O_RDWR */ : 0 /* O_RDONLY */) | O_NONBLOCK;
+            FileDescriptor fd = as(ctx, () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
+            if (writable) {
+                try {
+                    dropSetuid(fd); // as a write-open does: stores through the mapping change the file
+                } catch (NativeCallException e) {
+                    fd.close();
+                    throw new FsException(e.errno(), e.call());
+                }
+            }
+            return new MapSource.HostFile(fd);
+        }
+    }
+
     /** OPEN, and CREATE of a name that exists: only regular files and directories are opened, never followed. */
     private Opened openInode(Context ctx, Inode i, int flags) throws FsException {
         if (i.virtual != null) {

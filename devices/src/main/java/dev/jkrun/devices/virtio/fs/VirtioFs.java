@@ -1,6 +1,7 @@
 package dev.jkrun.devices.virtio.fs;
 
 import dev.jkrun.devices.RateLimitedLog;
+import dev.jkrun.devices.fs.dax.DaxWindow;
 import dev.jkrun.devices.fs.fuse.FuseServer;
 import dev.jkrun.devices.runtime.EventLoop;
 import dev.jkrun.devices.virtio.ActivationContext;
@@ -67,6 +68,12 @@ public final class VirtioFs implements VirtioDevice {
     public FuseServer server() { return server; }
 
     @Override
+    public java.util.List<SharedMemoryRegion> sharedMemoryRegions() {
+        return server.daxWindow().map(w -> java.util.List.of(new SharedMemoryRegion(
+                DaxWindow.CACHE_SHM_ID, w.guestAddress(), w.size()))).orElse(java.util.List.of());
+    }
+
+    @Override
     public int deviceType() { return DEVICE_TYPE; }
 
     @Override
@@ -108,6 +115,7 @@ public final class VirtioFs implements VirtioDevice {
             loop = null;
             failures.flush();
         }
+        server.daxWindow().ifPresent(DaxWindow::unmapAll); // a new driver starts with an empty window
     }
 
     @Override
