@@ -6,7 +6,7 @@
 # The guest fills 1 GiB of its tmpfs and removes it; the JVM's VmRSS is sampled until the reported pages have come
 # back. Prints the timeline and one RESULT line (returned_pct, half_s, ninety_s). Build on the host first
 # (mvn -q -o package -DskipTests -pl benchmarks,cli -am; benchmarks/run queue copies benchmarks/target/lib/).
-# Not run yet: written with the balloon, whose tier-1/2 tests ran on kvm-pvm, where libkrunfw's kernel cannot boot.
+# First run 2026-12-03: 97 % of a 1 GiB fill returned, half in 4.7 s, 90 % in 7.5 s (README.md, virtio-balloon).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
