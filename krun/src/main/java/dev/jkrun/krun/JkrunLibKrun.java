@@ -18,7 +18,6 @@ import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiScope;
 import dev.jkrun.init.GuestInit;
 import dev.jkrun.init.RLimit;
-import dev.jkrun.kvm.Kvm;
 import dev.jkrun.libc.EventFd;
 import dev.jkrun.libc.NativeCallException;
 import dev.jkrun.libc.ProcessCredentials;
@@ -32,6 +31,7 @@ import dev.jkrun.vmm.SerialConsoleConfig;
 import dev.jkrun.vmm.StopReason;
 import dev.jkrun.vmm.VirtioConsoleConfig;
 import dev.jkrun.vmm.VirtualMachine;
+import dev.jkrun.vmm.HostHypervisor;
 import dev.jkrun.vmm.VmBuilder;
 import dev.jkrun.vmm.VmConfig;
 import java.io.ByteArrayOutputStream;
@@ -884,17 +884,7 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_check_nested_virt() {
-        for (String p : List.of("/sys/module/kvm_intel/parameters/nested", "/sys/module/kvm_amd/parameters/nested")) {
-            try {
-                String v = Files.readString(Path.of(p)).trim();
-                if (v.equals("1") || v.equalsIgnoreCase("Y")) {
-                    return done("krun_check_nested_virt", 1);
-                }
-            } catch (IOException | RuntimeException ignored) {
-                // module not loaded or not readable: not this one
-            }
-        }
-        return done("krun_check_nested_virt", 0);
+        return done("krun_check_nested_virt", HostHypervisor.nestedVirtualization() ? 1 : 0);
     }
 
     @Override
@@ -915,16 +905,8 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_get_max_vcpus() {
-        final int capNrVcpus = 9, capMaxVcpus = 66;
-        try (Kvm kvm = Kvm.open()) {
-            int n = kvm.checkExtension(capMaxVcpus);
-            if (n <= 0) {
-                n = kvm.checkExtension(capNrVcpus);
-            }
-            if (n <= 0) {
-                n = 4; // the KVM API's documented minimum when neither capability answers
-            }
-            return done("krun_get_max_vcpus", Math.min(n, MachineConfig.MAX_VCPUS));
+        try {
+            return done("krun_get_max_vcpus", HostHypervisor.maxVcpus());
         } catch (RuntimeException e) {
             LOG.debug("krun_get_max_vcpus: {}", e.toString());
             return done("krun_get_max_vcpus", -EINVAL);

@@ -64,6 +64,33 @@ public final class Kvm implements AutoCloseable {
         return Ioctl.call(fd, "KVM_CHECK_EXTENSION", KvmIoctls.KVM_CHECK_EXTENSION, cap);
     }
 
+    /**
+     * The vCPUs one VM may have: KVM_CAP_MAX_VCPUS, else KVM_CAP_NR_VCPUS (the recommended count), else 4, the
+     * minimum Documentation/virt/kvm/api.rst promises when neither answers.
+     */
+    public int maxVcpus() {
+        int n = checkExtension(KvmCap.MAX_VCPUS);
+        if (n <= 0) {
+            n = checkExtension(KvmCap.NR_VCPUS);
+        }
+        return n > 0 ? n : 4;
+    }
+
+    /** Whether the host's KVM module lets guests run hypervisors of their own (kvm_intel/kvm_amd {@code nested}). */
+    public static boolean nestedAllowed() {
+        for (String p : java.util.List.of("/sys/module/kvm_intel/parameters/nested", "/sys/module/kvm_amd/parameters/nested")) {
+            try {
+                String v = java.nio.file.Files.readString(java.nio.file.Path.of(p)).trim();
+                if (v.equals("1") || v.equalsIgnoreCase("Y")) {
+                    return true;
+                }
+            } catch (java.io.IOException | RuntimeException ignored) {
+                // module not loaded or not readable: not this one
+            }
+        }
+        return false;
+    }
+
     /** Throws naming the first of libkrun's required capabilities this host lacks (notes §1.2). */
     public void requireCapabilities() {
         for (int cap : KvmCap.REQUIRED) {

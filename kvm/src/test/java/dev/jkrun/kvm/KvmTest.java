@@ -65,6 +65,8 @@ class KvmTest {
             assertTrue(cpuid.stream().anyMatch(e -> e.function() == 0), "leaf 0 missing: " + cpuid);
             assertFalse(kvm.msrIndexList().isEmpty());
             assertNotNull(Kvm.hostVirtualization());
+            int max = kvm.maxVcpus();
+            assertTrue(max >= 1 && max >= Math.min(4, kvm.checkExtension(KvmCap.NR_VCPUS)), "max vCPUs " + max);
         }
     }
 
