@@ -261,7 +261,8 @@ public interface LibKrun {
     /**
      * The uid the process switches to right before the VM starts (after it is built: disks and devices opened as
      * the caller). jkrun: supported; the whole process (every JVM thread) switches, as libkrun's does, and a failed
-     * switch makes krun_start_enter return its negative errno with nothing run.
+     * switch, or one after which any thread keeps another id or a capability, makes krun_start_enter return its
+     * negative errno ({@code -EPERM}) with nothing run.
      */
     int krun_setuid(@u_int32_t int ctx_id, @uid_t int uid);
 

@@ -65,8 +65,22 @@ public final class FileDescriptor implements AutoCloseable {
         return fd;
     }
 
+    /**
+     * The access mode ({@link #O_RDONLY}, {@link #O_WRONLY} or {@link #O_RDWR}) of the open file behind {@code fd}, a
+     * descriptor the caller holds (fcntl F_GETFL); an O_PATH descriptor reads as O_RDONLY. Throws EBADF when
+     * {@code fd} is not open.
+     */
+    public static int accessMode(int fd) {
+        int flags = Native.libc().fcntl(fd, F_GETFL, 0);
+        if (flags < 0) {
+            throw new NativeCallException("fcntl(F_GETFL, " + fd + ")", Native.errno());
+        }
+        return flags & O_ACCMODE;
+    }
+
     private static final int MFD_CLOEXEC = 1;
-    private static final int F_DUPFD_CLOEXEC = 1030;
+    private static final int F_GETFL = 3, F_DUPFD_CLOEXEC = 1030;
+    private static final int O_ACCMODE = 3;
 
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
 

@@ -45,8 +45,10 @@ public interface LibC {
     @IgnoreError long gettid();
     @IgnoreError String strerror(int errnum);
     @SaveError int dup(int fd);
-    @SaveError int setuid(int uid);
-    @SaveError int setgid(int gid);
+    @SaveError int setresuid(int ruid, int euid, int suid);
+    @SaveError int setresgid(int rgid, int egid, int sgid);
+    @SaveError int getresuid(@jnr.ffi.annotations.Out int[] ruid, @jnr.ffi.annotations.Out int[] euid, @jnr.ffi.annotations.Out int[] suid);
+    @SaveError int getresgid(@jnr.ffi.annotations.Out int[] rgid, @jnr.ffi.annotations.Out int[] egid, @jnr.ffi.annotations.Out int[] sgid);
     @SaveError int setgroups(long size, int[] list);
     @SaveError int getgroups(int size, @jnr.ffi.annotations.Out int[] list);
     @IgnoreError int getgid();

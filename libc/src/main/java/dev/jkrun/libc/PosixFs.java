@@ -339,9 +339,10 @@ public final class PosixFs {
         checkInt("removexattr", FS.removexattr(z(path), z(name)));
     }
 
-    /** setfsuid(2) for the calling thread; returns the previous fsuid. */
+    /** setfsuid(2) for the calling thread; returns the previous fsuid (-1 changes nothing: the current one). */
     public static int setfsuid(int uid) { return FS.setfsuid(uid); }
 
+    /** setfsgid(2) for the calling thread; returns the previous fsgid (-1 changes nothing: the current one). */
     public static int setfsgid(int gid) { return FS.setfsgid(gid); }
 
     public static int geteuid() { return FS.geteuid(); }

@@ -20,6 +20,8 @@ public final class CompressedKernel {
     /** A Java array's limit: no decompressed kernel may be larger, whatever the RAM. */
     public static final long MAX_IMAGE = Integer.MAX_VALUE - 16;
     private static final int CHUNK = 1 << 16;
+    /** RFC 8878: the frame magic as a little-endian number, and the most a block decompresses to (128 KiB). */
+    private static final long ZSTD_FRAME_MAGIC = 0xFD2FB528L, ZSTD_BLOCK_MAX = 128 << 10;
 
     private CompressedKernel() {}
 
@@ -55,6 +57,9 @@ public final class CompressedKernel {
                     + " stream in the file (magic " + hex(magic) + " not found)");
         }
         long cap = Math.min(Math.max(maxBytes, 0), MAX_IMAGE);
+        if (format == KernelFormat.IMAGE_ZSTD) {
+            refuseLargeZstdWindows(name, data, at, cap);
+        }
         InputStream raw = new ByteArrayInputStream(data, at, data.length - at);
         byte[] out = new byte[(int) Math.min(cap, Math.max(CHUNK, (long) data.length * 4))];
         int len = 0;
@@ -84,6 +89,79 @@ public final class CompressedKernel {
                     + " stream at offset " + at + ": " + e.getMessage(), e);
         }
         return len == out.length ? out : Arrays.copyOf(out, len);
+    }
+
+    /**
+     * aircompressor's streaming zstd decoder hands out none of a frame's bytes before it has decoded a whole window
+     * of them (the content size when that is smaller), whatever the reader asks for: a few bytes of header that
+     * declare a 1 GiB window, followed by blocks of zeros, would make it buffer (and copy, block by block) that
+     * much before the cap above is ever looked at. So every frame is walked first (RFC 8878 section 3.1.1) and
+     * refused when what the decoder may hold, its window but no more than its blocks can produce, exceeds the cap.
+     * Raw and RLE blocks say what they produce; a compressed one makes at most Block_Maximum_Size (the window, at
+     * most 128 KiB). The walk ends at the first byte that does not start a frame, or a block it cannot read: there
+     * the decoder fails too.
+     */
+    private static void refuseLargeZstdWindows(Path name, byte[] data, int at, long cap) {
+        long p = at;
+        while (p + 5 <= data.length && le(data, p, 4) == ZSTD_FRAME_MAGIC) {
+            long frame = p;
+            int fhd = data[(int) p + 4] & 0xff;
+            boolean singleSegment = (fhd & 0x20) != 0;
+            int fcsSize = (fhd >>> 6) == 0 ? (singleSegment ? 1 : 0) : 1 << (fhd >>> 6);
+            p += 5;
+            long window = -1;
+            if (!singleSegment) {
+                if (p >= data.length) {
+                    return;
+                }
+                int wd = data[(int) p++] & 0xff;
+                long base = 1L << (10 + (wd >>> 3));
+                window = base + (base >>> 3) * (wd & 7);
+            }
+            p += new int[] {0, 1, 2, 4}[fhd & 3]; // dictionary id
+            if (p + fcsSize > data.length) {
+                return;
+            }
+            long content = fcsSize == 0 ? -1 : le(data, p, fcsSize) + (fcsSize == 2 ? 256 : 0);
+            if (fcsSize == 8 && content < 0) {
+                content = Long.MAX_VALUE; // beyond 2^63: as good as endless
+            }
+            p += fcsSize;
+            long held = window < 0 ? content : content < 0 ? window : Math.min(window, content);
+            long blockMax = Math.min(held, ZSTD_BLOCK_MAX);
+            long produced = 0;
+            boolean last = false;
+            while (!last && p + 3 <= data.length) {
+                int header = (int) le(data, p, 3);
+                int size = header >>> 3;
+                last = (header & 1) != 0;
+                p += 3;
+                switch ((header >>> 1) & 3) {
+                    case 0 -> { produced += size; p += size; }      // raw
+                    case 1 -> { produced += size; p += 1; }         // RLE: one byte, size times
+                    case 2 -> { produced += blockMax; p += size; }  // compressed
+                    default -> { return; }                         // reserved: corrupt
+                }
+            }
+            if (Math.min(held, produced) > cap) {
+                throw new KernelFormatException(KernelFormatException.Reason.OVERFLOW, name + ": the zstd frame at offset "
+                        + frame + " has a window of " + held + " bytes and blocks for up to " + produced
+                        + " bytes: the decoder would buffer more than " + cap + " bytes (the guest's RAM)");
+            }
+            if (!last) {
+                return;
+            }
+            p += (fhd & 4) != 0 ? 4 : 0; // content checksum
+        }
+    }
+
+    /** {@code n} (at most 8) little-endian bytes at {@code p}, which the caller checked lie inside {@code data}. */
+    private static long le(byte[] data, long p, int n) {
+        long v = 0;
+        for (int i = n - 1; i >= 0; i--) {
+            v = (v << 8) | (data[(int) p + i] & 0xff);
+        }
+        return v;
     }
 
     private static String label(KernelFormat f) { return f == KernelFormat.IMAGE_GZ ? "gzip" : "zstd"; }

@@ -5,11 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.airlift.compress.zstd.ZstdOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -87,6 +89,81 @@ class CompressedKernelTest {
             // exactly at the cap is fine
             assertEquals(8 << 20, CompressedKernel.decompress(Path.of("k"), packed, f, 8 << 20).length);
         }
+    }
+
+    /**
+     * A zstd frame (RFC 8878) that declares a window of {@code 2^windowLog} bytes and no content size, then
+     * {@code blocks} RLE blocks of 128 KiB of zeros: 6 + 4 * blocks bytes.
+     */
+    static byte[] zstdRleFrame(int windowLog, int blocks) {
+        byte[] f = new byte[6 + 4 * blocks];
+        System.arraycopy(CompressedKernel.ZSTD_MAGIC, 0, f, 0, 4);
+        f[5] = (byte) ((windowLog - 10) << 3);
+        for (int i = 0; i < blocks; i++) {
+            int header = (128 << 10) << 3 | 1 << 1 | (i == blocks - 1 ? 1 : 0);
+            f[6 + 4 * i] = (byte) header;
+            f[7 + 4 * i] = (byte) (header >>> 8);
+            f[8 + 4 * i] = (byte) (header >>> 16);
+        }
+        return f;
+    }
+
+    /** Heap bytes this thread allocates while {@code r} runs (HotSpot's count; no timing). */
+    private static long allocatedBy(Runnable r) {
+        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long before = mx.getCurrentThreadAllocatedBytes();
+        r.run();
+        return mx.getCurrentThreadAllocatedBytes() - before;
+    }
+
+    /**
+     * 100 MiB of zeros in ~100 KiB of gzip, or in 3 KiB of zstd whose header declares a 128 MiB window (aircompressor
+     * buffers a whole window before it hands out a byte), also behind a harmless first frame: with a 1 MiB cap each
+     * is refused without the decoders allocating much more than the cap, rather than 100 MiB (or, for the window,
+     * tens of GiB of copies and an OutOfMemoryError).
+     */
+    @Test
+    void aHundredMiBBombIsRefusedWithoutAllocatingIt() throws Exception {
+        assumeTrue(((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).isThreadAllocatedMemoryEnabled());
+        byte[] gz;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (OutputStream z = new GZIPOutputStream(out)) {
+            byte[] mib = new byte[1 << 20];
+            for (int i = 0; i < 100; i++) {
+                z.write(mib);
+            }
+        }
+        gz = out.toByteArray();
+        byte[] window = zstdRleFrame(27, 800);
+        byte[] behind = concat(zstd(elf()), window);
+        for (Object[] bomb : new Object[][] {{KernelFormat.IMAGE_GZ, gz}, {KernelFormat.IMAGE_ZSTD, window},
+                {KernelFormat.IMAGE_ZSTD, behind}}) {
+            KernelFormat f = (KernelFormat) bomb[0];
+            byte[] packed = (byte[]) bomb[1];
+            assertTrue(packed.length < 200 << 10, "a bomb: " + packed.length);
+            KernelFormatException[] e = new KernelFormatException[1];
+            long allocated = allocatedBy(() -> e[0] = assertThrows(KernelFormatException.class,
+                    () -> CompressedKernel.decompress(Path.of("k"), packed, f, 1 << 20)));
+            assertEquals(KernelFormatException.Reason.OVERFLOW, e[0].reason(), e[0].getMessage());
+            assertTrue(allocated < 16 << 20, f + ": allocated " + allocated + " bytes for a 1 MiB cap");
+        }
+    }
+
+    /**
+     * A large window is refused only when the frame can fill it past the cap: Linux's own zstd payloads declare
+     * 128 MiB (zstd -22 from a pipe) around a kernel of a few MiB, and a small guest must still boot them.
+     */
+    @Test
+    void aLargeWindowAroundLittleContentDecompresses() {
+        assertEquals(3 << 17, CompressedKernel.decompress(Path.of("k"), zstdRleFrame(27, 3), KernelFormat.IMAGE_ZSTD, 1 << 20).length);
+        KernelFormatException e = assertThrows(KernelFormatException.class,
+                () -> CompressedKernel.decompress(Path.of("k"), zstdRleFrame(27, 9), KernelFormat.IMAGE_ZSTD, 1 << 20));
+        assertEquals(KernelFormatException.Reason.OVERFLOW, e.reason(), e.getMessage());
+        assertTrue(e.getMessage().contains("window of 134217728 bytes"), e.getMessage());
+        // a window within the cap leaves the refusal to the cap on what comes out
+        KernelFormatException small = assertThrows(KernelFormatException.class,
+                () -> CompressedKernel.decompress(Path.of("k"), zstdRleFrame(18, 9), KernelFormat.IMAGE_ZSTD, 1 << 20));
+        assertTrue(small.getMessage().contains("decompresses to more than 1048576 bytes"), small.getMessage());
     }
 
     @Test

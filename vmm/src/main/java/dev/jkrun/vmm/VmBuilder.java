@@ -13,6 +13,9 @@ import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.InvalidInitConfigException;
 import dev.jkrun.init.RLimit;
 import dev.jkrun.init.RootDisk;
+import dev.jkrun.libc.Errno;
+import dev.jkrun.libc.FileDescriptor;
+import dev.jkrun.libc.NativeCallException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -442,6 +445,7 @@ public final class VmBuilder {
     public static final class DiskBuilder {
         private String id;
         private Path path;
+        private Integer fd;
         private ImageFormat format = ImageFormat.RAW;
         private boolean readOnly;
         private SyncMode sync = SyncMode.FULL;
@@ -458,15 +462,18 @@ public final class VmBuilder {
 
         public DiskBuilder path(Path path) {
             this.path = path;
+            this.fd = null;
             return this;
         }
 
         /**
          * The image behind a descriptor the caller holds (AVF's {@code addDisk(fd)}): jkrun opens it again through
-         * {@code /proc/self/fd}, with the disk's own read-only setting, and the caller keeps owning {@code fd}.
+         * {@code /proc/self/fd}, with the disk's own read-only setting, and the caller keeps owning {@code fd}. A
+         * writable disk needs a descriptor opened O_RDWR.
          */
         public DiskBuilder fd(int fd) {
             this.path = fdPath("disk.fd", fd);
+            this.fd = fd;
             return this;
         }
 
@@ -515,6 +522,10 @@ public final class VmBuilder {
             }
             if (sync == null) {
                 throw new ConfigurationException("disk.sync", "disk '" + id + "' needs a sync mode");
+            }
+            if (fd != null && readableFd("disk.fd", fd) != FileDescriptor.O_RDWR && !readOnly) {
+                throw new ConfigurationException("disk.fd", "disk '" + id + "': descriptor " + fd
+                        + " is open read-only: set readOnly or pass a read-write descriptor");
             }
             return new DiskConfig(id, path, readOnly, format, sync, allowBackingFiles, directIo);
         }
@@ -849,11 +860,30 @@ public final class VmBuilder {
         }
     }
 
-    /** A descriptor of this process as a path that opens the same file again (Linux's /proc/self/fd magic links). */
+    /**
+     * A descriptor of this process as a path that opens the same file again (Linux's /proc/self/fd magic links).
+     * That open grants what the file's permissions allow, not what {@code fd} allowed, so {@code fd} must be open
+     * for reading, and whoever opens the path for writing checks {@link #readableFd} says O_RDWR.
+     */
     static Path fdPath(String field, int fd) {
+        readableFd(field, fd);
+        return Path.of("/proc/self/fd/" + fd);
+    }
+
+    /** The access mode of {@code fd}, an open descriptor that is not write-only. */
+    static int readableFd(String field, int fd) {
         if (fd < 0) {
             throw new ConfigurationException(field, "not a file descriptor: " + fd);
         }
-        return Path.of("/proc/self/fd/" + fd);
+        int mode;
+        try {
+            mode = FileDescriptor.accessMode(fd);
+        } catch (NativeCallException e) {
+            throw new ConfigurationException(field, e.errno() == Errno.EBADF ? "descriptor " + fd + " is not open" : e.getMessage());
+        }
+        if (mode == FileDescriptor.O_WRONLY) {
+            throw new ConfigurationException(field, "descriptor " + fd + " is open write-only; jkrun reads from it");
+        }
+        return mode;
     }
 }

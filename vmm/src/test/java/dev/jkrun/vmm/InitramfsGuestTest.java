@@ -177,8 +177,12 @@ class InitramfsGuestTest {
         ConfigurationException e = assertThrows(ConfigurationException.class, () -> VmBuilder.create().kernel(k -> k.kernelFd(-1)));
         assertEquals("kernel.fd", e.field());
         ConfigurationException closed = assertThrows(ConfigurationException.class,
-                () -> VmBuilder.create().kernel(k -> k.kernelFd(999_999)).build());
-        assertEquals("kernel.path", closed.field(), closed.getMessage());
+                () -> VmBuilder.create().kernel(k -> k.kernelFd(999_999)));
+        assertEquals("kernel.fd", closed.field(), closed.getMessage());
+        assertTrue(closed.getMessage().contains("not open"), closed.getMessage());
+        ConfigurationException initrd = assertThrows(ConfigurationException.class,
+                () -> VmBuilder.create().kernel(k -> k.initramfsFd(999_999)));
+        assertEquals("kernel.initramfs_fd", initrd.field(), initrd.getMessage());
     }
 
     @Test

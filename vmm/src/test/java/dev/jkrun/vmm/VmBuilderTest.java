@@ -11,6 +11,7 @@ import dev.jkrun.devices.fs.FileSystem;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import dev.jkrun.init.RLimit;
+import dev.jkrun.libc.FileDescriptor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -217,6 +218,34 @@ class VmBuilderTest {
 
     @Test
     void diskThatIsMissing() { rejects("disk.path", b -> b.disk(d -> d.path(tmp.resolve("missing.img")))); }
+
+    @Test
+    void diskFdGrantsNoMoreThanTheDescriptorDoes() throws Exception {
+        // /proc/self/fd/N opens the file anew with what its permissions allow: a read-only descriptor must not
+        // become a writable disk, nor a write-only one a readable disk
+        String img = Files.write(tmp.resolve("fd.img"), new byte[4096]).toString();
+        try (FileDescriptor ro = FileDescriptor.open(img, FileDescriptor.O_RDONLY);
+                FileDescriptor wo = FileDescriptor.open(img, FileDescriptor.O_WRONLY);
+                FileDescriptor rw = FileDescriptor.open(img, FileDescriptor.O_RDWR)) {
+            rejects("disk.fd", b -> b.disk(d -> d.id("ro").fd(ro.raw())));
+            rejects("disk.fd", b -> b.disk(d -> d.id("ro").readOnly(false).fd(ro.raw())));
+            ConfigurationException e = assertThrows(ConfigurationException.class,
+                    () -> VmBuilder.create().disk(d -> d.fd(ro.raw())).build());
+            assertTrue(e.getMessage().contains("read-only") && e.getMessage().contains("readOnly"), e.getMessage());
+            assertTrue(VmBuilder.create().disk(d -> d.fd(ro.raw()).readOnly(true)).build().disks().get(0).readOnly());
+            assertFalse(VmBuilder.create().disk(d -> d.fd(rw.raw())).build().disks().get(0).readOnly());
+            ConfigurationException w = assertThrows(ConfigurationException.class,
+                    () -> VmBuilder.create().disk(d -> d.fd(wo.raw()).readOnly(true)));
+            assertEquals("disk.fd", w.field(), w.getMessage());
+            assertTrue(w.getMessage().contains("write-only"), w.getMessage());
+        }
+        for (int bad : new int[] {-1, 999_999}) {
+            ConfigurationException e = assertThrows(ConfigurationException.class, () -> VmBuilder.create().disk(d -> d.fd(bad)));
+            assertEquals("disk.fd", e.field(), e.getMessage());
+        }
+        ConfigurationException closed = assertThrows(ConfigurationException.class, () -> VmBuilder.create().disk(d -> d.fd(999_999)));
+        assertTrue(closed.getMessage().contains("descriptor 999999 is not open"), closed.getMessage());
+    }
 
     @Test
     void diskIdTooLong() throws Exception {

@@ -51,19 +51,20 @@ public final class HostCalls {
 
     /**
      * Runs {@code op} (through {@link #sys}) with this thread's fsuid/fsgid set to the guest caller's when
-     * {@code switchCredentials} (the VMM runs as root, the way virtiofsd does).
+     * {@code switchCredentials} (the VMM runs as root, the way virtiofsd does), then back to what the thread had:
+     * not necessarily 0, since krun_setgid may have moved the process to another gid.
      */
     public static <T> T as(boolean switchCredentials, Context ctx, Op<T> op) throws FsException {
         if (!switchCredentials || (ctx.uid() == 0 && ctx.gid() == 0)) {
             return sys(op);
         }
-        PosixFs.setfsgid(ctx.gid());
-        PosixFs.setfsuid(ctx.uid());
+        int fsgid = PosixFs.setfsgid(ctx.gid());
+        int fsuid = PosixFs.setfsuid(ctx.uid());
         try {
             return sys(op);
         } finally {
-            PosixFs.setfsuid(0);
-            PosixFs.setfsgid(0);
+            PosixFs.setfsuid(fsuid);
+            PosixFs.setfsgid(fsgid);
         }
     }
 
