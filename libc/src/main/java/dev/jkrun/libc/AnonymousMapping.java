@@ -8,9 +8,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * the native layers (KVM memory slots) and the memory module's accessors only.
  */
 public final class AnonymousMapping implements AutoCloseable {
-    private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10,
+    private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2,
             MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
     private static final int MADV_DONTNEED = 4, MADV_REMOVE = 9, MADV_DONTFORK = 10;
+    private static final int MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
     private static final AtomicLong MAPPED = new AtomicLong();
     private final long size;
     private final AtomicLong address;
@@ -103,9 +104,15 @@ public final class AnonymousMapping implements AutoCloseable {
 
     /**
      * Maps {@code length} bytes of {@code fd} from {@code fileOffset} over {@code [offset, offset+length)} of this
-     * mapping (MAP_FIXED: the range keeps its address, which a KVM memory slot may point at). {@code shared}: writes
-     * reach the file (the descriptor must be open for writing); otherwise they stay private copies. Offsets and
-     * length must be multiples of 4 KiB inside the mapping. Returns false once unmapped.
+     * mapping, keeping the range's address (which a KVM memory slot may point at). {@code shared}: writes reach the
+     * file (the descriptor must be open for writing); otherwise they stay private copies. Offsets and length must be
+     * multiples of 4 KiB inside the mapping. Returns false once unmapped.
+     *
+     * <p>The file is mapped at an address of the kernel's choosing first and then moved over the range
+     * (mremap MREMAP_FIXED, which replaces the range in one step): a MAP_FIXED mmap would drop the range's pages
+     * before the file's mmap handler runs, and when that handler fails (proc, sysfs, a FUSE direct_io file) the
+     * range would stay unmapped for a moment, where another thread's mmap could land inside guest-visible memory.
+     * On failure the range is left as it was.
      */
     public synchronized boolean mapFileAt(long offset, FileDescriptor fd, long fileOffset, long length, boolean shared) {
         checkRange("file mapping", offset, length);
@@ -116,12 +123,16 @@ public final class AnonymousMapping implements AutoCloseable {
         if (a == 0) {
             return false;
         }
-        long at = Native.libc().mmap(a + offset, length, PROT_READ | PROT_WRITE,
-                (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED | MAP_NORESERVE, fd.raw(), fileOffset, 0);
+        long staged = Native.libc().mmap(0, length, PROT_READ | PROT_WRITE, (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_NORESERVE,
+                fd.raw(), fileOffset, 0);
+        if (staged == -1) {
+            throw new NativeCallException("mmap(" + fd.what() + " at " + fileOffset + ", " + length + " bytes)", Native.errno());
+        }
+        long at = Native.libc().mremap(staged, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, a + offset);
         if (at == -1) {
             int errno = Native.errno();
-            resetAt(offset, length); // a failed MAP_FIXED may have left the range unmapped
-            throw new NativeCallException("mmap(" + fd.what() + " at " + fileOffset + ", " + length + " bytes)", errno);
+            Native.libc().munmap(staged, length);
+            throw new NativeCallException("mremap(" + fd.what() + " over the window, " + length + " bytes)", errno);
         }
         Native.libc().madvise(at, length, MADV_DONTFORK);
         return true;
@@ -134,13 +145,31 @@ public final class AnonymousMapping implements AutoCloseable {
         if (a == 0) {
             return false;
         }
-        long at = Native.libc().mmap(a + offset, length, PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0, 0);
+        // staged and moved over the range in one step, as in mapFileAt: the range is never unmapped in between
+        long staged = Native.libc().mmap(0, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, 0);
+        if (staged == -1) {
+            throw new NativeCallException("mmap(anonymous, " + length + " bytes)", Native.errno());
+        }
+        long at = Native.libc().mremap(staged, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, a + offset);
         if (at == -1) {
-            throw new NativeCallException("mmap(anonymous, fixed, " + length + " bytes)", Native.errno());
+            int errno = Native.errno();
+            Native.libc().munmap(staged, length);
+            throw new NativeCallException("mremap(anonymous over the window, " + length + " bytes)", errno);
         }
         Native.libc().madvise(at, length, MADV_DONTFORK);
         return true;
+    }
+
+    /**
+     * {@link #resetAt} and then the copy of {@code data[from, from+count)} to its start, in one step under this
+     * mapping's lock, so no file mapping can take the range between the two (a store into it could then reach a
+     * file, or fault past its end).
+     */
+    public synchronized boolean resetAndWrite(long offset, long length, byte[] data, int from, int count) {
+        if (count > length) {
+            throw new IllegalArgumentException(count + " bytes into a range of " + length);
+        }
+        return resetAt(offset, length) && write(offset, data, from, count);
     }
 
     /** Copies {@code data[from, from+count)} to {@code offset} of this mapping; false once unmapped. */
@@ -152,7 +181,9 @@ public final class AnonymousMapping implements AutoCloseable {
         if (a == 0) {
             return false;
         }
-        Native.runtime().getMemoryManager().newPointer(a + offset, count).put(0, data, from, count);
+        if (count > 0) {
+            Native.runtime().getMemoryManager().newPointer(a + offset, count).put(0, data, from, count);
+        }
         return true;
     }
 

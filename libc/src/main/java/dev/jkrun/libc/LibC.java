@@ -27,6 +27,7 @@ public interface LibC {
      */
     @SaveError long mmap(long addr, long length, int prot, int flags, int fd, long offset, long unused);
     @SaveError int munmap(long addr, long length);
+    @SaveError long mremap(long oldAddress, long oldSize, long newSize, int flags, long newAddress);
     @SaveError int madvise(long addr, long length, int advice);
     @SaveError int ioctl(int fd, long request, long arg);
     @SaveError int ioctl(int fd, long request, Pointer arg);

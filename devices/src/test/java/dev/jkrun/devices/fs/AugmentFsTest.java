@@ -196,6 +196,37 @@ class AugmentFsTest {
     }
 
     @Test
+    void aUsedUpOneShotStillHidesAndGuardsTheHostFile(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("agent"), "host-agent");
+        Files.writeString(dir.resolve("zz"), "z"); // listed last by nobody in particular: hidden names may end a listing
+        AugmentFs fs = new AugmentFs(new PassthroughFs(dir, PassthroughOptions.builder().build()),
+                List.of(VirtualEntry.file("agent", MARKER, 0755, true), VirtualEntry.file("zz", MARKER, 0644, false)), null);
+        fs.lookup(Context.ROOT, FileSystem.ROOT_ID, name("agent"));
+        assertEquals(Errnos.ENOENT, errno(() -> fs.lookup(Context.ROOT, FileSystem.ROOT_ID, name("agent"))),
+                "not the host file behind it");
+        assertEquals(Errnos.EROFS, errno(() -> fs.unlink(FileSystem.ROOT_ID, name("agent"))));
+        assertEquals(Errnos.EEXIST, errno(() -> fs.create(Context.ROOT, FileSystem.ROOT_ID, name("agent"), 1, 0644, 0)));
+        assertEquals(Errnos.EROFS, errno(() -> fs.rename(FileSystem.ROOT_ID, name("zz"), FileSystem.ROOT_ID, name("agent"), 0)));
+        assertEquals("host-agent", Files.readString(dir.resolve("agent")));
+        // a listing whose last inner names are hidden still goes on to the virtual entries
+        long fh = fs.opendir(Context.ROOT, FileSystem.ROOT_ID, 0).fh();
+        List<String> all = new ArrayList<>();
+        long cookie = 0;
+        for (int call = 0; call < 10; call++) {
+            DirNames names = new DirNames();
+            fs.readdir(FileSystem.ROOT_ID, fh, cookie, names);
+            if (names.names.isEmpty()) {
+                break;
+            }
+            all.addAll(names.names);
+            cookie = names.next;
+        }
+        all.sort(null);
+        assertEquals(List.of(".", "..", "zz"), all, "the virtual zz once, the used-up agent and the host names hidden");
+        fs.close();
+    }
+
+    @Test
     void anInnerNodeIdInTheVirtualRangeIsRefused() {
         FileSystem rogue = new FileSystem() {
             @Override

@@ -17,11 +17,33 @@ import java.util.Map;
  * memory reserved without backing (MAP_NORESERVE: only what the guest touches or maps costs anything), a KVM memory
  * slot each, one after another above RAM on 1 GiB boundaries. Sizes are rounded up to 2 MiB, the granule Linux maps
  * a DAX window in (fs/fuse/dax.c FUSE_DAX_SZ).
+ *
+ * <p>A guest can split its window into one host mapping (VMA) per granule, and every VM of the JVM shares the
+ * process's {@code vm.max_map_count}: past it thread creation and allocations fail for all of them. So the windows
+ * of all VMs alive in the JVM together hold at most a quarter of that count in granules ({@link #budgetGranules()};
+ * 32 GiB at the default 65530), and a window beyond it is a configuration error naming {@code fs.shm_size}.
  */
 final class DaxWindows {
     static final long GRANULE = 2L << 20;
 
+    private static final java.util.concurrent.atomic.AtomicLong RESERVED_GRANULES = new java.util.concurrent.atomic.AtomicLong();
+
     private DaxWindows() {}
+
+    /** Granules all live windows of this JVM may hold together. */
+    static long budgetGranules() {
+        long maxMapCount = 65530;
+        try {
+            // readAllLines, not readString: procfs reports a size that makes readString stop after one byte
+            maxMapCount = Long.parseLong(java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/sys/vm/max_map_count")).get(0).trim());
+        } catch (java.io.IOException | RuntimeException e) {
+            // the kernel's default
+        }
+        return Math.max(0, maxMapCount / 4);
+    }
+
+    /** Granules the live windows of this JVM hold. */
+    static long reservedGranules() { return RESERVED_GRANULES.get(); }
 
     /** Windows by share tag; each is added to {@code resources} (closed with the VM). */
     static Map<String, DaxWindow> create(List<FsShare> shares, Vm vm, int firstSlot, long ramEnd,
@@ -38,8 +60,31 @@ final class DaxWindows {
                 throw new ConfigurationException("fs.shm_size", "share '" + s.tag() + "': a DAX window of "
                         + s.shmSizeBytes() + " bytes does not fit below " + (Layout.SHM_LIMIT >> 30) + " GiB of guest-physical space");
             }
-            HostDaxWindow w = new HostDaxWindow(AnonymousMapping.map(size), at);
-            resources.add(w);
+            long granules = size / GRANULE;
+            long budget = budgetGranules();
+            if (RESERVED_GRANULES.addAndGet(granules) > budget) {
+                RESERVED_GRANULES.addAndGet(-granules);
+                throw new ConfigurationException("fs.shm_size", "share '" + s.tag() + "': a DAX window of " + (size >> 20)
+                        + " MiB would take the DAX windows of this JVM's VMs past " + (budget * GRANULE >> 30)
+                        + " GiB (a quarter of vm.max_map_count in 2 MiB granules)");
+            }
+            HostDaxWindow w;
+            try {
+                w = new HostDaxWindow(AnonymousMapping.map(size), at);
+            } catch (RuntimeException e) {
+                RESERVED_GRANULES.addAndGet(-granules);
+                throw e;
+            }
+            boolean[] closed = {false};
+            resources.add(() -> {
+                synchronized (closed) {
+                    if (!closed[0]) {
+                        closed[0] = true;
+                        w.close();
+                        RESERVED_GRANULES.addAndGet(-granules);
+                    }
+                }
+            });
             vm.setUserMemoryRegion(slot++, GuestAddress.of(at), w.mapping());
             windows.put(s.tag(), w);
             at = (at + size + Layout.SHM_ALIGNMENT - 1) & -Layout.SHM_ALIGNMENT;

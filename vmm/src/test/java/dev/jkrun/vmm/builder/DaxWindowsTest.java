@@ -32,6 +32,7 @@ class DaxWindowsTest {
     @Test
     void windowsSitAboveRamAndFourGibOnGibBoundariesRoundedToTwoMib() throws Exception {
         List<AutoCloseable> resources = new ArrayList<>();
+        long before = DaxWindows.reservedGranules();
         try (Kvm kvm = Kvm.open(); Vm vm = kvm.createVm()) {
             Map<String, DaxWindow> w = DaxWindows.create(List.of(share("a", 3 << 20), share("none", 0),
                     share("b", 1L << 30)), vm, 1, 512L << 20, resources);
@@ -45,10 +46,16 @@ class DaxWindowsTest {
             ConfigurationException e = assertThrows(ConfigurationException.class,
                     () -> DaxWindows.create(List.of(share("huge", 1L << 40)), vm, 4, 1L << 30, resources));
             assertTrue(e.getMessage().contains("fs.shm_size"), e.getMessage());
+            long budget = DaxWindows.budgetGranules() * DaxWindows.GRANULE;
+            ConfigurationException over = assertThrows(ConfigurationException.class,
+                    () -> DaxWindows.create(List.of(share("over", budget)), vm, 5, 1L << 30, resources));
+            assertTrue(over.getMessage().contains("max_map_count"), over.getMessage());
+            assertEquals(before + 2 + 512 + 1, DaxWindows.reservedGranules(), "the refused window holds nothing");
         } finally {
             for (AutoCloseable r : resources) {
                 r.close();
             }
         }
+        assertEquals(before, DaxWindows.reservedGranules(), "closing the windows gives their granules back");
     }
 }

@@ -106,7 +106,11 @@ public final class AugmentFs implements FileSystem, AutoCloseable {
 
     private static boolean reserved(long id) { return Long.compareUnsigned(id - NODE_BASE, NODE_END - NODE_BASE) < 0; }
 
-    /** The live virtual child {@code name} of {@code parent} (the root or a virtual directory), or null. */
+    /**
+     * The virtual child {@code name} of {@code parent} (the root or a virtual directory), or null. A one-shot file
+     * already looked up stays here as a tombstone: it no longer resolves (LOOKUP answers ENOENT) but still hides the
+     * inner name and refuses changes to it, so the hidden host file never becomes reachable.
+     */
     private Node child(long parent, byte[] name) {
         Map<String, Node> children = parent == ROOT_ID ? rootChildren : null;
         Node p = node(parent);
@@ -116,8 +120,7 @@ public final class AugmentFs implements FileSystem, AutoCloseable {
         if (children == null) {
             return null;
         }
-        Node n = children.get(key(name));
-        return n == null || n.gone ? null : n;
+        return children.get(key(name));
     }
 
     private Attr attr(Node n) {
@@ -360,7 +363,7 @@ public final class AugmentFs implements FileSystem, AutoCloseable {
         if (offset >= 0) {
             Hiding hiding = new Hiding(sink);
             inner.readdir(node, fh, offset, hiding);
-            if (hiding.produced || hiding.full) {
+            if (hiding.forwarded || hiding.full) {
                 return; // the guest asks again after the last cookie; the virtual entries follow the inner end
             }
             offset = ROOT_VIRTUAL_COOKIE;
@@ -373,16 +376,16 @@ public final class AugmentFs implements FileSystem, AutoCloseable {
      * listing starts with "." and "..", as a virtual directory's own listing must.
      */
     private void listVirtual(long self, Map<String, Node> children, long offset, long base, DirSink sink, boolean dots) {
-        List<Node> live;
+        List<Node> all; // positions in the list of every entry, used-up one-shots included: cookies stay stable
         synchronized (children) {
-            live = children.values().stream().filter(c -> !c.gone).toList();
+            all = List.copyOf(children.values());
         }
         int extra = dots ? 2 : 0;
         long start = offset - base; // the index to list from (dots count as the first two)
-        if (Long.compareUnsigned(start, (long) live.size() + extra) >= 0) {
+        if (Long.compareUnsigned(start, (long) all.size() + extra) >= 0) {
             return;
         }
-        for (long i = start; i < live.size() + extra; i++) {
+        for (long i = start; i < all.size() + extra; i++) {
             byte[] name;
             long ino;
             int type;
@@ -395,7 +398,10 @@ public final class AugmentFs implements FileSystem, AutoCloseable {
                     e = new Entry(0, 0, new Attr(self, 0, 0, 0, 0, 0, 0, 0, 0, S_IFDIR, 2, 0, 0, 0, 4096), 0, 0);
                 }
             } else {
-                Node c = live.get((int) (i - extra));
+                Node c = all.get((int) (i - extra));
+                if (c.gone) {
+                    continue;
+                }
                 name = c.name;
                 ino = c.id;
                 type = c.entry.isDir() ? DT_DIR : DT_REG;
@@ -413,7 +419,7 @@ public final class AugmentFs implements FileSystem, AutoCloseable {
     /** Passes the inner root listing on without the names a virtual entry hides; notes whether it is over. */
     private final class Hiding implements DirSink {
         private final DirSink sink;
-        boolean produced, full;
+        boolean forwarded, full;
 
         Hiding(DirSink sink) { this.sink = sink; }
 
@@ -429,7 +435,6 @@ public final class AugmentFs implements FileSystem, AutoCloseable {
 
         @Override
         public boolean add(long ino, long nextOffset, int type, byte[] name, Entry entry) {
-            produced = true;
             if (child(ROOT_ID, name) != null) {
                 if (entry != null && entry.nodeId() != 0) {
                     inner.forget(entry.nodeId(), 1); // the lookup this entry counted
@@ -442,6 +447,7 @@ public final class AugmentFs implements FileSystem, AutoCloseable {
             }
             boolean added = sink.add(ino, nextOffset, type, name, entry);
             full |= !added;
+            forwarded |= added;
             return added;
         }
     }

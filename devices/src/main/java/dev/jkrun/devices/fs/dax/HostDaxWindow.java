@@ -68,11 +68,8 @@ public final class HostDaxWindow implements DaxWindow {
         if (contentOffset < 0) {
             throw new FsException(Errnos.EINVAL, "offset " + Long.toUnsignedString(contentOffset));
         }
-        mapping.resetAt(windowOffset, length);
-        if (contentOffset < content.length) {
-            int count = (int) Math.min(length, content.length - contentOffset);
-            mapping.write(windowOffset, content, (int) contentOffset, count);
-        }
+        int count = contentOffset < content.length ? (int) Math.min(length, content.length - contentOffset) : 0;
+        mapping.resetAndWrite(windowOffset, length, content, count == 0 ? 0 : (int) contentOffset, count);
     }
 
     @Override

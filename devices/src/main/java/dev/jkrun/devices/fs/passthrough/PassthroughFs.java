@@ -876,15 +876,40 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             FileDescriptor fd = as(ctx, () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
             if (writable) {
                 try {
-                    dropSetuid(fd); // as a write-open does: stores through the mapping change the file
-                } catch (NativeCallException e) {
+                    writableMappingAllowed(fd);
+                } catch (NativeCallException | FsException e) {
                     fd.close();
-                    throw new FsException(e.errno(), e.call());
+                    throw e instanceof NativeCallException n ? new FsException(n.errno(), n.call()) : (FsException) e;
                 }
             }
             return new MapSource.HostFile(fd);
         }
     }
+
+    /**
+     * A store through a mapping is not a write(2): the kernel neither clears setuid/setgid bits nor drops file
+     * capabilities for it. So a file keeps a writable mapping only when, after the bits were dropped as a write-open
+     * drops them, it carries neither (EPERM otherwise; the guest then writes it through FUSE).
+     */
+    private void writableMappingAllowed(FileDescriptor fd) throws FsException {
+        dropSetuid(fd);
+        if (options.allowSetuid()) {
+            return;
+        }
+        if ((PosixFs.fstat(fd).mode() & 06000) != 0) {
+            throw new FsException(Errnos.EPERM, "writable mapping of a setuid/setgid file");
+        }
+        try {
+            PosixFs.getxattr(procPath(fd), SECURITY_CAPABILITY, null, 0);
+            throw new FsException(Errnos.EPERM, "writable mapping of a file with capabilities");
+        } catch (NativeCallException e) {
+            if (e.errno() != Errnos.ENODATA && e.errno() != Errnos.EOPNOTSUPP) {
+                throw e;
+            }
+        }
+    }
+
+    private static final byte[] SECURITY_CAPABILITY = "security.capability".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     /** OPEN, and CREATE of a name that exists: only regular files and directories are opened, never followed. */
     private Opened openInode(Context ctx, Inode i, int flags) throws FsException {
