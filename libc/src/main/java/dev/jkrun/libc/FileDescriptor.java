@@ -79,10 +79,26 @@ public final class FileDescriptor implements AutoCloseable {
     }
 
     private static final int MFD_CLOEXEC = 1;
-    private static final int F_GETFL = 3, F_DUPFD_CLOEXEC = 1030;
+    private static final int F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030, FD_CLOEXEC = 1;
     private static final int O_ACCMODE = 3;
 
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
+
+    /** Sets O_NONBLOCK on the open file (shared with every descriptor of it, as fcntl F_SETFL is). */
+    public void setNonBlocking() {
+        int flags = Native.libc().fcntl(raw(), F_GETFL, 0);
+        if (flags < 0 || Native.libc().fcntl(raw(), F_SETFL, flags | O_NONBLOCK) < 0) {
+            throw new NativeCallException("fcntl(F_SETFL O_NONBLOCK, " + this + ")", Native.errno());
+        }
+    }
+
+    /** Sets or clears this descriptor's close-on-exec flag. */
+    public void setCloseOnExec(boolean on) {
+        int flags = Native.libc().fcntl(raw(), F_GETFD, 0);
+        if (flags < 0 || Native.libc().fcntl(raw(), F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC) < 0) {
+            throw new NativeCallException("fcntl(F_SETFD, " + this + ")", Native.errno());
+        }
+    }
 
     public int raw() {
         int v = fd.get();

@@ -16,6 +16,7 @@ final class LibCSocket {
 
     public interface Calls {
     @SaveError int socket(int domain, int type, int protocol);
+    @SaveError int socketpair(int domain, int type, int protocol, @Out int[] sv);
     @SaveError int bind(int fd, @In byte[] addr, int addrlen);
     @SaveError int listen(int fd, int backlog);
     @SaveError int accept4(int fd, Pointer addr, Pointer addrlen, int flags);

@@ -21,7 +21,7 @@ import jnr.ffi.Runtime;
 public final class Sockets {
     public static final int SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_NONBLOCK = 04000, SOCK_CLOEXEC = 02000000;
     public static final int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
-    public static final int SOL_SOCKET = 1, SO_REUSEADDR = 2, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8,
+    public static final int SOL_SOCKET = 1, SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8,
             SO_REUSEPORT = 15;
     /** listen(2) clamps the backlog to this ({@code net.core.somaxconn}'s default). */
     public static final int SOMAXCONN = 4096;
@@ -51,6 +51,35 @@ public final class Sockets {
             throw new NativeCallException("socket", errno());
         }
         return FileDescriptor.adopt(rc, "socket");
+    }
+
+    /**
+     * socketpair(2) of AF_UNIX sockets of {@code type} (SOCK_STREAM, SOCK_DGRAM), both non-blocking and close-on-exec;
+     * {@code inheritable} leaves close-on-exec off the second, for a child process (passt) to be given.
+     */
+    public static FileDescriptor[] socketPair(int type, boolean inheritable) {
+        int[] sv = new int[2];
+        check("socketpair", NET.socketpair(SockAddr.AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv));
+        FileDescriptor a = FileDescriptor.adopt(sv[0], "socketpair");
+        FileDescriptor b = FileDescriptor.adopt(sv[1], "socketpair");
+        if (inheritable) {
+            try {
+                b.setCloseOnExec(false);
+            } catch (RuntimeException e) {
+                a.close();
+                b.close();
+                throw e;
+            }
+        }
+        return new FileDescriptor[] {a, b};
+    }
+
+    /** The type of socket {@code fd} is (SO_TYPE: SOCK_STREAM, SOCK_DGRAM...); throws ENOTSOCK for another file. */
+    public static int socketType(int fd) {
+        byte[] v = new byte[4];
+        int[] len = {4};
+        check("getsockopt(SO_TYPE, " + fd + ")", NET.getsockopt(fd, SOL_SOCKET, SO_TYPE, v, len));
+        return ByteBuffer.wrap(v).order(ByteOrder.nativeOrder()).getInt();
     }
 
     public static void bind(FileDescriptor fd, SockAddr addr) {

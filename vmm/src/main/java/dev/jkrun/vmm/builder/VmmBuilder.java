@@ -108,9 +108,8 @@ public final class VmmBuilder {
                 pio.register(TEST_EXIT_PORT, 4, testExitPort(control));
             }
 
-            VirtioConsole console = null;
             Consoles.Built consoles = Consoles.create(config.console(), config.consolePorts(), config.exec().isPresent(), resources);
-            console = consoles.device();
+            VirtioConsole console = consoles.device();
             MmioDeviceManager devices = new MmioDeviceManager(vm, mmio, memory, resources, virtioDevices(config));
             if (console != null) {
                 devices.attach(console);
@@ -155,7 +154,10 @@ public final class VmmBuilder {
             if (console != null) {
                 vmm.setConsoleResizer(console::resize); // the device raises its own config interrupt
             }
-            consoles.panicWatch().ifPresent(w -> vmm.setPanicSource(w::panic));
+            consoles.panicWatch().ifPresent(w -> vmm.setPanicSource(() -> {
+                console.drainOutput(2000); // the panic line may still be in hvc0's queue when the reset exits
+                return w.panic();
+            }));
             consoles.control().ifPresent(c -> vmm.addStopRequester(() -> c.post("poweroff\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII))));
             if (config.testExitPort()) {
                 vmm.addStopRequester(() -> { });   // the test exit port's read side tells the guest; see testExitPort

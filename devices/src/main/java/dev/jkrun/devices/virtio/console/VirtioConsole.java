@@ -187,6 +187,40 @@ public final class VirtioConsole implements VirtioDevice {
         }
     }
 
+    /**
+     * Moves what the driver has already queued on the ports' tx queues to the host now and waits for that, at most
+     * {@code timeoutMillis}: a stop decided on a vCPU (a reset right after a panic, libkrun's {@code panic=-1}) must
+     * not overtake the console output that preceded it, or the panic line that explains the stop is lost. Returns
+     * whether the drain finished in time (true when the device is not active).
+     */
+    public boolean drainOutput(long timeoutMillis) {
+        Session s = session;
+        if (s == null) {
+            return true;
+        }
+        if (s.loop.inLoopThread()) {
+            s.drainAll();
+            return true;
+        }
+        java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
+        s.loop.execute(() -> {
+            try {
+                s.drainAll();
+            } finally {
+                done.complete(null);
+            }
+        });
+        try {
+            done.get(timeoutMillis, java.util.concurrent.TimeUnit.MILLISECONDS);
+            return true;
+        } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
     @Override
     public void reset() {
         synchronized (lock) {
@@ -317,6 +351,13 @@ public final class VirtioConsole implements VirtioDevice {
         }
 
         private Queue queue(int qi) { return ctx.queue(qi).queue(); }
+
+        /** One drain turn of every port's tx queue, on the loop's thread. */
+        void drainAll() {
+            for (Tx t : tx) {
+                t.drain();
+            }
+        }
 
         private void notifyGuest(Queue q) {
             if (q.needsNotification(mem)) {

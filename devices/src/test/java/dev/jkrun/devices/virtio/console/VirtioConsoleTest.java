@@ -75,6 +75,19 @@ class VirtioConsoleTest {
     }
 
     @Test
+    void drainOutputTakesWhatTheDriverQueuedWithoutAKick() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        VirtioConsole c = Consoles.streams(new java.io.ByteArrayInputStream(new byte[0]), out);
+        assertTrue(c.drainOutput(TIMEOUT), "an inactive device has nothing to drain");
+        MockDriver d = driver(c);
+        d.init(1L << VirtioConsole.VIRTIO_CONSOLE_F_SIZE);
+        DriverQueue tx = d.queue(1);
+        tx.add(List.of(bytes("Kernel panic - not syncing: x\n"))); // queued, then the vCPU resets: no kick
+        assertTrue(c.drainOutput(TIMEOUT));
+        assertEquals("Kernel panic - not syncing: x\n", out.toString());
+    }
+
+    @Test
     void rxRoundTripWithEventIdx() throws Exception {
         PipedOutputStream host = new PipedOutputStream();
         PipedInputStream in = new PipedInputStream(host);
