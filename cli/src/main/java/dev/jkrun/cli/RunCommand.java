@@ -4,6 +4,7 @@ import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.virtio.vsock.VsockConfig;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
+import dev.jkrun.devices.virtio.net.VirtioNet;
 import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import dev.jkrun.init.InitConfig;
@@ -20,6 +21,7 @@ import dev.jkrun.vmm.RngDeviceConfig;
 import dev.jkrun.vmm.StopReason;
 import dev.jkrun.vmm.VirtualMachine;
 import dev.jkrun.vmm.VmConfig;
+import dev.jkrun.vmm.NetDeviceConfig;
 import dev.jkrun.vmm.VsockDeviceConfig;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -56,6 +58,8 @@ final class RunCommand {
         List<VsockPort> vsockPorts = new ArrayList<>();
         List<PortMapping> published = new ArrayList<>();
         boolean tsi = true;
+        boolean tsiSet = false;
+        List<Object[]> nics = new ArrayList<>(); // {NetDeviceConfig.Backend, byte[] mac or null}
         boolean rng = true;
         boolean balloon = true;
         boolean hyperthreading = false;
@@ -75,7 +79,21 @@ final class RunCommand {
                 case "--disk" -> disks.add(parseDisk(args.value(o)));
                 case "--vsock" -> vsockPorts.add(parseVsock(args.value(o)));
                 case "--port" -> published.add(parsePort(args.value(o)));
-                case "--net" -> tsi = parseNet(args.value(o));
+                case "--net" -> {
+                    String v = args.value(o);
+                    if (v.equals("tsi") || v.equals("none")) {
+                        tsi = parseNet(v);
+                        tsiSet = true;
+                    } else {
+                        nics.add(new Object[] {parseNic(v), null});
+                    }
+                }
+                case "--mac" -> {
+                    if (nics.isEmpty()) {
+                        throw new Main.UsageException("--mac sets the MAC of the NIC of the --net before it; there is none");
+                    }
+                    nics.get(nics.size() - 1)[1] = parseMac(args.value(o));
+                }
                 case "--no-rng" -> rng = false;
                 case "--no-balloon" -> balloon = false;
                 case "--hyperthreading" -> hyperthreading = true;
@@ -118,6 +136,17 @@ final class RunCommand {
         ConsoleConfig console = consoleOutput.<ConsoleConfig>map(ConsoleConfig.ToFile::new).orElse(new ConsoleConfig.Stdio());
         KernelConfig kernel = new KernelConfig(Optional.empty(), krunfw, Optional.empty(), List.of());
         VmConfig config = new VmConfig(machine(cpus, memory, hyperthreading, nestedVirt), kernel, console, all, disks, Optional.of(exec), false);
+        for (int i = 0; i < nics.size(); i++) {
+            byte[] mac = (byte[]) nics.get(i)[1];
+            if (mac == null) { // libkrun's default MAC, its last byte plus the NIC's index
+                mac = new byte[] {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) (0xee + i)};
+            }
+            config = config.withDevice(new NetDeviceConfig("eth" + i, mac, VirtioNet.COMPAT_FEATURES,
+                    (NetDeviceConfig.Backend) nics.get(i)[0]));
+        }
+        if (!nics.isEmpty() && !tsiSet) {
+            tsi = false; // a NIC turns TSI off, as libkrun does; --net tsi keeps it
+        }
         if (!tsi && !published.isEmpty()) {
             throw new Main.UsageException("--port publishes a guest port through TSI, which --net none turns off");
         }
@@ -312,6 +341,60 @@ final class RunCommand {
         } catch (IllegalArgumentException e) {
             throw new Main.UsageException("--port needs HOST:GUEST with ports 1..65535, got '" + spec + "'");
         }
+    }
+
+    /**
+     * A NIC's backend: passt (jkrun starts Debian's passt), unixstream=PATH, unixstream=fd=N, unixgram=PATH[:vfkit],
+     * unixgram=fd=N.
+     */
+    static NetDeviceConfig.Backend parseNic(String spec) {
+        String usage = "--net is tsi, none, passt, unixstream=PATH|fd=N or unixgram=PATH[:vfkit]|fd=N, got '" + spec + "'";
+        if (spec.equals("passt")) {
+            return new NetDeviceConfig.Passt(Path.of("/usr/bin/passt"));
+        }
+        if (spec.startsWith("tap=")) {
+            throw new Main.UsageException("--net tap=NAME: jkrun has no tap backend yet; use passt, unixstream or unixgram");
+        }
+        boolean stream = spec.startsWith("unixstream="), gram = spec.startsWith("unixgram=");
+        if (!stream && !gram) {
+            throw new Main.UsageException(usage);
+        }
+        String v = spec.substring(spec.indexOf('=') + 1);
+        if (v.startsWith("fd=")) {
+            int fd;
+            try {
+                fd = Integer.parseInt(v.substring(3));
+            } catch (NumberFormatException e) {
+                throw new Main.UsageException(usage);
+            }
+            if (fd < 0) {
+                throw new Main.UsageException(usage);
+            }
+            return stream ? new NetDeviceConfig.UnixStreamFd(fd) : new NetDeviceConfig.UnixGramFd(fd);
+        }
+        boolean vfkit = gram && v.endsWith(":vfkit");
+        String path = vfkit ? v.substring(0, v.length() - ":vfkit".length()) : v;
+        if (path.isEmpty()) {
+            throw new Main.UsageException(usage);
+        }
+        return stream ? new NetDeviceConfig.UnixStreamPath(Path.of(path)) : new NetDeviceConfig.UnixGramPath(Path.of(path), vfkit);
+    }
+
+    /** xx:xx:xx:xx:xx:xx, a unicast address. */
+    static byte[] parseMac(String spec) {
+        String[] parts = spec.split(":");
+        byte[] mac = new byte[6];
+        boolean ok = parts.length == 6;
+        for (int i = 0; ok && i < 6; i++) {
+            ok = parts[i].matches("[0-9a-fA-F]{2}");
+            if (ok) {
+                mac[i] = (byte) Integer.parseInt(parts[i], 16);
+            }
+        }
+        if (!ok || (mac[0] & 1) != 0) {
+            throw new Main.UsageException("--mac needs a unicast xx:xx:xx:xx:xx:xx, got '" + spec + "'");
+        }
+        return mac;
     }
 
     /** tsi (the default: libkrun's networking without a NIC) or none. */

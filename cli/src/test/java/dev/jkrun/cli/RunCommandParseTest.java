@@ -1,5 +1,6 @@
 package dev.jkrun.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -109,6 +110,19 @@ class RunCommandParseTest {
         assertEquals(80, RunCommand.parsePort("8080:80").guestPort());
         for (String bad : new String[] {"8080", "8080:", ":80", "0:80", "8080:70000", "a:b", "1:2:3"}) {
             assertThrows(Main.UsageException.class, () -> RunCommand.parsePort(bad), bad);
+        }
+        assertEquals(new dev.jkrun.vmm.NetDeviceConfig.UnixStreamPath(Path.of("/run/p.sock")), RunCommand.parseNic("unixstream=/run/p.sock"));
+        assertEquals(new dev.jkrun.vmm.NetDeviceConfig.UnixStreamFd(5), RunCommand.parseNic("unixstream=fd=5"));
+        assertEquals(new dev.jkrun.vmm.NetDeviceConfig.UnixGramPath(Path.of("/run/g.sock"), true), RunCommand.parseNic("unixgram=/run/g.sock:vfkit"));
+        assertEquals(new dev.jkrun.vmm.NetDeviceConfig.UnixGramPath(Path.of("/run/g.sock"), false), RunCommand.parseNic("unixgram=/run/g.sock"));
+        assertEquals(new dev.jkrun.vmm.NetDeviceConfig.UnixGramFd(3), RunCommand.parseNic("unixgram=fd=3"));
+        assertEquals(new dev.jkrun.vmm.NetDeviceConfig.Passt(Path.of("/usr/bin/passt")), RunCommand.parseNic("passt"));
+        for (String bad : new String[] {"tap=tap0", "unixstream=", "unixstream=fd=x", "unixgram=fd=-1", "slirp"}) {
+            assertThrows(Main.UsageException.class, () -> RunCommand.parseNic(bad), bad);
+        }
+        assertArrayEquals(new byte[] {2, 0, 0, (byte) 0xab, 0, 1}, RunCommand.parseMac("02:00:00:ab:00:01"));
+        for (String bad : new String[] {"01:00:00:00:00:01", "02:00:00:00:00", "02:00:00:00:00:0g", "2:0:0:0:0:1"}) {
+            assertThrows(Main.UsageException.class, () -> RunCommand.parseMac(bad), bad);
         }
         assertTrue(RunCommand.parseNet("tsi"));
         assertFalse(RunCommand.parseNet("none"));

@@ -27,6 +27,7 @@ import dev.jkrun.loader.krunfw.KrunfwNotFoundException;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.ConsolePortConfig;
 import dev.jkrun.vmm.MachineConfig;
+import dev.jkrun.vmm.NetDeviceConfig;
 import dev.jkrun.vmm.SerialConsoleConfig;
 import dev.jkrun.vmm.StopReason;
 import dev.jkrun.vmm.VirtioConsoleConfig;
@@ -348,13 +349,49 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_add_net_unixstream(int ctx_id, String c_path, int fd, byte[] c_mac, int features, int flags) {
-        return unsupported("krun_add_net_unixstream", ctx_id, c_path, fd, c_mac, features, flags);
+        return addNet("krun_add_net_unixstream", ctx_id, c_path, fd, c_mac, features, flags, false);
     }
 
     @Override
     public int krun_add_net_unixgram(int ctx_id, String c_path, int fd, byte[] c_mac, int features, int flags) {
-        return unsupported("krun_add_net_unixgram", ctx_id, c_path, fd, c_mac, features, flags);
+        return addNet("krun_add_net_unixgram", ctx_id, c_path, fd, c_mac, features, flags, true);
     }
+
+    /**
+     * libkrun's rules: exactly one of path and fd (fd >= 0); a 6-byte MAC; features within NET_ALL_FEATURES; flags
+     * NET_FLAG_DHCP_CLIENT, and NET_FLAG_VFKIT for unixgram only; else -EINVAL. jkrun's init has no DHCP client
+     * yet: NET_FLAG_DHCP_CLIENT is -ENOTSUP rather than a NIC the guest never configures.
+     */
+    private int addNet(String fn, int ctxId, String path, int fd, byte[] mac, int features, int flags, boolean gram) {
+        Object[] args = {ctxId, path, fd, mac, features, flags};
+        KrunContext c = contexts.get(ctxId);
+        int allowedFlags = KrunConstants.NET_FLAG_DHCP_CLIENT | (gram ? KrunConstants.NET_FLAG_VFKIT : 0);
+        if ((path == null) == (fd < 0) || mac == null || mac.length < 6 || (features & ~NET_ALL_FEATURES) != 0
+                || (flags & ~allowedFlags) != 0) {
+            return done(fn, c == null ? -ENOENT : -EINVAL, args);
+        }
+        if (c == null) {
+            return done(fn, -ENOENT, args);
+        }
+        if ((flags & KrunConstants.NET_FLAG_DHCP_CLIENT) != 0) {
+            return done(fn, -ENOTSUP, args);
+        }
+        NetDeviceConfig.Backend b;
+        try {
+            b = gram ? path != null ? new NetDeviceConfig.UnixGramPath(Path.of(path), (flags & KrunConstants.NET_FLAG_VFKIT) != 0)
+                    : new NetDeviceConfig.UnixGramFd(fd)
+                    : path != null ? new NetDeviceConfig.UnixStreamPath(Path.of(path)) : new NetDeviceConfig.UnixStreamFd(fd);
+        } catch (InvalidPathException e) {
+            return done(fn, -EINVAL, args);
+        }
+        synchronized (c) {
+            c.nets.add(new KrunContext.Net(b, Arrays.copyOf(mac, 6), features));
+        }
+        return done(fn, 0, args);
+    }
+
+    private static final int NET_ALL_FEATURES = KrunConstants.COMPAT_NET_FEATURES | KrunConstants.NET_FEATURE_GUEST_TSO6
+            | KrunConstants.NET_FEATURE_HOST_TSO6;
 
     @Override
     public int krun_add_net_tap(int ctx_id, String c_tap_name, byte[] c_mac, int features, int flags) {
@@ -363,17 +400,56 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_set_passt_fd(int ctx_id, int fd) {
-        return unsupported("krun_set_passt_fd", ctx_id, fd);
+        String fn = "krun_set_passt_fd";
+        KrunContext c = contexts.get(ctx_id);
+        if (fd < 0) {
+            return done(fn, c == null ? -ENOENT : -EINVAL, ctx_id, fd);
+        }
+        return legacyNet(fn, c, new NetDeviceConfig.UnixStreamFd(fd), ctx_id, fd);
     }
 
     @Override
     public int krun_set_gvproxy_path(int ctx_id, String c_path) {
-        return unsupported("krun_set_gvproxy_path", ctx_id, c_path);
+        String fn = "krun_set_gvproxy_path";
+        KrunContext c = contexts.get(ctx_id);
+        if (c_path == null) {
+            return done(fn, c == null ? -ENOENT : -EINVAL, ctx_id, c_path);
+        }
+        try {
+            return legacyNet(fn, c, new NetDeviceConfig.UnixGramPath(Path.of(c_path), true), ctx_id, c_path);
+        } catch (InvalidPathException e) {
+            return done(fn, -EINVAL, ctx_id, c_path);
+        }
+    }
+
+    /** The legacy single NIC: refused (-EINVAL) once krun_add_net_* added one, as libkrun's net_index check. */
+    private int legacyNet(String fn, KrunContext c, NetDeviceConfig.Backend b, Object... args) {
+        if (c == null) {
+            return done(fn, -ENOENT, args);
+        }
+        synchronized (c) {
+            if (!c.nets.isEmpty()) {
+                return done(fn, -EINVAL, args);
+            }
+            c.legacyNet = b;
+        }
+        return done(fn, 0, args);
     }
 
     @Override
     public int krun_set_net_mac(int ctx_id, byte[] c_mac) {
-        return unsupported("krun_set_net_mac", ctx_id, c_mac);
+        String fn = "krun_set_net_mac";
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, ctx_id, c_mac);
+        }
+        if (c_mac == null || c_mac.length < 6) {
+            return done(fn, -EINVAL, ctx_id, c_mac);
+        }
+        synchronized (c) {
+            c.legacyMac = Arrays.copyOf(c_mac, 6);
+        }
+        return done(fn, 0, ctx_id, c_mac);
     }
 
     @Override
@@ -1303,8 +1379,16 @@ public final class JkrunLibKrun implements LibKrun {
             b.smbiosOemStrings(c.oemStrings.toArray(String[]::new));
         }
         // libkrun's rule: an explicit device with its TSI features; else, unless disabled, the implicit one, which has
-        // TSI for IPv4/IPv6 when the VM has no NIC (always, in jkrun) and the port map.
-        int scope = c.explicitVsockTsi != null ? c.explicitVsockTsi : c.implicitVsockDisabled ? 0 : TsiConfig.HIJACK_INET;
+        // TSI for IPv4/IPv6 when the VM has no NIC, and the port map.
+        for (KrunContext.Net n : c.nets) {
+            b.net(nb -> nb.mac(n.mac()).features(n.features()).backend(n.backend()));
+        }
+        if (c.legacyNet != null) { // libkrun adds it after the others, with the legacy offloads
+            b.net(nb -> nb.mac(c.legacyMac != null ? c.legacyMac : LEGACY_MAC).features(KrunConstants.COMPAT_NET_FEATURES)
+                    .backend(c.legacyNet));
+        }
+        boolean nic = !c.nets.isEmpty() || c.legacyNet != null;
+        int scope = c.explicitVsockTsi != null ? c.explicitVsockTsi : c.implicitVsockDisabled || nic ? 0 : TsiConfig.HIJACK_INET;
         b.network(n -> {
             n.tsi((scope & TsiConfig.HIJACK_INET) != 0).unixSockets((scope & TsiConfig.HIJACK_UNIX) != 0);
             if (c.tsiScope != null) {
@@ -1380,6 +1464,9 @@ public final class JkrunLibKrun implements LibKrun {
         }
         return out;
     }
+
+    /** libkrun's default MAC for the legacy NIC. */
+    private static final byte[] LEGACY_MAC = {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) 0xee};
 
     private int unsupported(String fn, Object... args) {
         int ctxId = (Integer) args[0];

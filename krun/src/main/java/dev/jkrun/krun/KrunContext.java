@@ -78,6 +78,16 @@ final class KrunContext {
 
     EventFd shutdownEventFd;
 
+    /** One krun_add_net_* NIC: backend, MAC, offload features. */
+    record Net(dev.jkrun.vmm.NetDeviceConfig.Backend backend, byte[] mac, int features) {}
+
+    /** krun_add_net_unixstream/unixgram NICs, eth0 first. */
+    final List<Net> nets = new ArrayList<>();
+    /** krun_set_passt_fd / krun_set_gvproxy_path: the legacy single NIC, added after the others at start. */
+    dev.jkrun.vmm.NetDeviceConfig.Backend legacyNet;
+    /** krun_set_net_mac: the legacy NIC's MAC (libkrun's default 5a:94:ef:e4:0c:ee otherwise). */
+    byte[] legacyMac;
+
     KrunContext(int id) { this.id = id; }
 
     boolean hasRoot() {

@@ -44,6 +44,7 @@ import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.BalloonDeviceConfig;
 import dev.jkrun.vmm.RngDeviceConfig;
 import dev.jkrun.vmm.StopReason;
+import dev.jkrun.vmm.NetDeviceConfig;
 import dev.jkrun.vmm.VmConfig;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
@@ -116,14 +117,14 @@ class LibKrunConformanceTest {
     }
 
     /** Functions whose every valid call is -ENOTSUP in jkrun: README.md's first table. */
-    static final Set<String> UNSUPPORTED = Set.of("krun_add_net_unixstream", "krun_add_net_unixgram", "krun_add_net_tap",
-            "krun_set_passt_fd", "krun_set_gvproxy_path", "krun_set_net_mac", "krun_set_gpu_options",
+    static final Set<String> UNSUPPORTED = Set.of("krun_add_net_tap", "krun_set_gpu_options",
             "krun_set_gpu_options2", "krun_add_display", "krun_display_set_edid", "krun_display_set_dpi",
             "krun_display_set_physical_size", "krun_display_set_refresh_rate", "krun_set_display_backend",
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file",
             "krun_set_firmware");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
+            "krun_add_net_unixstream", "krun_add_net_unixgram",
             "krun_split_irqchip");
 
     /** The multiport console devices a configuration has. */
@@ -507,12 +508,66 @@ class LibKrunConformanceTest {
                 });
 
         // --- network, vsock, GPU, input, sound, vhost-user, TEE, firmware
-        spec(m, "krun_add_net_unixstream").valid(-ENOTSUP, c -> new Object[] {c, "/tmp/passt.sock", -1, mac, 0, 0});
-        spec(m, "krun_add_net_unixgram").valid(-ENOTSUP, c -> new Object[] {c, "/tmp/gvproxy.sock", -1, mac, 0, 1});
+        spec(m, "krun_add_net_unixstream").valid(0, c -> new Object[] {c, "/tmp/passt.sock", -1, mac, 0, 0}).invalid(c -> {
+            assertEquals(-EINVAL, krun.krun_add_net_unixstream(c, "/tmp/p.sock", 5, mac, 0, 0), "path and fd");
+            assertEquals(-EINVAL, krun.krun_add_net_unixstream(c, null, -1, mac, 0, 0), "neither");
+            assertEquals(-EINVAL, krun.krun_add_net_unixstream(c, "/tmp/p.sock", -1, new byte[5], 0, 0), "short MAC");
+            assertEquals(-EINVAL, krun.krun_add_net_unixstream(c, "/tmp/p.sock", -1, mac, 1 << 15, 0), "MRG_RXBUF");
+            assertEquals(-EINVAL, krun.krun_add_net_unixstream(c, "/tmp/p.sock", -1, mac, 0, KrunConstants.NET_FLAG_VFKIT), "vfkit on a stream");
+            assertEquals(-ENOTSUP, krun.krun_add_net_unixstream(c, "/tmp/p.sock", -1, mac, 0, KrunConstants.NET_FLAG_DHCP_CLIENT), "no DHCP client yet");
+            int d = krun.krun_create_ctx();
+            assertEquals(0, krun.krun_set_root(d, root));
+            assertEquals(0, krun.krun_set_exec(d, "/bin/true", null, null));
+            assertEquals(0, krun.krun_add_net_unixstream(d, "/tmp/a.sock", -1, mac, KrunConstants.COMPAT_NET_FEATURES, 0));
+            assertEquals(0, krun.krun_add_net_unixgram(d, null, 7, mac, 0, 0));
+            List<NetDeviceConfig> nics = config(d).devices().stream().filter(x -> x instanceof NetDeviceConfig)
+                    .map(x -> (NetDeviceConfig) x).toList();
+            assertEquals(List.of("eth0", "eth1"), nics.stream().map(NetDeviceConfig::name).toList());
+            assertEquals(new NetDeviceConfig.UnixStreamPath(Path.of("/tmp/a.sock")), nics.get(0).backend());
+            assertEquals(KrunConstants.COMPAT_NET_FEATURES, nics.get(0).features());
+            assertEquals(new NetDeviceConfig.UnixGramFd(7), nics.get(1).backend());
+            assertTrue(config(d).devices().stream().noneMatch(x -> x instanceof dev.jkrun.vmm.VsockDeviceConfig),
+                    "a NIC turns the implicit vsock's TSI off (and with nothing else on it, the device)");
+            assertEquals(-EINVAL, krun.krun_set_passt_fd(d, 5), "legacy NIC after krun_add_net_*");
+        });
+        spec(m, "krun_add_net_unixgram").valid(0, c -> new Object[] {c, "/tmp/gvproxy.sock", -1, mac, 0, 1}).invalid(c -> {
+            assertEquals(-EINVAL, krun.krun_add_net_unixgram(c, "/tmp/g.sock", 3, mac, 0, 0), "path and fd");
+            assertEquals(-EINVAL, krun.krun_add_net_unixgram(c, "/tmp/g.sock", -1, mac, 0, 4), "unknown flag");
+            assertEquals(-EINVAL, krun.krun_add_net_unixgram(c, "/tmp/g.sock", -1, mac, 1 << 2, 0), "not an offload");
+            assertEquals(-ENOTSUP, krun.krun_add_net_unixgram(c, "/tmp/g.sock", -1, mac, 0, KrunConstants.NET_FLAG_DHCP_CLIENT));
+            int d = krun.krun_create_ctx();
+            assertEquals(0, krun.krun_set_root(d, root));
+            assertEquals(0, krun.krun_set_exec(d, "/bin/true", null, null));
+            assertEquals(0, krun.krun_add_net_unixgram(d, "/tmp/g.sock", -1, mac, 0, KrunConstants.NET_FLAG_VFKIT));
+            NetDeviceConfig n = (NetDeviceConfig) config(d).devices().stream().filter(x -> x instanceof NetDeviceConfig).findFirst().orElseThrow();
+            assertEquals(new NetDeviceConfig.UnixGramPath(Path.of("/tmp/g.sock"), true), n.backend());
+            assertArrayEquals(mac, n.mac());
+        });
         spec(m, "krun_add_net_tap").valid(-ENOTSUP, c -> new Object[] {c, "tap0", mac, 0, 0});
-        spec(m, "krun_set_passt_fd").valid(-ENOTSUP, c -> new Object[] {c, 3});
-        spec(m, "krun_set_gvproxy_path").valid(-ENOTSUP, c -> new Object[] {c, "/tmp/gvproxy.sock"});
-        spec(m, "krun_set_net_mac").valid(-ENOTSUP, c -> new Object[] {c, mac});
+        spec(m, "krun_set_passt_fd").valid(0, c -> new Object[] {c, 3}).invalid(c -> {
+            assertEquals(-EINVAL, krun.krun_set_passt_fd(c, -1));
+            int d = krun.krun_create_ctx();
+            assertEquals(0, krun.krun_set_root(d, root));
+            assertEquals(0, krun.krun_set_exec(d, "/bin/true", null, null));
+            assertEquals(0, krun.krun_set_passt_fd(d, 9));
+            assertEquals(0, krun.krun_set_net_mac(d, new byte[] {2, 0, 0, 0, 0, 1}));
+            NetDeviceConfig n = (NetDeviceConfig) config(d).devices().stream().filter(x -> x instanceof NetDeviceConfig).findFirst().orElseThrow();
+            assertEquals(new NetDeviceConfig.UnixStreamFd(9), n.backend());
+            assertArrayEquals(new byte[] {2, 0, 0, 0, 0, 1}, n.mac());
+            assertEquals(KrunConstants.COMPAT_NET_FEATURES, n.features(), "the legacy offloads");
+        });
+        spec(m, "krun_set_gvproxy_path").valid(0, c -> new Object[] {c, "/tmp/gvproxy.sock"}).invalid(c -> {
+            assertEquals(-EINVAL, krun.krun_set_gvproxy_path(c, null));
+            int d = krun.krun_create_ctx();
+            assertEquals(0, krun.krun_set_root(d, root));
+            assertEquals(0, krun.krun_set_exec(d, "/bin/true", null, null));
+            assertEquals(0, krun.krun_set_gvproxy_path(d, "/tmp/gv.sock"));
+            NetDeviceConfig n = (NetDeviceConfig) config(d).devices().stream().filter(x -> x instanceof NetDeviceConfig).findFirst().orElseThrow();
+            assertEquals(new NetDeviceConfig.UnixGramPath(Path.of("/tmp/gv.sock"), true), n.backend(), "vfkit handshake, as libkrun");
+            assertArrayEquals(new byte[] {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) 0xee}, n.mac());
+        });
+        spec(m, "krun_set_net_mac").valid(0, c -> new Object[] {c, mac}).invalid(c ->
+                assertEquals(-EINVAL, krun.krun_set_net_mac(c, new byte[3])));
         spec(m, "krun_set_port_map").valid(0, c -> new Object[] {c, new String[] {"8080:80", "8443:443"}}).invalid(c -> {
             assertEquals(0, krun.krun_set_port_map(c, new String[0]), "empty: nothing published");
             assertEquals(-ENOTSUP, krun.krun_set_port_map(c, null), "NULL: expose every port (jkrun: only mapped ones)");

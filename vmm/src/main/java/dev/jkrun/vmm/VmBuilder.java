@@ -4,6 +4,7 @@ import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.fs.FileSystem;
 import dev.jkrun.devices.fs.augment.VirtualEntry;
+import dev.jkrun.devices.virtio.net.VirtioNet;
 import dev.jkrun.devices.virtio.vsock.VsockConfig;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
 import dev.jkrun.devices.virtio.vsock.tsi.OutboundPolicy;
@@ -47,8 +48,8 @@ import java.util.function.Supplier;
  * }
  * }</pre>
  *
- * <p>{@link #net} and {@link #vsock} describe devices jkrun does not have yet: {@code build()} rejects them with a
- * clear error rather than building a VM without the network the caller asked for.
+ * <p>A tap backend for {@link #net} is not in jkrun yet: {@code build()} rejects it with a clear error rather than
+ * building a VM without the network the caller asked for.
  */
 public final class VmBuilder {
     private final MachineBuilder machine = new MachineBuilder();
@@ -101,9 +102,12 @@ public final class VmBuilder {
         return this;
     }
 
-    /** A virtio-net device. jkrun has no virtio-net yet: {@link #build()} refuses it (field {@code net}). */
+    /**
+     * A virtio-net device; the guest names them eth0, eth1... in the order of these calls. A VM with a NIC has no TSI
+     * unless {@code network(n -> n.tsi(true))} asks for it, as libkrun turns TSI off when a NIC is added.
+     */
     public VmBuilder net(Consumer<NetBuilder> f) {
-        NetBuilder b = new NetBuilder();
+        NetBuilder b = new NetBuilder(nets.size());
         f.accept(b);
         nets.add(b);
         return this;
@@ -168,9 +172,6 @@ public final class VmBuilder {
 
     /** Validates everything and returns the configuration; throws {@link ConfigurationException} naming the field. */
     public VmConfig build() {
-        if (!nets.isEmpty()) {
-            throw new ConfigurationException("net", "virtio-net is not available in jkrun yet (see README: not yet supported)");
-        }
         MachineConfig m = machine.build();
         KernelConfig k = kernel.build();
         List<FsShare> shares = new ArrayList<>();
@@ -196,7 +197,10 @@ public final class VmBuilder {
         for (DeviceConfig v : console.extraDevices) {
             config = config.withDevice(v);
         }
-        TsiConfig tsi = network.build();
+        for (NetBuilder b : nets) {
+            config = config.withDevice(b.build());
+        }
+        TsiConfig tsi = network.build(!nets.isEmpty());
         if (vsock != null || tsi.enabled()) {
             config = config.withDevice((vsock == null ? new VsockBuilder() : vsock).build(tsi));
         }
@@ -531,17 +535,92 @@ public final class VmBuilder {
         }
     }
 
-    /** A virtio-net device (msb_krun's NetBuilder): accepted for API parity, refused at build(). */
+    /**
+     * A virtio-net device (msb_krun's NetBuilder): one backend, a MAC (default: libkrun's 5a:94:ef:e4:0c:ee with the
+     * last byte plus the NIC's index, so NICs of one VM differ), offloads (default: libkrun's legacy set,
+     * {@link VirtioNet#COMPAT_FEATURES}).
+     */
     public static final class NetBuilder {
-        private NetBuilder() {}
+        static final byte[] DEFAULT_MAC = {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) 0xee};
+        private final int index;
+        private byte[] mac;
+        private long features = VirtioNet.COMPAT_FEATURES;
+        private NetDeviceConfig.Backend backend;
 
-        public NetBuilder mac(byte[] mac) { return this; }
+        private NetBuilder(int index) { this.index = index; }
 
-        public NetBuilder unixstreamPath(Path path) { return this; }
+        public NetBuilder mac(byte[] mac) {
+            this.mac = mac == null ? null : mac.clone();
+            return this;
+        }
 
-        public NetBuilder unixgramPath(Path path, boolean sendVfkitMagic) { return this; }
+        /** The offload feature bits offered to the guest (libkrun's {@code features}; see {@link VirtioNet#OFFLOADS}). */
+        public NetBuilder features(long features) {
+            this.features = features;
+            return this;
+        }
 
-        public NetBuilder tap(String name) { return this; }
+        /** passt, socket_vmnet or gvproxy's QEMU mode listening on {@code path}. */
+        public NetBuilder unixstreamPath(Path path) { return setBackend(new NetDeviceConfig.UnixStreamPath(path)); }
+
+        /** A connected stream socket (duplicated: the caller keeps its descriptor). */
+        public NetBuilder unixstreamFd(int fd) { return setBackend(new NetDeviceConfig.UnixStreamFd(fd)); }
+
+        /** gvproxy (vfkit mode) or vmnet-helper at {@code path}; {@code sendVfkitMagic} sends "VFKT" first. */
+        public NetBuilder unixgramPath(Path path, boolean sendVfkitMagic) {
+            return setBackend(new NetDeviceConfig.UnixGramPath(path, sendVfkitMagic));
+        }
+
+        /** A connected datagram socket (duplicated). */
+        public NetBuilder unixgramFd(int fd) { return setBackend(new NetDeviceConfig.UnixGramFd(fd)); }
+
+        /** jkrun starts Debian's passt ({@code /usr/bin/passt}) for this NIC and stops it with the VM. */
+        public NetBuilder passt() { return passt(Path.of("/usr/bin/passt")); }
+
+        public NetBuilder passt(Path executable) { return setBackend(new NetDeviceConfig.Passt(executable)); }
+
+        /** A tap device: not in jkrun yet, refused at build (field {@code net.backend}). */
+        public NetBuilder tap(String name) { return setBackend(null); }
+
+        /** One of the backends as data (the libkrun interface passes its calls' backends on this way). */
+        public NetBuilder backend(NetDeviceConfig.Backend b) {
+            java.util.Objects.requireNonNull(b, "backend");
+            return setBackend(b);
+        }
+
+        private NetBuilder setBackend(NetDeviceConfig.Backend b) {
+            this.backend = b;
+            tapAsked = b == null;
+            return this;
+        }
+
+        private boolean tapAsked;
+
+        NetDeviceConfig build() {
+            String name = "eth" + index;
+            if (tapAsked) {
+                throw new ConfigurationException("net." + name + ".backend", "tap is not available in jkrun yet; use unixstream, unixgram or passt");
+            }
+            if (backend == null) {
+                throw new ConfigurationException("net." + name + ".backend", "no backend: unixstream, unixgram or passt");
+            }
+            byte[] m = mac;
+            if (m == null) {
+                m = DEFAULT_MAC.clone();
+                m[5] = (byte) (m[5] + index);
+            }
+            if (m.length != 6) {
+                throw new ConfigurationException("net." + name + ".mac", "6 bytes are needed, got " + m.length);
+            }
+            if ((m[0] & 1) != 0) {
+                throw new ConfigurationException("net." + name + ".mac", VirtioNet.macString(m) + " is a multicast address");
+            }
+            if ((features & ~VirtioNet.OFFLOADS) != 0) {
+                throw new ConfigurationException("net." + name + ".features", "0x" + Long.toHexString(features & ~VirtioNet.OFFLOADS)
+                        + " are not offloads virtio-net offers (allowed: 0x" + Long.toHexString(VirtioNet.OFFLOADS) + ")");
+            }
+            return new NetDeviceConfig(name, m, features, backend);
+        }
     }
 
     /** A vsock port to a host UNIX socket (krun_add_vsock_port): accepted for API parity, refused at build(). */
@@ -610,17 +689,20 @@ public final class VmBuilder {
         private OutboundPolicy outbound = OutboundPolicy.ALLOW_ALL;
         private InetAddress listenHost;
 
+        /** Whether tsi was set explicitly: a NIC turns the default off, not an explicit choice. */
+        private boolean tsiSet;
+
         private NetworkBuilder() {}
 
         /** No networking: no TSI (and no vsock device unless bridges are configured). */
         public NetworkBuilder none() {
-            tsi = false;
-            return this;
+            return tsi(false);
         }
 
-        /** TSI for the guest's IPv4 and IPv6 sockets (on by default). */
+        /** TSI for the guest's IPv4 and IPv6 sockets (on by default without a NIC, off by default with one). */
         public NetworkBuilder tsi(boolean on) {
             tsi = on;
+            tsiSet = true;
             return this;
         }
 
@@ -651,8 +733,8 @@ public final class VmBuilder {
             return this;
         }
 
-        TsiConfig build() {
-            if (!tsi) {
+        TsiConfig build(boolean nicPresent) {
+            if (!tsi || nicPresent && !tsiSet) {
                 return TsiConfig.disabled();
             }
             try {

@@ -1,5 +1,6 @@
 package dev.jkrun.vmm;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -296,7 +297,33 @@ class VmBuilderTest {
     void smbiosStringWithNul() { rejects("smbios_oem_strings", b -> b.smbiosOemStrings("a\0b")); }
 
     @Test
-    void networkIsNotAvailableYet() { rejects("net", b -> b.net(n -> n.tap("tap0"))); }
+    void tapIsNotAvailableYet() { rejects("net.eth0.backend", b -> b.net(n -> n.tap("tap0"))); }
+
+    @Test
+    void nicsAreEth0Eth1InOrderAndTurnTsiOff() throws Exception {
+        VmConfig c = VmBuilder.create().fs(f -> f.root(root())).exec(e -> e.path("/bin/true"))
+                .net(n -> n.unixstreamPath(Path.of("/run/passt.sock")))
+                .net(n -> n.unixgramPath(Path.of("/run/gv.sock"), true).mac(new byte[] {2, 0, 0, 0, 0, 9}).features(0))
+                .build();
+        List<NetDeviceConfig> nics = c.devices().stream().filter(d -> d instanceof NetDeviceConfig).map(d -> (NetDeviceConfig) d).toList();
+        assertEquals(List.of("eth0", "eth1"), nics.stream().map(NetDeviceConfig::name).toList());
+        assertArrayEquals(new byte[] {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) 0xee}, nics.get(0).mac());
+        assertEquals(dev.jkrun.devices.virtio.net.VirtioNet.COMPAT_FEATURES, nics.get(0).features());
+        assertArrayEquals(new byte[] {2, 0, 0, 0, 0, 9}, nics.get(1).mac());
+        assertEquals(0, nics.get(1).features());
+        assertTrue(c.devices().stream().noneMatch(d -> d instanceof VsockDeviceConfig), "no TSI (so no vsock) with a NIC");
+        VmConfig both = VmBuilder.create().fs(f -> f.root(root())).exec(e -> e.path("/bin/true"))
+                .net(n -> n.passt()).network(n -> n.tsi(true)).build();
+        assertTrue(both.devices().stream().anyMatch(d -> d instanceof VsockDeviceConfig), "TSI asked for explicitly stays");
+    }
+
+    @Test
+    void badNicsNameTheirField() {
+        rejects("net.eth0.backend", b -> b.net(n -> n.mac(new byte[] {2, 0, 0, 0, 0, 1})));
+        rejects("net.eth0.mac", b -> b.net(n -> n.passt().mac(new byte[] {1, 0, 0, 0, 0, 1})));
+        rejects("net.eth0.mac", b -> b.net(n -> n.passt().mac(new byte[5])));
+        rejects("net.eth1.features", b -> b.net(n -> n.passt()).net(n -> n.passt().features(1L << 15)));
+    }
 
     @Test
     void vsockBridgesBecomeOneDevice() {

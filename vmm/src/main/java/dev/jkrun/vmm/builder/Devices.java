@@ -10,6 +10,7 @@ import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.DeviceConfig;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.vmm.FsShare;
+import dev.jkrun.vmm.NetDeviceConfig;
 import dev.jkrun.vmm.RngDeviceConfig;
 import dev.jkrun.vmm.VirtioConsoleConfig;
 import dev.jkrun.vmm.VirtioConsolePortsConfig;
@@ -48,6 +49,9 @@ final class Devices {
         }
         if (config instanceof VirtioConsolePortsConfig c) {
             return Consoles.multiport(c.ports(), ctx.resources());
+        }
+        if (config instanceof NetDeviceConfig n) {
+            return Nets.device(n, ctx.resources());
         }
         if (config instanceof RngDeviceConfig) {
             return new VirtioRng();

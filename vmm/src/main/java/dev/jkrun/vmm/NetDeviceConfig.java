@@ -1,0 +1,44 @@
+package dev.jkrun.vmm;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * One virtio-net device (id 1): its backend, MAC and the offloads offered to the guest (a subset of
+ * {@code VirtioNet.OFFLOADS}). The guest names NICs eth0, eth1... in the order they are listed in the VM.
+ *
+ * @param name    the NIC's name in logs (eth0...)
+ * @param mac     six bytes
+ * @param features offload feature bits
+ * @param backend where its frames go
+ */
+public record NetDeviceConfig(String name, byte[] mac, long features, Backend backend) implements DeviceConfig {
+    public NetDeviceConfig {
+        Objects.requireNonNull(backend, "backend");
+        mac = mac.clone();
+    }
+
+    @Override
+    public byte[] mac() { return mac.clone(); }
+
+    /** libkrun's backends (unixstream, unixgram, tap), by path or descriptor. */
+    public sealed interface Backend {}
+
+    /** A stream socket to connect to (passt, socket_vmnet): 4-byte big-endian length before each frame. */
+    public record UnixStreamPath(Path path) implements Backend {}
+
+    /** A connected stream socket of the caller's (duplicated: the caller may close its own). */
+    public record UnixStreamFd(int fd) implements Backend {}
+
+    /**
+     * A datagram peer to connect to (gvproxy's vfkit mode, vmnet-helper): jkrun binds a socket of its own next to the
+     * VM's temporary files and connects it there; with {@code vfkitMagic} it first sends the 4 bytes "VFKT".
+     */
+    public record UnixGramPath(Path path, boolean vfkitMagic) implements Backend {}
+
+    /** A connected datagram socket of the caller's (duplicated). */
+    public record UnixGramFd(int fd) implements Backend {}
+
+    /** jkrun starts passt (Debian's {@code passt}) on one end of a socket pair and stops it with the VM. */
+    public record Passt(Path executable) implements Backend {}
+}
