@@ -301,7 +301,8 @@ class VmBuilderTest {
 
     @Test
     void nicsAreEth0Eth1InOrderAndTurnTsiOff() throws Exception {
-        VmConfig c = VmBuilder.create().fs(f -> f.root(root())).exec(e -> e.path("/bin/true"))
+        Path root = root();
+        VmConfig c = VmBuilder.create().fs(f -> f.root(root)).exec(e -> e.path("/bin/true"))
                 .net(n -> n.unixstreamPath(Path.of("/run/passt.sock")))
                 .net(n -> n.unixgramPath(Path.of("/run/gv.sock"), true).mac(new byte[] {2, 0, 0, 0, 0, 9}).features(0))
                 .build();
@@ -312,7 +313,7 @@ class VmBuilderTest {
         assertArrayEquals(new byte[] {2, 0, 0, 0, 0, 9}, nics.get(1).mac());
         assertEquals(0, nics.get(1).features());
         assertTrue(c.devices().stream().noneMatch(d -> d instanceof VsockDeviceConfig), "no TSI (so no vsock) with a NIC");
-        VmConfig both = VmBuilder.create().fs(f -> f.root(root())).exec(e -> e.path("/bin/true"))
+        VmConfig both = VmBuilder.create().fs(f -> f.root(root)).exec(e -> e.path("/bin/true"))
                 .net(n -> n.passt()).network(n -> n.tsi(true)).build();
         assertTrue(both.devices().stream().anyMatch(d -> d instanceof VsockDeviceConfig), "TSI asked for explicitly stays");
     }

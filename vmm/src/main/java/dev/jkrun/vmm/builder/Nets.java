@@ -22,6 +22,8 @@ import java.util.concurrent.atomic.AtomicLong;
 /** Builds a virtio-net device: opens (or starts) its backend as libkrun's net backends do. */
 final class Nets {
     private static final AtomicLong COUNTER = new AtomicLong();
+    /** The user passt runs as when started by root (its own choice then, made explicit). */
+    private static final int NOBODY = 65534;
 
     private Nets() {}
 
@@ -121,10 +123,18 @@ final class Nets {
             throw new ConfigurationException(field, "cannot make a directory for passt's socket: " + e.getMessage());
         }
         Path sock = dir.resolve("passt.sock");
+        List<String> argv = new java.util.ArrayList<>(List.of(p.executable().toString(), "--foreground", "--quiet",
+                "--one-off", "--socket", sock.toString()));
         Process proc;
         try {
-            proc = new ProcessBuilder(p.executable().toString(), "--foreground", "--quiet", "--one-off", "--socket", sock.toString())
-                    .redirectErrorStream(true).redirectOutput(dir.resolve("passt.log").toFile()).start();
+            if (((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).intValue() == 0) {
+                // passt will not run as root: it becomes nobody before it binds, so the directory must be nobody's
+                Files.setAttribute(dir, "unix:uid", NOBODY);
+                Files.setAttribute(dir, "unix:gid", NOBODY);
+                argv.addAll(List.of("--runas", NOBODY + ":" + NOBODY));
+            }
+            proc = new ProcessBuilder(argv).redirectErrorStream(true)
+                    .redirectOutput(dir.resolve("passt.log").toFile()).start();
         } catch (IOException e) {
             throw new ConfigurationException(field, "cannot start passt: " + e.getMessage());
         }
