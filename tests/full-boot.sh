@@ -38,6 +38,11 @@ jk() {
     [ "$st" = 124 ] && why="hung after ${JK_TIMEOUT:-240} s; $(grep -h 'jkrun: vCPU' "$work/jk.err" | head -n 1)"
     fault_in "$work/jk.out" "$work/jk.err" && \
       why="the JVM crashed: $(grep -h -m1 -A1 'Problematic frame' "$work/jk.out" "$work/jk.err" | tail -n 1)"
+    # the emulator's early-boot faults (nested/README.md): a triple fault or a reset with no panic line, before the
+    # command printed anything
+    [ -z "$why" ] && [ ! -s "$work/jk.out" ] && grep -qs -e 'VM stopped: CRASH: triple fault' \
+      -e 'VM stopped: REBOOT: guest reset the machine' "$work/jk.err" && \
+      why="the guest $(grep -h -m1 -o -e 'CRASH: triple fault.*' -e 'REBOOT: guest reset.*' "$work/jk.err") before its command printed anything"
     [ -z "$why" ] || [ "$a" = 2 ] && break
     retry_note "$work/jk.out" "$work/jk.err" "./jkrun $*: $why" >&3
   done
@@ -59,7 +64,7 @@ tally() { # counts the PASS/FAIL lines of a sub-suite read from stdin, echoing t
     esac
   done
 }
-# JKRUN_TIER3_ONLY="run disk": only those sections (boot run terminal disk api hostile vsock tsi devices); run-tests runs them in
+# JKRUN_TIER3_ONLY="run disk": only those sections (boot run terminal disk api hostile vsock tsi net devices); run-tests runs them in
 # groups, each in a fresh nested host, so that the emulator wedging L1 costs one group, not the suite.
 want() { [ -z "${JKRUN_TIER3_ONLY:-}" ] || [[ " $JKRUN_TIER3_ONLY " == *" $1 "* ]]; }
 hung=0
@@ -262,6 +267,14 @@ if want tsi; then
 tests/tsi.sh "$work/tsi" >"$work/tsi.out" 2>&1
 tally < "$work/tsi.out"
 grep -q -- '--net none' "$work/tsi.out"; check "tsi: the suite ran to its end" $? "$(tail -n 20 "$work/tsi.out")"
+fi
+
+# 11b. virtio-net (tests/net.sh): passt started by jkrun (a DHCP lease, a page from the host), unixgram to socat's tap
+#      bridge (ping, TCP both ways), two NICs in one VM; all inside a network namespace of the script's own.
+if want net; then
+tests/net.sh "$work/net" >"$work/net.out" 2>&1
+tally < "$work/net.out"
+grep -q 'net: the suite ran to its end' "$work/net.out"; check "net: the suite ran to its end" $? "$(tail -n 20 "$work/net.out")"
 fi
 
 # 12. many devices: 40 disks and 8 shares beside the root, the console, vsock, rng and balloon (53 virtio-mmio devices: the 19

@@ -3,7 +3,7 @@
 pass() { echo "PASS $SUITE: $1"; }
 fail() { echo "FAIL $SUITE: $1"; [ -n "${2:-}" ] && printf '  %s\n' "$2"; }
 check() { if [ "$2" = 0 ]; then pass "$1"; else fail "$1" "${3:-}"; fi; }
-# ./jkrun under a deadline; a run whose JVM crashed or whose guest triple-faulted is run once more with a RETRY line
+# ./jkrun under a deadline; a run whose JVM crashed or whose guest triple-faulted or reset with no panic line is run once more with a RETRY line
 # (QEMU's emulation under ./jkrun-nested has rare faults of its own, nested/README.md: an L2 guest of a tsi.sh run
 # once triple-faulted at the reset vector mid-run; a fault of jkrun's own fails the second time too).
 # Output is kept apart per attempt, then passed on; stdin is not replayed (none of these runs reads it).
@@ -11,8 +11,8 @@ jkr() {
   local st o e
   o=$(mktemp); e=$(mktemp)
   timeout "${JK_TIMEOUT:-300}" ./jkrun "$@" >"$o" 2>"$e"; st=$?
-  if [ "$st" = 134 ] || { [ "$st" != 0 ] && grep -q 'CRASH: triple fault' "$e"; }; then
-    echo "RETRY $SUITE: the JVM aborted or the guest triple-faulted (status $st); ./jkrun $1 ran once more" >"$e.note"
+  if [ "$st" = 134 ] || { [ "$st" != 0 ] && grep -q -e 'CRASH: triple fault' -e 'REBOOT: guest reset the machine' "$e"; }; then
+    echo "RETRY $SUITE: the JVM aborted or the guest triple-faulted or reset (status $st); ./jkrun $1 ran once more" >"$e.note"
     timeout "${JK_TIMEOUT:-300}" ./jkrun "$@" >"$o" 2>"$e"; st=$?
     cat "$e.note" >>"$e"; rm -f "$e.note"
   fi

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Tier 3, virtio-net: the libkrunfw guest's eth0/eth1 through jkrun's backends, all inside a network namespace this
+# script creates (unshare --net), so no traffic leaves it:
+#   - passt (--net passt, started by jkrun): passt copies its addressing from the namespace's dummy0 (10.88.0.1/24,
+#     default route via 10.88.0.254); the guest gets a lease over DHCP (busybox udhcpc: jkrun's init has no DHCP
+#     client yet) and fetches a page from a server in the namespace through passt's gateway address;
+#   - unixgram (--net unixgram=PATH) against a real datagram peer: tests/tap-peer.py bridging a unix datagram socket
+#     to a tap device (jktap0, 10.99.0.1/24) in the namespace, as gvproxy's vfkit mode bridges to its stack; the guest (eth1, 10.99.0.2) pings it (ICMP, which TSI cannot
+#     carry), fetches a page from it, and the namespace connects to a listener in the guest: TCP both ways;
+#   - both NICs in one VM, named eth0 and eth1 in the order given, each with its MAC.
+# Prints PASS/FAIL lines; needs unshare, ip, socat, passt and python3 on the host (run-tests installs them).
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+d=${1:?usage: tests/net.sh SCRATCH_DIR}
+mkdir -p "$d"
+if [ "${2:-}" != --inside ]; then
+  for c in unshare ip socat passt python3; do command -v $c >/dev/null || { echo "FAIL net: $c is not installed"; exit 0; }; done
+  exec unshare --net --mount "$0" "$d" --inside
+fi
+SUITE=net
+. tests/suite-lib.sh
+{ ip link set lo up && ip link add dummy0 type dummy && ip addr add 10.88.0.1/24 dev dummy0 && ip link set dummy0 up \
+  && ip route add default via 10.88.0.254 dev dummy0; } || { fail "cannot set up the test namespace"; exit 0; }
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null' EXIT
+
+printf '#!/bin/sh\nwhile read -r l && [ "$l" != "$(printf "\\r")" ] && [ -n "$l" ]; do :; done\nprintf "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\npage-from-$1\\n"\n' >"$d/http.sh"
+chmod +x "$d/http.sh"
+socat TCP-LISTEN:8080,reuseaddr,fork EXEC:"$d/http.sh passt-side" >/dev/null 2>&1 &
+pids+=($!)
+
+# The guest's DHCP client: busybox udhcpc with a script that applies the lease (written inside the guest's /tmp).
+dhcp='printf "#!/bin/sh\ncase \"\$1\" in bound|renew) busybox ip addr add \$ip/\$mask dev \$interface; busybox ip route add default via \${router%%%% *} dev \$interface; echo LEASE \$ip/\$mask via \$router;; esac\n" >/tmp/udhcpc.sh
+chmod +x /tmp/udhcpc.sh; busybox ip link set eth0 up
+busybox udhcpc -i eth0 -f -q -n -t 10 -T 3 -s /tmp/udhcpc.sh 2>&1 | grep LEASE'
+
+# 1. passt: a lease over DHCP, then a page through passt's gateway (passt maps it to the namespace itself).
+jkr run --net passt -- /bin/sh -c "$dhcp"'
+  cat /sys/class/net/eth0/address
+  wget -q -t 1 -T 60 -O - http://10.88.0.254:8080/index.txt' >"$d/out1" 2>"$d/err1"; st=$?
+grep -q '^LEASE 10.88.0.1/24 via 10.88.0.254' "$d/out1"
+check "passt: the guest gets 10.88.0.1/24 via 10.88.0.254 over DHCP" $? "status $st: $(head -c 400 "$d/out1") $(tail -n 8 "$d/err1")"
+[ "$st" = 0 ] && grep -qx 'page-from-passt-side' "$d/out1"
+check "passt: the guest fetches a page from a server on the host" $? "status $st: $(head -c 400 "$d/out1") $(tail -n 8 "$d/err1")"
+grep -qx '5a:94:ef:e4:0c:ee' "$d/out1"; check "passt: eth0 has libkrun's default MAC" $? "$(head -c 400 "$d/out1")"
+
+# 2. unixgram to socat's tap bridge, beside passt: two NICs. The tap appears when socat starts.
+sd=$(mktemp -d) # a unix socket cannot be bound on the 9p share that holds $d under ./jkrun-nested
+tests/tap-peer.py "$sd/peer.sock" jktap0 >"$d/tap-peer.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -S "$sd/peer.sock" ] && ip link show jktap0 >/dev/null 2>&1 && break; sleep 0.1; done
+ip addr add 10.99.0.1/24 dev jktap0 && ip link set jktap0 up || fail "cannot set up the tap peer" "$(cat "$d/tap-peer.log")"
+socat TCP-LISTEN:8081,bind=10.99.0.1,reuseaddr,fork EXEC:"$d/http.sh tap-side" >/dev/null 2>&1 &
+pids+=($!)
+JK_TIMEOUT=400 jkr run --net passt --net unixgram="$sd/peer.sock" --mac 02:4a:4b:00:00:02 -- /bin/sh -c "$dhcp"'
+  echo "ETH0 $(cat /sys/class/net/eth0/address) ETH1 $(cat /sys/class/net/eth1/address)"
+  busybox ip link set eth1 up && busybox ip addr add 10.99.0.2/24 dev eth1
+  busybox ping -c 3 -W 10 10.99.0.1 >/tmp/ping 2>&1; echo "PING $?"; tail -n 2 /tmp/ping
+  echo "WGET $(wget -q -t 1 -T 60 -O - http://10.99.0.1:8081/index.txt)"
+  echo "WGET0 $(wget -q -t 1 -T 60 -O - http://10.88.0.254:8080/index.txt)"
+  socat -T 120 TCP-LISTEN:9000,bind=10.99.0.2,reuseaddr SYSTEM:"echo inbound-reached-the-guest" & l=$!
+  echo LISTENING; wait $l; echo "SERVED $?"' >"$d/out2" 2>"$d/err2" & vm=$!
+got=
+deadline=$((SECONDS + 380))
+while [ $SECONDS -lt $deadline ] && kill -0 "$vm" 2>/dev/null; do
+  if grep -q LISTENING "$d/out2" 2>/dev/null; then
+    got=$(socat -T 30 - TCP:10.99.0.2:9000 </dev/null 2>/dev/null) && [ -n "$got" ] && break
+  fi
+  sleep 1
+done
+wait "$vm"; st=$?
+grep -qx 'ETH0 5a:94:ef:e4:0c:ee ETH1 02:4a:4b:00:00:02' "$d/out2"
+check "two NICs: eth0 (passt) and eth1 (unixgram) in the order given, each with its MAC" $? "status $st: $(head -c 600 "$d/out2") $(tail -n 8 "$d/err2")"
+grep -qx 'PING 0' "$d/out2"
+check "unixgram: the guest pings the tap peer (ICMP)" $? "$(head -c 600 "$d/out2") $(tail -n 5 "$d/tap-peer.log")"
+grep -qx 'WGET page-from-tap-side' "$d/out2"
+check "unixgram: the guest fetches a page from the tap side (TCP out)" $? "$(head -c 600 "$d/out2")"
+[ "$got" = inbound-reached-the-guest ] && grep -qx 'SERVED 0' "$d/out2"
+check "unixgram: the host side connects to a listener in the guest (TCP in)" $? "got '$got': $(head -c 600 "$d/out2")"
+grep -qx 'WGET0 page-from-passt-side' "$d/out2" && [ "$st" = 0 ]
+check "two NICs: passt's eth0 still carries traffic beside eth1 (status $st)" $? "$(head -c 600 "$d/out2") $(tail -n 8 "$d/err2")"
+echo "net: the suite ran to its end"
