@@ -4,7 +4,9 @@
  *   hello      a 60-byte frame out (header and frame in two descriptors); the host checks it byte for byte
  *   exhaust    no receive buffer is posted for 500 ms while the host sends BURST frames; then RX_BUFS buffers at a
  *              time: every frame arrives, in order, byte for byte, with a zero header and num_buffers 1
- *   malformed  a tx chain of 8 bytes (shorter than the header) comes back used; the device goes on
+ *   malformed  tx chains of 8 bytes (shorter than the header), of 70012 bytes (over the largest frame) and with only
+ *              a device-writable buffer come back used and unsent (the host's next frame is the big one); the
+ *              device goes on
  *   big        a 1514-byte frame out, checked by the host, which answers with a 1514-byte frame the guest checks
  *   bye        a last frame; the host reports its own checks on stdout
  * Frames: dst, src MACs, EtherType 0x88B5 (local experimental), a 4-byte tag, a sequence byte, then pat(seq, k).
@@ -138,6 +140,19 @@ int guest_main(struct boot_params_lite *zp) {
     virtio_notify(&dev, TXQ);
     err = virtio_wait_used(&dev, TXQ, &e, timeout_ms);
     check("malformed: an 8-byte tx chain comes back", !err && e.len == 0, err ? err : "used length", e.len);
+
+    /* over the largest frame (12 + 70000 bytes, in memory outside the ELF): back unsent, the host sees nothing */
+    struct vbuf huge[2] = { { txhdr, HDR, 0 }, { (void *)0x1000000UL, 70000, 0 } };
+    if (virtio_add(&dev, TXQ, huge, 2) < 0) fail("tx queue full");
+    virtio_notify(&dev, TXQ);
+    err = virtio_wait_used(&dev, TXQ, &e, timeout_ms);
+    check("malformed: a 70012-byte tx chain comes back unsent", !err && e.len == 0, err ? err : "used length", e.len);
+    /* only a device-writable buffer: nothing to send */
+    struct vbuf wonly = { txframe, 64, 1 };
+    if (virtio_add(&dev, TXQ, &wonly, 1) < 0) fail("tx queue full");
+    virtio_notify(&dev, TXQ);
+    err = virtio_wait_used(&dev, TXQ, &e, timeout_ms);
+    check("malformed: a write-only tx chain comes back unsent", !err && e.len == 0, err ? err : "used length", e.len);
 
     err = send("BIG!", 200, FRAME_MAX);
     check("big: a 1514-byte frame out", !err, err ? err : "", 0);

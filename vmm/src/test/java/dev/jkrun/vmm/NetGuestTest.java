@@ -35,7 +35,8 @@ class NetGuestTest {
     static final long TIMEOUT_MS = 60_000;
     private static final List<String> CHECKS = List.of("offers MAC", "no mergeable rx buffers, status or control queue",
             "config space holds the MAC", "hello: a 60-byte frame out", "exhaust: nothing arrives without buffers",
-            "malformed: an 8-byte tx chain comes back", "big: a 1514-byte frame out", "big: a 1514-byte frame in", "bye");
+            "malformed: an 8-byte tx chain comes back", "malformed: a 70012-byte tx chain comes back unsent",
+            "malformed: a write-only tx chain comes back unsent", "big: a 1514-byte frame out", "big: a 1514-byte frame in", "bye");
 
     @BeforeAll
     static void kvm() { KvmAvailable.assumeKvm(); }
