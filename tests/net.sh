@@ -2,8 +2,8 @@
 # Tier 3, virtio-net: the libkrunfw guest's eth0/eth1 through jkrun's backends, all inside a network namespace this
 # script creates (unshare --net), so no traffic leaves it:
 #   - passt (--net passt, started by jkrun): passt copies its addressing from the namespace's dummy0 (10.88.0.1/24,
-#     default route via 10.88.0.254); the guest gets a lease over DHCP (busybox udhcpc: jkrun's init has no DHCP
-#     client yet) and fetches a page from a server in the namespace through passt's gateway address;
+#     default route via 10.88.0.254); jkrun's init gets a lease over DHCP before the command, which fetches a page
+#     from a server in the namespace through passt's gateway address;
 #   - unixgram (--net unixgram=PATH) against a real datagram peer: tests/tap-peer.py bridging a unix datagram socket
 #     to a tap device (jktap0, 10.99.0.1/24) in the namespace, as gvproxy's vfkit mode bridges to its stack; the guest (eth1, 10.99.0.2) pings it (ICMP, which TSI cannot
 #     carry), fetches a page from it, and the namespace connects to a listener in the guest: TCP both ways;
@@ -30,22 +30,19 @@ chmod +x "$d/http.sh"
 socat TCP-LISTEN:8080,reuseaddr,fork EXEC:"$d/http.sh passt-side" >/dev/null 2>&1 &
 pids+=($!)
 
-# The guest's DHCP client: busybox udhcpc with a script that applies the lease (written inside the guest's /tmp).
-dhcp='printf "#!/bin/sh\ncase \"\$1\" in bound|renew) busybox ip addr add \$ip/\$mask dev \$interface; busybox ip route add default via \${router%%%% *} dev \$interface; echo LEASE \$ip/\$mask via \$router;; esac\n" >/tmp/udhcpc.sh
-chmod +x /tmp/udhcpc.sh; busybox ip link set eth0 up
-busybox udhcpc -i eth0 -f -q -n -t 10 -T 3 -s /tmp/udhcpc.sh 2>&1 | grep LEASE'
-
-# 1. passt: a lease over DHCP, then a page through passt's gateway (passt maps it to the namespace itself).
-jkr run --net passt -- /bin/sh -c "$dhcp"'
+# 1. passt: jkrun's init configures eth0 over DHCP before the command (--net passt asks for it); then a page
+#    through passt's gateway (passt maps it to the namespace itself).
+lease='echo "LEASE $(ip -4 -o addr show eth0 | grep -o "inet [0-9./]*") $(ip route | grep "^default" | cut -d" " -f1-3)"'
+jkr run --net passt -- /bin/sh -c "$lease"'
   cat /sys/class/net/eth0/address
   wget -q -t 1 -T 60 -O - http://10.88.0.254:8080/index.txt' >"$d/out1" 2>"$d/err1"; st=$?
-grep -q '^LEASE 10.88.0.1/24 via 10.88.0.254' "$d/out1"
-check "passt: the guest gets 10.88.0.1/24 via 10.88.0.254 over DHCP" $? "status $st: $(head -c 400 "$d/out1") $(tail -n 8 "$d/err1")"
+grep -qx 'LEASE inet 10.88.0.1/24 default via 10.88.0.254' "$d/out1"
+check "passt: init leased 10.88.0.1/24 and the default route via 10.88.0.254 over DHCP before the command" $? "status $st: $(head -c 400 "$d/out1") $(tail -n 8 "$d/err1")"
 [ "$st" = 0 ] && grep -qx 'page-from-passt-side' "$d/out1"
 check "passt: the guest fetches a page from a server on the host" $? "status $st: $(head -c 400 "$d/out1") $(tail -n 8 "$d/err1")"
 grep -qx '5a:94:ef:e4:0c:ee' "$d/out1"; check "passt: eth0 has libkrun's default MAC" $? "$(head -c 400 "$d/out1")"
 
-# 2. unixgram to socat's tap bridge, beside passt: two NICs. The tap appears when socat starts.
+# 2. unixgram to tests/tap-peer.py's tap bridge, beside passt (eth0, leased by init): two NICs.
 sd=$(mktemp -d) # a unix socket cannot be bound on the 9p share that holds $d under ./jkrun-nested
 tests/tap-peer.py "$sd/peer.sock" jktap0 >"$d/tap-peer.log" 2>&1 &
 pids+=($!)
@@ -53,7 +50,7 @@ for _ in $(seq 100); do [ -S "$sd/peer.sock" ] && ip link show jktap0 >/dev/null
 ip addr add 10.99.0.1/24 dev jktap0 && ip link set jktap0 up || fail "cannot set up the tap peer" "$(cat "$d/tap-peer.log")"
 socat TCP-LISTEN:8081,bind=10.99.0.1,reuseaddr,fork EXEC:"$d/http.sh tap-side" >/dev/null 2>&1 &
 pids+=($!)
-JK_TIMEOUT=400 jkr run --net passt --net unixgram="$sd/peer.sock" --mac 02:4a:4b:00:00:02 -- /bin/sh -c "$dhcp"'
+JK_TIMEOUT=400 jkr run --net passt --net unixgram="$sd/peer.sock" --mac 02:4a:4b:00:00:02 -- /bin/sh -c '
   echo "ETH0 $(cat /sys/class/net/eth0/address) ETH1 $(cat /sys/class/net/eth1/address)"
   busybox ip link set eth1 up && busybox ip addr add 10.99.0.2/24 dev eth1
   busybox ping -c 3 -W 10 10.99.0.1 >/tmp/ping 2>&1; echo "PING $?"; tail -n 2 /tmp/ping

@@ -176,6 +176,22 @@ static int check_env(const char *item)
     return 0;
 }
 
+static int add_dhcp(struct config *cfg, char *value)
+{
+    size_t n = strlen(value);
+    int ok = n >= 1 && n <= 15;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = value[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    }
+    if (!ok) {
+        set_error("dhcp '%s': not an interface name", value);
+        return -1;
+    }
+    strlist_add(&cfg->dhcp, value);
+    return 0;
+}
+
 static int add_dns_server(struct config *cfg, char *value)
 {
     unsigned char addr[sizeof(struct in6_addr)];
@@ -276,6 +292,8 @@ int config_parse(char *buf, size_t len, struct config *cfg)
             rc = check_dns_words(key, value) == 0 ? set_once(&cfg->dns_search, key, value) : -1;
         else if (strcmp(key, "dns-options") == 0)
             rc = check_dns_words(key, value) == 0 ? set_once(&cfg->dns_options, key, value) : -1;
+        else if (strcmp(key, "dhcp") == 0)
+            rc = add_dhcp(cfg, value);
         else {
             set_error("config: unknown key '%s'", key);
             rc = -1;
@@ -352,6 +370,10 @@ int config_from_krun_env(int argc, char **argv, char **envp, struct config *cfg)
             block_fs = val;
         else if (IS("KRUN_BLOCK_ROOT_OPTIONS"))
             block_opts = val;
+        else if (IS("KRUN_DHCP")) {
+            if (strcmp(val, "1") == 0)
+                strlist_add(&cfg->dhcp, "eth0");
+        }
         else if (IS("KRUN_RLIMITS")) {
             char *list = unquote(val), *save = NULL;
             for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))

@@ -30,6 +30,9 @@
  *   dns-search once            the resolv.conf "search" list: words of printable ASCII (0x21-0x7e)
  *                              separated by single spaces
  *   dns-options once           the resolv.conf "options": words as dns-search
+ *   dhcp       repeated        an interface (1-15 of [A-Za-z0-9_.-]) to configure from a DHCP server before
+ *                              the workload starts: address, default route, resolvers; no lease within
+ *                              DHCP_TIMEOUT_MS is an error (exit 125). libkrun's KRUN_DHCP=1 means eth0.
  *
  * dns-search and dns-options need at least one dns-server. init uses the dns-* records only with
  * tsi_hijack on the kernel command line, and only when the root's /etc/resolv.conf is missing,
@@ -81,6 +84,7 @@ struct config {
     struct strlist dns_servers; /* IPv4/IPv6 literals, at most MAX_DNS_SERVERS */
     char *dns_search;        /* NULL: none; else space-separated words */
     char *dns_options;       /* NULL: none; else space-separated words */
+    struct strlist dhcp;     /* interfaces to configure over DHCP */
 };
 
 /* Error message buffer filled by the parsers on failure. */

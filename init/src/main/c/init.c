@@ -29,12 +29,14 @@
  *                                   instead of the ioctl and reboot
  *   JKRUN_INIT_TEST_CMDLINE=<path>  read the kernel command line from <path> instead of /proc/cmdline
  *   JKRUN_INIT_TEST_TSI_IFACE=<if>  with tsi_hijack, give <if> the TSI address instead of dummy0
+ *   JKRUN_INIT_TEST_DHCP_TIMEOUT_MS=<ms>  wait that long for an interface and its lease instead of 15 s
  *   JKRUN_INIT_TEST_PORTS=<dir>     look for virtio-port names under <dir> (default
  *                                   /sys/class/virtio-ports) and their devices in <dir>/../dev
  *                                   (default /dev)
  */
 #define _GNU_SOURCE
 #include "config.h"
+#include "dhcp.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -438,6 +440,8 @@ static int link_up(int s, const char *name)
     return ioctl(s, SIOCSIFFLAGS, &ifr);
 }
 
+static int nl_request(int s, struct nlmsghdr *nh);
+
 /* RTM_NEWADDR: an IPv4 address with its prefix on interface name; an address already there is success. */
 static int add_ipv4(int s, const char *name, const char *addr, int prefix)
 {
@@ -472,8 +476,16 @@ static int add_ipv4(int s, const char *name, const char *addr, int prefix)
         memcpy(RTA_DATA(rta), &a, sizeof a);
         req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_SPACE(sizeof a);
     }
+    if (nl_request(s, &req.nh) != 0)
+        return -1;
+    return link_up(s, name);
+}
+
+/* Sends one netlink request asking for an ACK and reads it: 0, or -1 with errno (EEXIST is success). */
+static int nl_request(int s, struct nlmsghdr *nh)
+{
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-    if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+    if (sendto(s, nh, nh->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
         return -1;
     char reply[512];
     ssize_t n;
@@ -492,7 +504,44 @@ static int add_ipv4(int s, const char *name, const char *addr, int prefix)
         errno = -err;
         return -1;
     }
-    return link_up(s, name);
+    return 0;
+}
+
+/* RTM_NEWROUTE: the default IPv4 route via gw on interface name (on-link, so a gateway outside the prefix works). */
+static int add_default_route4(int s, const char *name, struct in_addr gw)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    if (ioctl(s, SIOCGIFINDEX, &ifr) != 0)
+        return -1;
+    struct {
+        struct nlmsghdr nh;
+        struct rtmsg rt;
+        char attrs[RTA_SPACE(sizeof gw) + RTA_SPACE(sizeof(int))];
+    } req;
+    memset(&req, 0, sizeof req);
+    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.rt);
+    req.nh.nlmsg_type = RTM_NEWROUTE;
+    req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    req.nh.nlmsg_seq = 2;
+    req.rt.rtm_family = AF_INET;
+    req.rt.rtm_table = RT_TABLE_MAIN;
+    req.rt.rtm_protocol = RTPROT_BOOT;
+    req.rt.rtm_scope = RT_SCOPE_UNIVERSE;
+    req.rt.rtm_type = RTN_UNICAST;
+    req.rt.rtm_flags = RTNH_F_ONLINK;
+    struct rtattr *rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+    rta->rta_type = RTA_GATEWAY;
+    rta->rta_len = RTA_LENGTH(sizeof gw);
+    memcpy(RTA_DATA(rta), &gw, sizeof gw);
+    req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_SPACE(sizeof gw);
+    rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+    rta->rta_type = RTA_OIF;
+    rta->rta_len = RTA_LENGTH(sizeof(int));
+    memcpy(RTA_DATA(rta), &ifr.ifr_ifindex, sizeof(int));
+    req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_SPACE(sizeof(int));
+    return nl_request(s, &req.nh);
 }
 
 /* Whether word appears on the kernel command line before "--" (what follows belongs to init's argv). */
@@ -535,6 +584,65 @@ static void network_up(int tsi)
             warn("%s 203.0.113.1/24: %s", ifname, strerror(errno));
     }
     close(s);
+}
+
+#ifndef DHCP_TIMEOUT_MS
+#define DHCP_TIMEOUT_MS 15000
+#endif
+
+/*
+ * Each interface the config names for DHCP: up, a lease (fail(), status 125, when none comes within
+ * DHCP_TIMEOUT_MS), its address and prefix, a default route via its router (the first interface with one), and its
+ * resolvers added to cfg's for resolv.conf. Returns whether any lease named resolvers.
+ */
+static int configure_dhcp(struct config *cfg)
+{
+    if (cfg->dhcp.len == 0)
+        return 0;
+    int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (s < 0)
+        fail("dhcp: netlink: %s", strerror(errno));
+    int routed = 0, named = 0, timeout_ms = DHCP_TIMEOUT_MS;
+    const char *t = getenv("JKRUN_INIT_TEST_DHCP_TIMEOUT_MS"); /* the host tests' shorter bound */
+    if (t != NULL && atoi(t) > 0)
+        timeout_ms = atoi(t);
+    for (size_t i = 0; i < cfg->dhcp.len; i++) {
+        const char *ifname = cfg->dhcp.items[i];
+        /* a NIC's driver may still be probing when init starts: wait for the interface within the same bound */
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+        for (int waited = 0; ioctl(s, SIOCGIFINDEX, &ifr) != 0 && waited < timeout_ms; waited += 50)
+            usleep(50000);
+        if (link_up(s, ifname) != 0)
+            fail("dhcp: %s up: %s", ifname, strerror(errno));
+        struct dhcp_lease lease;
+        char why[160];
+        if (dhcp_lease(ifname, timeout_ms, &lease, why, sizeof why) != 0)
+            fail("dhcp: %s", why);
+        char addr[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN] = "-";
+        inet_ntop(AF_INET, &lease.addr, addr, sizeof addr);
+        if (add_ipv4(s, ifname, addr, lease.prefix) != 0)
+            fail("dhcp: %s %s/%d: %s", ifname, addr, lease.prefix, strerror(errno));
+        if (lease.has_router && !routed) {
+            inet_ntop(AF_INET, &lease.router, gw, sizeof gw);
+            if (add_default_route4(s, ifname, lease.router) != 0)
+                fail("dhcp: %s default route via %s: %s", ifname, gw, strerror(errno));
+            routed = 1;
+        }
+        for (int k = 0; k < lease.n_dns && cfg->dns_servers.len < MAX_DNS_SERVERS; k++) {
+            char *d = malloc(INET_ADDRSTRLEN);
+            if (d == NULL)
+                fail("dhcp: out of memory");
+            inet_ntop(AF_INET, &lease.dns[k], d, INET_ADDRSTRLEN);
+            strlist_add(&cfg->dns_servers, d);
+            named = 1;
+        }
+        if (debug)
+            fprintf(stderr, "jkrun-init: dhcp: %s %s/%d via %s, %d resolvers\n", ifname, addr, lease.prefix, gw, lease.n_dns);
+    }
+    close(s);
+    return named;
 }
 
 #define RESOLV_CONF "/etc/resolv.conf"
@@ -647,9 +755,9 @@ static int write_link_target(const char *text, char *out, size_t size)
  * target created, e.g. under the read-only root's /run tmpfs), else written to /run/jkrun/resolv.conf and
  * bind-mounted over the existing file. A file naming any other server is never touched. Best effort: warnings only.
  */
-static void provide_resolv_conf(const struct config *cfg, int tsi)
+static void provide_resolv_conf(const struct config *cfg, int tsi, int dhcp)
 {
-    if (!tsi || cfg->dns_servers.len == 0)
+    if (!(tsi || dhcp) || cfg->dns_servers.len == 0)
         return;
     size_t len = 0;
     char *old = read_file(RESOLV_CONF, &len);
@@ -669,7 +777,7 @@ static void provide_resolv_conf(const struct config *cfg, int tsi)
         warn("resolv.conf: %s", strerror(errno));
         return;
     }
-    fputs("# jkrun-init: the host's resolvers, reached through TSI\n", f);
+    fputs(dhcp ? "# jkrun-init: the DHCP server's resolvers\n" : "# jkrun-init: the host's resolvers, reached through TSI\n", f);
     for (size_t i = 0; i < cfg->dns_servers.len; i++)
         fprintf(f, "nameserver %s\n", cfg->dns_servers.items[i]);
     if (cfg->dns_search != NULL)
@@ -943,7 +1051,8 @@ int main(int argc, char **argv, char **envp)
     read_only_root_mounts();
     int tsi = cmdline_has("tsi_hijack");
     network_up(tsi);
-    provide_resolv_conf(&cfg, tsi);
+    int leased = configure_dhcp(&cfg);
+    provide_resolv_conf(&cfg, tsi, leased);
     set_hostname(&cfg);
     set_rlimits(&cfg);
     set_environment(&cfg);

@@ -141,8 +141,10 @@ final class RunCommand {
             if (mac == null) { // libkrun's default MAC, its last byte plus the NIC's index
                 mac = new byte[] {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) (0xee + i)};
             }
-            config = config.withDevice(new NetDeviceConfig("eth" + i, mac, VirtioNet.COMPAT_FEATURES,
-                    (NetDeviceConfig.Backend) nics.get(i)[0]));
+            NetDeviceConfig.Backend backend = (NetDeviceConfig.Backend) nics.get(i)[0];
+            // passt serves DHCP: its NIC is configured by init before the command, the one-flag network
+            config = config.withDevice(new NetDeviceConfig("eth" + i, mac, VirtioNet.COMPAT_FEATURES, backend,
+                    backend instanceof NetDeviceConfig.Passt));
         }
         if (!nics.isEmpty() && !tsiSet) {
             tsi = false; // a NIC turns TSI off, as libkrun does; --net tsi keeps it

@@ -28,6 +28,8 @@ import java.util.Objects;
  * <li>{@code stdio}: {@code console}, or {@code ports} for the krun-stdin/krun-stdout/krun-stderr
  *     virtio-console ports</li>
  * <li>{@code dns-server} (repeated, 1 to 3), {@code dns-search}, {@code dns-options}: see {@link Resolvers}</li>
+ * <li>{@code dhcp} (repeated): an interface init configures from a DHCP server before the workload (address,
+ *     default route, resolvers); no lease within 15 s is exit status 125</li>
  * </ul>
  * The C side ({@code src/main/c/config.c}) rejects anything else with exit status 125.
  *
@@ -42,10 +44,11 @@ import java.util.Objects;
  * @param tty whether the host console is a terminal
  * @param stdioPorts whether stdin/stdout/stderr travel on their own virtio-console ports
  * @param resolvers the host's resolvers for the guest's resolv.conf under TSI, or null for none
+ * @param dhcp interfaces to configure over DHCP (eth0...)
  */
 public record InitConfig(String exec, List<String> args, List<String> env, String workdir, String hostname,
                          List<RLimit> rlimits, List<VirtioFsMount> mounts, RootDisk rootDisk, boolean tty,
-                         boolean stdioPorts, Resolvers resolvers) {
+                         boolean stdioPorts, Resolvers resolvers, List<String> dhcp) {
 
     /** The name of the virtual config file in the root share. */
     public static final String FILE_NAME = ".jkrun-config";
@@ -79,6 +82,19 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
         }
         rlimits = List.copyOf(rlimits == null ? List.of() : rlimits);
         mounts = List.copyOf(mounts == null ? List.of() : mounts);
+        dhcp = List.copyOf(dhcp == null ? List.of() : dhcp);
+        for (String i : dhcp) {
+            if (!i.matches("[A-Za-z0-9_.-]{1,15}")) {
+                throw new InvalidInitConfigException("dhcp", "'" + i + "' is not an interface name");
+            }
+        }
+    }
+
+    /** The same configuration with {@code ifaces} configured over DHCP as well. */
+    public InitConfig withDhcp(List<String> ifaces) {
+        List<String> all = new ArrayList<>(dhcp);
+        ifaces.stream().filter(i -> !all.contains(i)).forEach(all::add);
+        return new InitConfig(exec, args, env, workdir, hostname, rlimits, mounts, rootDisk, tty, stdioPorts, resolvers, all);
     }
 
     private static void noNul(String field, String value) {
@@ -128,6 +144,7 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
                 record(out, "dns-options", resolvers.encodedOptions());
             }
         }
+        dhcp.forEach(i -> record(out, "dhcp", i));
         return out.toByteArray();
     }
 
@@ -151,6 +168,7 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
         private boolean tty;
         private boolean stdioPorts;
         private Resolvers resolvers;
+        private final List<String> dhcp = new ArrayList<>();
 
         private Builder(String exec) {
             this.exec = exec;
@@ -231,9 +249,15 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
             return this;
         }
 
+        /** An interface ({@code eth0}) init configures from a DHCP server before the workload starts. */
+        public Builder dhcp(String iface) {
+            dhcp.add(iface);
+            return this;
+        }
+
         public InitConfig build() {
             return new InitConfig(exec, args, env, workdir, hostname, rlimits, mounts, rootDisk, tty, stdioPorts,
-                    resolvers);
+                    resolvers, dhcp);
         }
     }
 }

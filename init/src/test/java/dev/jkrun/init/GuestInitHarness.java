@@ -26,7 +26,7 @@ import java.util.function.BiConsumer;
 final class GuestInitHarness {
 
     static final List<String> APPLETS = List.of("sh", "cat", "echo", "env", "pwd", "hostname", "sleep", "true",
-            "false", "kill", "ls", "grep", "mount");
+            "false", "kill", "ls", "grep", "mount", "ip");
 
     private static final AtomicInteger SEQ = new AtomicInteger();
 

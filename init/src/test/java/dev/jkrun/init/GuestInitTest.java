@@ -275,6 +275,87 @@ class GuestInitTest {
         assertTrue(Integer.parseInt(r.stdoutLines().get(0)) >= 1, "203.0.113.1 on lo: " + r.stdout());
     }
 
+    /**
+     * The host end of a veth pair whose other end becomes eth0 in init's network namespace, with dnsmasq serving
+     * DHCP there (10.123.0.0/24, router .1, resolver .53); nothing reaches beyond the pair. The server is stopped and
+     * the pair removed by the caller.
+     */
+    private static Process dhcpServer(ProcessHandle unshare, Path dir, boolean serve) throws Exception {
+        ProcessHandle init = GuestInitHarness.initProcess(unshare);
+        run("ip", "link", "add", "jkdhcp0", "type", "veth", "peer", "name", "eth0", "netns", Long.toString(init.pid()));
+        run("ip", "addr", "add", "10.123.0.1/24", "dev", "jkdhcp0");
+        run("ip", "link", "set", "jkdhcp0", "up");
+        if (!serve) {
+            return null;
+        }
+        return new ProcessBuilder("dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--interface=jkdhcp0",
+                "--bind-interfaces", "--dhcp-range=10.123.0.50,10.123.0.60,255.255.255.0,1h",
+                "--dhcp-option=option:router,10.123.0.1", "--dhcp-option=option:dns-server,10.123.0.53",
+                "--dhcp-leasefile=" + dir.resolve("leases"), "--pid-file=" + dir.resolve("dnsmasq.pid"))
+                .redirectErrorStream(true).redirectOutput(dir.resolve("dnsmasq.log").toFile()).start();
+    }
+
+    private static void run(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        if (p.waitFor() != 0) {
+            throw new AssertionError(String.join(" ", cmd) + ": " + out);
+        }
+    }
+
+    @Test
+    void dhcpConfiguresTheInterfaceBeforeTheCommand(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/sbin/dnsmasq"))
+                || "true".equals(System.getenv("CI")), "dnsmasq is not installed (apt install dnsmasq-base)");
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = sh("ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ip route | grep default; cat /etc/resolv.conf")
+                .dhcp("eth0").build().encode();
+        Process[] server = new Process[1];
+        run.whileRunning = (unshare, stdout) -> {
+            try {
+                server[0] = dhcpServer(unshare, dir, true);
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        };
+        try {
+            var r = h.run(run);
+            assertEquals(0, r.status(), r.stderr() + r.stdout());
+            List<String> lines = r.stdoutLines();
+            assertTrue(lines.get(0).matches("inet 10\\.123\\.0\\.(5[0-9]|60)/24"), r.stdout());
+            assertTrue(lines.get(1).startsWith("default via 10.123.0.1 dev eth0"), r.stdout());
+            assertTrue(lines.contains("nameserver 10.123.0.53"), r.stdout());
+        } finally {
+            if (server[0] != null) {
+                server[0].destroy();
+                server[0].waitFor();
+            }
+            new ProcessBuilder("ip", "link", "del", "jkdhcp0").start().waitFor();
+        }
+    }
+
+    @Test
+    void noLeaseIsAClearErrorAndStatus125(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = sh("echo ran").dhcp("eth0").build().encode();
+        run.initEnv.put("JKRUN_INIT_TEST_DHCP_TIMEOUT_MS", "3000");
+        run.whileRunning = (unshare, stdout) -> {
+            try {
+                dhcpServer(unshare, dir, false); // a link, no server
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        };
+        try {
+            var r = h.run(run);
+            assertEquals(125, r.status(), r.stderr());
+            assertTrue(r.stderr().contains("dhcp: no DHCP offer on eth0 within 3 s"), r.stderr());
+            assertEquals(List.of(), r.stdoutLines(), "the command does not run");
+        } finally {
+            new ProcessBuilder("ip", "link", "del", "jkdhcp0").start().waitFor();
+        }
+    }
+
     @Test
     void withoutTsiNoAddressIsAdded() throws Exception {
         Files.writeString(h.root.resolve("cmdline-plain"), "console=hvc0 quiet -- tsi_hijack\n");

@@ -19,6 +19,19 @@ class InitConfigTest {
     }
 
     @Test
+    void dhcpInterfacesAreRecordsOfTheirOwn() {
+        InitConfig c = InitConfig.builder("/bin/true").dhcp("eth0").build().withDhcp(List.of("eth0", "eth1"));
+        assertEquals(List.of("eth0", "eth1"), c.dhcp(), "no interface twice");
+        String records = new String(c.encode(), StandardCharsets.UTF_8);
+        assertTrue(records.endsWith("dhcp\0eth0\0dhcp\0eth1\0"), records);
+        for (String bad : new String[] {"", "eth0 ", "a/b", "sixteen-chars-xx"}) {
+            InvalidInitConfigException e = assertThrows(InvalidInitConfigException.class,
+                    () -> InitConfig.builder("/bin/true").dhcp(bad).build(), bad);
+            assertTrue(e.getMessage().startsWith("dhcp"), e.getMessage());
+        }
+    }
+
+    @Test
     void encodesRecordsInOrder() {
         InitConfig c = InitConfig.builder("/bin/sh").arg("-c").arg("échо $A").env("A", "1=2").workdir("/w")
                 .hostname("h").rlimit("RLIMIT_NOFILE=10:unlimited").mount("data", "/mnt/data")

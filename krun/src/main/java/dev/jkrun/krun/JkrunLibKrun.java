@@ -359,8 +359,8 @@ public final class JkrunLibKrun implements LibKrun {
 
     /**
      * libkrun's rules: exactly one of path and fd (fd >= 0); a 6-byte MAC; features within NET_ALL_FEATURES; flags
-     * NET_FLAG_DHCP_CLIENT, and NET_FLAG_VFKIT for unixgram only; else -EINVAL. jkrun's init has no DHCP client
-     * yet: NET_FLAG_DHCP_CLIENT is -ENOTSUP rather than a NIC the guest never configures.
+     * NET_FLAG_DHCP_CLIENT (jkrun's init configures that NIC from a DHCP server before the command), and
+     * NET_FLAG_VFKIT for unixgram only; else -EINVAL.
      */
     private int addNet(String fn, int ctxId, String path, int fd, byte[] mac, int features, int flags, boolean gram) {
         Object[] args = {ctxId, path, fd, mac, features, flags};
@@ -373,9 +373,6 @@ public final class JkrunLibKrun implements LibKrun {
         if (c == null) {
             return done(fn, -ENOENT, args);
         }
-        if ((flags & KrunConstants.NET_FLAG_DHCP_CLIENT) != 0) {
-            return done(fn, -ENOTSUP, args);
-        }
         NetDeviceConfig.Backend b;
         try {
             b = gram ? path != null ? new NetDeviceConfig.UnixGramPath(Path.of(path), (flags & KrunConstants.NET_FLAG_VFKIT) != 0)
@@ -385,7 +382,7 @@ public final class JkrunLibKrun implements LibKrun {
             return done(fn, -EINVAL, args);
         }
         synchronized (c) {
-            c.nets.add(new KrunContext.Net(b, Arrays.copyOf(mac, 6), features));
+            c.nets.add(new KrunContext.Net(b, Arrays.copyOf(mac, 6), features, (flags & KrunConstants.NET_FLAG_DHCP_CLIENT) != 0));
         }
         return done(fn, 0, args);
     }
@@ -1381,11 +1378,11 @@ public final class JkrunLibKrun implements LibKrun {
         // libkrun's rule: an explicit device with its TSI features; else, unless disabled, the implicit one, which has
         // TSI for IPv4/IPv6 when the VM has no NIC, and the port map.
         for (KrunContext.Net n : c.nets) {
-            b.net(nb -> nb.mac(n.mac()).features(n.features()).backend(n.backend()));
+            b.net(nb -> nb.mac(n.mac()).features(n.features()).backend(n.backend()).dhcp(n.dhcp()));
         }
         if (c.legacyNet != null) { // libkrun adds it after the others, with the legacy offloads
             b.net(nb -> nb.mac(c.legacyMac != null ? c.legacyMac : LEGACY_MAC).features(KrunConstants.COMPAT_NET_FEATURES)
-                    .backend(c.legacyNet));
+                    .backend(c.legacyNet).dhcp(false));
         }
         boolean nic = !c.nets.isEmpty() || c.legacyNet != null;
         int scope = c.explicitVsockTsi != null ? c.explicitVsockTsi : c.implicitVsockDisabled || nic ? 0 : TsiConfig.HIJACK_INET;

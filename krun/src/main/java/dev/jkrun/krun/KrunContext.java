@@ -79,7 +79,7 @@ final class KrunContext {
     EventFd shutdownEventFd;
 
     /** One krun_add_net_* NIC: backend, MAC, offload features. */
-    record Net(dev.jkrun.vmm.NetDeviceConfig.Backend backend, byte[] mac, int features) {}
+    record Net(dev.jkrun.vmm.NetDeviceConfig.Backend backend, byte[] mac, int features, boolean dhcp) {}
 
     /** krun_add_net_unixstream/unixgram NICs, eth0 first. */
     final List<Net> nets = new ArrayList<>();

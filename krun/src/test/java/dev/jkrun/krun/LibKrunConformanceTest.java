@@ -124,7 +124,6 @@ class LibKrunConformanceTest {
             "krun_set_firmware");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
     static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
-            "krun_add_net_unixstream", "krun_add_net_unixgram",
             "krun_split_irqchip");
 
     /** The multiport console devices a configuration has. */
@@ -514,18 +513,19 @@ class LibKrunConformanceTest {
             assertEquals(-EINVAL, krun.krun_add_net_unixstream(c, "/tmp/p.sock", -1, new byte[5], 0, 0), "short MAC");
             assertEquals(-EINVAL, krun.krun_add_net_unixstream(c, "/tmp/p.sock", -1, mac, 1 << 15, 0), "MRG_RXBUF");
             assertEquals(-EINVAL, krun.krun_add_net_unixstream(c, "/tmp/p.sock", -1, mac, 0, KrunConstants.NET_FLAG_VFKIT), "vfkit on a stream");
-            assertEquals(-ENOTSUP, krun.krun_add_net_unixstream(c, "/tmp/p.sock", -1, mac, 0, KrunConstants.NET_FLAG_DHCP_CLIENT), "no DHCP client yet");
+            assertEquals(0, krun.krun_add_net_unixstream(c, "/tmp/p.sock", -1, mac, 0, KrunConstants.NET_FLAG_DHCP_CLIENT), "DHCP in init");
             int d = krun.krun_create_ctx();
             assertEquals(0, krun.krun_set_root(d, root));
             assertEquals(0, krun.krun_set_exec(d, "/bin/true", null, null));
             assertEquals(0, krun.krun_add_net_unixstream(d, "/tmp/a.sock", -1, mac, KrunConstants.COMPAT_NET_FEATURES, 0));
-            assertEquals(0, krun.krun_add_net_unixgram(d, null, 7, mac, 0, 0));
+            assertEquals(0, krun.krun_add_net_unixgram(d, null, 7, mac, 0, KrunConstants.NET_FLAG_DHCP_CLIENT));
             List<NetDeviceConfig> nics = config(d).devices().stream().filter(x -> x instanceof NetDeviceConfig)
                     .map(x -> (NetDeviceConfig) x).toList();
             assertEquals(List.of("eth0", "eth1"), nics.stream().map(NetDeviceConfig::name).toList());
             assertEquals(new NetDeviceConfig.UnixStreamPath(Path.of("/tmp/a.sock")), nics.get(0).backend());
             assertEquals(KrunConstants.COMPAT_NET_FEATURES, nics.get(0).features());
             assertEquals(new NetDeviceConfig.UnixGramFd(7), nics.get(1).backend());
+            assertEquals(List.of(false, true), nics.stream().map(NetDeviceConfig::dhcp).toList());
             assertTrue(config(d).devices().stream().noneMatch(x -> x instanceof dev.jkrun.vmm.VsockDeviceConfig),
                     "a NIC turns the implicit vsock's TSI off (and with nothing else on it, the device)");
             assertEquals(-EINVAL, krun.krun_set_passt_fd(d, 5), "legacy NIC after krun_add_net_*");
@@ -534,7 +534,7 @@ class LibKrunConformanceTest {
             assertEquals(-EINVAL, krun.krun_add_net_unixgram(c, "/tmp/g.sock", 3, mac, 0, 0), "path and fd");
             assertEquals(-EINVAL, krun.krun_add_net_unixgram(c, "/tmp/g.sock", -1, mac, 0, 4), "unknown flag");
             assertEquals(-EINVAL, krun.krun_add_net_unixgram(c, "/tmp/g.sock", -1, mac, 1 << 2, 0), "not an offload");
-            assertEquals(-ENOTSUP, krun.krun_add_net_unixgram(c, "/tmp/g.sock", -1, mac, 0, KrunConstants.NET_FLAG_DHCP_CLIENT));
+            assertEquals(0, krun.krun_add_net_unixgram(c, "/tmp/g.sock", -1, mac, 0, KrunConstants.NET_FLAG_DHCP_CLIENT));
             int d = krun.krun_create_ctx();
             assertEquals(0, krun.krun_set_root(d, root));
             assertEquals(0, krun.krun_set_exec(d, "/bin/true", null, null));

@@ -11,11 +11,18 @@ import java.util.Objects;
  * @param mac     six bytes
  * @param features offload feature bits
  * @param backend where its frames go
+ * @param dhcp    whether jkrun's init configures the NIC from a DHCP server before the command (libkrun's
+ *                NET_FLAG_DHCP_CLIENT)
  */
-public record NetDeviceConfig(String name, byte[] mac, long features, Backend backend) implements DeviceConfig {
+public record NetDeviceConfig(String name, byte[] mac, long features, Backend backend, boolean dhcp) implements DeviceConfig {
     public NetDeviceConfig {
         Objects.requireNonNull(backend, "backend");
         mac = mac.clone();
+    }
+
+    /** Without DHCP. */
+    public NetDeviceConfig(String name, byte[] mac, long features, Backend backend) {
+        this(name, mac, features, backend, false);
     }
 
     @Override

@@ -198,7 +198,11 @@ public final class VmBuilder {
             config = config.withDevice(v);
         }
         for (NetBuilder b : nets) {
-            config = config.withDevice(b.build());
+            NetDeviceConfig n = b.build();
+            if (n.dhcp() && exec == null) {
+                throw new ConfigurationException("net." + n.name() + ".dhcp", "DHCP is done by jkrun's init, which needs exec");
+            }
+            config = config.withDevice(n);
         }
         TsiConfig tsi = network.build(!nets.isEmpty());
         if (vsock != null || tsi.enabled()) {
@@ -546,8 +550,19 @@ public final class VmBuilder {
         private byte[] mac;
         private long features = VirtioNet.COMPAT_FEATURES;
         private NetDeviceConfig.Backend backend;
+        private Boolean dhcp;
 
         private NetBuilder(int index) { this.index = index; }
+
+        /**
+         * Whether jkrun's init configures this NIC from a DHCP server before the command starts (address, default
+         * route, resolv.conf; status 125 when no lease comes within 15 s). Default: on for {@link #passt()}, off
+         * otherwise. Needs {@code exec} (jkrun's init).
+         */
+        public NetBuilder dhcp(boolean on) {
+            this.dhcp = on;
+            return this;
+        }
 
         public NetBuilder mac(byte[] mac) {
             this.mac = mac == null ? null : mac.clone();
@@ -619,7 +634,8 @@ public final class VmBuilder {
                 throw new ConfigurationException("net." + name + ".features", "0x" + Long.toHexString(features & ~VirtioNet.OFFLOADS)
                         + " are not offloads virtio-net offers (allowed: 0x" + Long.toHexString(VirtioNet.OFFLOADS) + ")");
             }
-            return new NetDeviceConfig(name, m, features, backend);
+            boolean d = dhcp != null ? dhcp : backend instanceof NetDeviceConfig.Passt;
+            return new NetDeviceConfig(name, m, features, backend, d);
         }
     }
 

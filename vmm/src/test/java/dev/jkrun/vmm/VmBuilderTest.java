@@ -321,9 +321,10 @@ class VmBuilderTest {
     @Test
     void badNicsNameTheirField() {
         rejects("net.eth0.backend", b -> b.net(n -> n.mac(new byte[] {2, 0, 0, 0, 0, 1})));
-        rejects("net.eth0.mac", b -> b.net(n -> n.passt().mac(new byte[] {1, 0, 0, 0, 0, 1})));
-        rejects("net.eth0.mac", b -> b.net(n -> n.passt().mac(new byte[5])));
-        rejects("net.eth1.features", b -> b.net(n -> n.passt()).net(n -> n.passt().features(1L << 15)));
+        rejects("net.eth0.mac", b -> b.net(n -> n.passt().dhcp(false).mac(new byte[] {1, 0, 0, 0, 0, 1})));
+        rejects("net.eth0.mac", b -> b.net(n -> n.passt().dhcp(false).mac(new byte[5])));
+        rejects("net.eth1.features", b -> b.net(n -> n.passt().dhcp(false)).net(n -> n.passt().features(1L << 15)));
+        rejects("net.eth0.dhcp", b -> b.net(n -> n.passt()));
     }
 
     @Test

@@ -15,6 +15,7 @@ import dev.jkrun.init.InitConfig;
 import dev.jkrun.init.Resolvers;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.VmConfig;
+import dev.jkrun.vmm.NetDeviceConfig;
 import dev.jkrun.vmm.VsockDeviceConfig;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import java.util.ArrayList;
@@ -100,8 +101,11 @@ final class Shares {
         if (resolvers == null && tsiInet(config)) {
             resolvers = hostResolvers.get().orElse(null);
         }
+        List<String> dhcp = config.devices().stream().filter(d -> d instanceof NetDeviceConfig n && n.dhcp())
+                .map(d -> ((NetDeviceConfig) d).name()).toList();
         return new InitConfig(e.exec(), e.args(), e.env(), e.workdir(), e.hostname(), e.rlimits(), e.mounts(), e.rootDisk(),
-                Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()), resolvers);
+                Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()), resolvers, e.dhcp())
+                .withDhcp(dhcp);
     }
 
     /** Whether the guest's AF_INET sockets go through TSI (tsi_hijack on the command line, see VmmBuilder). */

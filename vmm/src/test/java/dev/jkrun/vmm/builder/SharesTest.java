@@ -1,6 +1,7 @@
 package dev.jkrun.vmm.builder;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.jkrun.devices.fs.Context;
@@ -48,6 +49,19 @@ class SharesTest {
             FsException e = assertThrows(FsException.class, () -> lookup(served.server().fileSystem(), GuestInit.FILE_NAME));
             assertEquals(ENOENT, e.errno());
         }
+    }
+
+    @Test
+    void nicsWithDhcpAreConfiguredByInit() {
+        VmConfig c = VmBuilder.create().fs(f -> f.root(dir)).exec(e -> e.path("/bin/true"))
+                .net(n -> n.unixstreamPath(dir.resolve("a.sock")))
+                .net(n -> n.passt())
+                .net(n -> n.unixgramPath(dir.resolve("g.sock"), false).dhcp(true))
+                .build();
+        assertEquals(List.of("eth1", "eth2"), Shares.completeInit(c.exec().orElseThrow(), c).dhcp(),
+                "passt's NIC by default, eth2 as asked, not eth0");
+        String records = new String(Shares.completeInit(c.exec().orElseThrow(), c).encode(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(records.contains("dhcp\0eth1\0") && records.contains("dhcp\0eth2\0"), records);
     }
 
     @Test
