@@ -78,7 +78,7 @@ public final class Main {
                 "              [--workdir DIR]",
                 "              [--rlimit NAME=SOFT:HARD]... [--disk ID=PATH[:ro][:raw|qcow2|vmdk][:direct]]...",
                 "              [--root-disk DEVICE[:FSTYPE[:OPTIONS]]] [--vsock PORT=PATH[:listen]]...",
-                "              [--net tsi|none|passt|unixstream=PATH|unixgram=PATH[:vfkit]] [--mac MAC] [--port HOST:GUEST]... [--no-rng] [--no-balloon] [--hyperthreading] [--nested-virt]",
+                "              [--net tsi|none|passt|unixstream=PATH|unixgram=PATH[:vfkit]|tap=NAME] [--mac MAC] [--port HOST:GUEST]... [--no-rng] [--no-balloon] [--hyperthreading] [--nested-virt]",
                 "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd]",

@@ -347,15 +347,19 @@ final class RunCommand {
 
     /**
      * A NIC's backend: passt (jkrun starts Debian's passt), unixstream=PATH, unixstream=fd=N, unixgram=PATH[:vfkit],
-     * unixgram=fd=N.
+     * unixgram=fd=N, tap=NAME.
      */
     static NetDeviceConfig.Backend parseNic(String spec) {
-        String usage = "--net is tsi, none, passt, unixstream=PATH|fd=N or unixgram=PATH[:vfkit]|fd=N, got '" + spec + "'";
+        String usage = "--net is tsi, none, passt, unixstream=PATH|fd=N, unixgram=PATH[:vfkit]|fd=N or tap=NAME, got '" + spec + "'";
         if (spec.equals("passt")) {
             return new NetDeviceConfig.Passt(Path.of("/usr/bin/passt"));
         }
         if (spec.startsWith("tap=")) {
-            throw new Main.UsageException("--net tap=NAME: jkrun has no tap backend yet; use passt, unixstream or unixgram");
+            String name = spec.substring(4);
+            if (!name.matches("[A-Za-z0-9_.-]{1,15}")) {
+                throw new Main.UsageException("--net tap=NAME needs an interface name of 1 to 15 of [A-Za-z0-9_.-], got '" + name + "'");
+            }
+            return new NetDeviceConfig.Tap(name);
         }
         boolean stream = spec.startsWith("unixstream="), gram = spec.startsWith("unixgram=");
         if (!stream && !gram) {

@@ -117,7 +117,8 @@ class RunCommandParseTest {
         assertEquals(new dev.jkrun.vmm.NetDeviceConfig.UnixGramPath(Path.of("/run/g.sock"), false), RunCommand.parseNic("unixgram=/run/g.sock"));
         assertEquals(new dev.jkrun.vmm.NetDeviceConfig.UnixGramFd(3), RunCommand.parseNic("unixgram=fd=3"));
         assertEquals(new dev.jkrun.vmm.NetDeviceConfig.Passt(Path.of("/usr/bin/passt")), RunCommand.parseNic("passt"));
-        for (String bad : new String[] {"tap=tap0", "unixstream=", "unixstream=fd=x", "unixgram=fd=-1", "slirp"}) {
+        assertEquals(new dev.jkrun.vmm.NetDeviceConfig.Tap("tap0"), RunCommand.parseNic("tap=tap0"));
+        for (String bad : new String[] {"tap=", "tap=a/b", "unixstream=", "unixstream=fd=x", "unixgram=fd=-1", "slirp"}) {
             assertThrows(Main.UsageException.class, () -> RunCommand.parseNic(bad), bad);
         }
         assertArrayEquals(new byte[] {2, 0, 0, (byte) 0xab, 0, 1}, RunCommand.parseMac("02:00:00:ab:00:01"));

@@ -390,9 +390,28 @@ public final class JkrunLibKrun implements LibKrun {
     private static final int NET_ALL_FEATURES = KrunConstants.COMPAT_NET_FEATURES | KrunConstants.NET_FEATURE_GUEST_TSO6
             | KrunConstants.NET_FEATURE_HOST_TSO6;
 
+    /** libkrun's rules for tap: a name, a 6-byte MAC, NET_ALL_FEATURES, GUEST_TSO4/6 or GUEST_UFO only with GUEST_CSUM. */
     @Override
     public int krun_add_net_tap(int ctx_id, String c_tap_name, byte[] c_mac, int features, int flags) {
-        return unsupported("krun_add_net_tap", ctx_id, c_tap_name, c_mac, features, flags);
+        String fn = "krun_add_net_tap";
+        Object[] args = {ctx_id, c_tap_name, c_mac, features, flags};
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, args);
+        }
+        int segmentation = KrunConstants.NET_FEATURE_GUEST_TSO4 | KrunConstants.NET_FEATURE_GUEST_TSO6
+                | KrunConstants.NET_FEATURE_GUEST_UFO;
+        if (c_tap_name == null || !c_tap_name.matches("[A-Za-z0-9_.-]{1,15}") || c_mac == null || c_mac.length < 6
+                || (features & ~NET_ALL_FEATURES) != 0
+                || (features & segmentation) != 0 && (features & KrunConstants.NET_FEATURE_GUEST_CSUM) == 0
+                || (flags & ~KrunConstants.NET_FLAG_DHCP_CLIENT) != 0) {
+            return done(fn, -EINVAL, args);
+        }
+        synchronized (c) {
+            c.nets.add(new KrunContext.Net(new NetDeviceConfig.Tap(c_tap_name), Arrays.copyOf(c_mac, 6), features,
+                    (flags & KrunConstants.NET_FLAG_DHCP_CLIENT) != 0));
+        }
+        return done(fn, 0, args);
     }
 
     @Override

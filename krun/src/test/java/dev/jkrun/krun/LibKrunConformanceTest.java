@@ -117,7 +117,7 @@ class LibKrunConformanceTest {
     }
 
     /** Functions whose every valid call is -ENOTSUP in jkrun: README.md's first table. */
-    static final Set<String> UNSUPPORTED = Set.of("krun_add_net_tap", "krun_set_gpu_options",
+    static final Set<String> UNSUPPORTED = Set.of("krun_set_gpu_options",
             "krun_set_gpu_options2", "krun_add_display", "krun_display_set_edid", "krun_display_set_dpi",
             "krun_display_set_physical_size", "krun_display_set_refresh_rate", "krun_set_display_backend",
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file",
@@ -543,7 +543,14 @@ class LibKrunConformanceTest {
             assertEquals(new NetDeviceConfig.UnixGramPath(Path.of("/tmp/g.sock"), true), n.backend());
             assertArrayEquals(mac, n.mac());
         });
-        spec(m, "krun_add_net_tap").valid(-ENOTSUP, c -> new Object[] {c, "tap0", mac, 0, 0});
+        spec(m, "krun_add_net_tap").valid(0, c -> new Object[] {c, "tap0", mac, 0, 0}).invalid(c -> {
+            assertEquals(-EINVAL, krun.krun_add_net_tap(c, null, mac, 0, 0), "no name");
+            assertEquals(-EINVAL, krun.krun_add_net_tap(c, "tap0", mac, KrunConstants.NET_FEATURE_GUEST_TSO4, 0),
+                    "TSO without GUEST_CSUM");
+            assertEquals(0, krun.krun_add_net_tap(c, "tap0", mac, KrunConstants.NET_FEATURE_GUEST_TSO4
+                    | KrunConstants.NET_FEATURE_GUEST_CSUM, 0));
+            assertEquals(-EINVAL, krun.krun_add_net_tap(c, "tap0", mac, 0, KrunConstants.NET_FLAG_VFKIT), "vfkit on a tap");
+        });
         spec(m, "krun_set_passt_fd").valid(0, c -> new Object[] {c, 3}).invalid(c -> {
             assertEquals(-EINVAL, krun.krun_set_passt_fd(c, -1));
             int d = krun.krun_create_ctx();

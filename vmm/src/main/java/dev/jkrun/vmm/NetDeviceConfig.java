@@ -46,6 +46,9 @@ public record NetDeviceConfig(String name, byte[] mac, long features, Backend ba
     /** A connected datagram socket of the caller's (duplicated). */
     public record UnixGramFd(int fd) implements Backend {}
 
+    /** A tap device (created when missing and allowed): frames with their virtio-net header, offloads honoured. */
+    public record Tap(String name) implements Backend {}
+
     /** jkrun starts passt (Debian's {@code passt}) on one end of a socket pair and stops it with the VM. */
     public record Passt(Path executable) implements Backend {}
 }

@@ -48,8 +48,6 @@ import java.util.function.Supplier;
  * }
  * }</pre>
  *
- * <p>A tap backend for {@link #net} is not in jkrun yet: {@code build()} rejects it with a clear error rather than
- * building a VM without the network the caller asked for.
  */
 public final class VmBuilder {
     private final MachineBuilder machine = new MachineBuilder();
@@ -594,8 +592,11 @@ public final class VmBuilder {
 
         public NetBuilder passt(Path executable) { return setBackend(new NetDeviceConfig.Passt(executable)); }
 
-        /** A tap device: not in jkrun yet, refused at build (field {@code net.backend}). */
-        public NetBuilder tap(String name) { return setBackend(null); }
+        /**
+         * A tap device (Linux; created when missing and the process may): frames keep their virtio-net header and the
+         * host kernel honours the guest's offloads. libkrun's rule: GUEST_TSO4/6 or GUEST_UFO need GUEST_CSUM.
+         */
+        public NetBuilder tap(String name) { return setBackend(new NetDeviceConfig.Tap(name)); }
 
         /** One of the backends as data (the libkrun interface passes its calls' backends on this way). */
         public NetBuilder backend(NetDeviceConfig.Backend b) {
@@ -605,19 +606,21 @@ public final class VmBuilder {
 
         private NetBuilder setBackend(NetDeviceConfig.Backend b) {
             this.backend = b;
-            tapAsked = b == null;
             return this;
         }
 
-        private boolean tapAsked;
-
         NetDeviceConfig build() {
             String name = "eth" + index;
-            if (tapAsked) {
-                throw new ConfigurationException("net." + name + ".backend", "tap is not available in jkrun yet; use unixstream, unixgram or passt");
-            }
             if (backend == null) {
-                throw new ConfigurationException("net." + name + ".backend", "no backend: unixstream, unixgram or passt");
+                throw new ConfigurationException("net." + name + ".backend", "no backend: passt, unixstream, unixgram or tap");
+            }
+            if (backend instanceof NetDeviceConfig.Tap t && !t.name().matches("[A-Za-z0-9_.-]{1,15}")) {
+                throw new ConfigurationException("net." + name + ".backend", "tap name '" + t.name() + "': 1 to 15 of [A-Za-z0-9_.-]");
+            }
+            long segmentation = 1L << VirtioNet.F_GUEST_TSO4 | 1L << VirtioNet.F_GUEST_TSO6 | 1L << VirtioNet.F_GUEST_UFO;
+            if (backend instanceof NetDeviceConfig.Tap && (features & segmentation) != 0
+                    && (features & 1L << VirtioNet.F_GUEST_CSUM) == 0) {
+                throw new ConfigurationException("net." + name + ".features", "a tap's GUEST_TSO4/6 and GUEST_UFO need GUEST_CSUM");
             }
             byte[] m = mac;
             if (m == null) {

@@ -297,7 +297,12 @@ class VmBuilderTest {
     void smbiosStringWithNul() { rejects("smbios_oem_strings", b -> b.smbiosOemStrings("a\0b")); }
 
     @Test
-    void tapIsNotAvailableYet() { rejects("net.eth0.backend", b -> b.net(n -> n.tap("tap0"))); }
+    void tapRules() {
+        rejects("net.eth0.backend", b -> b.net(n -> n.tap("a/b")));
+        rejects("net.eth0.backend", b -> b.net(n -> n.tap("sixteen-chars-xx")));
+        rejects("net.eth0.features", b -> b
+                .net(n -> n.tap("tap0").features(1L << dev.jkrun.devices.virtio.net.VirtioNet.F_GUEST_TSO4)));
+    }
 
     @Test
     void nicsAreEth0Eth1InOrderAndTurnTsiOff() throws Exception {

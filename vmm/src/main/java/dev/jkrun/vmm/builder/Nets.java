@@ -2,12 +2,15 @@ package dev.jkrun.vmm.builder;
 
 import dev.jkrun.devices.virtio.net.DatagramBackend;
 import dev.jkrun.devices.virtio.net.NetBackend;
+import dev.jkrun.devices.virtio.net.NetHeader;
 import dev.jkrun.devices.virtio.net.StreamBackend;
+import dev.jkrun.devices.virtio.net.TapBackend;
 import dev.jkrun.devices.virtio.net.VirtioNet;
 import dev.jkrun.libc.FileDescriptor;
 import dev.jkrun.libc.NativeCallException;
 import dev.jkrun.libc.SockAddr;
 import dev.jkrun.libc.Sockets;
+import dev.jkrun.libc.Tun;
 import dev.jkrun.vmm.ConfigurationException;
 import dev.jkrun.vmm.NetDeviceConfig;
 import java.io.IOException;
@@ -52,6 +55,10 @@ final class Nets {
             }
             if (c.backend() instanceof NetDeviceConfig.UnixGramPath p) {
                 return unixgram(p, resources);
+            }
+            if (c.backend() instanceof NetDeviceConfig.Tap t) {
+                // offloads follow the negotiated features (TapBackend.negotiated); none until then
+                return new TapBackend(Tun.openTap(t.name(), NetHeader.SIZE), t.name());
             }
             if (c.backend() instanceof NetDeviceConfig.Passt p) {
                 return passt(p, c.name(), resources);

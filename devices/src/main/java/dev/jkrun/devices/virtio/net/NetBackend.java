@@ -48,6 +48,9 @@ public interface NetBackend extends AutoCloseable {
     /** Offers one frame (the remaining bytes of {@code frame}); never called while {@link #hasPendingWrite()}. */
     WriteResult write(ByteBuffer frame) throws IOException;
 
+    /** The features the driver accepted (FEATURES_OK), for a backend whose host side must follow them (tap). */
+    default void negotiated(long features) {}
+
     /** Whether a frame taken by {@link #write} is still partly unwritten. */
     default boolean hasPendingWrite() { return false; }
 

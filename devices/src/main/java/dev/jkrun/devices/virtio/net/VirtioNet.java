@@ -126,6 +126,16 @@ public final class VirtioNet implements VirtioDevice {
     public long availableFeatures() { return offered; }
 
     @Override
+    public void ackFeatures(long features) {
+        try {
+            backend.negotiated(features);
+        } catch (RuntimeException e) {
+            LOG.warn("virtio-net {}: the backend ({}) cannot follow the negotiated features: {}", name, backend.describe(),
+                    e.getMessage());
+        }
+    }
+
+    @Override
     public void readConfig(long offset, byte[] data) {
         byte[] config = Arrays.copyOf(mac, CONFIG_SIZE); // status and max_virtqueue_pairs: 0
         VirtioDevice.readConfigBytes(config, offset, data);
