@@ -8,7 +8,8 @@
 #     to a tap device (jktap0, 10.99.0.1/24) in the namespace, as gvproxy's vfkit mode bridges to its stack; the guest (eth1, 10.99.0.2) pings it (ICMP, which TSI cannot
 #     carry), fetches a page from it, and the namespace connects to a listener in the guest: TCP both ways;
 #   - both NICs in one VM, named eth0 and eth1 in the order given, each with its MAC;
-#   - tap (--net tap=NAME) to a tap device with an address in the namespace: ping and 4 MiB each way over TCP.
+#   - tap (--net tap=NAME) to a tap device with an address in the namespace: ping and 4 MiB each way over TCP; the
+#     guest's address and default route are static ones init sets (--ip, --gateway).
 # Prints PASS/FAIL lines; needs unshare, ip, socat, passt and python3 on the host (run-tests installs them).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -78,8 +79,8 @@ check "unixgram: the host side connects to a listener in the guest (TCP in)" $? 
 grep -qx 'WGET0 page-from-passt-side' "$d/out2" && [ "$st" = 0 ]
 check "two NICs: passt's eth0 still carries traffic beside eth1 (status $st)" $? "$(head -c 600 "$d/out2") $(tail -n 8 "$d/err2")"
 # 3. tap: a tap device in the namespace (persistent, made here; jkrun attaches with IFF_VNET_HDR) at 10.98.0.1/24,
-#    the guest's eth0 at 10.98.0.2: ping, and 4 MiB each way over TCP with the offloads on (checksums and segments
-#    handled by the host kernel), checked by md5.
+#    the guest's eth0 at 10.98.0.2 (given by init: --ip, --gateway): ping, and 4 MiB each way over TCP with the
+#    offloads on (checksums and segments handled by the host kernel), checked by md5.
 ip tuntap add dev jktap1 mode tap && ip addr add 10.98.0.1/24 dev jktap1 && ip link set jktap1 up \
   || fail "cannot create the tap jktap1"
 head -c 4194304 /dev/urandom >"$d/blob"
@@ -87,12 +88,14 @@ socat TCP-LISTEN:8083,bind=10.98.0.1,reuseaddr,fork SYSTEM:"cat $d/blob" >/dev/n
 pids+=($!)
 socat -u TCP-LISTEN:8084,bind=10.98.0.1,reuseaddr OPEN:"$d/up",creat,trunc >/dev/null 2>&1 &
 pids+=($!)
-JK_TIMEOUT=400 jkr run --net tap=jktap1 -- /bin/sh -c '
-  ip link set eth0 up && ip addr add 10.98.0.2/24 dev eth0
+JK_TIMEOUT=400 jkr run --net tap=jktap1 --ip 10.98.0.2/24 --gateway 10.98.0.1 -- /bin/sh -c '
+  echo "ADDR $(ip -4 addr show eth0 | grep -o "inet [0-9./]*") $(ip route | grep -o "^default via [0-9.]* dev eth0")"
   busybox ping -c 3 -W 10 10.98.0.1 >/tmp/ping 2>&1; echo "PING $?"
   echo "DOWN $(socat -u TCP:10.98.0.1:8083 - | md5sum | cut -d" " -f1)"
   head -c 4194304 /dev/urandom >/tmp/up; echo "UP $(md5sum </tmp/up | cut -d" " -f1)"
   socat -u OPEN:/tmp/up TCP:10.98.0.1:8084; echo "SENT $?"' >"$d/out3" 2>"$d/err3"; st=$?
+grep -qx 'ADDR inet 10.98.0.2/24 default via 10.98.0.1 dev eth0' "$d/out3"
+check "tap: init gave eth0 its static address and default route (--ip, --gateway)" $? "status $st: $(head -c 600 "$d/out3") $(tail -n 8 "$d/err3")"
 grep -qx 'PING 0' "$d/out3"
 check "tap: the guest pings the host side of the tap (ICMP)" $? "status $st: $(head -c 600 "$d/out3") $(tail -n 8 "$d/err3")"
 grep -qx "DOWN $(md5sum <"$d/blob" | cut -d' ' -f1)" "$d/out3"

@@ -176,19 +176,79 @@ static int check_env(const char *item)
     return 0;
 }
 
-static int add_dhcp(struct config *cfg, char *value)
+/* 1 to 15 (IFNAMSIZ - 1) of [A-Za-z0-9_.-]: what the builder accepts, never a path or "." */
+static int iface_name(const char *s, size_t n)
 {
-    size_t n = strlen(value);
     int ok = n >= 1 && n <= 15;
     for (size_t i = 0; ok && i < n; i++) {
-        char c = value[i];
+        char c = s[i];
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
     }
-    if (!ok) {
+    return ok;
+}
+
+/* Whether ifname is configured already, over DHCP or statically (one way, once, per interface). */
+static int iface_taken(const struct config *cfg, const char *ifname)
+{
+    for (size_t i = 0; i < cfg->dhcp.len; i++)
+        if (strcmp(cfg->dhcp.items[i], ifname) == 0)
+            return 1;
+    for (size_t i = 0; i < cfg->n_ipv4; i++)
+        if (strcmp(cfg->ipv4[i].ifname, ifname) == 0)
+            return 1;
+    return 0;
+}
+
+static int add_dhcp(struct config *cfg, char *value)
+{
+    if (!iface_name(value, strlen(value))) {
         set_error("dhcp '%s': not an interface name", value);
         return -1;
     }
+    if (iface_taken(cfg, value)) {
+        set_error("dhcp '%s': the interface is configured already", value);
+        return -1;
+    }
     strlist_add(&cfg->dhcp, value);
+    return 0;
+}
+
+/* "IFNAME:ADDRESS/PREFIX[:GATEWAY]" (config.h); value is split in place. */
+static int add_ipv4(struct config *cfg, char *value)
+{
+    char *colon = strchr(value, ':');
+    char *slash = colon != NULL ? strchr(colon + 1, '/') : NULL;
+    if (colon == NULL || slash == NULL || !iface_name(value, (size_t)(colon - value))) {
+        set_error("ipv4 '%s': expected IFNAME:ADDRESS/PREFIX[:GATEWAY]", value);
+        return -1;
+    }
+    *colon = '\0';
+    *slash = '\0';
+    char *address = colon + 1, *prefix = slash + 1;
+    char *gateway = strchr(prefix, ':');
+    if (gateway != NULL)
+        *gateway++ = '\0';
+    struct in_addr a, g;
+    if (inet_pton(AF_INET, address, &a) != 1) {
+        set_error("ipv4 %s: '%s' is not an IPv4 address", value, address);
+        return -1;
+    }
+    char *end = NULL;
+    long p = strtol(prefix, &end, 10);
+    if (prefix[0] < '0' || prefix[0] > '9' || *end != '\0' || p < 1 || p > 32) {
+        set_error("ipv4 %s: prefix '%s' is not 1 to 32", value, prefix);
+        return -1;
+    }
+    if (gateway != NULL && inet_pton(AF_INET, gateway, &g) != 1) {
+        set_error("ipv4 %s: gateway '%s' is not an IPv4 address", value, gateway);
+        return -1;
+    }
+    if (iface_taken(cfg, value)) {
+        set_error("ipv4 %s: the interface is configured already", value);
+        return -1;
+    }
+    cfg->ipv4 = xrealloc(cfg->ipv4, (cfg->n_ipv4 + 1) * sizeof *cfg->ipv4);
+    cfg->ipv4[cfg->n_ipv4++] = (struct ipv4_entry){value, address, (int)p, gateway};
     return 0;
 }
 
@@ -294,6 +354,8 @@ int config_parse(char *buf, size_t len, struct config *cfg)
             rc = check_dns_words(key, value) == 0 ? set_once(&cfg->dns_options, key, value) : -1;
         else if (strcmp(key, "dhcp") == 0)
             rc = add_dhcp(cfg, value);
+        else if (strcmp(key, "ipv4") == 0)
+            rc = add_ipv4(cfg, value);
         else {
             set_error("config: unknown key '%s'", key);
             rc = -1;

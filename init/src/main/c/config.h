@@ -33,6 +33,10 @@
  *   dhcp       repeated        an interface (1-15 of [A-Za-z0-9_.-]) to configure from a DHCP server before
  *                              the workload starts: address, default route, resolvers; no lease within
  *                              DHCP_TIMEOUT_MS is an error (exit 125). libkrun's KRUN_DHCP=1 means eth0.
+ *   ipv4       repeated        "IFNAME:ADDRESS/PREFIX" or "IFNAME:ADDRESS/PREFIX:GATEWAY": a static IPv4
+ *                              address (PREFIX 1-32) for an interface, and a default route via GATEWAY (the
+ *                              first one given wins); an interface at most once, and not also under dhcp.
+ *                              With dns-server records, resolv.conf names those servers.
  *
  * dns-search and dns-options need at least one dns-server. init uses the dns-* records only with
  * tsi_hijack on the kernel command line, and only when the root's /etc/resolv.conf is missing,
@@ -61,6 +65,13 @@ struct rlimit_entry {
     struct rlimit value;
 };
 
+struct ipv4_entry {
+    char *ifname;
+    char *address;           /* dotted quad, checked by inet_pton */
+    int prefix;              /* 1..32 */
+    char *gateway;           /* NULL: no route */
+};
+
 struct mount_entry {
     char *tag;
     char *path;
@@ -85,6 +96,8 @@ struct config {
     char *dns_search;        /* NULL: none; else space-separated words */
     char *dns_options;       /* NULL: none; else space-separated words */
     struct strlist dhcp;     /* interfaces to configure over DHCP */
+    struct ipv4_entry *ipv4; /* static addresses */
+    size_t n_ipv4;
 };
 
 /* Error message buffer filled by the parsers on failure. */

@@ -590,30 +590,67 @@ static void network_up(int tsi)
 #define DHCP_TIMEOUT_MS 15000
 #endif
 
+/* Waits up to timeout_ms for interface ifname to exist (a NIC's driver may still be probing when init starts). */
+static void wait_for_iface(int s, const char *ifname, int timeout_ms)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+    for (int waited = 0; ioctl(s, SIOCGIFINDEX, &ifr) != 0 && waited < timeout_ms; waited += 50)
+        usleep(50000);
+}
+
+/*
+ * Each static address of the config (ipv4 records): the interface up with its address and prefix, and a default
+ * route via the first gateway given. A failure is fail() (status 125) naming the interface. Returns whether any
+ * interface was configured; *routed says whether a default route was added.
+ */
+static int configure_static(const struct config *cfg, int *routed)
+{
+    if (cfg->n_ipv4 == 0)
+        return 0;
+    int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (s < 0)
+        fail("ipv4: netlink: %s", strerror(errno));
+    for (size_t i = 0; i < cfg->n_ipv4; i++) {
+        const struct ipv4_entry *e = &cfg->ipv4[i];
+        wait_for_iface(s, e->ifname, DHCP_TIMEOUT_MS);
+        if (add_ipv4(s, e->ifname, e->address, e->prefix) != 0)
+            fail("ipv4: %s %s/%d: %s", e->ifname, e->address, e->prefix, strerror(errno));
+        if (e->gateway != NULL && !*routed) {
+            struct in_addr g;
+            inet_pton(AF_INET, e->gateway, &g); /* checked by the config parser */
+            if (add_default_route4(s, e->ifname, g) != 0)
+                fail("ipv4: %s default route via %s: %s", e->ifname, e->gateway, strerror(errno));
+            *routed = 1;
+        }
+        if (debug)
+            fprintf(stderr, "jkrun-init: ipv4: %s %s/%d via %s\n", e->ifname, e->address, e->prefix,
+                    e->gateway != NULL ? e->gateway : "-");
+    }
+    close(s);
+    return 1;
+}
+
 /*
  * Each interface the config names for DHCP: up, a lease (fail(), status 125, when none comes within
  * DHCP_TIMEOUT_MS), its address and prefix, a default route via its router (the first interface with one), and its
  * resolvers added to cfg's for resolv.conf. Returns whether any lease named resolvers.
  */
-static int configure_dhcp(struct config *cfg)
+static int configure_dhcp(struct config *cfg, int routed)
 {
     if (cfg->dhcp.len == 0)
         return 0;
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (s < 0)
         fail("dhcp: netlink: %s", strerror(errno));
-    int routed = 0, named = 0, timeout_ms = DHCP_TIMEOUT_MS;
+    int named = 0, timeout_ms = DHCP_TIMEOUT_MS;
     const char *t = getenv("JKRUN_INIT_TEST_DHCP_TIMEOUT_MS"); /* the host tests' shorter bound */
     if (t != NULL && atoi(t) > 0)
         timeout_ms = atoi(t);
     for (size_t i = 0; i < cfg->dhcp.len; i++) {
         const char *ifname = cfg->dhcp.items[i];
-        /* a NIC's driver may still be probing when init starts: wait for the interface within the same bound */
-        struct ifreq ifr;
-        memset(&ifr, 0, sizeof ifr);
-        snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
-        for (int waited = 0; ioctl(s, SIOCGIFINDEX, &ifr) != 0 && waited < timeout_ms; waited += 50)
-            usleep(50000);
+        wait_for_iface(s, ifname, timeout_ms);
         if (link_up(s, ifname) != 0)
             fail("dhcp: %s up: %s", ifname, strerror(errno));
         struct dhcp_lease lease;
@@ -749,15 +786,16 @@ static int write_link_target(const char *text, char *out, size_t size)
 
 /*
  * TSI: the guest's sockets reach what the host reaches, so the host's resolvers (the dns-* records, chosen by the VMM)
- * work from the guest. When tsi_hijack is on, resolvers were passed and the root's /etc/resolv.conf is missing, empty
+ * work from the guest; a DHCP lease names its own, and with static addresses the config's are the user's. When
+ * tsi_hijack is on (or a lease or a static address came), resolvers are known and the root's /etc/resolv.conf is missing, empty
  * or names only loopback/unspecified servers (the host's own file behind a local stub), give the guest one naming
  * them: written in place when that works (a writable root; a symlink is written through, a dangling one gets its
  * target created, e.g. under the read-only root's /run tmpfs), else written to /run/jkrun/resolv.conf and
  * bind-mounted over the existing file. A file naming any other server is never touched. Best effort: warnings only.
  */
-static void provide_resolv_conf(const struct config *cfg, int tsi, int dhcp)
+static void provide_resolv_conf(const struct config *cfg, int tsi, int dhcp, int configured)
 {
-    if (!(tsi || dhcp) || cfg->dns_servers.len == 0)
+    if (!(tsi || dhcp || configured) || cfg->dns_servers.len == 0)
         return;
     size_t len = 0;
     char *old = read_file(RESOLV_CONF, &len);
@@ -777,7 +815,9 @@ static void provide_resolv_conf(const struct config *cfg, int tsi, int dhcp)
         warn("resolv.conf: %s", strerror(errno));
         return;
     }
-    fputs(dhcp ? "# jkrun-init: the DHCP server's resolvers\n" : "# jkrun-init: the host's resolvers, reached through TSI\n", f);
+    fputs(dhcp ? "# jkrun-init: the DHCP server's resolvers\n"
+               : tsi ? "# jkrun-init: the host's resolvers, reached through TSI\n"
+                     : "# jkrun-init: the configured resolvers\n", f);
     for (size_t i = 0; i < cfg->dns_servers.len; i++)
         fprintf(f, "nameserver %s\n", cfg->dns_servers.items[i]);
     if (cfg->dns_search != NULL)
@@ -799,7 +839,7 @@ static void provide_resolv_conf(const struct config *cfg, int tsi, int dhcp)
     struct stat st;
     if (rc == 0) {
         if (debug)
-            fprintf(stderr, "jkrun-init: %s: the host's resolvers (written to %s)\n", RESOLV_CONF, where);
+            fprintf(stderr, "jkrun-init: %s: resolvers written to %s\n", RESOLV_CONF, where);
     } else if (stat(RESOLV_CONF, &st) != 0) {
         warn("%s: %s, and on this root it cannot be created: left missing", RESOLV_CONF, strerror(err));
     } else if ((mkdir(RESOLV_CONF_RUN_DIR, 0755) != 0 && errno != EEXIST) || write_file(RESOLV_CONF_RUN, text) != 0) {
@@ -807,7 +847,7 @@ static void provide_resolv_conf(const struct config *cfg, int tsi, int dhcp)
     } else if (mount(RESOLV_CONF_RUN, RESOLV_CONF, NULL, MS_BIND, NULL) != 0) {
         warn("%s: bind-mount %s over it: %s", RESOLV_CONF, RESOLV_CONF_RUN, strerror(errno));
     } else if (debug) {
-        fprintf(stderr, "jkrun-init: %s: the host's resolvers (%s mounted over it)\n", RESOLV_CONF, RESOLV_CONF_RUN);
+        fprintf(stderr, "jkrun-init: %s: resolvers in %s, mounted over it\n", RESOLV_CONF, RESOLV_CONF_RUN);
     }
     free(text);
 }
@@ -1051,8 +1091,10 @@ int main(int argc, char **argv, char **envp)
     read_only_root_mounts();
     int tsi = cmdline_has("tsi_hijack");
     network_up(tsi);
-    int leased = configure_dhcp(&cfg);
-    provide_resolv_conf(&cfg, tsi, leased);
+    int routed = 0;
+    int configured = configure_static(&cfg, &routed);
+    int leased = configure_dhcp(&cfg, routed);
+    provide_resolv_conf(&cfg, tsi, leased, configured);
     set_hostname(&cfg);
     set_rlimits(&cfg);
     set_environment(&cfg);

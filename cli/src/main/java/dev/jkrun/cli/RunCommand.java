@@ -8,7 +8,9 @@ import dev.jkrun.devices.virtio.net.VirtioNet;
 import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import dev.jkrun.init.InitConfig;
+import dev.jkrun.init.Resolvers;
 import dev.jkrun.init.RootDisk;
+import dev.jkrun.init.StaticIpv4;
 import dev.jkrun.vmm.DiskConfig;
 import dev.jkrun.libc.Terminal;
 import dev.jkrun.vmm.BalloonDeviceConfig;
@@ -59,7 +61,8 @@ final class RunCommand {
         List<PortMapping> published = new ArrayList<>();
         boolean tsi = true;
         boolean tsiSet = false;
-        List<Object[]> nics = new ArrayList<>(); // {NetDeviceConfig.Backend, byte[] mac or null}
+        List<NicSpec> nics = new ArrayList<>();
+        List<String> dns = new ArrayList<>();
         boolean rng = true;
         boolean balloon = true;
         boolean hyperthreading = false;
@@ -85,15 +88,26 @@ final class RunCommand {
                         tsi = parseNet(v);
                         tsiSet = true;
                     } else {
-                        nics.add(new Object[] {parseNic(v), null});
+                        nics.add(new NicSpec(parseNic(v)));
                     }
                 }
                 case "--mac" -> {
                     if (nics.isEmpty()) {
                         throw new Main.UsageException("--mac sets the MAC of the NIC of the --net before it; there is none");
                     }
-                    nics.get(nics.size() - 1)[1] = parseMac(args.value(o));
+                    nics.get(nics.size() - 1).mac = parseMac(args.value(o));
                 }
+                case "--ip", "--gateway" -> {
+                    if (nics.isEmpty()) {
+                        throw new Main.UsageException(o + " configures the NIC of the --net before it; there is none");
+                    }
+                    if (o.equals("--ip")) {
+                        nics.get(nics.size() - 1).cidr = args.value(o);
+                    } else {
+                        nics.get(nics.size() - 1).gateway = args.value(o);
+                    }
+                }
+                case "--dns" -> dns.add(args.value(o));
                 case "--no-rng" -> rng = false;
                 case "--no-balloon" -> balloon = false;
                 case "--hyperthreading" -> hyperthreading = true;
@@ -126,6 +140,9 @@ final class RunCommand {
             for (String r : rlimits) {
                 b.rlimit(r);
             }
+            if (!dns.isEmpty()) {
+                b.resolvers(new Resolvers(dns, List.of(), List.of()));
+            }
             exec = b.build();
         } catch (IllegalArgumentException e) { // InvalidInitConfigException names the field
             throw new Main.UsageException(e.getMessage());
@@ -137,14 +154,7 @@ final class RunCommand {
         KernelConfig kernel = new KernelConfig(Optional.empty(), krunfw, Optional.empty(), List.of());
         VmConfig config = new VmConfig(machine(cpus, memory, hyperthreading, nestedVirt), kernel, console, all, disks, Optional.of(exec), false);
         for (int i = 0; i < nics.size(); i++) {
-            byte[] mac = (byte[]) nics.get(i)[1];
-            if (mac == null) { // libkrun's default MAC, its last byte plus the NIC's index
-                mac = new byte[] {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) (0xee + i)};
-            }
-            NetDeviceConfig.Backend backend = (NetDeviceConfig.Backend) nics.get(i)[0];
-            // passt serves DHCP: its NIC is configured by init before the command, the one-flag network
-            config = config.withDevice(new NetDeviceConfig("eth" + i, mac, VirtioNet.COMPAT_FEATURES, backend,
-                    backend instanceof NetDeviceConfig.Passt));
+            config = config.withDevice(nics.get(i).device(i));
         }
         if (!nics.isEmpty() && !tsiSet) {
             tsi = false; // a NIC turns TSI off, as libkrun does; --net tsi keeps it
@@ -349,6 +359,37 @@ final class RunCommand {
      * A NIC's backend: passt (jkrun starts Debian's passt), unixstream=PATH, unixstream=fd=N, unixgram=PATH[:vfkit],
      * unixgram=fd=N, tap=NAME.
      */
+    /** One {@code --net} NIC with the {@code --mac}, {@code --ip} and {@code --gateway} that followed it. */
+    static final class NicSpec {
+        final NetDeviceConfig.Backend backend;
+        byte[] mac;
+        String cidr;
+        String gateway;
+
+        NicSpec(NetDeviceConfig.Backend backend) { this.backend = backend; }
+
+        NetDeviceConfig device(int index) {
+            String name = "eth" + index;
+            byte[] m = mac;
+            if (m == null) { // libkrun's default MAC, its last byte plus the NIC's index
+                m = new byte[] {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) (0xee + index)};
+            }
+            if (cidr == null && gateway != null) {
+                throw new Main.UsageException("--gateway needs --ip for the same --net");
+            }
+            StaticIpv4 address;
+            try {
+                address = cidr == null ? null : StaticIpv4.parse(name, cidr, gateway);
+            } catch (IllegalArgumentException e) {
+                throw new Main.UsageException("--ip " + cidr + (gateway != null ? " --gateway " + gateway : "") + ": "
+                        + e.getMessage().replaceFirst("^ipv4: ", ""));
+            }
+            // passt serves DHCP: its NIC is configured by init before the command (the one-flag network) unless --ip
+            return new NetDeviceConfig(name, m, VirtioNet.COMPAT_FEATURES, backend,
+                    address == null && backend instanceof NetDeviceConfig.Passt, address);
+        }
+    }
+
     static NetDeviceConfig.Backend parseNic(String spec) {
         String usage = "--net is tsi, none, passt, unixstream=PATH|fd=N, unixgram=PATH[:vfkit]|fd=N or tap=NAME, got '" + spec + "'";
         if (spec.equals("passt")) {

@@ -125,6 +125,22 @@ class RunCommandParseTest {
         for (String bad : new String[] {"01:00:00:00:00:01", "02:00:00:00:00", "02:00:00:00:00:0g", "2:0:0:0:0:1"}) {
             assertThrows(Main.UsageException.class, () -> RunCommand.parseMac(bad), bad);
         }
+        RunCommand.NicSpec passt = new RunCommand.NicSpec(RunCommand.parseNic("passt"));
+        assertTrue(passt.device(0).dhcp(), "--net passt alone is configured over DHCP");
+        passt.cidr = "10.0.2.15/24";
+        passt.gateway = "10.0.2.2";
+        dev.jkrun.vmm.NetDeviceConfig n = passt.device(1);
+        assertEquals(new dev.jkrun.init.StaticIpv4("eth1", "10.0.2.15", 24, "10.0.2.2"), n.ipv4());
+        assertFalse(n.dhcp(), "--ip replaces DHCP");
+        assertEquals((byte) 0xef, n.mac()[5], "the default MAC's last byte plus the index");
+        RunCommand.NicSpec tap = new RunCommand.NicSpec(RunCommand.parseNic("tap=jk0"));
+        tap.gateway = "10.0.0.1";
+        Main.UsageException e = assertThrows(Main.UsageException.class, () -> tap.device(0));
+        assertEquals("--gateway needs --ip for the same --net", e.getMessage());
+        tap.cidr = "10.0.0.2/24";
+        tap.gateway = "10.1.0.1";
+        e = assertThrows(Main.UsageException.class, () -> tap.device(0));
+        assertTrue(e.getMessage().startsWith("--ip 10.0.0.2/24 --gateway 10.1.0.1: eth0: gateway 10.1.0.1 is not another host"), e.getMessage());
         assertTrue(RunCommand.parseNet("tsi"));
         assertFalse(RunCommand.parseNet("none"));
         assertThrows(Main.UsageException.class, () -> RunCommand.parseNet("passt"));

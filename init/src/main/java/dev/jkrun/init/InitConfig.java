@@ -30,6 +30,8 @@ import java.util.Objects;
  * <li>{@code dns-server} (repeated, 1 to 3), {@code dns-search}, {@code dns-options}: see {@link Resolvers}</li>
  * <li>{@code dhcp} (repeated): an interface init configures from a DHCP server before the workload (address,
  *     default route, resolvers); no lease within 15 s is exit status 125</li>
+ * <li>{@code ipv4} (repeated): a static address for an interface, see {@link StaticIpv4}; with {@code dns-server}
+ *     records those servers go into resolv.conf</li>
  * </ul>
  * The C side ({@code src/main/c/config.c}) rejects anything else with exit status 125.
  *
@@ -43,12 +45,13 @@ import java.util.Objects;
  * @param rootDisk or null to keep the virtio-fs root
  * @param tty whether the host console is a terminal
  * @param stdioPorts whether stdin/stdout/stderr travel on their own virtio-console ports
- * @param resolvers the host's resolvers for the guest's resolv.conf under TSI, or null for none
+ * @param resolvers resolvers for the guest's resolv.conf under TSI or with static addresses, or null for none
  * @param dhcp interfaces to configure over DHCP (eth0...)
+ * @param ipv4 static addresses (an interface once, and not also under dhcp)
  */
 public record InitConfig(String exec, List<String> args, List<String> env, String workdir, String hostname,
                          List<RLimit> rlimits, List<VirtioFsMount> mounts, RootDisk rootDisk, boolean tty,
-                         boolean stdioPorts, Resolvers resolvers, List<String> dhcp) {
+                         boolean stdioPorts, Resolvers resolvers, List<String> dhcp, List<StaticIpv4> ipv4) {
 
     /** The name of the virtual config file in the root share. */
     public static final String FILE_NAME = ".jkrun-config";
@@ -88,13 +91,41 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
                 throw new InvalidInitConfigException("dhcp", "'" + i + "' is not an interface name");
             }
         }
+        ipv4 = List.copyOf(ipv4 == null ? List.of() : ipv4);
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (String i : dhcp) {
+            if (!seen.add(i)) {
+                throw new InvalidInitConfigException("dhcp", i + " is named twice");
+            }
+        }
+        for (StaticIpv4 a : ipv4) {
+            if (!seen.add(a.iface())) {
+                throw new InvalidInitConfigException("ipv4", a.iface() + " is configured already (one address, static or DHCP)");
+            }
+        }
+    }
+
+    /** Without static addresses. */
+    public InitConfig(String exec, List<String> args, List<String> env, String workdir, String hostname,
+                      List<RLimit> rlimits, List<VirtioFsMount> mounts, RootDisk rootDisk, boolean tty,
+                      boolean stdioPorts, Resolvers resolvers, List<String> dhcp) {
+        this(exec, args, env, workdir, hostname, rlimits, mounts, rootDisk, tty, stdioPorts, resolvers, dhcp, List.of());
     }
 
     /** The same configuration with {@code ifaces} configured over DHCP as well. */
     public InitConfig withDhcp(List<String> ifaces) {
         List<String> all = new ArrayList<>(dhcp);
         ifaces.stream().filter(i -> !all.contains(i)).forEach(all::add);
-        return new InitConfig(exec, args, env, workdir, hostname, rlimits, mounts, rootDisk, tty, stdioPorts, resolvers, all);
+        return new InitConfig(exec, args, env, workdir, hostname, rlimits, mounts, rootDisk, tty, stdioPorts, resolvers, all,
+                ipv4);
+    }
+
+    /** The same configuration with {@code more} static addresses as well. */
+    public InitConfig withIpv4(List<StaticIpv4> more) {
+        List<StaticIpv4> all = new ArrayList<>(ipv4);
+        all.addAll(more);
+        return new InitConfig(exec, args, env, workdir, hostname, rlimits, mounts, rootDisk, tty, stdioPorts, resolvers, dhcp,
+                all);
     }
 
     private static void noNul(String field, String value) {
@@ -145,6 +176,7 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
             }
         }
         dhcp.forEach(i -> record(out, "dhcp", i));
+        ipv4.forEach(a -> record(out, "ipv4", a.encode()));
         return out.toByteArray();
     }
 
@@ -169,6 +201,7 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
         private boolean stdioPorts;
         private Resolvers resolvers;
         private final List<String> dhcp = new ArrayList<>();
+        private final List<StaticIpv4> ipv4 = new ArrayList<>();
 
         private Builder(String exec) {
             this.exec = exec;
@@ -243,7 +276,7 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
             return this;
         }
 
-        /** The guest's resolvers under TSI; null for none. */
+        /** The guest's resolvers, used under TSI and with static addresses ({@link #ipv4}); null for none. */
         public Builder resolvers(Resolvers resolvers) {
             this.resolvers = resolvers;
             return this;
@@ -255,9 +288,15 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
             return this;
         }
 
+        /** A static address init gives an interface before the workload starts. */
+        public Builder ipv4(StaticIpv4 address) {
+            ipv4.add(address);
+            return this;
+        }
+
         public InitConfig build() {
             return new InitConfig(exec, args, env, workdir, hostname, rlimits, mounts, rootDisk, tty, stdioPorts,
-                    resolvers, dhcp);
+                    resolvers, dhcp, ipv4);
         }
     }
 }

@@ -295,6 +295,29 @@ class GuestInitTest {
                 .redirectErrorStream(true).redirectOutput(dir.resolve("dnsmasq.log").toFile()).start();
     }
 
+    /** Makes the veth pair (and with serve, dnsmasq) once init runs; the holder gets the server. */
+    private static Process[] linkOnceRunning(GuestInitHarness.Run run, Path dir, boolean serve) {
+        Process[] server = new Process[1];
+        run.whileRunning = (unshare, stdout) -> {
+            try {
+                server[0] = dhcpServer(unshare, dir, serve);
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        };
+        return server;
+    }
+
+    /** Stops the server, removes the pair and what init wrote into the shared test root's /etc. */
+    private static void removeLink(Process[] server) throws Exception {
+        if (server[0] != null) {
+            server[0].destroy();
+            server[0].waitFor();
+        }
+        new ProcessBuilder("ip", "link", "del", "jkdhcp0").start().waitFor();
+        removeEtc();
+    }
+
     private static void run(String... cmd) throws Exception {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes());
@@ -310,14 +333,7 @@ class GuestInitTest {
         GuestInitHarness.Run run = new GuestInitHarness.Run();
         run.config = sh("ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ip route | grep default; cat /etc/resolv.conf")
                 .dhcp("eth0").build().encode();
-        Process[] server = new Process[1];
-        run.whileRunning = (unshare, stdout) -> {
-            try {
-                server[0] = dhcpServer(unshare, dir, true);
-            } catch (Exception e) {
-                throw new AssertionError(e);
-            }
-        };
+        Process[] server = linkOnceRunning(run, dir, true);
         try {
             var r = h.run(run);
             assertEquals(0, r.status(), r.stderr() + r.stdout());
@@ -326,12 +342,51 @@ class GuestInitTest {
             assertTrue(lines.get(1).startsWith("default via 10.123.0.1 dev eth0"), r.stdout());
             assertTrue(lines.contains("nameserver 10.123.0.53"), r.stdout());
         } finally {
-            if (server[0] != null) {
-                server[0].destroy();
-                server[0].waitFor();
-            }
-            new ProcessBuilder("ip", "link", "del", "jkdhcp0").start().waitFor();
+            removeLink(server);
         }
+    }
+
+    @Test
+    void aStaticAddressConfiguresTheInterfaceRouteAndResolvers(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        run.config = sh("ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ip route | grep default; cat /etc/resolv.conf;"
+                + " busybox ping -c 1 -W 5 10.123.0.1 >/dev/null && echo reached")
+                .ipv4(StaticIpv4.parse("eth0", "10.123.0.7/24", "10.123.0.1"))
+                .resolvers(new Resolvers(List.of("10.123.0.53"), List.of("example.test"), List.of())).build().encode();
+        Process[] server = linkOnceRunning(run, dir, false); // the link alone: init waits for eth0 to appear
+        try {
+            var r = h.run(run);
+            assertEquals(0, r.status(), r.stderr() + r.stdout());
+            List<String> lines = r.stdoutLines();
+            assertEquals("inet 10.123.0.7/24", lines.get(0), r.stdout());
+            assertTrue(lines.get(1).startsWith("default via 10.123.0.1 dev eth0"), r.stdout());
+            assertTrue(lines.contains("nameserver 10.123.0.53") && lines.contains("search example.test"), r.stdout());
+            assertEquals("reached", lines.get(lines.size() - 1), r.stdout());
+        } finally {
+            removeLink(server);
+        }
+    }
+
+    @Test
+    void badStaticAddressRecordsAre125WithTheirReason() throws Exception {
+        GuestInitHarness.Run run = new GuestInitHarness.Run();
+        String[][] cases = {
+                {"eth0:10.0.0.2", "ipv4 'eth0:10.0.0.2': expected IFNAME:ADDRESS/PREFIX[:GATEWAY]"},
+                {"eth0/x:10.0.0.2/24", "ipv4 'eth0/x:10.0.0.2/24': expected IFNAME:ADDRESS/PREFIX[:GATEWAY]"},
+                {"eth0:10.0.0.256/24", "ipv4 eth0: '10.0.0.256' is not an IPv4 address"},
+                {"eth0:10.0.0.2/33", "ipv4 eth0: prefix '33' is not 1 to 32"},
+                {"eth0:10.0.0.2/+8", "ipv4 eth0: prefix '+8' is not 1 to 32"},
+                {"eth0:10.0.0.2/24:gw", "ipv4 eth0: gateway 'gw' is not an IPv4 address"},
+        };
+        for (String[] c : cases) {
+            run.config = ("jkrun-init\0001\0exec\0/bin/true\0ipv4\0" + c[0] + "\0").getBytes(StandardCharsets.UTF_8);
+            var r = h.run(run);
+            assertEquals(125, r.status(), c[0]);
+            assertEquals(List.of("jkrun-init: " + c[1]), r.stderrLines(), c[0]);
+        }
+        run.config = "jkrun-init\0001\0exec\0/bin/true\0dhcp\0eth0\0ipv4\0eth0:10.0.0.2/24\0".getBytes(StandardCharsets.UTF_8);
+        var r = h.run(run);
+        assertEquals(List.of("jkrun-init: ipv4 eth0: the interface is configured already"), r.stderrLines());
     }
 
     @Test
@@ -339,20 +394,14 @@ class GuestInitTest {
         GuestInitHarness.Run run = new GuestInitHarness.Run();
         run.config = sh("echo ran").dhcp("eth0").build().encode();
         run.initEnv.put("JKRUN_INIT_TEST_DHCP_TIMEOUT_MS", "3000");
-        run.whileRunning = (unshare, stdout) -> {
-            try {
-                dhcpServer(unshare, dir, false); // a link, no server
-            } catch (Exception e) {
-                throw new AssertionError(e);
-            }
-        };
+        Process[] server = linkOnceRunning(run, dir, false); // a link, no server
         try {
             var r = h.run(run);
             assertEquals(125, r.status(), r.stderr());
             assertTrue(r.stderr().contains("dhcp: no DHCP offer on eth0 within 3 s"), r.stderr());
             assertEquals(List.of(), r.stdoutLines(), "the command does not run");
         } finally {
-            new ProcessBuilder("ip", "link", "del", "jkdhcp0").start().waitFor();
+            removeLink(server);
         }
     }
 

@@ -32,6 +32,31 @@ class InitConfigTest {
     }
 
     @Test
+    void staticAddressesAreRecordsOfTheirOwn() {
+        InitConfig c = InitConfig.builder("/bin/true").ipv4(StaticIpv4.parse("eth0", "10.0.2.15/24", "10.0.2.2"))
+                .build().withIpv4(List.of(new StaticIpv4("eth1", "192.168.1.1", 32, null)));
+        assertTrue(text(c.encode()).endsWith("ipv4\0eth0:10.0.2.15/24:10.0.2.2\0ipv4\0eth1:192.168.1.1/32\0"), text(c.encode()));
+        String[][] bad = {
+                {"eth0", "10.0.2.15", "24", "x"}, {"eth0", "10.0.2.0", "24", null}, {"eth0", "10.0.2.255", "24", null},
+                {"eth0", "10.0.2.15", "0", null}, {"eth0", "10.0.2.15", "24", "10.0.3.1"}, {"eth0", "::1", "24", null},
+                {"a/b", "10.0.2.15", "24", null}, {"eth0", "010.0.2.15", "24", null}, {"eth0", "10.0.2.15", "24", "10.0.2.15"},
+        };
+        for (String[] b : bad) {
+            InvalidInitConfigException e = assertThrows(InvalidInitConfigException.class,
+                    () -> new StaticIpv4(b[0], b[1], Integer.parseInt(b[2]), b[3]), String.join(" ", b));
+            assertEquals("ipv4", e.field(), e.getMessage());
+        }
+        assertEquals(new StaticIpv4("eth0", "10.0.2.0", 31, null), StaticIpv4.parse("eth0", "10.0.2.0/31", null), "/31 has no network address");
+        for (String cidr : new String[] {"10.0.2.15", "10.0.2.15/", "10.0.2.15/x", "10.0.2.15/124"}) {
+            assertThrows(InvalidInitConfigException.class, () -> StaticIpv4.parse("eth0", cidr, null), cidr);
+        }
+        assertThrows(InvalidInitConfigException.class, () -> InitConfig.builder("/bin/true").dhcp("eth0")
+                .ipv4(StaticIpv4.parse("eth0", "10.0.2.15/24", null)).build(), "static or DHCP, not both");
+        assertThrows(InvalidInitConfigException.class, () -> InitConfig.builder("/bin/true").ipv4(StaticIpv4.parse("eth0", "10.0.2.15/24", null))
+                .ipv4(StaticIpv4.parse("eth0", "10.0.2.16/24", null)).build(), "one address an interface");
+    }
+
+    @Test
     void encodesRecordsInOrder() {
         InitConfig c = InitConfig.builder("/bin/sh").arg("-c").arg("échо $A").env("A", "1=2").workdir("/w")
                 .hostname("h").rlimit("RLIMIT_NOFILE=10:unlimited").mount("data", "/mnt/data")

@@ -117,22 +117,31 @@ public interface LibKrun {
      */
     int krun_add_virtiofs3(@u_int32_t int ctx_id, String c_tag, String c_path, @u_int64_t long shm_size, boolean read_only);
 
-    /** Adds a virtio-net device on a unixstream proxy (passt, socket_vmnet). jkrun: {@code -ENOTSUP} (no virtio-net). */
+    /**
+     * Adds a virtio-net device on a unixstream proxy (passt, socket_vmnet) by path or connected fd (exactly one).
+     * jkrun: supported, with NET_FLAG_DHCP_CLIENT (jkrun's init leases the address); the first NIC turns TSI off.
+     */
     int krun_add_net_unixstream(@u_int32_t int ctx_id, String c_path, int fd, @In byte[] c_mac, @u_int32_t int features, @u_int32_t int flags);
 
-    /** Adds a virtio-net device on a unixgram proxy (gvproxy, vmnet-helper). jkrun: {@code -ENOTSUP} (no virtio-net). */
+    /**
+     * Adds a virtio-net device on a unixgram proxy (gvproxy, vmnet-helper) by path or connected fd. jkrun: supported,
+     * with NET_FLAG_VFKIT (the "VFKT" handshake) and NET_FLAG_DHCP_CLIENT.
+     */
     int krun_add_net_unixgram(@u_int32_t int ctx_id, String c_path, int fd, @In byte[] c_mac, @u_int32_t int features, @u_int32_t int flags);
 
-    /** Adds a virtio-net device on a tap interface. jkrun: {@code -ENOTSUP} (no virtio-net). */
+    /**
+     * Adds a virtio-net device on a tap interface (IFF_VNET_HDR, offloads through TUNSETOFFLOAD). jkrun: supported;
+     * GUEST_TSO4/6 or GUEST_UFO without GUEST_CSUM is {@code -EINVAL}, as in libkrun.
+     */
     int krun_add_net_tap(@u_int32_t int ctx_id, String c_tap_name, @In byte[] c_mac, @u_int32_t int features, @u_int32_t int flags);
 
-    /** DEPRECATED in libkrun: networking through passt on an fd. jkrun: {@code -ENOTSUP} (no virtio-net). */
+    /** DEPRECATED in libkrun: networking through passt on a connected fd (the legacy NIC). jkrun: supported. */
     int krun_set_passt_fd(@u_int32_t int ctx_id, int fd);
 
-    /** DEPRECATED in libkrun: networking through gvproxy (vfkit mode). jkrun: {@code -ENOTSUP} (no virtio-net). */
+    /** DEPRECATED in libkrun: networking through gvproxy at a path, vfkit mode (the legacy NIC). jkrun: supported. */
     int krun_set_gvproxy_path(@u_int32_t int ctx_id, String c_path);
 
-    /** The MAC address (6 bytes) of the passt/gvproxy virtio-net device. jkrun: {@code -ENOTSUP} (no virtio-net). */
+    /** The MAC address (6 bytes) of the legacy passt/gvproxy NIC. jkrun: supported. */
     int krun_set_net_mac(@u_int32_t int ctx_id, @In byte[] c_mac);
 
     /**
@@ -143,8 +152,8 @@ public interface LibKrun {
     int krun_set_port_map(@u_int32_t int ctx_id, String[] port_map);
 
     /**
-     * (microsandbox's libkrun) Static IP, subnet and scope 0-3 of the TSI backend. jkrun: {@code -EINVAL} for a
-     * scope above 3, otherwise {@code -ENOTSUP} (no TSI).
+     * (microsandbox's libkrun) Static IP, subnet and scope 0-3 of the TSI backend. jkrun: supported (the scope and
+     * subnet govern where TSI connects); a scope above 3 or a malformed address or subnet is {@code -EINVAL}.
      */
     int krun_set_tsi_scope(@u_int32_t int ctx_id, String c_ip, String c_subnet, @u_int8_t int scope);
 

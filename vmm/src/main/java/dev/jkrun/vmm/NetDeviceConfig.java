@@ -1,5 +1,7 @@
 package dev.jkrun.vmm;
 
+import dev.jkrun.init.StaticIpv4;
+
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -13,16 +15,30 @@ import java.util.Objects;
  * @param backend where its frames go
  * @param dhcp    whether jkrun's init configures the NIC from a DHCP server before the command (libkrun's
  *                NET_FLAG_DHCP_CLIENT)
+ * @param ipv4    a static address jkrun's init gives the NIC before the command (its iface is {@code name}), or
+ *                null; not with {@code dhcp}
  */
-public record NetDeviceConfig(String name, byte[] mac, long features, Backend backend, boolean dhcp) implements DeviceConfig {
+public record NetDeviceConfig(String name, byte[] mac, long features, Backend backend, boolean dhcp, StaticIpv4 ipv4)
+        implements DeviceConfig {
     public NetDeviceConfig {
         Objects.requireNonNull(backend, "backend");
         mac = mac.clone();
+        if (ipv4 != null && !ipv4.iface().equals(name)) {
+            throw new ConfigurationException("net." + name + ".ipv4", "the address is for " + ipv4.iface());
+        }
+        if (ipv4 != null && dhcp) {
+            throw new ConfigurationException("net." + name + ".ipv4", "a NIC is configured statically or over DHCP, not both");
+        }
     }
 
-    /** Without DHCP. */
+    /** Without a static address. */
+    public NetDeviceConfig(String name, byte[] mac, long features, Backend backend, boolean dhcp) {
+        this(name, mac, features, backend, dhcp, null);
+    }
+
+    /** Without DHCP or a static address. */
     public NetDeviceConfig(String name, byte[] mac, long features, Backend backend) {
-        this(name, mac, features, backend, false);
+        this(name, mac, features, backend, false, null);
     }
 
     @Override

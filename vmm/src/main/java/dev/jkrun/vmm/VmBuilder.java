@@ -200,6 +200,9 @@ public final class VmBuilder {
             if (n.dhcp() && exec == null) {
                 throw new ConfigurationException("net." + n.name() + ".dhcp", "DHCP is done by jkrun's init, which needs exec");
             }
+            if (n.ipv4() != null && exec == null) {
+                throw new ConfigurationException("net." + n.name() + ".ipv4", "static addresses are set by jkrun's init, which needs exec");
+            }
             config = config.withDevice(n);
         }
         TsiConfig tsi = network.build(!nets.isEmpty());
@@ -549,8 +552,21 @@ public final class VmBuilder {
         private long features = VirtioNet.COMPAT_FEATURES;
         private NetDeviceConfig.Backend backend;
         private Boolean dhcp;
+        private String ipv4;
+        private String gateway;
 
         private NetBuilder(int index) { this.index = index; }
+
+        /**
+         * A static IPv4 address ({@code 10.0.2.15/24}) jkrun's init gives this NIC before the command starts, with a
+         * default route via {@code gateway} (null: none; of several NICs' gateways the first wins). The guest's
+         * resolv.conf names the exec's resolvers when it has any. Turns {@link #dhcp} off; needs {@code exec}.
+         */
+        public NetBuilder ipv4(String cidr, String gateway) {
+            this.ipv4 = cidr;
+            this.gateway = gateway;
+            return this;
+        }
 
         /**
          * Whether jkrun's init configures this NIC from a DHCP server before the command starts (address, default
@@ -637,8 +653,19 @@ public final class VmBuilder {
                 throw new ConfigurationException("net." + name + ".features", "0x" + Long.toHexString(features & ~VirtioNet.OFFLOADS)
                         + " are not offloads virtio-net offers (allowed: 0x" + Long.toHexString(VirtioNet.OFFLOADS) + ")");
             }
-            boolean d = dhcp != null ? dhcp : backend instanceof NetDeviceConfig.Passt;
-            return new NetDeviceConfig(name, m, features, backend, d);
+            dev.jkrun.init.StaticIpv4 address = null;
+            if (ipv4 != null) {
+                if (Boolean.TRUE.equals(dhcp)) {
+                    throw new ConfigurationException("net." + name + ".ipv4", "a NIC is configured statically or over DHCP, not both");
+                }
+                try {
+                    address = dev.jkrun.init.StaticIpv4.parse(name, ipv4, gateway);
+                } catch (IllegalArgumentException e) {
+                    throw new ConfigurationException("net." + name + ".ipv4", e.getMessage());
+                }
+            }
+            boolean d = dhcp != null ? dhcp : address == null && backend instanceof NetDeviceConfig.Passt;
+            return new NetDeviceConfig(name, m, features, backend, d, address);
         }
     }
 
@@ -876,8 +903,19 @@ public final class VmBuilder {
         private String hostname;
         private final List<String[]> rlimits = new ArrayList<>();
         private boolean mountShares = true;
+        private List<String> dns = List.of();
 
         private ExecBuilder() {}
+
+        /**
+         * The guest's DNS servers (1 to 3 IPv4 or IPv6 literals) for its /etc/resolv.conf when the root's names none
+         * but loopback ones: used with a NIC's static address ({@link NetBuilder#ipv4}) and under TSI (instead of
+         * the host's). A DHCP lease adds its own.
+         */
+        public ExecBuilder dns(String... servers) {
+            this.dns = List.of(servers);
+            return this;
+        }
 
         /**
          * Whether init mounts each share besides the root at {@code /mnt/TAG} (default true). Off, the guest mounts
@@ -952,6 +990,9 @@ public final class VmBuilder {
                 }
                 if (mountShares) {
                     shares.stream().filter(s -> !s.isRoot()).forEach(s -> b.mount(s.tag(), "/mnt/" + s.tag()));
+                }
+                if (!dns.isEmpty()) {
+                    b.resolvers(new dev.jkrun.init.Resolvers(dns, List.of(), List.of()));
                 }
                 return b.build();
             } catch (InvalidInitConfigException e) {

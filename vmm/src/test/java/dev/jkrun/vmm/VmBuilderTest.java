@@ -333,6 +333,32 @@ class VmBuilderTest {
     }
 
     @Test
+    void staticAddressesReachInitAndTurnPasstsDhcpOff() throws Exception {
+        Path root = root();
+        VmConfig c = VmBuilder.create().fs(f -> f.root(root)).exec(e -> e.path("/bin/true").dns("10.0.2.3"))
+                .net(n -> n.passt().ipv4("10.0.2.15/24", "10.0.2.2"))
+                .net(n -> n.tap("jk0").ipv4("192.168.7.2/30", null))
+                .build();
+        List<NetDeviceConfig> nics = c.devices().stream().filter(d -> d instanceof NetDeviceConfig).map(d -> (NetDeviceConfig) d).toList();
+        assertEquals(new dev.jkrun.init.StaticIpv4("eth0", "10.0.2.15", 24, "10.0.2.2"), nics.get(0).ipv4());
+        assertFalse(nics.get(0).dhcp(), "a static address replaces passt's default DHCP");
+        assertEquals(new dev.jkrun.init.StaticIpv4("eth1", "192.168.7.2", 30, null), nics.get(1).ipv4());
+        assertEquals(List.of("10.0.2.3"), c.exec().orElseThrow().resolvers().servers());
+    }
+
+    @Test
+    void badStaticAddressesNameTheirField() {
+        rejects("net.eth0.ipv4", b -> b.net(n -> n.tap("jk0").ipv4("10.0.0.2", null)));
+        rejects("net.eth0.ipv4", b -> b.net(n -> n.tap("jk0").ipv4("10.0.0.0/24", null)));
+        rejects("net.eth0.ipv4", b -> b.net(n -> n.tap("jk0").ipv4("10.0.0.255/24", null)));
+        rejects("net.eth0.ipv4", b -> b.net(n -> n.tap("jk0").ipv4("10.0.0.2/33", null)));
+        rejects("net.eth0.ipv4", b -> b.net(n -> n.tap("jk0").ipv4("10.0.0.2/24", "10.0.1.1")));
+        rejects("net.eth0.ipv4", b -> b.net(n -> n.tap("jk0").ipv4("10.0.0.2/24", "10.0.0.2")));
+        rejects("net.eth0.ipv4", b -> b.net(n -> n.tap("jk0").ipv4("fe80::1/64", null)));
+        rejects("net.eth0.ipv4", b -> b.net(n -> n.passt().dhcp(true).ipv4("10.0.0.2/24", null)));
+    }
+
+    @Test
     void vsockBridgesBecomeOneDevice() {
         VmConfig c = VmBuilder.create().vsock(v -> v.port(1024, tmp.resolve("a.sock")))
                 .vsock(v -> v.port(2695, tmp.resolve("b.sock"), true).maxConnections(8)).build();

@@ -104,8 +104,10 @@ final class Shares {
         List<String> dhcp = config.devices().stream().filter(d -> d instanceof NetDeviceConfig n && n.dhcp())
                 .map(d -> ((NetDeviceConfig) d).name()).toList();
         return new InitConfig(e.exec(), e.args(), e.env(), e.workdir(), e.hostname(), e.rlimits(), e.mounts(), e.rootDisk(),
-                Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()), resolvers, e.dhcp())
-                .withDhcp(dhcp);
+                Consoles.isTerminal(config.console()), Consoles.usesPorts(config.console()), resolvers, e.dhcp(), e.ipv4())
+                .withDhcp(dhcp).withIpv4(config.devices().stream()
+                        .filter(d -> d instanceof NetDeviceConfig n && n.ipv4() != null)
+                        .map(d -> ((NetDeviceConfig) d).ipv4()).toList());
     }
 
     /** Whether the guest's AF_INET sockets go through TSI (tsi_hijack on the command line, see VmmBuilder). */

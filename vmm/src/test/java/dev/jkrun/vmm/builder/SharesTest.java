@@ -65,6 +65,19 @@ class SharesTest {
     }
 
     @Test
+    void staticAddressesAndTheirResolversAreConfiguredByInit() {
+        VmConfig c = VmBuilder.create().fs(f -> f.root(dir)).exec(e -> e.path("/bin/true").dns("10.0.2.3"))
+                .net(n -> n.passt().ipv4("10.0.2.15/24", "10.0.2.2"))
+                .net(n -> n.tap("jk0").ipv4("192.168.7.2/30", null))
+                .build();
+        InitConfig init = Shares.completeInit(c.exec().orElseThrow(), c);
+        assertEquals(List.of(), init.dhcp());
+        String records = new String(init.encode(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(records.contains("ipv4\0eth0:10.0.2.15/24:10.0.2.2\0ipv4\0eth1:192.168.7.2/30\0"), records);
+        assertTrue(records.contains("dns-server\u000010.0.2.3\0"), records);
+    }
+
+    @Test
     void theBuilderMountsSharesAtMntTagUnlessToldNot() throws Exception {
         Path data = Files.createDirectory(dir.resolve("data"));
         VmConfig mounted = VmBuilder.create().fs(f -> f.root(dir)).fs(f -> f.tag("data").path(data))
