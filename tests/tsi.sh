@@ -44,24 +44,31 @@ jkr run -- /bin/sh -c 'echo query1 | socat -t 10 - UDP:10.77.0.1:5353' >"$d/out2
 [ "$st" = 0 ] && grep -qx 'answer-to-query1' "$d/out2"
 check "outbound UDP: request and reply" $? "status $st: $(head -c 300 "$d/out2") $(tail -n 8 "$d/err2")"
 
-# 3. inbound: two VMs, each a server on guest port 80 (and an unpublished one on 81), published on host ports
-#    18081 and 18082; the host reaches each on its own port and neither on 81. A share carries the "done" flag.
+# 3. inbound: two VMs, each a server on guest port 80 published on host ports 18081 and 18082, and one on a port of
+#    its own (18083, 18084); vm1 also serves the unpublished port 81. vm2 adds --port all (libkrun's NULL port map):
+#    its 18084 is published on the same host port, its loopback-bound 18085 is not. The host reaches each on 80's
+#    mapping and vm2 on 18084, none on 81, 18083 or 18085. A share carries the "done" flag.
 mkdir -p "$d/ctl"; rm -f "$d/ctl/done"
-guest_servers='socat TCP-LISTEN:81,fork SYSTEM:"echo unpublished" & socat TCP-LISTEN:80,fork SYSTEM:"echo hello-from-$1" &
+guest_servers='[ "$1" = vm1 ] && socat TCP-LISTEN:81,fork SYSTEM:"echo unpublished" &
+  [ "$1" = vm2 ] && socat TCP-LISTEN:18085,bind=127.0.0.1,fork SYSTEM:"echo guest-loopback" &
+  socat TCP-LISTEN:80,fork SYSTEM:"echo hello-from-$1" & socat TCP-LISTEN:$2,fork SYSTEM:"echo own-port-$1" &
   i=0; while [ ! -e /mnt/ctl/done ] && [ $i -lt 600 ]; do sleep 0.5; i=$((i+1)); done; echo served'
-jkr run --fs ctl="$d/ctl" --port 18081:80 -- /bin/sh -c "$guest_servers" sh vm1 >"$d/out3a" 2>"$d/err3a" & vm1=$!
-jkr run --fs ctl="$d/ctl" --port 18082:80 -- /bin/sh -c "$guest_servers" sh vm2 >"$d/out3b" 2>"$d/err3b" & vm2=$!
-got1=; got2=
+jkr run --fs ctl="$d/ctl" --port 18081:80 -- /bin/sh -c "$guest_servers" sh vm1 18083 >"$d/out3a" 2>"$d/err3a" & vm1=$!
+jkr run --fs ctl="$d/ctl" --port 18082:80 --port all -- /bin/sh -c "$guest_servers" sh vm2 18084 >"$d/out3b" 2>"$d/err3b" & vm2=$!
+got1=; got2=; got_all=
 # -T 30: an answer can take seconds in the nested emulator; a shorter wait closed the client first and the guest's
 # echo then failed writing ("echo: I/O error") while the next client tried again.
 deadline=$((SECONDS + 270))
 while [ $SECONDS -lt $deadline ]; do
   [ -z "$got1" ] && got1=$(socat -T 30 - TCP:127.0.0.1:18081 </dev/null 2>/dev/null)
   [ -z "$got2" ] && got2=$(socat -T 30 - TCP:127.0.0.1:18082 </dev/null 2>/dev/null)
-  [ -n "$got1" ] && [ -n "$got2" ] && break
+  [ -z "$got_all" ] && got_all=$(socat -T 30 - TCP:127.0.0.1:18084 </dev/null 2>/dev/null)
+  [ -n "$got1" ] && [ -n "$got2" ] && [ -n "$got_all" ] && break
   sleep 1
 done
 unpub=$(socat -T 5 - TCP:127.0.0.1:81 </dev/null 2>&1); unpub_st=$?
+own1=$(socat -T 5 - TCP:127.0.0.1:18083 </dev/null 2>&1); own1_st=$?
+lo2=$(socat -T 5 - TCP:127.0.0.1:18085 </dev/null 2>&1); lo2_st=$?
 touch "$d/ctl/done"
 wait "$vm1"; st1=$?; wait "$vm2"; st2=$?
 [ "$got1" = hello-from-vm1 ] && [ "$got2" = hello-from-vm2 ]
@@ -69,6 +76,11 @@ check "inbound: two VMs' guest port 80 on host ports 18081 and 18082" $? \
   "got '$got1' '$got2'; vm1 $st1: $(tail -n 5 "$d/err3a"); vm2 $st2: $(tail -n 5 "$d/err3b")"
 [ "$unpub_st" != 0 ] && [ "$unpub" != unpublished ]
 check "inbound: an unpublished guest port is not reachable from the host" $? "got '$unpub' (status $unpub_st)"
+[ "$got_all" = own-port-vm2 ] && [ "$own1_st" != 0 ] && [ "$own1" != own-port-vm1 ]
+check "inbound: --port all publishes vm2's 18084 on host port 18084, not vm1's 18083" $? \
+  "got '$got_all'; 18083: '$own1' (status $own1_st); vm2: $(tail -n 5 "$d/err3b")"
+[ "$lo2_st" != 0 ] && [ "$lo2" != guest-loopback ]
+check "inbound: with --port all a guest's loopback listener stays inside" $? "got '$lo2' (status $lo2_st)"
 [ "$st1" = 0 ] && [ "$st2" = 0 ] && grep -qx served "$d/out3a" && grep -qx served "$d/out3b"
 check "inbound: both VMs ran to their end" $? "vm1 $st1 $(cat "$d/out3a"); vm2 $st2 $(cat "$d/out3b")"
 

@@ -79,7 +79,7 @@ public final class Main {
                 "              [--rlimit NAME=SOFT:HARD]... [--disk ID=PATH[:ro][:raw|qcow2|vmdk][:direct]]...",
                 "              [--root-disk DEVICE[:FSTYPE[:OPTIONS]]] [--vsock PORT=PATH[:listen]]...",
                 "              [--net tsi|none|passt|unixstream=PATH|unixgram=PATH[:vfkit]|tap=NAME [--mac MAC] [--ip ADDR/PREFIX [--gateway ADDR]]]...",
-                "              [--dns ADDR]... [--port HOST:GUEST]... [--no-rng] [--no-balloon] [--hyperthreading] [--nested-virt]",
+                "              [--dns ADDR]... [--port HOST:GUEST|all]... [--no-rng] [--no-balloon] [--hyperthreading] [--nested-virt]",
                 "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd]",

@@ -59,6 +59,7 @@ final class RunCommand {
         List<DiskConfig> disks = new ArrayList<>();
         List<VsockPort> vsockPorts = new ArrayList<>();
         List<PortMapping> published = new ArrayList<>();
+        boolean publishAll = false; // --port all: libkrun's krun_set_port_map(NULL)
         boolean tsi = true;
         boolean tsiSet = false;
         List<NicSpec> nics = new ArrayList<>();
@@ -81,7 +82,14 @@ final class RunCommand {
                 case "--fs" -> shares.add(parseShare(args.value(o)));
                 case "--disk" -> disks.add(parseDisk(args.value(o)));
                 case "--vsock" -> vsockPorts.add(parseVsock(args.value(o)));
-                case "--port" -> published.add(parsePort(args.value(o)));
+                case "--port" -> {
+                    String v = args.value(o);
+                    if (v.equals("all")) {
+                        publishAll = true;
+                    } else {
+                        published.add(parsePort(v));
+                    }
+                }
                 case "--net" -> {
                     String v = args.value(o);
                     if (v.equals("tsi") || v.equals("none")) {
@@ -159,13 +167,13 @@ final class RunCommand {
         if (!nics.isEmpty() && !tsiSet) {
             tsi = false; // a NIC turns TSI off, as libkrun does; --net tsi keeps it
         }
-        if (!tsi && !published.isEmpty()) {
+        if (!tsi && (!published.isEmpty() || publishAll)) {
             throw new Main.UsageException("--port publishes a guest port through TSI, which --net none turns off");
         }
         if (!vsockPorts.isEmpty() || tsi) {
             try {
                 VsockConfig v = VsockConfig.of(vsockPorts)
-                        .withTsi(tsi ? TsiConfig.of(TsiConfig.HIJACK_INET, published) : TsiConfig.disabled());
+                        .withTsi(tsi ? TsiConfig.of(TsiConfig.HIJACK_INET, published).withPublishAll(publishAll) : TsiConfig.disabled());
                 v.checkListenPaths();
                 config = config.withDevice(new VsockDeviceConfig(v));
             } catch (IllegalArgumentException e) { // names the field: vsock.ports[i].path, tsi.ports[i].hostPort...
@@ -355,10 +363,6 @@ final class RunCommand {
         }
     }
 
-    /**
-     * A NIC's backend: passt (jkrun starts Debian's passt), unixstream=PATH, unixstream=fd=N, unixgram=PATH[:vfkit],
-     * unixgram=fd=N, tap=NAME.
-     */
     /** One {@code --net} NIC with the {@code --mac}, {@code --ip} and {@code --gateway} that followed it. */
     static final class NicSpec {
         final NetDeviceConfig.Backend backend;
@@ -390,6 +394,10 @@ final class RunCommand {
         }
     }
 
+    /**
+     * A NIC's backend: passt (jkrun starts Debian's passt), unixstream=PATH, unixstream=fd=N, unixgram=PATH[:vfkit],
+     * unixgram=fd=N, tap=NAME.
+     */
     static NetDeviceConfig.Backend parseNic(String spec) {
         String usage = "--net is tsi, none, passt, unixstream=PATH|fd=N, unixgram=PATH[:vfkit]|fd=N or tap=NAME, got '" + spec + "'";
         if (spec.equals("passt")) {

@@ -476,8 +476,15 @@ public final class JkrunLibKrun implements LibKrun {
             return done(fn, -ENOENT, ctx_id, port_map);
         }
         List<String> map = cArray(port_map);
-        if (map == null) { // libkrun: expose every guest listener; jkrun publishes only mapped ports
-            return done(fn, -ENOTSUP, ctx_id, port_map);
+        if (map == null) { // libkrun: expose every guest listener on its own port
+            synchronized (c) {
+                if (c.implicitVsockDisabled && c.explicitVsockTsi == null) {
+                    return done(fn, -ENODEV, ctx_id, port_map);
+                }
+                c.portMap = List.of();
+                c.publishAll = true;
+            }
+            return done(fn, 0, ctx_id, port_map);
         }
         List<PortMapping> ports = new ArrayList<>();
         try {
@@ -493,6 +500,7 @@ public final class JkrunLibKrun implements LibKrun {
                 return done(fn, -ENODEV, ctx_id, port_map);
             }
             c.portMap = List.copyOf(ports);
+            c.publishAll = false;
         }
         return done(fn, 0, ctx_id, port_map);
     }
@@ -1411,6 +1419,7 @@ public final class JkrunLibKrun implements LibKrun {
                 n.outbound(c.tsiScope);
             }
             c.portMap.forEach(m -> n.publish(m.hostPort(), m.guestPort()));
+            n.publishAll(c.publishAll);
         });
         if (!c.vsockPorts.isEmpty()) {
             b.vsock(v -> c.vsockPorts.forEach(p -> v.port(p.port(), p.path(), p.listen())));

@@ -73,6 +73,8 @@ final class KrunContext {
     Integer explicitVsockTsi;
     /** krun_set_port_map: the guest ports published on the host. */
     List<PortMapping> portMap = List.of();
+    /** krun_set_port_map(NULL): every guest listener published on its own port. */
+    boolean publishAll;
     /** krun_set_tsi_scope: what TSI lets the guest reach (libkrun: everything). */
     dev.jkrun.devices.virtio.vsock.tsi.TsiScope tsiScope;
 

@@ -123,7 +123,7 @@ class LibKrunConformanceTest {
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file",
             "krun_set_firmware");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
-    static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_port_map", "krun_set_snd_device",
+    static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_kernel", "krun_set_snd_device",
             "krun_split_irqchip");
 
     /** The multiport console devices a configuration has. */
@@ -577,7 +577,12 @@ class LibKrunConformanceTest {
                 assertEquals(-EINVAL, krun.krun_set_net_mac(c, new byte[3])));
         spec(m, "krun_set_port_map").valid(0, c -> new Object[] {c, new String[] {"8080:80", "8443:443"}}).invalid(c -> {
             assertEquals(0, krun.krun_set_port_map(c, new String[0]), "empty: nothing published");
-            assertEquals(-ENOTSUP, krun.krun_set_port_map(c, null), "NULL: expose every port (jkrun: only mapped ones)");
+            assertEquals(0, krun.krun_set_port_map(c, null), "NULL: expose every guest listener");
+            assertTrue(tsi(config(c)).publishAll());
+            assertEquals(8080, tsi(config(c)).hostPort(8080), "on its own port");
+            assertEquals(0, krun.krun_set_port_map(c, new String[] {"9090:90"}));
+            assertFalse(tsi(config(c)).publishAll(), "a map replaces NULL, as libkrun's last call wins");
+            assertEquals(-1, tsi(config(c)).hostPort(8080));
             assertEquals(-EINVAL, krun.krun_set_port_map(c, new String[] {"8080:80", "8080:81"}), "host port twice");
             assertEquals(-EINVAL, krun.krun_set_port_map(c, new String[] {"8080:80", "8081:80"}), "guest port twice");
             assertEquals(-EINVAL, krun.krun_set_port_map(c, new String[] {"80"}), "not HOST:GUEST");

@@ -734,6 +734,7 @@ public final class VmBuilder {
         private final List<int[]> published = new ArrayList<>();
         private OutboundPolicy outbound = OutboundPolicy.ALLOW_ALL;
         private InetAddress listenHost;
+        private boolean publishAll;
 
         /** Whether tsi was set explicitly: a NIC turns the default off, not an explicit choice. */
         private boolean tsiSet;
@@ -767,6 +768,16 @@ public final class VmBuilder {
             return this;
         }
 
+        /**
+         * Every guest TCP listener is reachable on the host at its own port number, except those {@link #publish}
+         * maps elsewhere (libkrun's {@code krun_set_port_map(NULL)}; off by default: only published ports). The
+         * guest's loopback listeners and port 0 stay inside; {@link #listenHost} still applies.
+         */
+        public NetworkBuilder publishAll(boolean on) {
+            publishAll = on;
+            return this;
+        }
+
         /** Where the guest's connections and datagrams may go (default: anywhere, as libkrun). */
         public NetworkBuilder outbound(OutboundPolicy policy) {
             outbound = policy;
@@ -793,7 +804,7 @@ public final class VmBuilder {
                     }
                 }
                 TsiConfig t = TsiConfig.of(TsiConfig.HIJACK_INET | (unixSockets ? TsiConfig.HIJACK_UNIX : 0), ports)
-                        .withOutbound(outbound == null ? OutboundPolicy.ALLOW_ALL : outbound);
+                        .withOutbound(outbound == null ? OutboundPolicy.ALLOW_ALL : outbound).withPublishAll(publishAll);
                 return listenHost == null ? t : t.withListenHost(listenHost);
             } catch (IllegalArgumentException e) {
                 throw fieldError(e, "tsi.", "network");

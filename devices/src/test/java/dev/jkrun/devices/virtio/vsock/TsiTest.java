@@ -277,6 +277,25 @@ class TsiTest {
     }
 
     @Test
+    void publishAllExposesEveryListenerOnItsOwnPortButNotLoopbackOrPortZero() throws Exception {
+        int mapped = freePort(), own = freePort();
+        TsiGuest g = start(TsiConfig.of(TsiConfig.HIJACK_INET, List.of(new PortMapping(mapped, 8080)))
+                .withListenHost(LO4).withPublishAll(true));
+        assertEquals(0, listen(g, P, ANY4, own), "an unmapped port: published on the same number");
+        assertEquals(0, listen(g, P + 1, ANY4, 8080), "a mapped port keeps its mapping");
+        assertEquals(java.util.Set.of(own, mapped),
+                g.mux.tsi().published().stream().map(p -> p.host().port()).collect(java.util.stream.Collectors.toSet()));
+        g.accept(CTL, P, 0);
+        Socket client = host(new Socket(LO4, own));
+        VsockHeader req = g.take(VM_PORT, "REQUEST for the client of the guest's own port").header();
+        assertEquals(OP_REQUEST, req.op());
+        assertTrue(client.isConnected());
+        assertEquals(-Sockets.EADDRNOTAVAIL, listen(g, P + 2, LO4, freePort()), "the guest's loopback stays inside");
+        assertEquals(-Errno.EPERM, listen(g, P + 3, ANY4, 0), "port 0 stays inside");
+        assertEquals(-1, TsiConfig.of(TsiConfig.HIJACK_INET, List.of()).hostPort(own), "off by default");
+    }
+
+    @Test
     void unmappedListenStaysInsideTheGuest() throws Exception {
         TsiGuest g = start(TsiConfig.of(TsiConfig.HIJACK_INET, List.of(new PortMapping(freePort(), 8080)))
                 .withListenHost(LO4));

@@ -23,11 +23,19 @@ import java.util.Set;
  *     TSI_GETNAME with peer 0 and {@link TsiProxies#published()}); else it stays inside the guest
  * @param maxProxies proxies at once (each a guest TSI socket the host tracks); more are refused with ENOBUFS
  * @param maxHostFds host sockets TSI holds at once (proxies' and their streams'); more are refused with EMFILE
+ * @param publishAll whether a guest listener on a port the map does not name is published on the same host port
+ *     (libkrun's {@code krun_set_port_map(NULL)}); the guest's loopback and port 0 stay inside as ever
  */
 public record TsiConfig(int scope, List<PortMapping> ports, OutboundPolicy outbound, Optional<InetAddress> listenHost,
-                        boolean exposeEphemeral, int maxProxies, int maxHostFds) {
+                        boolean exposeEphemeral, int maxProxies, int maxHostFds, boolean publishAll) {
     public static final int HIJACK_INET = 1, HIJACK_UNIX = 2;
     public static final int DEFAULT_MAX_PROXIES = 1024, DEFAULT_MAX_HOST_FDS = 1024;
+
+    /** Publishing only what {@code ports} names. */
+    public TsiConfig(int scope, List<PortMapping> ports, OutboundPolicy outbound, Optional<InetAddress> listenHost,
+                     boolean exposeEphemeral, int maxProxies, int maxHostFds) {
+        this(scope, ports, outbound, listenHost, exposeEphemeral, maxProxies, maxHostFds, false);
+    }
 
     public TsiConfig {
         if ((scope & ~(HIJACK_INET | HIJACK_UNIX)) != 0) {
@@ -70,34 +78,42 @@ public record TsiConfig(int scope, List<PortMapping> ports, OutboundPolicy outbo
 
     public boolean enabled() { return scope != 0; }
 
-    /** The published host port of {@code guestPort}, or -1 when it is not published. */
+    /** The published host port of {@code guestPort} (1..65535), or -1 when it is not published. */
     public int hostPort(int guestPort) {
         for (PortMapping m : ports) {
             if (m.guestPort() == guestPort) {
                 return m.hostPort();
             }
         }
-        return -1;
+        return publishAll && guestPort > 0 && guestPort <= 65535 ? guestPort : -1;
     }
 
     public TsiConfig withOutbound(OutboundPolicy p) {
-        return new TsiConfig(scope, ports, p, listenHost, exposeEphemeral, maxProxies, maxHostFds);
+        return new TsiConfig(scope, ports, p, listenHost, exposeEphemeral, maxProxies, maxHostFds, publishAll);
     }
 
     public TsiConfig withListenHost(InetAddress a) {
-        return new TsiConfig(scope, ports, outbound, Optional.of(a), exposeEphemeral, maxProxies, maxHostFds);
+        return new TsiConfig(scope, ports, outbound, Optional.of(a), exposeEphemeral, maxProxies, maxHostFds, publishAll);
     }
 
     public TsiConfig withExposeEphemeral(boolean b) {
-        return new TsiConfig(scope, ports, outbound, listenHost, b, maxProxies, maxHostFds);
+        return new TsiConfig(scope, ports, outbound, listenHost, b, maxProxies, maxHostFds, publishAll);
     }
 
     public TsiConfig withMaxProxies(int n) {
-        return new TsiConfig(scope, ports, outbound, listenHost, exposeEphemeral, n, maxHostFds);
+        return new TsiConfig(scope, ports, outbound, listenHost, exposeEphemeral, n, maxHostFds, publishAll);
     }
 
     public TsiConfig withMaxHostFds(int n) {
-        return new TsiConfig(scope, ports, outbound, listenHost, exposeEphemeral, maxProxies, n);
+        return new TsiConfig(scope, ports, outbound, listenHost, exposeEphemeral, maxProxies, n, publishAll);
+    }
+
+    /**
+     * The same with every guest listener published on its own port number unless the map names it (libkrun's
+     * {@code krun_set_port_map(NULL)}).
+     */
+    public TsiConfig withPublishAll(boolean b) {
+        return new TsiConfig(scope, ports, outbound, listenHost, exposeEphemeral, maxProxies, maxHostFds, b);
     }
 
     /** The port map as libkrun keeps it (guest port to host port), for logs. */
