@@ -26,13 +26,14 @@ final class BootCommand {
 
     private BootCommand() {}
 
-    /** libkrun's KRUN_KERNEL_FORMAT names that x86_64 loads: elf, image-gz, image-zstd. */
+    /** libkrun's KRUN_KERNEL_FORMAT names that x86_64 loads: elf, image-gz, image-zstd, image-bz2. */
     static KernelFormat kernelFormat(String v) throws Main.UsageException {
         return switch (v) {
             case "elf" -> KernelFormat.ELF;
             case "image-gz" -> KernelFormat.IMAGE_GZ;
             case "image-zstd" -> KernelFormat.IMAGE_ZSTD;
-            default -> throw new Main.UsageException("--kernel-format: elf, image-gz or image-zstd, got '" + v + "'");
+            case "image-bz2" -> KernelFormat.IMAGE_BZ2;
+            default -> throw new Main.UsageException("--kernel-format: elf, image-gz, image-zstd or image-bz2, got '" + v + "'");
         };
     }
 

@@ -82,7 +82,7 @@ public final class Main {
                 "              [--dns ADDR]... [--port HOST:GUEST|all]... [--no-rng] [--no-balloon] [--hyperthreading] [--nested-virt]",
                 "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
-                "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd]",
+                "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd|image-bz2]",
                 "              [--initramfs PATH] [--cmdline STR]",
                 "              [--append WORD]... [--serial] [--timeout SECONDS] [--log-level off|error|warn|info|debug|trace]");
     }

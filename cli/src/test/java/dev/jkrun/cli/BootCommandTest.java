@@ -12,6 +12,7 @@ class BootCommandTest {
         assertEquals(KernelFormat.ELF, BootCommand.kernelFormat("elf"));
         assertEquals(KernelFormat.IMAGE_GZ, BootCommand.kernelFormat("image-gz"));
         assertEquals(KernelFormat.IMAGE_ZSTD, BootCommand.kernelFormat("image-zstd"));
+        assertEquals(KernelFormat.IMAGE_BZ2, BootCommand.kernelFormat("image-bz2"));
         assertThrows(Main.UsageException.class, () -> BootCommand.kernelFormat("raw"));
     }
 }

@@ -921,7 +921,9 @@ public final class JkrunLibKrun implements LibKrun {
             if (p == null || !Files.isRegularFile(p) || !Files.isReadable(p)) {
                 return done(fn, -EINVAL, args);
             }
-        } else if (kernel_format < 0 || kernel_format > KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_ZSTD) {
+        } else if (kernel_format < 0 || kernel_format > KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_ZSTD
+                || kernel_format == KrunConstants.KRUN_KERNEL_FORMAT_PE_GZ) {
+            // PE_GZ is an arm64 format: libkrun built for x86_64 has no such variant and refuses it as unknown
             return done(fn, -EINVAL, args);
         }
         if (kernel_format != KrunConstants.KRUN_KERNEL_FORMAT_RAW && initramfs != null) {
@@ -938,8 +940,9 @@ public final class JkrunLibKrun implements LibKrun {
             case KrunConstants.KRUN_KERNEL_FORMAT_ELF -> KernelFormat.ELF;
             case KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_GZ -> KernelFormat.IMAGE_GZ;
             case KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_ZSTD -> KernelFormat.IMAGE_ZSTD;
+            case KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_BZ2 -> KernelFormat.IMAGE_BZ2;
             // RAW: x86_64 libkrun maps the file at 0x80000000 and enters it there, outside the 1 GiB its boot page
-            // tables map, so no image runs; PE_GZ is arm64 only; IMAGE_BZ2 would need a bzip2 decoder.
+            // tables map, so no image runs.
             default -> null;
         };
         if (format == null) {

@@ -1,6 +1,7 @@
 package dev.jkrun.loader;
 
 import io.airlift.compress.zstd.ZstdInputStream;
+import org.apache.commons.compress.compressors.bzip2.BZip2CompressorInputStream;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -10,13 +11,16 @@ import java.util.Arrays;
 import java.util.zip.GZIPInputStream;
 
 /**
- * Decompresses a {@link KernelFormat#IMAGE_GZ} or {@link KernelFormat#IMAGE_ZSTD} kernel to the ELF image inside,
+ * Decompresses a {@link KernelFormat#IMAGE_GZ}, {@link KernelFormat#IMAGE_ZSTD} or {@link KernelFormat#IMAGE_BZ2}
+ * kernel to the ELF image inside,
  * never to more than a cap the caller sets (the guest's RAM), so a small file that inflates without end is refused
  * instead of filling the heap. Every decoder failure is a {@link KernelFormatException}.
  */
 public final class CompressedKernel {
     static final byte[] GZIP_MAGIC = {0x1f, (byte) 0x8b, 0x08};
     static final byte[] ZSTD_MAGIC = {0x28, (byte) 0xb5, 0x2f, (byte) 0xfd};
+    /** "BZh" + block size '1'..'9' + the block header magic 0x314159265359 ("1AY&SY"); index 3 is the digit. */
+    static final byte[] BZIP2_MAGIC = {'B', 'Z', 'h', '?', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59};
     /** A Java array's limit: no decompressed kernel may be larger, whatever the RAM. */
     public static final long MAX_IMAGE = Integer.MAX_VALUE - 16;
     private static final int CHUNK = 1 << 16;
@@ -49,12 +53,13 @@ public final class CompressedKernel {
         byte[] magic = switch (format) {
             case IMAGE_GZ -> GZIP_MAGIC;
             case IMAGE_ZSTD -> ZSTD_MAGIC;
+            case IMAGE_BZ2 -> BZIP2_MAGIC;
             case ELF -> throw new IllegalArgumentException("not a compressed format: " + format);
         };
         int at = indexOf(data, magic);
         if (at < 0) {
             throw new KernelFormatException(KernelFormatException.Reason.UNKNOWN_FORMAT, name + ": no " + label(format)
-                    + " stream in the file (magic " + hex(magic) + " not found)");
+                    + " stream in the file (magic " + (magic == BZIP2_MAGIC ? "\"BZh\" 1-9 31 41 59 26 53 59" : hex(magic)) + " not found)");
         }
         long cap = Math.min(Math.max(maxBytes, 0), MAX_IMAGE);
         if (format == KernelFormat.IMAGE_ZSTD) {
@@ -63,7 +68,12 @@ public final class CompressedKernel {
         InputStream raw = new ByteArrayInputStream(data, at, data.length - at);
         byte[] out = new byte[(int) Math.min(cap, Math.max(CHUNK, (long) data.length * 4))];
         int len = 0;
-        try (InputStream in = format == KernelFormat.IMAGE_GZ ? new GZIPInputStream(raw, CHUNK) : new ZstdInputStream(raw)) {
+        // bzip2 holds at most one block (900 kB before its run-length stage) at a time, whatever the input claims
+        try (InputStream in = switch (format) {
+            case IMAGE_GZ -> new GZIPInputStream(raw, CHUNK);
+            case IMAGE_BZ2 -> new BZip2CompressorInputStream(raw, true);
+            default -> new ZstdInputStream(raw);
+        }) {
             while (true) {
                 if (len == out.length) {
                     if (len >= cap) {
@@ -164,13 +174,21 @@ public final class CompressedKernel {
         return v;
     }
 
-    private static String label(KernelFormat f) { return f == KernelFormat.IMAGE_GZ ? "gzip" : "zstd"; }
+    private static String label(KernelFormat f) {
+        return switch (f) {
+            case IMAGE_GZ -> "gzip";
+            case IMAGE_BZ2 -> "bzip2";
+            default -> "zstd";
+        };
+    }
 
+    /** The first offset where {@code magic} occurs; a {@code '?'} of {@link #BZIP2_MAGIC} matches '1'..'9'. */
     static int indexOf(byte[] data, byte[] magic) {
         outer:
         for (int i = 0; i + magic.length <= data.length; i++) {
             for (int j = 0; j < magic.length; j++) {
-                if (data[i + j] != magic[j]) {
+                boolean digit = magic == BZIP2_MAGIC && j == 3;
+                if (digit ? data[i + j] < '1' || data[i + j] > '9' : data[i + j] != magic[j]) {
                     continue outer;
                 }
             }

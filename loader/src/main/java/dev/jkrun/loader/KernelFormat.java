@@ -11,5 +11,7 @@ public enum KernelFormat {
     /** gzip (1F 8B 08) of an ELF vmlinux. */
     IMAGE_GZ,
     /** zstd (28 B5 2F FD) of an ELF vmlinux. */
-    IMAGE_ZSTD
+    IMAGE_ZSTD,
+    /** bzip2 ("BZh", a block size digit, then the first block's "1AY&SY") of an ELF vmlinux. */
+    IMAGE_BZ2
 }

@@ -6,7 +6,8 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.nio.file.Path;
 
 /**
- * Compressed kernels from fuzzed bytes (one control byte picks gzip or zstd; the rest is the file). Oracle:
+ * Compressed kernels from fuzzed bytes (one control byte picks gzip, zstd or bzip2 by its value mod 3; the rest is the
+ * file). Oracle:
  * decompressing either returns at most the cap or throws a {@link KernelFormatException}, nothing else (no
  * decoder's RuntimeException, no OutOfMemoryError from a bomb); a result then parsed as ELF does the same. Replayed
  * from the committed inputs by every test run; fuzzed with {@code fuzz/run CompressedKernelFuzzTest}.
@@ -19,7 +20,11 @@ class CompressedKernelFuzzTest {
         if (input.length < 1) {
             return;
         }
-        KernelFormat f = (input[0] & 1) == 0 ? KernelFormat.IMAGE_GZ : KernelFormat.IMAGE_ZSTD;
+        KernelFormat f = switch ((input[0] & 0xff) % 3) {
+            case 0 -> KernelFormat.IMAGE_GZ;
+            case 1 -> KernelFormat.IMAGE_ZSTD;
+            default -> KernelFormat.IMAGE_BZ2;
+        };
         byte[] file = java.util.Arrays.copyOfRange(input, 1, input.length);
         byte[] out;
         try {

@@ -31,6 +31,22 @@ class CompressedKernelTest {
         return out.toByteArray();
     }
 
+    static byte[] bzip2(byte[] b) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (OutputStream z = new org.apache.commons.compress.compressors.bzip2.BZip2CompressorOutputStream(out)) {
+            z.write(b);
+        }
+        return out.toByteArray();
+    }
+
+    static byte[] pack(KernelFormat f, byte[] b) throws IOException {
+        return switch (f) {
+            case IMAGE_GZ -> gzip(b);
+            case IMAGE_BZ2 -> bzip2(b);
+            default -> zstd(b);
+        };
+    }
+
     static byte[] zstd(byte[] b) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (OutputStream z = new ZstdOutputStream(out)) {
@@ -50,9 +66,9 @@ class CompressedKernelTest {
     }
 
     @Test
-    void gzipAndZstdKernelsAreElfInside() throws Exception {
-        for (KernelFormat f : new KernelFormat[] {KernelFormat.IMAGE_GZ, KernelFormat.IMAGE_ZSTD}) {
-            byte[] packed = f == KernelFormat.IMAGE_GZ ? gzip(elf()) : zstd(elf());
+    void gzipZstdAndBzip2KernelsAreElfInside() throws Exception {
+        for (KernelFormat f : new KernelFormat[] {KernelFormat.IMAGE_GZ, KernelFormat.IMAGE_ZSTD, KernelFormat.IMAGE_BZ2}) {
+            byte[] packed = pack(f, elf());
             Path p = Files.write(dir.resolve("vmlinux." + f), packed);
             ElfKernel k = assertInstanceOf(ElfKernel.class, Kernels.open(p, f, 1 << 20));
             assertEquals(0x1000000, k.entry());
@@ -67,6 +83,9 @@ class CompressedKernelTest {
         assertArrayEquals(elf(), CompressedKernel.decompress(Path.of("k"), prefixed, KernelFormat.IMAGE_GZ, 1 << 20));
         byte[] zprefixed = concat(new byte[100], zstd(elf()));
         assertArrayEquals(elf(), CompressedKernel.decompress(Path.of("k"), zprefixed, KernelFormat.IMAGE_ZSTD, 1 << 20));
+        // "BZh" alone (or with a digit but no block magic after it) is not where the stream starts
+        byte[] bprefixed = concat("BZh BZh9 BZh1AY".getBytes(), bzip2(elf()));
+        assertArrayEquals(elf(), CompressedKernel.decompress(Path.of("k"), bprefixed, KernelFormat.IMAGE_BZ2, 1 << 20));
     }
 
     @Test
@@ -75,13 +94,16 @@ class CompressedKernelTest {
                 () -> CompressedKernel.decompress(Path.of("k"), elf(), KernelFormat.IMAGE_ZSTD, 1 << 20));
         assertEquals(KernelFormatException.Reason.UNKNOWN_FORMAT, e.reason());
         assertTrue(e.getMessage().contains("no zstd stream"), e.getMessage());
+        KernelFormatException b = assertThrows(KernelFormatException.class,
+                () -> CompressedKernel.decompress(Path.of("k"), "BZh9".getBytes(), KernelFormat.IMAGE_BZ2, 1 << 20));
+        assertTrue(b.getMessage().contains("no bzip2 stream"), b.getMessage());
     }
 
     @Test
     void aBombIsRefusedAtTheCap() throws Exception {
         byte[] zeros = new byte[8 << 20];
-        for (KernelFormat f : new KernelFormat[] {KernelFormat.IMAGE_GZ, KernelFormat.IMAGE_ZSTD}) {
-            byte[] packed = f == KernelFormat.IMAGE_GZ ? gzip(zeros) : zstd(zeros);
+        for (KernelFormat f : new KernelFormat[] {KernelFormat.IMAGE_GZ, KernelFormat.IMAGE_ZSTD, KernelFormat.IMAGE_BZ2}) {
+            byte[] packed = pack(f, zeros);
             assertTrue(packed.length < 64 << 10, "a bomb: " + packed.length);
             KernelFormatException e = assertThrows(KernelFormatException.class,
                     () -> CompressedKernel.decompress(Path.of("k"), packed, f, 1 << 20));
@@ -136,8 +158,16 @@ class CompressedKernelTest {
         gz = out.toByteArray();
         byte[] window = zstdRleFrame(27, 800);
         byte[] behind = concat(zstd(elf()), window);
+        out.reset();
+        try (OutputStream z = new org.apache.commons.compress.compressors.bzip2.BZip2CompressorOutputStream(out)) {
+            byte[] mib = new byte[1 << 20];
+            for (int i = 0; i < 100; i++) {
+                z.write(mib);
+            }
+        }
+        byte[] bz = out.toByteArray();
         for (Object[] bomb : new Object[][] {{KernelFormat.IMAGE_GZ, gz}, {KernelFormat.IMAGE_ZSTD, window},
-                {KernelFormat.IMAGE_ZSTD, behind}}) {
+                {KernelFormat.IMAGE_ZSTD, behind}, {KernelFormat.IMAGE_BZ2, bz}}) {
             KernelFormat f = (KernelFormat) bomb[0];
             byte[] packed = (byte[]) bomb[1];
             assertTrue(packed.length < 200 << 10, "a bomb: " + packed.length);
@@ -168,8 +198,8 @@ class CompressedKernelTest {
 
     @Test
     void corruptStreamsAreKernelFormatErrors() throws Exception {
-        for (KernelFormat f : new KernelFormat[] {KernelFormat.IMAGE_GZ, KernelFormat.IMAGE_ZSTD}) {
-            byte[] packed = f == KernelFormat.IMAGE_GZ ? gzip(elf()) : zstd(elf());
+        for (KernelFormat f : new KernelFormat[] {KernelFormat.IMAGE_GZ, KernelFormat.IMAGE_ZSTD, KernelFormat.IMAGE_BZ2}) {
+            byte[] packed = pack(f, elf());
             byte[] truncated = Arrays.copyOf(packed, packed.length / 2);
             KernelFormatException e = assertThrows(KernelFormatException.class,
                     () -> CompressedKernel.decompress(Path.of("k"), truncated, f, 1 << 20));

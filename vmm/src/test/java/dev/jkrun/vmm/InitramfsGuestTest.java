@@ -81,17 +81,20 @@ class InitramfsGuestTest {
         byte[] elf = Files.readAllBytes(TestGuests.path("initrd"));
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         out.write("a header before the stream".getBytes()); // libkrun looks for the magic anywhere
-        try (java.io.OutputStream z = f == KernelFormat.IMAGE_GZ ? new java.util.zip.GZIPOutputStream(out)
-                : new io.airlift.compress.zstd.ZstdOutputStream(out)) {
+        try (java.io.OutputStream z = switch (f) {
+            case IMAGE_GZ -> new java.util.zip.GZIPOutputStream(out);
+            case IMAGE_BZ2 -> new org.apache.commons.compress.compressors.bzip2.BZip2CompressorOutputStream(out);
+            default -> new io.airlift.compress.zstd.ZstdOutputStream(out);
+        }) {
             z.write(elf);
         }
         return Files.write(dir.resolve("initrd." + f), out.toByteArray());
     }
 
     @Test
-    void gzipAndZstdCompressedKernelsBootWithTheirInitramfs() throws Exception {
+    void gzipZstdAndBzip2CompressedKernelsBootWithTheirInitramfs() throws Exception {
         Path f = randomFile("initramfs.cpio", 100_000, 4);
-        for (KernelFormat format : new KernelFormat[] {KernelFormat.IMAGE_GZ, KernelFormat.IMAGE_ZSTD}) {
+        for (KernelFormat format : new KernelFormat[] {KernelFormat.IMAGE_GZ, KernelFormat.IMAGE_ZSTD, KernelFormat.IMAGE_BZ2}) {
             KernelConfig k = new KernelConfig(Optional.of(compressed(format)), Optional.empty(), Optional.of(""), List.of(),
                     Optional.empty(), Optional.of(f), format);
             GuestRun r = GuestRun.run(new VmConfig(MachineConfig.of(1, 32), k, new ConsoleConfig.None(), true), Duration.ofSeconds(120));
