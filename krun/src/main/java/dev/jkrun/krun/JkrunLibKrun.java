@@ -109,8 +109,21 @@ public final class JkrunLibKrun implements LibKrun {
                 || (options != 0 && options != KrunConstants.KRUN_LOG_OPTION_NO_ENV)) {
             return done(fn, -EINVAL, target_fd, level, style, options);
         }
-        if (target_fd != KrunConstants.KRUN_LOG_TARGET_DEFAULT) {
-            return done(fn, -ENOTSUP, target_fd, level, style, options);
+        if (target_fd == KrunConstants.KRUN_LOG_TARGET_DEFAULT) {
+            KrunLogging.restore();
+        } else {
+            int mode;
+            try {
+                mode = dev.jkrun.libc.FileDescriptor.accessMode(target_fd);
+            } catch (dev.jkrun.libc.NativeCallException e) { // not an open descriptor
+                return done(fn, -EINVAL, target_fd, level, style, options);
+            }
+            if (mode == dev.jkrun.libc.FileDescriptor.O_RDONLY) {
+                return done(fn, -EINVAL, target_fd, level, style, options);
+            }
+            if (KrunLogging.redirect(target_fd) == null) { // Log4j 2 and other backends: no output to take over
+                return done(fn, -ENOTSUP, target_fd, level, style, options);
+            }
         }
         String backend = KrunLogging.apply(level);
         return done(fn, 0, target_fd, level, style, options, backend);

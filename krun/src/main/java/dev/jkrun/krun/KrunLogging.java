@@ -21,6 +21,10 @@ import org.slf4j.LoggerFactory;
  *     updated by reflection where the JVM allows it (slf4j-simple on the class path), else keep their level;
  * <li>any other backend (or none, slf4j-nop): nothing happens, and the call still succeeds, as libkrun's.
  * </ul>
+ * krun_init_log's target descriptor ({@link #redirect}) sends the {@code dev.jkrun} tree's records to a duplicate of
+ * that descriptor: a Logback {@code OutputStreamAppender} on the tree (not additive), a java.util.logging handler on
+ * it (parent handlers off), or slf4j-simple's one output, which is every slf4j-simple logger's; other backends
+ * (Log4j 2 among them) cannot be redirected this way. {@link #restore} undoes it.
  */
 final class KrunLogging {
     static final String TREE = "dev.jkrun";
@@ -29,7 +33,142 @@ final class KrunLogging {
     /** Held so that java.util.logging cannot collect the configured logger (and forget its level). */
     private static volatile java.util.logging.Logger julTree;
 
+    private static final String APPENDER = "jkrun-krun-init-log";
+    /** The current target (its duplicate descriptor), and what slf4j-simple wrote to before, while redirected. */
+    private static FdOutputStream target;
+    private static Object simpleOriginal;
+    private static java.util.logging.Handler julHandler;
+
     private KrunLogging() {}
+
+    /**
+     * Sends the {@code dev.jkrun} tree's records to a duplicate of {@code fd} (the caller keeps its own): the
+     * backend's name, or null when the backend cannot be redirected (nothing changed then).
+     */
+    static String redirect(int fd) {
+        String cls = LoggerFactory.getILoggerFactory().getClass().getName();
+        String backend = cls.equals("ch.qos.logback.classic.LoggerContext") ? "logback"
+                : cls.contains("JDK14LoggerFactory") || cls.startsWith("org.slf4j.jdk.platform.logging.") ? "jul"
+                : cls.endsWith(".SimpleLoggerFactory") ? "simple" : null;
+        return backend == null ? null : redirect(fd, backend);
+    }
+
+    /** {@link #redirect(int)} for a backend named as {@link #apply} names them ("jul" stands alone: JUL is the JDK's). */
+    static synchronized String redirect(int fd, String backend) {
+        ILoggerFactory factory = LoggerFactory.getILoggerFactory();
+        String cls = factory.getClass().getName();
+        FdOutputStream out = new FdOutputStream(dev.jkrun.libc.FileDescriptor.duplicate(fd, "krun_init_log target"));
+        try {
+            restoreLocked();
+            switch (backend) {
+                case "logback" -> logbackAppender(factory, out);
+                case "jul" -> julHandler(out);
+                default -> simpleOutput(out);
+            }
+            target = out;
+            return backend;
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            out.close();
+            LoggerFactory.getLogger(KrunLogging.class).debug("cannot redirect {} to descriptor {}: {}", cls, fd, e.toString());
+            return null;
+        }
+    }
+
+    /** Back to the backend's own output (krun_init_log with KRUN_LOG_TARGET_DEFAULT). */
+    static synchronized void restore() {
+        try {
+            restoreLocked();
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            LoggerFactory.getLogger(KrunLogging.class).debug("cannot restore the log output: {}", e.toString());
+        }
+    }
+
+    private static void restoreLocked() throws ReflectiveOperationException {
+        if (target == null) {
+            return;
+        }
+        ILoggerFactory factory = LoggerFactory.getILoggerFactory();
+        if (factory.getClass().getName().equals("ch.qos.logback.classic.LoggerContext")) {
+            Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
+            logger.getClass().getMethod("detachAndStopAllAppenders").invoke(logger);
+            logger.getClass().getMethod("setAdditive", boolean.class).invoke(logger, true);
+        }
+        if (julHandler != null) {
+            java.util.logging.Logger tree = java.util.logging.Logger.getLogger(TREE);
+            tree.removeHandler(julHandler);
+            tree.setUseParentHandlers(true);
+            julHandler = null;
+        }
+        if (simpleOriginal != null) {
+            simpleConfigField().set(simpleConfig(), simpleOriginal);
+            simpleOriginal = null;
+        }
+        target.close();
+        target = null;
+    }
+
+    private static void logbackAppender(ILoggerFactory factory, FdOutputStream out) throws ReflectiveOperationException {
+        ClassLoader cl = factory.getClass().getClassLoader();
+        Class<?> contextClass = Class.forName("ch.qos.logback.core.Context", true, cl);
+        Object encoder = Class.forName("ch.qos.logback.classic.encoder.PatternLayoutEncoder", true, cl).getConstructor().newInstance();
+        encoder.getClass().getMethod("setContext", contextClass).invoke(encoder, factory);
+        encoder.getClass().getMethod("setPattern", String.class).invoke(encoder, "%d{ISO8601} %-5level %logger - %msg%n");
+        encoder.getClass().getMethod("start").invoke(encoder);
+        Class<?> appenderClass = Class.forName("ch.qos.logback.core.OutputStreamAppender", true, cl);
+        Object appender = appenderClass.getConstructor().newInstance();
+        appenderClass.getMethod("setContext", contextClass).invoke(appender, factory);
+        appenderClass.getMethod("setName", String.class).invoke(appender, APPENDER);
+        appenderClass.getMethod("setEncoder", Class.forName("ch.qos.logback.core.encoder.Encoder", true, cl)).invoke(appender, encoder);
+        appenderClass.getMethod("setOutputStream", java.io.OutputStream.class).invoke(appender, out);
+        appenderClass.getMethod("start").invoke(appender);
+        Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
+        logger.getClass().getMethod("addAppender", Class.forName("ch.qos.logback.core.Appender", true, cl)).invoke(logger, appender);
+        logger.getClass().getMethod("setAdditive", boolean.class).invoke(logger, false);
+    }
+
+    private static void julHandler(FdOutputStream out) {
+        java.util.logging.StreamHandler h = new java.util.logging.StreamHandler(out, new java.util.logging.SimpleFormatter()) {
+            @Override
+            public synchronized void publish(java.util.logging.LogRecord r) {
+                super.publish(r);
+                flush(); // each record as it comes, as libkrun's logger writes
+            }
+        };
+        h.setLevel(java.util.logging.Level.ALL);
+        java.util.logging.Logger tree = java.util.logging.Logger.getLogger(TREE);
+        tree.addHandler(h);
+        tree.setUseParentHandlers(false);
+        julTree = tree;
+        julHandler = h;
+    }
+
+    private static void simpleOutput(FdOutputStream out) throws ReflectiveOperationException {
+        Object config = simpleConfig();
+        Field f = simpleConfigField();
+        Class<?> choice = f.getType();
+        java.lang.reflect.Constructor<?> c = choice.getDeclaredConstructor(java.io.PrintStream.class);
+        c.setAccessible(true);
+        Object original = f.get(config);
+        f.set(config, c.newInstance(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8)));
+        simpleOriginal = original;
+    }
+
+    /** slf4j-simple's SimpleLogger.CONFIG_PARAMS, initialised. */
+    private static Object simpleConfig() throws ReflectiveOperationException {
+        Class<?> logger = Class.forName("org.slf4j.simple.SimpleLogger", true, LoggerFactory.getILoggerFactory().getClass().getClassLoader());
+        java.lang.reflect.Method init = logger.getDeclaredMethod("lazyInit");
+        init.setAccessible(true);
+        init.invoke(null);
+        Field config = logger.getDeclaredField("CONFIG_PARAMS");
+        config.setAccessible(true);
+        return config.get(null);
+    }
+
+    private static Field simpleConfigField() throws ReflectiveOperationException {
+        Field f = simpleConfig().getClass().getDeclaredField("outputChoice");
+        f.setAccessible(true);
+        return f;
+    }
 
     /** The backend configured, by name ("logback", "log4j2", "jul", "simple", "none"); level must be 0..5. */
     static String apply(int level) {

@@ -45,9 +45,11 @@ public interface LibKrun {
     /**
      * Initializes logging: target fd ({@code KRUN_LOG_TARGET_DEFAULT} = stderr), level, style (colors), options
      * ({@code KRUN_LOG_OPTION_NO_ENV}). jkrun: the level as {@link #krun_set_log_level}; style and options are
-     * validated ({@code -EINVAL} when unknown) but the backend's configuration decides colors; a target other
-     * than {@code KRUN_LOG_TARGET_DEFAULT} is {@code -ENOTSUP} (where SLF4J writes is the backend's business),
-     * a negative target other than -1, or stdin, is {@code -EINVAL} as in libkrun.
+     * validated ({@code -EINVAL} when unknown) but the backend's configuration decides colors. A target descriptor
+     * (jkrun writes to its own duplicate) receives the {@code dev.jkrun} tree's records with Logback or
+     * java.util.logging, and everything slf4j-simple logs; with another backend (Log4j 2) it is {@code -ENOTSUP};
+     * {@code KRUN_LOG_TARGET_DEFAULT} gives the backend its own output back. A negative target other than -1,
+     * stdin, a descriptor that is not open or is read-only is {@code -EINVAL}.
      */
     int krun_init_log(int target_fd, @u_int32_t int level, @u_int32_t int style, @u_int32_t int options);
 

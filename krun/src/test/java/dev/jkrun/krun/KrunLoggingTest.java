@@ -13,6 +13,12 @@ import org.slf4j.LoggerFactory;
 class KrunLoggingTest {
     private final LibKrun krun = new JkrunLibKrun();
 
+    @org.junit.jupiter.api.BeforeAll
+    static void slf4jSimple() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(Boolean.getBoolean("jkrun.test.logback"),
+                "slf4j-simple's tests: not in the logback execution (a -Dtest run reaches both)");
+    }
+
     @AfterEach
     void restore() {
         assertEquals(0, krun.krun_set_log_level(KrunConstants.KRUN_LOG_LEVEL_INFO));
@@ -48,6 +54,58 @@ class KrunLoggingTest {
             assertEquals(expected[level], java.util.logging.Logger.getLogger("dev.jkrun").getLevel());
         }
         java.util.logging.Logger.getLogger("dev.jkrun").setLevel(null);
+    }
+
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path dir;
+
+    /** A descriptor open for writing on a new file in dir; the caller closes it. */
+    private dev.jkrun.libc.FileDescriptor targetFile(String name) throws Exception {
+        java.nio.file.Path p = java.nio.file.Files.createFile(dir.resolve(name));
+        return dev.jkrun.libc.FileDescriptor.open(p.toString(), dev.jkrun.libc.FileDescriptor.O_WRONLY);
+    }
+
+    private String read(String name) throws Exception {
+        return java.nio.file.Files.readString(dir.resolve(name));
+    }
+
+    @Test
+    void aTargetDescriptorReceivesTheRecordsUntilTheDefaultIsAskedFor() throws Exception {
+        Logger log = LoggerFactory.getLogger("dev.jkrun.krun.test.Target");
+        try (dev.jkrun.libc.FileDescriptor fd = targetFile("krun.log")) {
+            assertEquals(0, krun.krun_init_log(fd.raw(), KrunConstants.KRUN_LOG_LEVEL_INFO, KrunConstants.KRUN_LOG_STYLE_NEVER, 0));
+        } // the caller's descriptor is closed: jkrun writes to its own duplicate
+        log.info("to the target descriptor");
+        log.debug("below the level");
+        assertTrue(read("krun.log").contains("to the target descriptor"), read("krun.log"));
+        assertFalse(read("krun.log").contains("below the level"));
+        assertEquals(0, krun.krun_init_log(KrunConstants.KRUN_LOG_TARGET_DEFAULT, KrunConstants.KRUN_LOG_LEVEL_INFO, 0, 0));
+        log.info("back on stderr");
+        assertFalse(read("krun.log").contains("back on stderr"), "restored");
+    }
+
+    @Test
+    void javaUtilLoggingGetsAHandlerOnTheTree() throws Exception {
+        try (dev.jkrun.libc.FileDescriptor fd = targetFile("jul.log")) {
+            assertEquals("jul", KrunLogging.redirect(fd.raw(), "jul"));
+        }
+        java.util.logging.Logger.getLogger("dev.jkrun.krun.test.Jul").warning("a jul record");
+        java.util.logging.Logger.getLogger("org.other").warning("another tree's record");
+        assertTrue(read("jul.log").contains("a jul record"), read("jul.log"));
+        assertFalse(read("jul.log").contains("another tree"));
+        KrunLogging.restore();
+        java.util.logging.Logger.getLogger("dev.jkrun.krun.test.Jul").warning("after restore");
+        assertFalse(read("jul.log").contains("after restore"));
+        assertTrue(java.util.logging.Logger.getLogger("dev.jkrun").getUseParentHandlers());
+    }
+
+    @Test
+    void aTargetThatIsNotOpenOrNotWritableIsEINVAL() throws Exception {
+        assertEquals(-KrunConstants.EINVAL, krun.krun_init_log(1 << 20, KrunConstants.KRUN_LOG_LEVEL_INFO, 0, 0), "not open");
+        java.nio.file.Path p = java.nio.file.Files.writeString(dir.resolve("ro"), "x");
+        try (dev.jkrun.libc.FileDescriptor ro = dev.jkrun.libc.FileDescriptor.open(p.toString(), dev.jkrun.libc.FileDescriptor.O_RDONLY)) {
+            assertEquals(-KrunConstants.EINVAL, krun.krun_init_log(ro.raw(), KrunConstants.KRUN_LOG_LEVEL_INFO, 0, 0), "read-only");
+        }
     }
 
     @Test
