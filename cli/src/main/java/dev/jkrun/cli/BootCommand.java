@@ -43,6 +43,7 @@ final class BootCommand {
         Optional<Path> krunfw = Optional.empty();
         Optional<Path> kernel = Optional.empty();
         Optional<Path> initramfs = Optional.empty();
+        Optional<Path> firmware = Optional.empty();
         KernelFormat format = KernelFormat.ELF;
         Optional<String> cmdline = Optional.empty();
         List<String> append = new ArrayList<>();
@@ -56,6 +57,7 @@ final class BootCommand {
                 case "--krunfw" -> krunfw = Optional.of(Path.of(args.value(o)));
                 case "--kernel" -> kernel = Optional.of(Path.of(args.value(o)));
                 case "--initramfs" -> initramfs = Optional.of(Path.of(args.value(o)));
+                case "--firmware" -> firmware = Optional.of(Path.of(args.value(o)));
                 case "--kernel-format" -> format = kernelFormat(args.value(o));
                 case "--cmdline" -> cmdline = Optional.of(args.value(o));
                 case "--append" -> append.add(args.value(o));
@@ -73,7 +75,7 @@ final class BootCommand {
             prolog = prolog.replace("console=hvc0", "console=ttyS0");
         }
         KernelConfig kc = new KernelConfig(kernel, krunfw, Optional.of(cmdline.orElse(prolog)), append, Optional.empty(),
-                initramfs, format);
+                initramfs, format, firmware);
         VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), kc,
                 new ConsoleConfig.Streams(InputStream.nullInputStream(), out), false);
         if (serial) {

@@ -83,7 +83,7 @@ public final class Main {
                 "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd|image-bz2]",
-                "              [--initramfs PATH] [--cmdline STR]",
+                "              [--initramfs PATH] [--firmware PATH] [--cmdline STR]",
                 "              [--append WORD]... [--serial] [--timeout SECONDS] [--log-level off|error|warn|info|debug|trace]");
     }
 

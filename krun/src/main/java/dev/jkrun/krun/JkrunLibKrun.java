@@ -697,7 +697,18 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_set_firmware(int ctx_id, String firmware_path) {
-        return unsupported("krun_set_firmware", ctx_id, firmware_path);
+        String fn = "krun_set_firmware";
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
+            return done(fn, -ENOENT, ctx_id, firmware_path);
+        }
+        if (firmware_path == null || pathOrNull(firmware_path) == null) {
+            return done(fn, -EINVAL, ctx_id, firmware_path);
+        }
+        synchronized (c) {
+            c.firmwarePath = firmware_path; // opened (and its size checked) at krun_start_enter, as libkrun does
+        }
+        return done(fn, 0, ctx_id, firmware_path);
     }
 
     @Override
@@ -1343,6 +1354,9 @@ public final class JkrunLibKrun implements LibKrun {
             }
             if (c.implicitInitDisabled) { // the kernel still runs /init.krun: the root's own
                 k.initPath("/" + GuestInit.FILE_NAME);
+            }
+            if (c.firmwarePath != null) {
+                k.firmware(path("kernel.firmware", c.firmwarePath));
             }
         });
         String root = KrunConstants.KRUN_FS_ROOT_TAG;

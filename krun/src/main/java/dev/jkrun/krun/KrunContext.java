@@ -43,6 +43,8 @@ final class KrunContext {
     dev.jkrun.loader.KernelFormat kernelFormat = dev.jkrun.loader.KernelFormat.ELF;
     String initramfsPath;
     String kernelConsole;
+    /** krun_set_firmware: booted instead of any kernel. */
+    String firmwarePath;
 
     String execPath;
     List<String> args = List.of();

@@ -220,7 +220,12 @@ public interface LibKrun {
      */
     int krun_set_exec(@u_int32_t int ctx_id, String exec_path, String[] argv, String[] envp);
 
-    /** Firmware to load into the guest. jkrun: {@code -ENOTSUP} (no firmware boot). */
+    /**
+     * Firmware to boot instead of a kernel: placed so that it ends at 4 GiB and entered at the reset vector with the
+     * vCPUs in their reset state (libkrun: registers not set up). jkrun: supported for images of up to 256 KiB (what
+     * fits above KVM's TSS); a larger or missing file fails {@code krun_start_enter} with {@code -EINVAL}; NULL is
+     * {@code -EINVAL}.
+     */
     int krun_set_firmware(@u_int32_t int ctx_id, String firmware_path);
 
     /**

@@ -275,6 +275,7 @@ public final class VmBuilder {
         private String initPath;
         private Path initramfs;
         private KernelFormat kernelFormat = KernelFormat.ELF;
+        private Path firmware;
 
         private KernelBuilder() {}
 
@@ -336,16 +337,25 @@ public final class VmBuilder {
             return this;
         }
 
-        /** How the {@link #kernelPath} kernel is stored (default ELF; gzip- or zstd-compressed ELF as libkrun's IMAGE formats). */
+        /** How the {@link #kernelPath} kernel is stored (default ELF; gzip-, zstd- or bzip2-compressed ELF as libkrun's IMAGE formats). */
         public KernelBuilder kernelFormat(KernelFormat format) {
             this.kernelFormat = java.util.Objects.requireNonNull(format, "format");
+            return this;
+        }
+
+        /**
+         * A firmware image booted instead of any kernel (libkrun's krun_set_firmware): it ends at 4 GiB and runs from
+         * the reset vector; at most {@link KernelConfig#MAX_FIRMWARE} bytes.
+         */
+        public KernelBuilder firmware(Path path) {
+            this.firmware = path;
             return this;
         }
 
         KernelConfig build() {
             return new KernelConfig(Optional.ofNullable(kernelPath), Optional.ofNullable(krunfwPath),
                     Optional.ofNullable(replacementCmdline), cmdline, Optional.ofNullable(initPath), Optional.ofNullable(initramfs),
-                    kernelFormat);
+                    kernelFormat, Optional.ofNullable(firmware));
         }
     }
 

@@ -72,16 +72,23 @@ public final class VmmBuilder {
         List<AutoCloseable> resources = new ArrayList<>();
         MmapGuestMemory memory = null;
         try {
-            KernelPayload payload = loadKernel(config, options.progress());
+            byte[] firmware = config.kernel().firmware().map(VmmBuilder::readFirmware).orElse(null);
+            KernelPayload payload = firmware != null ? null : loadKernel(config, options.progress());
             boolean bundle = payload instanceof KrunfwBundle;
             RamLayout layout = RamLayout.of(config.machine().memoryBytes(), bundle ? payload.end() : 0);
+            List<dev.jkrun.memory.MemoryRegion> regions = new ArrayList<>(layout.regions());
+            if (firmware != null) { // its own slot, ending at 4 GiB, where the reset vector (0xFFFF_FFF0) lies
+                regions.add(new dev.jkrun.memory.MemoryRegion(new dev.jkrun.memory.GuestAddress(FIRMWARE_END - firmwareSlot(firmware)),
+                        firmwareSlot(firmware)));
+                regions.sort(java.util.Comparator.comparingLong(r -> r.start().value()));
+            }
 
             Kvm kvm = Kvm.open();
             resources.add(kvm);
             kvm.requireCapabilities();
             memory = config.machine().memfdBacked()
-                    ? MmapGuestMemory.createOnMemfd(layout.regions(), dev.jkrun.memory.GuestMemoryImpl.preferred())
-                    : MmapGuestMemory.create(layout.regions());
+                    ? MmapGuestMemory.createOnMemfd(regions, dev.jkrun.memory.GuestMemoryImpl.preferred())
+                    : MmapGuestMemory.create(regions);
             Vm vm = kvm.createVm();
             resources.add(vm);
             for (int slot = 0; slot < memory.slots().size(); slot++) {
@@ -91,8 +98,13 @@ public final class VmmBuilder {
             vm.setTssAddress(Layout.TSS_ADDRESS);
             vm.createIrqchip();
             vm.createPit2();
-            payload.writeInto(memory);
-            long[] initrd = loadInitramfs(config, payload, layout, memory);
+            long[] initrd = {0, 0};
+            if (firmware != null) {
+                memory.write(new dev.jkrun.memory.GuestAddress(FIRMWARE_END - firmware.length), firmware);
+            } else {
+                payload.writeInto(memory);
+                initrd = loadInitramfs(config, payload, layout, memory);
+            }
 
             VmControl control = new VmControl(); // before the devices, which report into it
             DebugLog debugLog = new DebugLog(options.debugListener());
@@ -128,14 +140,16 @@ public final class VmmBuilder {
                 }
             }
 
-            String cmdline = commandLine(config, bundle, devices.cmdlineWords());
-            checkCommandLine(cmdline, payload, devices.cmdlineWords());
-            Cmdline.write(memory, cmdline);
-            ZeroPage.write(memory, layout, Layout.CMDLINE, cmdline.length() + 1, initrd[0], initrd[1]);
+            if (firmware == null) { // a firmware finds its own way (CMOS, MP table, SMBIOS); a kernel is handed these
+                String cmdline = commandLine(config, bundle, devices.cmdlineWords());
+                checkCommandLine(cmdline, payload, devices.cmdlineWords());
+                Cmdline.write(memory, cmdline);
+                ZeroPage.write(memory, layout, Layout.CMDLINE, cmdline.length() + 1, initrd[0], initrd[1]);
+                Gdt.write(memory);
+                PageTables.write(memory);
+            }
             MpTable.write(memory, config.machine().vcpus(), devices.levelIrqs());
             Smbios.write(memory, config.smbiosOemStrings());
-            Gdt.write(memory);
-            PageTables.write(memory);
 
             List<Vcpu> vcpus = new ArrayList<>();
             List<CpuidEntry> supported = kvm.supportedCpuid();
@@ -144,7 +158,11 @@ public final class VmmBuilder {
                 Vcpu vcpu = vm.createVcpu(id);
                 resources.add(vcpu);
                 vcpus.add(vcpu);
-                configureVcpu(vcpu, supported, id, n, config.machine(), payload.entry());
+                if (firmware != null) { // libkrun: CPUID only; the rest stays KVM's reset state (CS:IP F000:FFF0)
+                    vcpu.setCpuid(Cpuid.forVcpu(supported, id, n, config.machine().nestedVirt(), config.machine().hyperthreading()));
+                } else {
+                    configureVcpu(vcpu, supported, id, n, config.machine(), payload.entry());
+                }
             }
             Vmm vmm = new Vmm(options.name(), control, memory, vcpus, pio, mmio, resources, debugLog);
             vmm.setDeviceThreads(devices::liveThreads);
@@ -176,6 +194,28 @@ public final class VmmBuilder {
             }
             throw e;
         }
+    }
+
+    /** Where a firmware image ends: 4 GiB, so that its last 16 bytes hold the reset vector. */
+    static final long FIRMWARE_END = 0x1_0000_0000L;
+
+    /** A firmware image's bytes (KernelConfig checked its size). */
+    private static byte[] readFirmware(java.nio.file.Path p) {
+        try {
+            byte[] b = java.nio.file.Files.readAllBytes(p);
+            if (b.length == 0 || b.length > dev.jkrun.vmm.KernelConfig.MAX_FIRMWARE) {
+                throw new ConfigurationException("kernel.firmware", p + " is " + b.length + " bytes (1 to "
+                        + dev.jkrun.vmm.KernelConfig.MAX_FIRMWARE + ")");
+            }
+            return b;
+        } catch (java.io.IOException e) {
+            throw new ConfigurationException("kernel.firmware", p + ": " + e.getMessage());
+        }
+    }
+
+    /** The firmware's memory slot: its size rounded up to whole pages. */
+    private static long firmwareSlot(byte[] firmware) {
+        return (firmware.length + 0xFFFL) & ~0xFFFL;
     }
 
     private static KernelPayload loadKernel(VmConfig config, PrintStream progress) {
