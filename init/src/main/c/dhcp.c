@@ -82,6 +82,13 @@ size_t dhcp_build_request(uint8_t *buf, int type, uint32_t xid, const uint8_t ma
     return IP_HLEN + UDP_HLEN + bootp;
 }
 
+int dhcp_unicast(struct in_addr a)
+{
+    uint32_t h = ntohl(a.s_addr);
+    uint8_t first = (uint8_t)(h >> 24);
+    return first != 0 && first != 127 && first < 224; /* not "this network", loopback, multicast, class E, broadcast */
+}
+
 int dhcp_parse_reply(const uint8_t *pkt, size_t n, uint32_t xid, const uint8_t mac[6], struct dhcp_lease *out)
 {
     if (n < IP_HLEN || (pkt[0] >> 4) != 4)
@@ -121,19 +128,29 @@ int dhcp_parse_reply(const uint8_t *pkt, size_t n, uint32_t xid, const uint8_t m
             int p = 0;
             while (p < 32 && (m & (0x80000000u >> p)))
                 p++;
-            if (p == 32 || (m << p) == 0) /* contiguous */
+            if (p > 0 && (p == 32 || (m << p) == 0)) /* contiguous and not 0.0.0.0, which would make everything on-link */
                 out->prefix = p;
         } else if (code == OPT_ROUTER && len >= 4) {
-            memcpy(&out->router.s_addr, v, 4);
-            out->has_router = 1;
+            struct in_addr r;
+            memcpy(&r.s_addr, v, 4);
+            if (dhcp_unicast(r)) {
+                out->router = r;
+                out->has_router = 1;
+            }
         } else if (code == OPT_DNS && len >= 4) {
-            for (int k = 0; k < len / 4 && out->n_dns < DHCP_MAX_DNS; k++)
-                memcpy(&out->dns[out->n_dns++].s_addr, v + 4 * k, 4);
+            for (int k = 0; k < len / 4 && out->n_dns < DHCP_MAX_DNS; k++) {
+                struct in_addr d;
+                memcpy(&d.s_addr, v + 4 * k, 4);
+                if (dhcp_unicast(d)) /* a lease's 127.0.0.1 or 0.0.0.0 would point the resolver at the guest itself */
+                    out->dns[out->n_dns++] = d;
+            }
         } else if (code == OPT_SERVER && len == 4) {
             memcpy(&out->server.s_addr, v, 4);
         }
         i += 2 + (size_t)len;
     }
+    if ((type == DHCP_OFFER || type == DHCP_ACK) && !dhcp_unicast(out->addr))
+        return -1; /* an address no host may take */
     return type;
 }
 
@@ -212,7 +229,8 @@ int dhcp_lease(const char *ifname, int timeout_ms, struct dhcp_lease *out, char 
                 type = DHCP_REQUEST;
                 restart = 1; /* send the REQUEST now */
                 interval = 1000;
-            } else if (type == DHCP_REQUEST && t == DHCP_ACK && reply.addr.s_addr == offer.addr.s_addr) {
+            } else if (type == DHCP_REQUEST && t == DHCP_ACK && reply.addr.s_addr == offer.addr.s_addr
+                       && (reply.server.s_addr == 0 || offer.server.s_addr == 0 || reply.server.s_addr == offer.server.s_addr)) {
                 *out = reply;
                 if (out->server.s_addr == 0)
                     out->server = offer.server;

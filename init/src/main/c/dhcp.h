@@ -25,10 +25,14 @@ struct dhcp_lease {
 /* DHCP message types (option 53). */
 enum { DHCP_DISCOVER = 1, DHCP_OFFER = 2, DHCP_REQUEST = 3, DHCP_ACK = 5, DHCP_NAK = 6 };
 
+/* Whether a is an address a host may use: not 0/8, 127/8, multicast, class E or the broadcast address. */
+int dhcp_unicast(struct in_addr a);
+
 /*
  * Parses one received IPv4 packet pkt[0..n) as a DHCP reply to transaction xid for hardware address mac: returns its
  * message type and fills *out (yiaddr, mask, router, DNS, server id), or -1 when it is not one (any length, any
- * content: every field is bounds-checked).
+ * content: every field is bounds-checked). An OFFER or ACK must carry a unicast yiaddr; a mask of 0 is ignored
+ * (prefix 24), and routers and resolvers that are not unicast addresses are left out.
  */
 int dhcp_parse_reply(const uint8_t *pkt, size_t n, uint32_t xid, const uint8_t mac[6], struct dhcp_lease *out);
 

@@ -605,6 +605,13 @@ static void wait_for_iface(int s, const char *ifname, int timeout_ms)
  * route via the first gateway given. A failure is fail() (status 125) naming the interface. Returns whether any
  * interface was configured; *routed says whether a default route was added.
  */
+/* How long to wait for an interface or a lease: DHCP_TIMEOUT_MS, or the host tests' shorter bound. */
+static int net_timeout_ms(void)
+{
+    const char *t = getenv("JKRUN_INIT_TEST_DHCP_TIMEOUT_MS");
+    return t != NULL && atoi(t) > 0 ? atoi(t) : DHCP_TIMEOUT_MS;
+}
+
 static int configure_static(const struct config *cfg, int *routed)
 {
     if (cfg->n_ipv4 == 0)
@@ -614,7 +621,7 @@ static int configure_static(const struct config *cfg, int *routed)
         fail("ipv4: netlink: %s", strerror(errno));
     for (size_t i = 0; i < cfg->n_ipv4; i++) {
         const struct ipv4_entry *e = &cfg->ipv4[i];
-        wait_for_iface(s, e->ifname, DHCP_TIMEOUT_MS);
+        wait_for_iface(s, e->ifname, net_timeout_ms());
         if (add_ipv4(s, e->ifname, e->address, e->prefix) != 0)
             fail("ipv4: %s %s/%d: %s", e->ifname, e->address, e->prefix, strerror(errno));
         if (e->gateway != NULL && !*routed) {
@@ -644,10 +651,7 @@ static int configure_dhcp(struct config *cfg, int routed)
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (s < 0)
         fail("dhcp: netlink: %s", strerror(errno));
-    int named = 0, timeout_ms = DHCP_TIMEOUT_MS;
-    const char *t = getenv("JKRUN_INIT_TEST_DHCP_TIMEOUT_MS"); /* the host tests' shorter bound */
-    if (t != NULL && atoi(t) > 0)
-        timeout_ms = atoi(t);
+    int named = 0, timeout_ms = net_timeout_ms();
     for (size_t i = 0; i < cfg->dhcp.len; i++) {
         const char *ifname = cfg->dhcp.items[i];
         wait_for_iface(s, ifname, timeout_ms);

@@ -31,8 +31,12 @@ static void check(const uint8_t *data, size_t size)
     if (type < 0)
         return;
     accepted++;
-    if (type > 255 || lease.prefix < 0 || lease.prefix > 32 || lease.n_dns < 0 || lease.n_dns > DHCP_MAX_DNS
-        || (lease.has_router != 0 && lease.has_router != 1)) {
+    int bad_dns = 0;
+    for (int i = 0; i < lease.n_dns && i < DHCP_MAX_DNS; i++)
+        bad_dns |= !dhcp_unicast(lease.dns[i]);
+    if (type > 255 || lease.prefix < 1 || lease.prefix > 32 || lease.n_dns < 0 || lease.n_dns > DHCP_MAX_DNS
+        || (lease.has_router != 0 && lease.has_router != 1) || (lease.has_router && !dhcp_unicast(lease.router))
+        || bad_dns || ((type == DHCP_OFFER || type == DHCP_ACK) && !dhcp_unicast(lease.addr))) {
         fprintf(stderr, "dhcp_fuzz: accepted reply broke the contract: type %d prefix %d dns %d router %d\n", type,
                 lease.prefix, lease.n_dns, lease.has_router);
         abort();
@@ -112,7 +116,10 @@ int main(int argc, char **argv)
         static uint8_t in[1 << 16];
         size_t n = fread(in, 1, sizeof in, f);
         fclose(f);
-        check(in, n);
+        uint8_t *p = malloc(n ? n : 1); /* exact size: ASan sees a read past the file's bytes */
+        memcpy(p, in, n);
+        check(p, n);
+        free(p);
     }
     static const uint8_t offer[] = {53, 1, 2, 1, 4, 255, 255, 255, 0, 3, 8, 10, 0, 2, 2, 10, 0, 2, 9,
                                     6, 16, 10, 0, 2, 3, 1, 1, 1, 1, 8, 8, 8, 8, 9, 9, 9, 9, 54, 4, 10, 0, 2, 2, 255};
@@ -127,14 +134,29 @@ int main(int argc, char **argv)
         bn[s] = seed(base[s], opts[s], lens[s]);
         check(base[s], bn[s]);
     }
+    /* a fifth: the OFFER behind 4 bytes of IP options (IHL 6), so the UDP header moves with them */
+    static uint8_t withopts[1500];
+    memcpy(withopts, base[0], 20);
+    memset(withopts + 20, 1, 4); /* NOPs */
+    memcpy(withopts + 24, base[0] + 20, bn[0] - 20);
+    withopts[0] = 0x46;
+    size_t wn = bn[0] + 4;
+    withopts[2] = (uint8_t)(wn >> 8);
+    withopts[3] = (uint8_t)wn;
+    if (dhcp_parse_reply(withopts, wn, XID, MAC, &(struct dhcp_lease){0}) != DHCP_OFFER) {
+        fprintf(stderr, "dhcp_fuzz: the OFFER with IP options is not parsed as one\n");
+        return 1;
+    }
     if (dhcp_parse_reply(base[0], bn[0], XID, MAC, &(struct dhcp_lease){0}) != DHCP_OFFER) {
         fprintf(stderr, "dhcp_fuzz: the OFFER seed is not parsed as one\n");
         return 1;
     }
     for (long it = 0; it < iterations; it++) {
-        int s = (int)(next() % 4);
-        memcpy(buf, base[s], bn[s]);
-        size_t n = mutate(buf, bn[s], sizeof buf);
+        int s = (int)(next() % 5);
+        const uint8_t *from = s < 4 ? base[s] : withopts;
+        size_t fn = s < 4 ? bn[s] : wn;
+        memcpy(buf, from, fn);
+        size_t n = mutate(buf, fn, sizeof buf);
         /* exact-size heap copy: ASan sees a read one past the input */
         uint8_t *p = malloc(n ? n : 1);
         memcpy(p, buf, n);

@@ -63,6 +63,7 @@ final class RunCommand {
         boolean tsi = true;
         boolean tsiSet = false;
         List<NicSpec> nics = new ArrayList<>();
+        boolean lastNetIsNic = false; // --mac/--ip/--gateway configure the --net just before them
         List<String> dns = new ArrayList<>();
         boolean rng = true;
         boolean balloon = true;
@@ -95,24 +96,30 @@ final class RunCommand {
                     if (v.equals("tsi") || v.equals("none")) {
                         tsi = parseNet(v);
                         tsiSet = true;
+                        lastNetIsNic = false;
                     } else {
                         nics.add(new NicSpec(parseNic(v)));
+                        lastNetIsNic = true;
                     }
                 }
                 case "--mac" -> {
-                    if (nics.isEmpty()) {
-                        throw new Main.UsageException("--mac sets the MAC of the NIC of the --net before it; there is none");
+                    if (!lastNetIsNic) {
+                        throw new Main.UsageException("--mac sets the MAC of the NIC of the --net just before it; there is none");
                     }
                     nics.get(nics.size() - 1).mac = parseMac(args.value(o));
                 }
                 case "--ip", "--gateway" -> {
-                    if (nics.isEmpty()) {
-                        throw new Main.UsageException(o + " configures the NIC of the --net before it; there is none");
+                    if (!lastNetIsNic) {
+                        throw new Main.UsageException(o + " configures the NIC of the --net just before it; there is none");
+                    }
+                    NicSpec nic = nics.get(nics.size() - 1);
+                    if (o.equals("--ip") ? nic.cidr != null : nic.gateway != null) {
+                        throw new Main.UsageException(o + " is given twice for eth" + (nics.size() - 1) + ": a NIC has one");
                     }
                     if (o.equals("--ip")) {
-                        nics.get(nics.size() - 1).cidr = args.value(o);
+                        nic.cidr = args.value(o);
                     } else {
-                        nics.get(nics.size() - 1).gateway = args.value(o);
+                        nic.gateway = args.value(o);
                     }
                 }
                 case "--dns" -> dns.add(args.value(o));
@@ -168,7 +175,8 @@ final class RunCommand {
             tsi = false; // a NIC turns TSI off, as libkrun does; --net tsi keeps it
         }
         if (!tsi && (!published.isEmpty() || publishAll)) {
-            throw new Main.UsageException("--port publishes a guest port through TSI, which --net none turns off");
+            throw new Main.UsageException("--port publishes a guest port through TSI, which is off: --net none, or a NIC"
+                    + " without --net tsi");
         }
         if (!vsockPorts.isEmpty() || tsi) {
             try {

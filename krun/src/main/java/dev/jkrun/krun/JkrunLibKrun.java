@@ -121,8 +121,12 @@ public final class JkrunLibKrun implements LibKrun {
             if (mode == dev.jkrun.libc.FileDescriptor.O_RDONLY) {
                 return done(fn, -EINVAL, target_fd, level, style, options);
             }
-            if (KrunLogging.redirect(target_fd) == null) { // Log4j 2 and other backends: no output to take over
-                return done(fn, -ENOTSUP, target_fd, level, style, options);
+            try {
+                if (KrunLogging.redirect(target_fd) == null) { // Log4j 2 and other backends: no output to take over
+                    return done(fn, -ENOTSUP, target_fd, level, style, options);
+                }
+            } catch (dev.jkrun.libc.NativeCallException e) { // the descriptor could not be duplicated
+                return done(fn, -e.errno(), target_fd, level, style, options);
             }
         }
         String backend = KrunLogging.apply(level);

@@ -34,16 +34,22 @@ final class KrunLogging {
     private static volatile java.util.logging.Logger julTree;
 
     private static final String APPENDER = "jkrun-krun-init-log";
-    /** The current target (its duplicate descriptor), and what slf4j-simple wrote to before, while redirected. */
+    /** While redirected: the current target (a duplicate descriptor) and what jkrun installed to write to it. */
     private static FdOutputStream target;
-    private static Object simpleOriginal;
+    private static Object logbackAppender;
     private static java.util.logging.Handler julHandler;
+    /** What the application had before the first redirect, given back by {@link #restore}. */
+    private static Boolean logbackAdditive;
+    private static Boolean julUseParentHandlers;
+    private static Object simpleOriginal;
 
     private KrunLogging() {}
 
     /**
      * Sends the {@code dev.jkrun} tree's records to a duplicate of {@code fd} (the caller keeps its own): the
-     * backend's name, or null when the backend cannot be redirected (nothing changed then).
+     * backend's name, or null when the backend cannot be redirected (nothing changed then: an earlier target stays).
+     *
+     * @throws dev.jkrun.libc.NativeCallException when {@code fd} cannot be duplicated (EBADF, EMFILE)
      */
     static String redirect(int fd) {
         String cls = LoggerFactory.getILoggerFactory().getClass().getName();
@@ -56,58 +62,87 @@ final class KrunLogging {
     /** {@link #redirect(int)} for a backend named as {@link #apply} names them ("jul" stands alone: JUL is the JDK's). */
     static synchronized String redirect(int fd, String backend) {
         ILoggerFactory factory = LoggerFactory.getILoggerFactory();
-        String cls = factory.getClass().getName();
         FdOutputStream out = new FdOutputStream(dev.jkrun.libc.FileDescriptor.duplicate(fd, "krun_init_log target"));
+        FdOutputStream oldTarget = target;
+        Object oldAppender = logbackAppender;
+        java.util.logging.Handler oldHandler = julHandler;
         try {
-            restoreLocked();
             switch (backend) {
-                case "logback" -> logbackAppender(factory, out);
-                case "jul" -> julHandler(out);
+                case "logback" -> logbackAppender = logbackAppender(factory, out);
+                case "jul" -> julHandler = julHandler(out);
                 default -> simpleOutput(out);
             }
-            target = out;
-            return backend;
         } catch (ReflectiveOperationException | RuntimeException e) {
             out.close();
-            LoggerFactory.getLogger(KrunLogging.class).debug("cannot redirect {} to descriptor {}: {}", cls, fd, e.toString());
+            LoggerFactory.getLogger(KrunLogging.class).debug("cannot redirect {} to descriptor {}: {}",
+                    factory.getClass().getName(), fd, e.toString());
             return null;
         }
+        target = out;
+        retire(factory, oldTarget, oldAppender == logbackAppender ? null : oldAppender, oldHandler == julHandler ? null : oldHandler);
+        return backend;
     }
 
-    /** Back to the backend's own output (krun_init_log with KRUN_LOG_TARGET_DEFAULT). */
+    /** Back to the backend's own output (krun_init_log with KRUN_LOG_TARGET_DEFAULT): only what jkrun added goes. */
     static synchronized void restore() {
-        try {
-            restoreLocked();
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            LoggerFactory.getLogger(KrunLogging.class).debug("cannot restore the log output: {}", e.toString());
-        }
-    }
-
-    private static void restoreLocked() throws ReflectiveOperationException {
         if (target == null) {
             return;
         }
         ILoggerFactory factory = LoggerFactory.getILoggerFactory();
-        if (factory.getClass().getName().equals("ch.qos.logback.classic.LoggerContext")) {
-            Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
-            logger.getClass().getMethod("detachAndStopAllAppenders").invoke(logger);
-            logger.getClass().getMethod("setAdditive", boolean.class).invoke(logger, true);
+        try {
+            if (simpleOriginal != null) {
+                simpleConfigField().set(simpleConfig(), simpleOriginal);
+                simpleOriginal = null;
+            }
+            if (logbackAdditive != null) {
+                Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
+                logger.getClass().getMethod("setAdditive", boolean.class).invoke(logger, logbackAdditive);
+                logbackAdditive = null;
+            }
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            LoggerFactory.getLogger(KrunLogging.class).debug("cannot restore the log output: {}", e.toString());
         }
-        if (julHandler != null) {
-            java.util.logging.Logger tree = java.util.logging.Logger.getLogger(TREE);
-            tree.removeHandler(julHandler);
-            tree.setUseParentHandlers(true);
-            julHandler = null;
+        if (julUseParentHandlers != null) {
+            java.util.logging.Logger.getLogger(TREE).setUseParentHandlers(julUseParentHandlers);
+            julUseParentHandlers = null;
         }
-        if (simpleOriginal != null) {
-            simpleConfigField().set(simpleConfig(), simpleOriginal);
-            simpleOriginal = null;
-        }
-        target.close();
+        retire(factory, target, logbackAppender, julHandler);
         target = null;
+        logbackAppender = null;
+        julHandler = null;
     }
 
-    private static void logbackAppender(ILoggerFactory factory, FdOutputStream out) throws ReflectiveOperationException {
+    /**
+     * Takes an output of jkrun's out of use: detached first (no new records reach it), its descriptor closed next (a
+     * writer waiting for room in a full pipe then gives up), the appender stopped last (Logback's stop takes the lock
+     * such a writer holds).
+     */
+    private static void retire(ILoggerFactory factory, FdOutputStream out, Object appender, java.util.logging.Handler handler) {
+        try {
+            if (appender != null) {
+                Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
+                logger.getClass().getMethod("detachAppender", Class.forName("ch.qos.logback.core.Appender", true,
+                        factory.getClass().getClassLoader())).invoke(logger, appender);
+            }
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            LoggerFactory.getLogger(KrunLogging.class).debug("cannot detach the log appender: {}", e.toString());
+        }
+        if (handler != null) {
+            java.util.logging.Logger.getLogger(TREE).removeHandler(handler);
+        }
+        if (out != null) {
+            out.close();
+        }
+        if (appender != null) {
+            try {
+                appender.getClass().getMethod("stop").invoke(appender);
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                LoggerFactory.getLogger(KrunLogging.class).debug("cannot stop the log appender: {}", e.toString());
+            }
+        }
+    }
+
+    private static Object logbackAppender(ILoggerFactory factory, FdOutputStream out) throws ReflectiveOperationException {
         ClassLoader cl = factory.getClass().getClassLoader();
         Class<?> contextClass = Class.forName("ch.qos.logback.core.Context", true, cl);
         Object encoder = Class.forName("ch.qos.logback.classic.encoder.PatternLayoutEncoder", true, cl).getConstructor().newInstance();
@@ -123,10 +158,14 @@ final class KrunLogging {
         appenderClass.getMethod("start").invoke(appender);
         Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
         logger.getClass().getMethod("addAppender", Class.forName("ch.qos.logback.core.Appender", true, cl)).invoke(logger, appender);
+        if (logbackAdditive == null) {
+            logbackAdditive = (Boolean) logger.getClass().getMethod("isAdditive").invoke(logger);
+        }
         logger.getClass().getMethod("setAdditive", boolean.class).invoke(logger, false);
+        return appender;
     }
 
-    private static void julHandler(FdOutputStream out) {
+    private static java.util.logging.Handler julHandler(FdOutputStream out) {
         java.util.logging.StreamHandler h = new java.util.logging.StreamHandler(out, new java.util.logging.SimpleFormatter()) {
             @Override
             public synchronized void publish(java.util.logging.LogRecord r) {
@@ -137,9 +176,12 @@ final class KrunLogging {
         h.setLevel(java.util.logging.Level.ALL);
         java.util.logging.Logger tree = java.util.logging.Logger.getLogger(TREE);
         tree.addHandler(h);
+        if (julUseParentHandlers == null) {
+            julUseParentHandlers = tree.getUseParentHandlers();
+        }
         tree.setUseParentHandlers(false);
         julTree = tree;
-        julHandler = h;
+        return h;
     }
 
     private static void simpleOutput(FdOutputStream out) throws ReflectiveOperationException {
@@ -150,7 +192,9 @@ final class KrunLogging {
         c.setAccessible(true);
         Object original = f.get(config);
         f.set(config, c.newInstance(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8)));
-        simpleOriginal = original;
+        if (simpleOriginal == null) {
+            simpleOriginal = original;
+        }
     }
 
     /** slf4j-simple's SimpleLogger.CONFIG_PARAMS, initialised. */

@@ -26,6 +26,8 @@ class KrunLogbackTest {
                 "runs in the krun module's logback execution (mvn test), whose class path has Logback");
         assertEquals("ch.qos.logback.classic.LoggerContext", LoggerFactory.getILoggerFactory().getClass().getName());
         LibKrun krun = new JkrunLibKrun();
+        // the application's own appender on the tree, and its additivity, outlive jkrun's redirect and restore
+        Object own = LogbackProbe.attachListAppender("dev.jkrun");
         Path file = Files.createFile(dir.resolve("krun.log"));
         Logger jk = LoggerFactory.getLogger("dev.jkrun.krun.test.Logback");
         Logger other = LoggerFactory.getLogger("org.other.Logback");
@@ -43,5 +45,8 @@ class KrunLogbackTest {
         jk.warn("after the default came back");
         assertFalse(Files.readString(file).contains("after the default"), "the appender is gone");
         assertTrue(jk.isInfoEnabled(), "the level follows the call");
+        assertTrue(LogbackProbe.started(own), "the application's appender is left alone");
+        assertTrue(LogbackProbe.received(own, "after the default came back"));
+        assertTrue(LogbackProbe.additive("dev.jkrun"), "additivity as it was");
     }
 }

@@ -71,7 +71,7 @@ public final class CompressedKernel {
         // bzip2 holds at most one block (900 kB before its run-length stage) at a time, whatever the input claims
         try (InputStream in = switch (format) {
             case IMAGE_GZ -> new GZIPInputStream(raw, CHUNK);
-            case IMAGE_BZ2 -> new BZip2CompressorInputStream(raw, true);
+            case IMAGE_BZ2 -> new BZip2CompressorInputStream(raw, false); // one stream; what follows is ignored, as libkrun
             default -> new ZstdInputStream(raw);
         }) {
             while (true) {
@@ -83,7 +83,12 @@ public final class CompressedKernel {
                         throw new KernelFormatException(KernelFormatException.Reason.OVERFLOW, name + ": the " + label(format)
                                 + " stream decompresses to more than " + cap + " bytes (the guest's RAM)");
                     }
-                    out = Arrays.copyOf(out, (int) Math.min(cap, (long) out.length * 2));
+                    try {
+                        out = Arrays.copyOf(out, (int) Math.min(cap, (long) out.length * 2));
+                    } catch (OutOfMemoryError e) { // our own growth only: the cap (the guest's RAM) exceeds the heap
+                        throw new KernelFormatException(KernelFormatException.Reason.OVERFLOW, name + ": the " + label(format)
+                                + " stream decompresses to more than " + len + " bytes, more than this JVM's heap holds");
+                    }
                 }
                 int n = in.read(out, len, out.length - len);
                 if (n < 0) {

@@ -86,6 +86,9 @@ class CompressedKernelTest {
         // "BZh" alone (or with a digit but no block magic after it) is not where the stream starts
         byte[] bprefixed = concat("BZh BZh9 BZh1AY".getBytes(), bzip2(elf()));
         assertArrayEquals(elf(), CompressedKernel.decompress(Path.of("k"), bprefixed, KernelFormat.IMAGE_BZ2, 1 << 20));
+        // one stream: bytes after it (padding, a trailer) are ignored, as libkrun's decoder does
+        byte[] trailed = concat(bzip2(elf()), "trailer bytes".getBytes());
+        assertArrayEquals(elf(), CompressedKernel.decompress(Path.of("k"), trailed, KernelFormat.IMAGE_BZ2, 1 << 20));
     }
 
     @Test

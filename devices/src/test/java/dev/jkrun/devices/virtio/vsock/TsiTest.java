@@ -293,6 +293,7 @@ class TsiTest {
         assertEquals(-Sockets.EADDRNOTAVAIL, listen(g, P + 2, LO4, freePort()), "the guest's loopback stays inside");
         assertEquals(-Errno.EPERM, listen(g, P + 3, ANY4, 0), "port 0 stays inside");
         assertEquals(-1, TsiConfig.of(TsiConfig.HIJACK_INET, List.of()).hostPort(own), "off by default");
+        assertEquals(-Errno.EPERM, listen(g, P + 4, ANY4, mapped), "the host port a mapping owns is not another port's");
     }
 
     @Test

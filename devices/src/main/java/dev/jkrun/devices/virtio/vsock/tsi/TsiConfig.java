@@ -85,7 +85,15 @@ public record TsiConfig(int scope, List<PortMapping> ports, OutboundPolicy outbo
                 return m.hostPort();
             }
         }
-        return publishAll && guestPort > 0 && guestPort <= 65535 ? guestPort : -1;
+        if (!publishAll || guestPort <= 0 || guestPort > 65535) {
+            return -1;
+        }
+        for (PortMapping m : ports) {
+            if (m.hostPort() == guestPort) {
+                return -1; // that host port belongs to the mapped guest port: no other guest listener may take it
+            }
+        }
+        return guestPort;
     }
 
     public TsiConfig withOutbound(OutboundPolicy p) {
