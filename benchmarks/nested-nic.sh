@@ -62,7 +62,7 @@ printf '%-6s %-6s %14s %14s %8s\n' backend step guest host ratio
 for b in tap passt tsi; do
   before=$(host_base)
   case $b in
-    tap) prep='ip link set eth0 up && ip addr add 10.98.0.2/24 dev eth0;'; host=10.98.0.1; args=(--net tap=jktap1) ;;
+    tap) prep=''; host=10.98.0.1; args=(--net tap=jktap1 --ip 10.98.0.2/24) ;;
     passt) prep=''; host=10.88.0.254; args=(--net passt) ;;
     tsi) prep=''; host=10.77.0.1; args=() ;;
   esac

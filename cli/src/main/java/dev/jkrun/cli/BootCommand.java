@@ -26,14 +26,15 @@ final class BootCommand {
 
     private BootCommand() {}
 
-    /** libkrun's KRUN_KERNEL_FORMAT names that x86_64 loads: elf, image-gz, image-zstd, image-bz2. */
+    /** libkrun's KRUN_KERNEL_FORMAT names that x86_64 loads: elf, image-gz, image-zstd, image-bz2, raw. */
     static KernelFormat kernelFormat(String v) throws Main.UsageException {
         return switch (v) {
             case "elf" -> KernelFormat.ELF;
             case "image-gz" -> KernelFormat.IMAGE_GZ;
             case "image-zstd" -> KernelFormat.IMAGE_ZSTD;
             case "image-bz2" -> KernelFormat.IMAGE_BZ2;
-            default -> throw new Main.UsageException("--kernel-format: elf, image-gz, image-zstd or image-bz2, got '" + v + "'");
+            case "raw" -> KernelFormat.RAW;
+            default -> throw new Main.UsageException("--kernel-format: elf, image-gz, image-zstd, image-bz2 or raw, got '" + v + "'");
         };
     }
 

@@ -82,7 +82,7 @@ public final class Main {
                 "              [--dns ADDR]... [--port HOST:GUEST|all]... [--no-rng] [--no-balloon] [--hyperthreading] [--nested-virt]",
                 "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
-                "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd|image-bz2]",
+                "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd|image-bz2|raw]",
                 "              [--initramfs PATH] [--firmware PATH] [--cmdline STR]",
                 "              [--append WORD]... [--serial] [--timeout SECONDS] [--log-level off|error|warn|info|debug|trace]");
     }

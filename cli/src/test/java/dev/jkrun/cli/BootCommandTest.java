@@ -13,6 +13,7 @@ class BootCommandTest {
         assertEquals(KernelFormat.IMAGE_GZ, BootCommand.kernelFormat("image-gz"));
         assertEquals(KernelFormat.IMAGE_ZSTD, BootCommand.kernelFormat("image-zstd"));
         assertEquals(KernelFormat.IMAGE_BZ2, BootCommand.kernelFormat("image-bz2"));
-        assertThrows(Main.UsageException.class, () -> BootCommand.kernelFormat("raw"));
+        assertEquals(KernelFormat.RAW, BootCommand.kernelFormat("raw"));
+        assertThrows(Main.UsageException.class, () -> BootCommand.kernelFormat("pe-gz"));
     }
 }

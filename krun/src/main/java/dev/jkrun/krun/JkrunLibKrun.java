@@ -969,8 +969,9 @@ public final class JkrunLibKrun implements LibKrun {
             case KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_GZ -> KernelFormat.IMAGE_GZ;
             case KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_ZSTD -> KernelFormat.IMAGE_ZSTD;
             case KrunConstants.KRUN_KERNEL_FORMAT_IMAGE_BZ2 -> KernelFormat.IMAGE_BZ2;
-            // RAW: x86_64 libkrun maps the file at 0x80000000 and enters it there, outside the 1 GiB its boot page
-            // tables map, so no image runs.
+            // libkrun maps it at 0x80000000 and enters it there (outside the 1 GiB its boot page tables map, so on
+            // libkrun nothing runs); jkrun's tables then map 4 GiB
+            case KrunConstants.KRUN_KERNEL_FORMAT_RAW -> KernelFormat.RAW;
             default -> null;
         };
         if (format == null) {

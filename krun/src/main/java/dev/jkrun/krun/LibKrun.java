@@ -232,7 +232,8 @@ public interface LibKrun {
      * A kernel to boot instead of libkrunfw's, with its format, an optional initramfs and an optional command line
      * (which then replaces the default one). jkrun: {@code KRUN_KERNEL_FORMAT_ELF} (jkrun also recognises a bzImage
      * passed as ELF) and the gzip/zstd/bzip2-compressed ELF formats {@code IMAGE_GZ}/{@code IMAGE_ZSTD}/{@code
-     * IMAGE_BZ2}, each with an optional initramfs; RAW is {@code -ENOTSUP}; {@code PE_GZ} (arm64), an unknown format
+     * IMAGE_BZ2}, each with an optional initramfs, and RAW (the file at 0x80000000, entered there; jkrun's boot page
+     * tables then map 4 GiB, where libkrun's 1 GiB leaves it unable to run); {@code PE_GZ} (arm64), an unknown format
      * or a missing initramfs is {@code -EINVAL}, as in libkrun on x86_64.
      */
     int krun_set_kernel(@u_int32_t int ctx_id, String kernel_path, @u_int32_t int kernel_format, String initramfs, String cmdline);

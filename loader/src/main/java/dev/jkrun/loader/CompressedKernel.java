@@ -54,7 +54,7 @@ public final class CompressedKernel {
             case IMAGE_GZ -> GZIP_MAGIC;
             case IMAGE_ZSTD -> ZSTD_MAGIC;
             case IMAGE_BZ2 -> BZIP2_MAGIC;
-            case ELF -> throw new IllegalArgumentException("not a compressed format: " + format);
+            case ELF, RAW -> throw new IllegalArgumentException("not a compressed format: " + format);
         };
         int at = indexOf(data, magic);
         if (at < 0) {

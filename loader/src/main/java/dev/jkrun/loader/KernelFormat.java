@@ -13,5 +13,7 @@ public enum KernelFormat {
     /** zstd (28 B5 2F FD) of an ELF vmlinux. */
     IMAGE_ZSTD,
     /** bzip2 ("BZh", a block size digit, then the first block's "1AY&SY") of an ELF vmlinux. */
-    IMAGE_BZ2
+    IMAGE_BZ2,
+    /** The file's bytes at 0x8000_0000, entered there ({@link RawKernel}). */
+    RAW
 }

@@ -48,6 +48,9 @@ public final class Kernels {
         if (format == KernelFormat.ELF) {
             return open(path);
         }
+        if (format == KernelFormat.RAW) {
+            return RawKernel.load(path);
+        }
         return ElfKernel.parse(path, CompressedKernel.decompress(path, format, maxDecompressed));
     }
 

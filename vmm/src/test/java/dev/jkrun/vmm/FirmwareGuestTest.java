@@ -16,7 +16,8 @@ import org.junit.jupiter.api.io.TempDir;
  * krun_set_firmware's boot on real KVM: a firmware image of a few real-mode instructions, placed so that it ends at
  * 4 GiB, starts at the reset vector with the vCPU in KVM's reset state (CS base 0xFFFF_0000, IP 0xFFF0). It prints
  * the image's first byte (read through CS, so it proves where the image lies) and 'W' on COM1 (jkrun's debug port when
- * no serial console is configured), then resets through the i8042, which jkrun reports as REBOOT.
+ * no serial console is configured), then resets through the i8042, which jkrun reports as REBOOT. Also the other
+ * payload that is no ELF: a RAW kernel at 2 GiB.
  */
 class FirmwareGuestTest {
     @TempDir
@@ -62,6 +63,29 @@ class FirmwareGuestTest {
         GuestRun large = boot(firmware(64 << 10, 'J'), 2); // the AP waits for a SIPI that never comes
         assertEquals(StopReason.Kind.REBOOT, large.reason().kind(), large.reason() + " " + large.output());
         assertTrue(large.lines().contains("JW"), large.output());
+    }
+
+    /**
+     * KRUN_KERNEL_FORMAT_RAW: the file's bytes at 0x8000_0000, entered there in 64-bit mode. The image reports bits
+     * 24-31 of its own address (lea rip) and the low byte of RSI (the zero page, 0x7000) on the test exit port:
+     * 0x80 | 0x00, i.e. exit status 128 proves where it ran; a second byte must differ from an ELF's entry.
+     */
+    @Test
+    void aRawKernelRunsAt2GiB() throws Exception {
+        byte[] raw = {
+            0x48, (byte) 0x8D, 0x05, 0, 0, 0, 0,          // lea rax, [rip]
+            0x48, (byte) 0xC1, (byte) 0xE8, 0x18,         // shr rax, 24: 0x80 when the image is at 0x8000_0000
+            0x48, 0x01, (byte) 0xF0,                      // add rax, rsi: + 0x7000 (the zero page)
+            0x48, 0x2D, 0x00, 0x70, 0x00, 0x00,           // sub rax, 0x7000
+            0x66, (byte) 0xBA, (byte) 0xF4, 0x00,         // mov dx, 0xf4 (the test exit port)
+            (byte) 0xEF,                                  // out dx, eax
+            (byte) 0xF4, (byte) 0xEB, (byte) 0xFD,        // hlt; jmp hlt
+        };
+        Path p = Files.write(dir.resolve("raw.bin"), raw);
+        KernelConfig k = new KernelConfig(java.util.Optional.of(p), java.util.Optional.empty(), java.util.Optional.of(""),
+                java.util.List.of(), java.util.Optional.empty(), java.util.Optional.empty(), dev.jkrun.loader.KernelFormat.RAW);
+        GuestRun r = GuestRun.run(new VmConfig(MachineConfig.of(1, 32), k, new ConsoleConfig.None(), true), Duration.ofSeconds(60));
+        assertEquals(java.util.OptionalInt.of(128), r.reason().exitStatus(), r.reason() + " " + r.output());
     }
 
     @Test

@@ -20,4 +20,16 @@ class PageTablesTest {
         assertEquals(0, mem.readLong(GuestAddress.of(0x9008)), "rest of PML4 cleared");
         assertEquals(0, mem.readLong(GuestAddress.of(0xAFF8)), "rest of PDPT cleared");
     }
+
+    @Test
+    void fourGibForAKernelEnteredHigh() {
+        HeapGuestMemory mem = HeapGuestMemory.of(0, 0x200000);
+        PageTables.write(mem, 4);
+        for (int g = 0; g < 4; g++) {
+            assertEquals(0xB003L + 0x1000L * g, mem.readLong(GuestAddress.of(0xA000 + 8L * g)));
+            assertEquals(((long) g << 30) | 0x83, mem.readLong(GuestAddress.of(0xB000 + 0x1000L * g)));
+        }
+        assertEquals(0, mem.readLong(GuestAddress.of(0xA020)), "PDPT[4] not present");
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> PageTables.write(mem, 5));
+    }
 }

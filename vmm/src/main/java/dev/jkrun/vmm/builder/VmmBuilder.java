@@ -75,7 +75,9 @@ public final class VmmBuilder {
             byte[] firmware = config.kernel().firmware().map(VmmBuilder::readFirmware).orElse(null);
             KernelPayload payload = firmware != null ? null : loadKernel(config, options.progress());
             boolean bundle = payload instanceof KrunfwBundle;
-            RamLayout layout = RamLayout.of(config.machine().memoryBytes(), bundle ? payload.end() : 0);
+            // the bundle and a raw kernel lie in RAM of their own, as libkrun maps them: the guest's memory comes after
+            boolean ownRam = bundle || payload instanceof dev.jkrun.loader.RawKernel;
+            RamLayout layout = RamLayout.of(config.machine().memoryBytes(), ownRam ? payload.end() : 0);
             List<dev.jkrun.memory.MemoryRegion> regions = new ArrayList<>(layout.regions());
             if (firmware != null) { // its own slot, ending at 4 GiB, where the reset vector (0xFFFF_FFF0) lies
                 regions.add(new dev.jkrun.memory.MemoryRegion(new dev.jkrun.memory.GuestAddress(FIRMWARE_END - firmwareSlot(firmware)),
@@ -146,7 +148,7 @@ public final class VmmBuilder {
                 Cmdline.write(memory, cmdline);
                 ZeroPage.write(memory, layout, Layout.CMDLINE, cmdline.length() + 1, initrd[0], initrd[1]);
                 Gdt.write(memory);
-                PageTables.write(memory);
+                PageTables.write(memory, payload.end() > 1L << 30 ? 4 : 1);
             }
             MpTable.write(memory, config.machine().vcpus(), devices.levelIrqs());
             Smbios.write(memory, config.smbiosOemStrings());
