@@ -122,7 +122,7 @@ public final class JkrunLibKrun implements LibKrun {
                 return done(fn, -EINVAL, target_fd, level, style, options);
             }
             try {
-                if (KrunLogging.redirect(target_fd) == null) { // Log4j 2 and other backends: no output to take over
+                if (KrunLogging.redirect(target_fd) == null) { // slf4j-nop and unknown backends: no output to add
                     return done(fn, -ENOTSUP, target_fd, level, style, options);
                 }
             } catch (dev.jkrun.libc.NativeCallException e) { // the descriptor could not be duplicated

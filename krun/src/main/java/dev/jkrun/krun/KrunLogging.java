@@ -22,9 +22,10 @@ import org.slf4j.LoggerFactory;
  * <li>any other backend (or none, slf4j-nop): nothing happens, and the call still succeeds, as libkrun's.
  * </ul>
  * krun_init_log's target descriptor ({@link #redirect}) sends the {@code dev.jkrun} tree's records to a duplicate of
- * that descriptor: a Logback {@code OutputStreamAppender} on the tree (not additive), a java.util.logging handler on
- * it (parent handlers off), or slf4j-simple's one output, which is every slf4j-simple logger's; other backends
- * (Log4j 2 among them) cannot be redirected this way. {@link #restore} undoes it.
+ * that descriptor: a Logback or Log4j 2 {@code OutputStreamAppender} on the tree (not additive), a java.util.logging
+ * handler on it (parent handlers off), or slf4j-simple's one output, which is every slf4j-simple logger's; other
+ * backends cannot be redirected this way. {@link #restore} undoes it, leaving the application's own configuration as
+ * it was.
  */
 final class KrunLogging {
     static final String TREE = "dev.jkrun";
@@ -37,6 +38,9 @@ final class KrunLogging {
     /** While redirected: the current target (a duplicate descriptor) and what jkrun installed to write to it. */
     private static FdOutputStream target;
     private static Object logbackAppender;
+    private static Object log4jAppender;
+    private static Boolean log4jAdditive;
+    private static final String PATTERN = "%d{ISO8601} %-5level %logger - %msg%n";
     private static java.util.logging.Handler julHandler;
     /** What the application had before the first redirect, given back by {@link #restore}. */
     private static Boolean logbackAdditive;
@@ -55,7 +59,8 @@ final class KrunLogging {
         String cls = LoggerFactory.getILoggerFactory().getClass().getName();
         String backend = cls.equals("ch.qos.logback.classic.LoggerContext") ? "logback"
                 : cls.contains("JDK14LoggerFactory") || cls.startsWith("org.slf4j.jdk.platform.logging.") ? "jul"
-                : cls.endsWith(".SimpleLoggerFactory") ? "simple" : null;
+                : cls.endsWith(".SimpleLoggerFactory") ? "simple"
+                : cls.startsWith("org.apache.logging.slf4j.") ? "log4j2" : null;
         return backend == null ? null : redirect(fd, backend);
     }
 
@@ -65,10 +70,12 @@ final class KrunLogging {
         FdOutputStream out = new FdOutputStream(dev.jkrun.libc.FileDescriptor.duplicate(fd, "krun_init_log target"));
         FdOutputStream oldTarget = target;
         Object oldAppender = logbackAppender;
+        Object oldLog4j = log4jAppender;
         java.util.logging.Handler oldHandler = julHandler;
         try {
             switch (backend) {
                 case "logback" -> logbackAppender = logbackAppender(factory, out);
+                case "log4j2" -> log4jAppender = log4jAppender(factory, out);
                 case "jul" -> julHandler = julHandler(out);
                 default -> simpleOutput(out);
             }
@@ -79,7 +86,8 @@ final class KrunLogging {
             return null;
         }
         target = out;
-        retire(factory, oldTarget, oldAppender == logbackAppender ? null : oldAppender, oldHandler == julHandler ? null : oldHandler);
+        retire(factory, oldTarget, oldAppender == logbackAppender ? null : oldAppender, oldHandler == julHandler ? null : oldHandler,
+                oldLog4j == log4jAppender ? null : oldLog4j);
         return backend;
     }
 
@@ -106,9 +114,20 @@ final class KrunLogging {
             java.util.logging.Logger.getLogger(TREE).setUseParentHandlers(julUseParentHandlers);
             julUseParentHandlers = null;
         }
-        retire(factory, target, logbackAppender, julHandler);
+        retire(factory, target, logbackAppender, julHandler, log4jAppender);
+        if (log4jAdditive != null) {
+            try {
+                Object lc = log4jTreeConfig(factory);
+                lc.getClass().getMethod("setAdditive", boolean.class).invoke(lc, log4jAdditive);
+                log4jContext(factory).getClass().getMethod("updateLoggers").invoke(log4jContext(factory));
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                LoggerFactory.getLogger(KrunLogging.class).debug("cannot restore Log4j's additivity: {}", e.toString());
+            }
+            log4jAdditive = null;
+        }
         target = null;
         logbackAppender = null;
+        log4jAppender = null;
         julHandler = null;
     }
 
@@ -117,7 +136,18 @@ final class KrunLogging {
      * writer waiting for room in a full pipe then gives up), the appender stopped last (Logback's stop takes the lock
      * such a writer holds).
      */
-    private static void retire(ILoggerFactory factory, FdOutputStream out, Object appender, java.util.logging.Handler handler) {
+    private static void retire(ILoggerFactory factory, FdOutputStream out, Object appender, java.util.logging.Handler handler,
+                               Object log4j) {
+        if (log4j != null) {
+            try {
+                Object lc = log4jTreeConfig(factory);
+                lc.getClass().getMethod("removeAppender", String.class).invoke(lc, APPENDER_FOR.get(log4j));
+                Object ctx = log4jContext(factory);
+                ctx.getClass().getMethod("updateLoggers").invoke(ctx);
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                LoggerFactory.getLogger(KrunLogging.class).debug("cannot detach the Log4j appender: {}", e.toString());
+            }
+        }
         try {
             if (appender != null) {
                 Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
@@ -133,13 +163,74 @@ final class KrunLogging {
         if (out != null) {
             out.close();
         }
-        if (appender != null) {
+        for (Object a : new Object[] {appender, log4j}) {
+            if (a == null) {
+                continue;
+            }
             try {
-                appender.getClass().getMethod("stop").invoke(appender);
+                a.getClass().getMethod("stop").invoke(a);
             } catch (ReflectiveOperationException | RuntimeException e) {
                 LoggerFactory.getLogger(KrunLogging.class).debug("cannot stop the log appender: {}", e.toString());
             }
+            APPENDER_FOR.remove(a);
         }
+    }
+
+    /** Each Log4j appender's name: unique per redirect, since Log4j's configuration keeps appenders by name. */
+    private static final java.util.Map<Object, String> APPENDER_FOR = new java.util.IdentityHashMap<>();
+    private static int log4jCount;
+
+    private static Object log4jContext(ILoggerFactory factory) throws ReflectiveOperationException {
+        Class<?> logManager = Class.forName("org.apache.logging.log4j.LogManager", true, factory.getClass().getClassLoader());
+        return logManager.getMethod("getContext", boolean.class).invoke(null, false);
+    }
+
+    /** The LoggerConfig named dev.jkrun, made (inheriting the level in force) when the configuration has none. */
+    private static Object log4jTreeConfig(ILoggerFactory factory) throws ReflectiveOperationException {
+        ClassLoader cl = factory.getClass().getClassLoader();
+        Object ctx = log4jContext(factory);
+        Object config = ctx.getClass().getMethod("getConfiguration").invoke(ctx);
+        Class<?> configClass = Class.forName("org.apache.logging.log4j.core.config.Configuration", true, cl);
+        Object lc = configClass.getMethod("getLoggerConfig", String.class).invoke(config, TREE);
+        if (!TREE.equals(lc.getClass().getMethod("getName").invoke(lc))) {
+            Class<?> lcClass = Class.forName("org.apache.logging.log4j.core.config.LoggerConfig", true, cl);
+            Class<?> levelClass = Class.forName("org.apache.logging.log4j.Level", true, cl);
+            Object level = lcClass.getMethod("getLevel").invoke(lc);
+            lc = lcClass.getConstructor(String.class, levelClass, boolean.class).newInstance(TREE, level, true);
+            configClass.getMethod("addLogger", String.class, lcClass).invoke(config, TREE, lc);
+        }
+        return lc;
+    }
+
+    private static Object log4jAppender(ILoggerFactory factory, FdOutputStream out) throws ReflectiveOperationException {
+        ClassLoader cl = factory.getClass().getClassLoader();
+        Object ctx = log4jContext(factory);
+        Object config = ctx.getClass().getMethod("getConfiguration").invoke(ctx);
+        Class<?> configClass = Class.forName("org.apache.logging.log4j.core.config.Configuration", true, cl);
+        Object lb = Class.forName("org.apache.logging.log4j.core.layout.PatternLayout", true, cl).getMethod("newBuilder").invoke(null);
+        lb.getClass().getMethod("withPattern", String.class).invoke(lb, PATTERN);
+        lb.getClass().getMethod("withConfiguration", configClass).invoke(lb, config);
+        Object layout = lb.getClass().getMethod("build").invoke(lb);
+        Object ab = Class.forName("org.apache.logging.log4j.core.appender.OutputStreamAppender", true, cl)
+                .getMethod("newBuilder").invoke(null);
+        String name = APPENDER + "-" + (++log4jCount);
+        ab.getClass().getMethod("setName", String.class).invoke(ab, name);
+        ab.getClass().getMethod("setLayout", Class.forName("org.apache.logging.log4j.core.Layout", true, cl)).invoke(ab, layout);
+        ab.getClass().getMethod("setTarget", java.io.OutputStream.class).invoke(ab, out);
+        ab.getClass().getMethod("setConfiguration", configClass).invoke(ab, config);
+        Object appender = ab.getClass().getMethod("build").invoke(ab);
+        appender.getClass().getMethod("start").invoke(appender);
+        Class<?> appenderClass = Class.forName("org.apache.logging.log4j.core.Appender", true, cl);
+        Object lc = log4jTreeConfig(factory);
+        lc.getClass().getMethod("addAppender", appenderClass, Class.forName("org.apache.logging.log4j.Level", true, cl),
+                Class.forName("org.apache.logging.log4j.core.Filter", true, cl)).invoke(lc, appender, null, null);
+        if (log4jAdditive == null) {
+            log4jAdditive = (Boolean) lc.getClass().getMethod("isAdditive").invoke(lc);
+        }
+        lc.getClass().getMethod("setAdditive", boolean.class).invoke(lc, false);
+        ctx.getClass().getMethod("updateLoggers").invoke(ctx);
+        APPENDER_FOR.put(appender, name);
+        return appender;
     }
 
     private static Object logbackAppender(ILoggerFactory factory, FdOutputStream out) throws ReflectiveOperationException {

@@ -46,8 +46,8 @@ public interface LibKrun {
      * Initializes logging: target fd ({@code KRUN_LOG_TARGET_DEFAULT} = stderr), level, style (colors), options
      * ({@code KRUN_LOG_OPTION_NO_ENV}). jkrun: the level as {@link #krun_set_log_level}; style and options are
      * validated ({@code -EINVAL} when unknown) but the backend's configuration decides colors. A target descriptor
-     * (jkrun writes to its own duplicate) receives the {@code dev.jkrun} tree's records with Logback or
-     * java.util.logging, and everything slf4j-simple logs; with another backend (Log4j 2) it is {@code -ENOTSUP};
+     * (jkrun writes to its own duplicate) receives the {@code dev.jkrun} tree's records with Logback, Log4j 2 or
+     * java.util.logging, and everything slf4j-simple logs; with another backend (slf4j-nop) it is {@code -ENOTSUP};
      * {@code KRUN_LOG_TARGET_DEFAULT} gives the backend its own output back. A negative target other than -1,
      * stdin, a descriptor that is not open or is read-only is {@code -EINVAL}.
      */

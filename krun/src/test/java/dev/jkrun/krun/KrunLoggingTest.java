@@ -15,8 +15,8 @@ class KrunLoggingTest {
 
     @org.junit.jupiter.api.BeforeAll
     static void slf4jSimple() {
-        org.junit.jupiter.api.Assumptions.assumeFalse(Boolean.getBoolean("jkrun.test.logback"),
-                "slf4j-simple's tests: not in the logback execution (a -Dtest run reaches both)");
+        org.junit.jupiter.api.Assumptions.assumeFalse(Boolean.getBoolean("jkrun.test.logback") || Boolean.getBoolean("jkrun.test.log4j"),
+                "slf4j-simple's tests: not in the logback or log4j2 execution (a -Dtest run reaches them all)");
     }
 
     @AfterEach
