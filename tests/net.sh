@@ -64,7 +64,9 @@ got=
 deadline=$((SECONDS + 380))
 while [ $SECONDS -lt $deadline ] && kill -0 "$vm" 2>/dev/null; do
   # (the guest's output reaches $d/out2 only when the VM ends: jkr keeps it apart per attempt, so just try)
-  got=$(socat -T 30 - TCP:10.99.0.2:9000,connect-timeout=5 </dev/null 2>/dev/null) && [ -n "$got" ] && break
+  # -u: this side only reads, so it never half-closes first; the guest's socat then does not end (0.5 s after an
+  # EOF) before its SYSTEM child's echo is written, which under nested TCG can take longer than that.
+  got=$(socat -T 30 -u TCP:10.99.0.2:9000,connect-timeout=5 - </dev/null 2>/dev/null) && [ -n "$got" ] && break
   sleep 1
 done
 wait "$vm"; st=$?

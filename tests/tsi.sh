@@ -60,15 +60,15 @@ got1=; got2=; got_all=
 # echo then failed writing ("echo: I/O error") while the next client tried again.
 deadline=$((SECONDS + 270))
 while [ $SECONDS -lt $deadline ]; do
-  [ -z "$got1" ] && got1=$(socat -T 30 - TCP:127.0.0.1:18081 </dev/null 2>/dev/null)
-  [ -z "$got2" ] && got2=$(socat -T 30 - TCP:127.0.0.1:18082 </dev/null 2>/dev/null)
-  [ -z "$got_all" ] && got_all=$(socat -T 30 - TCP:127.0.0.1:18084 </dev/null 2>/dev/null)
+  [ -z "$got1" ] && got1=$(socat -T 30 -u TCP:127.0.0.1:18081 - </dev/null 2>/dev/null)
+  [ -z "$got2" ] && got2=$(socat -T 30 -u TCP:127.0.0.1:18082 - </dev/null 2>/dev/null)
+  [ -z "$got_all" ] && got_all=$(socat -T 30 -u TCP:127.0.0.1:18084 - </dev/null 2>/dev/null)
   [ -n "$got1" ] && [ -n "$got2" ] && [ -n "$got_all" ] && break
   sleep 1
 done
-unpub=$(socat -T 5 - TCP:127.0.0.1:81 </dev/null 2>&1); unpub_st=$?
-own1=$(socat -T 5 - TCP:127.0.0.1:18083 </dev/null 2>&1); own1_st=$?
-lo2=$(socat -T 5 - TCP:127.0.0.1:18085 </dev/null 2>&1); lo2_st=$?
+unpub=$(socat -T 5 -u TCP:127.0.0.1:81 - </dev/null 2>&1); unpub_st=$?
+own1=$(socat -T 5 -u TCP:127.0.0.1:18083 - </dev/null 2>&1); own1_st=$?
+lo2=$(socat -T 5 -u TCP:127.0.0.1:18085 - </dev/null 2>&1); lo2_st=$?
 touch "$d/ctl/done"
 wait "$vm1"; st1=$?; wait "$vm2"; st2=$?
 [ "$got1" = hello-from-vm1 ] && [ "$got2" = hello-from-vm2 ]
