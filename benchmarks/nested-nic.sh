@@ -20,6 +20,8 @@ set -u
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 export JKRUN_NO_BUILD=1
+# as run-tests' tier 3: without UseAVX=0 a JVM in L1 can wedge in JIT code (one such run never started its guest)
+export JKRUN_JAVA_OPTS=${JKRUN_JAVA_OPTS:-"-XX:+UseSerialGC -Xshare:auto -XX:UseAVX=0"}
 T=${T:-5}
 if [ "${1:-}" != --inside ]; then
   for c in iperf3 passt unshare ip; do

@@ -10,10 +10,10 @@ check() { if [ "$2" = 0 ]; then pass "$1"; else fail "$1" "${3:-}"; fi; }
 jkr() {
   local st o e
   o=$(mktemp); e=$(mktemp)
-  timeout "${JK_TIMEOUT:-300}" ./jkrun "$@" >"$o" 2>"$e"; st=$?
+  timeout -k 30 "${JK_TIMEOUT:-300}" ./jkrun "$@" >"$o" 2>"$e"; st=$?
   if [ "$st" = 134 ] || { [ "$st" != 0 ] && grep -q -e 'CRASH: triple fault' -e 'REBOOT: guest reset the machine' "$e"; }; then
     echo "RETRY $SUITE: the JVM aborted or the guest triple-faulted or reset (status $st); ./jkrun $1 ran once more" >"$e.note"
-    timeout "${JK_TIMEOUT:-300}" ./jkrun "$@" >"$o" 2>"$e"; st=$?
+    timeout -k 30 "${JK_TIMEOUT:-300}" ./jkrun "$@" >"$o" 2>"$e"; st=$?
     cat "$e.note" >>"$e"; rm -f "$e.note"
   fi
   cat "$o"; cat "$e" >&2; rm -f "$o" "$e"
