@@ -4,6 +4,7 @@
 #
 #   ./jkrun-nested --timeout 1500 -- benchmarks/nested-nic.sh            (T=5 by default; about 6 min)
 #   T=3 ./jkrun-nested --env T -- benchmarks/nested-nic.sh
+#   BACKENDS="passt tsi" ./jkrun-nested --env BACKENDS -- benchmarks/nested-nic.sh   (some backends only)
 #
 # Everything runs in a network namespace made here (unshare --net): lo carries 10.77.0.1 (TSI's target, as in
 # tests/tsi.sh), dummy0 10.88.0.1/24 with a default route via 10.88.0.254 (what passt copies; the guest reaches the
@@ -61,7 +62,7 @@ guest_steps() { # HOST: the iperf3 commands in the guest, each output between ma
 }
 
 printf '%-6s %-6s %14s %14s %8s\n' backend step guest host ratio
-for b in tap passt tsi; do
+for b in ${BACKENDS:-tap passt tsi}; do
   before=$(host_base)
   case $b in
     tap) prep=''; host=10.98.0.1; args=(--net tap=jktap1 --ip 10.98.0.2/24) ;;

@@ -23,6 +23,7 @@
 #define OPT_MASK 1
 #define OPT_ROUTER 3
 #define OPT_DNS 6
+#define OPT_MTU 26
 #define OPT_REQUESTED 50
 #define OPT_TYPE 53
 #define OPT_SERVER 54
@@ -60,7 +61,7 @@ size_t dhcp_build_request(uint8_t *buf, int type, uint32_t xid, const uint8_t ma
     put32(b + BOOTP_FIXED, MAGIC);
     uint8_t *o = b + BOOTP_FIXED + 4;
     *o++ = OPT_TYPE; *o++ = 1; *o++ = (uint8_t)type;
-    *o++ = OPT_PARAMS; *o++ = 3; *o++ = OPT_MASK; *o++ = OPT_ROUTER; *o++ = OPT_DNS;
+    *o++ = OPT_PARAMS; *o++ = 4; *o++ = OPT_MASK; *o++ = OPT_ROUTER; *o++ = OPT_DNS; *o++ = OPT_MTU;
     if (type == DHCP_REQUEST) {
         *o++ = OPT_REQUESTED; *o++ = 4; memcpy(o, &requested.s_addr, 4); o += 4;
         *o++ = OPT_SERVER; *o++ = 4; memcpy(o, &server.s_addr, 4); o += 4;
@@ -146,6 +147,8 @@ int dhcp_parse_reply(const uint8_t *pkt, size_t n, uint32_t xid, const uint8_t m
             }
         } else if (code == OPT_SERVER && len == 4) {
             memcpy(&out->server.s_addr, v, 4);
+        } else if (code == OPT_MTU && len == 2 && get16(v) >= 576) {
+            out->mtu = get16(v); /* passt offers 65520: frames its socket protocol takes whole */
         }
         i += 2 + (size_t)len;
     }

@@ -19,6 +19,7 @@ struct dhcp_lease {
     int has_router;
     struct in_addr dns[DHCP_MAX_DNS];
     int n_dns;
+    int mtu;                    /* option 26, 576..65535; 0 when the server sent none */
     struct in_addr server;      /* option 54 */
 };
 

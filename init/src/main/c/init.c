@@ -665,6 +665,14 @@ static int configure_dhcp(struct config *cfg, int routed)
         inet_ntop(AF_INET, &lease.addr, addr, sizeof addr);
         if (add_ipv4(s, ifname, addr, lease.prefix) != 0)
             fail("dhcp: %s %s/%d: %s", ifname, addr, lease.prefix, strerror(errno));
+        if (lease.mtu > 0) {
+            struct ifreq mr;
+            memset(&mr, 0, sizeof mr);
+            snprintf(mr.ifr_name, sizeof mr.ifr_name, "%s", ifname);
+            mr.ifr_mtu = lease.mtu;
+            if (ioctl(s, SIOCSIFMTU, &mr) != 0)
+                warn("dhcp: %s mtu %d: %s", ifname, lease.mtu, strerror(errno));
+        }
         if (lease.has_router && !routed) {
             inet_ntop(AF_INET, &lease.router, gw, sizeof gw);
             if (add_default_route4(s, ifname, lease.router) != 0)

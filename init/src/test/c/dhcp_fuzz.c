@@ -36,7 +36,8 @@ static void check(const uint8_t *data, size_t size)
         bad_dns |= !dhcp_unicast(lease.dns[i]);
     if (type > 255 || lease.prefix < 1 || lease.prefix > 32 || lease.n_dns < 0 || lease.n_dns > DHCP_MAX_DNS
         || (lease.has_router != 0 && lease.has_router != 1) || (lease.has_router && !dhcp_unicast(lease.router))
-        || bad_dns || ((type == DHCP_OFFER || type == DHCP_ACK) && !dhcp_unicast(lease.addr))) {
+        || bad_dns || ((type == DHCP_OFFER || type == DHCP_ACK) && !dhcp_unicast(lease.addr))
+        || (lease.mtu != 0 && (lease.mtu < 576 || lease.mtu > 65535))) {
         fprintf(stderr, "dhcp_fuzz: accepted reply broke the contract: type %d prefix %d dns %d router %d\n", type,
                 lease.prefix, lease.n_dns, lease.has_router);
         abort();
@@ -123,7 +124,7 @@ int main(int argc, char **argv)
     }
     static const uint8_t offer[] = {53, 1, 2, 1, 4, 255, 255, 255, 0, 3, 8, 10, 0, 2, 2, 10, 0, 2, 9,
                                     6, 16, 10, 0, 2, 3, 1, 1, 1, 1, 8, 8, 8, 8, 9, 9, 9, 9, 54, 4, 10, 0, 2, 2, 255};
-    static const uint8_t ack[] = {0, 0, 53, 1, 5, 54, 4, 10, 0, 2, 2, 1, 4, 255, 255, 0, 0, 255};
+    static const uint8_t ack[] = {0, 0, 53, 1, 5, 54, 4, 10, 0, 2, 2, 1, 4, 255, 255, 0, 0, 26, 2, 255, 240, 255};
     static const uint8_t nak[] = {53, 1, 6, 54, 4, 10, 0, 2, 2};                 /* no END: runs to the end */
     static const uint8_t odd[] = {1, 4, 255, 0, 255, 0, 53, 1, 2, 1, 4, 0, 0, 0, 0, 6, 0, 3, 0, 255};
     const uint8_t *opts[] = {offer, ack, nak, odd};

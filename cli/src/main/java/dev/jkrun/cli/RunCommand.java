@@ -397,7 +397,8 @@ final class RunCommand {
                         + e.getMessage().replaceFirst("^ipv4: ", ""));
             }
             // passt serves DHCP: its NIC is configured by init before the command (the one-flag network) unless --ip
-            return new NetDeviceConfig(name, m, VirtioNet.COMPAT_FEATURES, backend,
+            long features = backend instanceof NetDeviceConfig.Passt ? VirtioNet.PASST_FEATURES : VirtioNet.COMPAT_FEATURES;
+            return new NetDeviceConfig(name, m, features, backend,
                     address == null && backend instanceof NetDeviceConfig.Passt, address);
         }
     }

@@ -291,6 +291,7 @@ class GuestInitTest {
         return new ProcessBuilder("dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--interface=jkdhcp0",
                 "--bind-interfaces", "--dhcp-range=10.123.0.50,10.123.0.60,255.255.255.0,1h",
                 "--dhcp-option=option:router,10.123.0.1", "--dhcp-option=option:dns-server,10.123.0.53",
+                "--dhcp-option=option:mtu,9000",
                 "--dhcp-leasefile=" + dir.resolve("leases"), "--pid-file=" + dir.resolve("dnsmasq.pid"))
                 .redirectErrorStream(true).redirectOutput(dir.resolve("dnsmasq.log").toFile()).start();
     }
@@ -331,8 +332,8 @@ class GuestInitTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/sbin/dnsmasq"))
                 || "true".equals(System.getenv("CI")), "dnsmasq is not installed (apt install dnsmasq-base)");
         GuestInitHarness.Run run = new GuestInitHarness.Run();
-        run.config = sh("ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ip route | grep default; cat /etc/resolv.conf")
-                .dhcp("eth0").build().encode();
+        run.config = sh("ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ip route | grep default; cat /etc/resolv.conf;"
+                + " echo mtu $(cat /sys/class/net/eth0/mtu)").dhcp("eth0").build().encode();
         Process[] server = linkOnceRunning(run, dir, true);
         try {
             var r = h.run(run);
@@ -341,6 +342,7 @@ class GuestInitTest {
             assertTrue(lines.get(0).matches("inet 10\\.123\\.0\\.(5[0-9]|60)/24"), r.stdout());
             assertTrue(lines.get(1).startsWith("default via 10.123.0.1 dev eth0"), r.stdout());
             assertTrue(lines.contains("nameserver 10.123.0.53"), r.stdout());
+            assertTrue(lines.contains("mtu 9000"), "the lease's MTU (option 26): " + r.stdout());
         } finally {
             removeLink(server);
         }

@@ -559,7 +559,7 @@ public final class VmBuilder {
         static final byte[] DEFAULT_MAC = {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) 0xee};
         private final int index;
         private byte[] mac;
-        private long features = VirtioNet.COMPAT_FEATURES;
+        private Long features; // default: COMPAT_FEATURES, PASST_FEATURES for passt()
         private NetDeviceConfig.Backend backend;
         private Boolean dhcp;
         private String ipv4;
@@ -644,6 +644,8 @@ public final class VmBuilder {
                 throw new ConfigurationException("net." + name + ".backend", "tap name '" + t.name() + "': 1 to 15 of [A-Za-z0-9_.-]");
             }
             long segmentation = 1L << VirtioNet.F_GUEST_TSO4 | 1L << VirtioNet.F_GUEST_TSO6 | 1L << VirtioNet.F_GUEST_UFO;
+            long features = this.features != null ? this.features
+                    : backend instanceof NetDeviceConfig.Passt ? VirtioNet.PASST_FEATURES : VirtioNet.COMPAT_FEATURES;
             if (backend instanceof NetDeviceConfig.Tap && (features & segmentation) != 0
                     && (features & 1L << VirtioNet.F_GUEST_CSUM) == 0) {
                 throw new ConfigurationException("net." + name + ".features", "a tap's GUEST_TSO4/6 and GUEST_UFO need GUEST_CSUM");

@@ -47,6 +47,13 @@ public final class VirtioNet implements VirtioDevice {
     /** libkrun's COMPAT_NET_FEATURES, what its legacy calls (krun_set_passt_fd, krun_set_gvproxy_path) offer. */
     public static final long COMPAT_FEATURES = bit(F_CSUM) | bit(F_GUEST_CSUM) | bit(F_GUEST_TSO4) | bit(F_GUEST_UFO)
             | bit(F_HOST_TSO4) | bit(F_HOST_UFO);
+    /**
+     * jkrun's default for the passt it starts: libkrun's set without the device-side segmentation (HOST_TSO4/UFO).
+     * A guest's TSO frame is up to 65549 bytes, and passt's socket protocol drops frames over 65535 (Debian 12's
+     * passt, ETH_MAX_MTU): iperf3 through it saw thousands of retransmissions. Without them the guest segments to its
+     * MTU, which jkrun's init takes from passt's DHCP offer (65520).
+     */
+    public static final long PASST_FEATURES = COMPAT_FEATURES & ~(bit(F_HOST_TSO4) | bit(F_HOST_UFO));
     /** Config space: {@code u8 mac[6]; le16 status; le16 max_virtqueue_pairs} (§5.1.4), status and pairs 0. */
     public static final int CONFIG_SIZE = 10;
     /** An Ethernet header: the shortest frame worth sending. */
