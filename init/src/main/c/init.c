@@ -600,11 +600,6 @@ static void wait_for_iface(int s, const char *ifname, int timeout_ms)
         usleep(50000);
 }
 
-/*
- * Each static address of the config (ipv4 records): the interface up with its address and prefix, and a default
- * route via the first gateway given. A failure is fail() (status 125) naming the interface. Returns whether any
- * interface was configured; *routed says whether a default route was added.
- */
 /* How long to wait for an interface or a lease: DHCP_TIMEOUT_MS, or the host tests' shorter bound. */
 static int net_timeout_ms(void)
 {
@@ -612,6 +607,11 @@ static int net_timeout_ms(void)
     return t != NULL && atoi(t) > 0 ? atoi(t) : DHCP_TIMEOUT_MS;
 }
 
+/*
+ * Each static address of the config (ipv4 records): the interface up with its address and prefix, and a default
+ * route via the first gateway given. A failure is fail() (status 125) naming the interface. Returns whether any
+ * interface was configured; *routed says whether a default route was added.
+ */
 static int configure_static(const struct config *cfg, int *routed)
 {
     if (cfg->n_ipv4 == 0)

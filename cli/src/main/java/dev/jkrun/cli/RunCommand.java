@@ -4,7 +4,6 @@ import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.devices.block.SyncMode;
 import dev.jkrun.devices.virtio.vsock.VsockConfig;
 import dev.jkrun.devices.virtio.vsock.VsockPort;
-import dev.jkrun.devices.virtio.net.VirtioNet;
 import dev.jkrun.devices.virtio.vsock.tsi.PortMapping;
 import dev.jkrun.devices.virtio.vsock.tsi.TsiConfig;
 import dev.jkrun.init.InitConfig;
@@ -382,10 +381,6 @@ final class RunCommand {
 
         NetDeviceConfig device(int index) {
             String name = "eth" + index;
-            byte[] m = mac;
-            if (m == null) { // libkrun's default MAC, its last byte plus the NIC's index
-                m = new byte[] {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) (0xee + index)};
-            }
             if (cidr == null && gateway != null) {
                 throw new Main.UsageException("--gateway needs --ip for the same --net");
             }
@@ -396,10 +391,8 @@ final class RunCommand {
                 throw new Main.UsageException("--ip " + cidr + (gateway != null ? " --gateway " + gateway : "") + ": "
                         + e.getMessage().replaceFirst("^ipv4: ", ""));
             }
-            // passt serves DHCP: its NIC is configured by init before the command (the one-flag network) unless --ip
-            long features = backend instanceof NetDeviceConfig.Passt ? VirtioNet.PASST_FEATURES : VirtioNet.COMPAT_FEATURES;
-            return new NetDeviceConfig(name, m, features, backend,
-                    address == null && backend instanceof NetDeviceConfig.Passt, address);
+            return new NetDeviceConfig(name, mac != null ? mac : NetDeviceConfig.defaultMac(index),
+                    NetDeviceConfig.defaultFeatures(backend), backend, NetDeviceConfig.defaultDhcp(backend, address), address);
         }
     }
 
@@ -414,7 +407,7 @@ final class RunCommand {
         }
         if (spec.startsWith("tap=")) {
             String name = spec.substring(4);
-            if (!name.matches("[A-Za-z0-9_.-]{1,15}")) {
+            if (!InitConfig.isInterfaceName(name)) {
                 throw new Main.UsageException("--net tap=NAME needs an interface name of 1 to 15 of [A-Za-z0-9_.-], got '" + name + "'");
             }
             return new NetDeviceConfig.Tap(name);

@@ -86,14 +86,12 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
         rlimits = List.copyOf(rlimits == null ? List.of() : rlimits);
         mounts = List.copyOf(mounts == null ? List.of() : mounts);
         dhcp = List.copyOf(dhcp == null ? List.of() : dhcp);
-        for (String i : dhcp) {
-            if (!i.matches("[A-Za-z0-9_.-]{1,15}")) {
-                throw new InvalidInitConfigException("dhcp", "'" + i + "' is not an interface name");
-            }
-        }
         ipv4 = List.copyOf(ipv4 == null ? List.of() : ipv4);
         java.util.Set<String> seen = new java.util.HashSet<>();
         for (String i : dhcp) {
+            if (!isInterfaceName(i)) {
+                throw new InvalidInitConfigException("dhcp", "'" + i + "' is not an interface name");
+            }
             if (!seen.add(i)) {
                 throw new InvalidInitConfigException("dhcp", i + " is named twice");
             }
@@ -110,6 +108,14 @@ public record InitConfig(String exec, List<String> args, List<String> env, Strin
                       List<RLimit> rlimits, List<VirtioFsMount> mounts, RootDisk rootDisk, boolean tty,
                       boolean stdioPorts, Resolvers resolvers, List<String> dhcp) {
         this(exec, args, env, workdir, hostname, rlimits, mounts, rootDisk, tty, stdioPorts, resolvers, dhcp, List.of());
+    }
+
+    /**
+     * Whether {@code s} is an interface name jkrun takes (dhcp and ipv4 records, tap devices): 1 to 15 (IFNAMSIZ − 1)
+     * of {@code [A-Za-z0-9_.-]}, so never a path; init's config parser applies the same rule.
+     */
+    public static boolean isInterfaceName(String s) {
+        return s != null && s.matches("[A-Za-z0-9_.-]{1,15}");
     }
 
     /** The same configuration with {@code ifaces} configured over DHCP as well. */

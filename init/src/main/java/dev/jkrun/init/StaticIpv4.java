@@ -18,7 +18,7 @@ import java.nio.ByteBuffer;
 public record StaticIpv4(String iface, String address, int prefix, String gateway) {
 
     public StaticIpv4 {
-        if (iface == null || !iface.matches("[A-Za-z0-9_.-]{1,15}")) {
+        if (!InitConfig.isInterfaceName(iface)) {
             throw new InvalidInitConfigException("ipv4", "'" + iface + "' is not an interface name");
         }
         int a = ipv4("address", address);

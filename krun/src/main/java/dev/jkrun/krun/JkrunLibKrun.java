@@ -418,7 +418,7 @@ public final class JkrunLibKrun implements LibKrun {
         }
         int segmentation = KrunConstants.NET_FEATURE_GUEST_TSO4 | KrunConstants.NET_FEATURE_GUEST_TSO6
                 | KrunConstants.NET_FEATURE_GUEST_UFO;
-        if (c_tap_name == null || !c_tap_name.matches("[A-Za-z0-9_.-]{1,15}") || c_mac == null || c_mac.length < 6
+        if (!dev.jkrun.init.InitConfig.isInterfaceName(c_tap_name) || c_mac == null || c_mac.length < 6
                 || (features & ~NET_ALL_FEATURES) != 0
                 || (features & segmentation) != 0 && (features & KrunConstants.NET_FEATURE_GUEST_CSUM) == 0
                 || (flags & ~KrunConstants.NET_FLAG_DHCP_CLIENT) != 0) {

@@ -56,12 +56,28 @@ final class KrunLogging {
      * @throws dev.jkrun.libc.NativeCallException when {@code fd} cannot be duplicated (EBADF, EMFILE)
      */
     static String redirect(int fd) {
-        String cls = LoggerFactory.getILoggerFactory().getClass().getName();
-        String backend = cls.equals("ch.qos.logback.classic.LoggerContext") ? "logback"
-                : cls.contains("JDK14LoggerFactory") || cls.startsWith("org.slf4j.jdk.platform.logging.") ? "jul"
-                : cls.endsWith(".SimpleLoggerFactory") ? "simple"
-                : cls.startsWith("org.apache.logging.slf4j.") ? "log4j2" : null;
+        String backend = backend(LoggerFactory.getILoggerFactory());
         return backend == null ? null : redirect(fd, backend);
+    }
+
+    /** The SLF4J backend behind {@code factory}: "logback", "log4j2", "jul", "simple", or null for any other. */
+    private static String backend(ILoggerFactory factory) {
+        String cls = factory.getClass().getName();
+        return cls.equals("ch.qos.logback.classic.LoggerContext") ? "logback"
+                : cls.startsWith("org.apache.logging.slf4j.") ? "log4j2"
+                : cls.contains("JDK14LoggerFactory") || cls.startsWith("org.slf4j.jdk.platform.logging.") ? "jul"
+                : cls.endsWith(".SimpleLoggerFactory") ? "simple" : null;
+    }
+
+    /** Logback's logger of the dev.jkrun tree. */
+    private static Object logbackTree(ILoggerFactory factory) throws ReflectiveOperationException {
+        return factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
+    }
+
+    /** Log4j's loggers take a changed configuration only when told. */
+    private static void log4jUpdateLoggers(ILoggerFactory factory) throws ReflectiveOperationException {
+        Object ctx = log4jContext(factory);
+        ctx.getClass().getMethod("updateLoggers").invoke(ctx);
     }
 
     /** {@link #redirect(int)} for a backend named as {@link #apply} names them ("jul" stands alone: JUL is the JDK's). */
@@ -103,7 +119,7 @@ final class KrunLogging {
                 simpleOriginal = null;
             }
             if (logbackAdditive != null) {
-                Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
+                Object logger = logbackTree(factory);
                 logger.getClass().getMethod("setAdditive", boolean.class).invoke(logger, logbackAdditive);
                 logbackAdditive = null;
             }
@@ -119,7 +135,7 @@ final class KrunLogging {
             try {
                 Object lc = log4jTreeConfig(factory);
                 lc.getClass().getMethod("setAdditive", boolean.class).invoke(lc, log4jAdditive);
-                log4jContext(factory).getClass().getMethod("updateLoggers").invoke(log4jContext(factory));
+                log4jUpdateLoggers(factory);
             } catch (ReflectiveOperationException | RuntimeException e) {
                 LoggerFactory.getLogger(KrunLogging.class).debug("cannot restore Log4j's additivity: {}", e.toString());
             }
@@ -141,16 +157,16 @@ final class KrunLogging {
         if (log4j != null) {
             try {
                 Object lc = log4jTreeConfig(factory);
-                lc.getClass().getMethod("removeAppender", String.class).invoke(lc, APPENDER_FOR.get(log4j));
-                Object ctx = log4jContext(factory);
-                ctx.getClass().getMethod("updateLoggers").invoke(ctx);
+                String name = (String) log4j.getClass().getMethod("getName").invoke(log4j);
+                lc.getClass().getMethod("removeAppender", String.class).invoke(lc, name);
+                log4jUpdateLoggers(factory);
             } catch (ReflectiveOperationException | RuntimeException e) {
                 LoggerFactory.getLogger(KrunLogging.class).debug("cannot detach the Log4j appender: {}", e.toString());
             }
         }
         try {
             if (appender != null) {
-                Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
+                Object logger = logbackTree(factory);
                 logger.getClass().getMethod("detachAppender", Class.forName("ch.qos.logback.core.Appender", true,
                         factory.getClass().getClassLoader())).invoke(logger, appender);
             }
@@ -172,12 +188,10 @@ final class KrunLogging {
             } catch (ReflectiveOperationException | RuntimeException e) {
                 LoggerFactory.getLogger(KrunLogging.class).debug("cannot stop the log appender: {}", e.toString());
             }
-            APPENDER_FOR.remove(a);
         }
     }
 
-    /** Each Log4j appender's name: unique per redirect, since Log4j's configuration keeps appenders by name. */
-    private static final java.util.Map<Object, String> APPENDER_FOR = new java.util.IdentityHashMap<>();
+    /** Log4j's configuration keeps appenders by name: each redirect's gets a name of its own. */
     private static int log4jCount;
 
     private static Object log4jContext(ILoggerFactory factory) throws ReflectiveOperationException {
@@ -228,8 +242,7 @@ final class KrunLogging {
             log4jAdditive = (Boolean) lc.getClass().getMethod("isAdditive").invoke(lc);
         }
         lc.getClass().getMethod("setAdditive", boolean.class).invoke(lc, false);
-        ctx.getClass().getMethod("updateLoggers").invoke(ctx);
-        APPENDER_FOR.put(appender, name);
+        log4jUpdateLoggers(factory);
         return appender;
     }
 
@@ -238,7 +251,7 @@ final class KrunLogging {
         Class<?> contextClass = Class.forName("ch.qos.logback.core.Context", true, cl);
         Object encoder = Class.forName("ch.qos.logback.classic.encoder.PatternLayoutEncoder", true, cl).getConstructor().newInstance();
         encoder.getClass().getMethod("setContext", contextClass).invoke(encoder, factory);
-        encoder.getClass().getMethod("setPattern", String.class).invoke(encoder, "%d{ISO8601} %-5level %logger - %msg%n");
+        encoder.getClass().getMethod("setPattern", String.class).invoke(encoder, PATTERN);
         encoder.getClass().getMethod("start").invoke(encoder);
         Class<?> appenderClass = Class.forName("ch.qos.logback.core.OutputStreamAppender", true, cl);
         Object appender = appenderClass.getConstructor().newInstance();
@@ -247,7 +260,7 @@ final class KrunLogging {
         appenderClass.getMethod("setEncoder", Class.forName("ch.qos.logback.core.encoder.Encoder", true, cl)).invoke(appender, encoder);
         appenderClass.getMethod("setOutputStream", java.io.OutputStream.class).invoke(appender, out);
         appenderClass.getMethod("start").invoke(appender);
-        Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
+        Object logger = logbackTree(factory);
         logger.getClass().getMethod("addAppender", Class.forName("ch.qos.logback.core.Appender", true, cl)).invoke(logger, appender);
         if (logbackAdditive == null) {
             logbackAdditive = (Boolean) logger.getClass().getMethod("isAdditive").invoke(logger);
@@ -309,34 +322,35 @@ final class KrunLogging {
     static String apply(int level) {
         String name = NAMES[level];
         ILoggerFactory factory = LoggerFactory.getILoggerFactory();
-        String cls = factory.getClass().getName();
+        String backend = backend(factory);
         try {
-            if (cls.equals("ch.qos.logback.classic.LoggerContext")) {
-                Object logger = factory.getClass().getMethod("getLogger", String.class).invoke(factory, TREE);
+            if ("logback".equals(backend)) {
+                Object logger = logbackTree(factory);
                 Class<?> levelClass = Class.forName("ch.qos.logback.classic.Level", true, factory.getClass().getClassLoader());
                 Object l = levelClass.getMethod("toLevel", String.class).invoke(null, name.toUpperCase(Locale.ROOT));
                 logger.getClass().getMethod("setLevel", levelClass).invoke(logger, l);
-                return "logback";
+                return backend;
             }
-            if (cls.startsWith("org.apache.logging.slf4j.")) {
+            if ("log4j2".equals(backend)) {
                 ClassLoader cl = factory.getClass().getClassLoader();
                 Class<?> levelClass = Class.forName("org.apache.logging.log4j.Level", true, cl);
                 Object l = levelClass.getMethod("toLevel", String.class).invoke(null, name.toUpperCase(Locale.ROOT));
                 Class<?> configurator = Class.forName("org.apache.logging.log4j.core.config.Configurator", true, cl);
                 configurator.getMethod("setLevel", String.class, levelClass).invoke(null, TREE, l);
-                return "log4j2";
+                return backend;
             }
-            if (cls.contains("JDK14LoggerFactory") || cls.startsWith("org.slf4j.jdk.platform.logging.")) {
+            if ("jul".equals(backend)) {
                 applyJul(level);
-                return "jul";
+                return backend;
             }
-            if (cls.endsWith(".SimpleLoggerFactory")) {
+            if ("simple".equals(backend)) {
                 applySimple(factory, name);
-                return "simple";
+                return backend;
             }
         } catch (ReflectiveOperationException | RuntimeException e) {
             // A backend of an unexpected version: leave its configuration alone, as for an unknown backend.
-            LoggerFactory.getLogger(KrunLogging.class).debug("cannot set the log level on {}: {}", cls, e.toString());
+            LoggerFactory.getLogger(KrunLogging.class).debug("cannot set the log level on {}: {}",
+                    factory.getClass().getName(), e.toString());
         }
         return "none";
     }

@@ -1,5 +1,6 @@
 package dev.jkrun.vmm;
 
+import dev.jkrun.devices.virtio.net.VirtioNet;
 import dev.jkrun.init.StaticIpv4;
 
 import java.nio.file.Path;
@@ -43,6 +44,21 @@ public record NetDeviceConfig(String name, byte[] mac, long features, Backend ba
 
     @Override
     public byte[] mac() { return mac.clone(); }
+
+    /** libkrun's default MAC, 5a:94:ef:e4:0c:ee, its last byte plus the NIC's index, so NICs of one VM differ. */
+    public static byte[] defaultMac(int index) {
+        return new byte[] {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) (0xee + index)};
+    }
+
+    /** The offloads offered unless the caller chooses: libkrun's legacy set, without HOST_TSO4/UFO for jkrun's passt. */
+    public static long defaultFeatures(Backend backend) {
+        return backend instanceof Passt ? VirtioNet.PASST_FEATURES : VirtioNet.COMPAT_FEATURES;
+    }
+
+    /** Whether init leases the address unless told: for the passt jkrun starts (it serves DHCP), not over a static one. */
+    public static boolean defaultDhcp(Backend backend, StaticIpv4 ipv4) {
+        return ipv4 == null && backend instanceof Passt;
+    }
 
     /** libkrun's backends (unixstream, unixgram, tap), by path or descriptor. */
     public sealed interface Backend {}

@@ -556,7 +556,6 @@ public final class VmBuilder {
      * {@link VirtioNet#COMPAT_FEATURES}).
      */
     public static final class NetBuilder {
-        static final byte[] DEFAULT_MAC = {0x5a, (byte) 0x94, (byte) 0xef, (byte) 0xe4, 0x0c, (byte) 0xee};
         private final int index;
         private byte[] mac;
         private Long features; // default: COMPAT_FEATURES, PASST_FEATURES for passt()
@@ -640,21 +639,16 @@ public final class VmBuilder {
             if (backend == null) {
                 throw new ConfigurationException("net." + name + ".backend", "no backend: passt, unixstream, unixgram or tap");
             }
-            if (backend instanceof NetDeviceConfig.Tap t && !t.name().matches("[A-Za-z0-9_.-]{1,15}")) {
+            if (backend instanceof NetDeviceConfig.Tap t && !InitConfig.isInterfaceName(t.name())) {
                 throw new ConfigurationException("net." + name + ".backend", "tap name '" + t.name() + "': 1 to 15 of [A-Za-z0-9_.-]");
             }
             long segmentation = 1L << VirtioNet.F_GUEST_TSO4 | 1L << VirtioNet.F_GUEST_TSO6 | 1L << VirtioNet.F_GUEST_UFO;
-            long features = this.features != null ? this.features
-                    : backend instanceof NetDeviceConfig.Passt ? VirtioNet.PASST_FEATURES : VirtioNet.COMPAT_FEATURES;
+            long features = this.features != null ? this.features : NetDeviceConfig.defaultFeatures(backend);
             if (backend instanceof NetDeviceConfig.Tap && (features & segmentation) != 0
                     && (features & 1L << VirtioNet.F_GUEST_CSUM) == 0) {
                 throw new ConfigurationException("net." + name + ".features", "a tap's GUEST_TSO4/6 and GUEST_UFO need GUEST_CSUM");
             }
-            byte[] m = mac;
-            if (m == null) {
-                m = DEFAULT_MAC.clone();
-                m[5] = (byte) (m[5] + index);
-            }
+            byte[] m = mac != null ? mac : NetDeviceConfig.defaultMac(index);
             if (m.length != 6) {
                 throw new ConfigurationException("net." + name + ".mac", "6 bytes are needed, got " + m.length);
             }
@@ -676,7 +670,7 @@ public final class VmBuilder {
                     throw new ConfigurationException("net." + name + ".ipv4", e.getMessage());
                 }
             }
-            boolean d = dhcp != null ? dhcp : address == null && backend instanceof NetDeviceConfig.Passt;
+            boolean d = dhcp != null ? dhcp : NetDeviceConfig.defaultDhcp(backend, address);
             return new NetDeviceConfig(name, m, features, backend, d, address);
         }
     }

@@ -80,8 +80,8 @@ public final class VmmBuilder {
             RamLayout layout = RamLayout.of(config.machine().memoryBytes(), ownRam ? payload.end() : 0);
             List<dev.jkrun.memory.MemoryRegion> regions = new ArrayList<>(layout.regions());
             if (firmware != null) { // its own slot, ending at 4 GiB, where the reset vector (0xFFFF_FFF0) lies
-                regions.add(new dev.jkrun.memory.MemoryRegion(new dev.jkrun.memory.GuestAddress(FIRMWARE_END - firmwareSlot(firmware)),
-                        firmwareSlot(firmware)));
+                long slot = (firmware.length + 0xFFFL) & ~0xFFFL; // whole pages
+                regions.add(new dev.jkrun.memory.MemoryRegion(new dev.jkrun.memory.GuestAddress(FIRMWARE_END - slot), slot));
                 regions.sort(java.util.Comparator.comparingLong(r -> r.start().value()));
             }
 
@@ -213,11 +213,6 @@ public final class VmmBuilder {
         } catch (java.io.IOException e) {
             throw new ConfigurationException("kernel.firmware", p + ": " + e.getMessage());
         }
-    }
-
-    /** The firmware's memory slot: its size rounded up to whole pages. */
-    private static long firmwareSlot(byte[] firmware) {
-        return (firmware.length + 0xFFFL) & ~0xFFFL;
     }
 
     private static KernelPayload loadKernel(VmConfig config, PrintStream progress) {
