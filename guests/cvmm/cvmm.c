@@ -2,7 +2,7 @@
  * cvmm — a minimal KVM virtual machine monitor in C.
  *
  * It boots a static ELF test guest exactly the way libkrun boots its kernel on x86_64
- * (see shared/notes/libkrun.md §1.3–§1.11) and is used (1) to validate the jkrun test
+ * (libkrun: src/vmm/src/builder.rs and src/arch/src/x86_64) and is used (1) to validate the jkrun test
  * guests independently of the Java VMM and (2) as a benchmark baseline.
  *
  *   cvmm [--cpus N] [--mem MiB] [--cmdline STR] [--repeat K] [--console] guest.elf

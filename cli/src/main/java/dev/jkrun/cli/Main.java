@@ -80,6 +80,7 @@ public final class Main {
                 "              [--root-disk DEVICE[:FSTYPE[:OPTIONS]]] [--vsock PORT=PATH[:listen]]...",
                 "              [--net tsi|none|passt|unixstream=PATH|unixgram=PATH[:vfkit]|tap=NAME [--mac MAC] [--ip ADDR/PREFIX [--gateway ADDR]]]...",
                 "              [--dns ADDR]... [--port HOST:GUEST|all]... [--no-rng] [--no-balloon] [--hyperthreading] [--nested-virt]",
+                "              [--split-irqchip]",
                 "              [--console-output FILE] [--krunfw PATH]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd|image-bz2|raw]",

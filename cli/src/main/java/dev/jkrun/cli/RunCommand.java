@@ -68,6 +68,7 @@ final class RunCommand {
         boolean balloon = true;
         boolean hyperthreading = false;
         boolean nestedVirt = false;
+        boolean splitIrqchip = false;
         Optional<RootDisk> rootDisk = Optional.empty();
         List<String> env = new ArrayList<>();
         List<String> rlimits = new ArrayList<>();
@@ -126,6 +127,7 @@ final class RunCommand {
                 case "--no-balloon" -> balloon = false;
                 case "--hyperthreading" -> hyperthreading = true;
                 case "--nested-virt" -> nestedVirt = true;
+                case "--split-irqchip" -> splitIrqchip = true;
                 case "--root-disk" -> rootDisk = Optional.of(parseRootDisk(args.value(o)));
                 case "--env" -> env.add(parseEnv(args.value(o)));
                 case "--workdir" -> workdir = args.value(o);
@@ -166,7 +168,7 @@ final class RunCommand {
         all.addAll(shares);
         ConsoleConfig console = consoleOutput.<ConsoleConfig>map(ConsoleConfig.ToFile::new).orElse(new ConsoleConfig.Stdio());
         KernelConfig kernel = new KernelConfig(Optional.empty(), krunfw, Optional.empty(), List.of());
-        VmConfig config = new VmConfig(machine(cpus, memory, hyperthreading, nestedVirt), kernel, console, all, disks, Optional.of(exec), false);
+        VmConfig config = new VmConfig(machine(cpus, memory, hyperthreading, nestedVirt).withSplitIrqchip(splitIrqchip), kernel, console, all, disks, Optional.of(exec), false);
         for (int i = 0; i < nics.size(); i++) {
             config = config.withDevice(nics.get(i).device(i));
         }

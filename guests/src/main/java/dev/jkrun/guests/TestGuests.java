@@ -28,7 +28,7 @@ public final class TestGuests {
 
     private static final List<String> NAMES = List.of(
             "boot_check", "smp", "memtop", "console", "spin", "halt", "triple_fault",
-            "bad_insn", "pio_loop", "exit_status", "irq", "virtiofs", "power_button", "smbios", "fsbench", "blk", "hostile", "vsock", "tsi", "rng", "irqshare", "balloon", "topology", "serial", "initrd", "net");
+            "bad_insn", "pio_loop", "exit_status", "irq", "virtiofs", "power_button", "smbios", "fsbench", "blk", "hostile", "vsock", "tsi", "rng", "irqshare", "balloon", "topology", "serial", "initrd", "net", "ioapic");
     private static final Map<String, Path> EXTRACTED = new ConcurrentHashMap<>();
 
     private TestGuests() {}

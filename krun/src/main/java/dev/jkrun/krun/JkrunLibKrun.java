@@ -717,11 +717,14 @@ public final class JkrunLibKrun implements LibKrun {
 
     @Override
     public int krun_split_irqchip(int ctx_id, boolean enable) {
-        if (!contexts.containsKey(ctx_id)) {
+        KrunContext c = contexts.get(ctx_id);
+        if (c == null) {
             return done("krun_split_irqchip", -ENOENT, ctx_id, enable);
         }
-        // jkrun's IRQ chip is always entirely in KVM: "not split" is what it does.
-        return done("krun_split_irqchip", enable ? -ENOTSUP : 0, ctx_id, enable);
+        synchronized (c) {
+            c.splitIrqchip = enable;
+        }
+        return done("krun_split_irqchip", 0, ctx_id, enable);
     }
 
     @Override
@@ -1342,6 +1345,7 @@ public final class JkrunLibKrun implements LibKrun {
                 m.memoryMib(c.ramMib);
             }
             m.nestedVirt(c.nestedVirt);
+            m.splitIrqchip(c.splitIrqchip);
         });
         b.kernel(k -> {
             if (c.kernelPath != null) {

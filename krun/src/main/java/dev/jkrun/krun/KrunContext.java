@@ -22,6 +22,8 @@ final class KrunContext {
     Integer vcpus;
     Long ramMib;
     boolean nestedVirt;
+    /** krun_split_irqchip: jkrun's IOAPIC instead of KVM's, no PIC or PIT. */
+    boolean splitIrqchip;
 
     /** krun_set_root: a host directory; krun_set_overlayfs_root: the upper (last) layer. */
     String rootPath;

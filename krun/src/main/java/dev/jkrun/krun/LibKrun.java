@@ -304,7 +304,10 @@ public interface LibKrun {
     /** The most vCPUs the hypervisor supports. jkrun: KVM's limit capped to jkrun's {@code MachineConfig.MAX_VCPUS}. */
     int krun_get_max_vcpus();
 
-    /** Splits the IRQ chip between KVM and the VMM (x86_64). jkrun: false is 0 (jkrun's irqchip is in-kernel); true is {@code -ENOTSUP}. */
+    /**
+     * Splits the IRQ chip between KVM and the VMM (x86_64): true keeps the LAPICs in KVM and emulates the IOAPIC in
+     * jkrun, with no PIC or PIT (as libkrun); false (the default) is KVM's whole irqchip.
+     */
     int krun_split_irqchip(@u_int32_t int ctx_id, boolean enable);
 
     /** No implicit console device. jkrun: supported (named ports still get a device). */

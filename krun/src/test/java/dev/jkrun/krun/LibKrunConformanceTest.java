@@ -122,8 +122,7 @@ class LibKrunConformanceTest {
             "krun_display_set_physical_size", "krun_display_set_refresh_rate", "krun_set_display_backend",
             "krun_add_input_device", "krun_add_input_device_fd", "krun_add_vhost_user_device", "krun_set_tee_config_file");
     /** Functions supported except for some arguments, which are -ENOTSUP: README.md's second table. */
-    static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_snd_device",
-            "krun_split_irqchip");
+    static final Set<String> PARTIAL = Set.of("krun_init_log", "krun_set_snd_device");
 
     /** The multiport console devices a configuration has. */
     static List<VirtioConsolePortsConfig> multiport(VmConfig v) {
@@ -652,8 +651,13 @@ class LibKrunConformanceTest {
             assertEquals(0, krun.krun_set_firmware(d, tmp.resolve("no-firmware").toString()), "opened at krun_start_enter");
             assertEquals(-EINVAL, krun.startEnter(d, r -> { throw new AssertionError("ran"); }));
         });
-        spec(m, "krun_split_irqchip").valid(0, c -> new Object[] {c, false})
-                .invalid(c -> assertEquals(-ENOTSUP, krun.krun_split_irqchip(c, true)));
+        spec(m, "krun_split_irqchip").valid(0, c -> new Object[] {c, true}).invalid(c -> {
+            assertFalse(config(c).machine().splitIrqchip(), "KVM's whole irqchip by default");
+            assertEquals(0, krun.krun_split_irqchip(c, true));
+            assertTrue(config(c).machine().splitIrqchip());
+            assertEquals(0, krun.krun_split_irqchip(c, false));
+            assertFalse(config(c).machine().splitIrqchip());
+        });
         spec(m, "krun_disable_implicit_init").valid(0, c -> new Object[] {c}).invalid(c -> {
             assertEquals(java.util.Optional.empty(), config(c).kernel().initPath(), "before: jkrun's virtual /init.krun");
             assertEquals(0, krun.krun_disable_implicit_init(c));

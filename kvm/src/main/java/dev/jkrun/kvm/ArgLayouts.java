@@ -41,6 +41,18 @@ final class ArgLayouts {
     /** struct kvm_msr_list: u32 nmsrs, u32 indices[]. */
     static final int MSR_LIST_SIZE = 4, ML_NMSRS = 0, ML_INDICES = 4;
 
+    /**
+     * struct kvm_irq_routing: u32 nr, u32 flags, struct kvm_irq_routing_entry entries[]; each entry u32 gsi, u32 type,
+     * u32 flags, u32 pad, then a 32-byte union whose MSI member is u32 address_lo, address_hi, data.
+     */
+    static final int IRQ_ROUTING_HEADER = 8, IRT_NR = 0, IRT_ENTRIES = 8;
+    static final int IRQ_ROUTING_ENTRY_SIZE = 48, IRE_GSI = 0, IRE_TYPE = 4, IRE_MSI_ADDRESS_LO = 16,
+            IRE_MSI_ADDRESS_HI = 20, IRE_MSI_DATA = 24;
+    static final int KVM_IRQ_ROUTING_MSI = 2;
+
+    /** struct kvm_msi: u32 address_lo, address_hi, data, flags, devid, u8 pad[12]. */
+    static final int MSI_SIZE = 32, MSI_ADDRESS_LO = 0, MSI_ADDRESS_HI = 4, MSI_DATA = 8;
+
     /** struct kvm_mp_state: u32 mp_state. */
     static final int MP_STATE_SIZE = 4;
 }

@@ -38,10 +38,12 @@ final class KvmIoctls {
     static final long KVM_SET_IDENTITY_MAP_ADDR = iow(0x48, 8);
     static final long KVM_CREATE_IRQCHIP = io(0x60);
     static final long KVM_IRQ_LINE = iow(0x61, ArgLayouts.IRQ_LEVEL_SIZE);
+    static final long KVM_SET_GSI_ROUTING = iow(0x6a, ArgLayouts.IRQ_ROUTING_HEADER);
     static final long KVM_IRQFD = iow(0x76, ArgLayouts.IRQFD_SIZE);
     static final long KVM_CREATE_PIT2 = iow(0x77, ArgLayouts.PIT_CONFIG_SIZE);
     static final long KVM_IOEVENTFD = iow(0x79, ArgLayouts.IOEVENTFD_SIZE);
     static final long KVM_ENABLE_CAP = iow(0xa3, ArgLayouts.ENABLE_CAP_SIZE);
+    static final long KVM_SIGNAL_MSI = iow(0xa5, ArgLayouts.MSI_SIZE);
 
     // vCPU fd
     static final long KVM_RUN = io(0x80);

@@ -31,11 +31,14 @@ final class KvmRunLayout {
     // KVM_EXIT_DEBUG (x86 struct kvm_debug_exit_arch): u32 exception, u32 pad, u64 pc, u64 dr6, u64 dr7
     static final int DEBUG_EXCEPTION = 32, DEBUG_PC = 40, DEBUG_DR6 = 48, DEBUG_DR7 = 56;
 
+    // KVM_EXIT_IOAPIC_EOI: u8 vector
+    static final int EOI_VECTOR = 32;
+
     // exit_reason values
     static final int KVM_EXIT_UNKNOWN = 0, KVM_EXIT_EXCEPTION = 1, KVM_EXIT_IO = 2, KVM_EXIT_HYPERCALL = 3,
             KVM_EXIT_DEBUG = 4, KVM_EXIT_HLT = 5, KVM_EXIT_MMIO = 6, KVM_EXIT_IRQ_WINDOW_OPEN = 7,
             KVM_EXIT_SHUTDOWN = 8, KVM_EXIT_FAIL_ENTRY = 9, KVM_EXIT_INTR = 10, KVM_EXIT_INTERNAL_ERROR = 17,
-            KVM_EXIT_SYSTEM_EVENT = 24;
+            KVM_EXIT_SYSTEM_EVENT = 24, KVM_EXIT_IOAPIC_EOI = 26;
 
     private KvmRunLayout() {}
 }

@@ -262,6 +262,8 @@ public final class Vcpu implements AutoCloseable {
             }
             case KVM_EXIT_FAIL_ENTRY:
                 return new VcpuExit.FailEntry(run.getLong(FAIL_ENTRY_REASON), run.getInt(FAIL_ENTRY_CPU));
+            case KVM_EXIT_IOAPIC_EOI:
+                return new VcpuExit.IoapicEoi(run.getByte(EOI_VECTOR) & 0xFF);
             case KVM_EXIT_DEBUG:
                 return new VcpuExit.Debug(run.getInt(DEBUG_EXCEPTION), run.getLong(DEBUG_PC), run.getLong(DEBUG_DR6),
                         run.getLong(DEBUG_DR7));

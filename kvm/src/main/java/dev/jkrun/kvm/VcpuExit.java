@@ -87,6 +87,12 @@ public sealed interface VcpuExit {
         }
     }
 
+    /**
+     * KVM_EXIT_IOAPIC_EOI (split irqchip only): the guest's LAPIC took an EOI for {@code vector}, which a
+     * level-triggered MSI route of an IOAPIC pin names, so the user-space IOAPIC can clear that pin's Remote IRR.
+     */
+    record IoapicEoi(int vector) implements VcpuExit {}
+
     /** KVM_EXIT_FAIL_ENTRY: the hardware refused to enter the guest (bad vCPU state). */
     record FailEntry(long hardwareEntryFailureReason, int cpu) implements VcpuExit {}
 

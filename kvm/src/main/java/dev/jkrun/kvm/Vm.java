@@ -69,6 +69,64 @@ public final class Vm implements AutoCloseable {
         Ioctl.call(fd, "KVM_CREATE_PIT2", KvmIoctls.KVM_CREATE_PIT2, p);
     }
 
+    /**
+     * KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP): LAPICs in the kernel, the IOAPIC (with {@code ioapicPins} pins routed
+     * as GSIs 0..pins-1) and no PIC or PIT: the VMM emulates the IOAPIC and routes its pins with
+     * {@link #setMsiRoutes}. Instead of {@link #createIrqchip}, before creating vCPUs.
+     */
+    public void enableSplitIrqchip(int ioapicPins) {
+        enableCap(KvmCap.SPLIT_IRQCHIP, ioapicPins);
+    }
+
+    /** One GSI routed to an MSI: a signal on the GSI (irqfd, KVM_IRQ_LINE) writes {@code data} to {@code address}. */
+    public record MsiRoute(int gsi, long address, int data) {}
+
+    /** KVM_MAX_IRQ_ROUTES. */
+    static final int MAX_ROUTES = 4096;
+
+    /** KVM_SET_GSI_ROUTING: replaces the whole routing table with {@code routes} (split irqchip: MSI routes only). */
+    public void setMsiRoutes(java.util.List<MsiRoute> routes) {
+        if (routes.size() > MAX_ROUTES) {
+            throw new IllegalArgumentException(routes.size() + " GSI routes (at most " + MAX_ROUTES + ")");
+        }
+        Pointer p = Ioctl.allocate(IRQ_ROUTING_HEADER + IRQ_ROUTING_ENTRY_SIZE * routes.size());
+        p.putInt(IRT_NR, routes.size());
+        for (int i = 0; i < routes.size(); i++) {
+            MsiRoute r = routes.get(i);
+            long e = IRT_ENTRIES + (long) IRQ_ROUTING_ENTRY_SIZE * i;
+            p.putInt(e + IRE_GSI, r.gsi());
+            p.putInt(e + IRE_TYPE, KVM_IRQ_ROUTING_MSI);
+            p.putInt(e + IRE_MSI_ADDRESS_LO, (int) r.address());
+            p.putInt(e + IRE_MSI_ADDRESS_HI, (int) (r.address() >>> 32));
+            p.putInt(e + IRE_MSI_DATA, r.data());
+        }
+        Ioctl.call(fd, "KVM_SET_GSI_ROUTING", KvmIoctls.KVM_SET_GSI_ROUTING, p);
+    }
+
+    /**
+     * KVM_SIGNAL_MSI: delivers one MSI now. Returns whether a LAPIC accepted it. KVM answers 0 when the interrupt
+     * was coalesced and -1 (read as EPERM) when no vCPU matched the destination, which the guest chose: both are
+     * false here, not errors.
+     */
+    public boolean signalMsi(long address, int data) {
+        Pointer p = Ioctl.allocate(MSI_SIZE);
+        p.putInt(MSI_ADDRESS_LO, (int) address);
+        p.putInt(MSI_ADDRESS_HI, (int) (address >>> 32));
+        p.putInt(MSI_DATA, data);
+        while (true) {
+            int rc = Ioctl.callRaw(fd, KvmIoctls.KVM_SIGNAL_MSI, p.address());
+            if (rc >= 0) {
+                return rc > 0;
+            }
+            if (rc == -dev.jkrun.libc.Errno.EPERM) {
+                return false;
+            }
+            if (rc != -dev.jkrun.libc.Errno.EINTR) {
+                throw new dev.jkrun.libc.NativeCallException("KVM_SIGNAL_MSI", -rc);
+            }
+        }
+    }
+
     /** KVM_IRQFD: a signal on {@code fd} raises (edge) {@code gsi} on the in-kernel irqchip. */
     public void registerIrqfd(EventFd fd, int gsi) { irqfd(fd, gsi, 0); }
 

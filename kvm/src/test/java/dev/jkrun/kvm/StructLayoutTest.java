@@ -125,6 +125,17 @@ class StructLayoutTest {
         m.put("offsetof(struct kvm_enable_cap, flags)", (long) ArgLayouts.EC_FLAGS);
         m.put("offsetof(struct kvm_enable_cap, args)", (long) ArgLayouts.EC_ARGS);
         m.put("sizeof(((struct kvm_enable_cap*)0)->args) / 8", (long) ArgLayouts.EC_MAX_ARGS);
+        m.put("sizeof(struct kvm_irq_routing)", (long) ArgLayouts.IRQ_ROUTING_HEADER);
+        m.put("offsetof(struct kvm_irq_routing, entries)", (long) ArgLayouts.IRT_ENTRIES);
+        m.put("sizeof(struct kvm_irq_routing_entry)", (long) ArgLayouts.IRQ_ROUTING_ENTRY_SIZE);
+        m.put("offsetof(struct kvm_irq_routing_entry, type)", (long) ArgLayouts.IRE_TYPE);
+        m.put("offsetof(struct kvm_irq_routing_entry, u.msi.address_lo)", (long) ArgLayouts.IRE_MSI_ADDRESS_LO);
+        m.put("offsetof(struct kvm_irq_routing_entry, u.msi.address_hi)", (long) ArgLayouts.IRE_MSI_ADDRESS_HI);
+        m.put("offsetof(struct kvm_irq_routing_entry, u.msi.data)", (long) ArgLayouts.IRE_MSI_DATA);
+        m.put("KVM_IRQ_ROUTING_MSI", (long) ArgLayouts.KVM_IRQ_ROUTING_MSI);
+        m.put("sizeof(struct kvm_msi)", (long) ArgLayouts.MSI_SIZE);
+        m.put("offsetof(struct kvm_msi, address_hi)", (long) ArgLayouts.MSI_ADDRESS_HI);
+        m.put("offsetof(struct kvm_msi, data)", (long) ArgLayouts.MSI_DATA);
         m.put("sizeof(struct kvm_signal_mask)", (long) ArgLayouts.SIGNAL_MASK_HEADER);
         m.put("offsetof(struct kvm_signal_mask, sigset)", (long) ArgLayouts.SM_SIGSET);
         // struct kvm_run
@@ -182,6 +193,8 @@ class StructLayoutTest {
         m.put("KVM_EXIT_INTR", (long) KvmRunLayout.KVM_EXIT_INTR);
         m.put("KVM_EXIT_INTERNAL_ERROR", (long) KvmRunLayout.KVM_EXIT_INTERNAL_ERROR);
         m.put("KVM_EXIT_SYSTEM_EVENT", (long) KvmRunLayout.KVM_EXIT_SYSTEM_EVENT);
+        m.put("KVM_EXIT_IOAPIC_EOI", (long) KvmRunLayout.KVM_EXIT_IOAPIC_EOI);
+        m.put("offsetof(struct kvm_run, eoi.vector)", (long) KvmRunLayout.EOI_VECTOR);
         // ioctl numbers
         m.put("KVM_GET_API_VERSION", KvmIoctls.KVM_GET_API_VERSION);
         m.put("KVM_CREATE_VM", KvmIoctls.KVM_CREATE_VM);
@@ -196,6 +209,8 @@ class StructLayoutTest {
         m.put("KVM_CREATE_IRQCHIP", KvmIoctls.KVM_CREATE_IRQCHIP);
         m.put("KVM_IRQ_LINE", KvmIoctls.KVM_IRQ_LINE);
         m.put("KVM_IRQFD", KvmIoctls.KVM_IRQFD);
+        m.put("KVM_SET_GSI_ROUTING", KvmIoctls.KVM_SET_GSI_ROUTING);
+        m.put("KVM_SIGNAL_MSI", KvmIoctls.KVM_SIGNAL_MSI);
         m.put("KVM_CREATE_PIT2", KvmIoctls.KVM_CREATE_PIT2);
         m.put("KVM_IOEVENTFD", KvmIoctls.KVM_IOEVENTFD);
         m.put("KVM_ENABLE_CAP", KvmIoctls.KVM_ENABLE_CAP);

@@ -20,7 +20,7 @@ import java.util.Optional;
 public record KernelConfig(Optional<Path> kernel, Optional<Path> krunfw, Optional<String> cmdline, List<String> extraCmdline,
                            Optional<String> initPath, Optional<Path> initramfs, KernelFormat kernelFormat,
                            Optional<Path> firmware) {
-    /** libkrun's default prolog (shared/notes §1.7), minus init=, which the run-a-command layer adds. */
+    /** libkrun's default prolog (src/vmm/src/vmm_config/kernel_cmdline.rs), minus init=, which the run-a-command layer adds. */
     public static final String DEFAULT_PROLOG = "reboot=k panic=-1 panic_print=0 nomodule console=hvc0 rootfstype=virtiofs rw quiet no-kvmapf";
     /** The largest firmware image: [0xFFFC_0000, 4 GiB), above the TSS and identity-map pages KVM needs below it. */
     public static final long MAX_FIRMWARE = 256 << 10;

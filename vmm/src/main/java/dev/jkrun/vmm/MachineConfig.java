@@ -7,15 +7,17 @@ package dev.jkrun.vmm;
  * ({@code jkrun-vm7-db-1-vcpu0}): 1 to {@link #MAX_NAME} characters of {@code [A-Za-z0-9._-]}, so it is safe there.
  * {@code memfdBacked} puts guest RAM in one memfd instead of private anonymous memory (AVF's custom memory backing
  * file; what vhost-user backends and passt's vhost-user mode map).
+ * {@code splitIrqchip} (libkrun's {@code krun_split_irqchip}): the LAPICs stay in KVM, the IOAPIC is emulated by jkrun
+ * and there is no PIC or PIT (README.md, "Split IRQ chip").
  */
 public record MachineConfig(int vcpus, long memoryMib, boolean hyperthreading, boolean nestedVirt, java.util.Optional<String> name,
-                            boolean memfdBacked) {
+                            boolean memfdBacked, boolean splitIrqchip) {
     public static final int MAX_VCPUS = 254;
     public static final long MAX_MEMORY_MIB = 1L << 20;
     public static final int MAX_NAME = 64;
 
     public MachineConfig(int vcpus, long memoryMib, boolean hyperthreading, boolean nestedVirt) {
-        this(vcpus, memoryMib, hyperthreading, nestedVirt, java.util.Optional.empty(), false);
+        this(vcpus, memoryMib, hyperthreading, nestedVirt, java.util.Optional.empty(), false, false);
     }
 
     public MachineConfig {
@@ -41,7 +43,9 @@ public record MachineConfig(int vcpus, long memoryMib, boolean hyperthreading, b
 
     public long memoryBytes() { return memoryMib << 20; }
 
-    public MachineConfig withName(String n) { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, java.util.Optional.of(n), memfdBacked); }
+    public MachineConfig withName(String n) { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, java.util.Optional.of(n), memfdBacked, splitIrqchip); }
 
-    public MachineConfig withMemfdBacked(boolean on) { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, name, on); }
+    public MachineConfig withMemfdBacked(boolean on) { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, name, on, splitIrqchip); }
+
+    public MachineConfig withSplitIrqchip(boolean on) { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, name, memfdBacked, on); }
 }

@@ -226,8 +226,18 @@ public final class VmBuilder {
         private boolean nestedVirt;
         private String name;
         private boolean memfdBacked;
+        private boolean splitIrqchip;
 
         private MachineBuilder() {}
+
+        /**
+         * The IOAPIC emulated by jkrun instead of KVM, with no PIC or PIT (libkrun's {@code krun_split_irqchip}); the
+         * guest's timer is then its LAPIC's. See README.md, "Split IRQ chip".
+         */
+        public MachineBuilder splitIrqchip(boolean on) {
+            this.splitIrqchip = on;
+            return this;
+        }
 
         /** Guest RAM in a memfd (AVF's custom memory backing file), shared-mappable by other processes. */
         public MachineBuilder memfdBacked(boolean on) {
@@ -263,7 +273,9 @@ public final class VmBuilder {
             return this;
         }
 
-        MachineConfig build() { return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, Optional.ofNullable(name), memfdBacked); }
+        MachineConfig build() {
+            return new MachineConfig(vcpus, memoryMib, hyperthreading, nestedVirt, Optional.ofNullable(name), memfdBacked, splitIrqchip);
+        }
     }
 
     /** What to boot (msb_krun's KernelBuilder). Default: the libkrunfw kernel bundle, found or fetched. */

@@ -64,6 +64,8 @@ class VmBuilderTest {
                 .smbiosOemStrings("io.systemd.credential:x=y")
                 .build();
         assertEquals(new MachineConfig(2, 256, true, false), c.machine());
+        assertFalse(c.machine().splitIrqchip(), "KVM's whole irqchip unless asked");
+        assertTrue(VmBuilder.create().machine(m -> m.splitIrqchip(true)).build().machine().splitIrqchip());
         assertEquals(List.of("loglevel=7", "foo=bar"), c.kernel().extraCmdline());
         assertEquals(2, c.shares().size());
         assertTrue(c.root().orElseThrow().readOnly());

@@ -21,13 +21,14 @@ import java.util.TreeMap;
  * Places virtio devices on the MMIO bus by {@link MmioPlacement}: device k in the 4 KiB window at 0xD000_0000 +
  * 0x1000·k on IOAPIC pin 5 + k mod 19 (libkrun's IRQ 5 + k for the first 11), one ioeventfd per queue on the notify
  * register (datamatch = queue index). A device with a line of its own raises it through an irqfd (an edge); devices
- * sharing a line drive it as one level through {@link SharedLine} and KVM_IRQ_LINE (the MP table says which lines
+ * sharing a line drive it as one level through {@link SharedLine} and {@link IrqLines} (the MP table says which lines
  * are level-triggered: {@link #levelIrqs}). Each placement becomes a {@code virtio_mmio.device=} word for the kernel
  * command line.
  */
 final class MmioDeviceManager {
     private static final int QUEUE_NOTIFY = 0x50;
     private final Vm vm;
+    private final IrqLines lines;
     private final Bus mmio;
     private final GuestMemory memory;
     private final List<AutoCloseable> resources;
@@ -38,8 +39,9 @@ final class MmioDeviceManager {
     private int next;
 
     /** A manager for exactly {@code devices} devices (the placement of each depends on how many share its line). */
-    MmioDeviceManager(Vm vm, Bus mmio, GuestMemory memory, List<AutoCloseable> resources, int devices) {
+    MmioDeviceManager(Vm vm, IrqLines lines, Bus mmio, GuestMemory memory, List<AutoCloseable> resources, int devices) {
         this.vm = vm;
+        this.lines = lines;
         this.mmio = mmio;
         this.memory = memory;
         this.resources = resources;
@@ -64,7 +66,7 @@ final class MmioDeviceManager {
         MmioTransport transport;
         if (slot.shared()) {
             int irq = slot.irq();
-            SharedLine line = sharedLines.computeIfAbsent(irq, i -> new SharedLine(high -> vm.irqLine(i, high)));
+            SharedLine line = sharedLines.computeIfAbsent(irq, i -> new SharedLine(high -> lines.set(i, high)));
             transport = line.attach(device, memory);
         } else {
             EventFd irqfd = new EventFd();

@@ -5,7 +5,6 @@ import dev.jkrun.devices.legacy.SerialConsole;
 import dev.jkrun.devices.virtio.SharedLine;
 import dev.jkrun.devices.virtio.console.PortInput;
 import dev.jkrun.devices.virtio.console.PortOutput;
-import dev.jkrun.kvm.Vm;
 import dev.jkrun.libc.Terminal;
 import dev.jkrun.vmm.SerialConsoleConfig;
 import java.util.List;
@@ -29,12 +28,12 @@ final class SerialPorts {
     static boolean com1(List<SerialConsoleConfig> serials) { return !serials.isEmpty(); }
 
     /** Builds, registers and starts each console; each is added to {@code resources} (stopped with the VM). */
-    static void attach(List<SerialConsoleConfig> serials, Vm vm, Bus pio, List<AutoCloseable> resources) {
+    static void attach(List<SerialConsoleConfig> serials, IrqLines irqLines, Bus pio, List<AutoCloseable> resources) {
         Map<Integer, SharedLine> lines = new TreeMap<>();
         for (int i = 0; i < serials.size(); i++) {
             SerialConsoleConfig c = serials.get(i);
             int irq = IRQS[i];
-            SharedLine line = lines.computeIfAbsent(irq, n -> new SharedLine(high -> vm.irqLine(n, high)));
+            SharedLine line = lines.computeIfAbsent(irq, n -> new SharedLine(high -> irqLines.set(n, high)));
             if (c.inputFd() >= 0 && Terminal.isTerminal(c.inputFd())) {
                 resources.add(Terminal.enterRaw(c.inputFd(), false)); // as libkrun does for a serial tty
             }

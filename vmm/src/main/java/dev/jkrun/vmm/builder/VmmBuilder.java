@@ -56,7 +56,7 @@ import java.util.function.Consumer;
 
 /**
  * The one function that turns a {@link VmConfig} into a ready-to-run {@link Vmm}, in libkrun's order
- * (shared/notes §1.1): kernel, memory, VM + irqchip, payload, legacy devices, virtio devices, command line and
+ * (libkrun's src/vmm/src/builder.rs): kernel, memory, VM + irqchip, payload, legacy devices, virtio devices, command line and
  * boot structures, vCPUs. Whatever was created is released again if a later step fails.
  */
 public final class VmmBuilder {
@@ -98,8 +98,15 @@ public final class VmmBuilder {
                 vm.setUserMemoryRegion(slot, s.region().start(), s.mapping());
             }
             vm.setTssAddress(Layout.TSS_ADDRESS);
-            vm.createIrqchip();
-            vm.createPit2();
+            dev.jkrun.devices.legacy.IoApic ioapic = null;
+            if (config.machine().splitIrqchip()) {
+                ioapic = SplitIrqchip.enable(kvm, vm);
+            } else {
+                vm.createIrqchip();
+                vm.createPit2();
+            }
+            // lines jkrun drives as levels (shared virtio lines, UARTs): KVM's IOAPIC pins, or jkrun's
+            IrqLines lines = ioapic != null ? ioapic::setLevel : vm::irqLine;
             long[] initrd = {0, 0};
             if (firmware != null) {
                 memory.write(new dev.jkrun.memory.GuestAddress(FIRMWARE_END - firmware.length), firmware);
@@ -112,19 +119,22 @@ public final class VmmBuilder {
             DebugLog debugLog = new DebugLog(options.debugListener());
             Bus pio = new Bus();
             Bus mmio = new Bus();
+            if (ioapic != null) {
+                mmio.register(Layout.IOAPIC, dev.jkrun.devices.legacy.IoApic.WINDOW, ioapic);
+            }
             pio.register(0x60, 5, new I8042(control::guestReset));
             pio.register(0x70, 2, new Cmos(lowRam(layout), highRam(layout)));
             if (!SerialPorts.com1(config.serialConsoles())) {
                 pio.register(0x3F8, 8, new DebugPort(debugLog::accept)); // COM1 without a UART: early output only
             }
-            SerialPorts.attach(config.serialConsoles(), vm, pio, resources);
+            SerialPorts.attach(config.serialConsoles(), lines, pio, resources);
             if (config.testExitPort()) {
                 pio.register(TEST_EXIT_PORT, 4, testExitPort(control));
             }
 
             Consoles.Built consoles = Consoles.create(config.console(), config.consolePorts(), config.exec().isPresent(), resources);
             VirtioConsole console = consoles.device();
-            MmioDeviceManager devices = new MmioDeviceManager(vm, mmio, memory, resources, virtioDevices(config));
+            MmioDeviceManager devices = new MmioDeviceManager(vm, lines, mmio, memory, resources, virtioDevices(config));
             if (console != null) {
                 devices.attach(console);
             }
@@ -168,6 +178,9 @@ public final class VmmBuilder {
             }
             Vmm vmm = new Vmm(options.name(), control, memory, vcpus, pio, mmio, resources, debugLog);
             vmm.setDeviceThreads(devices::liveThreads);
+            if (ioapic != null) {
+                vmm.setEndOfInterrupt(ioapic::endOfInterrupt);
+            }
             if (balloon != null) {
                 vmm.setBalloon(new BalloonHandle(balloon));
             }

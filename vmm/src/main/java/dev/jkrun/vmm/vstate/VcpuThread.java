@@ -151,6 +151,8 @@ final class VcpuThread implements Runnable {
                     Arrays.fill(data, (byte) 0xFF);
                 }
                 vcpu.completeRead(data);
+            } else if (exit instanceof VcpuExit.IoapicEoi e) {
+                vmm.endOfInterrupt(e.vector());
             } else if (exit instanceof VcpuExit.Interrupted) {
                 ThreadKick.drain();
                 takeSample();

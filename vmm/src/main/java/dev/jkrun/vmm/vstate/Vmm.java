@@ -106,6 +106,13 @@ public final class Vmm {
     /** Where to learn which device threads are still alive (all devices together), asked before unmapping memory. */
     public void setDeviceThreads(Supplier<List<Thread>> s) { deviceThreads = s; }
 
+    private volatile java.util.function.IntConsumer endOfInterrupt = vector -> { };
+
+    /** Who takes the EOI exits of a split irqchip (its user-space IOAPIC); without one there are none. */
+    public void setEndOfInterrupt(java.util.function.IntConsumer c) { endOfInterrupt = c; }
+
+    void endOfInterrupt(int vector) { endOfInterrupt.accept(vector); }
+
     /** Where a kernel panic message shows up (hvc0's panic watch). */
     public void setPanicSource(Supplier<Optional<String>> s) { panicSource = s; }
 
