@@ -12,6 +12,8 @@
   *              (INFO: whether the entry's Remote IRR read 1 inside the first handler, before its EOI)
  *   masked_level   masked while the line rises: nothing; unmasked with the line still high: one interrupt (two
  *                  where the EOI reaches the IOAPIC early, as with level_eoi)
+ *   masked_in_service  the handler masks the level pin before its EOI, as Linux does when it moves an IRQ: the
+ *                  EOI still clears Remote IRR, and the unmask with the line still high delivers again
  *   masked_edge    pin 4 edge-triggered: a rising edge while masked is lost (nothing at the unmask)
  *   edge           edge-triggered: one interrupt per rising edge, none while the line stays high
  *   eoi_register   level again, the handler ends the interrupt through the IOAPIC's EOI register as well as the
@@ -48,7 +50,7 @@ static uint64_t timeout_ms;
 static int failures, checks;
 static volatile uint32_t hits[256];
 static volatile uint32_t handled, limit, remote_seen;
-static volatile int read_iir, ioapic_eoi;
+static volatile int read_iir, ioapic_eoi, mask_first;
 
 static void check(const char *name, int ok, const char *why, uint64_t v) {
     checks++;
@@ -69,6 +71,7 @@ static void uart_irq(int v) {
     hits[v]++;
     handled++;
     if (handled == 1) remote_seen = ioapic_read(REDIR(PIN)) & REMOTE_IRR;
+    if (handled == 1 && mask_first) ioapic_write(REDIR(PIN), VECTOR | LEVEL | MASKED);  /* as ioapic_ack_level */
     if (read_iir) (void)inb(COM1 + IIR);          /* acknowledges THRE: the line falls */
     if (handled >= limit) outb(COM1 + IER, 0);    /* enough: the line falls */
     if (ioapic_eoi) writel(IOAPIC_BASE + 0x40, v);
@@ -177,6 +180,24 @@ int guest_main(struct boot_params_lite *zp) {
     after = handled;
     quiesce();
     check("edge", first == 1 && after == 2, "deliveries (1, then 2)", (uint64_t)first << 32 | after);
+
+    /* masked_in_service: the handler masks the pin before its EOI (Linux's ioapic_ack_level when the IRQ moves); the
+     * EOI must still end it (Remote IRR 0), and the unmask with the line high delivers again */
+    clear_hits(); read_iir = 0; ioapic_eoi = 0; limit = 2; mask_first = 1;
+    program(VECTOR | LEVEL, lapic_id());
+    line(1);
+    wait_for(1, timeout_ms);
+    settle(30);
+    uint32_t irr = ioapic_read(REDIR(PIN)) & REMOTE_IRR, mid = handled;
+    ioapic_write(REDIR(PIN), VECTOR | LEVEL);
+    wait_for(2, timeout_ms);
+    settle(30);
+    after = handled;
+    mask_first = 0;
+    quiesce();
+    check("masked_in_service", irr == 0 && after == 2, "Remote IRR after the EOI while masked / deliveries",
+          (uint64_t)irr << 32 | after);
+    printf_lite("INFO masked_in_service: %u deliveries before the unmask\n", mid);
 
     /* eoi_register */
     clear_hits(); read_iir = 0; ioapic_eoi = 1; limit = 4;

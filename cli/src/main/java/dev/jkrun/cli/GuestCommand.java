@@ -14,7 +14,9 @@ import java.util.Optional;
 /**
  * {@code jkrun guest ELF}: runs a freestanding test guest (the device-model testing harness) through the same boot
  * path as a kernel. Its debug-port lines (0x3F8) go to stdout; the status it writes to port 0xF4 is ours.
- * The console, if the guest drives one, is this process's stdin/stdout.
+ * The console, if the guest drives one, is this process's stdin/stdout. {@code --serial} puts a 16550A UART on COM1
+ * writing to stdout (the debug port is then not at 0x3F8: the guest's lines come through the UART);
+ * {@code --split-irqchip} gives the guest jkrun's IOAPIC instead of KVM's.
  */
 final class GuestCommand {
     private GuestCommand() {}
@@ -25,6 +27,8 @@ final class GuestCommand {
         String cmdline = "";
         long timeout = 600;
         boolean console = false;
+        boolean serial = false;
+        boolean split = false;
         Args args = new Args(argv);
         for (String o = args.nextOption(); o != null; o = args.nextOption()) {
             switch (o) {
@@ -33,6 +37,8 @@ final class GuestCommand {
                 case "--cmdline" -> cmdline = args.value(o);
                 case "--timeout" -> timeout = args.intValue(o);
                 case "--console" -> console = true;
+                case "--serial" -> serial = true;
+                case "--split-irqchip" -> split = true;
                 case "--log-level" -> Logging.setLevel(args.value(o));
                 default -> throw new Main.UsageException("unknown option " + o + " for guest");
             }
@@ -44,8 +50,12 @@ final class GuestCommand {
         if (!Files.isRegularFile(elf)) {
             throw new Main.UsageException("guest: " + elf + " does not exist");
         }
-        VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false), KernelConfig.elf(elf, cmdline),
-                console ? new ConsoleConfig.Stdio() : new ConsoleConfig.None(), true);
+        VmConfig config = new VmConfig(new MachineConfig(cpus, memory, false, false).withSplitIrqchip(split),
+                KernelConfig.elf(elf, cmdline), console ? new ConsoleConfig.Stdio() : new ConsoleConfig.None(), true);
+        if (serial) {
+            out.flush();
+            config = config.withDevice(new dev.jkrun.vmm.SerialConsoleConfig(-1, 1));
+        }
         try (VirtualMachine vm = VirtualMachine.create(config, err, out::println)) {
             Optional<StopReason> r = Stops.runFor(vm, timeout, err);
             if (r.isEmpty()) {

@@ -104,11 +104,11 @@ public final class Vm implements AutoCloseable {
     }
 
     /**
-     * KVM_SIGNAL_MSI: delivers one MSI now. Returns whether a LAPIC accepted it. KVM answers 0 when the interrupt
-     * was coalesced and -1 (read as EPERM) when no vCPU matched the destination, which the guest chose: both are
-     * false here, not errors.
+     * KVM_SIGNAL_MSI: delivers one MSI now. Returns KVM's answer: how many LAPICs took it (positive), 0 when LAPICs
+     * matched but none accepted it (software-disabled, or coalesced), -1 when no vCPU matched the destination (the
+     * ioctl's -1, read as EPERM). All three are the guest's doing, not errors.
      */
-    public boolean signalMsi(long address, int data) {
+    public int signalMsi(long address, int data) {
         Pointer p = Ioctl.allocate(MSI_SIZE);
         p.putInt(MSI_ADDRESS_LO, (int) address);
         p.putInt(MSI_ADDRESS_HI, (int) (address >>> 32));
@@ -116,10 +116,10 @@ public final class Vm implements AutoCloseable {
         while (true) {
             int rc = Ioctl.callRaw(fd, KvmIoctls.KVM_SIGNAL_MSI, p.address());
             if (rc >= 0) {
-                return rc > 0;
+                return rc;
             }
             if (rc == -dev.jkrun.libc.Errno.EPERM) {
-                return false;
+                return -1;
             }
             if (rc != -dev.jkrun.libc.Errno.EINTR) {
                 throw new dev.jkrun.libc.NativeCallException("KVM_SIGNAL_MSI", -rc);

@@ -4,17 +4,20 @@ import dev.jkrun.devices.bus.BusDevice;
 import java.util.Arrays;
 
 /**
- * An I/O APIC emulated in the VMM, for KVM's split irqchip (LAPICs in the kernel, no PIC or PIT): the register model
- * of KVM's own (virt/kvm/ioapic.c; Intel 82093AA datasheet, version 0x20 with the EOI register at 0x40), 24 pins.
+ * An I/O APIC emulated in the VMM, for KVM's split irqchip (LAPICs in the kernel, no PIC or PIT), 24 pins: the
+ * redirection-table semantics of KVM's in-kernel IOAPIC (arch/x86/kvm/ioapic.c) with QEMU's version 0x20 and its EOI
+ * register at 0x40 (hw/intc/ioapic.c; Intel 82093AA datasheet).
  *
- * <p>Every pin reaches the LAPICs as an MSI: the {@link Sink} keeps one route per pin (GSI n = pin n), which the
- * hypervisor uses when a device signals the pin's irqfd (an edge). A masked pin's route is <em>parked</em>: the same
- * vector and trigger mode with logical destination 0, which no LAPIC matches, so a masked pin delivers nothing while
- * a level vector still in service keeps its EOI reported (KVM asks user space for the EOIs of vectors that a
- * level-triggered route names or that are pending). Lines driven by the VMM ({@link #setLevel}, e.g. a level shared
- * by several devices) are delivered here: a level-triggered pin sets its Remote IRR and is not delivered again until
- * the EOI for its vector ({@link #endOfInterrupt}, from the vCPU's EOI exit or the EOI register); a line still high
- * at that EOI is delivered again.
+ * <p>Every pin reaches the LAPICs as an MSI: the {@link Sink} keeps one route per pin (GSI n = pin n). KVM uses a
+ * route when a device signals the pin's irqfd, and asks user space for the EOIs of the vectors that level-triggered
+ * routes name (kvm_scan_ioapic_routes). A masked pin's route is <em>parked</em>: the same vector and trigger mode with
+ * logical destination 0, which no LAPIC matches, so an irqfd on it delivers nothing. A masked level-triggered pin
+ * that only the VMM drives ({@link #setLevel}: a level shared by several devices, a UART; not {@link #carriesIrqfd})
+ * keeps its message instead, since nothing signals its GSI: the mask is applied here, and the EOI of its vector in
+ * service stays reported. The VMM's lines are delivered here: a
+ * level-triggered pin sets its Remote IRR and is not delivered again until the EOI for its vector
+ * ({@link #endOfInterrupt}, from the vCPU's EOI exit or the EOI register); a line still high at that EOI is
+ * delivered again.
  *
  * <p>Everything about an entry is the guest's to choose; what it chooses can only misdirect its own interrupts.
  * ExtINT and the reserved delivery modes deliver nothing (there is no PIC), as does a masked pin. Polarity is
@@ -50,14 +53,18 @@ public final class IoApic implements BusDevice {
         /** Replaces the routes of all pins; {@code routes[pin]} is what a signal on GSI {@code pin} delivers. */
         void routes(Msi[] routes);
 
-        /** Delivers one interrupt now. */
-        void deliver(Msi msi);
+        /**
+         * Delivers one interrupt now; returns whether it counts as delivered for Remote IRR, as KVM's own IOAPIC
+         * counts it: true unless LAPICs matched the destination and none accepted it (a software-disabled LAPIC).
+         */
+        boolean deliver(Msi msi);
     }
 
     private final Sink sink;
     private final long[] table = new long[PINS];
     private final boolean[] line = new boolean[PINS];
     private final Msi[] routes = new Msi[PINS];
+    private final boolean[] irqfd = new boolean[PINS];
     private int select;
     private int id;
     private long delivered;
@@ -68,7 +75,7 @@ public final class IoApic implements BusDevice {
         Arrays.fill(table, MASKED);
         synchronized (this) {
             for (int pin = 0; pin < PINS; pin++) {
-                routes[pin] = route(table[pin]);
+                routes[pin] = route(table[pin], false);
             }
             sink.routes(routes.clone());
         }
@@ -144,13 +151,30 @@ public final class IoApic implements BusDevice {
             entry &= ~REMOTE_IRR; // an edge-triggered pin has no interrupt in service (as KVM's IOAPIC)
         }
         table[pin] = entry;
-        Msi r = route(entry);
-        if (!r.equals(routes[pin])) {
-            routes[pin] = r;
-            sink.routes(routes.clone());
-        }
+        updateRoute(pin);
         if ((entry & LEVEL) != 0 && line[pin]) {
             service(pin); // a level line already up is delivered once its pin is unmasked
+        }
+    }
+
+    private void updateRoute(int pin) {
+        Msi r = route(table[pin], irqfd[pin]);
+        if (!r.equals(routes[pin])) {
+            Msi[] next = routes.clone();
+            next[pin] = r;
+            sink.routes(next.clone());
+            routes[pin] = r;
+        }
+    }
+
+    /**
+     * Says that the hypervisor delivers on pin {@code pin} by itself (a device's irqfd on its GSI), so the pin's
+     * route must be parked while it is masked. Set up before the guest runs.
+     */
+    public synchronized void carriesIrqfd(int pin) {
+        if (pin >= 0 && pin < PINS && !irqfd[pin]) {
+            irqfd[pin] = true;
+            updateRoute(pin);
         }
     }
 
@@ -191,18 +215,20 @@ public final class IoApic implements BusDevice {
         if ((e & MASKED) != 0 || !delivers(e)) {
             return;
         }
-        if ((e & LEVEL) != 0) {
-            if ((e & REMOTE_IRR) != 0) {
-                return; // still in service: the EOI delivers again
-            }
-            table[pin] = e | REMOTE_IRR;
+        if ((e & LEVEL) != 0 && (e & REMOTE_IRR) != 0) {
+            return; // still in service: the EOI delivers again
         }
         delivered++;
-        sink.deliver(message(e));
+        if (sink.deliver(message(e)) && (e & LEVEL) != 0) {
+            table[pin] = e | REMOTE_IRR; // not when no LAPIC took it: the next entry write or EOI tries again
+        }
     }
 
-    /** Interrupts delivered by this IOAPIC itself (not counting the hypervisor's irqfd deliveries). */
+    /** Interrupts this IOAPIC delivered itself (not counting the hypervisor's irqfd deliveries). */
     public synchronized long delivered() { return delivered; }
+
+    /** The route the hypervisor holds for {@code pin}. */
+    synchronized Msi routeOf(int pin) { return routes[pin]; }
 
     /** The redirection table entry of {@code pin}, as the guest would read it. */
     public synchronized long entry(int pin) { return table[pin]; }
@@ -220,9 +246,15 @@ public final class IoApic implements BusDevice {
         return new Msi(address, data);
     }
 
-    /** What a signal on the pin's GSI does: the entry's message, or for a masked or undeliverable pin, nothing. */
-    static Msi route(long entry) {
-        if ((entry & MASKED) == 0 && delivers(entry)) {
+    /**
+     * The route of a pin with {@code entry}: its message, or parked (nothing delivered) when it cannot deliver or is
+     * masked, except a masked level-triggered pin that only the VMM drives: its message stays, so that KVM keeps
+     * reporting the EOI of its vector in service whatever the kernel's version (before 6.2 the route scan did not
+     * look at vectors still pending), and nothing signals its GSI.
+     */
+    static Msi route(long entry, boolean irqfd) {
+        boolean masked = (entry & MASKED) != 0;
+        if (delivers(entry) && (!masked || (!irqfd && (entry & LEVEL) != 0))) {
             return message(entry);
         }
         // parked: logical destination 0 matches no LAPIC; the vector and trigger mode keep a level EOI reported

@@ -16,6 +16,8 @@ class IoApicTest {
         Msi[] routes;
         int routeUpdates;
         final List<Msi> delivered = new ArrayList<>();
+        /** What {@link #deliver} answers: false as for a software-disabled LAPIC. */
+        boolean accept = true;
 
         @Override
         public void routes(Msi[] r) {
@@ -25,7 +27,10 @@ class IoApicTest {
         }
 
         @Override
-        public void deliver(Msi msi) { delivered.add(msi); }
+        public boolean deliver(Msi msi) {
+            delivered.add(msi);
+            return accept;
+        }
     }
 
     final FakeSink sink = new FakeSink();
@@ -84,6 +89,13 @@ class IoApicTest {
         assertEquals(0xFEE0_3004L, sink.routes[9].address());
         assertEquals(0x41 | 1 << 15 | 1 << 8, sink.routes[9].data());
         assertTrue(sink.routes[9].level());
+    }
+
+    @Test
+    void theResetRoutesAreParked() {
+        for (int pin = 0; pin < PINS; pin++) {
+            assertEquals(new Msi(MSI_BASE | 4, 0), sink.routes[pin]);
+        }
     }
 
     @Test
@@ -159,13 +171,66 @@ class IoApicTest {
     }
 
     @Test
-    void maskingParksTheRouteButKeepsVectorAndTrigger() {
+    void maskingAnIrqfdPinParksItsRouteButKeepsVectorAndTrigger() {
+        ioapic.carriesIrqfd(10);
         program(10, 0x90 | (int) LEVEL, 3);
+        assertEquals(0xFEE0_3000L, sink.routes[10].address());
         program(10, 0x90 | (int) LEVEL | (int) MASKED, 3);
         Msi r = sink.routes[10];
-        assertEquals(MSI_BASE | 4, r.address());
+        assertEquals(MSI_BASE | 4, r.address(), "logical destination 0: the irqfd delivers nothing");
         assertEquals(0x90, r.vector());
-        assertTrue(r.level(), "a masked level vector in service still has its EOI reported");
+        assertTrue(r.level(), "a masked level vector in service still has its EOI reported (Linux 6.2+)");
+        program(10, 0x90 | (int) MASKED, 3);
+        assertEquals(MSI_BASE | 4, sink.routes[10].address(), "masked edge: parked");
+    }
+
+    @Test
+    void aMaskedLevelPinOfTheVmmsOwnKeepsItsRoute() {
+        program(10, 0x90 | (int) LEVEL | (int) MASKED, 3);
+        assertEquals(new Msi(0xFEE0_3000L, 0x90 | 1 << 15), sink.routes[10], "nothing signals it; its EOIs stay reported");
+        ioapic.setLevel(10, true);
+        assertEquals(0, sink.delivered.size(), "the mask is applied here");
+        program(10, 0x90 | (int) MASKED, 3);
+        assertEquals(MSI_BASE | 4, sink.routes[10].address(), "masked edge: parked");
+    }
+
+    @Test
+    void carriesIrqfdParksAMaskedLevelRouteAtOnce() {
+        program(11, 0x91 | (int) LEVEL | (int) MASKED, 3);
+        int n = sink.routeUpdates;
+        ioapic.carriesIrqfd(11);
+        assertEquals(n + 1, sink.routeUpdates);
+        assertEquals(MSI_BASE | 4, sink.routes[11].address());
+        ioapic.carriesIrqfd(11);
+        ioapic.carriesIrqfd(-1);
+        ioapic.carriesIrqfd(PINS);
+        assertEquals(n + 1, sink.routeUpdates);
+    }
+
+    @Test
+    void maskedWhileInServiceThenEoiThenUnmaskDeliversAgain() {
+        program(5, 0x50 | (int) LEVEL, 0);
+        ioapic.setLevel(5, true);
+        program(5, 0x50 | (int) LEVEL | (int) MASKED, 0); // Linux's ioapic_ack_level when the IRQ moves
+        assertEquals(0xFEE0_0000L, sink.routes[5].address(), "still routed: KVM reports the EOI");
+        ioapic.endOfInterrupt(0x50);
+        assertEquals(0, ioapic.entry(5) & REMOTE_IRR);
+        assertEquals(1, sink.delivered.size(), "masked: not delivered at the EOI");
+        program(5, 0x50 | (int) LEVEL, 0);
+        assertEquals(2, sink.delivered.size(), "unmasked with the line high");
+    }
+
+    @Test
+    void anInterruptNoLapicTookLeavesRemoteIrrClear() {
+        program(5, 0x50 | (int) LEVEL, 0);
+        sink.accept = false;
+        ioapic.setLevel(5, true);
+        assertEquals(1, sink.delivered.size());
+        assertEquals(0, ioapic.entry(5) & REMOTE_IRR, "as KVM's IOAPIC: not in service");
+        sink.accept = true;
+        program(5, 0x50 | (int) LEVEL, 0); // the guest enables its LAPIC and rewrites the entry
+        assertEquals(2, sink.delivered.size());
+        assertTrue((ioapic.entry(5) & REMOTE_IRR) != 0);
     }
 
     @Test

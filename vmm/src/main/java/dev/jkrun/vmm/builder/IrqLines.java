@@ -1,10 +1,28 @@
 package dev.jkrun.vmm.builder;
 
+import dev.jkrun.devices.legacy.IoApic;
+import dev.jkrun.kvm.Vm;
+
 /**
- * IOAPIC input lines that jkrun drives as levels: KVM_IRQ_LINE on the in-kernel IOAPIC, or jkrun's own IOAPIC under
- * a split irqchip.
+ * The IOAPIC input lines of a VM: the levels jkrun drives itself, and which pins KVM drives from irqfds. KVM_IRQ_LINE
+ * on the in-kernel IOAPIC, or jkrun's own IOAPIC under a split irqchip.
  */
-@FunctionalInterface
 interface IrqLines {
+    /** Drives {@code gsi} to a level. */
     void set(int gsi, boolean high);
+
+    /** Called before an irqfd is registered on {@code gsi}. */
+    default void irqfdOn(int gsi) { }
+
+    static IrqLines inKernel(Vm vm) { return vm::irqLine; }
+
+    static IrqLines of(IoApic ioapic) {
+        return new IrqLines() {
+            @Override
+            public void set(int gsi, boolean high) { ioapic.setLevel(gsi, high); }
+
+            @Override
+            public void irqfdOn(int gsi) { ioapic.carriesIrqfd(gsi); }
+        };
+    }
 }

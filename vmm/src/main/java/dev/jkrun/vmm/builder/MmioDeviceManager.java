@@ -71,6 +71,7 @@ final class MmioDeviceManager {
         } else {
             EventFd irqfd = new EventFd();
             resources.add(irqfd);
+            lines.irqfdOn(slot.irq());
             vm.registerIrqfd(irqfd, slot.irq());
             transport = new MmioTransport(device, memory, irqfd::signal);
         }

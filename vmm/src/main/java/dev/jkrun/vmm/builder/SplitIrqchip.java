@@ -33,7 +33,9 @@ final class SplitIrqchip {
             }
 
             @Override
-            public void deliver(IoApic.Msi msi) { vm.signalMsi(msi.address(), msi.data()); }
+            public boolean deliver(IoApic.Msi msi) {
+                return vm.signalMsi(msi.address(), msi.data()) != 0; // 0: LAPICs matched, none took it
+            }
         });
     }
 }

@@ -106,7 +106,7 @@ public final class VmmBuilder {
                 vm.createPit2();
             }
             // lines jkrun drives as levels (shared virtio lines, UARTs): KVM's IOAPIC pins, or jkrun's
-            IrqLines lines = ioapic != null ? ioapic::setLevel : vm::irqLine;
+            IrqLines lines = ioapic != null ? IrqLines.of(ioapic) : IrqLines.inKernel(vm);
             long[] initrd = {0, 0};
             if (firmware != null) {
                 memory.write(new dev.jkrun.memory.GuestAddress(FIRMWARE_END - firmware.length), firmware);
