@@ -131,6 +131,19 @@ public final class Cpuid {
         }
     }
 
+    /**
+     * The same table with leaf 1 ECX bit 24 (TSC-deadline timer mode) set on any vendor: KVM's in-kernel LAPIC
+     * emulates it everywhere (KVM_CAP_TSC_DEADLINE_TIMER), and a guest without a PIT needs it, since Linux otherwise
+     * verifies its LAPIC timer against PIT ticks (apic_needs_pit) and disables it when none come.
+     */
+    public static List<CpuidEntry> withTscDeadline(List<CpuidEntry> table) {
+        List<CpuidEntry> out = new ArrayList<>(table.size());
+        for (CpuidEntry e : table) {
+            out.add(e.function() == 0x1 ? e.withEcx(bit(e.ecx(), 24, true)) : e);
+        }
+        return out;
+    }
+
     /** Smallest power of two ≥ n; 255 (the field's maximum) above 128. */
     static int maxCpusPerPackage(int n) {
         int p = Integer.highestOneBit(n);

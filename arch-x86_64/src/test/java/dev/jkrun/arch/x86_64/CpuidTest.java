@@ -126,6 +126,19 @@ class CpuidTest {
     }
 
     @Test
+    void tscDeadlineOnEveryVendorWhenAsked() {
+        assertEquals(0, leaf(Cpuid.forVcpu(amdHost(), 0, 1, false), 1, 0).ecx() & 1 << 24, "libkrun's AMD table: none");
+        assertEquals(1 << 24, leaf(Cpuid.forVcpu(intelHost(), 0, 1, false), 1, 0).ecx() & 1 << 24);
+        for (List<CpuidEntry> host : List.of(intelHost(), amdHost())) {
+            List<CpuidEntry> t = Cpuid.forVcpu(host, 0, 2, false);
+            List<CpuidEntry> d = Cpuid.withTscDeadline(t);
+            assertEquals(1 << 24, leaf(d, 1, 0).ecx() & 1 << 24);
+            assertEquals(leaf(t, 1, 0).ecx() | 1 << 24, leaf(d, 1, 0).ecx(), "nothing else changes");
+            assertEquals(t.size(), d.size());
+        }
+    }
+
+    @Test
     void nestedKeepsVmxAndSvm() {
         assertEquals(1 << 5, leaf(Cpuid.forVcpu(intelHost(), 0, 1, true), 1, 0).ecx() & 1 << 5);
         List<CpuidEntry> amd = Cpuid.forVcpu(amdHost(), 0, 1, true);

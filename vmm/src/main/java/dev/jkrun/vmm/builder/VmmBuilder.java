@@ -171,7 +171,7 @@ public final class VmmBuilder {
                 resources.add(vcpu);
                 vcpus.add(vcpu);
                 if (firmware != null) { // libkrun: CPUID only; the rest stays KVM's reset state (CS:IP F000:FFF0)
-                    vcpu.setCpuid(Cpuid.forVcpu(supported, id, n, config.machine().nestedVirt(), config.machine().hyperthreading()));
+                    vcpu.setCpuid(cpuid(supported, id, n, config.machine()));
                 } else {
                     configureVcpu(vcpu, supported, id, n, config.machine(), payload.entry());
                 }
@@ -324,8 +324,14 @@ public final class VmmBuilder {
     }
 
     /** libkrun §1.8: CPUID, MSRs, registers, FPU, long-mode sregs, LAPIC LINT0/1 — for every vCPU. */
+    /** A vCPU's CPUID; with the split irqchip (no PIT) the TSC-deadline timer on every vendor, not only Intel. */
+    private static List<CpuidEntry> cpuid(List<CpuidEntry> supported, int id, int n, MachineConfig machine) {
+        List<CpuidEntry> t = Cpuid.forVcpu(supported, id, n, machine.nestedVirt(), machine.hyperthreading());
+        return machine.splitIrqchip() ? Cpuid.withTscDeadline(t) : t;
+    }
+
     private static void configureVcpu(Vcpu vcpu, List<CpuidEntry> supported, int id, int n, MachineConfig machine, long entry) {
-        vcpu.setCpuid(Cpuid.forVcpu(supported, id, n, machine.nestedVirt(), machine.hyperthreading()));
+        vcpu.setCpuid(cpuid(supported, id, n, machine));
         vcpu.setMsrs(BootCpu.msrs());
         vcpu.setRegs(BootCpu.regs(entry));
         vcpu.setFpu(BootCpu.fpu());
