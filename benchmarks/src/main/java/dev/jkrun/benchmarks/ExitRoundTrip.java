@@ -22,7 +22,8 @@ import java.util.Map;
  * <p>Arguments ({@code key=value}): {@code n1} (2000), {@code n2} (52000), {@code reps} (5), {@code warmup} (2),
  * {@code mem} (MiB, 64), {@code memory} (guest-memory accessors for the Java side, comma list of {@code unsafe},
  * {@code ffm}; default the preferred one): with several, each takes its turn in every rep, in rotating order, so they
- * share the noise too. Prints the table; asserts nothing.
+ * share the noise too. Then, in three more runs of each size that are not timed, the vCPU thread's heap allocation
+ * per exit ({@link ThreadAllocation}, the same slope over allocated bytes). Prints the table; asserts nothing.
  */
 public final class ExitRoundTrip {
     private ExitRoundTrip() {}
@@ -44,6 +45,10 @@ public final class ExitRoundTrip {
         }
         PrintStream out = System.out;
         Path elf = TestGuests.path("pio_loop");
+        if (o.integer("profile", 0) != 0) {
+            profile(out, elf, n2, reps, warmup, mem);
+            return;
+        }
         Path cvmm = Bench.cvmm();
 
         out.printf("== ExitRoundTrip: port-I/O exit round trip, pio_loop n=%d vs n=%d, %d runs each, 1 vCPU, %d MiB, Java guest memory: %s%n",
@@ -55,12 +60,15 @@ public final class ExitRoundTrip {
             }
         }
         Map<String, List<Double>> t1 = new LinkedHashMap<>(), t2 = new LinkedHashMap<>(), tsc = new LinkedHashMap<>();
+        Map<String, List<Double>> a1 = new LinkedHashMap<>(), a2 = new LinkedHashMap<>();
         List<String> who = new ArrayList<>(impls);
         who.add("c");
         for (String w : who) {
             t1.put(w, new ArrayList<>());
             t2.put(w, new ArrayList<>());
             tsc.put(w, new ArrayList<>());
+            a1.put(w, new ArrayList<>());
+            a2.put(w, new ArrayList<>());
         }
         for (int r = 0; r < reps; r++) {
             for (int n : new int[] {n1, n2}) {
@@ -84,6 +92,18 @@ public final class ExitRoundTrip {
                     (n == n1 ? t1 : t2).get(w).add(micros);
                     if (n == n2) {
                         tsc.get(w).add((double) tscPer);
+                    }
+                }
+            }
+        }
+        // the vCPU thread's allocation, in runs of their own (the poller would disturb the timed ones)
+        for (String impl : impls) {
+            System.setProperty(GuestMemoryImpl.PROPERTY, impl);
+            for (int r = 0; r < 3; r++) {
+                for (int n : new int[] {n1, n2}) {
+                    try (ThreadAllocation alloc = new ThreadAllocation("-vcpu0")) {
+                        Bench.runJava(elf, "jkrun.test.n=" + n, mem);
+                        (n == n1 ? a1 : a2).get(impl).add((double) alloc.bytes());
                     }
                 }
             }
@@ -116,6 +136,13 @@ public final class ExitRoundTrip {
         }
         Bench.line(out, "us/exit range (min..max slope)", range.toArray(new String[0]));
         row(out, "guest-side TSC cycles/exit (median, n=" + n2 + ")", impls, w -> Bench.median(tsc.get(w)));
+        for (String impl : impls) {
+            // the vCPU thread's heap allocation per exit: the slope of its allocated bytes over the two exit counts
+            double bytes = (Bench.median(a2.get(impl)) - Bench.median(a1.get(impl))) / dn;
+            out.printf("  Java %s: vCPU thread heap bytes/exit %s (n=%d: %s, n=%d: %s bytes, medians)%n", impl,
+                    Bench.fmt(bytes), n1, Bench.fmt(Bench.median(a1.get(impl))), n2, Bench.fmt(Bench.median(a2.get(impl))));
+            out.printf("RESULT exit_allocation memory=%s bytes_per_exit=%.2f%n", impl, bytes);
+        }
         if (impls.contains("unsafe") && impls.contains("ffm")) {
             out.printf("  ffm/unsafe us/exit: %s%n", Bench.fmt(per.get("ffm") / per.get("unsafe")));
         }
@@ -123,6 +150,40 @@ public final class ExitRoundTrip {
             out.printf("RESULT exit_round_trip memory=%s java_us_per_exit=%.3f c_us_per_exit=%.3f ratio_java_over_c=%.2f%n",
                     impl, per.get(impl), cPer, per.get(impl) / cPer);
         }
+        out.flush();
+        System.exit(0);
+    }
+
+    /**
+     * {@code profile=1} (with {@code -Djkrun.exitProfile=true}): the n2 guest {@code reps} times after warm-up, and
+     * where the vCPU loop's time per exit went ({@link ExitProfile}).
+     */
+    private static void profile(PrintStream out, Path elf, int n, int reps, int warmup, int mem) throws Exception {
+        if (!dev.jkrun.kvm.Vcpu.PROFILE) {
+            throw new IllegalArgumentException("profile=1 needs -Djkrun.exitProfile=true");
+        }
+        for (int i = 0; i < warmup; i++) {
+            Bench.runJava(elf, "jkrun.test.n=" + n, mem);
+        }
+        dev.jkrun.vmm.vstate.ExitProfile.reset();
+        for (int i = 0; i < reps; i++) {
+            Bench.runJava(elf, "jkrun.test.n=" + n, mem);
+        }
+        long[] p = dev.jkrun.vmm.vstate.ExitProfile.snapshot();
+        double exits = Math.max(1, p[0]);
+        double ioctl = p[1] / exits / 1e3, decode = p[2] / exits, dispatch = p[3] / exits;
+        out.printf("== ExitRoundTrip profile: %d port/MMIO exits of pio_loop n=%d x %d runs (-Djkrun.exitProfile)%n",
+                p[0], n, reps);
+        out.printf("  KVM_RUN (JNR call + kernel + guest to its next exit)  %s us/exit%n", Bench.fmt(ioctl));
+        out.printf("  decode (kvm_run fields)                                %s ns/exit%n", Bench.fmt(decode));
+        out.printf("  dispatch (bus lookup, device, reply)                   %s ns/exit%n", Bench.fmt(dispatch));
+        long c0 = System.nanoTime(), sink = 0;
+        for (int i = 0; i < 1_000_000; i++) {
+            sink += System.nanoTime();
+        }
+        double clock = (System.nanoTime() - c0) / 1e6;
+        out.printf("  (decode and dispatch each include one clock read: %s ns here%s)%n", Bench.fmt(clock), sink == 0 ? "" : "");
+        out.printf("RESULT exit_profile ioctl_us=%.3f decode_ns=%.1f dispatch_ns=%.1f%n", ioctl, decode, dispatch);
         out.flush();
         System.exit(0);
     }

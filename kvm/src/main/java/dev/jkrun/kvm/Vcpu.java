@@ -34,10 +34,8 @@ public final class Vcpu implements AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     // Reused ioctl argument buffers, allocated on first use.
     private Pointer regsBuf, sregsBuf, fpuBuf, lapicBuf, smallBuf;
-    // The read the last exit asked for: where in kvm_run its data goes, and how many bytes.
+    // Whether the last exit asked for a read (its data goes to dataOffset, dataLength bytes).
     private int pending = PENDING_NONE;
-    private long pendingOffset;
-    private int pendingLength;
 
     Vcpu(int id, FileDescriptor fd, int runSize) {
         this.id = id;
@@ -188,13 +186,32 @@ public final class Vcpu implements AutoCloseable {
 
     // ---- running ----------------------------------------------------------------------------------------
 
+    /** What {@link #enter()} returns: the exits the vCPU loop handles in place, and everything else. */
+    public static final int EXIT_OTHER = 0, EXIT_IO_OUT = 1, EXIT_IO_IN = 2, EXIT_MMIO_WRITE = 3, EXIT_MMIO_READ = 4,
+            EXIT_INTERRUPTED = 5;
+
     /**
-     * One KVM_RUN. EINTR (a kick, or immediate_exit) is {@link VcpuExit.Interrupted} and clears immediate_exit;
-     * EAGAIN is retried; any other errno is a {@link NativeCallException} naming KVM_RUN. A pending IN/MMIO read
-     * must have been answered with {@link #completeRead} before this call: KVM finishes the instruction from the
-     * data left in kvm_run.
+     * {@code -Djkrun.exitProfile=true}: {@link #enter()} notes when KVM_RUN returned ({@link #ioctlReturnedNanos}),
+     * so that a benchmark can split an exit's cost. Off, the check compiles away.
      */
-    public VcpuExit run() {
+    public static final boolean PROFILE = Boolean.getBoolean("jkrun.exitProfile");
+    private long ioctlReturned;
+
+    // The last exit, as enter() decoded it.
+    private int kind;
+    private int ioPort, ioSize, ioCount;
+    private long dataOffset;
+    private int dataLength;
+    private long mmioAddress;
+
+    /**
+     * One KVM_RUN, allocation-free: returns which {@code EXIT_*} it was. A port or MMIO exit is then read in place
+     * ({@link #ioPort}, {@link #ioSize}, {@link #ioCount}, {@link #mmioAddress}, {@link #dataLength},
+     * {@link #exitData}) and a read answered with {@link #completeRead(int, byte[])}; {@link #lastExit} decodes any
+     * exit as a {@link VcpuExit}. EINTR (a kick, or immediate_exit) is {@link #EXIT_INTERRUPTED} and clears
+     * immediate_exit; EAGAIN is retried; any other errno is a {@link NativeCallException} naming KVM_RUN.
+     */
+    public int enter() {
         while (true) {
             int rc = Ioctl.callRaw(fd, KvmIoctls.KVM_RUN, 0);
             if (rc >= 0) {
@@ -204,54 +221,130 @@ public final class Vcpu implements AutoCloseable {
                 // An interrupted KVM_RUN may not have consumed a pending read yet (immediate_exit is checked
                 // first), so the pending data stays where it is and may still be rewritten.
                 run.putByte(IMMEDIATE_EXIT, (byte) 0);
-                return INTERRUPTED;
+                return kind = EXIT_INTERRUPTED;
             }
             if (rc != -Errno.EAGAIN) {
                 throw new NativeCallException("KVM_RUN", -rc);
             }
         }
+        if (PROFILE) {
+            ioctlReturned = System.nanoTime();
+        }
         pending = PENDING_NONE;
-        int reason = run.getInt(EXIT_REASON);
-        switch (reason) {
+        switch (run.getInt(EXIT_REASON)) {
             case KVM_EXIT_IO: {
-                int size = run.getByte(IO_SIZE) & 0xFF;
-                int port = run.getShort(IO_PORT) & 0xFFFF;
-                int count = run.getInt(IO_COUNT);
+                ioSize = run.getByte(IO_SIZE) & 0xFF;
+                ioPort = run.getShort(IO_PORT) & 0xFFFF;
+                ioCount = run.getInt(IO_COUNT);
                 long offset = run.getLong(IO_DATA_OFFSET);
-                long length = (long) size * count;
-                if (offset < 0 || length < 0 || offset + length > runSize) {
+                long length = (long) ioSize * (ioCount & 0xFFFF_FFFFL);
+                if (offset < 0 || offset + length > runSize) {
                     throw new KvmException("KVM_EXIT_IO data outside kvm_run: offset " + offset + ", " + length
                             + " bytes, kvm_run is " + runSize);
                 }
+                dataOffset = offset;
+                dataLength = (int) length;
                 if (run.getByte(IO_DIRECTION) == KVM_EXIT_IO_OUT) {
-                    byte[] data = new byte[(int) length];
-                    run.get(offset, data, 0, data.length);
-                    return new VcpuExit.IoOut(port, size, count, data);
+                    return kind = EXIT_IO_OUT;
                 }
                 pending = PENDING_READ;
-                pendingOffset = offset;
-                pendingLength = (int) length;
-                return new VcpuExit.IoIn(port, size, count);
+                return kind = EXIT_IO_IN;
             }
             case KVM_EXIT_MMIO: {
-                long address = run.getLong(MMIO_PHYS_ADDR);
-                int len = Math.max(0, Math.min(run.getInt(MMIO_LEN), MMIO_DATA_MAX));
+                mmioAddress = run.getLong(MMIO_PHYS_ADDR);
+                dataOffset = MMIO_DATA;
+                dataLength = Math.max(0, Math.min(run.getInt(MMIO_LEN), MMIO_DATA_MAX));
                 if (run.getByte(MMIO_IS_WRITE) != 0) {
-                    byte[] data = new byte[len];
-                    run.get(MMIO_DATA, data, 0, len);
-                    return new VcpuExit.MmioWrite(address, data);
+                    return kind = EXIT_MMIO_WRITE;
                 }
                 pending = PENDING_READ;
-                pendingOffset = MMIO_DATA;
-                pendingLength = len;
-                return new VcpuExit.MmioRead(address, len);
+                return kind = EXIT_MMIO_READ;
             }
+            case KVM_EXIT_INTR:
+                return kind = EXIT_INTERRUPTED;
+            default:
+                return kind = EXIT_OTHER;
+        }
+    }
+
+    /** With {@link #PROFILE}: System.nanoTime() when the last KVM_RUN returned (before its exit was decoded). */
+    public long ioctlReturnedNanos() { return ioctlReturned; }
+
+    /** The last port exit's port. */
+    public int ioPort() { return ioPort; }
+
+    /** The last port exit's access width (1, 2 or 4). */
+    public int ioSize() { return ioSize; }
+
+    /** The last port exit's element count (more than 1 for a rep ins/outs). */
+    public int ioCount() { return ioCount; }
+
+    /** The last MMIO exit's guest-physical address. */
+    public long mmioAddress() { return mmioAddress; }
+
+    /** The last port or MMIO exit's data length: size × count, or the MMIO access's 0..8 bytes. */
+    public int dataLength() { return dataLength; }
+
+    /**
+     * Copies {@code dst.length} bytes of the last OUT or MMIO write's data, from byte {@code from} of it, into
+     * {@code dst}. Throws if that runs past the data.
+     */
+    public void exitData(int from, byte[] dst) {
+        if (from < 0 || from > dataLength - dst.length || (kind != EXIT_IO_OUT && kind != EXIT_MMIO_WRITE)) {
+            throw new IllegalStateException("vCPU " + id + ": no " + dst.length + " bytes at " + from + " of the last exit's data");
+        }
+        long at = dataOffset + from;
+        for (int i = 0; i < dst.length; i++) { // at most 8 bytes but for a rep outs: byte reads beat a native copy
+            dst[i] = run.getByte(at + i);
+        }
+    }
+
+    /**
+     * Answers part of the pending IN or MMIO read: {@code src} into the data at byte {@code at} (for a rep ins,
+     * element i is at i × size). Throws without a pending read or past its data.
+     */
+    public void completeRead(int at, byte[] src) {
+        ensureOpen();
+        if (pending != PENDING_READ) {
+            throw new IllegalStateException("vCPU " + id + ": completeRead without a pending IoIn or MmioRead exit");
+        }
+        if (at < 0 || at > dataLength - src.length) {
+            throw new IllegalStateException("vCPU " + id + ": " + src.length + " bytes at " + at + " past the read's " + dataLength);
+        }
+        long to = dataOffset + at;
+        for (int i = 0; i < src.length; i++) {
+            run.putByte(to + i, src[i]);
+        }
+    }
+
+    /** The last exit as a {@link VcpuExit} (allocates; for the rare exits, and for {@link #run()}). */
+    public VcpuExit lastExit() {
+        switch (kind) {
+            case EXIT_INTERRUPTED:
+                return INTERRUPTED;
+            case EXIT_IO_OUT: {
+                byte[] data = new byte[dataLength];
+                run.get(dataOffset, data, 0, data.length);
+                return new VcpuExit.IoOut(ioPort, ioSize, ioCount, data);
+            }
+            case EXIT_IO_IN:
+                return new VcpuExit.IoIn(ioPort, ioSize, ioCount);
+            case EXIT_MMIO_WRITE: {
+                byte[] data = new byte[dataLength];
+                run.get(dataOffset, data, 0, data.length);
+                return new VcpuExit.MmioWrite(mmioAddress, data);
+            }
+            case EXIT_MMIO_READ:
+                return new VcpuExit.MmioRead(mmioAddress, dataLength);
+            default:
+                break;
+        }
+        int reason = run.getInt(EXIT_REASON);
+        switch (reason) {
             case KVM_EXIT_HLT:
                 return HLT;
             case KVM_EXIT_SHUTDOWN:
                 return SHUTDOWN;
-            case KVM_EXIT_INTR:
-                return INTERRUPTED;
             case KVM_EXIT_SYSTEM_EVENT: {
                 int n = Math.min(run.getInt(SYSTEM_EVENT_NDATA), SYSTEM_EVENT_DATA_MAX);
                 return new VcpuExit.SystemEvent(run.getInt(SYSTEM_EVENT_TYPE), readLongs(SYSTEM_EVENT_DATA, n));
@@ -273,6 +366,16 @@ public final class Vcpu implements AutoCloseable {
     }
 
     /**
+     * One KVM_RUN, decoded as a {@link VcpuExit} ({@link #enter()} then {@link #lastExit()}). A pending IN/MMIO read
+     * must have been answered with {@link #completeRead} before this call: KVM finishes the instruction from the
+     * data left in kvm_run.
+     */
+    public VcpuExit run() {
+        enter();
+        return lastExit();
+    }
+
+    /**
      * Answers the last exit's {@link VcpuExit.IoIn} or {@link VcpuExit.MmioRead}: copies {@code data} into kvm_run
      * for the next {@link #run()}. A shorter array is zero-extended and extra bytes are ignored, so a device that
      * answers the wrong width cannot corrupt kvm_run.
@@ -284,10 +387,10 @@ public final class Vcpu implements AutoCloseable {
         if (pending != PENDING_READ) {
             throw new IllegalStateException("vCPU " + id + ": completeRead without a pending IoIn or MmioRead exit");
         }
-        int n = Math.min(data.length, pendingLength);
-        run.put(pendingOffset, data, 0, n);
-        if (n < pendingLength) {
-            run.setMemory(pendingOffset + n, pendingLength - n, (byte) 0);
+        int n = Math.min(data.length, dataLength);
+        run.put(dataOffset, data, 0, n);
+        if (n < dataLength) {
+            run.setMemory(dataOffset + n, dataLength - n, (byte) 0);
         }
     }
 

@@ -10,7 +10,7 @@ import java.util.Arrays;
 public final class Bus {
     /** A device occupying {@code [base, base+length)}. */
     public record Range(long base, long length, BusDevice device) {
-        boolean contains(long addr) { return Long.compareUnsigned(addr - base, length) < 0; }
+        public boolean contains(long addr) { return Long.compareUnsigned(addr - base, length) < 0; }
     }
 
     private volatile Range[] ranges = new Range[0];

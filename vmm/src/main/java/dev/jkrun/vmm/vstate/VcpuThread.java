@@ -23,8 +23,8 @@ import java.util.concurrent.CountDownLatch;
 final class VcpuThread implements Runnable {
     private final Vmm vmm;
     private final Vcpu vcpu;
-    private final Bus pio;
-    private final Bus mmio;
+    private final LastHit pio;
+    private final LastHit mmio;
     private final CountDownLatch ready = new CountDownLatch(1);
     private volatile ThreadKick.NativeThread nativeThread;
     /** Guards {@link #exited}: no kick may be sent once the thread is past its final drain (see {@link #kick()}). */
@@ -37,8 +37,8 @@ final class VcpuThread implements Runnable {
     VcpuThread(Vmm vmm, Vcpu vcpu, Bus pio, Bus mmio, String vmName) {
         this.vmm = vmm;
         this.vcpu = vcpu;
-        this.pio = pio;
-        this.mmio = mmio;
+        this.pio = new LastHit(pio);
+        this.mmio = new LastHit(mmio);
         this.thread = new Thread(this, vmName + "-vcpu" + vcpu.id());
         this.thread.setDaemon(true);
     }
@@ -121,44 +121,111 @@ final class VcpuThread implements Runnable {
         }
     }
 
+    /** Access buffers by width (1..8), reused on every exit: devices read or fill them and keep no reference. */
+    private final byte[][] widths = new byte[9][];
+
+    /** A bus and the device it last dispatched to: a guest polling one register finds it without a search. */
+    private static final class LastHit {
+        private final Bus bus;
+        private Bus.Range last;
+
+        LastHit(Bus bus) { this.bus = bus; }
+
+        Bus.Range at(long address) {
+            Bus.Range r = last;
+            if (r == null || !r.contains(address)) {
+                r = bus.find(address);
+                if (r != null) {
+                    last = r;
+                }
+            }
+            return r;
+        }
+    }
+
+    private byte[] width(int n) {
+        if (n < 1 || n > 8) {
+            throw new IllegalStateException("vCPU " + vcpu.id() + ": an access of " + n + " bytes"); // KVM gives 1..8
+        }
+        byte[] b = widths[n];
+        return b != null ? b : (widths[n] = new byte[n]);
+    }
+
+    /** The vCPU loop: port and MMIO exits are handled in place and allocate nothing; the rest are decoded. */
     private void loop() {
         while (!vmm.stopping()) {
-            VcpuExit exit = vcpu.run();
-            if (exit instanceof VcpuExit.IoOut o) {
-                if (o.count() == 1) {
-                    pio.write(o.port(), o.data());
-                } else {
-                    for (int i = 0; i < o.count(); i++) {
-                        pio.write(o.port(), Arrays.copyOfRange(o.data(), i * o.size(), (i + 1) * o.size()));
+            long t0 = Vcpu.PROFILE ? System.nanoTime() : 0;
+            int kind = vcpu.enter();
+            long t1 = Vcpu.PROFILE ? System.nanoTime() : 0;
+            switch (kind) {
+                case Vcpu.EXIT_IO_OUT -> {
+                    byte[] b = width(vcpu.ioSize());
+                    int port = vcpu.ioPort();
+                    Bus.Range r = pio.at(port);
+                    for (int at = 0; at < vcpu.dataLength(); at += b.length) {
+                        vcpu.exitData(at, b);
+                        if (r != null) {
+                            r.device().write(port - r.base(), b);
+                        }
                     }
                 }
-            } else if (exit instanceof VcpuExit.IoIn in) {
-                byte[] data = new byte[in.size() * in.count()];
-                byte[] one = new byte[in.size()];
-                for (int i = 0; i < in.count(); i++) {
-                    Arrays.fill(one, (byte) 0);
-                    if (!pio.read(in.port(), one)) {
-                        Arrays.fill(one, (byte) 0xFF); // nothing there: the bus floats high, as on a PC
+                case Vcpu.EXIT_IO_IN -> {
+                    byte[] b = width(vcpu.ioSize());
+                    int port = vcpu.ioPort();
+                    Bus.Range r = pio.at(port);
+                    for (int at = 0; at < vcpu.dataLength(); at += b.length) {
+                        if (r != null) {
+                            Arrays.fill(b, (byte) 0);
+                            r.device().read(port - r.base(), b);
+                        } else {
+                            Arrays.fill(b, (byte) 0xFF); // nothing there: the bus floats high, as on a PC
+                        }
+                        vcpu.completeRead(at, b);
                     }
-                    System.arraycopy(one, 0, data, i * in.size(), in.size());
                 }
-                vcpu.completeRead(data);
-            } else if (exit instanceof VcpuExit.MmioWrite w) {
-                mmio.write(w.address(), w.data());
-            } else if (exit instanceof VcpuExit.MmioRead r) {
-                byte[] data = new byte[r.length()];
-                if (!mmio.read(r.address(), data)) {
-                    Arrays.fill(data, (byte) 0xFF);
+                case Vcpu.EXIT_MMIO_WRITE -> {
+                    if (vcpu.dataLength() == 0) {
+                        continue;
+                    }
+                    byte[] b = width(vcpu.dataLength());
+                    vcpu.exitData(0, b);
+                    long address = vcpu.mmioAddress();
+                    Bus.Range r = mmio.at(address);
+                    if (r != null) {
+                        r.device().write(address - r.base(), b);
+                    }
                 }
-                vcpu.completeRead(data);
-            } else if (exit instanceof VcpuExit.IoapicEoi e) {
-                vmm.endOfInterrupt(e.vector());
-            } else if (exit instanceof VcpuExit.Interrupted) {
-                ThreadKick.drain();
-                takeSample();
-            } else {
-                vmm.guestStopped(GuestStops.describe(exit, vcpu, vmm));
-                return;
+                case Vcpu.EXIT_MMIO_READ -> {
+                    if (vcpu.dataLength() == 0) {
+                        continue;
+                    }
+                    byte[] b = width(vcpu.dataLength());
+                    long address = vcpu.mmioAddress();
+                    Bus.Range r = mmio.at(address);
+                    if (r != null) {
+                        Arrays.fill(b, (byte) 0);
+                        r.device().read(address - r.base(), b);
+                    } else {
+                        Arrays.fill(b, (byte) 0xFF);
+                    }
+                    vcpu.completeRead(0, b);
+                }
+                case Vcpu.EXIT_INTERRUPTED -> {
+                    ThreadKick.drain();
+                    takeSample();
+                }
+                default -> {
+                    VcpuExit exit = vcpu.lastExit();
+                    if (exit instanceof VcpuExit.IoapicEoi e) {
+                        vmm.endOfInterrupt(e.vector());
+                    } else {
+                        vmm.guestStopped(GuestStops.describe(exit, vcpu, vmm));
+                        return;
+                    }
+                }
+            }
+            if (Vcpu.PROFILE && kind >= Vcpu.EXIT_IO_OUT && kind <= Vcpu.EXIT_MMIO_READ) {
+                ExitProfile.add(t0, vcpu.ioctlReturnedNanos(), t1, System.nanoTime());
             }
         }
     }
