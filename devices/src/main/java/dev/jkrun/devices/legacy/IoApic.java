@@ -67,7 +67,6 @@ public final class IoApic implements BusDevice {
     private final boolean[] irqfd = new boolean[PINS];
     private int select;
     private int id;
-    private long delivered;
 
     /** An IOAPIC in its reset state (every pin masked, ID 0), its parked routes already given to {@code sink}. */
     public IoApic(Sink sink) {
@@ -162,7 +161,7 @@ public final class IoApic implements BusDevice {
         if (!r.equals(routes[pin])) {
             Msi[] next = routes.clone();
             next[pin] = r;
-            sink.routes(next.clone());
+            sink.routes(next);
             routes[pin] = r;
         }
     }
@@ -218,17 +217,10 @@ public final class IoApic implements BusDevice {
         if ((e & LEVEL) != 0 && (e & REMOTE_IRR) != 0) {
             return; // still in service: the EOI delivers again
         }
-        delivered++;
         if (sink.deliver(message(e)) && (e & LEVEL) != 0) {
             table[pin] = e | REMOTE_IRR; // not when no LAPIC took it: the next entry write or EOI tries again
         }
     }
-
-    /** Interrupts this IOAPIC delivered itself (not counting the hypervisor's irqfd deliveries). */
-    public synchronized long delivered() { return delivered; }
-
-    /** The route the hypervisor holds for {@code pin}. */
-    synchronized Msi routeOf(int pin) { return routes[pin]; }
 
     /** The redirection table entry of {@code pin}, as the guest would read it. */
     public synchronized long entry(int pin) { return table[pin]; }

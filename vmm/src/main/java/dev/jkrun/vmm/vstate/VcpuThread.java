@@ -141,6 +141,25 @@ final class VcpuThread implements Runnable {
             }
             return r;
         }
+
+        /** {@link Bus#write} through the remembered device. */
+        void write(long address, byte[] data) {
+            Bus.Range r = at(address);
+            if (r != null) {
+                r.device().write(address - r.base(), data);
+            }
+        }
+
+        /** {@link Bus#read} through the remembered device; nothing there reads as all ones (the bus floats high). */
+        void read(long address, byte[] data) {
+            Arrays.fill(data, (byte) 0);
+            Bus.Range r = at(address);
+            if (r != null) {
+                r.device().read(address - r.base(), data);
+            } else {
+                Arrays.fill(data, (byte) 0xFF);
+            }
+        }
     }
 
     private byte[] width(int n) {
@@ -160,26 +179,15 @@ final class VcpuThread implements Runnable {
             switch (kind) {
                 case Vcpu.EXIT_IO_OUT -> {
                     byte[] b = width(vcpu.ioSize());
-                    int port = vcpu.ioPort();
-                    Bus.Range r = pio.at(port);
                     for (int at = 0; at < vcpu.dataLength(); at += b.length) {
                         vcpu.exitData(at, b);
-                        if (r != null) {
-                            r.device().write(port - r.base(), b);
-                        }
+                        pio.write(vcpu.ioPort(), b);
                     }
                 }
                 case Vcpu.EXIT_IO_IN -> {
                     byte[] b = width(vcpu.ioSize());
-                    int port = vcpu.ioPort();
-                    Bus.Range r = pio.at(port);
                     for (int at = 0; at < vcpu.dataLength(); at += b.length) {
-                        if (r != null) {
-                            Arrays.fill(b, (byte) 0);
-                            r.device().read(port - r.base(), b);
-                        } else {
-                            Arrays.fill(b, (byte) 0xFF); // nothing there: the bus floats high, as on a PC
-                        }
+                        pio.read(vcpu.ioPort(), b);
                         vcpu.completeRead(at, b);
                     }
                 }
@@ -189,25 +197,14 @@ final class VcpuThread implements Runnable {
                     }
                     byte[] b = width(vcpu.dataLength());
                     vcpu.exitData(0, b);
-                    long address = vcpu.mmioAddress();
-                    Bus.Range r = mmio.at(address);
-                    if (r != null) {
-                        r.device().write(address - r.base(), b);
-                    }
+                    mmio.write(vcpu.mmioAddress(), b);
                 }
                 case Vcpu.EXIT_MMIO_READ -> {
                     if (vcpu.dataLength() == 0) {
                         continue;
                     }
                     byte[] b = width(vcpu.dataLength());
-                    long address = vcpu.mmioAddress();
-                    Bus.Range r = mmio.at(address);
-                    if (r != null) {
-                        Arrays.fill(b, (byte) 0);
-                        r.device().read(address - r.base(), b);
-                    } else {
-                        Arrays.fill(b, (byte) 0xFF);
-                    }
+                    mmio.read(vcpu.mmioAddress(), b);
                     vcpu.completeRead(0, b);
                 }
                 case Vcpu.EXIT_INTERRUPTED -> {
