@@ -11,21 +11,24 @@ rm -rf "$work"; mkdir -p "$work"
 exec 3>&1 # the suite's own stdout, for RETRY notes while a case's output is redirected
 # ./jkrun under a watchdog. A run that hangs (JK_TIMEOUT s) is asked where its vCPUs are (SIGUSR1: on stderr), then
 # for its threads (SIGQUIT: the JVM prints them, with CPU time each, on stdout), then killed. A run that hung or
-# whose JVM crashed is run once more, and the suite prints a RETRY line saying why: QEMU 7.2's emulation under
-# ./jkrun-nested has two rare faults of its own (see jkrun-nested), and a hang or JVM crash of jkrun's own still
-# fails on the second attempt. The first attempt's output is kept in $work/retry-N.{out,err}.
+# whose JVM crashed is run again (up to $attempts times in all), and the suite prints a RETRY line saying why: QEMU
+# 7.2's emulation under ./jkrun-nested has rare faults of its own (nested/README.md), and a hang or JVM crash of
+# jkrun's own fails every attempt. The first attempt's output is kept in $work/retry-N.{out,err}.
 retry_note() { # OUT ERR TEXT: counts a retry (in a file: jk may run in a pipeline's subshell), keeps OUT and ERR
   local n=$(( $(cat "$work/retries" 2>/dev/null || echo 0) + 1 ))
   echo "$n" >"$work/retries"; cp "$1" "$work/retry-$n.out"; cp "$2" "$work/retry-$n.err"
   echo "RETRY $3"
 }
-fault_in() { # FILE...: whether a sub-suite's output shows a hung VM (ApiE2E's dump) or a crashed JVM
-  grep -qs -e 'ApiE2E: VM hung' -e 'A fatal error has been detected by the Java Runtime' "$@"
+fault_in() { # FILE...: whether a sub-suite's output shows a hung VM (ApiE2E's dump), a crashed JVM, or a libkrun child
+  # whose guest triple-faulted or reset (krun_start_enter logs that; an early death of the emulator's, see below)
+  grep -qs -e 'ApiE2E: VM hung' -e 'A fatal error has been detected by the Java Runtime' \
+    -e 'krun_start_enter: the VM stopped: CRASH: triple fault' "$@"
 }
+attempts=3 # a run hit by one of the emulator's faults gets up to two more tries, each with a RETRY line
 jk() {
   local a st why in="$work/jk.in"
   if [ -t 0 ]; then : >"$in"; else cat >"$in"; fi # stdin kept for a second attempt
-  for a in 1 2; do
+  for a in $(seq "$attempts"); do
     sh -c 'echo $$ >"$0"; exec ./jkrun "$@"' "$work/jk.pid" "$@" <"$in" >"$work/jk.out" 2>"$work/jk.err" &
     local pid=$! t=0
     while kill -0 "$pid" 2>/dev/null && [ "$t" -lt "${JK_TIMEOUT:-240}" ]; do sleep 1; t=$((t+1)); done
@@ -43,7 +46,7 @@ jk() {
     [ -z "$why" ] && [ ! -s "$work/jk.out" ] && grep -qs -e 'VM stopped: CRASH: triple fault' \
       -e 'VM stopped: REBOOT: guest reset the machine' "$work/jk.err" && \
       why="the guest $(grep -h -m1 -o -e 'CRASH: triple fault.*' -e 'REBOOT: guest reset.*' "$work/jk.err") before its command printed anything"
-    [ -z "$why" ] || [ "$a" = 2 ] && break
+    [ -z "$why" ] || [ "$a" = "$attempts" ] && break
     retry_note "$work/jk.out" "$work/jk.err" "./jkrun $*: $why" >&3
   done
   cat "$work/jk.out"; cat "$work/jk.err" >&2
@@ -167,14 +170,15 @@ fi
 fi
 
 # 6b. the terminal path (tests/terminal.sh, under util-linux `script`): size at start, SIGWINCH, Ctrl-C -> 130.
-#    Like jk, the sub-suite runs once more when one of its JVMs hung or crashed (the emulator's faults).
+#    Like jk, the sub-suite runs again (up to $attempts times) when one of its JVMs hung or crashed (the emulator's faults).
 if want terminal; then
 tests/terminal.sh "$work/term" >"$work/term.out" 2>&1
-if fault_in "$work/term"/*.log; then
+for a in $(seq 2 "$attempts"); do
+  fault_in "$work/term"/*.log || break
   f=$(grep -ls -e 'A fatal error has been detected by the Java Runtime' "$work/term"/*.log | head -n 1)
   retry_note "$work/term.out" "${f:-$work/term.out}" "terminal suite: $(grep -h -m1 -A1 'Problematic frame' "$work/term"/*.log | tail -n 1 | tr -d '\r')"
   tests/terminal.sh "$work/term" >"$work/term.out" 2>&1
-fi
+done
 tally < "$work/term.out"
 fi
 
@@ -234,10 +238,11 @@ fi
 #    fsync'd data kept, kill(), a kernel panic as CRASH, three VMs at once in one JVM.
 if want api; then
 tests/api-e2e.sh "$work/api" >"$work/api.out" 2>"$work/api.err"; st=$?
-if fault_in "$work/api.out" "$work/api.err"; then
-  retry_note "$work/api.out" "$work/api.err" "api suite: $(grep -h -m1 -E 'vCPU|Problematic frame' -A1 "$work/api.err" "$work/api.out" | head -n 2 | tr '\n' ' ')"
+for a in $(seq 2 "$attempts"); do
+  fault_in "$work/api.out" "$work/api.err" || break
+  retry_note "$work/api.out" "$work/api.err" "api suite: $(grep -h -m1 -E 'vCPU|Problematic frame|the VM stopped: CRASH' -A1 "$work/api.err" "$work/api.out" | head -n 2 | tr '\n' ' ')"
   tests/api-e2e.sh "$work/api" >"$work/api.out" 2>"$work/api.err"; st=$?
-fi
+done
 tally < "$work/api.out"
 grep -q '^PASS api: concurrent VM 2' "$work/api.out"; check "api: the suite ran to its end (status $st)" $? "$(tail -n 20 "$work/api.err")"
 fi

@@ -12,19 +12,19 @@ pass() { echo "PASS hostile: $1"; }
 fail() { echo "FAIL hostile: $1"; [ -n "${2:-}" ] && printf '  %s\n' "$2" | head -c 3000; echo; }
 check() { if [ "$2" = 0 ]; then pass "$1"; else fail "$1" "${3:-}"; fi; }
 show() { { tail -n 15 "$work/out"; tail -n 15 "$work/err"; } 2>/dev/null | tr -d '\r'; }
-# A run whose JVM crashed, or whose guest triple-faulted before its command printed anything, is run once more with
-# a RETRY line: QEMU 7.2's emulation under ./jkrun-nested has rare faults of its own (nested/README.md); a fault of
-# jkrun's own still fails on the second attempt.
+# A run whose JVM crashed, or whose guest triple-faulted before its command printed anything, is run again (three
+# attempts in all) with a RETRY line: QEMU 7.2's emulation under ./jkrun-nested has rare faults of its own
+# (nested/README.md); a fault of jkrun's own fails every attempt.
 run() {
   local a st why
-  for a in 1 2; do
+  for a in 1 2 3; do
     timeout --kill-after=10 "${HOSTILE_TIMEOUT:-600}" ./jkrun run "$@" >"$work/out" 2>"$work/err"; st=$?
     why=
     grep -qs 'A fatal error has been detected by the Java Runtime' "$work/out" "$work/err" && \
       why="the JVM crashed: $(grep -h -m1 -A1 'Problematic frame' "$work/out" "$work/err" | tail -n 1)"
     grep -qs 'VM stopped: CRASH: triple fault' "$work/err" && [ ! -s "$work/out" ] && \
       why="the guest triple-faulted before its command printed anything: $(grep -h -m1 'CRASH' "$work/err")"
-    [ -n "$why" ] && [ "$a" = 1 ] || break
+    [ -n "$why" ] && [ "$a" != 3 ] || break
     echo "RETRY hostile: $why"
   done
   return "$st"

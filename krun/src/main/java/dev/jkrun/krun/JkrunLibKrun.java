@@ -70,7 +70,7 @@ import org.slf4j.LoggerFactory;
  * context up, so does this class (a NULL string is {@code -EINVAL} even for an unknown context); functions for
  * features jkrun lacks look the context up first ({@code -ENOENT}) and then return {@code -ENOTSUP} without
  * touching it. Every call is logged at debug level on {@code dev.jkrun.krun.JkrunLibKrun}; nothing is logged at
- * info or above except krun_start_enter's reason for returning.
+ * info or above except krun_start_enter's reason for returning or exiting after a crash or a failure of the VMM.
  */
 public final class JkrunLibKrun implements LibKrun {
     private static final Logger LOG = LoggerFactory.getLogger(JkrunLibKrun.class);
@@ -1303,7 +1303,12 @@ public final class JkrunLibKrun implements LibKrun {
             LOG.error("krun_start_enter: the microVM could not start: {}", reason.detail());
             return done(fn, -EINVAL, ctx_id);
         }
-        LOG.debug("{}({}): the VM stopped: {}; exiting with status {}", fn, ctx_id, reason, reason.processExitStatus());
+        if (reason.kind() == StopReason.Kind.CRASH || reason.kind() == StopReason.Kind.INFRASTRUCTURE_ERROR) {
+            // A status of 1 alone would not tell a guest's failure from the VM's (libkrun logs these as errors too).
+            LOG.warn("{}: the VM stopped: {}; exiting with status {}", fn, reason, reason.processExitStatus());
+        } else {
+            LOG.debug("{}({}): the VM stopped: {}; exiting with status {}", fn, ctx_id, reason, reason.processExitStatus());
+        }
         exit.exit(reason);
         return 0;
     }
