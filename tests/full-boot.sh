@@ -67,7 +67,7 @@ tally() { # counts the PASS/FAIL lines of a sub-suite read from stdin, echoing t
     esac
   done
 }
-# JKRUN_TIER3_ONLY="run disk": only those sections (boot run terminal disk api hostile vsock tsi net devices); run-tests runs them in
+# JKRUN_TIER3_ONLY="run disk": only those sections (boot run terminal disk api hostile vsock tsi net devices posix); run-tests runs them in
 # groups, each in a fresh nested host, so that the emulator wedging L1 costs one group, not the suite.
 want() { [ -z "${JKRUN_TIER3_ONLY:-}" ] || [[ " $JKRUN_TIER3_ONLY " == *" $1 "* ]]; }
 hung=0
@@ -361,6 +361,42 @@ jk run "${margs[@]}" -- /bin/true >"$work/out" 2>"$work/err"; st=$?
 [ "$st" = 125 ] && grep -qE 'jkrun: devices: 6[5-9] virtio devices .*at most 64 fit in one VM' "$work/err"
 check "devices: more than 64 devices are refused naming the limit (status $st)" $? "$(out)"
 rm -rf "$many"
+fi
+
+# 13. POSIX fidelity of a read-write virtio-fs share: gnulib's tests of the file-system calls (tests/posix/build.sh:
+#     ownership, groups, set-ID bits, times, links, renames, ...) run as uid 1000 with groups 1000 and 1001, once in
+#     a directory of this host and once in the guest on a share of another (both on this host's own /tmp, not the
+#     checkout, which the nested harness reaches over 9p). Every test that passes on the host must pass in the
+#     guest, but those tests/posix/known-differences lists with their reason.
+if want posix; then
+if [ ! -s .jkrun/posix/tests/tests.list ]; then tests/posix/build.sh >"$work/posix-build.log" 2>&1; fi
+if [ -s .jkrun/posix/tests/tests.list ]; then
+px=$(mktemp -d /tmp/jkrun-posix.XXXXXX)
+for side in host guest; do
+  cp -a .jkrun/posix/tests "$px/$side"; cp tests/posix/run.sh "$px/$side/"; chown -R 1000:1000 "$px/$side"
+done
+as_user() { setpriv --reuid=1000 --regid=1000 --groups=1000,1001 "$@"; }
+(cd "$px/host" && as_user sh ./run.sh) >"$work/posix-host.out" 2>&1
+JK_TIMEOUT=900 jk run --fs p="$px/guest" -- /bin/sh -c \
+  'cd /mnt/p && exec setpriv --reuid=1000 --regid=1000 --groups=1000,1001 sh ./run.sh' >"$work/posix-guest.out" 2>"$work/err"
+st=$?
+hc=$(grep -o 'POSIX pass .*' "$work/posix-host.out"); gc=$(grep -o 'POSIX pass .*' "$work/posix-guest.out")
+[ -n "$hc" ] && [ -n "$gc" ]
+check "posix: the suite ran on both sides (host: ${hc:-no count}; guest on virtio-fs: ${gc:-no count}, status $st)" $? \
+  "$(tail -n 5 "$work/posix-host.out"; tail -n 5 "$work/posix-guest.out"; tail -n 5 "$work/err")"
+# tests that did not pass (FAIL or SKIP) in the guest but passed on the host, less the listed known differences
+diff=$(grep -oE '^(FAIL|SKIP) [^ :]+' "$work/posix-guest.out" | cut -d' ' -f2 | sort -u | while read -r t; do
+  grep -qE "^(FAIL|SKIP) $t[ :]" "$work/posix-host.out" && continue
+  grep -qE "^$t " tests/posix/known-differences 2>/dev/null && continue
+  echo "$t"
+done)
+[ -n "$gc" ] && [ -z "$diff" ]
+check "posix: every test that passes on the host passes in the guest ($(echo $diff | wc -w) differ)" $? \
+  "$(for t in $diff; do grep -E "^(FAIL|SKIP) $t[ :]" "$work/posix-guest.out"; done)"
+rm -rf "$px"
+else
+check "posix: the suite builds (tests/posix/build.sh)" 1 "$(tail -n 20 "$work/posix-build.log")"
+fi
 fi
 
 [ -s "$work/retries" ] && echo "($(cat "$work/retries") run(s) retried after a hang or JVM crash; see the RETRY lines)"

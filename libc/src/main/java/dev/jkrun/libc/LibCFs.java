@@ -49,6 +49,9 @@ final class LibCFs {
     @SaveError int setxattr(@In byte[] path, @In byte[] name, @In byte[] value, long size, int flags);
     @SaveError long listxattr(@In byte[] path, @Out byte[] list, long size);
     @SaveError int removexattr(@In byte[] path, @In byte[] name);
+    /** syscall(2) with a count and an int array: SYS_setgroups, whose raw form changes only the calling thread. */
+    @SaveError long syscall(long number, long count, @In int[] list);
+    @SaveError int getgroups(int size, @Out int[] list);
     @IgnoreError int setfsuid(int uid);
     @IgnoreError int setfsgid(int gid);
     @IgnoreError int geteuid();

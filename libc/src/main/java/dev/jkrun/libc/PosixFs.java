@@ -347,6 +347,47 @@ public final class PosixFs {
 
     public static int geteuid() { return FS.geteuid(); }
 
+    /** SYS_setgroups on x86_64 and on aarch64 (the generic table): arch/x86/entry/syscalls/syscall_64.tbl, asm-generic/unistd.h. */
+    private static final long SYS_SETGROUPS = "aarch64".equals(System.getProperty("os.arch")) ? 159 : 116;
+    /** NGROUPS_MAX of Linux (include/uapi/linux/limits.h). */
+    public static final int NGROUPS_MAX = 65536;
+
+    /**
+     * The calling thread's supplementary groups (getgroups(2) answers for the calling thread: Linux keeps
+     * credentials per thread).
+     */
+    public static int[] threadGroups() {
+        int n = FS.getgroups(0, null);
+        if (n < 0) {
+            throw fail("getgroups");
+        }
+        int[] groups = new int[n];
+        if (n > 0) {
+            int got = FS.getgroups(n, groups);
+            if (got < 0) {
+                throw fail("getgroups");
+            }
+            if (got != n) {
+                groups = java.util.Arrays.copyOf(groups, got);
+            }
+        }
+        return groups;
+    }
+
+    /**
+     * Sets the supplementary groups of the calling thread only: the raw system call, not glibc's setgroups, which
+     * changes every thread of the process (it broadcasts the change to keep POSIX's per-process credentials). Needs
+     * CAP_SETGID.
+     */
+    public static void setThreadGroups(int[] groups) {
+        if (groups.length > NGROUPS_MAX) {
+            throw new IllegalArgumentException(groups.length + " groups");
+        }
+        if (FS.syscall(SYS_SETGROUPS, groups.length, groups) != 0) {
+            throw fail("setgroups");
+        }
+    }
+
     /** close(2) of a raw fd that is not wrapped (rarely needed; prefer {@link FileDescriptor#close()}). */
     static void closeRaw(int fd) { FS.close(fd); }
 }

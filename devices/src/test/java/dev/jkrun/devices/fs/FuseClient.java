@@ -85,6 +85,22 @@ public final class FuseClient {
         return send(req);
     }
 
+    /** A request with extensions after its body ({@code ext} a multiple of 8 bytes; total_extlen says how many). */
+    public Reply callWithExtensions(int opcode, long node, byte[] body, byte[] ext) {
+        req.clear();
+        long u = unique++;
+        req.putInt(Fuse.IN_HEADER + body.length + ext.length).putInt(opcode).putLong(u).putLong(node).putInt(uid)
+                .putInt(gid).putInt(42).putShort((short) (ext.length / 8)).putShort((short) 0);
+        req.put(body).put(ext);
+        req.flip();
+        return send(req);
+    }
+
+    /** The supplementary-group extension as Linux sends it with FUSE_CREATE_SUPP_GROUP: one group. */
+    public static byte[] suppGroup(int gid) {
+        return body().i32(16).i32(Fuse.EXT_GROUPS).i32(1).i32(gid).bytes();
+    }
+
     /** Sends raw request bytes; returns null when the server wrote no reply. */
     public Reply send(ByteBuffer request) {
         rep.clear();

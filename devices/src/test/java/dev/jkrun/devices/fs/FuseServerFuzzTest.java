@@ -348,13 +348,36 @@ class FuseServerFuzzTest {
         }
 
         byte[] request(int opcode, long node, int uid, int gid, byte[] body) {
-            return ByteBuffer.allocate(Fuse.IN_HEADER + body.length).order(ByteOrder.LITTLE_ENDIAN)
-                    .putInt(Fuse.IN_HEADER + body.length).putInt(opcode).putLong(unique++).putLong(node).putInt(uid)
-                    .putInt(gid).putInt(42).putInt(0).put(body).array();
+            return request(opcode, node, uid, gid, body, new byte[0]);
         }
 
+        /** A request with extensions after its body; total_extlen counts them in 8-byte units (rounded down). */
+        byte[] request(int opcode, long node, int uid, int gid, byte[] body, byte[] ext) {
+            return ByteBuffer.allocate(Fuse.IN_HEADER + body.length + ext.length).order(ByteOrder.LITTLE_ENDIAN)
+                    .putInt(Fuse.IN_HEADER + body.length + ext.length).putInt(opcode).putLong(unique++).putLong(node)
+                    .putInt(uid).putInt(gid).putInt(42).putShort((short) (ext.length / 8)).putShort((short) 0)
+                    .put(body).put(ext).array();
+        }
+
+        /** Request extensions: the supplementary group as Linux sends it, or sizes, types and counts that lie. */
+        static byte[] extension(FuzzedDataProvider d) {
+            int group = d.pickValue(new int[] {1000, 1001, 0, -1, 65534, d.consumeInt()});
+            return switch (d.consumeInt(0, 5)) {
+                case 0, 1 -> new Body().i32(16).i32(Fuse.EXT_GROUPS).i32(1).i32(group).bytes();
+                case 2 -> new Body().i32(d.pickValue(new int[] {0, 4, 8, 12, 24, -8, d.consumeInt()}))
+                        .i32(Fuse.EXT_GROUPS).i32(1).i32(group).bytes();
+                case 3 -> new Body().i32(16).i32(d.pickValue(new int[] {0, 31, 33, d.consumeInt()})).i32(1).i32(group)
+                        .bytes();
+                case 4 -> new Body().i32(16).i32(Fuse.EXT_GROUPS).i32(d.pickValue(new int[] {0, 2, -1}))
+                        .i32(group).i32(16).i32(Fuse.EXT_GROUPS).i32(1).i32(group).bytes();
+                default -> d.consumeBytes(8 * d.consumeInt(0, 4));
+            };
+        }
+
+        /** INIT offering everything, FUSE_CREATE_SUPP_GROUP (flags2) included. */
         static byte[] init(int minor) {
-            return new Body().i32(7).i32(minor).i32(1 << 17).i32(-1).i32(0).raw(new byte[44]).bytes();
+            return new Body().i32(7).i32(minor).i32(1 << 17).i32(-1).i32((int) (Fuse.CREATE_SUPP_GROUP >>> 32))
+                    .raw(new byte[44]).bytes();
         }
 
         void step(FuzzedDataProvider d) throws Exception {
@@ -470,7 +493,12 @@ class FuseServerFuzzTest {
                 }
                 default -> throw new AssertionError(opcode);
             }
-            byte[] req = request(opcode, node, uid, gid, b.bytes());
+            byte[] ext = new byte[0];
+            if ((opcode == Fuse.CREATE || opcode == Fuse.MKNOD || opcode == Fuse.MKDIR || opcode == Fuse.SYMLINK)
+                    && d.consumeInt(0, 3) == 0) {
+                ext = extension(d);
+            }
+            byte[] req = request(opcode, node, uid, gid, b.bytes(), ext);
             if (d.consumeInt(0, 31) == 0) {
                 ByteBuffer.wrap(req).order(ByteOrder.LITTLE_ENDIAN).putInt(0, d.consumeInt()); // a lying len
             }

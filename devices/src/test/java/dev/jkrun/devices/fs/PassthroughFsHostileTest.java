@@ -215,6 +215,9 @@ class PassthroughFsHostileTest {
         assertEquals(0755, hostMode(dir.resolve("suid")) & 07777, "SETATTR");
         assertEquals(0755, sa.attrMode(16) & 07777);
         long d = c.mkdir(ROOT, "shared", 042775).ok().nodeId();
+        assertEquals(0775, hostMode(dir.resolve("shared")) & 07777,
+                "MKDIR: set-group-ID only inherited, as Linux's mkdir(2) (its VFS never sends it)");
+        c.setattr(d, SetAttr.FATTR_MODE, 0, 0, 0, 0, 046775, 0, 0).ok();
         assertEquals(02775, hostMode(dir.resolve("shared")) & 07777, "setgid directories keep their bit");
         c.setattr(d, SetAttr.FATTR_MODE, 0, 0, 0, 0, 046775, 0, 0).ok();
         assertEquals(02775, hostMode(dir.resolve("shared")) & 07777, "setuid is meaningless on directories: dropped");

@@ -28,7 +28,14 @@ public final class Fuse {
             HANDLE_KILLPRIV = 1L << 19, POSIX_ACL = 1L << 20, ABORT_ERROR = 1L << 21, MAX_PAGES = 1L << 22,
             CACHE_SYMLINKS = 1L << 23, NO_OPENDIR_SUPPORT = 1L << 24, EXPLICIT_INVAL_DATA = 1L << 25,
             MAP_ALIGNMENT = 1L << 26, SUBMOUNTS = 1L << 27, HANDLE_KILLPRIV_V2 = 1L << 28, SETXATTR_EXT = 1L << 29,
-            INIT_EXT = 1L << 30, INIT_RESERVED = 1L << 31;
+            INIT_EXT = 1L << 30, INIT_RESERVED = 1L << 31,
+            // flags2 (INIT_EXT), as bits 32..63 of one 64-bit set
+            CREATE_SUPP_GROUP = 1L << 34;
+
+    /** Request extensions (fuse.h {@code fuse_ext_header}): their header, and the supplementary-group type. */
+    public static final int EXT_HEADER = 8, EXT_GROUPS = 32;
+    /** Where {@code fuse_in_header.total_extlen} (u16, in 8-byte units) sits. */
+    public static final int IN_HEADER_TOTAL_EXTLEN = 36;
 
     public static final int GETATTR_FH = 1;
     public static final int FSYNC_FDATASYNC = 1;

@@ -51,6 +51,8 @@ public final class FuseServer {
     private final DaxWindow window;
     private volatile boolean initialized;
     private volatile int negotiatedMinor;
+    /** FUSE_CREATE_SUPP_GROUP was agreed at INIT: requests that create a node may carry one supplementary group. */
+    private volatile boolean createSuppGroup;
 
     public FuseServer(FileSystem fs) { this(fs, false); }
 
@@ -118,7 +120,14 @@ public final class FuseServer {
             }
             in.limit((int) len);
             long nodeId = in.getLong(16);
-            Context ctx = new Context(in.getInt(24), in.getInt(28), in.getInt(32));
+            // Extensions (fuse.h "struct fuse_ext_header") are the request's last total_extlen * 8 bytes.
+            int extLen = (in.getShort(IN_HEADER_TOTAL_EXTLEN) & 0xFFFF) * 8;
+            if (extLen > len - IN_HEADER) {
+                return noReply ? 0 : error(out, unique, Errnos.EINVAL);
+            }
+            int suppGroup = extLen == 0 ? Context.NO_GROUP : extensions(in, (int) len - extLen, (int) len);
+            in.limit((int) len - extLen);
+            Context ctx = new Context(in.getInt(24), in.getInt(28), in.getInt(32), suppGroup);
             ByteBuffer body = in.position(IN_HEADER).slice().order(ByteOrder.LITTLE_ENDIAN);
             if (!initialized && opcode != INIT) {
                 return noReply ? 0 : error(out, unique, Errnos.EIO);
@@ -139,6 +148,40 @@ public final class FuseServer {
             LOG.debug("FUSE opcode {} failed", opcode, t);
             return noReply ? 0 : error(out, unique, Errnos.EIO);
         }
+    }
+
+    /**
+     * Reads the extensions in {@code [from, to)} of a request: the supplementary group of FUSE_CREATE_SUPP_GROUP
+     * (fuse.h {@code struct fuse_supp_groups}, one group as Linux sends it) when that was agreed, else
+     * {@link Context#NO_GROUP}. Anything else, a second group extension, or a size that does not add up is EINVAL:
+     * nothing else was negotiated.
+     */
+    private int extensions(ByteBuffer in, int from, int to) throws FsException {
+        int group = Context.NO_GROUP;
+        boolean seen = false;
+        for (int at = from; at < to; ) {
+            if (to - at < EXT_HEADER) {
+                throw new FsException(Errnos.EINVAL, "truncated extension header");
+            }
+            long size = Integer.toUnsignedLong(in.getInt(at));
+            int type = in.getInt(at + 4);
+            if (size < EXT_HEADER || size > to - at || size % 8 != 0) {
+                throw new FsException(Errnos.EINVAL, "extension of " + size + " bytes");
+            }
+            if (type != EXT_GROUPS || !createSuppGroup || seen || size < EXT_HEADER + 4) {
+                throw new FsException(Errnos.EINVAL, "extension type " + type);
+            }
+            long groups = Integer.toUnsignedLong(in.getInt(at + EXT_HEADER));
+            if (groups > 1 || EXT_HEADER + 4 + 4 * groups > size) {
+                throw new FsException(Errnos.EINVAL, groups + " supplementary groups");
+            }
+            if (groups == 1 && in.getInt(at + EXT_HEADER + 4) != Context.NO_GROUP) {
+                group = in.getInt(at + EXT_HEADER + 4);
+            }
+            seen = true;
+            at += (int) size;
+        }
+        return group;
     }
 
     /**
@@ -457,6 +500,10 @@ public final class FuseServer {
         }
         long wanted = fs.init(flags) | (window != null ? MAP_ALIGNMENT : 0);
         long agreed = flags & (SERVER_FLAGS | wanted);
+        if ((agreed >>> 32) != 0) {
+            agreed |= INIT_EXT; // the kernel reads flags2 only with it
+        }
+        createSuppGroup = (agreed & CREATE_SUPP_GROUP) != 0;
         int ourMinor = Math.min(minor, KERNEL_MINOR_VERSION);
         o.putInt(KERNEL_VERSION).putInt(ourMinor).putInt(maxReadahead).putInt((int) agreed)
                 .putShort((short) 0xFFFF) // max_background

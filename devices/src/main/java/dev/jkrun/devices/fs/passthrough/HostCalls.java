@@ -50,13 +50,23 @@ public final class HostCalls {
     }
 
     /**
-     * Runs {@code op} (through {@link #sys}) with this thread's fsuid/fsgid set to the guest caller's when
-     * {@code switchCredentials} (the VMM runs as root, the way virtiofsd does), then back to what the thread had:
-     * not necessarily 0, since krun_setgid may have moved the process to another gid.
+     * Runs {@code op} (through {@link #sys}) as the guest caller when {@code switchCredentials} (the VMM runs as
+     * root, the way virtiofsd does): this thread's fsuid and fsgid become the caller's and its supplementary groups
+     * exactly those the request vouches for ({@link Context#suppGroups}: none, or FUSE_CREATE_SUPP_GROUP's one),
+     * never the VMM's own. Then all three go back to what the thread had, not necessarily root's: krun_setgid may
+     * have moved the process. Linux keeps credentials per thread, and the raw setgroups changes only this one, so
+     * nothing reaches another request.
      */
     public static <T> T as(boolean switchCredentials, Context ctx, Op<T> op) throws FsException {
         if (!switchCredentials || (ctx.uid() == 0 && ctx.gid() == 0)) {
             return sys(op);
+        }
+        int[] groups;
+        try {
+            groups = PosixFs.threadGroups();
+            PosixFs.setThreadGroups(ctx.suppGroups());
+        } catch (NativeCallException e) {
+            throw new FsException(e.errno(), e.call());
         }
         int fsgid = PosixFs.setfsgid(ctx.gid());
         int fsuid = PosixFs.setfsuid(ctx.uid());
@@ -65,6 +75,7 @@ public final class HostCalls {
         } finally {
             PosixFs.setfsuid(fsuid);
             PosixFs.setfsgid(fsgid);
+            PosixFs.setThreadGroups(groups); // cannot fail where the first call did not: same capability, same size
         }
     }
 

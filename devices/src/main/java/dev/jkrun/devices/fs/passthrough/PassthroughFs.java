@@ -289,8 +289,29 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     // ---------------------------------------------------------------- helpers
 
+    /**
+     * Runs a request that creates a node (MKNOD, MKDIR, SYMLINK, CREATE) as the guest caller: the host then gives
+     * the node the caller's owner and group (or the directory's, set-group-ID) and checks the directory as it would
+     * for a local caller. Every other request runs as the VMM: virtio-fs mounts with default_permissions, so the
+     * guest kernel has already checked it against the caller's full credentials, supplementary groups included,
+     * which the host cannot (FUSE carries only uid, gid and, for creates, one supplementary group).
+     */
     private <T> T as(Context ctx, HostCalls.Op<T> op) throws FsException {
         return HostCalls.as(switchCredentials, ctx, op);
+    }
+
+    /**
+     * OPEN with O_TRUNC by a guest caller other than root: the host clears set-user-ID, and set-group-ID with group
+     * execute, as it does for a truncate without CAP_FSETID. The guest kernel does it for ftruncate and write (a
+     * SETATTR of the mode), but not for OPEN's own truncate (ATOMIC_O_TRUNC), and the VMM opens as root.
+     */
+    private static void killSetIdOnTruncate(FileDescriptor fd) {
+        Stat st = PosixFs.fstat(fd);
+        int mode = st.mode() & 07777;
+        int kill = (mode & 04000) | ((mode & 02010) == 02010 ? 02000 : 0);
+        if (st.isRegular() && kill != 0) {
+            PosixFs.fchmod(fd, mode & ~kill);
+        }
     }
 
     private static String key(byte[] name) { return new String(name, StandardCharsets.ISO_8859_1); }
@@ -537,9 +558,16 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
      */
     private void fixMode(Inode i, int type, int perms) {
         if ((processUmask & perms & 0777) != 0 && i.type == type) {
-            PosixFs.fchmodat(null, procPath(i.fd), perms, 0);
+            PosixFs.fchmodat(null, procPath(i.fd), unmasked(PosixFs.fstat(i.fd).mode(), perms), 0);
         }
     }
+
+    /**
+     * A new node's mode with the VMM's umask undone (the guest applied its own): the permission bits the guest
+     * asked for, and the set-ID bits the host gave it, which follow the directory and the caller's groups
+     * (set-group-ID inherited by a directory, dropped from a file of a group its creator is not in).
+     */
+    private static int unmasked(int created, int perms) { return (created & 07000) | (perms & 0777); }
 
     private int perms(int mode, boolean dir) { return HostCalls.perms(mode, dir, options.allowSetuid()); }
 
@@ -548,7 +576,11 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     // ---------------------------------------------------------------- FileSystem
 
     @Override
-    public long init(long kernelFlags) { return Fuse.DO_READDIRPLUS | Fuse.READDIRPLUS_AUTO; }
+    public long init(long kernelFlags) {
+        // FUSE_CREATE_SUPP_GROUP: a caller creating a node in a directory of one of its supplementary groups has
+        // that group checked (and set-group-ID kept) by the host, as for a local caller.
+        return Fuse.DO_READDIRPLUS | Fuse.READDIRPLUS_AUTO | (switchCredentials ? Fuse.CREATE_SUPP_GROUP : 0);
+    }
 
     @Override
     public long attrTimeoutNanos() { return options.attrTimeoutNanos(); }
@@ -654,7 +686,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 // Linux sends the node's own handle; another file's would get the node's checks (e.g. its type's)
                 throw new FsException(Errnos.EBADF, "handle of another file");
             }
-            return as(ctx, () -> setattr(i, h, s));
+            return sys(() -> setattr(i, h, s));
         }
     }
 
@@ -702,9 +734,10 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 mNs = UTIME_OMIT;
             }
             if (i.type == Stat.S_IFLNK) {
-                throw new FsException(Errnos.EOPNOTSUPP, "times of a symlink");
+                PosixFs.utimensat(i.fd, null, aSec, aNs, mSec, mNs, AT_EMPTY_PATH); // the link itself (lutimes)
+            } else {
+                PosixFs.utimensat(null, proc, aSec, aNs, mSec, mNs, 0);
             }
-            PosixFs.utimensat(null, proc, aSec, aNs, mSec, mNs, 0);
         }
         return attrOf(i);
     }
@@ -873,7 +906,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 throw new FsException(i.isDir() ? Errnos.EISDIR : Errnos.EACCES, "mapping of a non-regular file");
             }
             int hostFlags = (writable ? 2 /* O_RDWR */ : 0 /* O_RDONLY */) | O_NONBLOCK;
-            FileDescriptor fd = as(ctx, () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
+            FileDescriptor fd = sys(() -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
             if (writable) {
                 try {
                     writableMappingAllowed(fd);
@@ -932,10 +965,13 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         // pseudo-file such as /proc/kmsg in a share of the host's /) fails EAGAIN instead of holding the worker.
         int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH) | O_NONBLOCK;
         return new Opened(openHandle(i, i.isDir(), (flags & O_ACCMODE) != O_RDONLY, () -> {
-            FileDescriptor fd = as(ctx, () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
+            FileDescriptor fd = sys(() -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
             if (writes(flags)) {
                 try {
                     dropSetuid(fd);
+                    if ((flags & O_TRUNC) != 0 && ctx.uid() != 0) {
+                        killSetIdOnTruncate(fd);
+                    }
                 } catch (NativeCallException e) {
                     fd.close();
                     throw new FsException(e.errno(), e.call());
@@ -977,7 +1013,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             Found f;
             try {
                 if ((processUmask & perms & 0777) != 0) {
-                    PosixFs.fchmod(fd, perms);
+                    PosixFs.fchmod(fd, unmasked(PosixFs.fstat(fd).mode(), perms));
                 }
                 f = sys(() -> register(PosixFs.openat(null, procPath(fd), O_PATH, 0), p.key.dev()));
             } catch (RuntimeException | FsException e) {
@@ -1080,7 +1116,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
                 return new Opened(openHandle(i, true, false, () -> null), 0);
             }
             return new Opened(openHandle(i, true, false,
-                    () -> as(ctx, () -> PosixFs.openat(i.fd, PosixFs.bytes("."), O_RDONLY | O_DIRECTORY, 0))), 0);
+                    () -> sys(() -> PosixFs.openat(i.fd, PosixFs.bytes("."), O_RDONLY | O_DIRECTORY, 0))), 0);
         }
     }
 
