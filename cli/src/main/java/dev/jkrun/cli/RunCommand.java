@@ -247,20 +247,22 @@ final class RunCommand {
         }
     }
 
-    /** TAG=DIR[:ro][:dax=SIZE] (SIZE in bytes, or with K, M or G). */
+    /** TAG=DIR[:ro][:setuid][:dax=SIZE] (SIZE in bytes, or with K, M or G). */
     static FsShare parseShare(String spec) {
         int eq = spec.indexOf('=');
         if (eq <= 0 || eq == spec.length() - 1) {
-            throw new Main.UsageException("--fs needs TAG=DIR[:ro][:dax=SIZE], got '" + spec + "'");
+            throw new Main.UsageException("--fs needs TAG=DIR[:ro][:setuid][:dax=SIZE], got '" + spec + "'");
         }
         String tag = spec.substring(0, eq);
         String dir = spec.substring(eq + 1);
-        boolean ro = false;
+        boolean ro = false, setuid = false;
         long dax = 0;
         for (int colon = dir.lastIndexOf(':'); colon > 0; colon = dir.lastIndexOf(':')) {
             String option = dir.substring(colon + 1);
             if (option.equals("ro") || option.equals("rw")) {
                 ro = option.equals("ro");
+            } else if (option.equals("setuid")) {
+                setuid = true;
             } else if (option.startsWith("dax=")) {
                 dax = size("--fs " + tag + ": dax", option.substring(4));
             } else {
@@ -274,7 +276,7 @@ final class RunCommand {
         if (!Files.isDirectory(Path.of(dir))) {
             throw new Main.UsageException("--fs " + tag + ": " + dir + " is not a directory");
         }
-        return new FsShare(tag, java.util.Optional.of(Path.of(dir)), java.util.Optional.empty(), ro, dax);
+        return new FsShare(tag, java.util.Optional.of(Path.of(dir)), java.util.Optional.empty(), ro, dax).withSetuid(setuid);
     }
 
     /** A size in bytes: digits with an optional K, M or G (powers of 1024). */

@@ -76,6 +76,10 @@ class RunCommandParseTest {
         assertTrue(dax.readOnly());
         assertEquals(1L << 30, RunCommand.parseShare("d=" + dir + ":ro:dax=1G").shmSizeBytes());
         assertEquals(0, RunCommand.parseShare("d=" + dir).shmSizeBytes());
+        assertFalse(RunCommand.parseShare("d=" + dir).allowSetuid(), "set-ID bits are dropped unless asked for");
+        FsShare setuid = RunCommand.parseShare("d=" + dir + ":setuid:ro");
+        assertTrue(setuid.allowSetuid());
+        assertTrue(setuid.readOnly());
         assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("d=" + dir + ":dax=lots"));
         assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("d=" + dir + ":dax=0"));
         assertThrows(Main.UsageException.class, () -> RunCommand.parseShare("t=" + dir.resolve("missing")));

@@ -18,10 +18,12 @@ import java.util.function.Supplier;
  * {@code lowerLayers} (bottom to top) make a host-path share an overlay ({@code OverlayFs}): they are read-only
  * layers under {@code hostPath}, the upper layer that takes every change (libkrun's krun_set_overlayfs_root).
  * {@code virtualEntries} are files and directories served in the share without existing on the host
- * (krun_fs_add_overlay_file/dir; {@code AugmentFs}), in the order they were added.
+ * (krun_fs_add_overlay_file/dir; {@code AugmentFs}), in the order they were added. {@code allowSetuid} lets the
+ * guest keep set-ID bits on host files ({@code PassthroughOptions.allowSetuid}; off by default).
  */
 public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
-                      boolean readOnly, long shmSizeBytes, List<Path> lowerLayers, List<VirtualEntry> virtualEntries)
+                      boolean readOnly, long shmSizeBytes, List<Path> lowerLayers, List<VirtualEntry> virtualEntries,
+                      boolean allowSetuid)
         implements DeviceConfig {
     public static final String ROOT_TAG = "/dev/root";
     /** virtio-fs config space holds 36 bytes of tag. */
@@ -86,6 +88,11 @@ public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? e
     }
 
     public FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
+                   boolean readOnly, long shmSizeBytes, List<Path> lowerLayers, List<VirtualEntry> virtualEntries) {
+        this(tag, hostPath, backend, readOnly, shmSizeBytes, lowerLayers, virtualEntries, false);
+    }
+
+    public FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
                    boolean readOnly, long shmSizeBytes, List<Path> lowerLayers) {
         this(tag, hostPath, backend, readOnly, shmSizeBytes, lowerLayers, List.of());
     }
@@ -122,6 +129,14 @@ public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? e
     /** A custom backend; {@code backend} is called once per VM built from this configuration. */
     public static FsShare custom(String tag, Supplier<? extends FileSystem> backend, boolean readOnly) {
         return new FsShare(tag, Optional.empty(), Optional.of(backend), readOnly, 0);
+    }
+
+    /**
+     * This share with the guest allowed to keep set-user-ID and set-group-ID bits on host files (off by default:
+     * {@code PassthroughOptions.allowSetuid}), as a local file system would for a guest that needs their semantics.
+     */
+    public FsShare withSetuid(boolean allow) {
+        return new FsShare(tag, hostPath, backend, readOnly, shmSizeBytes, lowerLayers, virtualEntries, allow);
     }
 
     /** The host directory of a passthrough share. */

@@ -377,7 +377,7 @@ public final class VmBuilder {
         private Path path;
         private List<Path> lowerLayers = List.of();
         private Supplier<? extends FileSystem> custom;
-        private boolean readOnly;
+        private boolean readOnly, allowSetuid;
         private long shmSize;
         private final List<VirtualEntry> virtualEntries = new ArrayList<>();
         private int roots;
@@ -445,6 +445,16 @@ public final class VmBuilder {
             return this;
         }
 
+        /**
+         * Whether the guest may keep set-user-ID and set-group-ID bits on the share's host files, with a local file
+         * system's rules for clearing them (off by default: the bits are dropped, so no program the guest wrote runs
+         * set-ID on the host).
+         */
+        public FsBuilder allowSetuid(boolean allow) {
+            this.allowSetuid = allow;
+            return this;
+        }
+
         /** An empty read-only directory served at {@code path} (krun_fs_add_overlay_dir), e.g. a mount point. */
         public FsBuilder virtualDir(String path, int mode) {
             virtualEntries.add(VirtualEntry.dir(path, mode));
@@ -465,7 +475,7 @@ public final class VmBuilder {
                 throw new ConfigurationException("fs.custom", "share '" + tag + "' has both a path and a custom backend");
             }
             return new FsShare(tag, Optional.ofNullable(path), Optional.ofNullable(custom), readOnly, shmSize,
-                    lowerLayers, virtualEntries);
+                    lowerLayers, virtualEntries, allowSetuid);
         }
     }
 

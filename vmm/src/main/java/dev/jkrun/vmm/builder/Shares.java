@@ -66,7 +66,8 @@ final class Shares {
                 virtual.clear();
             }
         } else {
-            PassthroughOptions.Builder options = PassthroughOptions.builder().readOnly(share.readOnly());
+            PassthroughOptions.Builder options = PassthroughOptions.builder().readOnly(share.readOnly())
+                    .allowSetuid(share.allowSetuid());
             if (share.isRoot()) {
                 options.exitCodeListener(exitStatus);
                 virtual.forEach(v -> options.virtualFile(v.path(), v.content(), v.mode()));

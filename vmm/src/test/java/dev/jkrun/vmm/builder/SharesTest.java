@@ -51,6 +51,23 @@ class SharesTest {
         }
     }
 
+    /** fs.allowSetuid (the CLI's :setuid) reaches the passthrough backend; off unless asked for. */
+    @Test
+    void setIdBitsAreKeptOnlyOnSharesThatAllowThem() throws Exception {
+        VmConfig c = VmBuilder.create().fs(f -> f.root(dir)).fs(f -> f.tag("plain").path(dir))
+                .fs(f -> f.tag("setuid").path(dir).allowSetuid(true)).exec(e -> e.path("/bin/true")).build();
+        for (FsShare share : c.shares()) {
+            if (share.isRoot()) {
+                continue;
+            }
+            try (VirtioFs served = Shares.device(share, Optional.empty(), true, s -> { })) {
+                dev.jkrun.devices.fs.passthrough.PassthroughFs fs =
+                        (dev.jkrun.devices.fs.passthrough.PassthroughFs) served.server().fileSystem();
+                assertEquals(share.tag().equals("setuid"), fs.options().allowSetuid(), share.tag());
+            }
+        }
+    }
+
     @Test
     void nicsWithDhcpAreConfiguredByInit() {
         VmConfig c = VmBuilder.create().fs(f -> f.root(dir)).exec(e -> e.path("/bin/true"))
