@@ -347,8 +347,15 @@ public final class PosixFs {
 
     public static int geteuid() { return FS.geteuid(); }
 
-    /** SYS_setgroups on x86_64 and on aarch64 (the generic table): arch/x86/entry/syscalls/syscall_64.tbl, asm-generic/unistd.h. */
-    private static final long SYS_SETGROUPS = "aarch64".equals(System.getProperty("os.arch")) ? 159 : 116;
+    /**
+     * SYS_setgroups on x86_64 and on aarch64 (the generic table): arch/x86/entry/syscalls/syscall_64.tbl,
+     * asm-generic/unistd.h; -1 elsewhere (the number differs, and calling the wrong one would fail silently).
+     */
+    private static final long SYS_SETGROUPS = switch (System.getProperty("os.arch")) {
+        case "amd64", "x86_64" -> 116;
+        case "aarch64" -> 159;
+        default -> -1;
+    };
     /** NGROUPS_MAX of Linux (include/uapi/linux/limits.h). */
     public static final int NGROUPS_MAX = 65536;
 
@@ -382,6 +389,10 @@ public final class PosixFs {
     public static void setThreadGroups(int[] groups) {
         if (groups.length > NGROUPS_MAX) {
             throw new IllegalArgumentException(groups.length + " groups");
+        }
+        if (SYS_SETGROUPS < 0) {
+            throw new NativeCallException("setgroups (no system call number for " + System.getProperty("os.arch") + ")",
+                    Errno.ENOSYS);
         }
         if (FS.syscall(SYS_SETGROUPS, groups.length, groups) != 0) {
             throw fail("setgroups");

@@ -170,6 +170,34 @@ class PassthroughFsCredentialsTest {
         assertEquals(0, Files.size(f));
     }
 
+    /**
+     * CREATE without O_EXCL of a name someone made after the guest's LOOKUP found nothing: the guest kernel checked
+     * only the directory (the open is FMODE_CREATED to it), so the host checks the file, as the caller.
+     */
+    @Test
+    void aCreateThatFindsTheNameTakenOpensItAsTheCaller() throws Exception {
+        client();
+        Path f = Files.writeString(dir.resolve("f"), "root's");
+        own(f, 0, 0, 0600);
+        assertEquals(Errnos.EACCES, c.call(Fuse.CREATE, ROOT, createBody("f", O_CREAT | O_WRONLY | O_TRUNC, 0644)).error());
+        assertEquals("root's", Files.readString(f), "not truncated");
+        c.uid = 0;
+        c.gid = 0;
+        c.call(Fuse.CREATE, ROOT, createBody("f", O_CREAT | O_WRONLY, 0644)).ok();
+    }
+
+    /** (uid_t) -1 would make setfsuid a no-op, leaving the VMM's own ids; Linux never sends it. */
+    @Test
+    void aCallerIdOfMinusOneIsRefused() throws Exception {
+        client();
+        c.uid = -1;
+        assertEquals(Errnos.EINVAL, c.mkdir(ROOT, "d", 0755).error());
+        c.uid = USER;
+        c.gid = -1;
+        assertEquals(Errnos.EINVAL, c.mkdir(ROOT, "d", 0755).error());
+        assertFalse(Files.exists(dir.resolve("d")));
+    }
+
     @Test
     void malformedOrUnnegotiatedExtensionsAreEinval() throws Exception {
         client();

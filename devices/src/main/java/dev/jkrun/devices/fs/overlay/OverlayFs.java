@@ -696,6 +696,12 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
     // ---------------------------------------------------------------- FileSystem
 
     @Override
+    public long init(long kernelFlags) {
+        // Creates run as the caller (HostCalls.as) with the group FUSE_CREATE_SUPP_GROUP carries, as on a plain share.
+        return switchCredentials ? dev.jkrun.devices.fs.fuse.Fuse.CREATE_SUPP_GROUP : 0;
+    }
+
+    @Override
     public long attrTimeoutNanos() { return options.attrTimeoutNanos(); }
 
     @Override

@@ -61,20 +61,35 @@ public final class HostCalls {
         if (!switchCredentials || (ctx.uid() == 0 && ctx.gid() == 0)) {
             return sys(op);
         }
+        if (ctx.uid() == -1 || ctx.gid() == -1) {
+            // (uid_t) -1 would make setfsuid/setfsgid change nothing; Linux never sends it (EOVERFLOW instead)
+            throw new FsException(Errnos.EINVAL, "caller id -1");
+        }
         int[] groups;
         try {
             groups = PosixFs.threadGroups();
             PosixFs.setThreadGroups(ctx.suppGroups());
         } catch (NativeCallException e) {
+            if (e.errno() == Errnos.EPERM) {
+                // No CAP_SETGID any more (krun_setuid/krun_setgid dropped root after the share was built): nothing
+                // can be switched, so the request runs as the VMM's user, as on a VMM that never was root.
+                return sys(op);
+            }
             throw new FsException(e.errno(), e.call());
         }
-        int fsgid = PosixFs.setfsgid(ctx.gid());
-        int fsuid = PosixFs.setfsuid(ctx.uid());
         try {
-            return sys(op);
+            int fsgid = PosixFs.setfsgid(ctx.gid());
+            try {
+                int fsuid = PosixFs.setfsuid(ctx.uid());
+                try {
+                    return sys(op);
+                } finally {
+                    PosixFs.setfsuid(fsuid);
+                }
+            } finally {
+                PosixFs.setfsgid(fsgid);
+            }
         } finally {
-            PosixFs.setfsuid(fsuid);
-            PosixFs.setfsgid(fsgid);
             PosixFs.setThreadGroups(groups); // cannot fail where the first call did not: same capability, same size
         }
     }

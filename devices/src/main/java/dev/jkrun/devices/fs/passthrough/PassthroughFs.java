@@ -882,7 +882,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     @Override
     public Opened open(Context ctx, long node, int flags) throws FsException {
         try (Inode i = inode(node)) {
-            return openInode(ctx, i, flags);
+            return openInode(ctx, i, flags, false);
         }
     }
 
@@ -945,7 +945,13 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     private static final byte[] SECURITY_CAPABILITY = "security.capability".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     /** OPEN, and CREATE of a name that exists: only regular files and directories are opened, never followed. */
-    private Opened openInode(Context ctx, Inode i, int flags) throws FsException {
+    /**
+     * {@code asCaller}: a CREATE that found the name taken opens it as the caller. The guest sent CREATE after a
+     * LOOKUP that found nothing, so its kernel checked only the directory, never this file (it marks the open
+     * FMODE_CREATED and skips may_open): the host must check it, as it would a local open(O_CREAT) of a file
+     * another process made in between.
+     */
+    private Opened openInode(Context ctx, Inode i, int flags, boolean asCaller) throws FsException {
         if (i.virtual != null) {
             if (writes(flags)) {
                 throw new FsException(Errnos.EROFS, "virtual file");
@@ -965,7 +971,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
         // pseudo-file such as /proc/kmsg in a share of the host's /) fails EAGAIN instead of holding the worker.
         int hostFlags = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_PATH) | O_NONBLOCK;
         return new Opened(openHandle(i, i.isDir(), (flags & O_ACCMODE) != O_RDONLY, () -> {
-            FileDescriptor fd = sys(() -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0));
+            HostCalls.Op<FileDescriptor> open = () -> PosixFs.openat(null, procPath(i.fd), hostFlags, 0);
+            FileDescriptor fd = asCaller ? as(ctx, open) : sys(open);
             if (writes(flags)) {
                 try {
                     dropSetuid(fd);
@@ -1035,7 +1042,7 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             if (f.inode().isDir()) {
                 throw new FsException(Errnos.EISDIR);
             }
-            return new Created(f.entry(), openInode(ctx, f.inode(), flags));
+            return new Created(f.entry(), openInode(ctx, f.inode(), flags, true));
         } catch (RuntimeException | FsException e) {
             forget(f.inode().nodeId, 1);
             throw e;
