@@ -944,8 +944,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     private static final byte[] SECURITY_CAPABILITY = "security.capability".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
-    /** OPEN, and CREATE of a name that exists: only regular files and directories are opened, never followed. */
     /**
+     * OPEN, and CREATE of a name that exists: only regular files and directories are opened, never followed.
      * {@code asCaller}: a CREATE that found the name taken opens it as the caller. The guest sent CREATE after a
      * LOOKUP that found nothing, so its kernel checked only the directory, never this file (it marks the open
      * FMODE_CREATED and skips may_open): the host must check it, as it would a local open(O_CREAT) of a file
@@ -975,8 +975,8 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             FileDescriptor fd = asCaller ? as(ctx, open) : sys(open);
             if (writes(flags)) {
                 try {
-                    dropSetuid(fd);
-                    if ((flags & O_TRUNC) != 0 && ctx.uid() != 0) {
+                    dropSetuid(fd); // without allowSetuid this already cleared every set-ID bit
+                    if (options.allowSetuid() && (flags & O_TRUNC) != 0 && ctx.uid() != 0) {
                         killSetIdOnTruncate(fd);
                     }
                 } catch (NativeCallException e) {
