@@ -16,6 +16,7 @@ enum { FUSE_LOOKUP = 1, FUSE_OPEN = 14, FUSE_READ = 15, FUSE_WRITE = 16, FUSE_RE
        FUSE_CREATE = 35 };
 #define ROOT_ID 1
 #define ENOENT 2
+#define EINVAL 22
 #define O_RDONLY 0
 #define O_WRONLY 1
 #define O_CREAT 0100
@@ -63,9 +64,14 @@ static void check(const char *op, int ok, const char *detail, long v) {
 
 /* Sends one request; the reply header lands in out_hdr, its body in out_arg.
  * Returns the FUSE error (0, or -errno); 1 on a transport failure (already reported). */
+/* total_extlen for the next request only (8-byte units): the hostile extension cases set it. */
+static uint16_t next_extlen;
+
 static int fuse(uint32_t opcode, uint64_t nodeid, const void *arg, uint32_t arglen,
                 const void *data, uint32_t datalen, uint32_t replylen) {
     memset(&in_hdr, 0, sizeof in_hdr);
+    in_hdr.total_extlen = next_extlen;
+    next_extlen = 0;
     in_hdr.len = (uint32_t)sizeof in_hdr + arglen + datalen;
     in_hdr.opcode = opcode;
     in_hdr.unique = next_unique++;
@@ -241,6 +247,24 @@ int guest_main(struct boot_params_lite *zp) {
     lookup("lookup_dotdot", "..", &e);
     if (e == 1) goto done;
     check("lookup_dotdot", e < 0, "error", e);
+
+    /* Hostile request extensions (fuse_in_header.total_extlen): a supplementary-group extension this INIT never
+     * negotiated (FUSE_CREATE_SUPP_GROUP), and a total_extlen longer than the request's body: both EINVAL, and the
+     * device serves the next request as before. */
+    uint8_t nb[16];
+    uint32_t nlen = name_arg(nb, "in.txt");
+    uint32_t ext[4] = { 16, 32 /* FUSE_EXT_GROUPS */, 1, 1000 };
+    next_extlen = 2;
+    r = fuse(FUSE_LOOKUP, ROOT_ID, nb, nlen, ext, sizeof ext, sizeof(struct fuse_entry_out));
+    if (r == 1) goto done;
+    check("ext_unagreed", r == -EINVAL, "error", r);
+    next_extlen = 4;
+    r = fuse(FUSE_LOOKUP, ROOT_ID, nb, nlen, 0, 0, sizeof(struct fuse_entry_out));
+    if (r == 1) goto done;
+    check("ext_past_body", r == -EINVAL, "error", r);
+    uint64_t again = lookup("ext_after", "in.txt", &e);
+    if (e == 1) goto done;
+    check("ext_after", e == 0 && again == in_node, "error/nodeid", e ? e : (long)again);
 
 done:
     printf_lite("IRQS %u\n", dev.irq_count);

@@ -32,7 +32,8 @@ class VirtioFsGuestTest {
     private static final String IN_CONTENT = "hello from the host\n";
     private static final String OUT_CONTENT = "written by the guest\n";
     private static final List<String> CHECKS = List.of("config", "init", "lookup", "open", "read", "create", "write",
-            "fsync", "release", "opendir", "readdir", "lookup_missing", "lookup_dotdot");
+            "fsync", "release", "opendir", "readdir", "lookup_missing", "lookup_dotdot", "ext_unagreed", "ext_past_body",
+            "ext_after");
 
     @Test
     void fuseRequestsFromTheGuest(@TempDir Path tmp) throws Exception {
