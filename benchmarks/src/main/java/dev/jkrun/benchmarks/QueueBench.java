@@ -36,7 +36,8 @@ import org.openjdk.jmh.runner.options.TimeValue;
 import org.openjdk.jmh.runner.options.VerboseMode;
 
 /**
- * The split-virtqueue hot path on the device side ({@link Queue#pop} → {@link DescriptorChain} → {@link Queue#addUsed})
+ * The split-virtqueue hot path on the device side ({@link Queue#pop(GuestMemory, DescriptorChain)} into one reused
+ * chain, as {@code QueueWorker} does → {@link DescriptorChain} → {@link Queue#addUsed})
  * with no VM: device logic only, over each guest-memory accessor this JVM has ({@code memory}: {@code unsafe-heap},
  * {@code unsafe-mmap}, and on JDK 22+ {@code ffm-heap}, {@code ffm-mmap}; heap is {@link HeapGuestMemory}, mmap is
  * {@link MmapGuestMemory} as a VM's RAM).
@@ -87,11 +88,14 @@ public class QueueBench {
     /** The rings in guest memory of one kind. Only the queue benchmarks take it, so the baseline runs once per size. */
     @State(Scope.Thread)
     public static class Ring {
+        public Ring() {}
         @Param({"unsafe-heap", "unsafe-mmap", "ffm-heap", "ffm-mmap"})
         public String memory;
 
         GuestMemory mem;
         Queue queue;
+        /** The chain every pop fills, as QueueWorker keeps one per queue. */
+        final DescriptorChain chain = new DescriptorChain();
         private GuestAddress availIdxAddr;
         private short availIdx;
 
@@ -169,7 +173,7 @@ public class QueueBench {
     @Benchmark
     public int popAddUsed(Ring r) throws InvalidChainException {
         r.publish();
-        DescriptorChain c = r.queue.pop(r.mem).orElseThrow();
+        DescriptorChain c = pop(r);
         r.queue.addUsed(r.mem, c.headIndex(), 0);
         return c.headIndex();
     }
@@ -177,12 +181,19 @@ public class QueueBench {
     @Benchmark
     public int popCopyAddUsed(Ring r) throws InvalidChainException {
         r.publish();
-        DescriptorChain c = r.queue.pop(r.mem).orElseThrow();
+        DescriptorChain c = pop(r);
         int n = c.reader().read(dst, 0, dst.length);
         var w = c.writer();
         w.write(status, 0, 1);
         r.queue.addUsed(r.mem, c.headIndex(), w.usedLength());
         return n + dst[0];
+    }
+
+    private static DescriptorChain pop(Ring r) throws InvalidChainException {
+        if (!r.queue.pop(r.mem, r.chain)) {
+            throw new IllegalStateException("nothing available");
+        }
+        return r.chain;
     }
 
     @Benchmark

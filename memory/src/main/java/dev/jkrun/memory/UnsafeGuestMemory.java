@@ -33,11 +33,39 @@ abstract class UnsafeGuestMemory implements GuestMemory {
      * A region and where Unsafe finds its first byte; {@code capacity} is how many bytes the host really holds
      * there (the array's length, the mapping's size), which every access is checked against once more.
      */
-    record Backing(MemoryRegion region, Object base, long baseOffset, long capacity) {
-        Backing {
+    static final class Backing {
+        private final MemoryRegion region;
+        private final Object base;
+        private final long baseOffset;
+        private final long capacity;
+        /** The region's start and size, copied here so that a check reads them without two more indirections. */
+        final long start;
+        final long size;
+
+        Backing(MemoryRegion region, Object base, long baseOffset, long capacity) {
             if (capacity < region.size()) {
                 throw new IllegalArgumentException("region " + region + " larger than its backing (" + capacity + " bytes)");
             }
+            this.region = region;
+            this.base = base;
+            this.baseOffset = baseOffset;
+            this.capacity = capacity;
+            this.start = region.start().value();
+            this.size = region.size();
+        }
+
+        MemoryRegion region() { return region; }
+
+        Object base() { return base; }
+
+        long baseOffset() { return baseOffset; }
+
+        long capacity() { return capacity; }
+
+        /** {@link MemoryRegion#contains}, on the copied fields. */
+        boolean contains(long addr, long len) {
+            long off = addr - start;
+            return len >= 0 && Long.compareUnsigned(off, size) <= 0 && Long.compareUnsigned(len, size - off) <= 0;
         }
     }
 
@@ -68,7 +96,7 @@ abstract class UnsafeGuestMemory implements GuestMemory {
 
     private Backing find(long addr, long len) {
         for (Backing b : backings) {
-            if (b.region().contains(addr, len)) {
+            if (b.contains(addr, len)) {
                 return b;
             }
         }
@@ -98,11 +126,11 @@ abstract class UnsafeGuestMemory implements GuestMemory {
      * then below 2^63, so the signed comparison is exact; {@code capacity - off} cannot overflow.
      */
     static long at(Backing b, GuestAddress addr, long len) {
-        long off = addr.value() - b.region().start().value();
-        if ((off | len) < 0 || len > b.capacity() - off) {
+        long off = addr.value() - b.start;
+        if ((off | len) < 0 || len > b.capacity - off) {
             throw new GuestMemoryException(GuestMemoryException.Reason.OUT_OF_BOUNDS, addr, len);
         }
-        return b.baseOffset() + off;
+        return b.baseOffset + off;
     }
 
     /** Throws once the memory is released. */
@@ -159,10 +187,12 @@ abstract class UnsafeGuestMemory implements GuestMemory {
         U.putLong(b.base(), at(b, addr, 8), value);
     }
 
+    // Acquire and release as a plain access plus a fence (as the FFM accessor does): a volatile store would add the
+    // StoreLoad fence (x86: a locked instruction) that only needsNotification's explicit fullFence needs.
     @Override
     public short readShortAcquire(GuestAddress addr) {
         Backing b = check(addr, 2);
-        short v = U.getShortVolatile(b.base(), at(b, addr, 2));
+        short v = U.getShort(b.base(), at(b, addr, 2));
         U.loadFence();
         return v;
     }
@@ -171,7 +201,7 @@ abstract class UnsafeGuestMemory implements GuestMemory {
     public void writeShortRelease(GuestAddress addr, short value) {
         Backing b = check(addr, 2);
         U.storeFence();
-        U.putShortVolatile(b.base(), at(b, addr, 2), value);
+        U.putShort(b.base(), at(b, addr, 2), value);
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.jkrun.memory;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,7 +13,21 @@ import java.util.List;
  * have that hazard.
  */
 final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.Mapped {
-    private volatile boolean closed;
+    /**
+     * Read opaquely: a vCPU or device thread sees a close soon (the read is never hoisted out of its loop), but a
+     * volatile read's acquire would keep the JIT from sharing one range check among a request's accesses, and it
+     * buys nothing here, as the mapping outlives every thread that may still be past its check.
+     */
+    private boolean closed;
+    private static final VarHandle CLOSED;
+
+    static {
+        try {
+            CLOSED = MethodHandles.lookup().findVarHandle(UnsafeMmapMemory.class, "closed", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     UnsafeMmapMemory(List<MmapGuestMemory.Slot> slots) { super(backings(slots)); }
 
@@ -25,7 +41,7 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
 
     @Override
     void ensureOpen() {
-        if (closed) {
+        if ((boolean) CLOSED.getOpaque(this)) {
             throw new IllegalStateException("guest memory is released");
         }
     }
@@ -36,8 +52,8 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
     }
 
     @Override
-    public void retire() { closed = true; }
+    public void retire() { CLOSED.setVolatile(this, true); }
 
     @Override
-    public void release() { closed = true; }
+    public void release() { CLOSED.setVolatile(this, true); }
 }

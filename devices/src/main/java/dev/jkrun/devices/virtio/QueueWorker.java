@@ -8,7 +8,6 @@ import dev.jkrun.devices.virtio.queue.InvalidChainException;
 import dev.jkrun.devices.virtio.queue.Queue;
 import dev.jkrun.libc.EventFd;
 import dev.jkrun.memory.GuestMemory;
-import java.util.Optional;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,7 +27,10 @@ import org.slf4j.LoggerFactory;
  * loop's other events and timers instead of holding the thread for as long as the driver keeps posting buffers.
  */
 public final class QueueWorker {
-    /** Serves one chain; returns the number of bytes written into its device-writable part. */
+    /**
+     * Serves one chain; returns the number of bytes written into its device-writable part. The chain (and its
+     * reader and writer) is the worker's one reused object: valid until {@code handle} returns, not to be kept.
+     */
     @FunctionalInterface
     public interface Handler {
         int handle(DescriptorChain chain) throws InvalidChainException;
@@ -43,6 +45,8 @@ public final class QueueWorker {
     private final Handler handler;
     private final RateLimitedLog failures;
     private final long bytesPerTurn;
+    /** The one chain every pop fills: serving a request allocates no chain, reader or writer. */
+    private final DescriptorChain chain = new DescriptorChain();
     /** The loop {@link #attach} registered with: where the rest of a drain over budget goes. */
     private EventLoop loop;
 
@@ -116,9 +120,7 @@ public final class QueueWorker {
         long spent = 0;
         do {
             queue.disableNotification(mem);
-            Optional<DescriptorChain> c;
-            while (!DeviceThreads.stopRequested() && (c = next()).isPresent()) {
-                DescriptorChain chain = c.get();
+            while (!DeviceThreads.stopRequested() && next()) {
                 int len = 0;
                 try {
                     len = handler.handle(chain);
@@ -149,14 +151,15 @@ public final class QueueWorker {
         }
     }
 
-    private Optional<DescriptorChain> next() {
+    /** Pops the next well-formed chain into {@link #chain}; false when there is none. */
+    private boolean next() {
         while (!DeviceThreads.stopRequested()) { // a driver may keep adding malformed chains
             try {
-                return queue.pop(mem);
+                return queue.pop(mem, chain);
             } catch (InvalidChainException e) {
                 LOG.debug("{}: malformed chain: {}", name, e.getMessage());
                 if (!e.isChainError()) {
-                    return Optional.empty();
+                    return false;
                 }
                 queue.addUsed(mem, e.headIndex(), 0);
                 if (queue.needsNotification(mem)) {
@@ -164,6 +167,6 @@ public final class QueueWorker {
                 }
             }
         }
-        return Optional.empty();
+        return false;
     }
 }

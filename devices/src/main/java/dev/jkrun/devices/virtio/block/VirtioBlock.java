@@ -8,8 +8,8 @@ import dev.jkrun.devices.virtio.ActivationContext;
 import dev.jkrun.devices.virtio.DeviceThreads;
 import dev.jkrun.devices.virtio.QueueWorker;
 import dev.jkrun.devices.virtio.VirtioDevice;
-import dev.jkrun.devices.virtio.queue.Descriptor;
 import dev.jkrun.devices.virtio.queue.DescriptorChain;
+import dev.jkrun.devices.virtio.queue.InvalidChainException;
 import dev.jkrun.devices.virtio.queue.Queue;
 import dev.jkrun.devices.virtio.queue.Reader;
 import dev.jkrun.devices.virtio.queue.Writer;
@@ -19,7 +19,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.util.List;
 import java.util.Objects;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -247,7 +246,7 @@ public final class VirtioBlock implements VirtioDevice {
             result = S_IOERR;
         }
         try {
-            mem.write(status, new byte[] {result}, 0, 1);
+            mem.writeByte(status, result);
         } catch (RuntimeException e) {
             LOG.debug("virtio-blk[{}]: cannot write status: {}", id, e.toString());
             return 0;
@@ -256,11 +255,9 @@ public final class VirtioBlock implements VirtioDevice {
     }
 
     private static GuestAddress statusAddress(DescriptorChain chain) {
-        List<Descriptor> w = chain.writable();
-        for (int i = w.size() - 1; i >= 0; i--) {
-            Descriptor d = w.get(i);
-            if (d.length() > 0) {
-                return GuestAddress.of(d.addr().value() + d.length() - 1);
+        for (int i = chain.count() - 1; i >= chain.firstWritable(); i--) {
+            if (chain.length(i) > 0) {
+                return GuestAddress.of(chain.address(i) + chain.length(i) - 1);
             }
         }
         return null;
@@ -272,11 +269,16 @@ public final class VirtioBlock implements VirtioDevice {
         if (in.available() < HEADER_BYTES) {
             throw ioerr("header needs " + HEADER_BYTES + " readable bytes, chain has " + in.available());
         }
-        byte[] hb = new byte[HEADER_BYTES];
-        in.read(hb, 0, HEADER_BYTES);
-        ByteBuffer h = ByteBuffer.wrap(hb).order(ByteOrder.LITTLE_ENDIAN);
-        int type = h.getInt(0);
-        long sector = h.getLong(8);
+        // virtio_blk_outhdr: type u32, reserved (ioprio) u32, sector u64.
+        int type;
+        long sector;
+        try {
+            type = in.readInt();
+            in.skip(4);
+            sector = in.readLong();
+        } catch (InvalidChainException e) {
+            throw ioerr(e.getMessage()); // not reached: the length was checked above
+        }
         long dataIn = in.available();
         switch (type) {
             case T_IN -> {

@@ -486,7 +486,7 @@ public final class VirtioNet implements VirtioDevice {
                             return;
                         }
                         rxChain = c.get();
-                        if (!rxChain.readable().isEmpty()) {
+                        if (rxChain.firstWritable() > 0) {
                             guestWarnings.warn("virtio-net {} rx: chain {} has device-readable buffers; returned unused",
                                     name, rxChain.headIndex());
                             rxq.addUsed(mem, rxChain.headIndex(), 0);

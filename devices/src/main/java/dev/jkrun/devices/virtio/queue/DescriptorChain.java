@@ -12,65 +12,106 @@ import java.util.List;
  * A descriptor chain popped from a {@link Queue}, already followed through NEXT links and at most one INDIRECT
  * table and checked against every rule in {@link QueueError}. Parsing is eager: a device never starts acting on a
  * chain that turns out to be malformed half way through.
+ *
+ * <p>The buffers are held flat (an address and a length array, readable ones first), and one chain object can be
+ * popped into again and again ({@link Queue#pop(GuestMemory, DescriptorChain)}), so a device that serves each chain
+ * before it takes the next allocates nothing per request. Such a chain, its {@link #reader()} and its
+ * {@link #writer()} are valid until the next pop into the same object: a device that keeps chains (waiting for host
+ * data, say) takes fresh ones from {@link Queue#pop(GuestMemory)}.
  */
 public final class DescriptorChain implements Iterable<Descriptor> {
-    private final GuestMemory mem;
-    private final int headIndex;
-    private final List<Descriptor> descriptors;
-    private final int firstWritable;
+    private GuestMemory mem;
+    private int headIndex = -1;
+    private long[] addrs;
+    private int[] lens;
+    private int count;
+    private int firstWritable;
+    private long readableLength;
+    private long writableLength;
+    /** The chain's one cursor of each kind, made on first use and rewound by {@link #reader()}/{@link #writer()}. */
+    private Reader reader;
+    private Writer writer;
 
-    private DescriptorChain(GuestMemory mem, int headIndex, List<Descriptor> descriptors) {
-        this.mem = mem;
-        this.headIndex = headIndex;
-        this.descriptors = Collections.unmodifiableList(descriptors);
-        int fw = descriptors.size();
-        for (int i = 0; i < descriptors.size(); i++) {
-            if (descriptors.get(i).writable()) {
-                fw = i;
-                break;
-            }
-        }
-        this.firstWritable = fw;
+    /** An empty chain to pop into ({@link Queue#pop(GuestMemory, DescriptorChain)}); holds nothing until then. */
+    public DescriptorChain() {
+        addrs = new long[4];
+        lens = new int[4];
     }
 
     /** For tests and synthetic requests: a chain over already-valid descriptors. */
     public static DescriptorChain of(GuestMemory mem, int headIndex, List<Descriptor> descriptors) {
-        return new DescriptorChain(mem, headIndex, new ArrayList<>(descriptors));
+        DescriptorChain c = new DescriptorChain();
+        c.start(mem, headIndex);
+        for (Descriptor d : descriptors) {
+            c.append(d.addr().value(), d.len(), d.writable());
+        }
+        c.finish();
+        return c;
     }
 
     public int headIndex() { return headIndex; }
 
     public GuestMemory memory() { return mem; }
 
-    /** All descriptors, readable ones first. */
-    public List<Descriptor> descriptors() { return descriptors; }
+    /** Number of buffers. */
+    public int count() { return count; }
 
-    public List<Descriptor> readable() { return descriptors.subList(0, firstWritable); }
+    /** Index of the first device-writable buffer ({@link #count()} when there is none). */
+    public int firstWritable() { return firstWritable; }
 
-    public List<Descriptor> writable() { return descriptors.subList(firstWritable, descriptors.size()); }
-
-    @Override
-    public Iterator<Descriptor> iterator() { return descriptors.iterator(); }
-
-    /** Total bytes of the device-readable part. */
-    public long readableLength() { return sum(readable()); }
-
-    /** Total bytes of the device-writable part. */
-    public long writableLength() { return sum(writable()); }
-
-    private static long sum(List<Descriptor> ds) {
-        long s = 0;
-        for (Descriptor d : ds) {
-            s += d.length();
-        }
-        return s;
+    /** Guest address of buffer {@code i}. */
+    public long address(int i) {
+        java.util.Objects.checkIndex(i, count);
+        return addrs[i];
     }
 
-    /** A cursor over the device-readable part. */
-    public Reader reader() { return new Reader(mem, readable(), headIndex); }
+    /** Length of buffer {@code i}, unsigned. */
+    public long length(int i) {
+        java.util.Objects.checkIndex(i, count);
+        return Integer.toUnsignedLong(lens[i]);
+    }
 
-    /** A cursor over the device-writable part. */
-    public Writer writer() { return new Writer(mem, writable(), headIndex); }
+    /** All descriptors, readable ones first (a new list: for tests and slow paths). */
+    public List<Descriptor> descriptors() { return range(0, count); }
+
+    public List<Descriptor> readable() { return range(0, firstWritable); }
+
+    public List<Descriptor> writable() { return range(firstWritable, count); }
+
+    private List<Descriptor> range(int from, int to) {
+        List<Descriptor> out = new ArrayList<>(to - from);
+        for (int i = from; i < to; i++) {
+            out.add(new Descriptor(GuestAddress.of(addrs[i]), lens[i], i >= firstWritable));
+        }
+        return Collections.unmodifiableList(out);
+    }
+
+    @Override
+    public Iterator<Descriptor> iterator() { return descriptors().iterator(); }
+
+    /** Total bytes of the device-readable part. */
+    public long readableLength() { return readableLength; }
+
+    /** Total bytes of the device-writable part. */
+    public long writableLength() { return writableLength; }
+
+    /** The cursor over the device-readable part, rewound to its start (one per chain object). */
+    public Reader reader() {
+        if (reader == null) {
+            reader = new Reader(this);
+        }
+        reader.rewind();
+        return reader;
+    }
+
+    /** The cursor over the device-writable part, rewound to its start (one per chain object). */
+    public Writer writer() {
+        if (writer == null) {
+            writer = new Writer(this);
+        }
+        writer.rewind();
+        return writer;
+    }
 
     /** The whole readable part as one array. */
     public byte[] readAll() throws InvalidChainException {
@@ -85,14 +126,73 @@ public final class DescriptorChain implements Iterable<Descriptor> {
     }
 
     @Override
-    public String toString() { return "DescriptorChain[head " + headIndex + ", " + descriptors + "]"; }
+    public String toString() { return "DescriptorChain[head " + headIndex + ", " + descriptors() + "]"; }
+
+    // Raw access for the cursors (same package): buffers are valid (inside guest RAM) once a pop succeeded.
+
+    long addr(int i) { return addrs[i]; }
+
+    long len(int i) { return Integer.toUnsignedLong(lens[i]); }
 
     // ---------------------------------------------------------------------------------------------------------
 
-    static DescriptorChain parse(GuestMemory mem, Queue q, int head) throws InvalidChainException {
-        Builder b = new Builder(mem, head);
+    private void start(GuestMemory m, int head) {
+        mem = m;
+        headIndex = head;
+        count = 0;
+        readableLength = writableLength = 0;
+        firstWritable = 0;
+    }
+
+    private void append(long addr, int len, boolean writable) {
+        if (count == addrs.length) {
+            int n = Math.max(4, count * 2);
+            addrs = java.util.Arrays.copyOf(addrs, n);
+            lens = java.util.Arrays.copyOf(lens, n);
+        }
+        addrs[count] = addr;
+        lens[count] = len;
+        count++;
+        if (writable) {
+            writableLength += Integer.toUnsignedLong(len);
+        } else {
+            readableLength += Integer.toUnsignedLong(len);
+            firstWritable = count;
+        }
+    }
+
+    private void finish() {
+        if (reader != null) {
+            reader.rewind();
+        }
+        if (writer != null) {
+            writer.rewind();
+        }
+    }
+
+    /** Leaves the chain empty (head -1) after a parse that failed part way, so nothing half-checked is used. */
+    private void clear() {
+        count = 0;
+        firstWritable = 0;
+        readableLength = writableLength = 0;
+        headIndex = -1;
+    }
+
+    /** Parses the chain at {@code head} into {@code into}, which holds it afterwards (or nothing when this throws). */
+    static void parse(GuestMemory mem, Queue q, int head, DescriptorChain into) throws InvalidChainException {
+        into.start(mem, head);
+        try {
+            parseDirect(mem, q, head, into);
+        } catch (InvalidChainException | RuntimeException e) {
+            into.clear();
+            throw e;
+        }
+        into.finish();
+    }
+
+    private static void parseDirect(GuestMemory mem, Queue q, int head, DescriptorChain into) throws InvalidChainException {
         int size = q.size();
-        GuestAddress table = q.descTable();
+        long table = q.descTable().value();
         int index = head;
         int visited = 0;
         while (true) {
@@ -105,28 +205,28 @@ public final class DescriptorChain implements Iterable<Descriptor> {
             if (++visited > size) {
                 throw err(QueueError.CHAIN_TOO_LONG, head, "more than " + size + " descriptors");
             }
-            GuestAddress da = GuestAddress.of(table.value() + (long) Queue.DESCRIPTOR_SIZE * index);
-            long addr = mem.readLong(da);
-            int len = mem.readInt(GuestAddress.of(da.value() + 8));
-            int flags = Short.toUnsignedInt(mem.readShort(GuestAddress.of(da.value() + 12)));
-            int next = Short.toUnsignedInt(mem.readShort(GuestAddress.of(da.value() + 14)));
+            long da = table + (long) Queue.DESCRIPTOR_SIZE * index;
+            long addr = mem.readLong(GuestAddress.of(da));
+            long lenFlagsNext = mem.readLong(GuestAddress.of(da + 8));
+            int len = (int) lenFlagsNext;
+            int flags = (int) (lenFlagsNext >>> 32) & 0xFFFF;
+            int next = (int) (lenFlagsNext >>> 48);
             if ((flags & Queue.VRING_DESC_F_INDIRECT) != 0) {
-                parseIndirect(b, q, addr, len, flags);
+                parseIndirect(into, q, addr, len, flags);
                 // The indirect descriptor ends the chain: NEXT together with INDIRECT was rejected above.
-                break;
+                return;
             }
-            b.add(addr, len, flags);
+            into.add(addr, len, flags);
             if ((flags & Queue.VRING_DESC_F_NEXT) == 0) {
-                break;
+                return;
             }
             index = next;
         }
-        return new DescriptorChain(mem, head, b.out);
     }
 
-    private static void parseIndirect(Builder b, Queue q, long addr, int len, int flags) throws InvalidChainException {
-        GuestMemory mem = b.mem;
-        int head = b.head;
+    private static void parseIndirect(DescriptorChain into, Queue q, long addr, int len, int flags) throws InvalidChainException {
+        GuestMemory mem = into.mem;
+        int head = into.headIndex;
         // 2.7.5.3.1: "The driver MUST NOT set the VIRTQ_DESC_F_INDIRECT flag unless the VIRTIO_F_INDIRECT_DESC
         // feature was negotiated."
         if (!q.indirectAllowed()) {
@@ -157,16 +257,17 @@ public final class DescriptorChain implements Iterable<Descriptor> {
             if (++visited > entries) {
                 throw err(QueueError.CHAIN_TOO_LONG, head, "indirect chain loops");
             }
-            GuestAddress da = GuestAddress.of(addr + (long) Queue.DESCRIPTOR_SIZE * index);
-            long baddr = mem.readLong(da);
-            int blen = mem.readInt(GuestAddress.of(da.value() + 8));
-            int bflags = Short.toUnsignedInt(mem.readShort(GuestAddress.of(da.value() + 12)));
-            int next = Short.toUnsignedInt(mem.readShort(GuestAddress.of(da.value() + 14)));
+            long da = addr + (long) Queue.DESCRIPTOR_SIZE * index;
+            long baddr = mem.readLong(GuestAddress.of(da));
+            long lenFlagsNext = mem.readLong(GuestAddress.of(da + 8));
+            int blen = (int) lenFlagsNext;
+            int bflags = (int) (lenFlagsNext >>> 32) & 0xFFFF;
+            int next = (int) (lenFlagsNext >>> 48);
             // 2.7.5.3.1: "The driver MUST NOT set the VIRTQ_DESC_F_INDIRECT flag within an indirect descriptor".
             if ((bflags & Queue.VRING_DESC_F_INDIRECT) != 0) {
                 throw err(QueueError.NESTED_INDIRECT, head, null);
             }
-            b.add(baddr, blen, bflags);
+            into.add(baddr, blen, bflags);
             if ((bflags & Queue.VRING_DESC_F_NEXT) == 0) {
                 return;
             }
@@ -174,42 +275,27 @@ public final class DescriptorChain implements Iterable<Descriptor> {
         }
     }
 
-    /** The descriptors of one chain as they are checked, direct and indirect alike. */
-    private static final class Builder {
-        final GuestMemory mem;
-        final int head;
-        final List<Descriptor> out = new ArrayList<>();
-        boolean seenWritable;
-        /** Sum of the lengths so far; at most MAX_CHAIN_BYTES + 2^32, so it cannot overflow. */
-        long totalBytes;
-
-        Builder(GuestMemory mem, int head) {
-            this.mem = mem;
-            this.head = head;
+    /** Checks one buffer against the rules every buffer of a chain obeys, direct and indirect alike, and adds it. */
+    private void add(long addr, int len, int flags) throws InvalidChainException {
+        boolean writable = (flags & Queue.VRING_DESC_F_WRITE) != 0;
+        // 2.7.4.2: "A driver MUST NOT place a device-writable buffer before a device-readable buffer".
+        if (!writable && count > firstWritable) {
+            throw err(QueueError.READABLE_AFTER_WRITABLE, headIndex, null);
         }
-
-        void add(long addr, int len, int flags) throws InvalidChainException {
-            boolean writable = (flags & Queue.VRING_DESC_F_WRITE) != 0;
-            // 2.7.4.2: "A driver MUST NOT place a device-writable buffer before a device-readable buffer".
-            if (!writable && seenWritable) {
-                throw err(QueueError.READABLE_AFTER_WRITABLE, head, null);
-            }
-            long ulen = Integer.toUnsignedLong(len);
-            if (Long.compareUnsigned(addr + ulen, addr) < 0) {
-                throw err(QueueError.BUFFER_ADDRESS_OVERFLOW, head, String.format("0x%x+0x%x", addr, ulen));
-            }
-            if (ulen != 0 && !mem.contains(GuestAddress.of(addr), ulen)) {
-                throw err(QueueError.BUFFER_OUT_OF_MEMORY, head, String.format("0x%x+0x%x", addr, ulen));
-            }
-            // 2.7.5.2: "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total". Overlapping
-            // buffers would otherwise let a small guest describe terabytes (65536 indirect entries of 4 GiB).
-            totalBytes += ulen;
-            if (totalBytes > Queue.MAX_CHAIN_BYTES) {
-                throw err(QueueError.CHAIN_TOO_MANY_BYTES, head, "more than " + Queue.MAX_CHAIN_BYTES + " bytes");
-            }
-            out.add(new Descriptor(GuestAddress.of(addr), len, writable));
-            seenWritable |= writable;
+        long ulen = Integer.toUnsignedLong(len);
+        if (Long.compareUnsigned(addr + ulen, addr) < 0) {
+            throw err(QueueError.BUFFER_ADDRESS_OVERFLOW, headIndex, String.format("0x%x+0x%x", addr, ulen));
         }
+        if (ulen != 0 && !mem.contains(GuestAddress.of(addr), ulen)) {
+            throw err(QueueError.BUFFER_OUT_OF_MEMORY, headIndex, String.format("0x%x+0x%x", addr, ulen));
+        }
+        // 2.7.5.2: "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total". Overlapping
+        // buffers would otherwise let a small guest describe terabytes (65536 indirect entries of 4 GiB). The sum
+        // so far is at most MAX_CHAIN_BYTES, plus one u32, so it cannot overflow.
+        if (readableLength + writableLength + ulen > Queue.MAX_CHAIN_BYTES) {
+            throw err(QueueError.CHAIN_TOO_MANY_BYTES, headIndex, "more than " + Queue.MAX_CHAIN_BYTES + " bytes");
+        }
+        append(addr, len, writable);
     }
 
     private static InvalidChainException err(QueueError e, int head, String detail) {

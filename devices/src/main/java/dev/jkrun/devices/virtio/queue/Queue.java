@@ -46,8 +46,8 @@ public final class Queue {
     /** Next avail ring slot to read, and next used ring slot to write; both free-running u16 counters. */
     private short nextAvail;
     private short nextUsed;
-    /** used idx when we last decided to interrupt (event idx); null before the first time. */
-    private Short signalledUsed;
+    /** used idx (u16) when we last decided to interrupt (event idx); -1 before the first time. */
+    private int signalledUsed = -1;
     private volatile QueueError broken;
 
     /** A queue whose driver may ask for up to {@code maxSize} entries (a power of two ≤ 32768). */
@@ -105,7 +105,7 @@ public final class Queue {
         eventIdx = false;
         indirectAllowed = false;
         nextAvail = nextUsed = 0;
-        signalledUsed = null;
+        signalledUsed = -1;
         broken = null;
     }
 
@@ -190,15 +190,27 @@ public final class Queue {
     }
 
     /**
-     * Takes the next available chain, parsed and validated. Empty when the driver has made nothing new available
-     * (or the queue is not ready or broken).
+     * Takes the next available chain, parsed and validated, as a new {@link DescriptorChain} the caller may keep.
+     * Empty when the driver has made nothing new available (or the queue is not ready or broken).
      *
      * @throws InvalidChainException a chain-level error ({@code headIndex() >= 0}: the chain was consumed; give
      *     it back with {@code addUsed(mem, headIndex, 0)}) or a queue-level error (the queue is now broken)
      */
     public Optional<DescriptorChain> pop(GuestMemory mem) throws InvalidChainException {
+        DescriptorChain c = new DescriptorChain();
+        return pop(mem, c) ? Optional.of(c) : Optional.empty();
+    }
+
+    /**
+     * Takes the next available chain into {@code into} (which drops what it held before), parsed and validated;
+     * false when the driver has made nothing new available (or the queue is not ready or broken), and {@code into}
+     * is then unchanged. The allocation-free form for devices that finish each chain before they take the next.
+     *
+     * @throws InvalidChainException as {@link #pop(GuestMemory)}; {@code into} is then empty
+     */
+    public boolean pop(GuestMemory mem, DescriptorChain into) throws InvalidChainException {
         if (pending(mem) == 0) {
-            return Optional.empty();
+            return false;
         }
         GuestAddress slot = GuestAddress.of(availRing.value() + 4 + 2L * (Short.toUnsignedInt(nextAvail) & (size - 1)));
         int head;
@@ -209,7 +221,8 @@ public final class Queue {
         }
         nextAvail++;
         try {
-            return Optional.of(DescriptorChain.parse(mem, this, head));
+            DescriptorChain.parse(mem, this, head, into);
+            return true;
         } catch (GuestMemoryException e) {
             // Only reachable for a queue that skipped validate(): its descriptor table is not in RAM.
             throw breakQueue(QueueError.DESC_TABLE_OUT_OF_MEMORY, e.getMessage());
@@ -229,9 +242,8 @@ public final class Queue {
             return;
         }
         int slot = Short.toUnsignedInt(nextUsed) & (size - 1);
-        GuestAddress elem = GuestAddress.of(usedRing.value() + 4 + 8L * slot);
-        mem.writeInt(elem, headIndex);
-        mem.writeInt(GuestAddress.of(elem.value() + 4), len);
+        // The element {id u32, len u32} in one little-endian store.
+        mem.writeLong(GuestAddress.of(usedRing.value() + 4 + 8L * slot), ((long) len << 32) | Integer.toUnsignedLong(headIndex));
         nextUsed++;
         mem.writeShortRelease(GuestAddress.of(usedRing.value() + 2), nextUsed);
     }
@@ -253,12 +265,12 @@ public final class Queue {
             if (eventIdx) {
                 short newIdx = nextUsed;
                 short usedEvent = mem.readShort(usedEventAddr());
-                Short old = signalledUsed;
-                signalledUsed = newIdx;
-                if (old == null) {
+                int old = signalledUsed;
+                signalledUsed = Short.toUnsignedInt(newIdx);
+                if (old < 0) {
                     return true;
                 }
-                return needEvent(usedEvent, newIdx, old);
+                return needEvent(usedEvent, newIdx, (short) old);
             }
             return (mem.readShort(availRing) & VRING_AVAIL_F_NO_INTERRUPT) == 0;
         } catch (GuestMemoryException e) {

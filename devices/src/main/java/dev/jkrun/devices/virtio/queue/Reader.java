@@ -14,24 +14,26 @@ import java.util.List;
  * {@code Reader}). Little-endian integer reads. Not thread-safe.
  */
 public final class Reader {
-    private final GuestMemory mem;
-    private final List<Descriptor> buffers;
-    private final int head;
+    private final DescriptorChain chain;
     private int index;
-    private long offset; // within buffers[index]
+    private long offset; // within buffer index
     private long available;
     private long consumed;
 
-    Reader(GuestMemory mem, List<Descriptor> buffers, int head) {
-        this.mem = mem;
-        this.buffers = buffers;
-        this.head = head;
-        long a = 0;
-        for (Descriptor d : buffers) {
-            a += d.length();
-        }
-        this.available = a;
+    Reader(DescriptorChain chain) {
+        this.chain = chain;
+        rewind();
     }
+
+    /** Back to the first readable byte of the chain as it is now. */
+    void rewind() {
+        index = 0;
+        offset = 0;
+        available = chain.readableLength();
+        consumed = 0;
+    }
+
+    private int end() { return chain.firstWritable(); }
 
     /** Bytes left to read. */
     public long available() { return available; }
@@ -43,15 +45,14 @@ public final class Reader {
     public int read(byte[] b, int off, int len) {
         int done = 0;
         while (done < len && available > 0) {
-            Descriptor d = buffers.get(index);
-            long left = d.length() - offset;
+            long left = chain.len(index) - offset;
             if (left == 0) {
                 index++;
                 offset = 0;
                 continue;
             }
             int n = (int) Math.min(left, len - done);
-            mem.read(GuestAddress.of(d.addr().value() + offset), b, off + done, n);
+            chain.memory().read(GuestAddress.of(chain.addr(index) + offset), b, off + done, n);
             advance(n);
             done += n;
         }
@@ -62,7 +63,7 @@ public final class Reader {
         offset += n;
         available -= n;
         consumed += n;
-        while (index < buffers.size() && offset == buffers.get(index).length() && available > 0) {
+        while (index < end() && offset == chain.len(index) && available > 0) {
             index++;
             offset = 0;
         }
@@ -82,25 +83,57 @@ public final class Reader {
 
     private void need(long len) throws InvalidChainException {
         if (len > available) {
-            throw new InvalidChainException(QueueError.DESCRIPTOR_CHAIN_TOO_SHORT, head,
+            throw new InvalidChainException(QueueError.DESCRIPTOR_CHAIN_TOO_SHORT, chain.headIndex(),
                     "need " + len + " readable bytes, have " + available);
         }
     }
 
-    public byte readByte() throws InvalidChainException { return readBytes(1)[0]; }
+    public byte readByte() throws InvalidChainException { return (byte) readLittleEndian(1); }
 
-    public short readShort() throws InvalidChainException { return ByteBuffer.wrap(readBytes(2)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getShort(); }
+    public short readShort() throws InvalidChainException { return (short) readLittleEndian(2); }
 
-    public int readInt() throws InvalidChainException { return ByteBuffer.wrap(readBytes(4)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(); }
+    public int readInt() throws InvalidChainException { return (int) readLittleEndian(4); }
 
-    public long readLong() throws InvalidChainException { return ByteBuffer.wrap(readBytes(8)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(); }
+    public long readLong() throws InvalidChainException { return readLittleEndian(8); }
+
+    /** {@code n} (1, 2, 4 or 8) bytes as a little-endian value: one guest load when they lie in one buffer. */
+    private long readLittleEndian(int n) throws InvalidChainException {
+        need(n);
+        skipEmpty();
+        if (chain.len(index) - offset >= n) {
+            GuestAddress a = GuestAddress.of(chain.addr(index) + offset);
+            GuestMemory mem = chain.memory();
+            long v = switch (n) {
+                case 1 -> mem.readByte(a);
+                case 2 -> mem.readShort(a);
+                case 4 -> mem.readInt(a);
+                default -> mem.readLong(a);
+            };
+            advance(n);
+            return v;
+        }
+        long v = 0;
+        for (int i = 0; i < n; i++) { // split across buffers: byte by byte
+            skipEmpty();
+            v |= (chain.memory().readByte(GuestAddress.of(chain.addr(index) + offset)) & 0xFFL) << (8 * i);
+            advance(1);
+        }
+        return v;
+    }
+
+    /** Moves past empty buffers to the one holding the next byte (there is one: {@code available > 0}). */
+    private void skipEmpty() {
+        while (offset == chain.len(index)) {
+            index++;
+            offset = 0;
+        }
+    }
 
     /** Skips up to {@code n} bytes; returns how many. */
     public long skip(long n) {
         long done = 0;
         while (done < n && available > 0) {
-            Descriptor d = buffers.get(index);
-            long left = d.length() - offset;
+            long left = chain.len(index) - offset;
             if (left == 0) {
                 index++;
                 offset = 0;
@@ -134,15 +167,14 @@ public final class Reader {
         long want = Math.min(max, available);
         int i = index;
         long off = offset;
-        while (want > 0 && i < buffers.size()) {
-            Descriptor d = buffers.get(i);
-            long left = d.length() - off;
+        while (want > 0 && i < end()) {
+            long left = chain.len(i) - off;
             if (left > 0) {
                 int n = (int) Math.min(Math.min(left, want), Integer.MAX_VALUE);
-                out.add(mem.view(GuestAddress.of(d.addr().value() + off), n));
+                out.add(chain.memory().view(GuestAddress.of(chain.addr(i) + off), n));
                 want -= n;
                 off += n;
-                if (off < d.length()) {
+                if (off < chain.len(i)) {
                     continue;
                 }
             }

@@ -4,7 +4,6 @@ import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -13,24 +12,26 @@ import java.util.List;
  * {@code Writer}). {@link #bytesWritten()} is the length to report in the used ring. Not thread-safe.
  */
 public final class Writer {
-    private final GuestMemory mem;
-    private final List<Descriptor> buffers;
-    private final int head;
+    private final DescriptorChain chain;
     private int index;
     private long offset;
     private long available;
     private long written;
 
-    Writer(GuestMemory mem, List<Descriptor> buffers, int head) {
-        this.mem = mem;
-        this.buffers = buffers;
-        this.head = head;
-        long a = 0;
-        for (Descriptor d : buffers) {
-            a += d.length();
-        }
-        this.available = a;
+    Writer(DescriptorChain chain) {
+        this.chain = chain;
+        rewind();
     }
+
+    /** Back to the first writable byte of the chain as it is now. */
+    void rewind() {
+        index = chain.firstWritable();
+        offset = 0;
+        available = chain.writableLength();
+        written = 0;
+    }
+
+    private int end() { return chain.count(); }
 
     /** Room left, in bytes. */
     public long available() { return available; }
@@ -45,15 +46,14 @@ public final class Writer {
     public int write(byte[] b, int off, int len) {
         int done = 0;
         while (done < len && available > 0) {
-            Descriptor d = buffers.get(index);
-            long left = d.length() - offset;
+            long left = chain.len(index) - offset;
             if (left == 0) {
                 index++;
                 offset = 0;
                 continue;
             }
             int n = (int) Math.min(left, len - done);
-            mem.write(GuestAddress.of(d.addr().value() + offset), b, off + done, n);
+            chain.memory().write(GuestAddress.of(chain.addr(index) + offset), b, off + done, n);
             advance(n);
             done += n;
         }
@@ -66,18 +66,18 @@ public final class Writer {
             throw new IllegalArgumentException("advance " + n + " of " + available);
         }
         while (n > 0) {
-            Descriptor d = buffers.get(index);
-            long k = Math.min(d.length() - offset, n);
+            long dlen = chain.len(index);
+            long k = Math.min(dlen - offset, n);
             offset += k;
             available -= k;
             written += k;
             n -= k;
-            if (offset == d.length() && index < buffers.size() - 1) {
+            if (offset == dlen && index < end() - 1) {
                 index++;
                 offset = 0;
             }
         }
-        while (index < buffers.size() - 1 && offset == buffers.get(index).length()) {
+        while (index < end() - 1 && offset == chain.len(index)) {
             index++;
             offset = 0;
         }
@@ -86,7 +86,7 @@ public final class Writer {
     /** Writes all of {@code b} or throws DESCRIPTOR_CHAIN_TOO_SHORT without writing anything. */
     public void writeExact(byte[] b, int off, int len) throws InvalidChainException {
         if (len > available) {
-            throw new InvalidChainException(QueueError.DESCRIPTOR_CHAIN_TOO_SHORT, head,
+            throw new InvalidChainException(QueueError.DESCRIPTOR_CHAIN_TOO_SHORT, chain.headIndex(),
                     "need " + len + " writable bytes, have " + available);
         }
         write(b, off, len);
@@ -94,15 +94,47 @@ public final class Writer {
 
     public void writeExact(byte[] b) throws InvalidChainException { writeExact(b, 0, b.length); }
 
-    public void writeByte(byte v) throws InvalidChainException { writeExact(new byte[] {v}); }
+    public void writeByte(byte v) throws InvalidChainException { writeLittleEndian(v, 1); }
 
-    public void writeShort(short v) throws InvalidChainException { writeExact(le(2).putShort(v).array()); }
+    public void writeShort(short v) throws InvalidChainException { writeLittleEndian(v, 2); }
 
-    public void writeInt(int v) throws InvalidChainException { writeExact(le(4).putInt(v).array()); }
+    public void writeInt(int v) throws InvalidChainException { writeLittleEndian(v, 4); }
 
-    public void writeLong(long v) throws InvalidChainException { writeExact(le(8).putLong(v).array()); }
+    public void writeLong(long v) throws InvalidChainException { writeLittleEndian(v, 8); }
 
-    private static ByteBuffer le(int n) { return ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN); }
+    /** The low {@code n} (1, 2, 4 or 8) bytes of {@code v}, little-endian: one guest store when they fit one buffer. */
+    private void writeLittleEndian(long v, int n) throws InvalidChainException {
+        if (n > available) {
+            throw new InvalidChainException(QueueError.DESCRIPTOR_CHAIN_TOO_SHORT, chain.headIndex(),
+                    "need " + n + " writable bytes, have " + available);
+        }
+        skipFull();
+        GuestMemory mem = chain.memory();
+        if (chain.len(index) - offset >= n) {
+            GuestAddress a = GuestAddress.of(chain.addr(index) + offset);
+            switch (n) {
+                case 1 -> mem.writeByte(a, (byte) v);
+                case 2 -> mem.writeShort(a, (short) v);
+                case 4 -> mem.writeInt(a, (int) v);
+                default -> mem.writeLong(a, v);
+            }
+            advance(n);
+            return;
+        }
+        for (int i = 0; i < n; i++) { // split across buffers: byte by byte
+            skipFull();
+            mem.writeByte(GuestAddress.of(chain.addr(index) + offset), (byte) (v >>> (8 * i)));
+            advance(1);
+        }
+    }
+
+    /** Moves past full (or empty) buffers to the one taking the next byte (there is one: {@code available > 0}). */
+    private void skipFull() {
+        while (offset == chain.len(index)) {
+            index++;
+            offset = 0;
+        }
+    }
 
     /**
      * ByteBuffers aliasing the next (up to) {@code max} writable bytes, for zero-copy reads from a channel;
@@ -113,15 +145,14 @@ public final class Writer {
         long want = Math.min(max, available);
         int i = index;
         long off = offset;
-        while (want > 0 && i < buffers.size()) {
-            Descriptor d = buffers.get(i);
-            long left = d.length() - off;
+        while (want > 0 && i < end()) {
+            long left = chain.len(i) - off;
             if (left > 0) {
                 int n = (int) Math.min(Math.min(left, want), Integer.MAX_VALUE);
-                out.add(mem.view(GuestAddress.of(d.addr().value() + off), n));
+                out.add(chain.memory().view(GuestAddress.of(chain.addr(i) + off), n));
                 want -= n;
                 off += n;
-                if (off < d.length()) {
+                if (off < chain.len(i)) {
                     continue;
                 }
             }

@@ -146,9 +146,9 @@ public final class VirtioRng implements VirtioDevice {
      * loop thread (the one reader of {@link #entropy} between activate and reset).
      */
     int handle(DescriptorChain chain) {
-        if (!chain.readable().isEmpty()) {
+        if (chain.firstWritable() > 0) {
             LOG.debug("{}: chain {} has {} device-readable descriptors; returned unused", NAME, chain.headIndex(),
-                    chain.readable().size());
+                    chain.firstWritable());
             return 0;
         }
         Writer w = chain.writer();

@@ -365,6 +365,56 @@ class QueueTest {
     }
 
     @Test
+    void popIntoReusesOneChainObject() throws Exception {
+        DescriptorChain c = new DescriptorChain();
+        assertFalse(q.pop(mem, c));
+        int h1 = dq.add(List.of(new byte[0], new byte[] {1, 2, 3, 4}, new byte[] {5}), 0, 4);
+        assertTrue(q.pop(mem, c));
+        assertEquals(h1, c.headIndex());
+        assertEquals(5, c.count());
+        assertEquals(3, c.firstWritable());
+        assertEquals(5, c.readableLength());
+        assertEquals(4, c.writableLength());
+        Reader r = c.reader();
+        assertEquals(0x04030201, r.readInt()); // past the empty first buffer, in one load
+        assertEquals(5, r.readByte());
+        assertSame(r, c.reader());
+        assertEquals(5, c.reader().available()); // rewound
+        Writer w = c.writer();
+        w.writeInt(0x0D0C0B0A); // past the empty first writable buffer
+        assertEquals(4, w.bytesWritten());
+        q.addUsed(mem, h1, w.usedLength());
+        assertArrayEquals(new byte[] {0x0A, 0x0B, 0x0C, 0x0D}, dq.written(h1, 4));
+
+        int h2 = dq.add(List.of(new byte[] {9}));
+        assertTrue(q.pop(mem, c));
+        assertEquals(h2, c.headIndex());
+        assertEquals(1, c.count());
+        assertEquals(1, c.firstWritable());
+        assertEquals(0, c.writableLength());
+        assertEquals(0, c.writer().available());
+        assertEquals(List.of(new Descriptor(c.descriptors().get(0).addr(), 1, false)), c.readable());
+        assertEquals(9, c.reader().readByte());
+        q.addUsed(mem, h2, 0);
+
+        // A malformed chain leaves the object empty; the next good one fills it again.
+        int bad = dq.takeDescriptor();
+        dq.writeDescriptor(bad, 0x10000, 1, Queue.VRING_DESC_F_WRITE | Queue.VRING_DESC_F_NEXT, dq.takeDescriptor());
+        dq.writeDescriptor((bad + 1) % SIZE, 0x10000, 1, 0, 0);
+        dq.publish(bad);
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem, c));
+        assertEquals(QueueError.READABLE_AFTER_WRITABLE, e.error());
+        assertEquals(-1, c.headIndex());
+        assertEquals(0, c.count());
+        assertEquals(0, c.reader().available());
+        q.addUsed(mem, bad, 0);
+        int h3 = dq.add(List.of(new byte[] {7, 7}), 2);
+        assertTrue(q.pop(mem, c));
+        assertEquals(h3, c.headIndex());
+        assertEquals(2, c.reader().available());
+    }
+
+    @Test
     void viewsCoverBuffers() throws Exception {
         dq.add(List.of(new byte[] {1, 2}, new byte[] {3}), 2, 2);
         DescriptorChain c = q.pop(mem).orElseThrow();
