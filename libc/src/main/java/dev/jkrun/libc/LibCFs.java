@@ -36,6 +36,8 @@ final class LibCFs {
     @SaveError long pread(int fd, @Out byte[] buf, long count, long offset);
     @SaveError long pwrite(int fd, @In ByteBuffer buf, long count, long offset);
     @SaveError long pwrite(int fd, @In byte[] buf, long count, long offset);
+    @SaveError long preadv(int fd, @In ByteBuffer iov, int iovcnt, long offset);
+    @SaveError long pwritev(int fd, @In ByteBuffer iov, int iovcnt, long offset);
     @SaveError int fsync(int fd);
     @SaveError int fdatasync(int fd);
     @SaveError int fallocate(int fd, int mode, long offset, long len);

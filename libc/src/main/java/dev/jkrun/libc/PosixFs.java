@@ -231,6 +231,75 @@ public final class PosixFs {
         }
     }
 
+    /** uio.h UIO_MAXIOV: the most buffers one preadv/pwritev takes. */
+    public static final int IOV_MAX = 1024;
+    /** Each thread's iovec array (16 bytes an entry), made on first use. */
+    private static final ThreadLocal<ByteBuffer> IOVECS =
+            ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(16 * IOV_MAX).order(ByteOrder.nativeOrder()));
+
+    /**
+     * Reads at {@code offset} into {@code bufs}, each from its position: with preadv (scatter, {@link #IOV_MAX}
+     * buffers a call) when they are all direct buffers, else pread by pread. Advances the positions by what was
+     * read and returns the count, which is short only where the file ends (or a call was cut short).
+     */
+    public static long preadv(FileDescriptor fd, ByteBuffer[] bufs, long offset) { return vectored(fd, bufs, offset, false); }
+
+    /** Writes {@code bufs} (from their positions) at {@code offset}, as {@link #preadv} reads; returns the count. */
+    public static long pwritev(FileDescriptor fd, ByteBuffer[] bufs, long offset) { return vectored(fd, bufs, offset, true); }
+
+    private static long vectored(FileDescriptor fd, ByteBuffer[] bufs, long offset, boolean write) {
+        boolean direct = true;
+        for (int i = 0; direct && i < bufs.length; i++) {
+            direct = bufs[i].isDirect();
+        }
+        long total = 0;
+        if (!direct) {
+            for (ByteBuffer b : bufs) {
+                int want = b.remaining();
+                int n = write ? pwrite(fd, b, offset + total) : pread(fd, b, offset + total);
+                total += n;
+                if (n < want) {
+                    break;
+                }
+            }
+            return total;
+        }
+        ByteBuffer iov = IOVECS.get();
+        for (int from = 0; from < bufs.length; from += IOV_MAX) {
+            int to = Math.min(bufs.length, from + IOV_MAX);
+            long want = 0;
+            iov.clear();
+            for (int i = from; i < to; i++) {
+                iov.putLong(DirectBuffers.address(bufs[i]) + bufs[i].position()).putLong(bufs[i].remaining());
+                want += bufs[i].remaining();
+            }
+            iov.flip();
+            long n;
+            while (true) {
+                n = write ? FS.pwritev(fd.raw(), iov, to - from, offset + total)
+                        : FS.preadv(fd.raw(), iov, to - from, offset + total);
+                if (n >= 0) {
+                    break;
+                }
+                int e = errno();
+                if (e != Errno.EINTR) {
+                    throw new NativeCallException(write ? "pwritev" : "preadv", e);
+                }
+            }
+            long left = n;
+            for (int i = from; i < to && left > 0; i++) {
+                int k = (int) Math.min(left, bufs[i].remaining());
+                bufs[i].position(bufs[i].position() + k);
+                left -= k;
+            }
+            total += n;
+            if (n < want) {
+                break;
+            }
+        }
+        return total;
+    }
+
     public static void fsync(FileDescriptor fd) { checkInt("fsync", FS.fsync(fd.raw())); }
 
     public static void fdatasync(FileDescriptor fd) { checkInt("fdatasync", FS.fdatasync(fd.raw())); }

@@ -66,6 +66,42 @@ class PosixFsTest {
     }
 
     @Test
+    void vectoredReadsAndWritesFollowTheBuffersInTurn() throws Exception {
+        try (FileDescriptor d = PosixFs.openat(null, PosixFs.bytes(dir.toString()), PosixFs.O_PATH | PosixFs.O_DIRECTORY, 0);
+             FileDescriptor f = PosixFs.openat(d, PosixFs.bytes("v"), PosixFs.O_RDWR | PosixFs.O_CREAT, 0644)) {
+            // More buffers than one preadv takes, of 3 bytes each, slices at positions, all direct.
+            int n = PosixFs.IOV_MAX + 7;
+            ByteBuffer backing = ByteBuffer.allocateDirect(4 * n);
+            ByteBuffer[] out = new ByteBuffer[n];
+            for (int i = 0; i < n; i++) {
+                out[i] = backing.slice(4 * i, 4).put((byte) 0x55).put((byte) i).put((byte) (i >> 8)).put((byte) 1)
+                        .position(1).limit(4);
+            }
+            assertEquals(3L * n, PosixFs.pwritev(f, out, 10));
+            assertEquals(4, out[n - 1].position());
+            assertEquals(10 + 3L * n, Files.size(dir.resolve("v")));
+            byte[] file = Files.readAllBytes(dir.resolve("v"));
+            assertEquals((byte) (n - 1), file[10 + 3 * (n - 1)]);
+            // Read back into mixed heap and direct buffers; past the end of file only what is there.
+            ByteBuffer[] in = new ByteBuffer[n + 1];
+            for (int i = 0; i < in.length; i++) {
+                in[i] = i % 2 == 0 ? ByteBuffer.allocate(3) : ByteBuffer.allocateDirect(3);
+            }
+            assertEquals(3L * n, PosixFs.preadv(f, in, 10));
+            assertEquals(0, in[n].position(), "nothing past the end of file");
+            for (int i = 0; i < n; i++) {
+                assertEquals((byte) i, in[i].get(0), "buffer " + i);
+                assertEquals(1, in[i].get(2));
+            }
+            // All direct: the same through preadv, starting inside the file.
+            ByteBuffer[] direct = {ByteBuffer.allocateDirect(2), ByteBuffer.allocateDirect(5)};
+            assertEquals(7, PosixFs.preadv(f, direct, 10 + 3L * n - 7));
+            assertEquals(5, direct[1].position());
+            assertEquals(2, PosixFs.preadv(f, new ByteBuffer[] {ByteBuffer.allocateDirect(9)}, 10 + 3L * n - 2));
+        }
+    }
+
+    @Test
     void getdentsListsEverything() throws Exception {
         for (int i = 0; i < 100; i++) {
             Files.createFile(dir.resolve("n" + i));

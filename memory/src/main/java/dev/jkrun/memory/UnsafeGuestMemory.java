@@ -91,6 +91,9 @@ abstract class UnsafeGuestMemory implements GuestMemory {
     @Override
     public List<MemoryRegion> regions() { return regions; }
 
+    /** The backings, sorted by guest address. */
+    List<Backing> backingList() { return List.of(backings); }
+
     @Override
     public boolean contains(GuestAddress addr, long len) { return find(addr.value(), len) != null; }
 

@@ -1,7 +1,5 @@
 package dev.jkrun.memory;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,23 +11,24 @@ import java.util.List;
  * have that hazard.
  */
 final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.Mapped {
-    /**
-     * Read opaquely: a vCPU or device thread sees a close soon (the read is never hoisted out of its loop), but a
-     * volatile read's acquire would keep the JIT from sharing one range check among a request's accesses, and it
-     * buys nothing here, as the mapping outlives every thread that may still be past its check.
-     */
-    private boolean closed;
-    private static final VarHandle CLOSED;
+    private volatile boolean closed;
+    /** Views are slices of direct buffers over 1 GiB pieces of each mapping, made once (no JNI call per view). */
+    private static final int CHUNK_SHIFT = 30;
+    private final java.util.Map<Backing, ByteBuffer[]> chunks = new java.util.IdentityHashMap<>();
 
-    static {
-        try {
-            CLOSED = MethodHandles.lookup().findVarHandle(UnsafeMmapMemory.class, "closed", boolean.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
+    UnsafeMmapMemory(List<MmapGuestMemory.Slot> slots) {
+        super(backings(slots));
+        com.kenai.jffi.MemoryIO io = com.kenai.jffi.MemoryIO.getInstance();
+        for (Backing b : backingList()) {
+            long size = b.capacity();
+            ByteBuffer[] cs = new ByteBuffer[(int) ((size + (1L << CHUNK_SHIFT) - 1) >>> CHUNK_SHIFT)];
+            for (int i = 0; i < cs.length; i++) {
+                long from = (long) i << CHUNK_SHIFT;
+                cs[i] = io.newDirectByteBuffer(b.baseOffset() + from, (int) Math.min(1L << CHUNK_SHIFT, size - from));
+            }
+            chunks.put(b, cs);
         }
     }
-
-    UnsafeMmapMemory(List<MmapGuestMemory.Slot> slots) { super(backings(slots)); }
 
     private static List<Backing> backings(List<MmapGuestMemory.Slot> slots) {
         List<Backing> bs = new ArrayList<>();
@@ -41,19 +40,24 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
 
     @Override
     void ensureOpen() {
-        if ((boolean) CLOSED.getOpaque(this)) {
+        if (closed) {
             throw new IllegalStateException("guest memory is released");
         }
     }
 
     @Override
     ByteBuffer viewOf(Backing b, long offset, int length) {
-        return com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(offset, length);
+        long rel = offset - b.baseOffset(); // checked by at(): inside the mapping
+        int chunk = (int) (rel >>> CHUNK_SHIFT);
+        if (length > 0 && ((rel + length - 1) >>> CHUNK_SHIFT) == chunk) {
+            return chunks.get(b)[chunk].slice((int) (rel - ((long) chunk << CHUNK_SHIFT)), length);
+        }
+        return com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(offset, length); // across two pieces
     }
 
     @Override
-    public void retire() { CLOSED.setVolatile(this, true); }
+    public void retire() { closed = true; }
 
     @Override
-    public void release() { CLOSED.setVolatile(this, true); }
+    public void release() { closed = true; }
 }

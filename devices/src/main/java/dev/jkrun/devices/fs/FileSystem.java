@@ -74,6 +74,32 @@ public interface FileSystem {
         throw nosys();
     }
 
+    /**
+     * {@link #read(long, long, long, ByteBuffer)} into several buffers in turn (a guest's pages), each filled before
+     * the next; fewer bytes only at end of file. Backends on host files override it with one scatter read.
+     */
+    default long read(long node, long fh, long offset, ByteBuffer[] dsts) throws FsException {
+        long total = 0;
+        for (ByteBuffer d : dsts) {
+            int want = d.remaining();
+            int n = read(node, fh, offset + total, d);
+            total += n;
+            if (n < want) {
+                break;
+            }
+        }
+        return total;
+    }
+
+    /** {@link #write(long, long, long, ByteBuffer, int)} of several buffers in turn; returns the bytes written. */
+    default long write(long node, long fh, long offset, ByteBuffer[] srcs, int writeFlags) throws FsException {
+        long total = 0;
+        for (ByteBuffer s : srcs) {
+            total += write(node, fh, offset + total, s, writeFlags);
+        }
+        return total;
+    }
+
     default void flush(long node, long fh, long lockOwner) throws FsException {}
 
     default void release(long node, long fh) throws FsException {}

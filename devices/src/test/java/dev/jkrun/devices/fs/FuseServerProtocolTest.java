@@ -293,4 +293,65 @@ class FuseServerProtocolTest {
                 .ok();
         assertEquals(List.of("ioctl 7602"), b.take(), "the exit status of jkrun's init still gets through");
     }
+
+    /** A WRITE split as virtio-fs sends it directly: in_header and write_in in the request, the data apart. */
+    private int directWrite(FuseServer server, int len, long node, long fh, int size, int extLen, byte[] data, ByteBuffer rep) {
+        ByteBuffer req = ByteBuffer.allocateDirect(Fuse.IN_HEADER + Fuse.WRITE_IN).order(ByteOrder.LITTLE_ENDIAN);
+        req.put(header(len, Fuse.WRITE, 9, node)).putShort(Fuse.IN_HEADER_TOTAL_EXTLEN, (short) extLen);
+        req.putLong(fh).putLong(0).putInt(size).putInt(0).putLong(0).putInt(0).putInt(0).flip();
+        ByteBuffer d = ByteBuffer.allocateDirect(data.length).put(data).flip();
+        return server.handleDirect(req, rep.clear(), new ByteBuffer[] {d}, data.length);
+    }
+
+    @Test
+    void directWriteChecksItsFraming() throws Exception {
+        java.nio.file.Files.writeString(dir.resolve("f"), "");
+        long node = c.lookupNode(1, "f");
+        long fh = c.openFh(node, 2);
+        ByteBuffer rep = ByteBuffer.allocateDirect(256).order(ByteOrder.LITTLE_ENDIAN);
+        int hdrs = Fuse.IN_HEADER + Fuse.WRITE_IN;
+        assertEquals(24, directWrite(c.server, hdrs + 3, node, fh, 3, 0, new byte[] {1, 2, 3}, rep));
+        assertEquals(0, rep.getInt(4));
+        assertEquals(3, rep.getInt(16));
+        assertEquals(3, java.nio.file.Files.size(dir.resolve("f")));
+        // len must cover exactly the headers and the data; extensions are not taken with direct data; size within it.
+        directWrite(c.server, hdrs + 2, node, fh, 2, 0, new byte[] {1, 2, 3}, rep);
+        assertEquals(-Errnos.EINVAL, rep.getInt(4), "len shorter than the data");
+        directWrite(c.server, hdrs + 3, node, fh, 3, 1, new byte[] {1, 2, 3}, rep);
+        assertEquals(-Errnos.EINVAL, rep.getInt(4), "extensions");
+        directWrite(c.server, hdrs + 3, node, fh, 4, 0, new byte[] {1, 2, 3}, rep);
+        assertEquals(-Errnos.EINVAL, rep.getInt(4), "size beyond the data");
+        assertEquals(3, java.nio.file.Files.size(dir.resolve("f")));
+        // A read-only server refuses it before the backend sees it.
+        FuseClient ro = new FuseClient(new FuseServer(fs, true));
+        ro.init();
+        directWrite(ro.server, hdrs + 3, node, fh, 3, 0, new byte[] {7, 7, 7}, rep);
+        assertEquals(-Errnos.EROFS, rep.getInt(4));
+        assertArrayEquals(new byte[] {1, 2, 3}, java.nio.file.Files.readAllBytes(dir.resolve("f")));
+    }
+
+    @Test
+    void directReadWritesOnlyTheHeaderIntoTheReply() throws Exception {
+        java.nio.file.Files.write(dir.resolve("r"), new byte[] {5, 6, 7, 8, 9});
+        long node = c.lookupNode(1, "r");
+        long fh = c.openFh(node, 0);
+        ByteBuffer req = ByteBuffer.allocateDirect(Fuse.IN_HEADER + Fuse.READ_IN).order(ByteOrder.LITTLE_ENDIAN);
+        req.put(header(Fuse.IN_HEADER + Fuse.READ_IN, Fuse.READ, 4, node)).putLong(fh).putLong(1).putInt(3).put(new byte[20]).flip();
+        ByteBuffer rep = ByteBuffer.allocateDirect(Fuse.OUT_HEADER).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer a = ByteBuffer.allocate(2), b = ByteBuffer.allocateDirect(8); // heap and direct alike
+        int got = c.server.handleDirect(req, rep, new ByteBuffer[] {a, b}, 0);
+        assertEquals(0, rep.getInt(4), "errno");
+        assertEquals(Fuse.OUT_HEADER + 3, got);
+        assertEquals(Fuse.OUT_HEADER + 3, rep.getInt(0));
+        assertEquals(0, rep.getInt(4));
+        assertArrayEquals(new byte[] {6, 7}, a.array());
+        assertEquals(8, b.get(0));
+        assertEquals(1, b.position(), "the size bounds what is read");
+        // Any other request through handleDirect is answered in the reply alone.
+        ByteBuffer getattr = ByteBuffer.allocate(Fuse.IN_HEADER + 16).order(ByteOrder.LITTLE_ENDIAN);
+        getattr.put(header(Fuse.IN_HEADER + 16, Fuse.GETATTR, 5, node)).put(new byte[16]).flip();
+        ByteBuffer big = ByteBuffer.allocateDirect(256).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(Fuse.OUT_HEADER + Fuse.ATTR_OUT, c.server.handleDirect(getattr, big, new ByteBuffer[0], 0));
+        assertEquals(0, big.getInt(4));
+    }
 }

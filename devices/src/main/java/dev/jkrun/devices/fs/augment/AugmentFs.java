@@ -314,6 +314,19 @@ public final class AugmentFs implements FileSystem, AutoCloseable {
     }
 
     @Override
+    public long read(long node, long fh, long offset, ByteBuffer[] dsts) throws FsException {
+        return node(node) == null ? inner.read(node, fh, offset, dsts) : FileSystem.super.read(node, fh, offset, dsts);
+    }
+
+    @Override
+    public long write(long node, long fh, long offset, ByteBuffer[] srcs, int writeFlags) throws FsException {
+        if (node(node) != null) {
+            throw eperm();
+        }
+        return inner.write(node, fh, offset, srcs, writeFlags);
+    }
+
+    @Override
     public void flush(long node, long fh, long lockOwner) throws FsException {
         if (node(node) == null) {
             inner.flush(node, fh, lockOwner);

@@ -78,22 +78,38 @@ public final class FuseServer {
     public int negotiatedMinor() { return negotiatedMinor; }
 
     /**
+     * {@link #handle} for the virtio-fs hiprio queue: FORGET, BATCH_FORGET and INTERRUPT, the requests Linux queues
+     * there (fs/fuse/virtio_fs.c); anything else gets EINVAL, so that queue cannot run a second stream of ordinary
+     * requests beside the request queue.
+     */
+    public int handleHighPriority(ByteBuffer request, ByteBuffer reply) { return handle(request, reply, true, null, 0); }
+
+    /**
+     * {@link #handle} for a READ or WRITE whose data stays in the caller's buffers (guest memory), so that it moves
+     * between the host file and the guest in one scatter/gather call rather than through {@code request} and
+     * {@code reply}. READ: {@code data} is where the file's bytes go (the guest's room after the reply header, at
+     * most the READ's size of it is used) and {@code reply} receives only the 16-byte header. WRITE: {@code request}
+     * holds the in_header and write_in, {@code data} the {@code dataLength} bytes that follow them in the guest's
+     * request, which then carries no extensions (total_extlen 0; Linux sends none on WRITE). Any other request, or
+     * an error, is answered in {@code reply} alone, as by {@link #handle}.
+     *
+     * @return the whole reply's length: for a READ that succeeded, 16 (in {@code reply}) plus the bytes read into
+     *     {@code data}
+     */
+    public int handleDirect(ByteBuffer request, ByteBuffer reply, ByteBuffer[] data, long dataLength) {
+        return handle(request, reply, false, Objects.requireNonNull(data, "data"), dataLength);
+    }
+
+    /**
      * Handles one request. {@code request} holds it from its position to its limit; the reply is written from
      * {@code reply}'s position up to its limit. Neither buffer's position or limit is changed.
      *
      * @return the reply's length in bytes, 0 for requests that take no reply (FORGET, BATCH_FORGET, INTERRUPT)
      *     or when the reply room cannot even hold a {@code fuse_out_header}
      */
-    public int handle(ByteBuffer request, ByteBuffer reply) { return handle(request, reply, false); }
+    public int handle(ByteBuffer request, ByteBuffer reply) { return handle(request, reply, false, null, 0); }
 
-    /**
-     * {@link #handle} for the virtio-fs hiprio queue: FORGET, BATCH_FORGET and INTERRUPT, the requests Linux queues
-     * there (fs/fuse/virtio_fs.c); anything else gets EINVAL, so that queue cannot run a second stream of ordinary
-     * requests beside the request queue.
-     */
-    public int handleHighPriority(ByteBuffer request, ByteBuffer reply) { return handle(request, reply, true); }
-
-    private int handle(ByteBuffer request, ByteBuffer reply, boolean highPriority) {
+    private int handle(ByteBuffer request, ByteBuffer reply, boolean highPriority, ByteBuffer[] data, long dataLength) {
         ByteBuffer out = reply.slice().order(ByteOrder.LITTLE_ENDIAN);
         ByteBuffer in = request.slice().order(ByteOrder.LITTLE_ENDIAN);
         long unique = in.remaining() >= 16 ? in.getLong(8) : 0;
@@ -115,18 +131,21 @@ public final class FuseServer {
             if (len > MAX_REQUEST) {
                 return noReply ? 0 : error(out, unique, Errnos.E2BIG);
             }
-            if (len < IN_HEADER || len > in.remaining()) {
+            // A direct WRITE's data follows the request buffer's bytes in the guest's buffers.
+            boolean directWrite = data != null && opcode == WRITE;
+            long room = in.remaining() + (directWrite ? dataLength : 0);
+            if (len < IN_HEADER || len > room || (directWrite && len != room)) {
                 return noReply ? 0 : error(out, unique, Errnos.EINVAL);
             }
-            in.limit((int) len);
+            in.limit((int) Math.min(len, in.remaining()));
             long nodeId = in.getLong(16);
             // Extensions (fuse.h "struct fuse_ext_header") are the request's last total_extlen * 8 bytes.
             int extLen = (in.getShort(IN_HEADER_TOTAL_EXTLEN) & 0xFFFF) * 8;
-            if (extLen > len - IN_HEADER) {
+            if (extLen > len - IN_HEADER || (directWrite && extLen != 0)) {
                 return noReply ? 0 : error(out, unique, Errnos.EINVAL);
             }
             int suppGroup = extLen == 0 ? Context.NO_GROUP : extensions(in, (int) len - extLen, (int) len);
-            in.limit((int) len - extLen);
+            in.limit(in.limit() - extLen); // a direct WRITE has none (checked above)
             Context ctx = new Context(in.getInt(24), in.getInt(28), in.getInt(32), suppGroup);
             ByteBuffer body = in.position(IN_HEADER).slice().order(ByteOrder.LITTLE_ENDIAN);
             if (!initialized && opcode != INIT) {
@@ -135,7 +154,7 @@ public final class FuseServer {
             if (readOnly && modifies(opcode, body)) {
                 return error(out, unique, Errnos.EROFS);
             }
-            return dispatch(opcode, unique, nodeId, ctx, body, out);
+            return dispatch(opcode, unique, nodeId, ctx, body, out, data, dataLength);
         } catch (FsException e) {
             return noReply ? 0 : error(out, unique, e.errno());
         } catch (BufferUnderflowException | IndexOutOfBoundsException e) {
@@ -206,8 +225,8 @@ public final class FuseServer {
         }
     }
 
-    private int dispatch(int opcode, long unique, long node, Context ctx, ByteBuffer b, ByteBuffer o)
-            throws FsException {
+    private int dispatch(int opcode, long unique, long node, Context ctx, ByteBuffer b, ByteBuffer o, ByteBuffer[] direct,
+                         long directLength) throws FsException {
         o.position(Math.min(OUT_HEADER, o.limit())); // a no-reply request may have no room at all
         switch (opcode) {
             case INIT -> { return init(unique, b, o); }
@@ -309,6 +328,12 @@ public final class FuseServer {
                     throw new FsException(Errnos.EINVAL, "READ of " + size + " bytes");
                 }
                 checkRange(offset, size);
+                if (direct != null) {
+                    long n = fs.read(node, fh, offset, limit(direct, size));
+                    finish(o, unique);
+                    o.putInt(0, OUT_HEADER + (int) n);
+                    return OUT_HEADER + (int) n;
+                }
                 ByteBuffer dst = o.slice().order(ByteOrder.LITTLE_ENDIAN);
                 dst.limit((int) Math.min(size, dst.capacity()));
                 int n = fs.read(node, fh, offset, dst);
@@ -319,10 +344,18 @@ public final class FuseServer {
                 long fh = b.getLong(0), offset = b.getLong(8);
                 long size = Integer.toUnsignedLong(b.getInt(16));
                 int writeFlags = b.getInt(20);
-                if (size > b.remaining() - WRITE_IN) {
+                if (size > b.remaining() - WRITE_IN + (direct != null ? directLength : 0)) {
                     throw new FsException(Errnos.EINVAL, "WRITE size " + size + " beyond its data");
                 }
                 checkRange(offset, size);
+                if (direct != null) {
+                    if (b.remaining() != WRITE_IN) { // the caller leaves every data byte in direct
+                        throw new FsException(Errnos.EINVAL, "direct WRITE with data in the request buffer");
+                    }
+                    long n = fs.write(node, fh, offset, limit(direct, size), writeFlags);
+                    o.putInt((int) n).putInt(0);
+                    break;
+                }
                 ByteBuffer src = b.position(WRITE_IN).slice().limit((int) size);
                 int n = fs.write(node, fh, offset, src, writeFlags);
                 o.putInt(n).putInt(0);
@@ -545,6 +578,17 @@ public final class FuseServer {
     private static int ok(ByteBuffer o, long unique) {
         o.position(OUT_HEADER);
         return finish(o, unique);
+    }
+
+    /** Sets the limits of {@code bufs} so that they hold at most {@code max} bytes in all; returns them. */
+    private static ByteBuffer[] limit(ByteBuffer[] bufs, long max) {
+        long left = max;
+        for (ByteBuffer b : bufs) {
+            int k = (int) Math.min(left, b.remaining());
+            b.limit(b.position() + k);
+            left -= k;
+        }
+        return bufs;
     }
 
     private static int finish(ByteBuffer o, long unique) {

@@ -1262,6 +1262,20 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         }
     }
 
+    @Override
+    public long read(long node, long fh, long offset, ByteBuffer[] dsts) throws FsException {
+        Handle h = handle(fh);
+        if (offset < 0) {
+            throw new FsException(Errnos.EINVAL, "negative offset");
+        }
+        if (h.listing != null || h.virtual != null) {
+            return FileSystem.super.read(node, fh, offset, dsts); // EISDIR or a virtual file, as read(ByteBuffer)
+        }
+        synchronized (h) {
+            return HostCalls.readFully(liveFd(h), offset, dsts);
+        }
+    }
+
     private Handle writableHandle(long fh) throws FsException {
         Handle h = handle(fh);
         if (!h.writable || h.fd == null) {
@@ -1275,6 +1289,14 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
         Handle h = writableHandle(fh);
         synchronized (h) {
             return HostCalls.writeAll(liveFd(h), offset, src);
+        }
+    }
+
+    @Override
+    public long write(long node, long fh, long offset, ByteBuffer[] srcs, int writeFlags) throws FsException {
+        Handle h = writableHandle(fh);
+        synchronized (h) {
+            return HostCalls.writeAll(liveFd(h), offset, srcs);
         }
     }
 

@@ -151,10 +151,20 @@ public final class HostCalls {
 
     /** Reads at {@code offset} until {@code dst} is full or the file ends; returns the bytes read. */
     public static int readFully(FileDescriptor fd, long offset, ByteBuffer dst) throws FsException {
+        return (int) readFully(fd, offset, new ByteBuffer[] {dst});
+    }
+
+    /** Writes all of {@code src} at {@code offset}; returns the bytes written. */
+    public static int writeAll(FileDescriptor fd, long offset, ByteBuffer src) throws FsException {
+        return (int) writeAll(fd, offset, new ByteBuffer[] {src});
+    }
+
+    /** Reads at {@code offset} until every buffer of {@code dsts} is full or the file ends (preadv); the count. */
+    public static long readFully(FileDescriptor fd, long offset, ByteBuffer[] dsts) throws FsException {
         return sys(() -> {
-            int total = 0;
-            while (dst.hasRemaining()) {
-                int n = PosixFs.pread(fd, dst, offset + total);
+            long total = 0;
+            while (hasRemaining(dsts)) {
+                long n = PosixFs.preadv(fd, dsts, offset + total);
                 if (n <= 0) {
                     break;
                 }
@@ -164,22 +174,31 @@ public final class HostCalls {
         });
     }
 
-    /** Writes all of {@code src} at {@code offset}; returns the bytes written. */
-    public static int writeAll(FileDescriptor fd, long offset, ByteBuffer src) throws FsException {
+    /** Writes all of {@code srcs} at {@code offset} (pwritev); returns the bytes written. */
+    public static long writeAll(FileDescriptor fd, long offset, ByteBuffer[] srcs) throws FsException {
         if (offset < 0) {
             throw new FsException(Errnos.EINVAL, "negative offset");
         }
         return sys(() -> {
-            int total = 0;
-            while (src.hasRemaining()) {
-                int n = PosixFs.pwrite(fd, src, offset + total);
+            long total = 0;
+            while (hasRemaining(srcs)) {
+                long n = PosixFs.pwritev(fd, srcs, offset + total);
                 if (n == 0) {
-                    throw new FsException(Errnos.EIO, "pwrite wrote nothing"); // never spin the worker
+                    throw new FsException(Errnos.EIO, "pwritev wrote nothing"); // never spin the worker
                 }
                 total += n;
             }
             return total;
         });
+    }
+
+    private static boolean hasRemaining(ByteBuffer[] bs) {
+        for (ByteBuffer b : bs) {
+            if (b.hasRemaining()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** STATFS of the host file system {@code fd} is on. */

@@ -1051,6 +1051,11 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public int read(long node, long fh, long offset, ByteBuffer dst) throws FsException {
+        return (int) read(node, fh, offset, new ByteBuffer[] {dst});
+    }
+
+    @Override
+    public long read(long node, long fh, long offset, ByteBuffer[] dsts) throws FsException {
         try (Handle h = handle(fh)) {
             if (h.dir) {
                 throw new FsException(Errnos.EISDIR);
@@ -1060,25 +1065,34 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
             }
             if (h.fd == null) {
                 byte[] c = h.inode.virtual.content();
-                if (offset >= c.length) {
-                    return 0;
+                long total = 0;
+                for (ByteBuffer d : dsts) {
+                    if (offset + total >= c.length) {
+                        break;
+                    }
+                    int n = (int) Math.min(d.remaining(), c.length - (offset + total));
+                    d.put(c, (int) (offset + total), n);
+                    total += n;
                 }
-                int n = (int) Math.min(dst.remaining(), c.length - offset);
-                dst.put(c, (int) offset, n);
-                return n;
+                return total;
             }
-            return HostCalls.readFully(h.fd, offset, dst);
+            return HostCalls.readFully(h.fd, offset, dsts);
         }
     }
 
     @Override
     public int write(long node, long fh, long offset, ByteBuffer src, int writeFlags) throws FsException {
+        return (int) write(node, fh, offset, new ByteBuffer[] {src}, writeFlags);
+    }
+
+    @Override
+    public long write(long node, long fh, long offset, ByteBuffer[] srcs, int writeFlags) throws FsException {
         try (Handle h = handle(fh)) {
             checkWritable(h.inode);
             if (h.dir) {
                 throw new FsException(Errnos.EISDIR);
             }
-            return HostCalls.writeAll(h.fd, offset, src);
+            return HostCalls.writeAll(h.fd, offset, srcs);
         }
     }
 

@@ -2,6 +2,7 @@ package dev.jkrun.devices.virtio.fs;
 
 import dev.jkrun.devices.RateLimitedLog;
 import dev.jkrun.devices.fs.dax.DaxWindow;
+import dev.jkrun.devices.fs.fuse.Fuse;
 import dev.jkrun.devices.fs.fuse.FuseServer;
 import dev.jkrun.devices.runtime.EventLoop;
 import dev.jkrun.devices.virtio.ActivationContext;
@@ -13,6 +14,7 @@ import dev.jkrun.devices.virtio.queue.InvalidChainException;
 import dev.jkrun.devices.virtio.queue.Reader;
 import dev.jkrun.devices.virtio.queue.Writer;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -99,7 +101,7 @@ public final class VirtioFs implements VirtioDevice {
         }
         // FUSE requests on host files run on the loop thread, as they ran on each queue's thread before; hiprio
         // (FORGET) now waits behind a request in progress instead of running beside it, which only makes it safer.
-        loop = QueueWorker.serve(threads, "virtio-fs[" + tag + "]", ctx, q -> new Handler(q == HIPRIO_QUEUE)::handle, failures);
+        loop = QueueWorker.serve(threads, "virtio-fs[" + tag + "]", ctx, q -> new QueueHandler(server, q == HIPRIO_QUEUE)::handle, failures);
     }
 
     @Override
@@ -130,41 +132,100 @@ public final class VirtioFs implements VirtioDevice {
         }
     }
 
-    /** One queue's buffers: the request gathered from the readable descriptors, the reply for the writable ones. */
-    private final class Handler {
-        private final ByteBuffer request = ByteBuffer.allocateDirect(BUFFER_BYTES);
+    /**
+     * One queue's request path: the request gathered from the readable descriptors into a host buffer, the reply
+     * scattered into the writable ones. A READ's or WRITE's data does not pass through those buffers: it moves
+     * between the host file and the guest's pages in one preadv/pwritev ({@link FuseServer#handleDirect}). Public
+     * for the benchmarks that time it without a VM.
+     */
+    public static final class QueueHandler {
+        /** fuse_in_header plus read_in or write_in (both 40 bytes): what a READ or WRITE puts before its data. */
+        private static final int RW_HEADERS = Fuse.IN_HEADER + Fuse.READ_IN;
+        private final FuseServer server;
+        private final ByteBuffer request = ByteBuffer.allocateDirect(BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         private final ByteBuffer reply = ByteBuffer.allocateDirect(BUFFER_BYTES);
-        private final byte[] copy = new byte[64 * 1024];
         private final boolean highPriority;
 
-        Handler(boolean highPriority) { this.highPriority = highPriority; }
+        public QueueHandler(FuseServer server, boolean highPriority) {
+            this.server = server;
+            this.highPriority = highPriority;
+        }
 
-        int handle(DescriptorChain chain) throws InvalidChainException {
+        /** Serves one chain; returns the used length. */
+        public int handle(DescriptorChain chain) throws InvalidChainException {
             Reader in = chain.reader();
             request.clear();
-            // An oversized request is cut at the buffer: its header's len then disagrees and the server answers EINVAL.
-            while (request.hasRemaining()) {
-                int n = in.read(copy, 0, Math.min(copy.length, request.remaining()));
-                if (n <= 0) {
-                    break;
+            if (!highPriority && in.available() >= RW_HEADERS) {
+                gather(in, RW_HEADERS);
+                int len = request.getInt(0), opcode = request.getInt(4);
+                boolean noExtensions = request.getShort(Fuse.IN_HEADER_TOTAL_EXTLEN) == 0;
+                long rest = in.available();
+                if (opcode == Fuse.WRITE && noExtensions && Integer.toUnsignedLong(len) == RW_HEADERS + rest
+                        && rest <= Fuse.MAX_BUFFER) {
+                    return directWrite(chain, in.views(rest), rest);
                 }
-                request.put(copy, 0, n);
+                if (opcode == Fuse.READ && noExtensions && rest == 0
+                        && chain.writableLength() > Fuse.OUT_HEADER) {
+                    return directRead(chain);
+                }
             }
+            // An oversized request is cut at the buffer: its header's len then disagrees and the server answers EINVAL.
+            gather(in, request.remaining());
             request.flip();
             Writer out = chain.writer();
             reply.clear();
             reply.limit((int) Math.min(out.available(), BUFFER_BYTES));
             int len = highPriority ? server.handleHighPriority(request, reply) : server.handle(request, reply);
+            return len <= 0 ? 0 : scatter(out, len);
+        }
+
+        /** Copies up to {@code max} more request bytes from guest memory into {@link #request}, view by view. */
+        private void gather(Reader in, int max) {
+            int want = (int) Math.min(max, Math.min(in.available(), request.remaining()));
+            for (ByteBuffer v : in.views(want)) {
+                request.put(v);
+            }
+            in.skip(want);
+        }
+
+        /** Copies the reply's first {@code len} bytes into the chain's writable buffers. */
+        private int scatter(Writer out, int len) {
+            if (len > out.available()) { // the reply's limit was the room: a server bug, not the guest's
+                throw new IllegalStateException("reply of " + len + " bytes, room " + out.available());
+            }
+            reply.position(0).limit(len);
+            for (ByteBuffer v : out.views(len)) {
+                int k = v.remaining();
+                v.put(reply.slice().limit(k));
+                reply.position(reply.position() + k);
+            }
+            out.advance(len);
+            return len;
+        }
+
+        /** A READ: the file's bytes go straight into the pages after the reply header. */
+        private int directRead(DescriptorChain chain) {
+            request.flip();
+            Writer out = chain.writer();
+            out.advance(Fuse.OUT_HEADER);
+            ByteBuffer[] pages = out.views(Math.min(out.available(), Fuse.MAX_BUFFER));
+            reply.clear().limit(Fuse.OUT_HEADER);
+            int len = server.handleDirect(request, reply, pages, 0);
             if (len <= 0) {
                 return 0;
             }
-            reply.position(0).limit(len);
-            while (reply.hasRemaining()) {
-                int n = Math.min(copy.length, reply.remaining());
-                reply.get(copy, 0, n);
-                out.writeExact(copy, 0, n);
-            }
+            scatter(chain.writer(), Math.min(len, Fuse.OUT_HEADER)); // the header; the data is in place
             return len;
+        }
+
+        /** A WRITE: the data goes from the guest's pages straight to the file. */
+        private int directWrite(DescriptorChain chain, ByteBuffer[] data, long dataLength) {
+            request.flip();
+            Writer out = chain.writer();
+            reply.clear();
+            reply.limit((int) Math.min(out.available(), Fuse.OUT_HEADER + Fuse.WRITE_OUT));
+            int len = server.handleDirect(request, reply, data, dataLength);
+            return len <= 0 ? 0 : scatter(out, len);
         }
     }
 }
