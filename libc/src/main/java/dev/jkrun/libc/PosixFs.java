@@ -241,6 +241,10 @@ public final class PosixFs {
      * Reads at {@code offset} into {@code bufs}, each from its position: with preadv (scatter, {@link #IOV_MAX}
      * buffers a call) when they are all direct buffers, else pread by pread. Advances the positions by what was
      * read and returns the count, which is short only where the file ends (or a call was cut short).
+     *
+     * <p>The kernel is handed the buffers' addresses, outside the JDK's own I/O and its hold on memory segments: the
+     * memory behind them must stay mapped until the call returns (guest RAM is unmapped only after every device
+     * thread has stopped).
      */
     public static long preadv(FileDescriptor fd, ByteBuffer[] bufs, long offset) { return vectored(fd, bufs, offset, false); }
 
@@ -274,6 +278,9 @@ public final class PosixFs {
                 want += bufs[i].remaining();
             }
             iov.flip();
+            if (want == 0) {
+                continue; // a batch of empty buffers (what a READ's size left of the guest's): no call
+            }
             long n;
             while (true) {
                 n = write ? FS.pwritev(fd.raw(), iov, to - from, offset + total)

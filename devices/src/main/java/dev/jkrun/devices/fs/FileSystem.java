@@ -95,7 +95,12 @@ public interface FileSystem {
     default long write(long node, long fh, long offset, ByteBuffer[] srcs, int writeFlags) throws FsException {
         long total = 0;
         for (ByteBuffer s : srcs) {
-            total += write(node, fh, offset + total, s, writeFlags);
+            int want = s.remaining();
+            int n = write(node, fh, offset + total, s, writeFlags);
+            total += n;
+            if (n < want) { // the next buffer's bytes belong after these: stop at the first short write
+                break;
+            }
         }
         return total;
     }

@@ -354,4 +354,30 @@ class FuseServerProtocolTest {
         assertEquals(Fuse.OUT_HEADER + Fuse.ATTR_OUT, c.server.handleDirect(getattr, big, new ByteBuffer[0], 0));
         assertEquals(0, big.getInt(4));
     }
+
+    @Test
+    void directPathsDoNotTrustTheBackendsCounts() throws Exception {
+        // A backend that claims more than it read, and one that writes half of each buffer.
+        FileSystem liar = new FileSystem() {
+            @Override
+            public int read(long node, long fh, long offset, ByteBuffer dst) { return dst.remaining() + 50; }
+
+            @Override
+            public int write(long node, long fh, long offset, ByteBuffer src, int writeFlags) {
+                int n = src.remaining() / 2;
+                src.position(src.position() + n);
+                return n;
+            }
+        };
+        FuseClient l = new FuseClient(new FuseServer(liar));
+        l.init();
+        ByteBuffer req = ByteBuffer.allocateDirect(Fuse.IN_HEADER + Fuse.READ_IN).order(ByteOrder.LITTLE_ENDIAN);
+        req.put(header(Fuse.IN_HEADER + Fuse.READ_IN, Fuse.READ, 4, 1)).putLong(0).putLong(0).putInt(8).put(new byte[20]).flip();
+        ByteBuffer rep = ByteBuffer.allocateDirect(256).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(Fuse.OUT_HEADER, l.server.handleDirect(req, rep.limit(Fuse.OUT_HEADER),
+                new ByteBuffer[] {ByteBuffer.allocateDirect(4), ByteBuffer.allocateDirect(4)}, 0));
+        assertEquals(-Errnos.EIO, rep.getInt(4));
+        // The default vectored write stops at the first short write: 2 of the first buffer's 4 bytes, not 2 + 2.
+        assertEquals(2, liar.write(1, 0, 0, new ByteBuffer[] {ByteBuffer.allocate(4), ByteBuffer.allocate(4)}, 0));
+    }
 }

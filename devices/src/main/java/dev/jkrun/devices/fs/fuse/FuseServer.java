@@ -329,7 +329,11 @@ public final class FuseServer {
                 }
                 checkRange(offset, size);
                 if (direct != null) {
-                    long n = fs.read(node, fh, offset, limit(direct, size));
+                    long room = remaining(limit(direct, size));
+                    long n = fs.read(node, fh, offset, direct);
+                    if (n < 0 || n > room) { // a backend's bug must not make the reply claim bytes the guest never got
+                        throw new FsException(Errnos.EIO, "backend read " + n + " bytes into " + room);
+                    }
                     finish(o, unique);
                     o.putInt(0, OUT_HEADER + (int) n);
                     return OUT_HEADER + (int) n;
@@ -353,6 +357,9 @@ public final class FuseServer {
                         throw new FsException(Errnos.EINVAL, "direct WRITE with data in the request buffer");
                     }
                     long n = fs.write(node, fh, offset, limit(direct, size), writeFlags);
+                    if (n < 0 || n > size) {
+                        throw new FsException(Errnos.EIO, "backend wrote " + n + " of " + size + " bytes");
+                    }
                     o.putInt((int) n).putInt(0);
                     break;
                 }
@@ -578,6 +585,14 @@ public final class FuseServer {
     private static int ok(ByteBuffer o, long unique) {
         o.position(OUT_HEADER);
         return finish(o, unique);
+    }
+
+    private static long remaining(ByteBuffer[] bufs) {
+        long n = 0;
+        for (ByteBuffer b : bufs) {
+            n += b.remaining();
+        }
+        return n;
     }
 
     /** Sets the limits of {@code bufs} so that they hold at most {@code max} bytes in all; returns them. */

@@ -208,7 +208,9 @@ public final class VirtioFs implements VirtioDevice {
             request.flip();
             Writer out = chain.writer();
             out.advance(Fuse.OUT_HEADER);
-            ByteBuffer[] pages = out.views(Math.min(out.available(), Fuse.MAX_BUFFER));
+            // Views of no more than the READ asks for: a guest's 65,536 one-byte buffers cost nothing for a small READ.
+            long size = Integer.toUnsignedLong(request.getInt(Fuse.IN_HEADER + 16)); // read_in.size
+            ByteBuffer[] pages = out.views(Math.min(out.available(), Math.min(size, Fuse.MAX_BUFFER)));
             reply.clear().limit(Fuse.OUT_HEADER);
             int len = server.handleDirect(request, reply, pages, 0);
             if (len <= 0) {

@@ -206,7 +206,8 @@ public final class Queue {
      * false when the driver has made nothing new available (or the queue is not ready or broken), and {@code into}
      * is then unchanged. The allocation-free form for devices that finish each chain before they take the next.
      *
-     * @throws InvalidChainException as {@link #pop(GuestMemory)}; {@code into} is then empty
+     * @throws InvalidChainException as {@link #pop(GuestMemory)}; after a chain-level error {@code into} is empty
+     *     (head -1), after a queue-level one it may still hold the previous chain: do not use it
      */
     public boolean pop(GuestMemory mem, DescriptorChain into) throws InvalidChainException {
         if (pending(mem) == 0) {
