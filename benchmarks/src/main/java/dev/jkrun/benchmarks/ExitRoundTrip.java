@@ -1,6 +1,7 @@
 package dev.jkrun.benchmarks;
 
 import dev.jkrun.guests.TestGuests;
+import dev.jkrun.libc.Ioctl;
 import dev.jkrun.memory.GuestMemoryImpl;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -51,8 +52,8 @@ public final class ExitRoundTrip {
         }
         Path cvmm = Bench.cvmm();
 
-        out.printf("== ExitRoundTrip: port-I/O exit round trip, pio_loop n=%d vs n=%d, %d runs each, 1 vCPU, %d MiB, Java guest memory: %s%n",
-                n1, n2, reps, mem, String.join(", ", impls));
+        out.printf("== ExitRoundTrip: port-I/O exit round trip, pio_loop n=%d vs n=%d, %d runs each, 1 vCPU, %d MiB, Java guest memory: %s,"
+                + " KVM_RUN through %s (on %s)%n", n1, n2, reps, mem, String.join(", ", impls), Ioctl.rawPath(), Runtime.version());
         for (String impl : impls) {
             System.setProperty(GuestMemoryImpl.PROPERTY, impl);
             for (int i = 0; i < warmup; i++) {
@@ -147,8 +148,8 @@ public final class ExitRoundTrip {
             out.printf("  ffm/unsafe us/exit: %s%n", Bench.fmt(per.get("ffm") / per.get("unsafe")));
         }
         for (String impl : impls) {
-            out.printf("RESULT exit_round_trip memory=%s java_us_per_exit=%.3f c_us_per_exit=%.3f ratio_java_over_c=%.2f%n",
-                    impl, per.get(impl), cPer, per.get(impl) / cPer);
+            out.printf("RESULT exit_round_trip memory=%s ioctl=%s java_us_per_exit=%.3f c_us_per_exit=%.3f ratio_java_over_c=%.2f%n",
+                    impl, Ioctl.rawPath(), per.get(impl), cPer, per.get(impl) / cPer);
         }
         out.flush();
         System.exit(0);

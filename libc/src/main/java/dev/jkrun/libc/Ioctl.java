@@ -42,11 +42,62 @@ public final class Ioctl {
         }
     }
 
-    /** One ioctl without EINTR retry; returns -errno instead of throwing (for KVM_RUN, where EINTR is a kick). */
-    public static int callRaw(FileDescriptor fd, long request, long arg) {
-        int rc = Native.libc().ioctl(fd.raw(), request, arg);
-        return rc >= 0 ? rc : -Native.errno();
+    /** One ioctl with an integer argument, returning -errno on failure: how {@link #callRaw} reaches libc. */
+    interface Raw {
+        int ioctl(int fd, long request, long arg);
+
+        String name();
     }
+
+    /** Through JNR, like every other call here. */
+    private static final class JnrIoctl implements Raw {
+        @Override
+        public int ioctl(int fd, long request, long arg) {
+            int rc = Native.libc().ioctl(fd, request, arg);
+            return rc >= 0 ? rc : -Native.errno();
+        }
+
+        @Override
+        public String name() { return "jnr"; }
+    }
+
+    /**
+     * The raw path: an FFM downcall on JDK 22+ (the multi-release jar's {@code FfmIoctl}), JNR before that or when
+     * {@code -Djkrun.ioctl=jnr} asks; {@code -Djkrun.ioctl=ffm} insists on FFM.
+     */
+    private static final Raw RAW = chooseRaw(System.getProperty("jkrun.ioctl", "auto"));
+
+    private static Raw chooseRaw(String want) {
+        switch (want) {
+            case "jnr":
+                return new JnrIoctl();
+            case "auto":
+            case "ffm":
+                if (java.lang.Runtime.version().feature() >= 22) {
+                    try {
+                        return (Raw) Class.forName("dev.jkrun.libc.FfmIoctl").getDeclaredConstructor().newInstance();
+                    } catch (ReflectiveOperationException | LinkageError e) {
+                        if (want.equals("ffm")) {
+                            throw new IllegalStateException("-Djkrun.ioctl=ffm: the FFM ioctl is not usable: " + e, e);
+                        }
+                    }
+                } else if (want.equals("ffm")) {
+                    throw new IllegalStateException("-Djkrun.ioctl=ffm needs JDK 22 or newer, not " + java.lang.Runtime.version());
+                }
+                return new JnrIoctl();
+            default:
+                throw new IllegalArgumentException("-Djkrun.ioctl=" + want + ": expected jnr, ffm or auto");
+        }
+    }
+
+    /** Which path {@link #callRaw} takes: {@code jnr} or {@code ffm}. */
+    public static String rawPath() { return RAW.name(); }
+
+    /**
+     * One ioctl without EINTR retry; returns -errno instead of throwing (for KVM_RUN, where EINTR is a kick). The
+     * one ioctl per guest exit, so it takes the cheapest call this JDK offers ({@link #rawPath()}).
+     */
+    public static int callRaw(FileDescriptor fd, long request, long arg) { return RAW.ioctl(fd.raw(), request, arg); }
 
     /** mmap of a device fd (kvm_run); returns the address. */
     public static long mapShared(FileDescriptor fd, long size, String what) {
