@@ -98,6 +98,17 @@ public interface GuestMemory {
         return new long[] {first, last - first};
     }
 
+    /**
+     * A window onto {@code [addr, addr+len)}, which must lie inside one region ({@link GuestMemoryException}
+     * otherwise). Accessors override it with windows that check only the offset on each access.
+     */
+    default GuestWindow window(GuestAddress addr, long len) {
+        if (len < 0 || Long.compareUnsigned(addr.value() + len, addr.value()) < 0 || !contains(addr, len)) {
+            throw new GuestMemoryException(GuestMemoryException.Reason.OUT_OF_BOUNDS, addr, len);
+        }
+        return new GuestWindow.Delegating(this, addr, len);
+    }
+
     default byte[] readBytes(GuestAddress addr, int length) {
         byte[] b = new byte[length];
         read(addr, b, 0, length);

@@ -90,4 +90,7 @@ public final class HeapGuestMemory implements GuestMemory {
 
     @Override
     public ByteBuffer view(GuestAddress addr, int length) { return m.view(addr, length); }
+
+    @Override
+    public GuestWindow window(GuestAddress addr, long len) { return m.window(addr, len); }
 }

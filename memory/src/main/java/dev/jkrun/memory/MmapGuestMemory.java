@@ -205,4 +205,7 @@ public final class MmapGuestMemory implements GuestMemory, AutoCloseable {
 
     @Override
     public ByteBuffer view(GuestAddress addr, int length) { return m.view(addr, length); }
+
+    @Override
+    public GuestWindow window(GuestAddress addr, long len) { return m.window(addr, len); }
 }

@@ -195,16 +195,26 @@ abstract class UnsafeGuestMemory implements GuestMemory {
     @Override
     public short readShortAcquire(GuestAddress addr) {
         Backing b = check(addr, 2);
-        short v = U.getShort(b.base(), at(b, addr, 2));
-        U.loadFence();
-        return v;
+        return getShortAcquire(b.base(), at(b, addr, 2));
     }
 
     @Override
     public void writeShortRelease(GuestAddress addr, short value) {
         Backing b = check(addr, 2);
+        putShortRelease(b.base(), at(b, addr, 2), value);
+    }
+
+    /** At an offset already checked. */
+    static short getShortAcquire(Object base, long offset) {
+        short v = U.getShort(base, offset);
+        U.loadFence();
+        return v;
+    }
+
+    /** At an offset already checked. */
+    static void putShortRelease(Object base, long offset, short value) {
         U.storeFence();
-        U.putShort(b.base(), at(b, addr, 2), value);
+        U.putShort(base, offset, value);
     }
 
     @Override
@@ -242,6 +252,57 @@ abstract class UnsafeGuestMemory implements GuestMemory {
     public void fill(GuestAddress addr, long length, byte value) {
         Backing b = check(addr, length);
         U.setMemory(b.base(), at(b, addr, length), length, value);
+    }
+
+    @Override
+    public GuestWindow window(GuestAddress addr, long len) {
+        Backing b = check(addr, len);
+        return new Window(b.base(), at(b, addr, len), addr, len);
+    }
+
+    /** A window checked against guest RAM once: each access checks its offset against the length, and liveness. */
+    private final class Window implements GuestWindow {
+        private final Object base;
+        private final long baseOffset;
+        private final GuestAddress start;
+        private final long length;
+
+        Window(Object base, long baseOffset, GuestAddress start, long length) {
+            this.base = base;
+            this.baseOffset = baseOffset;
+            this.start = start;
+            this.length = length;
+        }
+
+        private long at(long offset, int n) {
+            java.util.Objects.checkFromIndexSize(offset, n, length);
+            ensureOpen();
+            return baseOffset + offset;
+        }
+
+        @Override
+        public GuestAddress start() { return start; }
+
+        @Override
+        public long length() { return length; }
+
+        @Override
+        public short readShort(long offset) { return U.getShort(base, at(offset, 2)); }
+
+        @Override
+        public long readLong(long offset) { return U.getLong(base, at(offset, 8)); }
+
+        @Override
+        public void writeShort(long offset, short value) { U.putShort(base, at(offset, 2), value); }
+
+        @Override
+        public void writeLong(long offset, long value) { U.putLong(base, at(offset, 8), value); }
+
+        @Override
+        public short readShortAcquire(long offset) { return getShortAcquire(base, at(offset, 2)); }
+
+        @Override
+        public void writeShortRelease(long offset, short value) { putShortRelease(base, at(offset, 2), value); }
     }
 
     @Override

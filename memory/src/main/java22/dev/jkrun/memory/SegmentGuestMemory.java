@@ -314,6 +314,40 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
     public void fill(GuestAddress addr, long length, byte value) { slice(addr.value(), length, segments).fill(value); }
 
     @Override
+    public GuestWindow window(GuestAddress addr, long len) { return new Window(slice(addr.value(), len, segments), addr); }
+
+    /** A slice of the accessors' segment: the JDK checks each offset against it, and the arena, as for any access. */
+    private record Window(MemorySegment segment, GuestAddress start) implements GuestWindow {
+        @Override
+        public long length() { return segment.byteSize(); }
+
+        @Override
+        public short readShort(long offset) { return segment.get(SHORT, offset); }
+
+        @Override
+        public long readLong(long offset) { return segment.get(LONG, offset); }
+
+        @Override
+        public void writeShort(long offset, short value) { segment.set(SHORT, offset, value); }
+
+        @Override
+        public void writeLong(long offset, long value) { segment.set(LONG, offset, value); }
+
+        @Override
+        public short readShortAcquire(long offset) {
+            short v = segment.get(SHORT, offset);
+            VarHandle.acquireFence();
+            return v;
+        }
+
+        @Override
+        public void writeShortRelease(long offset, short value) {
+            VarHandle.releaseFence();
+            segment.set(SHORT, offset, value);
+        }
+    }
+
+    @Override
     public ByteBuffer view(GuestAddress addr, int length) {
         return slice(addr.value(), length, viewSegments).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
     }

@@ -135,6 +135,52 @@ class GuestMemoryImplsTest {
         }
     }
 
+    /** Windows (virtqueue rings): made only inside one region, each access checked against the window alone. */
+    @ParameterizedTest
+    @MethodSource("kinds")
+    void windowsStayInsideTheirRange(Kind k) {
+        with(k, mem -> {
+            assertFalse(mem.window(at(0x1000), 16) instanceof GuestWindow.Delegating, "the accessor's own");
+            GuestWindow w = mem.window(at(0x2ff0), 16); // the last 16 bytes of LOW
+            assertEquals(16, w.length());
+            assertEquals(at(0x2ff0), w.start());
+            w.writeLong(8, 0x1122334455667788L);
+            assertEquals(0x1122334455667788L, mem.readLong(at(0x2ff8)));
+            assertEquals((short) 0x7788, w.readShort(8));
+            w.writeShortRelease(0, (short) 7);
+            assertEquals(7, w.readShortAcquire(0));
+            w.writeShort(14, (short) -1);
+            assertEquals((short) -1, mem.readShort(at(0x2ffe)));
+            // Offsets past the window, negative ones, and an access that straddles its end: refused.
+            assertThrows(IndexOutOfBoundsException.class, () -> w.readLong(9));
+            assertThrows(IndexOutOfBoundsException.class, () -> w.readShort(-1));
+            assertThrows(IndexOutOfBoundsException.class, () -> w.writeLong(16, 0));
+            assertThrows(IndexOutOfBoundsException.class, () -> w.readShort(Long.MAX_VALUE));
+            assertEquals((short) -1, mem.readShort(at(0x2ffe)), "nothing written by a refused access");
+            // Windows past a region's end, across the hole, at or above 2^63, or wrapping: refused when made.
+            assertThrows(GuestMemoryException.class, () -> mem.window(at(0x2ff0), 17));
+            assertThrows(GuestMemoryException.class, () -> mem.window(at(0x2000), 0x10_0000));
+            assertThrows(GuestMemoryException.class, () -> mem.window(at(0x8000_0000_0000_1000L), 16));
+            assertThrows(GuestMemoryException.class, () -> mem.window(at(0xFFFF_FFFF_FFFF_FFF0L), 32));
+            assertThrows(RuntimeException.class, () -> mem.window(at(0x1000), -1));
+            assertEquals(0, mem.window(at(0x3000), 0).length(), "empty, at a region's end");
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("kinds")
+    void windowsOfReleasedMemoryRefuseAccess(Kind k) {
+        if (!k.mapped()) {
+            return; // heap memory has no end of life
+        }
+        MmapGuestMemory mem = (MmapGuestMemory) k.create(HIGH, LOW);
+        GuestWindow w = mem.window(at(0x10_0000), 64);
+        w.writeLong(0, 1);
+        mem.close();
+        assertThrows(IllegalStateException.class, () -> w.readLong(0));
+        assertThrows(IllegalStateException.class, () -> w.writeShortRelease(0, (short) 1));
+    }
+
     @ParameterizedTest
     @MethodSource("kinds")
     void regionsAreSortedAndSized(Kind k) {

@@ -2,6 +2,7 @@ package dev.jkrun.devices.virtio.queue;
 
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
+import dev.jkrun.memory.GuestWindow;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -192,7 +193,7 @@ public final class DescriptorChain implements Iterable<Descriptor> {
 
     private static void parseDirect(GuestMemory mem, Queue q, int head, DescriptorChain into) throws InvalidChainException {
         int size = q.size();
-        long table = q.descTable().value();
+        GuestWindow table = q.descWindow(mem);
         int index = head;
         int visited = 0;
         while (true) {
@@ -205,9 +206,9 @@ public final class DescriptorChain implements Iterable<Descriptor> {
             if (++visited > size) {
                 throw err(QueueError.CHAIN_TOO_LONG, head, "more than " + size + " descriptors");
             }
-            long da = table + (long) Queue.DESCRIPTOR_SIZE * index;
-            long addr = mem.readLong(GuestAddress.of(da));
-            long lenFlagsNext = mem.readLong(GuestAddress.of(da + 8));
+            long da = (long) Queue.DESCRIPTOR_SIZE * index;
+            long addr = table.readLong(da);
+            long lenFlagsNext = table.readLong(da + 8);
             int len = (int) lenFlagsNext;
             int flags = (int) (lenFlagsNext >>> 32) & 0xFFFF;
             int next = (int) (lenFlagsNext >>> 48);

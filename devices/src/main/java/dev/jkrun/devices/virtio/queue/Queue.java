@@ -3,6 +3,7 @@ package dev.jkrun.devices.virtio.queue;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.memory.GuestMemoryException;
+import dev.jkrun.memory.GuestWindow;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -49,6 +50,13 @@ public final class Queue {
     /** used idx (u16) when we last decided to interrupt (event idx); -1 before the first time. */
     private int signalledUsed = -1;
     private volatile QueueError broken;
+    /**
+     * Windows onto the three rings in the memory they were made for, each made at its first use after the queue was
+     * set up (so a ring outside RAM fails where its first access would have): each ring access then checks only
+     * its offset.
+     */
+    private GuestMemory windowMem;
+    private GuestWindow descWindow, availWindow, usedWindow;
 
     /** A queue whose driver may ask for up to {@code maxSize} entries (a power of two ≤ 32768). */
     public Queue(int maxSize) {
@@ -64,7 +72,10 @@ public final class Queue {
     public int size() { return size; }
 
     /** Set by the transport (QueueNum); checked by {@link #validate}. Stored as given. */
-    public void setSize(int size) { this.size = size; }
+    public void setSize(int size) {
+        this.size = size;
+        windowMem = null;
+    }
 
     public boolean isReady() { return ready; }
 
@@ -72,15 +83,24 @@ public final class Queue {
 
     public GuestAddress descTable() { return descTable; }
 
-    public void setDescTable(GuestAddress a) { descTable = a; }
+    public void setDescTable(GuestAddress a) {
+        descTable = a;
+        windowMem = null;
+    }
 
     public GuestAddress availRing() { return availRing; }
 
-    public void setAvailRing(GuestAddress a) { availRing = a; }
+    public void setAvailRing(GuestAddress a) {
+        availRing = a;
+        windowMem = null;
+    }
 
     public GuestAddress usedRing() { return usedRing; }
 
-    public void setUsedRing(GuestAddress a) { usedRing = a; }
+    public void setUsedRing(GuestAddress a) {
+        usedRing = a;
+        windowMem = null;
+    }
 
     public boolean eventIdx() { return eventIdx; }
 
@@ -107,6 +127,7 @@ public final class Queue {
         nextAvail = nextUsed = 0;
         signalledUsed = -1;
         broken = null;
+        windowMem = null;
     }
 
     /** The next avail slot the device will read (free-running u16, for tests and diagnostics). */
@@ -157,18 +178,46 @@ public final class Queue {
         return Long.compareUnsigned(a.value() + len, a.value()) >= 0 && mem.contains(a, len);
     }
 
-    private GuestAddress availIdxAddr() { return GuestAddress.of(availRing.value() + 2); }
+    private void windowsFor(GuestMemory mem) {
+        if (mem != windowMem) {
+            descWindow = availWindow = usedWindow = null;
+            windowMem = mem;
+        }
+    }
 
-    private GuestAddress usedEventAddr() { return GuestAddress.of(availRing.value() + 4 + 2L * size); }
+    /** The descriptor table: {@code 16 * size} bytes. */
+    GuestWindow descWindow(GuestMemory mem) {
+        windowsFor(mem);
+        if (descWindow == null) {
+            descWindow = mem.window(descTable, (long) DESCRIPTOR_SIZE * size);
+        }
+        return descWindow;
+    }
 
-    private GuestAddress availEventAddr() { return GuestAddress.of(usedRing.value() + 4 + 8L * size); }
+    /** The available ring: flags, idx, ring[size], used_event. */
+    private GuestWindow availWindow(GuestMemory mem) {
+        windowsFor(mem);
+        if (availWindow == null) {
+            availWindow = mem.window(availRing, 6 + 2L * size);
+        }
+        return availWindow;
+    }
+
+    /** The used ring: flags, idx, ring[size] of 8-byte elements, avail_event. */
+    private GuestWindow usedWindow(GuestMemory mem) {
+        windowsFor(mem);
+        if (usedWindow == null) {
+            usedWindow = mem.window(usedRing, 6 + 8L * size);
+        }
+        return usedWindow;
+    }
 
     /**
      * The driver's avail idx. Acquire: the ring entries and descriptors the driver wrote before publishing idx
      * must be visible to our reads after it (2.7.13: "the driver ... MUST perform a suitable memory barrier
      * before the idx update").
      */
-    private short availIdx(GuestMemory mem) { return mem.readShortAcquire(availIdxAddr()); }
+    private short availIdx(GuestMemory mem) { return availWindow(mem).readShortAcquire(2); }
 
     /** Number of chains the driver has made available and we have not popped. */
     public int pending(GuestMemory mem) throws InvalidChainException {
@@ -213,10 +262,9 @@ public final class Queue {
         if (pending(mem) == 0) {
             return false;
         }
-        GuestAddress slot = GuestAddress.of(availRing.value() + 4 + 2L * (Short.toUnsignedInt(nextAvail) & (size - 1)));
         int head;
         try {
-            head = Short.toUnsignedInt(mem.readShort(slot));
+            head = Short.toUnsignedInt(availWindow(mem).readShort(4 + 2L * (Short.toUnsignedInt(nextAvail) & (size - 1))));
         } catch (GuestMemoryException e) {
             throw breakQueue(QueueError.AVAIL_RING_OUT_OF_MEMORY, e.getMessage());
         }
@@ -243,10 +291,11 @@ public final class Queue {
             return;
         }
         int slot = Short.toUnsignedInt(nextUsed) & (size - 1);
+        GuestWindow used = usedWindow(mem);
         // The element {id u32, len u32} in one little-endian store.
-        mem.writeLong(GuestAddress.of(usedRing.value() + 4 + 8L * slot), ((long) len << 32) | Integer.toUnsignedLong(headIndex));
+        used.writeLong(4 + 8L * slot, ((long) len << 32) | Integer.toUnsignedLong(headIndex));
         nextUsed++;
-        mem.writeShortRelease(GuestAddress.of(usedRing.value() + 2), nextUsed);
+        used.writeShortRelease(2, nextUsed);
     }
 
     /**
@@ -265,7 +314,7 @@ public final class Queue {
         try {
             if (eventIdx) {
                 short newIdx = nextUsed;
-                short usedEvent = mem.readShort(usedEventAddr());
+                short usedEvent = availWindow(mem).readShort(4 + 2L * size);
                 int old = signalledUsed;
                 signalledUsed = Short.toUnsignedInt(newIdx);
                 if (old < 0) {
@@ -273,7 +322,7 @@ public final class Queue {
                 }
                 return needEvent(usedEvent, newIdx, (short) old);
             }
-            return (mem.readShort(availRing) & VRING_AVAIL_F_NO_INTERRUPT) == 0;
+            return (availWindow(mem).readShort(0) & VRING_AVAIL_F_NO_INTERRUPT) == 0;
         } catch (GuestMemoryException e) {
             return true;
         }
@@ -294,9 +343,9 @@ public final class Queue {
             return false;
         }
         if (eventIdx) {
-            mem.writeShort(availEventAddr(), nextAvail);
+            usedWindow(mem).writeShort(4 + 8L * size, nextAvail);
         } else {
-            mem.writeShort(usedRing, (short) 0);
+            usedWindow(mem).writeShort(0, (short) 0);
         }
         mem.fullFence();
         return availIdx(mem) != nextAvail;
@@ -307,6 +356,6 @@ public final class Queue {
         if (!ready || broken != null || eventIdx) {
             return;
         }
-        mem.writeShort(usedRing, (short) VRING_USED_F_NO_NOTIFY);
+        usedWindow(mem).writeShort(0, (short) VRING_USED_F_NO_NOTIFY);
     }
 }
