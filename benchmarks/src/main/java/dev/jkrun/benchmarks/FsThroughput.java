@@ -2,6 +2,8 @@ package dev.jkrun.benchmarks;
 
 import dev.jkrun.guests.TestGuests;
 import dev.jkrun.vmm.ConsoleConfig;
+import dev.jkrun.devices.fs.passthrough.PassthroughFs;
+import dev.jkrun.devices.fs.passthrough.PassthroughOptions;
 import dev.jkrun.vmm.FsShare;
 import dev.jkrun.vmm.KernelConfig;
 import dev.jkrun.vmm.MachineConfig;
@@ -143,6 +145,15 @@ public final class FsThroughput {
         System.exit(0);
     }
 
+    /**
+     * The share's options: fsbench keeps every file it creates looked up (it sends no FORGET), so the inode cap must
+     * hold them all, whatever share of this host's descriptor limit the default cap is (5,000 at a limit of 20,000).
+     */
+    static PassthroughOptions options(int files) {
+        return PassthroughOptions.builder().descriptorCaps(Math.max(PassthroughOptions.DEFAULT_MAX_INODES, files + 1024),
+                PassthroughOptions.DEFAULT_MAX_HANDLES).build();
+    }
+
     /** Boots fsbench on a fresh share under {@code base}, times its phases from its report lines, deletes the share. */
     static GuestResult runGuest(Path elf, Path base, int mib, int files, int depth, int chunkKib, int mem, int timeoutS)
             throws IOException, InterruptedException {
@@ -152,7 +163,8 @@ public final class FsThroughput {
             String cmdline = "jkrun.test.timeout_ms=60000 jkrun.fsbench.mib=" + mib + " jkrun.fsbench.files=" + files
                     + " jkrun.fsbench.depth=" + depth + " jkrun.fsbench.chunk_kib=" + chunkKib;
             VmConfig config = new VmConfig(MachineConfig.of(1, mem), KernelConfig.elf(elf, cmdline), new ConsoleConfig.None(),
-                    List.of(new FsShare("fsbench", share, false)), List.of(), Optional.empty(), true);
+                    List.of(FsShare.custom("fsbench", () -> new PassthroughFs(share, options(files)), false)), List.of(),
+                    Optional.empty(), true);
             Bench.TimedRun run = Bench.runTimed(config, timeoutS, "fsbench");
             StopReason r = run.reason();
             long vmNanos = run.vmNanos();
