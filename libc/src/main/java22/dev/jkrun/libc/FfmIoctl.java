@@ -39,8 +39,10 @@ final class FfmIoctl implements Ioctl.Raw {
         int rc;
         try {
             rc = (int) IOCTL.invokeExact(state, fd, request, arg);
+        } catch (RuntimeException | Error e) {
+            throw e;
         } catch (Throwable t) {
-            throw new IllegalStateException("ioctl downcall failed", t); // the handle's type is fixed: not reached
+            throw new IllegalStateException("ioctl downcall failed", t); // no checked exception here: not reached
         }
         return rc >= 0 ? rc : -(int) ERRNO.get(state, 0L);
     }

@@ -1,12 +1,11 @@
 package dev.jkrun.memory;
 
-import java.util.Objects;
-
 /**
  * A checked window onto one range of guest RAM that lies inside a single region, for structures a device touches on
  * every request (the virtqueue rings): the range is resolved and checked against guest RAM once, when the window is
- * made, and each access checks only its offset against the window's length. Little-endian, unaligned accesses allowed.
- * A window of released memory refuses every access, as the memory itself does.
+ * made, and each access checks only its offset against the window's length ({@link GuestMemoryException} outside
+ * it, as outside RAM). Little-endian, unaligned accesses allowed. A window of released memory refuses every access,
+ * as the memory itself does.
  */
 public interface GuestWindow {
     GuestAddress start();
@@ -27,6 +26,14 @@ public interface GuestWindow {
     /** {@link GuestMemory#writeShortRelease}, at {@code start + offset}. */
     void writeShortRelease(long offset, short value);
 
+    /**
+     * The refusal of an access at {@code offset} of {@code n} bytes outside a window: the same exception as an access
+     * outside guest RAM, so that code handling one handles both.
+     */
+    static GuestMemoryException outside(GuestAddress start, long offset, int n) {
+        return new GuestMemoryException(GuestMemoryException.Reason.OUT_OF_BOUNDS, GuestAddress.of(start.value() + offset), n);
+    }
+
     /** The window any {@link GuestMemory} can give: each access goes through the memory's own checked calls. */
     final class Delegating implements GuestWindow {
         private final GuestMemory mem;
@@ -40,7 +47,9 @@ public interface GuestWindow {
         }
 
         private GuestAddress at(long offset, int n) {
-            Objects.checkFromIndexSize(offset, n, length);
+            if (offset < 0 || offset > length - n) {
+                throw outside(GuestAddress.of(start), offset, n);
+            }
             return GuestAddress.of(start + offset);
         }
 

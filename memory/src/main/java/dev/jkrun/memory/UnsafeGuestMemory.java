@@ -275,7 +275,9 @@ abstract class UnsafeGuestMemory implements GuestMemory {
         }
 
         private long at(long offset, int n) {
-            java.util.Objects.checkFromIndexSize(offset, n, length);
+            if (offset < 0 || offset > length - n) {
+                throw GuestWindow.outside(start, offset, n);
+            }
             ensureOpen();
             return baseOffset + offset;
         }

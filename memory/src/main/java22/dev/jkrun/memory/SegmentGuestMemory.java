@@ -322,20 +322,44 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
         public long length() { return segment.byteSize(); }
 
         @Override
-        public short readShort(long offset) { return segment.get(SHORT, offset); }
+        public short readShort(long offset) {
+            try {
+                return segment.get(SHORT, offset);
+            } catch (IndexOutOfBoundsException e) {
+                throw GuestWindow.outside(start, offset, 2);
+            }
+        }
 
         @Override
-        public long readLong(long offset) { return segment.get(LONG, offset); }
+        public long readLong(long offset) {
+            try {
+                return segment.get(LONG, offset);
+            } catch (IndexOutOfBoundsException e) {
+                throw GuestWindow.outside(start, offset, 8);
+            }
+        }
 
         @Override
-        public void writeShort(long offset, short value) { segment.set(SHORT, offset, value); }
+        public void writeShort(long offset, short value) {
+            try {
+                segment.set(SHORT, offset, value);
+            } catch (IndexOutOfBoundsException e) {
+                throw GuestWindow.outside(start, offset, 2);
+            }
+        }
 
         @Override
-        public void writeLong(long offset, long value) { segment.set(LONG, offset, value); }
+        public void writeLong(long offset, long value) {
+            try {
+                segment.set(LONG, offset, value);
+            } catch (IndexOutOfBoundsException e) {
+                throw GuestWindow.outside(start, offset, 8);
+            }
+        }
 
         @Override
         public short readShortAcquire(long offset) {
-            short v = segment.get(SHORT, offset);
+            short v = readShort(offset);
             VarHandle.acquireFence();
             return v;
         }
@@ -343,7 +367,7 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
         @Override
         public void writeShortRelease(long offset, short value) {
             VarHandle.releaseFence();
-            segment.set(SHORT, offset, value);
+            writeShort(offset, value);
         }
     }
 

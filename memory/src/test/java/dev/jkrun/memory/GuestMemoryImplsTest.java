@@ -152,10 +152,12 @@ class GuestMemoryImplsTest {
             w.writeShort(14, (short) -1);
             assertEquals((short) -1, mem.readShort(at(0x2ffe)));
             // Offsets past the window, negative ones, and an access that straddles its end: refused.
-            assertThrows(IndexOutOfBoundsException.class, () -> w.readLong(9));
-            assertThrows(IndexOutOfBoundsException.class, () -> w.readShort(-1));
-            assertThrows(IndexOutOfBoundsException.class, () -> w.writeLong(16, 0));
-            assertThrows(IndexOutOfBoundsException.class, () -> w.readShort(Long.MAX_VALUE));
+            assertThrows(GuestMemoryException.class, () -> w.readLong(9));
+            assertThrows(GuestMemoryException.class, () -> w.readShort(-1));
+            assertThrows(GuestMemoryException.class, () -> w.writeLong(16, 0));
+            assertThrows(GuestMemoryException.class, () -> w.readShort(Long.MAX_VALUE));
+            assertThrows(GuestMemoryException.class, () -> w.readShortAcquire(15));
+            assertThrows(GuestMemoryException.class, () -> w.writeShortRelease(Long.MIN_VALUE, (short) 0));
             assertEquals((short) -1, mem.readShort(at(0x2ffe)), "nothing written by a refused access");
             // Windows past a region's end, across the hole, at or above 2^63, or wrapping: refused when made.
             assertThrows(GuestMemoryException.class, () -> mem.window(at(0x2ff0), 17));

@@ -192,8 +192,9 @@ public final class DescriptorChain implements Iterable<Descriptor> {
     }
 
     private static void parseDirect(GuestMemory mem, Queue q, int head, DescriptorChain into) throws InvalidChainException {
-        int size = q.size();
-        GuestWindow table = q.descWindow(mem);
+        Queue.Rings rings = q.rings(mem);
+        int size = rings.size; // the size the table's window was made for
+        GuestWindow table = rings.desc();
         int index = head;
         int visited = 0;
         while (true) {

@@ -51,12 +51,15 @@ public final class Queue {
     private int signalledUsed = -1;
     private volatile QueueError broken;
     /**
-     * Windows onto the three rings in the memory they were made for, each made at its first use after the queue was
-     * set up (so a ring outside RAM fails where its first access would have): each ring access then checks only
-     * its offset.
+     * The ring configuration the device works with: a snapshot of size and ring addresses with windows onto them in
+     * one memory, each window made at its first use (so a ring outside RAM fails where its first access would
+     * have); each ring access then checks only its offset. Every configuration change bumps {@link #generation},
+     * and a snapshot of another generation is dropped at its next use: a device thread that outlived a reset can use
+     * only a snapshot that agrees with itself (its size matches its windows), never install a stale one for the next
+     * activation.
      */
-    private GuestMemory windowMem;
-    private GuestWindow descWindow, availWindow, usedWindow;
+    private volatile Rings rings;
+    private volatile int generation;
 
     /** A queue whose driver may ask for up to {@code maxSize} entries (a power of two ≤ 32768). */
     public Queue(int maxSize) {
@@ -74,7 +77,7 @@ public final class Queue {
     /** Set by the transport (QueueNum); checked by {@link #validate}. Stored as given. */
     public void setSize(int size) {
         this.size = size;
-        windowMem = null;
+        configChanged();
     }
 
     public boolean isReady() { return ready; }
@@ -85,21 +88,21 @@ public final class Queue {
 
     public void setDescTable(GuestAddress a) {
         descTable = a;
-        windowMem = null;
+        configChanged();
     }
 
     public GuestAddress availRing() { return availRing; }
 
     public void setAvailRing(GuestAddress a) {
         availRing = a;
-        windowMem = null;
+        configChanged();
     }
 
     public GuestAddress usedRing() { return usedRing; }
 
     public void setUsedRing(GuestAddress a) {
         usedRing = a;
-        windowMem = null;
+        configChanged();
     }
 
     public boolean eventIdx() { return eventIdx; }
@@ -127,7 +130,13 @@ public final class Queue {
         nextAvail = nextUsed = 0;
         signalledUsed = -1;
         broken = null;
-        windowMem = null;
+        configChanged();
+    }
+
+    /** After the fields changed: the next ring access takes a new snapshot of them. */
+    private void configChanged() {
+        rings = null;
+        generation++; // volatile write after the field writes: a snapshot of the new generation sees them
     }
 
     /** The next avail slot the device will read (free-running u16, for tests and diagnostics). */
@@ -178,38 +187,62 @@ public final class Queue {
         return Long.compareUnsigned(a.value() + len, a.value()) >= 0 && mem.contains(a, len);
     }
 
-    private void windowsFor(GuestMemory mem) {
-        if (mem != windowMem) {
-            descWindow = availWindow = usedWindow = null;
-            windowMem = mem;
+    /** Size and ring addresses as one generation had them, and the windows onto them in {@code mem}. */
+    static final class Rings {
+        final GuestMemory mem;
+        final int generation;
+        /** The queue size of this snapshot: every offset into its windows is computed from it. */
+        final int size;
+        private final GuestAddress descTable, availRing, usedRing;
+        private GuestWindow desc, avail, used;
+
+        Rings(GuestMemory mem, int generation, int size, GuestAddress descTable, GuestAddress availRing,
+              GuestAddress usedRing) {
+            this.mem = mem;
+            this.generation = generation;
+            this.size = size;
+            this.descTable = descTable;
+            this.availRing = availRing;
+            this.usedRing = usedRing;
+        }
+
+        /** Ring lengths for this size; a negative size (a queue never validated) counts as 0 entries. */
+        private long entries() { return Math.max(size, 0); }
+
+        /** The descriptor table: {@code 16 * size} bytes. */
+        GuestWindow desc() {
+            if (desc == null) {
+                desc = mem.window(descTable, DESCRIPTOR_SIZE * entries());
+            }
+            return desc;
+        }
+
+        /** The available ring: flags, idx, ring[size], used_event. */
+        GuestWindow avail() {
+            if (avail == null) {
+                avail = mem.window(availRing, 6 + 2 * entries());
+            }
+            return avail;
+        }
+
+        /** The used ring: flags, idx, ring[size] of 8-byte elements, avail_event. */
+        GuestWindow used() {
+            if (used == null) {
+                used = mem.window(usedRing, 6 + 8 * entries());
+            }
+            return used;
         }
     }
 
-    /** The descriptor table: {@code 16 * size} bytes. */
-    GuestWindow descWindow(GuestMemory mem) {
-        windowsFor(mem);
-        if (descWindow == null) {
-            descWindow = mem.window(descTable, (long) DESCRIPTOR_SIZE * size);
+    /** The current snapshot for {@code mem}, taken anew after a configuration change or for another memory. */
+    Rings rings(GuestMemory mem) {
+        Rings r = rings;
+        int g = generation;
+        if (r == null || r.mem != mem || r.generation != g) {
+            r = new Rings(mem, g, size, descTable, availRing, usedRing);
+            rings = r;
         }
-        return descWindow;
-    }
-
-    /** The available ring: flags, idx, ring[size], used_event. */
-    private GuestWindow availWindow(GuestMemory mem) {
-        windowsFor(mem);
-        if (availWindow == null) {
-            availWindow = mem.window(availRing, 6 + 2L * size);
-        }
-        return availWindow;
-    }
-
-    /** The used ring: flags, idx, ring[size] of 8-byte elements, avail_event. */
-    private GuestWindow usedWindow(GuestMemory mem) {
-        windowsFor(mem);
-        if (usedWindow == null) {
-            usedWindow = mem.window(usedRing, 6 + 8L * size);
-        }
-        return usedWindow;
+        return r;
     }
 
     /**
@@ -217,7 +250,7 @@ public final class Queue {
      * must be visible to our reads after it (2.7.13: "the driver ... MUST perform a suitable memory barrier
      * before the idx update").
      */
-    private short availIdx(GuestMemory mem) { return availWindow(mem).readShortAcquire(2); }
+    private short availIdx(GuestMemory mem) { return rings(mem).avail().readShortAcquire(2); }
 
     /** Number of chains the driver has made available and we have not popped. */
     public int pending(GuestMemory mem) throws InvalidChainException {
@@ -262,9 +295,10 @@ public final class Queue {
         if (pending(mem) == 0) {
             return false;
         }
+        Rings r = rings(mem);
         int head;
         try {
-            head = Short.toUnsignedInt(availWindow(mem).readShort(4 + 2L * (Short.toUnsignedInt(nextAvail) & (size - 1))));
+            head = Short.toUnsignedInt(r.avail().readShort(4 + 2L * (Short.toUnsignedInt(nextAvail) & (r.size - 1))));
         } catch (GuestMemoryException e) {
             throw breakQueue(QueueError.AVAIL_RING_OUT_OF_MEMORY, e.getMessage());
         }
@@ -290,8 +324,9 @@ public final class Queue {
         if (!ready || broken != null) {
             return;
         }
-        int slot = Short.toUnsignedInt(nextUsed) & (size - 1);
-        GuestWindow used = usedWindow(mem);
+        Rings r = rings(mem);
+        int slot = Short.toUnsignedInt(nextUsed) & (r.size - 1);
+        GuestWindow used = r.used();
         // The element {id u32, len u32} in one little-endian store.
         used.writeLong(4 + 8L * slot, ((long) len << 32) | Integer.toUnsignedLong(headIndex));
         nextUsed++;
@@ -314,7 +349,8 @@ public final class Queue {
         try {
             if (eventIdx) {
                 short newIdx = nextUsed;
-                short usedEvent = availWindow(mem).readShort(4 + 2L * size);
+                Rings r = rings(mem);
+                short usedEvent = r.avail().readShort(4 + 2L * r.size);
                 int old = signalledUsed;
                 signalledUsed = Short.toUnsignedInt(newIdx);
                 if (old < 0) {
@@ -322,7 +358,7 @@ public final class Queue {
                 }
                 return needEvent(usedEvent, newIdx, (short) old);
             }
-            return (availWindow(mem).readShort(0) & VRING_AVAIL_F_NO_INTERRUPT) == 0;
+            return (rings(mem).avail().readShort(0) & VRING_AVAIL_F_NO_INTERRUPT) == 0;
         } catch (GuestMemoryException e) {
             return true;
         }
@@ -342,10 +378,11 @@ public final class Queue {
         if (!ready || broken != null) {
             return false;
         }
+        Rings r = rings(mem);
         if (eventIdx) {
-            usedWindow(mem).writeShort(4 + 8L * size, nextAvail);
+            r.used().writeShort(4 + 8L * r.size, nextAvail);
         } else {
-            usedWindow(mem).writeShort(0, (short) 0);
+            r.used().writeShort(0, (short) 0);
         }
         mem.fullFence();
         return availIdx(mem) != nextAvail;
@@ -356,6 +393,6 @@ public final class Queue {
         if (!ready || broken != null || eventIdx) {
             return;
         }
-        usedWindow(mem).writeShort(0, (short) VRING_USED_F_NO_NOTIFY);
+        rings(mem).used().writeShort(0, (short) VRING_USED_F_NO_NOTIFY);
     }
 }

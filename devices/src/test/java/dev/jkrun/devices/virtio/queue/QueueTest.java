@@ -415,6 +415,43 @@ class QueueTest {
     }
 
     @Test
+    void ringsFollowAReconfiguration() throws Exception {
+        int h = dq.add(List.of(new byte[] {1}), 1);
+        assertEquals(h, q.pop(mem).orElseThrow().headIndex()); // the windows onto the first rings now exist
+        q.addUsed(mem, h, 0);
+        assertEquals(new DriverQueue.Used(h, 0), dq.pollUsed().orElseThrow());
+        // Reset, then a second driver queue elsewhere in RAM: the next pop and addUsed must use the new rings.
+        q.reset();
+        DriverQueue other = new DriverQueue(mem, SIZE, 0x80000, 0x90000, 0x10000, () -> { });
+        q.setSize(SIZE);
+        q.setDescTable(other.descTable());
+        q.setAvailRing(other.availRing());
+        q.setUsedRing(other.usedRing());
+        q.setReady(true);
+        int h2 = other.add(List.of(new byte[] {2, 3}), 4);
+        DescriptorChain c = q.pop(mem).orElseThrow();
+        assertEquals(h2, c.headIndex());
+        assertEquals(2, c.readableLength());
+        q.addUsed(mem, h2, 4);
+        assertEquals(new DriverQueue.Used(h2, 4), other.pollUsed().orElseThrow());
+        assertTrue(dq.pollUsed().isEmpty(), "nothing more on the old used ring");
+    }
+
+    @Test
+    void unvalidatedNegativeSizeBreaksTheQueueWithoutEscapingExceptions() {
+        q.setSize(-2); // never accepted by validate(); a device must still not see a foreign exception
+        dq.add(List.of(new byte[] {1}));
+        InvalidChainException e = assertThrows(InvalidChainException.class, () -> q.pop(mem));
+        assertEquals(QueueError.AVAIL_INDEX_TOO_FAR, e.error());
+        q.reset();
+        q.setSize(-3);
+        q.setEventIdx(true);
+        q.setReady(true);
+        assertTrue(q.needsNotification(mem));
+        assertTrue(q.needsNotification(mem), "used_event outside the ring: notify, as for any unreadable ring");
+    }
+
+    @Test
     void viewsCoverBuffers() throws Exception {
         dq.add(List.of(new byte[] {1, 2}, new byte[] {3}), 2, 2);
         DescriptorChain c = q.pop(mem).orElseThrow();
