@@ -316,46 +316,32 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
     @Override
     public GuestWindow window(GuestAddress addr, long len) { return new Window(slice(addr.value(), len, segments), addr); }
 
-    /** A slice of the accessors' segment: the JDK checks each offset against it, and the arena, as for any access. */
+    /**
+     * A slice of the accessors' segment: the offset is checked here (refused as outside RAM, as the Unsafe window
+     * does), then by the JDK against the segment, with the arena, as for any access.
+     */
     private record Window(MemorySegment segment, GuestAddress start) implements GuestWindow {
+        private long at(long offset, int n) {
+            if (offset < 0 || offset > segment.byteSize() - n) {
+                throw GuestWindow.outside(start, offset, n);
+            }
+            return offset;
+        }
+
         @Override
         public long length() { return segment.byteSize(); }
 
         @Override
-        public short readShort(long offset) {
-            try {
-                return segment.get(SHORT, offset);
-            } catch (IndexOutOfBoundsException e) {
-                throw GuestWindow.outside(start, offset, 2);
-            }
-        }
+        public short readShort(long offset) { return segment.get(SHORT, at(offset, 2)); }
 
         @Override
-        public long readLong(long offset) {
-            try {
-                return segment.get(LONG, offset);
-            } catch (IndexOutOfBoundsException e) {
-                throw GuestWindow.outside(start, offset, 8);
-            }
-        }
+        public long readLong(long offset) { return segment.get(LONG, at(offset, 8)); }
 
         @Override
-        public void writeShort(long offset, short value) {
-            try {
-                segment.set(SHORT, offset, value);
-            } catch (IndexOutOfBoundsException e) {
-                throw GuestWindow.outside(start, offset, 2);
-            }
-        }
+        public void writeShort(long offset, short value) { segment.set(SHORT, at(offset, 2), value); }
 
         @Override
-        public void writeLong(long offset, long value) {
-            try {
-                segment.set(LONG, offset, value);
-            } catch (IndexOutOfBoundsException e) {
-                throw GuestWindow.outside(start, offset, 8);
-            }
-        }
+        public void writeLong(long offset, long value) { segment.set(LONG, at(offset, 8), value); }
 
         @Override
         public short readShortAcquire(long offset) {

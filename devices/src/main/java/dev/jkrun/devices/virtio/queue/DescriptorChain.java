@@ -4,6 +4,7 @@ import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.memory.GuestWindow;
 
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Iterator;
@@ -134,6 +135,31 @@ public final class DescriptorChain implements Iterable<Descriptor> {
     long addr(int i) { return addrs[i]; }
 
     long len(int i) { return Integer.toUnsignedLong(lens[i]); }
+
+    /**
+     * ByteBuffers aliasing up to {@code want} bytes of buffers {@code [index, end)}, from {@code offset} within
+     * buffer {@code index}: what a cursor's {@code views} hands out.
+     */
+    ByteBuffer[] views(int index, long offset, int end, long want) {
+        List<ByteBuffer> out = new ArrayList<>();
+        int i = index;
+        long off = offset;
+        while (want > 0 && i < end) {
+            long left = len(i) - off;
+            if (left > 0) {
+                int n = (int) Math.min(Math.min(left, want), Integer.MAX_VALUE);
+                out.add(mem.view(GuestAddress.of(addrs[i] + off), n));
+                want -= n;
+                off += n;
+                if (off < len(i)) {
+                    continue;
+                }
+            }
+            i++;
+            off = 0;
+        }
+        return out.toArray(new ByteBuffer[0]);
+    }
 
     // ---------------------------------------------------------------------------------------------------------
 

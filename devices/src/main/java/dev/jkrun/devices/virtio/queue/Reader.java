@@ -6,8 +6,6 @@ import dev.jkrun.memory.GuestMemory;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * A cursor over the device-readable buffers of a chain, reading across descriptor boundaries (like rust-vmm's
@@ -162,25 +160,5 @@ public final class Reader {
      * ByteBuffers aliasing the next (up to) {@code max} readable bytes in guest memory, for zero-copy writes to
      * a channel; the cursor does not move until {@link #skip} is called with the count actually used.
      */
-    public ByteBuffer[] views(long max) {
-        List<ByteBuffer> out = new ArrayList<>();
-        long want = Math.min(max, available);
-        int i = index;
-        long off = offset;
-        while (want > 0 && i < end()) {
-            long left = chain.len(i) - off;
-            if (left > 0) {
-                int n = (int) Math.min(Math.min(left, want), Integer.MAX_VALUE);
-                out.add(chain.memory().view(GuestAddress.of(chain.addr(i) + off), n));
-                want -= n;
-                off += n;
-                if (off < chain.len(i)) {
-                    continue;
-                }
-            }
-            i++;
-            off = 0;
-        }
-        return out.toArray(new ByteBuffer[0]);
-    }
+    public ByteBuffer[] views(long max) { return chain.views(index, offset, end(), Math.min(max, available)); }
 }

@@ -4,8 +4,6 @@ import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * A cursor over the device-writable buffers of a chain, writing across descriptor boundaries (like rust-vmm's
@@ -140,25 +138,5 @@ public final class Writer {
      * ByteBuffers aliasing the next (up to) {@code max} writable bytes, for zero-copy reads from a channel;
      * call {@link #advance} with the count filled.
      */
-    public ByteBuffer[] views(long max) {
-        List<ByteBuffer> out = new ArrayList<>();
-        long want = Math.min(max, available);
-        int i = index;
-        long off = offset;
-        while (want > 0 && i < end()) {
-            long left = chain.len(i) - off;
-            if (left > 0) {
-                int n = (int) Math.min(Math.min(left, want), Integer.MAX_VALUE);
-                out.add(chain.memory().view(GuestAddress.of(chain.addr(i) + off), n));
-                want -= n;
-                off += n;
-                if (off < chain.len(i)) {
-                    continue;
-                }
-            }
-            i++;
-            off = 0;
-        }
-        return out.toArray(new ByteBuffer[0]);
-    }
+    public ByteBuffer[] views(long max) { return chain.views(index, offset, end(), Math.min(max, available)); }
 }
