@@ -1,6 +1,6 @@
 package dev.jkrun.kvm;
 
-import jnr.ffi.Pointer;
+import dev.jkrun.libc.NativeBuffer;
 
 /** struct kvm_cpuid_entry2 (asm/kvm.h, x86): u32 function, index, flags, eax, ebx, ecx, edx, padding[3]. */
 final class CpuidEntryLayout {
@@ -8,12 +8,12 @@ final class CpuidEntryLayout {
 
     private CpuidEntryLayout() {}
 
-    static CpuidEntry read(Pointer p, long at) {
+    static CpuidEntry read(NativeBuffer p, long at) {
         return new CpuidEntry(p.getInt(at + FUNCTION), p.getInt(at + INDEX), p.getInt(at + FLAGS),
                 p.getInt(at + EAX), p.getInt(at + EBX), p.getInt(at + ECX), p.getInt(at + EDX));
     }
 
-    static void write(Pointer p, long at, CpuidEntry e) {
+    static void write(NativeBuffer p, long at, CpuidEntry e) {
         p.putInt(at + FUNCTION, e.function());
         p.putInt(at + INDEX, e.index());
         p.putInt(at + FLAGS, e.flags());
@@ -21,6 +21,6 @@ final class CpuidEntryLayout {
         p.putInt(at + EBX, e.ebx());
         p.putInt(at + ECX, e.ecx());
         p.putInt(at + EDX, e.edx());
-        p.setMemory(at + EDX + 4, CpuidEntry.SIZE - EDX - 4, (byte) 0);
+        p.clear(at + EDX + 4, CpuidEntry.SIZE - EDX - 4);
     }
 }

@@ -1,6 +1,6 @@
 package dev.jkrun.kvm;
 
-import jnr.ffi.Pointer;
+import dev.jkrun.libc.NativeBuffer;
 
 /** struct kvm_fpu (asm/kvm.h, x86): see the layout comment on {@link Fpu}. */
 final class FpuLayout {
@@ -9,7 +9,7 @@ final class FpuLayout {
 
     private FpuLayout() {}
 
-    static Fpu read(Pointer p) {
+    static Fpu read(NativeBuffer p) {
         Fpu f = new Fpu();
         p.get(FPR, f.fpr, 0, f.fpr.length);
         f.fcw = p.getShort(FCW);
@@ -23,8 +23,8 @@ final class FpuLayout {
         return f;
     }
 
-    static void write(Pointer p, Fpu f) {
-        p.setMemory(0, Fpu.SIZE, (byte) 0); // pad1 and pad2 must be zero
+    static void write(NativeBuffer p, Fpu f) {
+        p.clear(0, Fpu.SIZE); // pad1 and pad2 must be zero
         p.put(FPR, f.fpr, 0, f.fpr.length);
         p.putShort(FCW, f.fcw);
         p.putShort(FSW, f.fsw);

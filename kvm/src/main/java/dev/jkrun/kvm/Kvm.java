@@ -8,7 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import jnr.ffi.Pointer;
+import dev.jkrun.libc.NativeBuffer;
 
 /** The /dev/kvm system fd: API checks, capabilities, host CPUID/MSR lists, VM creation. */
 public final class Kvm implements AutoCloseable {
@@ -106,7 +106,7 @@ public final class Kvm implements AutoCloseable {
     /** KVM_GET_SUPPORTED_CPUID: the CPUID leaves KVM can expose; the base template for every vCPU. */
     public List<CpuidEntry> supportedCpuid() {
         for (int capacity = CPUID_START; capacity <= CPUID_LIMIT; capacity *= 2) {
-            Pointer p = Ioctl.allocate(ArgLayouts.CPUID2_HEADER + CpuidEntry.SIZE * capacity);
+            NativeBuffer p = Ioctl.allocate(ArgLayouts.CPUID2_HEADER + CpuidEntry.SIZE * capacity);
             p.putInt(ArgLayouts.CPUID2_NENT, capacity);
             try {
                 Ioctl.call(fd, "KVM_GET_SUPPORTED_CPUID", KvmIoctls.KVM_GET_SUPPORTED_CPUID, p);
@@ -130,7 +130,7 @@ public final class Kvm implements AutoCloseable {
     public List<Integer> msrIndexList() {
         int capacity = 0; // the first call fails with E2BIG and tells how many there are
         for (int attempt = 0; attempt < 4; attempt++) {
-            Pointer p = Ioctl.allocate(ArgLayouts.MSR_LIST_SIZE + 4 * Math.max(capacity, 1));
+            NativeBuffer p = Ioctl.allocate(ArgLayouts.MSR_LIST_SIZE + 4 * Math.max(capacity, 1));
             p.putInt(ArgLayouts.ML_NMSRS, capacity);
             try {
                 Ioctl.call(fd, "KVM_GET_MSR_INDEX_LIST", KvmIoctls.KVM_GET_MSR_INDEX_LIST, p);

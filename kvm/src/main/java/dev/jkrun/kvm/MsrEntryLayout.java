@@ -1,6 +1,6 @@
 package dev.jkrun.kvm;
 
-import jnr.ffi.Pointer;
+import dev.jkrun.libc.NativeBuffer;
 
 /** struct kvm_msr_entry (asm/kvm.h, x86): u32 index, u32 reserved, u64 data. */
 final class MsrEntryLayout {
@@ -8,11 +8,11 @@ final class MsrEntryLayout {
 
     private MsrEntryLayout() {}
 
-    static MsrEntry read(Pointer p, long at) {
+    static MsrEntry read(NativeBuffer p, long at) {
         return new MsrEntry(p.getInt(at + INDEX), p.getLong(at + DATA));
     }
 
-    static void write(Pointer p, long at, MsrEntry e) {
+    static void write(NativeBuffer p, long at, MsrEntry e) {
         p.putInt(at + INDEX, e.index());
         p.putInt(at + RESERVED, 0);
         p.putLong(at + DATA, e.data());

@@ -1,6 +1,6 @@
 package dev.jkrun.kvm;
 
-import jnr.ffi.Pointer;
+import dev.jkrun.libc.NativeBuffer;
 
 /** struct kvm_regs (asm/kvm.h, x86): rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8..r15, rip, rflags; all u64. */
 final class RegsLayout {
@@ -9,7 +9,7 @@ final class RegsLayout {
 
     private RegsLayout() {}
 
-    static Regs read(Pointer p, Regs r) {
+    static Regs read(NativeBuffer p, Regs r) {
         r.rax = p.getLong(RAX); r.rbx = p.getLong(RBX); r.rcx = p.getLong(RCX); r.rdx = p.getLong(RDX);
         r.rsi = p.getLong(RSI); r.rdi = p.getLong(RDI); r.rsp = p.getLong(RSP); r.rbp = p.getLong(RBP);
         r.r8 = p.getLong(R8); r.r9 = p.getLong(R9); r.r10 = p.getLong(R10); r.r11 = p.getLong(R11);
@@ -18,7 +18,7 @@ final class RegsLayout {
         return r;
     }
 
-    static void write(Pointer p, Regs r) {
+    static void write(NativeBuffer p, Regs r) {
         p.putLong(RAX, r.rax); p.putLong(RBX, r.rbx); p.putLong(RCX, r.rcx); p.putLong(RDX, r.rdx);
         p.putLong(RSI, r.rsi); p.putLong(RDI, r.rdi); p.putLong(RSP, r.rsp); p.putLong(RBP, r.rbp);
         p.putLong(R8, r.r8); p.putLong(R9, r.r9); p.putLong(R10, r.r10); p.putLong(R11, r.r11);

@@ -1,6 +1,6 @@
 package dev.jkrun.kvm;
 
-import jnr.ffi.Pointer;
+import dev.jkrun.libc.NativeBuffer;
 
 /**
  * struct kvm_sregs, struct kvm_segment and struct kvm_dtable (asm/kvm.h, x86). kvm_segment: base u64, limit u32,
@@ -20,7 +20,7 @@ final class SregsLayout {
 
     private SregsLayout() {}
 
-    static Sregs read(Pointer p, Sregs s) {
+    static Sregs read(NativeBuffer p, Sregs s) {
         readSegment(p, CS, s.cs); readSegment(p, DS, s.ds); readSegment(p, ES, s.es); readSegment(p, FS, s.fs);
         readSegment(p, GS, s.gs); readSegment(p, SS, s.ss); readSegment(p, TR, s.tr); readSegment(p, LDT, s.ldt);
         readDTable(p, GDT, s.gdt); readDTable(p, IDT, s.idt);
@@ -32,7 +32,7 @@ final class SregsLayout {
         return s;
     }
 
-    static void write(Pointer p, Sregs s) {
+    static void write(NativeBuffer p, Sregs s) {
         writeSegment(p, CS, s.cs); writeSegment(p, DS, s.ds); writeSegment(p, ES, s.es); writeSegment(p, FS, s.fs);
         writeSegment(p, GS, s.gs); writeSegment(p, SS, s.ss); writeSegment(p, TR, s.tr); writeSegment(p, LDT, s.ldt);
         writeDTable(p, GDT, s.gdt); writeDTable(p, IDT, s.idt);
@@ -43,7 +43,7 @@ final class SregsLayout {
         }
     }
 
-    static void readSegment(Pointer p, int at, Segment g) {
+    static void readSegment(NativeBuffer p, int at, Segment g) {
         g.base = p.getLong(at + SEG_BASE);
         g.limit = p.getInt(at + SEG_LIMIT);
         g.selector = p.getShort(at + SEG_SELECTOR);
@@ -58,7 +58,7 @@ final class SregsLayout {
         g.unusable = p.getByte(at + SEG_UNUSABLE);
     }
 
-    static void writeSegment(Pointer p, int at, Segment g) {
+    static void writeSegment(NativeBuffer p, int at, Segment g) {
         p.putLong(at + SEG_BASE, g.base);
         p.putInt(at + SEG_LIMIT, g.limit);
         p.putShort(at + SEG_SELECTOR, g.selector);
@@ -74,12 +74,12 @@ final class SregsLayout {
         p.putByte(at + SEG_UNUSABLE + 1, (byte) 0);
     }
 
-    static void readDTable(Pointer p, int at, DTable d) {
+    static void readDTable(NativeBuffer p, int at, DTable d) {
         d.base = p.getLong(at + DT_BASE);
         d.limit = p.getShort(at + DT_LIMIT);
     }
 
-    static void writeDTable(Pointer p, int at, DTable d) {
+    static void writeDTable(NativeBuffer p, int at, DTable d) {
         p.putLong(at + DT_BASE, d.base);
         p.putShort(at + DT_LIMIT, d.limit);
         p.putShort(at + DT_LIMIT + 2, (short) 0);

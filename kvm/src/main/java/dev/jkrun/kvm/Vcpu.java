@@ -10,7 +10,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
-import jnr.ffi.Pointer;
+import dev.jkrun.libc.NativeBuffer;
 
 /**
  * A vCPU fd and its mmapped kvm_run page.
@@ -30,10 +30,10 @@ public final class Vcpu implements AutoCloseable {
     private final long runAddress;
     private final int runSize;
     /** kvm_run, read field by field on every exit (no copies on the hot path). */
-    private final Pointer run;
+    private final NativeBuffer run;
     private final AtomicBoolean closed = new AtomicBoolean();
     // Reused ioctl argument buffers, allocated on first use.
-    private Pointer regsBuf, sregsBuf, fpuBuf, lapicBuf, smallBuf;
+    private NativeBuffer regsBuf, sregsBuf, fpuBuf, lapicBuf, smallBuf;
     // Whether the last exit asked for a read (its data goes to dataOffset, dataLength bytes).
     private int pending = PENDING_NONE;
 
@@ -53,13 +53,13 @@ public final class Vcpu implements AutoCloseable {
 
     /** KVM_GET_REGS into {@code into} (no allocation). */
     public Regs getRegs(Regs into) {
-        Pointer p = regsBuf();
+        NativeBuffer p = regsBuf();
         Ioctl.call(fd, "KVM_GET_REGS", KvmIoctls.KVM_GET_REGS, p);
         return RegsLayout.read(p, into);
     }
 
     public void setRegs(Regs r) {
-        Pointer p = regsBuf();
+        NativeBuffer p = regsBuf();
         RegsLayout.write(p, r);
         Ioctl.call(fd, "KVM_SET_REGS", KvmIoctls.KVM_SET_REGS, p);
     }
@@ -67,31 +67,31 @@ public final class Vcpu implements AutoCloseable {
     public Sregs getSregs() { return getSregs(new Sregs()); }
 
     public Sregs getSregs(Sregs into) {
-        Pointer p = sregsBuf();
+        NativeBuffer p = sregsBuf();
         Ioctl.call(fd, "KVM_GET_SREGS", KvmIoctls.KVM_GET_SREGS, p);
         return SregsLayout.read(p, into);
     }
 
     public void setSregs(Sregs s) {
-        Pointer p = sregsBuf();
+        NativeBuffer p = sregsBuf();
         SregsLayout.write(p, s);
         Ioctl.call(fd, "KVM_SET_SREGS", KvmIoctls.KVM_SET_SREGS, p);
     }
 
     public Fpu getFpu() {
-        Pointer p = fpuBuf();
+        NativeBuffer p = fpuBuf();
         Ioctl.call(fd, "KVM_GET_FPU", KvmIoctls.KVM_GET_FPU, p);
         return FpuLayout.read(p);
     }
 
     public void setFpu(Fpu f) {
-        Pointer p = fpuBuf();
+        NativeBuffer p = fpuBuf();
         FpuLayout.write(p, f);
         Ioctl.call(fd, "KVM_SET_FPU", KvmIoctls.KVM_SET_FPU, p);
     }
 
     public LapicState getLapic() {
-        Pointer p = lapicBuf();
+        NativeBuffer p = lapicBuf();
         Ioctl.call(fd, "KVM_GET_LAPIC", KvmIoctls.KVM_GET_LAPIC, p);
         LapicState s = new LapicState();
         p.get(0, s.regs, 0, LapicState.SIZE);
@@ -100,20 +100,20 @@ public final class Vcpu implements AutoCloseable {
 
     /** KVM_SET_LAPIC; needs the in-kernel irqchip (EINVAL/ENXIO otherwise). */
     public void setLapic(LapicState s) {
-        Pointer p = lapicBuf();
+        NativeBuffer p = lapicBuf();
         p.put(0, s.regs, 0, LapicState.SIZE);
         Ioctl.call(fd, "KVM_SET_LAPIC", KvmIoctls.KVM_SET_LAPIC, p);
     }
 
     /** KVM_GET_MP_STATE: KVM_MP_STATE_RUNNABLE (0), UNINITIALIZED (1), INIT_RECEIVED (2), HALTED (3), ... */
     public int getMpState() {
-        Pointer p = smallBuf();
+        NativeBuffer p = smallBuf();
         Ioctl.call(fd, "KVM_GET_MP_STATE", KvmIoctls.KVM_GET_MP_STATE, p);
         return p.getInt(0);
     }
 
     public void setMpState(int state) {
-        Pointer p = smallBuf();
+        NativeBuffer p = smallBuf();
         p.putInt(0, state);
         Ioctl.call(fd, "KVM_SET_MP_STATE", KvmIoctls.KVM_SET_MP_STATE, p);
     }
@@ -122,7 +122,7 @@ public final class Vcpu implements AutoCloseable {
 
     /** KVM_SET_CPUID2 with all of {@code entries} (usually a filtered {@link Kvm#supportedCpuid()}). */
     public void setCpuid(List<CpuidEntry> entries) {
-        Pointer p = Ioctl.allocate(ArgLayouts.CPUID2_HEADER + CpuidEntry.SIZE * entries.size());
+        NativeBuffer p = Ioctl.allocate(ArgLayouts.CPUID2_HEADER + CpuidEntry.SIZE * entries.size());
         p.putInt(ArgLayouts.CPUID2_NENT, entries.size());
         for (int i = 0; i < entries.size(); i++) {
             CpuidEntryLayout.write(p, ArgLayouts.CPUID2_ENTRIES + (long) CpuidEntry.SIZE * i, entries.get(i));
@@ -135,7 +135,7 @@ public final class Vcpu implements AutoCloseable {
      * of them is a {@link KvmException} naming the rejected MSR.
      */
     public void setMsrs(List<MsrEntry> msrs) {
-        Pointer p = Ioctl.allocate(ArgLayouts.MSRS_HEADER + MsrEntry.SIZE * msrs.size());
+        NativeBuffer p = Ioctl.allocate(ArgLayouts.MSRS_HEADER + MsrEntry.SIZE * msrs.size());
         p.putInt(ArgLayouts.MSRS_NMSRS, msrs.size());
         for (int i = 0; i < msrs.size(); i++) {
             MsrEntryLayout.write(p, ArgLayouts.MSRS_ENTRIES + (long) MsrEntry.SIZE * i, msrs.get(i));
@@ -149,7 +149,7 @@ public final class Vcpu implements AutoCloseable {
 
     /** KVM_GET_MSRS for {@code indices}, in that order; a {@link KvmException} names the first unreadable one. */
     public List<MsrEntry> getMsrs(int... indices) {
-        Pointer p = Ioctl.allocate(ArgLayouts.MSRS_HEADER + MsrEntry.SIZE * indices.length);
+        NativeBuffer p = Ioctl.allocate(ArgLayouts.MSRS_HEADER + MsrEntry.SIZE * indices.length);
         p.putInt(ArgLayouts.MSRS_NMSRS, indices.length);
         for (int i = 0; i < indices.length; i++) {
             MsrEntryLayout.write(p, ArgLayouts.MSRS_ENTRIES + (long) MsrEntry.SIZE * i, new MsrEntry(indices[i], 0));
@@ -178,7 +178,7 @@ public final class Vcpu implements AutoCloseable {
         if (kernelSigset.length != ArgLayouts.KERNEL_SIGSET_BYTES) {
             throw new IllegalArgumentException("kernel sigset must be 8 bytes, got " + kernelSigset.length);
         }
-        Pointer p = Ioctl.allocate(ArgLayouts.SIGNAL_MASK_HEADER + ArgLayouts.KERNEL_SIGSET_BYTES);
+        NativeBuffer p = Ioctl.allocate(ArgLayouts.SIGNAL_MASK_HEADER + ArgLayouts.KERNEL_SIGSET_BYTES);
         p.putInt(ArgLayouts.SM_LEN, ArgLayouts.KERNEL_SIGSET_BYTES);
         p.put(ArgLayouts.SM_SIGSET, kernelSigset, 0, kernelSigset.length);
         Ioctl.call(fd, "KVM_SET_SIGNAL_MASK", KvmIoctls.KVM_SET_SIGNAL_MASK, p);
@@ -390,7 +390,7 @@ public final class Vcpu implements AutoCloseable {
         int n = Math.min(data.length, dataLength);
         run.put(dataOffset, data, 0, n);
         if (n < dataLength) {
-            run.setMemory(dataOffset + n, dataLength - n, (byte) 0);
+            run.clear(dataOffset + n, dataLength - n);
         }
     }
 
@@ -425,13 +425,13 @@ public final class Vcpu implements AutoCloseable {
         return out;
     }
 
-    private Pointer regsBuf() { return regsBuf != null ? regsBuf : (regsBuf = Ioctl.allocate(Regs.SIZE)); }
+    private NativeBuffer regsBuf() { return regsBuf != null ? regsBuf : (regsBuf = Ioctl.allocate(Regs.SIZE)); }
 
-    private Pointer sregsBuf() { return sregsBuf != null ? sregsBuf : (sregsBuf = Ioctl.allocate(Sregs.SIZE)); }
+    private NativeBuffer sregsBuf() { return sregsBuf != null ? sregsBuf : (sregsBuf = Ioctl.allocate(Sregs.SIZE)); }
 
-    private Pointer fpuBuf() { return fpuBuf != null ? fpuBuf : (fpuBuf = Ioctl.allocate(Fpu.SIZE)); }
+    private NativeBuffer fpuBuf() { return fpuBuf != null ? fpuBuf : (fpuBuf = Ioctl.allocate(Fpu.SIZE)); }
 
-    private Pointer lapicBuf() { return lapicBuf != null ? lapicBuf : (lapicBuf = Ioctl.allocate(LapicState.SIZE)); }
+    private NativeBuffer lapicBuf() { return lapicBuf != null ? lapicBuf : (lapicBuf = Ioctl.allocate(LapicState.SIZE)); }
 
-    private Pointer smallBuf() { return smallBuf != null ? smallBuf : (smallBuf = Ioctl.allocate(8)); }
+    private NativeBuffer smallBuf() { return smallBuf != null ? smallBuf : (smallBuf = Ioctl.allocate(8)); }
 }

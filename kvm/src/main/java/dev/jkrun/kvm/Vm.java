@@ -8,7 +8,7 @@ import dev.jkrun.libc.FileDescriptor;
 import dev.jkrun.libc.Ioctl;
 import dev.jkrun.memory.GuestAddress;
 import java.util.OptionalLong;
-import jnr.ffi.Pointer;
+import dev.jkrun.libc.NativeBuffer;
 
 /**
  * A VM fd: memory slots, the in-kernel irqchip and PIT, irqfd/ioeventfd wiring, vCPU creation. The calls are
@@ -36,7 +36,7 @@ public final class Vm implements AutoCloseable {
         if (slot < 0) {
             throw new IllegalArgumentException("negative memory slot " + slot);
         }
-        Pointer p = Ioctl.allocate(MEMORY_REGION_SIZE);
+        NativeBuffer p = Ioctl.allocate(MEMORY_REGION_SIZE);
         p.putInt(MR_SLOT, slot);
         p.putInt(MR_FLAGS, 0);
         p.putLong(MR_GUEST_PHYS_ADDR, guest);
@@ -52,7 +52,7 @@ public final class Vm implements AutoCloseable {
 
     /** KVM_SET_IDENTITY_MAP_ADDR: one page for the real-mode identity map on Intel (default 0xFFFB_C000). */
     public void setIdentityMapAddress(long address) {
-        Pointer p = Ioctl.allocate(8);
+        NativeBuffer p = Ioctl.allocate(8);
         p.putLong(0, address);
         Ioctl.call(fd, "KVM_SET_IDENTITY_MAP_ADDR", KvmIoctls.KVM_SET_IDENTITY_MAP_ADDR, p);
     }
@@ -64,7 +64,7 @@ public final class Vm implements AutoCloseable {
 
     /** KVM_CREATE_PIT2 with KVM_PIT_SPEAKER_DUMMY (port 0x61 reads answered in the kernel). */
     public void createPit2() {
-        Pointer p = Ioctl.allocate(PIT_CONFIG_SIZE);
+        NativeBuffer p = Ioctl.allocate(PIT_CONFIG_SIZE);
         p.putInt(PIT_FLAGS, KVM_PIT_SPEAKER_DUMMY);
         Ioctl.call(fd, "KVM_CREATE_PIT2", KvmIoctls.KVM_CREATE_PIT2, p);
     }
@@ -89,7 +89,7 @@ public final class Vm implements AutoCloseable {
         if (routes.size() > MAX_ROUTES) {
             throw new IllegalArgumentException(routes.size() + " GSI routes (at most " + MAX_ROUTES + ")");
         }
-        Pointer p = Ioctl.allocate(IRQ_ROUTING_HEADER + IRQ_ROUTING_ENTRY_SIZE * routes.size());
+        NativeBuffer p = Ioctl.allocate(IRQ_ROUTING_HEADER + IRQ_ROUTING_ENTRY_SIZE * routes.size());
         p.putInt(IRT_NR, routes.size());
         for (int i = 0; i < routes.size(); i++) {
             MsiRoute r = routes.get(i);
@@ -103,13 +103,16 @@ public final class Vm implements AutoCloseable {
         Ioctl.call(fd, "KVM_SET_GSI_ROUTING", KvmIoctls.KVM_SET_GSI_ROUTING, p);
     }
 
+    /** One struct kvm_msi per thread that signals MSIs (device threads, once per interrupt): no allocation each. */
+    private static final ThreadLocal<NativeBuffer> MSI = ThreadLocal.withInitial(() -> Ioctl.allocate(MSI_SIZE));
+
     /**
      * KVM_SIGNAL_MSI: delivers one MSI now. Returns KVM's answer: how many LAPICs took it (positive), 0 when LAPICs
      * matched but none accepted it (software-disabled, or coalesced), -1 when no vCPU matched the destination (the
      * ioctl's -1, read as EPERM). All three are the guest's doing, not errors.
      */
     public int signalMsi(long address, int data) {
-        Pointer p = Ioctl.allocate(MSI_SIZE);
+        NativeBuffer p = MSI.get();
         p.putInt(MSI_ADDRESS_LO, (int) address);
         p.putInt(MSI_ADDRESS_HI, (int) (address >>> 32));
         p.putInt(MSI_DATA, data);
@@ -133,7 +136,7 @@ public final class Vm implements AutoCloseable {
     public void unregisterIrqfd(EventFd fd, int gsi) { irqfd(fd, gsi, KVM_IRQFD_FLAG_DEASSIGN); }
 
     private void irqfd(EventFd eventFd, int gsi, int flags) {
-        Pointer p = Ioctl.allocate(IRQFD_SIZE);
+        NativeBuffer p = Ioctl.allocate(IRQFD_SIZE);
         p.putInt(IRQFD_FD, eventFd.fd().raw());
         p.putInt(IRQFD_GSI, gsi);
         p.putInt(IRQFD_FLAGS, flags);
@@ -164,7 +167,7 @@ public final class Vm implements AutoCloseable {
         if (where == IoEventAddress.PIO && (address < 0 || address > 0xFFFF)) {
             throw new IllegalArgumentException("PIO ioeventfd port out of range: " + address);
         }
-        Pointer p = Ioctl.allocate(IOEVENTFD_SIZE);
+        NativeBuffer p = Ioctl.allocate(IOEVENTFD_SIZE);
         if (datamatch.isPresent()) {
             flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
             p.putLong(IOE_DATAMATCH, datamatch.getAsLong());
@@ -181,7 +184,7 @@ public final class Vm implements AutoCloseable {
 
     /** KVM_IRQ_LINE: sets an in-kernel irqchip input (legacy PIC/IOAPIC pin) high or low. */
     public void irqLine(int irq, boolean high) {
-        Pointer p = Ioctl.allocate(IRQ_LEVEL_SIZE);
+        NativeBuffer p = Ioctl.allocate(IRQ_LEVEL_SIZE);
         p.putInt(IL_IRQ, irq);
         p.putInt(IL_LEVEL, high ? 1 : 0);
         Ioctl.call(fd, "KVM_IRQ_LINE", KvmIoctls.KVM_IRQ_LINE, p);
@@ -204,7 +207,7 @@ public final class Vm implements AutoCloseable {
         if (args.length > EC_MAX_ARGS) {
             throw new IllegalArgumentException("KVM_ENABLE_CAP takes at most 4 arguments, got " + args.length);
         }
-        Pointer p = Ioctl.allocate(ENABLE_CAP_SIZE);
+        NativeBuffer p = Ioctl.allocate(ENABLE_CAP_SIZE);
         p.putInt(EC_CAP, cap);
         for (int i = 0; i < args.length; i++) {
             p.putLong(EC_ARGS + 8L * i, args[i]);

@@ -3,7 +3,7 @@ package dev.jkrun.kvm;
 import dev.jkrun.libc.AnonymousMapping;
 import dev.jkrun.libc.Ioctl;
 import dev.jkrun.memory.GuestAddress;
-import jnr.ffi.Pointer;
+import dev.jkrun.libc.NativeBuffer;
 
 /**
  * A VM with 2 MiB of RAM at 0 and one vCPU about to run hand-assembled code at {@link #CODE}, in real mode or in
@@ -19,7 +19,7 @@ final class TestGuest implements AutoCloseable {
     final Kvm kvm;
     final Vm vm;
     final AnonymousMapping ram;
-    final Pointer mem;
+    final NativeBuffer mem;
     final Vcpu vcpu;
 
     TestGuest(Mode mode, boolean irqchip, byte... code) {

@@ -182,7 +182,7 @@ public final class AnonymousMapping implements AutoCloseable {
             return false;
         }
         if (count > 0) {
-            Native.runtime().getMemoryManager().newPointer(a + offset, count).put(0, data, from, count);
+            NativeBuffer.wrap(a + offset, count).put(0, data, from, count);
         }
         return true;
     }
@@ -194,7 +194,7 @@ public final class AnonymousMapping implements AutoCloseable {
         }
         byte[] out = new byte[count];
         long a = address();
-        Native.runtime().getMemoryManager().newPointer(a + offset, count).get(0, out, 0, count);
+        NativeBuffer.wrap(a + offset, count).get(0, out, 0, count);
         return out;
     }
 

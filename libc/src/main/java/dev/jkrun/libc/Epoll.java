@@ -1,10 +1,5 @@
 package dev.jkrun.libc;
 
-import jnr.ffi.LibraryLoader;
-import jnr.ffi.Memory;
-import jnr.ffi.Pointer;
-import jnr.ffi.Runtime;
-
 /**
  * An epoll(7) instance: register descriptors with an interest set and a 64-bit token, then wait for readiness in
  * batches. Level-triggered only (no EPOLLET): a ready descriptor stays ready until its owner drains it. Every
@@ -16,27 +11,31 @@ public final class Epoll implements AutoCloseable {
             EPOLLRDHUP = 0x2000;
     private static final int EPOLL_CLOEXEC = 0x80000;
     private static final int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
-    /** struct epoll_event is packed on x86_64: u32 events at 0, u64 data at 4. */
-    static final int EVENT_SIZE = 12;
+    /**
+     * struct epoll_event: u32 events at 0 and u64 data after it, packed on x86_64 (data at 4, 12 bytes) and naturally
+     * aligned elsewhere (data at 8, 16 bytes), as sys/epoll.h's __EPOLL_PACKED says.
+     */
+    private static final boolean PACKED = System.getProperty("os.arch").equals("amd64");
+    static final int EVENT_SIZE = PACKED ? 12 : 16;
+    private static final int DATA = PACKED ? 4 : 8;
 
-    private static final LibCEpoll.Calls EP = LibraryLoader.create(LibCEpoll.Calls.class).failImmediately().load("c");
-    private static final Runtime RT = Runtime.getRuntime(EP);
+    private static final LibCEpoll.Calls EP = Native.epoll();
 
     private final FileDescriptor fd;
     /** One event for epoll_ctl; ctl calls are serialized on it (they come from any thread). */
-    private final Pointer ctlEvent = Memory.allocateDirect(RT, EVENT_SIZE);
+    private final NativeBuffer ctlEvent = NativeBuffer.allocate(EVENT_SIZE);
 
     public Epoll() {
         int rc = EP.epoll_create1(EPOLL_CLOEXEC);
         if (rc < 0) {
-            throw new NativeCallException("epoll_create1", RT.getLastError());
+            throw new NativeCallException("epoll_create1", Native.errno());
         }
         fd = FileDescriptor.adopt(rc, "epoll");
     }
 
     /** Where the ready events of one {@link #await} land; reuse one per waiting thread. */
     public static final class Events {
-        private final Pointer buf;
+        private final NativeBuffer buf;
         private final int capacity;
         private int size;
 
@@ -45,7 +44,7 @@ public final class Epoll implements AutoCloseable {
                 throw new IllegalArgumentException("capacity " + capacity);
             }
             this.capacity = capacity;
-            this.buf = Memory.allocateDirect(RT, capacity * EVENT_SIZE);
+            this.buf = NativeBuffer.allocate(Math.multiplyExact(capacity, EVENT_SIZE));
         }
 
         public int capacity() { return capacity; }
@@ -57,7 +56,7 @@ public final class Epoll implements AutoCloseable {
         public int events(int i) { return buf.getInt(check(i) * (long) EVENT_SIZE); }
 
         /** The token event {@code i}'s descriptor was registered with. */
-        public long data(int i) { return buf.getLong(check(i) * (long) EVENT_SIZE + 4); }
+        public long data(int i) { return buf.getLong(check(i) * (long) EVENT_SIZE + DATA); }
 
         private int check(int i) {
             if (i < 0 || i >= size) {
@@ -77,9 +76,9 @@ public final class Epoll implements AutoCloseable {
 
     private synchronized void ctl(int op, String name, int target, int events, long data) {
         ctlEvent.putInt(0, events);
-        ctlEvent.putLong(4, data);
-        if (EP.epoll_ctl(fd.raw(), op, target, ctlEvent) < 0) {
-            throw new NativeCallException("epoll_ctl(" + name + ", " + target + ")", RT.getLastError());
+        ctlEvent.putLong(DATA, data);
+        if (EP.epoll_ctl(fd.raw(), op, target, ctlEvent.address()) < 0) {
+            throw new NativeCallException("epoll_ctl(" + name + ", " + target + ")", Native.errno());
         }
     }
 
@@ -88,9 +87,9 @@ public final class Epoll implements AutoCloseable {
      * Returns the number of events (0 on timeout or a signal).
      */
     public int await(Events out, int timeoutMs) {
-        int rc = EP.epoll_wait(fd.raw(), out.buf, out.capacity, timeoutMs);
+        int rc = EP.epoll_wait(fd.raw(), out.buf.address(), out.capacity, timeoutMs);
         if (rc < 0) {
-            int e = RT.getLastError();
+            int e = Native.errno();
             if (e != Errno.EINTR) {
                 out.size = 0;
                 throw new NativeCallException("epoll_wait", e);

@@ -1,8 +1,5 @@
 package dev.jkrun.libc;
 
-import jnr.ffi.Memory;
-import jnr.ffi.Pointer;
-
 /**
  * An eventfd(2): the doorbell between KVM (ioeventfd, irqfd) and device threads. {@link #await()} blocks the
  * calling platform thread in read(2); {@link #signal()} adds 1.
@@ -21,12 +18,13 @@ public final class EventFd implements AutoCloseable {
 
     public FileDescriptor fd() { return fd; }
 
+    /** The counter's increment, 1, as the 8 native-endian bytes write(2) takes. */
+    private static final byte[] ONE = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.nativeOrder()).putLong(0, 1).array();
+
     /** Adds 1 to the counter, waking a reader (or KVM, for an irqfd). */
     public void signal() {
-        Pointer p = Memory.allocateDirect(Native.runtime(), 8);
-        p.putLong(0, 1);
         while (true) {
-            long rc = Native.libc().write(fd.raw(), p, 8);
+            long rc = Native.libc().write(fd.raw(), ONE, 8);
             if (rc == 8) {
                 return;
             }
@@ -39,11 +37,11 @@ public final class EventFd implements AutoCloseable {
 
     /** Blocks until the counter is non-zero; returns and clears it. */
     public long await() {
-        Pointer p = Memory.allocateDirect(Native.runtime(), 8);
+        byte[] b = new byte[8];
         while (true) {
-            long rc = Native.libc().read(fd.raw(), p, 8);
+            long rc = Native.libc().read(fd.raw(), b, 8);
             if (rc == 8) {
-                return p.getLong(0);
+                return java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.nativeOrder()).getLong();
             }
             int e = Native.errno();
             if (rc < 0 && e != Errno.EINTR) {

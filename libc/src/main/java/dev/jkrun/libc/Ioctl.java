@@ -1,20 +1,16 @@
 package dev.jkrun.libc;
 
-import jnr.ffi.Memory;
-import jnr.ffi.Pointer;
-import jnr.ffi.Runtime;
+import java.lang.ref.Reference;
 
 /** ioctl(2) for the native layers (kvm): errno becomes a {@link NativeCallException} naming the request. */
 public final class Ioctl {
     private Ioctl() {}
 
-    public static Runtime runtime() { return Native.runtime(); }
-
     /** Allocates zeroed native memory for an ioctl argument struct. */
-    public static Pointer allocate(int size) { return Memory.allocateDirect(Native.runtime(), size, true); }
+    public static NativeBuffer allocate(int size) { return NativeBuffer.allocate(size); }
 
-    /** Wraps a native address (e.g. the kvm_run mapping) as a bounded pointer. */
-    public static Pointer wrap(long address, long size) { return Pointer.wrap(Native.runtime(), address, size); }
+    /** Wraps a native address (e.g. the kvm_run mapping) as a bounded buffer. */
+    public static NativeBuffer wrap(long address, long size) { return NativeBuffer.wrap(address, size); }
 
     public static int call(FileDescriptor fd, String name, long request, long arg) {
         while (true) {
@@ -29,16 +25,12 @@ public final class Ioctl {
         }
     }
 
-    public static int call(FileDescriptor fd, String name, long request, Pointer arg) {
-        while (true) {
-            int rc = Native.libc().ioctl(fd.raw(), request, arg);
-            if (rc >= 0) {
-                return rc;
-            }
-            int e = Native.errno();
-            if (e != Errno.EINTR) {
-                throw new NativeCallException(name, e);
-            }
+    /** ioctl with a pointer to {@code arg}, kept reachable until the call has returned. */
+    public static int call(FileDescriptor fd, String name, long request, NativeBuffer arg) {
+        try {
+            return call(fd, name, request, arg.address());
+        } finally {
+            Reference.reachabilityFence(arg);
         }
     }
 
@@ -49,12 +41,12 @@ public final class Ioctl {
         String name();
     }
 
-    /** Through JNR, like every other call here. */
+    /** Through JNR, whichever binding the rest of libc uses. */
     private static final class JnrIoctl implements Raw {
         @Override
         public int ioctl(int fd, long request, long arg) {
-            int rc = Native.libc().ioctl(fd, request, arg);
-            return rc >= 0 ? rc : -Native.errno();
+            int rc = JnrBinding.INSTANCE.libc().ioctl(fd, request, arg);
+            return rc >= 0 ? rc : -JnrBinding.INSTANCE.errno();
         }
 
         @Override
@@ -62,10 +54,10 @@ public final class Ioctl {
     }
 
     /**
-     * The raw path: an FFM downcall on JDK 22+ (the multi-release jar's {@code FfmIoctl}), JNR before that or when
-     * {@code -Djkrun.ioctl=jnr} asks; {@code -Djkrun.ioctl=ffm} insists on FFM.
+     * The raw path: the same as the rest of libc ({@code -Djkrun.native}, FFM on JDK 22+) unless
+     * {@code -Djkrun.ioctl=jnr|ffm} picks one for this call alone (ExitRoundTrip compares the two).
      */
-    private static final Raw RAW = chooseRaw(System.getProperty("jkrun.ioctl", "auto"));
+    private static final Raw RAW = chooseRaw(System.getProperty("jkrun.ioctl", Native.binding().name()));
 
     private static Raw chooseRaw(String want) {
         switch (want) {

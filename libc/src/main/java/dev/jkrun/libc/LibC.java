@@ -1,9 +1,7 @@
 package dev.jkrun.libc;
 
-import jnr.ffi.Pointer;
 import jnr.ffi.annotations.IgnoreError;
 import jnr.ffi.annotations.SaveError;
-import jnr.ffi.byref.LongLongByReference;
 
 /**
  * The raw libc surface: everything above goes through the typed wrappers in this package (or {@link Ioctl} for
@@ -14,10 +12,10 @@ import jnr.ffi.byref.LongLongByReference;
 public interface LibC {
     @SaveError int open(String path, int flags, int mode);
     @SaveError int close(int fd);
-    @SaveError long read(int fd, Pointer buf, long count);
+    @SaveError long read(int fd, long buf, long count);
     @SaveError long read(int fd, byte[] buf, long count);
-    @SaveError long write(int fd, Pointer buf, long count);
-    @SaveError long write(int fd, byte[] buf, long count);
+    @SaveError long write(int fd, long buf, long count);
+    @SaveError long write(int fd, @jnr.ffi.annotations.In byte[] buf, long count);
     @SaveError int eventfd(int initval, int flags);
     @SaveError int memfd_create(String name, int flags);
     /**
@@ -30,17 +28,16 @@ public interface LibC {
     @SaveError long mremap(long oldAddress, long oldSize, long newSize, int flags, long newAddress);
     @SaveError int madvise(long addr, long length, int advice);
     @SaveError int ioctl(int fd, long request, long arg);
-    @SaveError int ioctl(int fd, long request, Pointer arg);
-    @SaveError int poll(Pointer fds, long nfds, int timeout);
+    @SaveError int poll(long fds, long nfds, int timeout);
     @SaveError int fcntl(int fd, int cmd, int arg);
     @SaveError int isatty(int fd);
-    @SaveError int tcgetattr(int fd, Pointer termios);
-    @SaveError int tcsetattr(int fd, int actions, Pointer termios);
-    @IgnoreError void cfmakeraw(Pointer termios);
+    @SaveError int tcgetattr(int fd, long termios);
+    @SaveError int tcsetattr(int fd, int actions, long termios);
+    @IgnoreError void cfmakeraw(long termios);
     @IgnoreError long pthread_self();
     @IgnoreError int pthread_kill(long thread, int sig);
-    @IgnoreError int pthread_sigmask(int how, Pointer set, Pointer oldset);
-    @SaveError int sigtimedwait(Pointer set, Pointer info, Pointer timeout);
+    @IgnoreError int pthread_sigmask(int how, long set, long oldset);
+    @SaveError int sigtimedwait(long set, long info, long timeout);
     @IgnoreError int __libc_current_sigrtmin();
     @IgnoreError int getpid();
     @IgnoreError long gettid();

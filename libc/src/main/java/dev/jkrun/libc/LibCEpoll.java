@@ -1,6 +1,5 @@
 package dev.jkrun.libc;
 
-import jnr.ffi.Pointer;
 import jnr.ffi.annotations.SaveError;
 
 /**
@@ -12,7 +11,7 @@ final class LibCEpoll {
 
     public interface Calls {
         @SaveError int epoll_create1(int flags);
-        @SaveError int epoll_ctl(int epfd, int op, int fd, Pointer event);
-        @SaveError int epoll_wait(int epfd, Pointer events, int maxevents, int timeout);
+        @SaveError int epoll_ctl(int epfd, int op, int fd, long event);
+        @SaveError int epoll_wait(int epfd, long events, int maxevents, int timeout);
     }
 }

@@ -5,7 +5,6 @@ import jnr.ffi.annotations.IgnoreError;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
 import jnr.ffi.annotations.SaveError;
-import jnr.ffi.byref.LongLongByReference;
 
 /**
  * The raw *at(2) file-system surface, package-private: {@link PosixFs} is the typed wrapper. Paths are
@@ -42,7 +41,7 @@ final class LibCFs {
     @SaveError int fdatasync(int fd);
     @SaveError int fallocate(int fd, int mode, long offset, long len);
     @SaveError long lseek(int fd, long offset, int whence);
-    @SaveError long copy_file_range(int fdIn, LongLongByReference offIn, int fdOut, LongLongByReference offOut, long len, int flags);
+    @SaveError long copy_file_range(int fdIn, @In @Out long[] offIn, int fdOut, @In @Out long[] offOut, long len, int flags);
     @SaveError long getdents64(int fd, @Out byte[] buf, long count);
     @SaveError int fstatvfs(int fd, @Out byte[] buf);
     @SaveError int fstatfs(int fd, @Out byte[] buf);

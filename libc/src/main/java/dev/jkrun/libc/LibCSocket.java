@@ -1,7 +1,6 @@
 package dev.jkrun.libc;
 
 import java.nio.ByteBuffer;
-import jnr.ffi.Pointer;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
 import jnr.ffi.annotations.SaveError;
@@ -19,7 +18,7 @@ final class LibCSocket {
     @SaveError int socketpair(int domain, int type, int protocol, @Out int[] sv);
     @SaveError int bind(int fd, @In byte[] addr, int addrlen);
     @SaveError int listen(int fd, int backlog);
-    @SaveError int accept4(int fd, Pointer addr, Pointer addrlen, int flags);
+    @SaveError int accept4(int fd, long addr, long addrlen, int flags);
     @SaveError int connect(int fd, @In byte[] addr, int addrlen);
     @SaveError long recv(int fd, @Out ByteBuffer buf, long len, int flags);
     @SaveError long send(int fd, @In ByteBuffer buf, long len, int flags);

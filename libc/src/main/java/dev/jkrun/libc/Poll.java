@@ -1,8 +1,7 @@
 package dev.jkrun.libc;
 
+import java.lang.ref.Reference;
 import java.util.function.BooleanSupplier;
-import jnr.ffi.Memory;
-import jnr.ffi.Pointer;
 
 /**
  * poll(2), read(2) and write(2) for device threads that must wait on a host file descriptor yet stop promptly: a
@@ -31,7 +30,7 @@ public final class Poll {
      * Wake wins when both are ready.
      */
     public static Ready awaitReadable(int fd, EventFd wake, int timeoutMs) {
-        Pointer fds = Memory.allocateDirect(Native.runtime(), 16); // struct pollfd { int fd; short events, revents; } x2
+        NativeBuffer fds = NativeBuffer.allocate(16); // struct pollfd { int fd; short events, revents; } x2
         fds.putInt(0, fd);
         fds.putShort(4, POLLIN);
         fds.putInt(8, wake.fd().raw());
@@ -39,7 +38,7 @@ public final class Poll {
         while (true) {
             fds.putShort(6, (short) 0);
             fds.putShort(14, (short) 0);
-            int rc = Native.libc().poll(fds, 2, timeoutMs);
+            int rc = Native.libc().poll(fds.address(), 2, timeoutMs);
             if (rc < 0) {
                 int e = Native.errno();
                 if (e == Errno.EINTR) {
@@ -62,6 +61,7 @@ public final class Poll {
      * bytes into {@code buf[off..]}; returns the count, 0 at end of file, or -1 when it would block (EAGAIN).
      */
     public static int read(int fd, byte[] buf, int off, int len) {
+        java.util.Objects.checkFromIndexSize(off, len, buf.length);
         byte[] tmp = off == 0 ? buf : new byte[len];
         int n = restarting("read", () -> Native.libc().read(fd, tmp, len));
         if (n > 0 && tmp != buf) {
@@ -76,6 +76,7 @@ public final class Poll {
      * readiness promises ({@link #PIPE_BUF} once poll or epoll said writable).
      */
     public static int write(int fd, byte[] buf, int off, int len) {
+        java.util.Objects.checkFromIndexSize(off, len, buf.length);
         byte[] data = off == 0 ? buf : java.util.Arrays.copyOfRange(buf, off, off + len);
         return restarting("write", () -> Native.libc().write(fd, data, len));
     }
@@ -99,11 +100,12 @@ public final class Poll {
 
     /** Whether a write to {@code fd} would not block now (or would fail at once): poll(2) with no wait. */
     public static boolean writable(int fd) {
-        Pointer pfd = Memory.allocateDirect(Native.runtime(), 8);
+        NativeBuffer pfd = NativeBuffer.allocate(8);
         pfd.putInt(0, fd);
         pfd.putShort(4, POLLOUT);
         while (true) {
-            int rc = Native.libc().poll(pfd, 1, 0);
+            int rc = Native.libc().poll(pfd.address(), 1, 0);
+            Reference.reachabilityFence(pfd);
             if (rc >= 0) {
                 return rc > 0;
             }
@@ -135,9 +137,9 @@ public final class Poll {
         }
         int flags = Native.libc().fcntl(fd, F_GETFL, 0);
         boolean blocking = flags < 0 || (flags & FileDescriptor.O_NONBLOCK) == 0;
-        Pointer data = Memory.allocateDirect(Native.runtime(), len);
+        NativeBuffer data = NativeBuffer.allocate(len);
         data.put(0, buf, off, len);
-        Pointer pfd = Memory.allocateDirect(Native.runtime(), 8);
+        NativeBuffer pfd = NativeBuffer.allocate(8);
         int done = 0;
         while (done < len) {
             if (stop.getAsBoolean()) {
@@ -147,7 +149,8 @@ public final class Poll {
                 continue;
             }
             int n = blocking ? Math.min(len - done, PIPE_BUF) : len - done;
-            long rc = Native.libc().write(fd, data.slice(done), n);
+            long rc = Native.libc().write(fd, data.address() + done, n);
+            Reference.reachabilityFence(data);
             if (rc >= 0) {
                 done += (int) rc;
                 continue;
@@ -166,11 +169,12 @@ public final class Poll {
     }
 
     /** Waits up to {@link #WRITE_WAIT_SLICE_MS} for {@code fd} to take a write (or fail one); true when it will. */
-    private static boolean awaitWritable(Pointer pfd, int fd) {
+    private static boolean awaitWritable(NativeBuffer pfd, int fd) {
         pfd.putInt(0, fd);
         pfd.putShort(4, POLLOUT);
         pfd.putShort(6, (short) 0);
-        int rc = Native.libc().poll(pfd, 1, WRITE_WAIT_SLICE_MS);
+        int rc = Native.libc().poll(pfd.address(), 1, WRITE_WAIT_SLICE_MS);
+        Reference.reachabilityFence(pfd);
         if (rc < 0) {
             int e = Native.errno();
             if (e == Errno.EINTR) {

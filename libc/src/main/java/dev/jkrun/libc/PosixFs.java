@@ -6,9 +6,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import jnr.ffi.LibraryLoader;
-import jnr.ffi.Runtime;
-import jnr.ffi.byref.LongLongByReference;
 
 /**
  * Typed wrappers over the *at(2) family and friends, for the virtio-fs passthrough. Conventions:
@@ -42,8 +39,7 @@ public final class PosixFs {
     public static final int DT_UNKNOWN = 0, DT_FIFO = 1, DT_CHR = 2, DT_DIR = 4, DT_BLK = 6, DT_REG = 8, DT_LNK = 10,
             DT_SOCK = 12;
 
-    private static final LibCFs.Calls FS = LibraryLoader.create(LibCFs.Calls.class).failImmediately().load("c");
-    private static final Runtime RT = Runtime.getRuntime(FS);
+    private static final LibCFs.Calls FS = Native.fs();
     private static final byte[] EMPTY = {0};
 
     private PosixFs() {}
@@ -76,7 +72,7 @@ public final class PosixFs {
 
     private static int dir(FileDescriptor d) { return d == null ? AT_FDCWD : d.raw(); }
 
-    private static int errno() { return RT.getLastError(); }
+    private static int errno() { return Native.errno(); }
 
     private static NativeCallException fail(String call) { return new NativeCallException(call, errno()); }
 
@@ -325,7 +321,7 @@ public final class PosixFs {
 
     /** copy_file_range(2) with explicit offsets; returns the bytes copied. */
     public static long copyFileRange(FileDescriptor in, long offIn, FileDescriptor out, long offOut, long len, int flags) {
-        long rc = FS.copy_file_range(in.raw(), new LongLongByReference(offIn), out.raw(), new LongLongByReference(offOut),
+        long rc = FS.copy_file_range(in.raw(), new long[] {offIn}, out.raw(), new long[] {offOut},
                 len, flags);
         if (rc < 0) {
             throw fail("copy_file_range");
@@ -391,6 +387,7 @@ public final class PosixFs {
 
     /** getxattr(2): with {@code size} 0, returns the value's length only (and {@code value} may be null). */
     public static int getxattr(byte[] path, byte[] name, byte[] value, int size) {
+        checkSize(size, value);
         long n = FS.getxattr(z(path), z(name), size == 0 ? null : value, size);
         if (n < 0) {
             throw fail("getxattr");
@@ -399,16 +396,25 @@ public final class PosixFs {
     }
 
     public static void setxattr(byte[] path, byte[] name, byte[] value, int size, int flags) {
+        checkSize(size, value);
         checkInt("setxattr", FS.setxattr(z(path), z(name), value, size, flags));
     }
 
     /** listxattr(2): NUL-separated names; with {@code size} 0, returns the needed length only. */
     public static int listxattr(byte[] path, byte[] list, int size) {
+        checkSize(size, list);
         long n = FS.listxattr(z(path), size == 0 ? null : list, size);
         if (n < 0) {
             throw fail("listxattr");
         }
         return (int) n;
+    }
+
+    /** A size the kernel will write or read that many bytes of: within the array, never negative. */
+    private static void checkSize(int size, byte[] array) {
+        if (size < 0 || (size > 0 && (array == null || size > array.length))) {
+            throw new IllegalArgumentException("size " + size + " for an array of " + (array == null ? "none" : array.length));
+        }
     }
 
     public static void removexattr(byte[] path, byte[] name) {

@@ -3,8 +3,6 @@ package dev.jkrun.libc;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
-import jnr.ffi.LibraryLoader;
-import jnr.ffi.Runtime;
 
 /**
  * Typed, non-blocking BSD sockets for device backends. Conventions:
@@ -31,12 +29,11 @@ public final class Sockets {
             ECONNREFUSED = 111, EINPROGRESS = 115, EMFILE = 24, ENFILE = 23, EAFNOSUPPORT = 97, EADDRNOTAVAIL = 99,
             ENOBUFS = 105, EISCONN = 106, EALREADY = 114, EOPNOTSUPP = 95, EMSGSIZE = 90, ENETUNREACH = 101;
 
-    private static final LibCSocket.Calls NET = LibraryLoader.create(LibCSocket.Calls.class).failImmediately().load("c");
-    private static final Runtime RT = Runtime.getRuntime(NET);
+    private static final LibCSocket.Calls NET = Native.sockets();
 
     private Sockets() {}
 
-    private static int errno() { return RT.getLastError(); }
+    private static int errno() { return Native.errno(); }
 
     private static void check(String call, int rc) {
         if (rc < 0) {
@@ -91,7 +88,7 @@ public final class Sockets {
     /** accept4(2): the next pending connection, non-blocking and close-on-exec, or null when none is pending. */
     public static FileDescriptor accept(FileDescriptor fd) {
         while (true) {
-            int rc = NET.accept4(fd.raw(), null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            int rc = NET.accept4(fd.raw(), 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (rc >= 0) {
                 return FileDescriptor.adopt(rc, "accept4");
             }

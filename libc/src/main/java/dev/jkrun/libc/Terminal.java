@@ -1,6 +1,7 @@
 package dev.jkrun.libc;
 
-import jnr.ffi.Pointer;
+import java.lang.ref.Reference;
+
 
 /** Terminal control for the console: isatty, raw mode with restore, window size. */
 public final class Terminal {
@@ -28,7 +29,7 @@ public final class Terminal {
     public static Pty openPty() {
         FileDescriptor master = FileDescriptor.open("/dev/ptmx", FileDescriptor.O_RDWR | FileDescriptor.O_CLOEXEC | O_NOCTTY);
         try {
-            Pointer arg = Ioctl.allocate(4);
+            NativeBuffer arg = Ioctl.allocate(4);
             arg.putInt(0, 0);
             Ioctl.call(master, "TIOCSPTLCK", TIOCSPTLCK, arg);
             Ioctl.call(master, "TIOCGPTN", TIOCGPTN, arg);
@@ -47,8 +48,8 @@ public final class Terminal {
     public record Size(int cols, int rows) {}
 
     public static Size size(int fd) {
-        Pointer ws = Ioctl.allocate(8);
-        if (Native.libc().ioctl(fd, TIOCGWINSZ, ws) < 0) {
+        NativeBuffer ws = Ioctl.allocate(8);
+        if (Native.libc().ioctl(fd, TIOCGWINSZ, ws.address()) < 0) {
             return new Size(0, 0);
         }
         return new Size(Short.toUnsignedInt(ws.getShort(2)), Short.toUnsignedInt(ws.getShort(0)));
@@ -69,26 +70,29 @@ public final class Terminal {
         public synchronized void close() {
             if (!restored) {
                 restored = true;
-                Pointer t = Ioctl.allocate(TERMIOS_BYTES);
+                NativeBuffer t = Ioctl.allocate(TERMIOS_BYTES);
                 t.put(0, saved, 0, saved.length);
-                Native.libc().tcsetattr(fd, TCSANOW, t);
+                Native.libc().tcsetattr(fd, TCSANOW, t.address());
+                Reference.reachabilityFence(t);
             }
         }
     }
 
     /** Puts {@code fd} into raw mode (cfmakeraw), keeping ISIG when {@code keepSignals}. */
     public static RawMode enterRaw(int fd, boolean keepSignals) {
-        Pointer t = Ioctl.allocate(TERMIOS_BYTES);
-        if (Native.libc().tcgetattr(fd, t) != 0) {
+        NativeBuffer t = Ioctl.allocate(TERMIOS_BYTES);
+        if (Native.libc().tcgetattr(fd, t.address()) != 0) {
             throw new NativeCallException("tcgetattr", Native.errno());
         }
         byte[] saved = new byte[TERMIOS_BYTES];
         t.get(0, saved, 0, saved.length);
-        Native.libc().cfmakeraw(t);
+        Native.libc().cfmakeraw(t.address());
         if (keepSignals) {
             t.putInt(C_LFLAG, t.getInt(C_LFLAG) | ISIG);
         }
-        if (Native.libc().tcsetattr(fd, TCSANOW, t) != 0) {
+        int rc = Native.libc().tcsetattr(fd, TCSANOW, t.address());
+        Reference.reachabilityFence(t);
+        if (rc != 0) {
             throw new NativeCallException("tcsetattr", Native.errno());
         }
         return new RawMode(fd, saved);

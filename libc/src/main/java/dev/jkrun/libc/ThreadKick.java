@@ -1,7 +1,5 @@
 package dev.jkrun.libc;
 
-import jnr.ffi.Pointer;
-
 /**
  * Interrupting a platform thread blocked in a native call (KVM_RUN) without running Java in a signal handler.
  *
@@ -23,15 +21,24 @@ public final class ThreadKick {
     /** The calling OS thread, so another thread can kick it. */
     public record NativeThread(long pthread, long tid) {}
 
+    /**
+     * The set holding only the kick signal, and a zero struct timespec: read by the kernel, never written, so every
+     * thread shares them (and a kick drained costs no allocation).
+     */
+    private static final NativeBuffer KICK_SET = NativeBuffer.allocate(SIGSET_BYTES);
+    private static final NativeBuffer ZERO_TIMEOUT = NativeBuffer.allocate(16);
+
+    static {
+        setBit(KICK_SET, SIGNAL);
+    }
+
     public static NativeThread current() {
         return new NativeThread(Native.libc().pthread_self(), Native.libc().gettid());
     }
 
     /** Blocks the kick signal on the calling thread (call first thing in every vCPU thread). */
     public static void blockOnCurrentThread() {
-        Pointer set = Ioctl.allocate(SIGSET_BYTES);
-        setBit(set, SIGNAL);
-        int rc = Native.libc().pthread_sigmask(SIG_BLOCK, set, null);
+        int rc = Native.libc().pthread_sigmask(SIG_BLOCK, KICK_SET.address(), 0);
         if (rc != 0) {
             throw new NativeCallException("pthread_sigmask", rc);
         }
@@ -39,8 +46,8 @@ public final class ThreadKick {
 
     /** The calling thread's current signal mask with the kick signal removed: the 8-byte kernel sigset for KVM_RUN. */
     public static byte[] maskWithoutKick() {
-        Pointer old = Ioctl.allocate(SIGSET_BYTES);
-        int rc = Native.libc().pthread_sigmask(SIG_BLOCK, null, old);
+        NativeBuffer old = Ioctl.allocate(SIGSET_BYTES);
+        int rc = Native.libc().pthread_sigmask(SIG_BLOCK, 0, old.address());
         if (rc != 0) {
             throw new NativeCallException("pthread_sigmask", rc);
         }
@@ -61,17 +68,14 @@ public final class ThreadKick {
 
     /** Consumes a pending kick on the calling thread, if any; returns whether one was pending. */
     public static boolean drain() {
-        Pointer set = Ioctl.allocate(SIGSET_BYTES);
-        setBit(set, SIGNAL);
-        Pointer zero = Ioctl.allocate(16); // struct timespec {0, 0}
         boolean any = false;
-        while (Native.libc().sigtimedwait(set, null, zero) == SIGNAL) {
+        while (Native.libc().sigtimedwait(KICK_SET.address(), 0, ZERO_TIMEOUT.address()) == SIGNAL) {
             any = true;
         }
         return any;
     }
 
-    private static void setBit(Pointer set, int sig) {
+    private static void setBit(NativeBuffer set, int sig) {
         int bit = sig - 1;
         set.putByte(bit / 8, (byte) (set.getByte(bit / 8) | (1 << (bit % 8))));
     }

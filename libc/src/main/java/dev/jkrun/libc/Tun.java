@@ -1,6 +1,5 @@
 package dev.jkrun.libc;
 
-import jnr.ffi.Pointer;
 
 /**
  * Linux TUN/TAP ({@code <linux/if_tun.h>}): a tap device opened on {@code /dev/net/tun}, non-blocking and
@@ -29,11 +28,11 @@ public final class Tun {
         FileDescriptor fd = FileDescriptor.open("/dev/net/tun", FileDescriptor.O_RDWR | FileDescriptor.O_NONBLOCK
                 | FileDescriptor.O_CLOEXEC);
         try {
-            Pointer ifr = Ioctl.allocate(40); // struct ifreq: char ifr_name[16]; short ifr_flags; ...
+            NativeBuffer ifr = Ioctl.allocate(40); // struct ifreq: char ifr_name[16]; short ifr_flags; ...
             ifr.put(0, n, 0, n.length);
             ifr.putShort(16, (short) (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR));
             Ioctl.call(fd, "TUNSETIFF(" + name + ")", TUNSETIFF, ifr);
-            Pointer size = Ioctl.allocate(4);
+            NativeBuffer size = Ioctl.allocate(4);
             size.putInt(0, vnetHeaderSize);
             Ioctl.call(fd, "TUNSETVNETHDRSZ", TUNSETVNETHDRSZ, size);
             return fd;

@@ -2,15 +2,12 @@ package dev.jkrun.loader;
 
 import static dev.jkrun.loader.GuestWrites.hex;
 
-import com.kenai.jffi.Function;
-import com.kenai.jffi.Invoker;
-import com.kenai.jffi.MemoryIO;
-import com.kenai.jffi.Type;
+import dev.jkrun.libc.NativeBuffer;
+import dev.jkrun.libc.SharedLibrary;
 import dev.jkrun.memory.GuestMemory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.OptionalInt;
-import jnr.ffi.LibraryLoader;
 
 /**
  * The Linux kernel bundled in libkrunfw (libkrunfw {@code bin2cbundle.py}): the vmlinux {@code PT_LOAD}
@@ -27,13 +24,6 @@ public final class KrunfwBundle implements KernelPayload {
     public static final int ABI_VERSION = 5;
     /** libkrun sizes the kernel's memslot as the bundle rounded up to 64 KiB. */
     public static final long ALIGNMENT = 64 * 1024;
-
-    private static final int RTLD_NOW = 2;
-    private static final int RTLD_LOCAL = 0;
-
-    private static final class DlHolder {
-        static final Dl DL = LibraryLoader.create(Dl.class).failImmediately().load("c");
-    }
 
     private final Path source;
     private final int version;
@@ -69,14 +59,6 @@ public final class KrunfwBundle implements KernelPayload {
         }
     }
 
-    /** dlerror's text, or a plain note when it has none worth printing. */
-    private static String printable(String s) {
-        if (s == null || !s.chars().allMatch(c -> c >= 0x20 && c < 0x7f)) {
-            return "dlopen failed";
-        }
-        return s;
-    }
-
     /** Loads the bundle from {@code library} (a libkrunfw.so.5 or .so.4). */
     public static KrunfwBundle load(Path library) {
         if (!Files.isRegularFile(library)) {
@@ -85,57 +67,44 @@ public final class KrunfwBundle implements KernelPayload {
         if (!isElf(library)) {
             throw new KernelFormatException(KernelFormatException.Reason.BAD_LIBRARY, library + " is not a libkrunfw shared library (not ELF)");
         }
-        Dl dl;
+        SharedLibrary lib;
         try {
-            dl = DlHolder.DL;
+            lib = SharedLibrary.open(library);
+        } catch (SharedLibrary.LoadException e) {
+            throw new KernelFormatException(KernelFormatException.Reason.BAD_LIBRARY, "cannot load " + library + ": " + e.getMessage());
         } catch (LinkageError e) {
             throw new KernelFormatException(KernelFormatException.Reason.BAD_LIBRARY, "cannot bind dlopen from libc: " + e, e);
         }
-        long handle = dl.dlopen(library.toAbsolutePath().toString(), RTLD_NOW | RTLD_LOCAL);
-        if (handle == 0) {
-            throw new KernelFormatException(KernelFormatException.Reason.BAD_LIBRARY,
-                    "cannot load " + library + ": " + printable(dl.dlerror()));
-        }
-        try {
-            long getVersion = symbol(dl, handle, library, "krunfw_get_version");
-            long getKernel = symbol(dl, handle, library, "krunfw_get_kernel");
-            Invoker invoker = Invoker.getInstance();
-            Function versionFn = new Function(getVersion, Type.SINT32);
-            int version = invoker.invokeI0(versionFn.getCallContext(), versionFn.getFunctionAddress());
+        try (lib) {
+            long getVersion = symbol(lib, library, "krunfw_get_version");
+            long getKernel = symbol(lib, library, "krunfw_get_kernel");
+            int version = lib.callInt(getVersion);
             if (version != ABI_VERSION && version != 4) {
                 throw new KernelFormatException(KernelFormatException.Reason.UNSUPPORTED_VERSION,
                         "libkrunfw ABI version " + version + " is not supported (need " + ABI_VERSION + ")");
             }
             // char *krunfw_get_kernel(size_t *load_addr, size_t *entry_addr, size_t *size)
-            MemoryIO io = MemoryIO.getInstance();
-            long out = io.allocateMemory(24, true);
-            try {
-                Function kernelFn = new Function(getKernel, Type.POINTER, Type.POINTER, Type.POINTER, Type.POINTER);
-                long ptr = invoker.invokeN3(kernelFn.getCallContext(), kernelFn.getFunctionAddress(), out, out + 8, out + 16);
-                long load = io.getLong(out);
-                long entry = io.getLong(out + 8);
-                long size = io.getLong(out + 16);
-                if (ptr == 0) {
-                    throw new KernelFormatException(KernelFormatException.Reason.BAD_BUNDLE,
-                            library + ": krunfw_get_kernel returned NULL");
-                }
-                if (size <= 0 || size > Integer.MAX_VALUE - 16) {
-                    throw new KernelFormatException(KernelFormatException.Reason.BAD_BUNDLE,
-                            library + ": implausible kernel bundle size " + size);
-                }
-                byte[] image = new byte[(int) size];
-                io.getByteArray(ptr, image, 0, image.length);
-                return new KrunfwBundle(library, version, load, entry, image);
-            } finally {
-                io.freeMemory(out);
+            NativeBuffer out = NativeBuffer.allocate(24);
+            long ptr = lib.callAddress(getKernel, out.address(), out.address() + 8, out.address() + 16);
+            long load = out.getLong(0);
+            long entry = out.getLong(8);
+            long size = out.getLong(16);
+            if (ptr == 0) {
+                throw new KernelFormatException(KernelFormatException.Reason.BAD_BUNDLE,
+                        library + ": krunfw_get_kernel returned NULL");
             }
-        } finally {
-            dl.dlclose(handle);
+            if (size <= 0 || size > Integer.MAX_VALUE - 16) {
+                throw new KernelFormatException(KernelFormatException.Reason.BAD_BUNDLE,
+                        library + ": implausible kernel bundle size " + size);
+            }
+            byte[] image = new byte[(int) size];
+            NativeBuffer.wrap(ptr, size).get(0, image, 0, image.length);
+            return new KrunfwBundle(library, version, load, entry, image);
         }
     }
 
-    private static long symbol(Dl dl, long handle, Path library, String name) {
-        long addr = dl.dlsym(handle, name);
+    private static long symbol(SharedLibrary lib, Path library, String name) {
+        long addr = lib.symbol(name);
         if (addr == 0) {
             throw new KernelFormatException(KernelFormatException.Reason.BAD_LIBRARY,
                     library + " does not export " + name + " (not a libkrunfw?)");
