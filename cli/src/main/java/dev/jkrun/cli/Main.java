@@ -75,7 +75,7 @@ public final class Main {
                 "  guest   run a freestanding test guest ELF (jkrun guest [--cpus N] [--memory MIB] [--cmdline S] [--console] [--serial]",
                 "          [--split-irqchip] -- ELF)",
                 "",
-                "run options:  [--cpus N] [--memory MIB] [--root DIR | --layer DIR...] [--fs TAG=DIR[:ro][:setuid][:dax=SIZE]]... [--env K=V]...",
+                "run options:  [--cpus N] [--memory MIB] [--root DIR | --layer DIR...] [--fs TAG=DIR[:ro][:setuid][:dax=SIZE]]... [--fs-queues N] [--env K=V]...",
                 "              [--workdir DIR]",
                 "              [--rlimit NAME=SOFT:HARD]... [--disk ID=PATH[:ro][:raw|qcow2|vmdk][:direct]]...",
                 "              [--root-disk DEVICE[:FSTYPE[:OPTIONS]]] [--vsock PORT=PATH[:listen]]...",

@@ -55,6 +55,7 @@ final class RunCommand {
         Optional<Path> krunfw = Optional.empty();
         Optional<Path> consoleOutput = Optional.empty();
         List<FsShare> shares = new ArrayList<>();
+        int fsQueues = 1;
         List<DiskConfig> disks = new ArrayList<>();
         List<VsockPort> vsockPorts = new ArrayList<>();
         List<PortMapping> published = new ArrayList<>();
@@ -81,6 +82,7 @@ final class RunCommand {
                 case "--root" -> root = Optional.of(Path.of(args.value(o)));
                 case "--layer" -> layers.add(Path.of(args.value(o)));
                 case "--fs" -> shares.add(parseShare(args.value(o)));
+                case "--fs-queues" -> fsQueues = args.intValue(o);
                 case "--disk" -> disks.add(parseDisk(args.value(o)));
                 case "--vsock" -> vsockPorts.add(parseVsock(args.value(o)));
                 case "--port" -> {
@@ -166,6 +168,14 @@ final class RunCommand {
         List<FsShare> all = new ArrayList<>();
         all.add(rootShare);
         all.addAll(shares);
+        if (fsQueues != 1) {
+            int n = fsQueues;
+            try {
+                all.replaceAll(s -> s.withRequestQueues(n));
+            } catch (dev.jkrun.vmm.ConfigurationException e) {
+                throw new Main.UsageException("--fs-queues " + n + ": " + e.getMessage());
+            }
+        }
         ConsoleConfig console = consoleOutput.<ConsoleConfig>map(ConsoleConfig.ToFile::new).orElse(new ConsoleConfig.Stdio());
         KernelConfig kernel = new KernelConfig(Optional.empty(), krunfw, Optional.empty(), List.of());
         VmConfig config = new VmConfig(machine(cpus, memory, hyperthreading, nestedVirt).withSplitIrqchip(splitIrqchip), kernel, console, all, disks, Optional.of(exec), false);

@@ -20,14 +20,19 @@ import java.util.function.Supplier;
  * {@code virtualEntries} are files and directories served in the share without existing on the host
  * (krun_fs_add_overlay_file/dir; {@code AugmentFs}), in the order they were added. {@code allowSetuid} lets the
  * guest keep set-ID bits on host files ({@code PassthroughOptions.allowSetuid}; off by default).
+ * {@code requestQueues} is how many virtio-fs request queues the device offers (1, libkrun's number, by default; up
+ * to {@value #MAX_REQUEST_QUEUES}): each is served by a thread of its own, so a guest with several vCPUs has that many
+ * requests in flight at once (Linux 6.11 and newer spread their CPUs over the queues).
  */
 public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
                       boolean readOnly, long shmSizeBytes, List<Path> lowerLayers, List<VirtualEntry> virtualEntries,
-                      boolean allowSetuid)
+                      boolean allowSetuid, int requestQueues)
         implements DeviceConfig {
     public static final String ROOT_TAG = "/dev/root";
     /** virtio-fs config space holds 36 bytes of tag. */
     public static final int MAX_TAG_BYTES = 36;
+    /** The most request queues a share's device offers (each one a host thread). */
+    public static final int MAX_REQUEST_QUEUES = 16;
 
     public FsShare {
         if (tag == null || tag.isEmpty() || tag.getBytes(StandardCharsets.UTF_8).length > MAX_TAG_BYTES) {
@@ -77,6 +82,10 @@ public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? e
         if (shmSizeBytes < 0) {
             throw new ConfigurationException("fs.shm_size", "share '" + tag + "': must not be negative, got " + shmSizeBytes);
         }
+        if (requestQueues < 1 || requestQueues > MAX_REQUEST_QUEUES) {
+            throw new ConfigurationException("fs.request_queues", "share '" + tag + "': must be 1 to " + MAX_REQUEST_QUEUES
+                    + ", got " + requestQueues);
+        }
     }
 
     private static Path realPath(Path p, String tag) {
@@ -85,6 +94,12 @@ public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? e
         } catch (java.io.IOException e) {
             throw new ConfigurationException("fs.layers", "share '" + tag + "': " + p + ": " + e.getMessage());
         }
+    }
+
+    public FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
+                   boolean readOnly, long shmSizeBytes, List<Path> lowerLayers, List<VirtualEntry> virtualEntries,
+                   boolean allowSetuid) {
+        this(tag, hostPath, backend, readOnly, shmSizeBytes, lowerLayers, virtualEntries, allowSetuid, 1);
     }
 
     public FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
@@ -136,7 +151,12 @@ public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? e
      * {@code PassthroughOptions.allowSetuid}), as a local file system would for a guest that needs their semantics.
      */
     public FsShare withSetuid(boolean allow) {
-        return new FsShare(tag, hostPath, backend, readOnly, shmSizeBytes, lowerLayers, virtualEntries, allow);
+        return new FsShare(tag, hostPath, backend, readOnly, shmSizeBytes, lowerLayers, virtualEntries, allow, requestQueues);
+    }
+
+    /** This share with {@code n} request queues (1 to {@value #MAX_REQUEST_QUEUES}). */
+    public FsShare withRequestQueues(int n) {
+        return new FsShare(tag, hostPath, backend, readOnly, shmSizeBytes, lowerLayers, virtualEntries, allowSetuid, n);
     }
 
     /** The host directory of a passthrough share. */

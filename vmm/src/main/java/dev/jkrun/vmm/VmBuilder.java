@@ -378,6 +378,7 @@ public final class VmBuilder {
         private List<Path> lowerLayers = List.of();
         private Supplier<? extends FileSystem> custom;
         private boolean readOnly, allowSetuid;
+        private int requestQueues = 1;
         private long shmSize;
         private final List<VirtualEntry> virtualEntries = new ArrayList<>();
         private int roots;
@@ -455,6 +456,16 @@ public final class VmBuilder {
             return this;
         }
 
+        /**
+         * How many request queues the share's virtio-fs device offers (1, as libkrun, by default; up to
+         * {@value FsShare#MAX_REQUEST_QUEUES}): each has a host thread of its own, so a guest with several vCPUs
+         * (Linux 6.11+) has that many requests in flight at once.
+         */
+        public FsBuilder requestQueues(int n) {
+            this.requestQueues = n;
+            return this;
+        }
+
         /** An empty read-only directory served at {@code path} (krun_fs_add_overlay_dir), e.g. a mount point. */
         public FsBuilder virtualDir(String path, int mode) {
             virtualEntries.add(VirtualEntry.dir(path, mode));
@@ -475,7 +486,7 @@ public final class VmBuilder {
                 throw new ConfigurationException("fs.custom", "share '" + tag + "' has both a path and a custom backend");
             }
             return new FsShare(tag, Optional.ofNullable(path), Optional.ofNullable(custom), readOnly, shmSize,
-                    lowerLayers, virtualEntries, allowSetuid);
+                    lowerLayers, virtualEntries, allowSetuid, requestQueues);
         }
     }
 

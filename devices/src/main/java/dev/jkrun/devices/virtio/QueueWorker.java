@@ -87,9 +87,19 @@ public final class QueueWorker {
     /** {@link #serve(DeviceThreads, String, ActivationContext, IntFunction, RateLimitedLog)} with a budget per drain. */
     public static EventLoop serve(DeviceThreads threads, String name, ActivationContext ctx, IntFunction<Handler> handlers,
                                   RateLimitedLog failures, long bytesPerTurn) {
+        return serve(threads, name, ctx, java.util.stream.IntStream.range(0, ctx.queues().size()).toArray(), handlers,
+                failures, bytesPerTurn);
+    }
+
+    /**
+     * One loop serving only the queues at {@code queues} (indexes into {@code ctx}): a device that spreads its queues
+     * over several threads (virtio-fs with several request queues) starts one such loop per group.
+     */
+    public static EventLoop serve(DeviceThreads threads, String name, ActivationContext ctx, int[] queues,
+                                  IntFunction<Handler> handlers, RateLimitedLog failures, long bytesPerTurn) {
         EventLoop loop = new EventLoop(name);
         try {
-            for (int q = 0; q < ctx.queues().size(); q++) {
+            for (int q : queues) {
                 new QueueWorker(name + "-q" + q, ctx.memory(), ctx.queue(q), ctx.usedBuffer(), handlers.apply(q),
                         failures, bytesPerTurn).attach(loop);
             }

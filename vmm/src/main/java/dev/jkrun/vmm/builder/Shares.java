@@ -84,7 +84,8 @@ final class Shares {
         if (!virtual.isEmpty() || augmentExit != null) {
             fs = new AugmentFs(fs, virtual, augmentExit);
         }
-        return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly(), window), fs instanceof AutoCloseable c ? c : null);
+        return new VirtioFs(share.tag(), new FuseServer(fs, share.readOnly(), window), fs instanceof AutoCloseable c ? c : null,
+                share.requestQueues());
     }
 
     /**

@@ -51,6 +51,30 @@ class SharesTest {
         }
     }
 
+    /** fs.requestQueues reaches the device (its queues and config space); 1 unless asked, 1..16 accepted. */
+    @Test
+    void requestQueuesReachTheDevice() throws Exception {
+        VmConfig c = VmBuilder.create().fs(f -> f.root(dir)).fs(f -> f.tag("mq").path(dir).requestQueues(4))
+                .exec(e -> e.path("/bin/true")).build();
+        for (FsShare share : c.shares()) {
+            try (VirtioFs served = Shares.device(share, Optional.empty(), false, s -> { })) {
+                int n = share.isRoot() ? 1 : 4;
+                assertEquals(n, served.requestQueues(), share.tag());
+                assertEquals(1 + n, served.queueMaxSizes().length, share.tag());
+                byte[] cfg = new byte[4];
+                served.readConfig(VirtioFs.TAG_BYTES, cfg);
+                assertEquals(n, java.nio.ByteBuffer.wrap(cfg).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(), share.tag());
+            }
+        }
+        FsShare root = new FsShare(FsShare.ROOT_TAG, dir, false);
+        assertEquals(16, root.withRequestQueues(16).requestQueues());
+        for (int bad : new int[] {0, -1, 17}) {
+            dev.jkrun.vmm.ConfigurationException e = assertThrows(dev.jkrun.vmm.ConfigurationException.class,
+                    () -> root.withRequestQueues(bad));
+            assertTrue(e.getMessage().contains("fs.request_queues"), e.getMessage());
+        }
+    }
+
     /** fs.allowSetuid (the CLI's :setuid) reaches the passthrough backend; off unless asked for. */
     @Test
     void setIdBitsAreKeptOnlyOnSharesThatAllowThem() throws Exception {

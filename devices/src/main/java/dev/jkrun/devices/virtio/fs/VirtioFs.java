@@ -20,11 +20,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * virtio-fs (device id 26): a FUSE server reached through two queues, hiprio (0: FORGET, BATCH_FORGET and
- * INTERRUPT only) and one request queue (1). Config space is the 36-byte tag and the number of request queues. Both
- * queues are served by the device's one {@link EventLoop} thread, each with its own request and reply buffers, so
- * FUSE requests never run concurrently here (backends still allow it: {@link
- * dev.jkrun.devices.fs.passthrough.PassthroughFs} keeps a descriptor open while a request uses it).
+ * virtio-fs (device id 26, virtio 1.2 §5.11): a FUSE server reached through hiprio (queue 0: FORGET, BATCH_FORGET
+ * and INTERRUPT only) and one or more request queues (1..n). Config space is the 36-byte tag and the number of
+ * request queues. Hiprio and the first request queue are served by one {@link EventLoop} thread, each further
+ * request queue by a thread of its own, each queue with its own request and reply buffers: with n request queues a
+ * guest has up to n FUSE requests in flight at once (Linux 6.11+ spreads its CPUs over them). The server and the
+ * backends take concurrent requests ({@link dev.jkrun.devices.fs.passthrough.PassthroughFs} keeps a descriptor open
+ * while a request uses it and changes its tables under one lock). One request queue is the default, as in libkrun.
  */
 public final class VirtioFs implements VirtioDevice {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioFs.class);
@@ -34,6 +36,8 @@ public final class VirtioFs implements VirtioDevice {
     /** The hiprio queue's index; request queues follow it. */
     public static final int HIPRIO_QUEUE = 0;
     private static final long F_INDIRECT_DESC = 1L << 28, F_EVENT_IDX = 1L << 29;
+    /** The most request queues a device offers (each one a thread and 2 MiB of request and reply buffers). */
+    public static final int MAX_REQUEST_QUEUES = 16;
     /** The largest request the server accepts (1 MiB of WRITE data plus headers); larger chains get an errno. */
     private static final int BUFFER_BYTES = (1 << 20) + 8192;
 
@@ -43,14 +47,22 @@ public final class VirtioFs implements VirtioDevice {
     private final AutoCloseable backend;
     private final DeviceThreads threads;
     private final RateLimitedLog failures;
-    /** The device's one thread, between activate and reset. */
-    private EventLoop loop;
+    private final int requestQueues;
+    /** The device's threads between activate and reset: hiprio with request queue 1, then one per further queue. */
+    private final java.util.List<EventLoop> loops = new java.util.ArrayList<>();
 
     /**
      * @param tag the mount tag the guest uses (at most 36 bytes of UTF-8)
      * @param backend closed with the device (the filesystem's host fds); may be null
      */
-    public VirtioFs(String tag, FuseServer server, AutoCloseable backend) {
+    public VirtioFs(String tag, FuseServer server, AutoCloseable backend) { this(tag, server, backend, 1); }
+
+    /** @param requestQueues how many request queues the device offers, 1 to {@link #MAX_REQUEST_QUEUES} */
+    public VirtioFs(String tag, FuseServer server, AutoCloseable backend, int requestQueues) {
+        if (requestQueues < 1 || requestQueues > MAX_REQUEST_QUEUES) {
+            throw new IllegalArgumentException("virtio-fs request queues must be 1 to " + MAX_REQUEST_QUEUES + ": " + requestQueues);
+        }
+        this.requestQueues = requestQueues;
         byte[] t = tag.getBytes(StandardCharsets.UTF_8);
         if (t.length == 0 || t.length > TAG_BYTES) {
             throw new IllegalArgumentException("virtio-fs tag must be 1 to 36 bytes: '" + tag + "'");
@@ -61,10 +73,13 @@ public final class VirtioFs implements VirtioDevice {
         this.threads = new DeviceThreads("virtio-fs[" + tag + "]");
         this.failures = new RateLimitedLog(LOG, "virtio-fs[" + tag + "]");
         System.arraycopy(t, 0, config, 0, t.length);
-        ByteBuffer.wrap(config).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(TAG_BYTES, 1);
+        ByteBuffer.wrap(config).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(TAG_BYTES, requestQueues);
     }
 
     public String tag() { return tag; }
+
+    /** How many request queues the device offers (config space's num_request_queues). */
+    public int requestQueues() { return requestQueues; }
 
     /** The FUSE server behind the queues (its file system is the share's backend). */
     public FuseServer server() { return server; }
@@ -79,7 +94,11 @@ public final class VirtioFs implements VirtioDevice {
     public int deviceType() { return DEVICE_TYPE; }
 
     @Override
-    public int[] queueMaxSizes() { return new int[] {QUEUE_SIZE, QUEUE_SIZE}; }
+    public int[] queueMaxSizes() {
+        int[] sizes = new int[1 + requestQueues];
+        java.util.Arrays.fill(sizes, QUEUE_SIZE);
+        return sizes;
+    }
 
     @Override
     public long availableFeatures() { return F_INDIRECT_DESC | F_EVENT_IDX; }
@@ -96,25 +115,56 @@ public final class VirtioFs implements VirtioDevice {
 
     @Override
     public synchronized void activate(ActivationContext ctx) {
-        if (loop != null) {
+        if (!loops.isEmpty()) {
             throw new IllegalStateException("virtio-fs[" + tag + "] already active");
         }
-        // FUSE requests on host files run on the loop thread, as they ran on each queue's thread before; hiprio
-        // (FORGET) now waits behind a request in progress instead of running beside it, which only makes it safer.
-        loop = QueueWorker.serve(threads, "virtio-fs[" + tag + "]", ctx, q -> new QueueHandler(server, q == HIPRIO_QUEUE)::handle, failures);
+        // Hiprio (FORGET) shares the first request queue's thread: it waits behind a request in progress there. Each
+        // further request queue has a thread of its own; a queue the driver did not set up stays idle.
+        java.util.function.IntFunction<QueueWorker.Handler> handlers = q -> {
+            QueueHandler h = new QueueHandler(server, q == HIPRIO_QUEUE);
+            if (q == HIPRIO_QUEUE || !LOG.isDebugEnabled()) {
+                return h::handle;
+            }
+            // which request queues a guest uses (Linux maps its CPUs onto them): said once per queue and activation
+            boolean[] said = {false};
+            return chain -> {
+                if (!said[0]) {
+                    said[0] = true;
+                    LOG.debug("virtio-fs[{}] request queue {} of {} serves its first request", tag, q, requestQueues);
+                }
+                return h.handle(chain);
+            };
+        };
+        String name = "virtio-fs[" + tag + "]";
+        try {
+            loops.add(QueueWorker.serve(threads, name, ctx, new int[] {HIPRIO_QUEUE, HIPRIO_QUEUE + 1}, handlers, failures,
+                    Long.MAX_VALUE));
+            for (int q = HIPRIO_QUEUE + 2; q <= requestQueues; q++) {
+                loops.add(QueueWorker.serve(threads, name + "-r" + (q - 1), ctx, new int[] {q}, handlers, failures, Long.MAX_VALUE));
+            }
+        } catch (RuntimeException | Error e) {
+            stopLoops();
+            throw e;
+        }
+    }
+
+    private void stopLoops() {
+        for (EventLoop l : loops) {
+            l.close();
+        }
+        loops.clear();
     }
 
     @Override
     public DeviceThreads threads() { return threads; }
 
     @Override
-    public synchronized boolean isActivated() { return loop != null; }
+    public synchronized boolean isActivated() { return !loops.isEmpty(); }
 
     @Override
     public synchronized void reset() {
-        if (loop != null) {
-            loop.close();
-            loop = null;
+        if (!loops.isEmpty()) {
+            stopLoops();
             failures.flush();
         }
         server.daxWindow().ifPresent(DaxWindow::unmapAll); // a new driver starts with an empty window

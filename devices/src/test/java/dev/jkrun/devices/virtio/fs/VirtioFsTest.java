@@ -110,6 +110,72 @@ class VirtioFsTest {
         assertEquals(0, error(call(REQUESTS, request(Fuse.GETATTR, 1, new byte[16]), 256)));
     }
 
+    /**
+     * With several request queues each has a thread of its own: a request that blocks in the file system on one
+     * queue does not hold up the others (Linux 6.11+ sends each CPU's requests down its own queue).
+     */
+    @Test
+    void requestQueuesServeRequestsConcurrently() throws Exception {
+        java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        dev.jkrun.devices.fs.FileSystem blocking = new dev.jkrun.devices.fs.FileSystem() {
+            @Override
+            public dev.jkrun.devices.fs.Attr getattr(long node, long fh) {
+                if (node == 7) {
+                    entered.countDown();
+                    try {
+                        release.await(TIMEOUT, java.util.concurrent.TimeUnit.MILLISECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return new dev.jkrun.devices.fs.Attr(node, 0, 0, 0, 0, 0, 0, 0, 0, 0040755, 2, 0, 0, 0, 4096);
+            }
+        };
+        GuestMemory m = HeapGuestMemory.of(0, 8 << 20);
+        VirtioFs d = new VirtioFs("mq", new FuseServer(blocking), null, 3);
+        MmioTransport t = new MmioTransport(d, m, irq);
+        try {
+            MockDriver drv = new MockDriver(t, m, 0x10000, 0x200000, 0x100000);
+            assertEquals(3, ByteBuffer.wrap(drv.readConfig(VirtioFs.TAG_BYTES, 4)).order(ByteOrder.LITTLE_ENDIAN).getInt());
+            drv.init(0);
+            assertEquals(4, t.queues().size(), "hiprio and three request queues");
+            byte[] init = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN).putInt(7).putInt(31).putInt(0)
+                    .putInt(0).array();
+            DriverQueue q1 = drv.queue(1);
+            int h = q1.add(List.of(request(Fuse.INIT, 0, init)), 256);
+            q1.kick();
+            assertEquals(h, q1.awaitUsed(TIMEOUT).id());
+            // queue 1: a GETATTR the file system holds
+            int held = q1.add(List.of(request(Fuse.GETATTR, 7, new byte[16])), 256);
+            q1.kick();
+            assertTrue(entered.await(TIMEOUT, java.util.concurrent.TimeUnit.MILLISECONDS), "the held GETATTR reached the file system");
+            // queues 2 and 3 answer meanwhile
+            for (int qi = 2; qi <= 3; qi++) {
+                DriverQueue q = drv.queue(qi);
+                int head = q.add(List.of(request(Fuse.GETATTR, 1, new byte[16])), 256);
+                q.kick();
+                DriverQueue.Used u = q.awaitUsed(TIMEOUT);
+                assertEquals(head, u.id(), "queue " + qi + " answered while queue 1's request is in flight");
+                ByteBuffer reply = ByteBuffer.wrap(q.written(head, u.len())).order(ByteOrder.LITTLE_ENDIAN);
+                assertEquals(0, error(reply), "queue " + qi);
+            }
+            assertTrue(q1.pollUsed().isEmpty(), "queue 1's request still held");
+            release.countDown();
+            DriverQueue.Used u = q1.awaitUsed(TIMEOUT);
+            assertEquals(held, u.id());
+            assertEquals(0, error(ByteBuffer.wrap(q1.written(held, u.len())).order(ByteOrder.LITTLE_ENDIAN)));
+        } finally {
+            release.countDown();
+            t.close();
+            d.close();
+        }
+        assertThrows(IllegalArgumentException.class, () -> new VirtioFs("x", new FuseServer(blocking), null, 0));
+        assertThrows(IllegalArgumentException.class, () -> new VirtioFs("x", new FuseServer(blocking), null,
+                VirtioFs.MAX_REQUEST_QUEUES + 1));
+        assertEquals(1, dev.requestQueues(), "one request queue by default, as libkrun");
+    }
+
     private static final int PAGE = 4096;
 
     private long initAndOpen(String name, byte[] content) throws Exception {
