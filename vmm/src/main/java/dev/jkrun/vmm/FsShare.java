@@ -22,7 +22,8 @@ import java.util.function.Supplier;
  * guest keep set-ID bits on host files ({@code PassthroughOptions.allowSetuid}; off by default).
  * {@code requestQueues} is how many virtio-fs request queues the device offers (1, libkrun's number, by default; up
  * to {@value #MAX_REQUEST_QUEUES}): each is served by a thread of its own, so a guest with several vCPUs has that many
- * requests in flight at once (Linux 6.11 and newer spread their CPUs over the queues).
+ * requests in flight at once (Linux 6.11 and newer spread their CPUs over the queues), and a custom backend is then
+ * called from several threads at once.
  */
 public record FsShare(String tag, Optional<Path> hostPath, Optional<Supplier<? extends FileSystem>> backend,
                       boolean readOnly, long shmSizeBytes, List<Path> lowerLayers, List<VirtualEntry> virtualEntries,

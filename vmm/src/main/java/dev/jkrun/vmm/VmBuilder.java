@@ -459,7 +459,8 @@ public final class VmBuilder {
         /**
          * How many request queues the share's virtio-fs device offers (1, as libkrun, by default; up to
          * {@value FsShare#MAX_REQUEST_QUEUES}): each has a host thread of its own, so a guest with several vCPUs
-         * (Linux 6.11+) has that many requests in flight at once.
+         * (Linux 6.11+) has that many requests in flight at once. With more than one, the file system is called
+         * from several threads at once: a {@link #custom} backend must then be thread-safe.
          */
         public FsBuilder requestQueues(int n) {
             this.requestQueues = n;

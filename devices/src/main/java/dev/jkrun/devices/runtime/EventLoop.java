@@ -151,8 +151,12 @@ public final class EventLoop implements AutoCloseable {
 
     public boolean inLoopThread() { return Thread.currentThread() == thread; }
 
-    /** Wakes the thread and waits (bounded) for it to end; idempotent, and from the loop thread it only asks. */
-    public void stop() {
+    /**
+     * Asks the thread to stop and wakes it, without waiting: a device with several loops asks them all first, so
+     * their threads wind down together, then {@link #stop()}s each. Idempotent; returns the thread to wait for (null
+     * when there is none, or when called from it).
+     */
+    public Thread requestStop() {
         Thread t;
         synchronized (lock) {
             stopping = true;
@@ -161,13 +165,22 @@ public final class EventLoop implements AutoCloseable {
             t = thread;
         }
         if (t == null || t == Thread.currentThread()) {
-            return;
+            return null;
         }
         DeviceThreads.requestStop(t);
         try {
             wake.signal();
         } catch (RuntimeException ignored) {
             // closed: the thread is leaving anyway
+        }
+        return t;
+    }
+
+    /** Wakes the thread and waits (bounded) for it to end; idempotent, and from the loop thread it only asks. */
+    public void stop() {
+        Thread t = requestStop();
+        if (t == null) {
+            return;
         }
         try {
             t.join(JOIN_TIMEOUT_MS);

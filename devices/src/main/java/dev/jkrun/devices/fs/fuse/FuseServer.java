@@ -50,6 +50,8 @@ public final class FuseServer {
     /** The DAX window, or null: without one SETUPMAPPING and REMOVEMAPPING are ENOSYS. */
     private final DaxWindow window;
     private volatile boolean initialized;
+    /** Held shared by every request, exclusively by INIT and DESTROY. */
+    private final java.util.concurrent.locks.ReentrantReadWriteLock session = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private volatile int negotiatedMinor;
     /** FUSE_CREATE_SUPP_GROUP was agreed at INIT: requests that create a node may carry one supplementary group. */
     private volatile boolean createSuppGroup;
@@ -148,13 +150,21 @@ public final class FuseServer {
             in.limit(in.limit() - extLen); // a direct WRITE has none (checked above)
             Context ctx = new Context(in.getInt(24), in.getInt(28), in.getInt(32), suppGroup);
             ByteBuffer body = in.position(IN_HEADER).slice().order(ByteOrder.LITTLE_ENDIAN);
-            if (!initialized && opcode != INIT) {
-                return noReply ? 0 : error(out, unique, Errnos.EIO);
+            // INIT and DESTROY start and end a session: no other request runs while they do (with several request
+            // queues, requests run on several threads; DESTROY's sweep must not race an OPEN or a RELEASE).
+            java.util.concurrent.locks.Lock l = opcode == INIT || opcode == DESTROY ? session.writeLock() : session.readLock();
+            l.lock();
+            try {
+                if (!initialized && opcode != INIT) {
+                    return noReply ? 0 : error(out, unique, Errnos.EIO);
+                }
+                if (readOnly && modifies(opcode, body)) {
+                    return error(out, unique, Errnos.EROFS);
+                }
+                return dispatch(opcode, unique, nodeId, ctx, body, out, data, dataLength);
+            } finally {
+                l.unlock();
             }
-            if (readOnly && modifies(opcode, body)) {
-                return error(out, unique, Errnos.EROFS);
-            }
-            return dispatch(opcode, unique, nodeId, ctx, body, out, data, dataLength);
         } catch (FsException e) {
             return noReply ? 0 : error(out, unique, e.errno());
         } catch (BufferUnderflowException | IndexOutOfBoundsException e) {

@@ -706,9 +706,13 @@ public final class OverlayFs implements FileSystem, AutoCloseable {
 
     @Override
     public void destroy() {
-        List<Handle> open = new ArrayList<>(handles.values());
-        handles.clear();
-        open.forEach(OverlayFs::closeHandle);
+        // each handle closed by whoever removes it from the table (a RELEASE racing this closes it, or this does)
+        for (Long fh : new ArrayList<>(handles.keySet())) {
+            Handle h = handles.remove(fh);
+            if (h != null) {
+                closeHandle(h);
+            }
+        }
         synchronized (lock) {
             nodes.clear();
             byName.clear();

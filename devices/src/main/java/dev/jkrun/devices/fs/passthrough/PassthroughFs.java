@@ -587,9 +587,13 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
 
     @Override
     public void destroy() {
-        List<Handle> open = new ArrayList<>(handles.values());
-        handles.clear();
-        open.forEach(Handle::close);
+        // each handle closed by whoever removes it from the table (a RELEASE racing this closes it, or this does)
+        for (Long fh : new ArrayList<>(handles.keySet())) {
+            Handle h = handles.remove(fh);
+            if (h != null) {
+                h.close();
+            }
+        }
         List<Inode> gone = new ArrayList<>();
         synchronized (lock) {
             for (Inode i : inodes.values()) {
@@ -1400,7 +1404,9 @@ public final class PassthroughFs implements FileSystem, AutoCloseable {
     public long lseek(long node, long fh, long offset, int whence) throws FsException {
         try (Handle h = handle(fh)) {
             if (h.fd != null) {
-                return sys(() -> PosixFs.lseek(h.fd, offset, whence));
+                synchronized (h) { // a directory's offset is READDIR's too, which moves it under this monitor
+                    return sys(() -> PosixFs.lseek(h.fd, offset, whence));
+                }
             }
             long size = h.inode.virtual.content().length;
             switch (whence) {

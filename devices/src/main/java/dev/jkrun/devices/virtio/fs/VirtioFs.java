@@ -150,6 +150,9 @@ public final class VirtioFs implements VirtioDevice {
 
     private void stopLoops() {
         for (EventLoop l : loops) {
+            l.requestStop(); // all at once: each thread finishes its request meanwhile
+        }
+        for (EventLoop l : loops) {
             l.close();
         }
         loops.clear();

@@ -116,6 +116,7 @@ class VirtioFsTest {
      */
     @Test
     void requestQueuesServeRequestsConcurrently() throws Exception {
+        // (and DESTROY, which ends the session, waits for the requests in flight)
         java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         dev.jkrun.devices.fs.FileSystem blocking = new dev.jkrun.devices.fs.FileSystem() {
@@ -161,10 +162,19 @@ class VirtioFsTest {
                 assertEquals(0, error(reply), "queue " + qi);
             }
             assertTrue(q1.pollUsed().isEmpty(), "queue 1's request still held");
+            // DESTROY ends the session: it waits for the request in flight instead of sweeping the tables under it
+            DriverQueue q2 = drv.queue(2);
+            int destroy = q2.add(List.of(request(Fuse.DESTROY, 0, new byte[0])), 256);
+            q2.kick();
+            Thread.sleep(300);
+            assertTrue(q2.pollUsed().isEmpty(), "DESTROY waits while a request is in flight");
             release.countDown();
             DriverQueue.Used u = q1.awaitUsed(TIMEOUT);
             assertEquals(held, u.id());
             assertEquals(0, error(ByteBuffer.wrap(q1.written(held, u.len())).order(ByteOrder.LITTLE_ENDIAN)));
+            DriverQueue.Used d2 = q2.awaitUsed(TIMEOUT);
+            assertEquals(destroy, d2.id());
+            assertEquals(0, error(ByteBuffer.wrap(q2.written(destroy, d2.len())).order(ByteOrder.LITTLE_ENDIAN)));
         } finally {
             release.countDown();
             t.close();
