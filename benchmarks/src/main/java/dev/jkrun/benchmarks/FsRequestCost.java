@@ -136,6 +136,20 @@ public final class FsRequestCost {
                 Files.delete(p);
             }));
         }
+        // Several request queues (--fs-queues 2): the same READs served by two handlers on two threads at once, each
+        // with chains of its own, against the one FUSE server; wall time per request of both together.
+        VirtioFs.QueueHandler second = new VirtioFs.QueueHandler(server, false);
+        DescriptorChain[] reads2 = new DescriptorChain[OFFSETS];
+        for (int k = 0; k < OFFSETS; k++) {
+            reads2[k] = readChain(2 * OFFSETS + k, node, fh, (long) k * MIB);
+        }
+        List<Double> readOne = new ArrayList<>(), readTwo = new ArrayList<>();
+        for (int round = -1; round < rounds; round++) {
+            boolean keep = round >= 0;
+            add(keep, readOne, time(n, i -> check(handler.handle(reads[slot(i)]), 16 + MIB, "READ")));
+            add(keep, readTwo, parallel(n, i -> check(handler.handle(reads[slot(i)]), 16 + MIB, "READ"),
+                    i -> check(second.handle(reads2[slot(i + 3)]), 16 + MIB, "READ")));
+        }
         System.out.printf("== FsRequestCost: virtio-fs host side per request, no VM (medians of %d rounds; µs per request)%n", rounds);
         System.out.printf("  %-44s %9s %9s %11s %11s %11s %9s%n", "request", "device", "server", "host-pages",
                 "host", "dev/pages", "dev/host");
@@ -145,6 +159,11 @@ public final class FsRequestCost {
         System.out.printf("  device: the chain served by VirtioFs.QueueHandler; server: the FUSE server alone on host buffers;%n"
                 + "  host-pages: FileChannel scatter/gather on 256 separate 4 KiB pages; host: FileChannel on one 1 MiB buffer%n"
                 + "  (CREATE row: Files.newByteChannel(CREATE_NEW).close() + Files.delete)%n");
+        double one = Bench.median(readOne), two = Bench.median(readTwo);
+        System.out.printf("  READ 1 MiB, one request queue (one thread): %.2f µs per request; two queues (two threads at once):"
+                + " %.2f µs per request of both together, %.2fx the requests per second (%d host CPUs)%n", one, two, one / two,
+                Runtime.getRuntime().availableProcessors());
+        System.out.printf("RESULT fsreq_queues read_one_us=%.2f read_two_us=%.2f speedup=%.2f%n", one, two, one / two);
         System.out.printf("RESULT fsreq read_us=%.1f read_server_us=%.1f read_host_pages_us=%.1f read_host_us=%.1f write_us=%.1f"
                         + " write_server_us=%.1f write_host_pages_us=%.1f write_host_us=%.1f create_us=%.2f"
                         + " create_server_us=%.2f create_host_us=%.2f%n",
@@ -194,6 +213,37 @@ public final class FsRequestCost {
             throw new IllegalStateException(e);
         }
         return (System.nanoTime() - t0) / 1e3 / n;
+    }
+
+    /** Wall µs per op of {@code a} and {@code b} run at once on two threads, {@code n} ops each. */
+    private static double parallel(int n, Op a, Op b) {
+        java.util.concurrent.CountDownLatch start = new java.util.concurrent.CountDownLatch(1);
+        Throwable[] failed = new Throwable[1];
+        Thread t = new Thread(() -> {
+            try {
+                start.await();
+                for (int i = 0; i < n; i++) {
+                    b.run(i);
+                }
+            } catch (Throwable e) {
+                failed[0] = e;
+            }
+        }, "fsreq-queue-2");
+        t.start();
+        long t0 = System.nanoTime();
+        start.countDown();
+        try {
+            for (int i = 0; i < n; i++) {
+                a.run(i);
+            }
+            t.join();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        if (failed[0] != null) {
+            throw new IllegalStateException(failed[0]);
+        }
+        return (System.nanoTime() - t0) / 1e3 / (2.0 * n);
     }
 
     private static void check(long got, long want, String what) {

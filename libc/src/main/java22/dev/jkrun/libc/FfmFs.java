@@ -583,7 +583,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long listAt = t.in(list);
-            return (long) FnSyscall.H.invokeExact(t.state, number, count(count,list.length), listAt);
+            return (long) FnSyscall.H.invokeExact(t.state, number, count(count,list==null?0:list.length), listAt);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -594,7 +594,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long listAt = t.out(list);
-            int rc = (int) FnGetgroups.H.invokeExact(t.state, (int)count(size,list.length), listAt);
+            int rc = (int) FnGetgroups.H.invokeExact(t.state, (int)count(size,list==null?0:list.length), listAt);
             PerThread.back(listAt, list);
             return rc;
         } catch (Throwable e) {

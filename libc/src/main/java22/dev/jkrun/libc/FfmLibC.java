@@ -491,7 +491,7 @@ final class FfmLibC implements LibC {
         PerThread t = enter();
         try {
             long listAt = t.in(list);
-            return (int) FnSetgroups.H.invokeExact(t.state, count(size,list.length), listAt);
+            return (int) FnSetgroups.H.invokeExact(t.state, count(size,list==null?0:list.length), listAt);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -502,7 +502,7 @@ final class FfmLibC implements LibC {
         PerThread t = enter();
         try {
             long listAt = t.out(list);
-            int rc = (int) FnGetgroups.H.invokeExact(t.state, (int)count(size,list.length), listAt);
+            int rc = (int) FnGetgroups.H.invokeExact(t.state, (int)count(size,list==null?0:list.length), listAt);
             PerThread.back(listAt, list);
             return rc;
         } catch (Throwable e) {

@@ -102,6 +102,10 @@ class NativeBindingTest {
                 // int[] out
                 int[] r = new int[1], e = new int[1], s = new int[1];
                 assertEquals(0, b.libc().getresuid(r, e, s), b.name());
+                // a NULL array where C allows one: getgroups(0, NULL) counts the groups
+                int groups = b.libc().getgroups(0, null);
+                assertTrue(groups >= 0, b.name());
+                assertEquals(groups, b.fs().getgroups(0, null), b.name());
                 assertEquals(Integer.parseInt(new com.sun.security.auth.module.UnixSystem().getUid() + ""), r[0], b.name());
             } finally {
                 b.libc().close(fd);
