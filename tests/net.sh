@@ -89,6 +89,7 @@ head -c 4194304 /dev/urandom >"$d/blob"
 socat TCP-LISTEN:8083,bind=10.98.0.1,reuseaddr,fork SYSTEM:"cat $d/blob" >/dev/null 2>&1 &
 pids+=($!)
 socat -u TCP-LISTEN:8084,bind=10.98.0.1,reuseaddr OPEN:"$d/up",creat,trunc >/dev/null 2>&1 &
+up_pid=$!
 pids+=($!)
 JK_TIMEOUT=400 jkr run --net tap=jktap1 --ip 10.98.0.2/24 --gateway 10.98.0.1 -- /bin/sh -c '
   echo "ADDR $(ip -4 addr show eth0 | grep -o "inet [0-9./]*") $(ip route | grep -o "^default via [0-9.]* dev eth0")"
@@ -102,7 +103,9 @@ grep -qx 'PING 0' "$d/out3"
 check "tap: the guest pings the host side of the tap (ICMP)" $? "status $st: $(head -c 600 "$d/out3") $(tail -n 8 "$d/err3")"
 grep -qx "DOWN $(md5sum <"$d/blob" | cut -d' ' -f1)" "$d/out3"
 check "tap: 4 MiB from the host arrive intact (md5)" $? "$(head -c 600 "$d/out3")"
-sleep 1
+# The receiving socat ends once it has written all it got (to $d, on the nested host's 9p share: slow): wait for it
+# rather than a fixed second, which once was too short.
+for _ in $(seq 60); do kill -0 "$up_pid" 2>/dev/null || break; sleep 1; done
 grep -qx 'SENT 0' "$d/out3" && grep -qx "UP $(md5sum <"$d/up" 2>/dev/null | cut -d' ' -f1)" "$d/out3" && [ "$st" = 0 ]
 check "tap: 4 MiB from the guest arrive intact (md5, status $st)" $? "$(head -c 600 "$d/out3") $(ls -l "$d/up" 2>&1)"
 echo "net: the suite ran to its end"
