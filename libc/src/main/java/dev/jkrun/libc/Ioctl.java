@@ -34,51 +34,20 @@ public final class Ioctl {
         }
     }
 
-    /** One ioctl with an integer argument, returning -errno on failure: how {@link #callRaw} reaches libc. */
-    interface Raw {
-        int ioctl(int fd, long request, long arg);
-
-        String name();
-    }
-
-    /** Through JNR, whichever binding the rest of libc uses. */
-    private static final class JnrIoctl implements Raw {
-        @Override
-        public int ioctl(int fd, long request, long arg) {
-            int rc = JnrBinding.INSTANCE.libc().ioctl(fd, request, arg);
-            return rc >= 0 ? rc : -JnrBinding.INSTANCE.errno();
-        }
-
-        @Override
-        public String name() { return "jnr"; }
-    }
-
     /**
-     * The raw path: the same as the rest of libc ({@code -Djkrun.native}, FFM on JDK 22+) unless
-     * {@code -Djkrun.ioctl=jnr|ffm} picks one for this call alone (ExitRoundTrip compares the two).
+     * The binding KVM_RUN goes through: the rest of libc's ({@code -Djkrun.native}, FFM on JDK 22+) unless
+     * {@code -Djkrun.ioctl=jnr|ffm|auto} picks one for this call alone (ExitRoundTrip compares the two).
      */
-    private static final Raw RAW = chooseRaw(System.getProperty("jkrun.ioctl", Native.binding().name()));
+    private static final Native.Binding RAW = chooseRaw(System.getProperty("jkrun.ioctl"));
 
-    private static Raw chooseRaw(String want) {
-        switch (want) {
-            case "jnr":
-                return new JnrIoctl();
-            case "auto":
-            case "ffm":
-                if (java.lang.Runtime.version().feature() >= 22) {
-                    try {
-                        return (Raw) Class.forName("dev.jkrun.libc.FfmIoctl").getDeclaredConstructor().newInstance();
-                    } catch (ReflectiveOperationException | LinkageError e) {
-                        if (want.equals("ffm")) {
-                            throw new IllegalStateException("-Djkrun.ioctl=ffm: the FFM ioctl is not usable: " + e, e);
-                        }
-                    }
-                } else if (want.equals("ffm")) {
-                    throw new IllegalStateException("-Djkrun.ioctl=ffm needs JDK 22 or newer, not " + java.lang.Runtime.version());
-                }
-                return new JnrIoctl();
-            default:
-                throw new IllegalArgumentException("-Djkrun.ioctl=" + want + ": expected jnr, ffm or auto");
+    private static Native.Binding chooseRaw(String want) {
+        if (want == null) {
+            return Native.binding();
+        }
+        try {
+            return Native.choose(want);
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw new IllegalStateException("-Djkrun.ioctl=" + want + ": " + e.getMessage(), e);
         }
     }
 
@@ -89,7 +58,10 @@ public final class Ioctl {
      * One ioctl without EINTR retry; returns -errno instead of throwing (for KVM_RUN, where EINTR is a kick). The
      * one ioctl per guest exit, so it takes the cheapest call this JDK offers ({@link #rawPath()}).
      */
-    public static int callRaw(FileDescriptor fd, long request, long arg) { return RAW.ioctl(fd.raw(), request, arg); }
+    public static int callRaw(FileDescriptor fd, long request, long arg) {
+        int rc = RAW.libc().ioctl(fd.raw(), request, arg);
+        return rc >= 0 ? rc : -RAW.errno();
+    }
 
     /** mmap of a device fd (kvm_run); returns the address. */
     public static long mapShared(FileDescriptor fd, long size, String what) {
