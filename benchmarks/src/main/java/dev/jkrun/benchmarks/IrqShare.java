@@ -1,6 +1,7 @@
 package dev.jkrun.benchmarks;
 
-import dev.jkrun.arch.x86_64.MmioPlacement;
+import dev.jkrun.vmm.builder.MmioPlacement;
+import dev.jkrun.vmm.builder.X86_64Platform;
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.guests.TestGuests;
 import dev.jkrun.vmm.ConsoleConfig;
@@ -44,7 +45,7 @@ public final class IrqShare {
         int mib = o.integer("mib", 64), timeoutS = o.integer("timeout_s", 600);
         Path dir = Files.createTempDirectory(Path.of(o.string("dir", System.getProperty("java.io.tmpdir"))), "jkrun-irqshare");
         PrintStream out = System.out;
-        List<MmioPlacement.Slot> slots = MmioPlacement.place(DISKS);
+        List<MmioPlacement.Slot> slots = MmioPlacement.place(X86_64Platform.DEVICES, DISKS);
         if (slots.get(0).irq() != slots.get(19).irq() || !slots.get(0).shared() || slots.get(1).shared() || slots.get(2).shared()) {
             throw new IllegalStateException("placement changed: " + slots);
         }

@@ -11,7 +11,7 @@ import java.util.List;
 import dev.jkrun.libc.NativeBuffer;
 
 /** The /dev/kvm system fd: API checks, capabilities, host CPUID/MSR lists, VM creation. */
-public final class Kvm implements AutoCloseable {
+public final class Kvm implements dev.jkrun.hypervisor.Hypervisor {
     /** KVM_API_VERSION: the only version there has ever been since Linux 2.6.22. */
     public static final int API_VERSION = 12;
     private static final int E2BIG = 7;
@@ -26,7 +26,13 @@ public final class Kvm implements AutoCloseable {
         this.vcpuMmapSize = Ioctl.call(fd, "KVM_GET_VCPU_MMAP_SIZE", KvmIoctls.KVM_GET_VCPU_MMAP_SIZE, 0L);
     }
 
+    /** Whether this JVM runs on x86 (amd64), where KVM's x86-only calls apply. */
+    static final boolean X86 = System.getProperty("os.arch").matches("amd64|x86_64");
+
     public static Kvm open() { return open(KvmAvailability.DEVICE); }
+
+    @Override
+    public String name() { return "KVM"; }
 
     /** Opens {@code path} read-write and checks the API version. */
     public static Kvm open(String path) {
@@ -68,6 +74,7 @@ public final class Kvm implements AutoCloseable {
      * The vCPUs one VM may have: KVM_CAP_MAX_VCPUS, else KVM_CAP_NR_VCPUS (the recommended count), else 4, the
      * minimum Documentation/virt/kvm/api.rst promises when neither answers.
      */
+    @Override
     public int maxVcpus() {
         int n = checkExtension(KvmCap.MAX_VCPUS);
         if (n <= 0) {
@@ -92,8 +99,11 @@ public final class Kvm implements AutoCloseable {
     }
 
     /** Throws naming the first of libkrun's required capabilities this host lacks (notes §1.2). */
+    @Override
     public void requireCapabilities() {
-        for (int cap : KvmCap.REQUIRED) {
+        int[] x86 = X86 ? KvmCap.REQUIRED_X86 : new int[0];
+        int[] all = java.util.stream.IntStream.concat(java.util.Arrays.stream(KvmCap.REQUIRED), java.util.Arrays.stream(x86)).toArray();
+        for (int cap : all) {
             if (checkExtension(cap) <= 0) {
                 throw new KvmUnavailableException("KVM lacks " + KvmCap.name(cap) + ", which jkrun requires");
             }
@@ -153,11 +163,12 @@ public final class Kvm implements AutoCloseable {
 
     /**
      * KVM_CREATE_VM type 0. Enables KVM_CAP_EXIT_ON_EMULATION_FAILURE where available, so that emulation failures
-     * report the instruction bytes ({@link VcpuExit.InternalError#instructionBytes()}).
+     * report the instruction bytes ({@link dev.jkrun.hypervisor.VcpuExit.InternalError#instructionBytes()}).
      */
-    public Vm createVm() {
+    @Override
+    public dev.jkrun.kvm.Vm createVm() {
         int rc = Ioctl.call(fd, "KVM_CREATE_VM", KvmIoctls.KVM_CREATE_VM, 0L);
-        Vm vm = new Vm(FileDescriptor.adopt(rc, "kvm-vm"), vcpuMmapSize);
+        dev.jkrun.kvm.Vm vm = new dev.jkrun.kvm.Vm(FileDescriptor.adopt(rc, "kvm-vm"), vcpuMmapSize);
         if (checkExtension(KvmCap.EXIT_ON_EMULATION_FAILURE) > 0) {
             try {
                 vm.enableCap(KvmCap.EXIT_ON_EMULATION_FAILURE, 1);

@@ -46,7 +46,9 @@ public final class KvmCap {
     public static final int SYSTEM_EVENT_DATA = 215;
 
     /** What libkrun requires before it creates a VM (notes §1.2). */
-    static final int[] REQUIRED = {IRQCHIP, IOEVENTFD, IRQFD, USER_MEMORY, SET_TSS_ADDR};
+    /** What jkrun needs of KVM on every architecture, and on x86 also the TSS address (Intel's real mode). */
+    static final int[] REQUIRED = {IRQCHIP, IOEVENTFD, IRQFD, USER_MEMORY};
+    static final int[] REQUIRED_X86 = {SET_TSS_ADDR};
 
     private KvmCap() {}
 

@@ -1,5 +1,6 @@
 package dev.jkrun.kvm;
 
+import dev.jkrun.hypervisor.VcpuExit;
 import static dev.jkrun.kvm.KvmRunLayout.*;
 
 import dev.jkrun.libc.Errno;
@@ -20,7 +21,7 @@ import dev.jkrun.libc.NativeBuffer;
  * {@link #completeRead}. Other threads stop it with {@code ThreadKick.kick}, not through this object. Close it
  * from its own thread, or after that thread has stopped: the kvm_run page is unmapped on close.
  */
-public final class Vcpu implements AutoCloseable {
+public final class Vcpu implements dev.jkrun.hypervisor.Hypervisor.Vcpu {
     private static final VcpuExit HLT = new VcpuExit.Hlt(), SHUTDOWN = new VcpuExit.Shutdown(),
             INTERRUPTED = new VcpuExit.Interrupted();
     private static final int PENDING_NONE = 0, PENDING_READ = 1;
@@ -45,6 +46,7 @@ public final class Vcpu implements AutoCloseable {
         this.run = Ioctl.wrap(runAddress, runSize);
     }
 
+    @Override
     public int id() { return id; }
 
     // ---- registers --------------------------------------------------------------------------------------
@@ -170,6 +172,7 @@ public final class Vcpu implements AutoCloseable {
      * KVM_SET_SIGNAL_MASK: the signal mask in force while this vCPU is inside KVM_RUN ({@code kernelSigset} is
      * the 8-byte kernel sigset, e.g. {@code ThreadKick.maskWithoutKick()}); null removes it.
      */
+    @Override
     public void setSignalMask(byte[] kernelSigset) {
         if (kernelSigset == null) {
             Ioctl.call(fd, "KVM_SET_SIGNAL_MASK", KvmIoctls.KVM_SET_SIGNAL_MASK, 0L);
@@ -186,15 +189,6 @@ public final class Vcpu implements AutoCloseable {
 
     // ---- running ----------------------------------------------------------------------------------------
 
-    /** What {@link #enter()} returns: the exits the vCPU loop handles in place, and everything else. */
-    public static final int EXIT_OTHER = 0, EXIT_IO_OUT = 1, EXIT_IO_IN = 2, EXIT_MMIO_WRITE = 3, EXIT_MMIO_READ = 4,
-            EXIT_INTERRUPTED = 5;
-
-    /**
-     * {@code -Djkrun.exitProfile=true}: {@link #enter()} notes when KVM_RUN returned ({@link #ioctlReturnedNanos}),
-     * so that a benchmark can split an exit's cost. Off, the check compiles away.
-     */
-    public static final boolean PROFILE = Boolean.getBoolean("jkrun.exitProfile");
     private long ioctlReturned;
 
     // The last exit, as enter() decoded it.
@@ -211,6 +205,7 @@ public final class Vcpu implements AutoCloseable {
      * exit as a {@link VcpuExit}. EINTR (a kick, or immediate_exit) is {@link #EXIT_INTERRUPTED} and clears
      * immediate_exit; EAGAIN is retried; any other errno is a {@link NativeCallException} naming KVM_RUN.
      */
+    @Override
     public int enter() {
         while (true) {
             int rc = Ioctl.callRaw(fd, KvmIoctls.KVM_RUN, 0);
@@ -268,27 +263,34 @@ public final class Vcpu implements AutoCloseable {
     }
 
     /** With {@link #PROFILE}: System.nanoTime() when the last KVM_RUN returned (before its exit was decoded). */
-    public long ioctlReturnedNanos() { return ioctlReturned; }
+    @Override
+    public long exitReturnedNanos() { return ioctlReturned; }
 
     /** The last port exit's port. */
+    @Override
     public int ioPort() { return ioPort; }
 
     /** The last port exit's access width (1, 2 or 4). */
+    @Override
     public int ioSize() { return ioSize; }
 
     /** The last port exit's element count (more than 1 for a rep ins/outs). */
+    @Override
     public int ioCount() { return ioCount; }
 
     /** The last MMIO exit's guest-physical address. */
+    @Override
     public long mmioAddress() { return mmioAddress; }
 
     /** The last port or MMIO exit's data length: size × count, or the MMIO access's 0..8 bytes. */
+    @Override
     public int dataLength() { return dataLength; }
 
     /**
      * Copies {@code dst.length} bytes of the last OUT or MMIO write's data, from byte {@code from} of it, into
      * {@code dst}. Throws if that runs past the data.
      */
+    @Override
     public void exitData(int from, byte[] dst) {
         if (from < 0 || from > dataLength - dst.length || (kind != EXIT_IO_OUT && kind != EXIT_MMIO_WRITE)) {
             throw new IllegalStateException("vCPU " + id + ": no " + dst.length + " bytes at " + from + " of the last exit's data");
@@ -303,6 +305,7 @@ public final class Vcpu implements AutoCloseable {
      * Answers part of the pending IN or MMIO read: {@code src} into the data at byte {@code at} (for a rep ins,
      * element i is at i × size). Throws without a pending read or past its data.
      */
+    @Override
     public void completeRead(int at, byte[] src) {
         ensureOpen();
         if (pending != PENDING_READ) {
@@ -318,6 +321,7 @@ public final class Vcpu implements AutoCloseable {
     }
 
     /** The last exit as a {@link VcpuExit} (allocates; for the rare exits, and for {@link #run()}). */
+    @Override
     public VcpuExit lastExit() {
         switch (kind) {
             case EXIT_INTERRUPTED:
@@ -370,6 +374,7 @@ public final class Vcpu implements AutoCloseable {
      * must have been answered with {@link #completeRead} before this call: KVM finishes the instruction from the
      * data left in kvm_run.
      */
+    @Override
     public VcpuExit run() {
         enter();
         return lastExit();

@@ -15,7 +15,7 @@ import dev.jkrun.libc.NativeBuffer;
  * independent ioctls, safe from any thread. Closing the VM does not close its vCPUs (each holds the VM alive
  * in the kernel until it is closed too).
  */
-public final class Vm implements AutoCloseable {
+public final class Vm implements dev.jkrun.hypervisor.Hypervisor.Vm {
     private final FileDescriptor fd;
     private final int vcpuMmapSize;
 
@@ -27,6 +27,26 @@ public final class Vm implements AutoCloseable {
     /** KVM_SET_USER_MEMORY_REGION: guest RAM at {@code guestAddress} backed by all of {@code mapping}, flags 0. */
     public void setUserMemoryRegion(int slot, GuestAddress guestAddress, AnonymousMapping mapping) {
         setRegion(slot, guestAddress.value(), mapping.size(), mapping.address());
+    }
+
+    @Override
+    public void mapMemory(int slot, GuestAddress at, AnonymousMapping mapping) { setUserMemoryRegion(slot, at, mapping); }
+
+    @Override
+    public void unmapMemory(int slot) { removeUserMemoryRegion(slot); }
+
+    /** KVM's ioeventfds (MMIO) and irqfds. */
+    @Override
+    public java.util.Optional<dev.jkrun.hypervisor.Hypervisor.IoEvents> ioEvents() {
+        return java.util.Optional.of(new dev.jkrun.hypervisor.Hypervisor.IoEvents() {
+            @Override
+            public void registerMmioNotify(EventFd fd, long address, int length, OptionalLong datamatch) {
+                registerIoeventfd(fd, IoEventAddress.MMIO, address, length, datamatch);
+            }
+
+            @Override
+            public void registerIrqfd(EventFd fd, int gsi) { Vm.this.registerIrqfd(fd, gsi); }
+        });
     }
 
     /** Deletes a slot (KVM_SET_USER_MEMORY_REGION with size 0). */
@@ -191,6 +211,7 @@ public final class Vm implements AutoCloseable {
     }
 
     /** KVM_CREATE_VCPU and the mmap of its kvm_run page. */
+    @Override
     public Vcpu createVcpu(int id) {
         int rc = Ioctl.call(fd, "KVM_CREATE_VCPU", KvmIoctls.KVM_CREATE_VCPU, id);
         FileDescriptor vcpuFd = FileDescriptor.adopt(rc, "vcpu" + id);

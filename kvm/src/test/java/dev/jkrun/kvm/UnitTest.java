@@ -1,5 +1,6 @@
 package dev.jkrun.kvm;
 
+import dev.jkrun.hypervisor.VcpuExit;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;

@@ -1,19 +1,25 @@
 package dev.jkrun.vmm;
 
+import dev.jkrun.hypervisor.Hypervisor;
 import dev.jkrun.kvm.Kvm;
 
 /**
- * What the host's hypervisor allows, as the layers above the VMM ask it (the libkrun interface's
- * krun_get_max_vcpus and krun_check_nested_virt): KVM on Linux; Hypervisor.framework answers here too once jkrun
- * runs on it. Throws {@link RuntimeException} when there is no usable hypervisor.
+ * The host's hypervisor, the one place above the {@code kvm} module that picks it: KVM on Linux
+ * (Hypervisor.framework joins here on macOS). Also what the layers above the VMM ask of it (the libkrun interface's
+ * krun_get_max_vcpus and krun_check_nested_virt). Throws {@link RuntimeException} when there is no usable hypervisor.
  */
 public final class HostHypervisor {
     private HostHypervisor() {}
 
+    /** Opens the host's hypervisor (KVM: /dev/kvm, its API version checked). */
+    public static Hypervisor open() {
+        return Kvm.open();
+    }
+
     /** The vCPUs one VM may have on this host, at most {@link MachineConfig#MAX_VCPUS} (what jkrun builds). */
     public static int maxVcpus() {
-        try (Kvm kvm = Kvm.open()) {
-            return Math.min(kvm.maxVcpus(), MachineConfig.MAX_VCPUS);
+        try (Hypervisor hv = open()) {
+            return Math.min(hv.maxVcpus(), MachineConfig.MAX_VCPUS);
         }
     }
 

@@ -3,7 +3,8 @@ package dev.jkrun.vmm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.jkrun.arch.x86_64.MmioPlacement;
+import dev.jkrun.vmm.builder.MmioPlacement;
+import dev.jkrun.vmm.builder.X86_64Platform;
 import dev.jkrun.devices.block.ImageFormat;
 import dev.jkrun.guests.TestGuests;
 import dev.jkrun.kvm.testing.KvmAvailable;
@@ -97,7 +98,7 @@ class SharedIrqGuestTest {
         assertTrue(r.lines().stream().noneMatch(l -> l.contains("FAIL") || l.startsWith("STALL") || l.startsWith("BAD")),
                 r.output());
         for (int k = 0; k < disks; k++) {
-            String prefix = "DISK " + k + " irq " + MmioPlacement.place(disks).get(k).irq() + " reads " + reads + " irqs ";
+            String prefix = "DISK " + k + " irq " + MmioPlacement.place(X86_64Platform.DEVICES, disks).get(k).irq() + " reads " + reads + " irqs ";
             assertTrue(r.lines().stream().anyMatch(l -> l.startsWith(prefix) && !l.endsWith(" irqs 0")),
                     prefix + "...: " + r.output());
         }
@@ -107,7 +108,7 @@ class SharedIrqGuestTest {
     /** One LINE per pin in use with the placement's device count, level exactly where more than one shares it. */
     private static void assertLines(GuestRun r, int disks) {
         Map<Integer, Integer> perPin = new TreeMap<>();
-        MmioPlacement.place(disks).forEach(s -> perPin.merge(s.irq(), 1, Integer::sum));
+        MmioPlacement.place(X86_64Platform.DEVICES, disks).forEach(s -> perPin.merge(s.irq(), 1, Integer::sum));
         for (Map.Entry<Integer, Integer> e : perPin.entrySet()) {
             String line = "LINE " + e.getKey() + " devices " + e.getValue() + (e.getValue() > 1 ? " level" : " edge");
             assertTrue(r.lines().contains(line), line + ": " + r.output());

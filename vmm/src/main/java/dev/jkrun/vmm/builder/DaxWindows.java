@@ -1,9 +1,8 @@
 package dev.jkrun.vmm.builder;
 
-import dev.jkrun.arch.x86_64.Layout;
 import dev.jkrun.devices.fs.dax.DaxWindow;
 import dev.jkrun.devices.fs.dax.HostDaxWindow;
-import dev.jkrun.kvm.Vm;
+import dev.jkrun.hypervisor.Hypervisor;
 import dev.jkrun.libc.AnonymousMapping;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.vmm.ConfigurationException;
@@ -46,19 +45,19 @@ final class DaxWindows {
     static long reservedGranules() { return RESERVED_GRANULES.get(); }
 
     /** Windows by share tag; each is added to {@code resources} (closed with the VM). */
-    static Map<String, DaxWindow> create(List<FsShare> shares, Vm vm, int firstSlot, long ramEnd,
-                                         List<AutoCloseable> resources) {
+    static Map<String, DaxWindow> create(List<FsShare> shares, Hypervisor.Vm vm, int firstSlot,
+                                         Platform.SharedMemorySpace space, List<AutoCloseable> resources) {
         Map<String, DaxWindow> windows = new HashMap<>();
-        long at = Layout.sharedMemoryStart(ramEnd);
+        long at = space.start();
         int slot = firstSlot;
         for (FsShare s : shares) {
             if (s.shmSizeBytes() == 0) {
                 continue;
             }
             long size = roundUp(s.shmSizeBytes());
-            if (size < 0 || size > Layout.SHM_LIMIT - at) {
+            if (size < 0 || size > space.limit() - at) {
                 throw new ConfigurationException("fs.shm_size", "share '" + s.tag() + "': a DAX window of "
-                        + s.shmSizeBytes() + " bytes does not fit below " + (Layout.SHM_LIMIT >> 30) + " GiB of guest-physical space");
+                        + s.shmSizeBytes() + " bytes does not fit below " + (space.limit() >> 30) + " GiB of guest-physical space");
             }
             long granules = size / GRANULE;
             long budget = budgetGranules();
@@ -85,9 +84,9 @@ final class DaxWindows {
                     }
                 }
             });
-            vm.setUserMemoryRegion(slot++, GuestAddress.of(at), w.mapping());
+            vm.mapMemory(slot++, GuestAddress.of(at), w.mapping());
             windows.put(s.tag(), w);
-            at = (at + size + Layout.SHM_ALIGNMENT - 1) & -Layout.SHM_ALIGNMENT;
+            at = (at + size + space.alignment() - 1) & -space.alignment();
         }
         return windows;
     }

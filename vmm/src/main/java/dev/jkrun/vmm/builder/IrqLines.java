@@ -14,6 +14,9 @@ interface IrqLines {
     /** Called before an irqfd is registered on {@code gsi}. */
     default void irqfdOn(int gsi) { }
 
+    /** The hypervisor's number for line {@code line} in an irqfd (x86: the same; aarch64: the SPI's index). */
+    default int gsi(int line) { return line; }
+
     static IrqLines inKernel(Vm vm) { return vm::irqLine; }
 
     static IrqLines of(IoApic ioapic) {

@@ -1,60 +1,61 @@
 package dev.jkrun.vmm.builder;
 
-import dev.jkrun.arch.x86_64.MmioPlacement;
 import dev.jkrun.devices.bus.Bus;
 import dev.jkrun.devices.virtio.MmioTransport;
 import dev.jkrun.devices.virtio.SharedLine;
 import dev.jkrun.devices.virtio.VirtioDevice;
-import dev.jkrun.kvm.IoEventAddress;
-import dev.jkrun.kvm.Vm;
+import dev.jkrun.hypervisor.Hypervisor;
 import dev.jkrun.libc.EventFd;
 import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.vmm.ConfigurationException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * Places virtio devices on the MMIO bus by {@link MmioPlacement}: device k in the 4 KiB window at 0xD000_0000 +
- * 0x1000·k on IOAPIC pin 5 + k mod 19 (libkrun's IRQ 5 + k for the first 11), one ioeventfd per queue on the notify
- * register (datamatch = queue index). A device with a line of its own raises it through an irqfd (an edge); devices
- * sharing a line drive it as one level through {@link SharedLine} and {@link IrqLines} (the MP table says which lines
- * are level-triggered: {@link #levelIrqs}). Each placement becomes a {@code virtio_mmio.device=} word for the kernel
- * command line.
+ * Places virtio devices on the MMIO bus by {@link MmioPlacement} in the platform's device space (x86_64: device k in
+ * the 4 KiB window at 0xD000_0000 + 0x1000·k on IOAPIC pin 5 + k mod 19, libkrun's IRQ 5 + k for the first 11), one
+ * ioeventfd per queue on the notify register (datamatch = queue index) where the hypervisor has them. A device with a
+ * line of its own raises it through an irqfd (an edge); devices sharing a line, and every device where the hypervisor
+ * has no irqfds, drive their line as one level through {@link SharedLine} and {@link IrqLines} (the platform tells
+ * the guest which lines are level-triggered: {@link #levelIrqs}). The platform says where the kernel learns of them
+ * ({@link #slots}: command-line words or device-tree nodes).
  */
 final class MmioDeviceManager {
     private static final int QUEUE_NOTIFY = 0x50;
-    private final Vm vm;
+    private final Optional<Hypervisor.IoEvents> ioEvents;
     private final IrqLines lines;
     private final Bus mmio;
     private final GuestMemory memory;
     private final List<AutoCloseable> resources;
     private final List<MmioPlacement.Slot> placement;
     private final Map<Integer, SharedLine> sharedLines = new TreeMap<>();
-    private final List<String> cmdlineWords = new ArrayList<>();
+    private final List<MmioPlacement.Slot> placed = new ArrayList<>();
     private final List<MmioTransport> transports = new ArrayList<>();
     private int next;
 
     /** A manager for exactly {@code devices} devices (the placement of each depends on how many share its line). */
-    MmioDeviceManager(Vm vm, IrqLines lines, Bus mmio, GuestMemory memory, List<AutoCloseable> resources, int devices) {
-        this.vm = vm;
+    MmioDeviceManager(Hypervisor.Vm vm, IrqLines lines, Bus mmio, GuestMemory memory, List<AutoCloseable> resources,
+                      MmioPlacement.Space space, int devices) {
+        this.ioEvents = vm.ioEvents();
         this.lines = lines;
         this.mmio = mmio;
         this.memory = memory;
         this.resources = resources;
-        this.placement = placement(devices);
+        this.placement = placement(space, devices);
     }
 
-    /** The x86_64 placement of {@code devices} devices, or the configuration error naming the limit. */
-    static List<MmioPlacement.Slot> placement(int devices) {
-        if (devices > MmioPlacement.MAX_DEVICES) {
+    /** The placement of {@code devices} devices in {@code space}, or the configuration error naming the limit. */
+    static List<MmioPlacement.Slot> placement(MmioPlacement.Space space, int devices) {
+        if (devices > space.maxDevices()) {
             throw new ConfigurationException("devices", devices + " virtio devices (the console, shares, disks and "
-                    + "others together): at most " + MmioPlacement.MAX_DEVICES + " fit in one VM");
+                    + "others together): at most " + space.maxDevices() + " fit in one VM");
         }
-        return MmioPlacement.place(devices);
+        return MmioPlacement.place(space, devices);
     }
 
     MmioTransport attach(VirtioDevice device) {
@@ -64,7 +65,7 @@ final class MmioDeviceManager {
         MmioPlacement.Slot slot = placement.get(next++);
         long base = slot.base();
         MmioTransport transport;
-        if (slot.shared()) {
+        if (slot.shared() || ioEvents.isEmpty()) {
             int irq = slot.irq();
             SharedLine line = sharedLines.computeIfAbsent(irq, i -> new SharedLine(high -> lines.set(i, high)));
             transport = line.attach(device, memory);
@@ -72,32 +73,35 @@ final class MmioDeviceManager {
             EventFd irqfd = new EventFd();
             resources.add(irqfd);
             lines.irqfdOn(slot.irq());
-            vm.registerIrqfd(irqfd, slot.irq());
+            ioEvents.get().registerIrqfd(irqfd, lines.gsi(slot.irq()));
             transport = new MmioTransport(device, memory, irqfd::signal);
         }
         resources.add(transport::close);
-        List<EventFd> events = transport.queueEvents();
-        for (int q = 0; q < events.size(); q++) {
-            vm.registerIoeventfd(events.get(q), IoEventAddress.MMIO, base + QUEUE_NOTIFY, 4, OptionalLong.of(q));
+        if (ioEvents.isPresent()) { // without, the transport hears QUEUE_NOTIFY as an MMIO write
+            List<EventFd> events = transport.queueEvents();
+            for (int q = 0; q < events.size(); q++) {
+                ioEvents.get().registerMmioNotify(events.get(q), base + QUEUE_NOTIFY, 4, OptionalLong.of(q));
+            }
         }
         mmio.register(base, slot.size(), transport);
         transports.add(transport);
-        cmdlineWords.add(word(slot));
+        placed.add(slot);
         return transport;
     }
 
+    /** The devices attached so far, in attach order, where they are. */
+    List<MmioPlacement.Slot> slots() { return List.copyOf(placed); }
+
     /**
-     * The kernel's description of one device: {@code virtio_mmio.device=4K@0xd0000000:5}. Its base goes through the
-     * kernel's sscanf("%lli"), so no memparse suffix shortens it; only the size does ("4K").
+     * The lines that carry more than one device, or every device line where the hypervisor has no irqfds:
+     * level-triggered, active high (x86: in the MP table).
      */
-    static String word(MmioPlacement.Slot slot) {
-        return String.format("virtio_mmio.device=4K@0x%08x:%d", slot.base(), slot.irq());
+    Set<Integer> levelIrqs() {
+        if (ioEvents.isEmpty()) {
+            return new java.util.TreeSet<>(placement.stream().map(MmioPlacement.Slot::irq).toList());
+        }
+        return MmioPlacement.sharedLines(placement);
     }
-
-    List<String> cmdlineWords() { return cmdlineWords; }
-
-    /** The IOAPIC pins that carry more than one device: level-triggered, active high in the MP table. */
-    Set<Integer> levelIrqs() { return MmioPlacement.sharedLines(placement); }
 
     /** Every device's threads that are still alive. */
     List<Thread> liveThreads() {

@@ -1,10 +1,9 @@
 package dev.jkrun.vmm.vstate;
 
 import dev.jkrun.devices.bus.Bus;
-import dev.jkrun.kvm.Regs;
-import dev.jkrun.kvm.Sregs;
-import dev.jkrun.kvm.Vcpu;
-import dev.jkrun.kvm.VcpuExit;
+import dev.jkrun.hypervisor.Hypervisor.Vcpu;
+import dev.jkrun.hypervisor.VcpuDiagnosis;
+import dev.jkrun.hypervisor.VcpuExit;
 import dev.jkrun.libc.ThreadKick;
 import dev.jkrun.vmm.StopReason;
 import java.util.Arrays;
@@ -23,6 +22,7 @@ import java.util.concurrent.CountDownLatch;
 final class VcpuThread implements Runnable {
     private final Vmm vmm;
     private final Vcpu vcpu;
+    private final VcpuDiagnosis diagnosis;
     private final LastHit pio;
     private final LastHit mmio;
     private final CountDownLatch ready = new CountDownLatch(1);
@@ -34,9 +34,10 @@ final class VcpuThread implements Runnable {
     private volatile CompletableFuture<String> sampleWanted;
     final Thread thread;
 
-    VcpuThread(Vmm vmm, Vcpu vcpu, Bus pio, Bus mmio, String vmName) {
+    VcpuThread(Vmm vmm, Vcpu vcpu, VcpuDiagnosis diagnosis, Bus pio, Bus mmio, String vmName) {
         this.vmm = vmm;
         this.vcpu = vcpu;
+        this.diagnosis = diagnosis;
         this.pio = new LastHit(pio);
         this.mmio = new LastHit(mmio);
         this.thread = new Thread(this, vmName + "-vcpu" + vcpu.id());
@@ -64,7 +65,7 @@ final class VcpuThread implements Runnable {
     }
 
     /**
-     * Where this vCPU is now (RIP, RSP, RFLAGS, CR3, CPL): the thread is kicked out of KVM_RUN, reads its registers
+     * Where this vCPU is now (its registers, as the architecture's {@link VcpuDiagnosis} reads them): the thread is kicked out of KVM_RUN, reads its registers
      * and goes back in. For diagnosing a guest that spins with no output.
      */
     CompletableFuture<String> sample() {
@@ -80,15 +81,7 @@ final class VcpuThread implements Runnable {
             return;
         }
         sampleWanted = null;
-        try {
-            Regs r = vcpu.getRegs();
-            Sregs s = vcpu.getSregs();
-            f.complete(String.format("vCPU %d: rip=%#x rsp=%#x rflags=%#x cr3=%#x cpl=%d rdi=%#x rsi=%#x rax=%#x"
-                    + " stack text words %s", vcpu.id(), r.rip, r.rsp, r.rflags, s.cr3, s.cs.selector & 3, r.rdi, r.rsi,
-                    r.rax, GuestStack.kernelTextWords(vmm.memory(), s.cr3, r.rsp, 256)));
-        } catch (RuntimeException e) {
-            f.complete("vCPU " + vcpu.id() + ": registers unavailable: " + e.getMessage());
-        }
+        f.complete(diagnosis.sample(vcpu, vmm.memory()));
     }
 
     private void declareExitedAndDrain() {
@@ -216,13 +209,13 @@ final class VcpuThread implements Runnable {
                     if (exit instanceof VcpuExit.IoapicEoi e) {
                         vmm.endOfInterrupt(e.vector());
                     } else {
-                        vmm.guestStopped(GuestStops.describe(exit, vcpu, vmm));
+                        vmm.guestStopped(GuestStops.describe(exit, vcpu, vmm.memory(), diagnosis));
                         return;
                     }
                 }
             }
             if (Vcpu.PROFILE && kind >= Vcpu.EXIT_IO_OUT && kind <= Vcpu.EXIT_MMIO_READ) {
-                ExitProfile.add(t0, vcpu.ioctlReturnedNanos(), t1, System.nanoTime());
+                ExitProfile.add(t0, vcpu.exitReturnedNanos(), t1, System.nanoTime());
             }
         }
     }

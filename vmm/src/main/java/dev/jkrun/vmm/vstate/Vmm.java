@@ -1,7 +1,8 @@
 package dev.jkrun.vmm.vstate;
 
 import dev.jkrun.devices.bus.Bus;
-import dev.jkrun.kvm.Vcpu;
+import dev.jkrun.hypervisor.Hypervisor;
+import dev.jkrun.hypervisor.VcpuDiagnosis;
 import dev.jkrun.memory.MmapGuestMemory;
 import dev.jkrun.vmm.StopReason;
 import java.time.Duration;
@@ -48,20 +49,24 @@ public final class Vmm {
     private final VmControl control;
 
     /** A VM whose devices talk to nothing but the buses (no exit status, no power button). */
-    public Vmm(String name, MmapGuestMemory memory, List<Vcpu> vcpus, Bus pio, Bus mmio, List<AutoCloseable> resources, DebugLog debugLog) {
-        this(name, new VmControl(), memory, vcpus, pio, mmio, resources, debugLog);
+    public Vmm(String name, MmapGuestMemory memory, List<? extends Hypervisor.Vcpu> vcpus, Bus pio, Bus mmio,
+               List<AutoCloseable> resources, DebugLog debugLog) {
+        this(name, new VmControl(), memory, vcpus, VcpuDiagnosis.NONE, pio, mmio, resources, debugLog);
     }
 
-    /** @param control the sink the devices were built with; this VM binds to it */
-    public Vmm(String name, VmControl control, MmapGuestMemory memory, List<Vcpu> vcpus, Bus pio, Bus mmio,
-               List<AutoCloseable> resources, DebugLog debugLog) {
+    /**
+     * @param control the sink the devices were built with; this VM binds to it
+     * @param diagnosis how the architecture reads a vCPU's whereabouts, for stop reasons and samples
+     */
+    public Vmm(String name, VmControl control, MmapGuestMemory memory, List<? extends Hypervisor.Vcpu> vcpus,
+               VcpuDiagnosis diagnosis, Bus pio, Bus mmio, List<AutoCloseable> resources, DebugLog debugLog) {
         this.name = name;
         this.control = control;
         this.memory = memory;
         this.resources = new ArrayList<>(resources);
         this.debugLog = debugLog;
-        for (Vcpu v : vcpus) {
-            vcpuThreads.add(new VcpuThread(this, v, pio, mmio, name));
+        for (Hypervisor.Vcpu v : vcpus) {
+            vcpuThreads.add(new VcpuThread(this, v, diagnosis, pio, mmio, name));
         }
         control.bind(new VmControl.Stops() {
             @Override

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.jkrun.arch.x86_64.MmioPlacement;
+import dev.jkrun.vmm.builder.MmioPlacement;
 import dev.jkrun.loader.KernelPayload;
 import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.vmm.ConfigurationException;
@@ -38,11 +38,11 @@ class CommandLineTest {
 
     @Test
     void deviceWords() {
-        List<MmioPlacement.Slot> slots = MmioPlacement.place(64);
-        assertEquals("virtio_mmio.device=4K@0xd0000000:5", MmioDeviceManager.word(slots.get(0)));
-        assertEquals("virtio_mmio.device=4K@0xd0001000:6", MmioDeviceManager.word(slots.get(1)));
-        assertEquals("virtio_mmio.device=4K@0xd0013000:5", MmioDeviceManager.word(slots.get(19)));
-        assertEquals("virtio_mmio.device=4K@0xd003f000:11", MmioDeviceManager.word(slots.get(63)));
+        List<MmioPlacement.Slot> slots = MmioPlacement.place(X86_64Platform.DEVICES, 64);
+        assertEquals("virtio_mmio.device=4K@0xd0000000:5", X86_64Platform.word(slots.get(0)));
+        assertEquals("virtio_mmio.device=4K@0xd0001000:6", X86_64Platform.word(slots.get(1)));
+        assertEquals("virtio_mmio.device=4K@0xd0013000:5", X86_64Platform.word(slots.get(19)));
+        assertEquals("virtio_mmio.device=4K@0xd003f000:11", X86_64Platform.word(slots.get(63)));
     }
 
     /** A kernel that says how long a command line it takes. */
@@ -56,7 +56,7 @@ class CommandLineTest {
     }
 
     private static List<String> deviceWords(int n) {
-        return MmioPlacement.place(n).stream().map(MmioDeviceManager::word).toList();
+        return MmioPlacement.place(X86_64Platform.DEVICES, n).stream().map(X86_64Platform::word).toList();
     }
 
     /**
@@ -109,9 +109,9 @@ class CommandLineTest {
 
     @Test
     void sixtyFiveDevicesAreRefusedByName() {
-        ConfigurationException e = assertThrows(ConfigurationException.class, () -> MmioDeviceManager.placement(65));
+        ConfigurationException e = assertThrows(ConfigurationException.class, () -> MmioDeviceManager.placement(X86_64Platform.DEVICES, 65));
         assertEquals("devices", e.field());
         assertTrue(e.getMessage().contains("at most 64"), e.getMessage());
-        assertEquals(64, MmioDeviceManager.placement(64).size());
+        assertEquals(64, MmioDeviceManager.placement(X86_64Platform.DEVICES, 64).size());
     }
 }

@@ -1,11 +1,13 @@
-package dev.jkrun.arch.x86_64;
+package dev.jkrun.vmm.builder;
+
+import dev.jkrun.arch.x86_64.Layout;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.jkrun.arch.x86_64.MmioPlacement.Slot;
+import dev.jkrun.vmm.builder.MmioPlacement.Slot;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -22,7 +24,7 @@ class MmioPlacementTest {
     @ParameterizedTest
     @ValueSource(ints = {1, 11, 12, 19, 20, 24, 38, 63, 64})
     void windowsAreDisjointAndLinesEven(int n) {
-        List<Slot> slots = MmioPlacement.place(n);
+        List<Slot> slots = MmioPlacement.place(X86_64Platform.DEVICES, n);
         assertEquals(n, slots.size());
         for (int k = 0; k < n; k++) {
             Slot s = slots.get(k);
@@ -51,14 +53,14 @@ class MmioPlacementTest {
 
     @Test
     void oneDevice() {
-        assertEquals(List.of(new Slot(0, 0xD000_0000L, 0x1000, 5, false)), MmioPlacement.place(1));
-        assertEquals(Set.of(), MmioPlacement.sharedLines(MmioPlacement.place(1)));
+        assertEquals(List.of(new Slot(0, 0xD000_0000L, 0x1000, 5, false)), MmioPlacement.place(X86_64Platform.DEVICES, 1));
+        assertEquals(Set.of(), MmioPlacement.sharedLines(MmioPlacement.place(X86_64Platform.DEVICES, 1)));
     }
 
     /** Up to 11 devices nothing changes from libkrun's placement: IRQ 5 + k, each its own. */
     @Test
     void elevenDevicesKeepLibkrunsIrqs() {
-        List<Slot> slots = MmioPlacement.place(11);
+        List<Slot> slots = MmioPlacement.place(X86_64Platform.DEVICES, 11);
         for (Slot s : slots) {
             assertEquals(5 + s.index(), s.irq());
             assertFalse(s.shared());
@@ -69,7 +71,7 @@ class MmioPlacementTest {
     /** The twelfth device, once refused, takes IOAPIC pin 16. */
     @Test
     void twelveDevicesUsePinSixteen() {
-        List<Slot> slots = MmioPlacement.place(12);
+        List<Slot> slots = MmioPlacement.place(X86_64Platform.DEVICES, 12);
         assertEquals(16, slots.get(11).irq());
         assertEquals(Set.of(), MmioPlacement.sharedLines(slots));
     }
@@ -77,7 +79,7 @@ class MmioPlacementTest {
     /** 24 devices: all 19 pins, the first five carry two devices each, level-triggered. */
     @Test
     void twentyFourDevicesShareFiveLines() {
-        List<Slot> slots = MmioPlacement.place(24);
+        List<Slot> slots = MmioPlacement.place(X86_64Platform.DEVICES, 24);
         assertEquals(Set.of(5, 6, 7, 8, 9), MmioPlacement.sharedLines(slots));
         assertEquals(23, slots.get(18).irq());
         assertEquals(5, slots.get(19).irq());
@@ -89,7 +91,7 @@ class MmioPlacementTest {
     /** 64 devices: 3 or 4 on every pin (64 = 3·19 + 7), all shared. */
     @Test
     void sixtyFourDevicesShareEveryLine() {
-        List<Slot> slots = MmioPlacement.place(64);
+        List<Slot> slots = MmioPlacement.place(X86_64Platform.DEVICES, 64);
         assertEquals(19, MmioPlacement.sharedLines(slots).size());
         Map<Integer, Integer> perLine = new TreeMap<>();
         slots.forEach(s -> perLine.merge(s.irq(), 1, Integer::sum));
@@ -101,10 +103,10 @@ class MmioPlacementTest {
 
     @Test
     void beyondTheLimitIsRefused() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MmioPlacement.place(65));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MmioPlacement.place(X86_64Platform.DEVICES, 65));
         assertTrue(e.getMessage().contains("64"), e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> MmioPlacement.place(-1));
-        assertEquals(List.of(), MmioPlacement.place(0));
+        assertThrows(IllegalArgumentException.class, () -> MmioPlacement.place(X86_64Platform.DEVICES, -1));
+        assertEquals(List.of(), MmioPlacement.place(X86_64Platform.DEVICES, 0));
     }
 
     /** Another architecture's space: as many lines as devices, none shared. */

@@ -1,4 +1,4 @@
-package dev.jkrun.vmm.vstate;
+package dev.jkrun.arch.x86_64;
 
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
@@ -11,7 +11,7 @@ import java.util.List;
  * stack that look like kernel text addresses are, mostly, its return addresses. Everything read is bounds-checked
  * guest memory; a missing mapping ends the walk.
  */
-final class GuestStack {
+public final class GuestStack {
     private static final long PRESENT = 1, LARGE = 1L << 7, ADDR = 0x000f_ffff_ffff_f000L;
     /** Where x86-64 Linux maps its text and modules (without KASLR: libkrunfw's kernels), end exclusive. */
     private static final long KERNEL_TEXT = 0xffff_ffff_8000_0000L, KERNEL_TEXT_END = 0xffff_ffff_c000_0000L;
@@ -19,7 +19,7 @@ final class GuestStack {
     private GuestStack() {}
 
     /** The guest-physical address of {@code va}, or -1 when unmapped. */
-    static long translate(GuestMemory mem, long cr3, long va) {
+    public static long translate(GuestMemory mem, long cr3, long va) {
         try {
             long table = cr3 & ADDR;
             for (int level = 3; level >= 0; level--) {
@@ -41,7 +41,7 @@ final class GuestStack {
     }
 
     /** Up to {@code words} stack words from {@code rsp} that point into kernel text, as hex. */
-    static List<String> kernelTextWords(GuestMemory mem, long cr3, long rsp, int words) {
+    public static List<String> kernelTextWords(GuestMemory mem, long cr3, long rsp, int words) {
         List<String> out = new ArrayList<>();
         for (int i = 0; i < words; i++) {
             long pa = translate(mem, cr3, rsp + 8L * i);

@@ -1,12 +1,12 @@
-package dev.jkrun.kvm;
+package dev.jkrun.hypervisor;
 
 import java.util.Arrays;
 import java.util.HexFormat;
 
-/** Why {@link Vcpu#run()} returned: a decoded kvm_run exit. */
+/** Why {@link Hypervisor.Vcpu#run()} returned: a decoded kvm_run exit. */
 public sealed interface VcpuExit {
 
-    /** IN/INS from {@code port}: the caller supplies {@code size * count} bytes with {@link Vcpu#completeRead}. */
+    /** IN/INS from {@code port}: the caller supplies {@code size * count} bytes with {@link Hypervisor.Vcpu#completeRead}. */
     record IoIn(int port, int size, int count) implements VcpuExit {
         public int length() { return size * count; }
     }
@@ -20,7 +20,7 @@ public sealed interface VcpuExit {
         }
     }
 
-    /** A read of {@code length} (1..8) bytes outside guest RAM: answer with {@link Vcpu#completeRead}. */
+    /** A read of {@code length} (1..8) bytes outside guest RAM: answer with {@link Hypervisor.Vcpu#completeRead}. */
     record MmioRead(long address, int length) implements VcpuExit {
         @Override
         public String toString() { return String.format("MmioRead[address=0x%x, length=%d]", address, length); }
@@ -53,7 +53,7 @@ public sealed interface VcpuExit {
         /** KVM_INTERNAL_ERROR_EMULATION: the instruction emulator gave up. */
         public static final int EMULATION = 1, SIMUL_EX = 2, DELIVERY_EV = 3, UNEXPECTED_EXIT_REASON = 4;
         /** KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES in data[0]. */
-        static final long FLAG_INSTRUCTION_BYTES = 1;
+        public static final long FLAG_INSTRUCTION_BYTES = 1;
 
         /**
          * The bytes of the instruction that failed to emulate, when KVM reported them (an emulation failure with

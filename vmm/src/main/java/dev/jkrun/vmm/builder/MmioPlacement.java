@@ -1,4 +1,4 @@
-package dev.jkrun.arch.x86_64;
+package dev.jkrun.vmm.builder;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -12,16 +12,15 @@ import java.util.TreeSet;
  * past that the lines are shared round-robin, so no line carries more than one device above any other.
  *
  * <p>A shared line must be level-triggered (an edge is lost when two devices raise it together); a line of its own
- * stays edge-triggered. The MP table says which ({@link MpTable}), and the VMM drives each line to match.
+ * stays edge-triggered. The platform tells the guest which (x86_64: the MP table), and the VMM drives each line to
+ * match.
  *
- * <p>Nothing here is x86-specific but {@link #X86_64}: another architecture brings its own {@link Space} (on aarch64
- * the GIC has enough SPIs that no line need be shared).
+ * <p>Each architecture brings its own {@link Space} ({@link Platform#deviceSpace()}); on aarch64 the GIC has enough
+ * SPIs that no line need be shared.
  */
 public final class MmioPlacement {
     private MmioPlacement() {}
 
-    /** The most virtio-mmio devices one x86_64 VM takes. */
-    public static final int MAX_DEVICES = 64;
 
     /**
      * An architecture's room for devices: windows of {@code slotSize} bytes from {@code windowStart}, interrupt lines
@@ -41,15 +40,8 @@ public final class MmioPlacement {
         public int lines() { return lastLine - firstLine + 1; }
     }
 
-    /** x86_64: 4 KiB windows from 0xD000_0000 (below the IOAPIC), IOAPIC pins 5–23. */
-    public static final Space X86_64 = new Space(Layout.MMIO_START, Layout.IOAPIC, Layout.MMIO_SLOT_SIZE,
-            Layout.FIRST_IRQ, Layout.LAST_IRQ, MAX_DEVICES);
-
     /** Device {@code index}'s window {@code [base, base + size)} and line; {@code shared}: other devices use it too. */
     public record Slot(int index, long base, long size, int irq, boolean shared) {}
-
-    /** The x86_64 placement of {@code devices} devices. */
-    public static List<Slot> place(int devices) { return place(X86_64, devices); }
 
     /**
      * The placement of {@code devices} devices in {@code space}, in attach order.
