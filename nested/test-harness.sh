@@ -72,33 +72,8 @@ check "1000 port-I/O exits from a real-mode L2 guest, then hlt (status $RC)" \
 PIO_US=$(awk '/^PIO_TOTAL_US/ {print $4}' "$OUT")
 [[ $RC == 0 ]] || show
 
-# 5. the checkout is shared read-write at the same path
-TOKEN=tok-$$-$RANDOM
-echo "$TOKEN" >"$T/from-outside.txt"
-rm -f "$T/from-inside.txt"
-nrun -- sh -c 'pwd; cat nested/target/from-outside.txt; echo "inside-$(cat nested/target/from-outside.txt)" > nested/target/from-inside.txt'
-check "checkout at the same path inside (cwd $(head -1 "$OUT"))" test "$(head -1 "$OUT")" = "$ROOT"
-check "a file written outside is read inside" has_out "$TOKEN"
-check "a file written inside appears outside" sh -c "test \"\$(cat '$T/from-inside.txt' 2>/dev/null)\" = 'inside-$TOKEN'"
-
-# 6. exit status, stdout and stderr come back separately
-nrun -- sh -c 'echo out; echo err >&2; exit 42'
-check "status 42 comes back" test "$RC" = 42
-check "stdout comes back on stdout" sh -c "test \"\$(cat '$OUT')\" = out"
-check "stderr comes back on stderr" sh -c "grep -qx err '$ERR' && ! grep -q err '$OUT'"
-
-# 7. failing commands fail outside with the same status
-nrun -- false
-check "'false' exits 1 outside" test "$RC" = 1
-nrun -- /nonexistent/command
-check "a missing command exits 127 outside (got $RC)" test "$RC" = 127
-
-# 8. arguments pass through unchanged (spaces, quotes, globs, $, empty, newline)
-nrun -- printf '[%s]\n' 'a b' "it's" '$HOME' '*' '' "x
-y" '\'
-EXPECTED=$(printf '[%s]\n' 'a b' "it's" '$HOME' '*' '' "x
-y" '\')
-check "arguments arrive unchanged" sh -c "test $RC = 0 && test \"\$(cat '$OUT')\" = \"\$1\"" sh "$EXPECTED"
+# 5-8. the checkout shared at the same path, status, stdout/stderr, failing commands, arguments
+. "$HERE/contract-checks.sh"
 
 # 9. environment: PATH/HOME/JAVA_HOME/CI pass through, others do not
 EXP_ENV="CI=${CI-unset} JAVA_HOME=${JAVA_HOME-unset} HOME=$HOME SECRETX=unset"

@@ -82,7 +82,7 @@ public final class Main {
                 "              [--net tsi|none|passt|unixstream=PATH|unixgram=PATH[:vfkit]|tap=NAME [--mac MAC] [--ip ADDR/PREFIX [--gateway ADDR]]]...",
                 "              [--dns ADDR]... [--port HOST:GUEST|all]... [--no-rng] [--no-balloon] [--hyperthreading] [--nested-virt]",
                 "              [--split-irqchip]",
-                "              [--console-output FILE] [--krunfw PATH]",
+                "              [--console-output FILE] [--krunfw PATH | --kernel PATH [--kernel-format F] [--initramfs PATH]] [--cmdline STR]",
                 "              [--log-level off|error|warn|info|debug|trace] -- COMMAND [ARGS...]",
                 "boot options: [--cpus N] [--memory MIB] [--krunfw PATH] [--kernel PATH] [--kernel-format elf|image-gz|image-zstd|image-bz2|raw]",
                 "              [--initramfs PATH] [--firmware PATH] [--cmdline STR]",

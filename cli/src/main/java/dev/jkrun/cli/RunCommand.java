@@ -53,6 +53,10 @@ final class RunCommand {
         Optional<Path> root = Optional.empty();
         List<Path> layers = new ArrayList<>();
         Optional<Path> krunfw = Optional.empty();
+        Optional<Path> kernelPath = Optional.empty();
+        Optional<Path> initramfs = Optional.empty();
+        Optional<String> cmdline = Optional.empty();
+        dev.jkrun.loader.KernelFormat kernelFormat = dev.jkrun.loader.KernelFormat.ELF;
         Optional<Path> consoleOutput = Optional.empty();
         List<FsShare> shares = new ArrayList<>();
         int fsQueues = 1;
@@ -136,6 +140,10 @@ final class RunCommand {
                 case "--rlimit" -> rlimits.add(args.value(o));
                 case "--console-output" -> consoleOutput = Optional.of(Path.of(args.value(o)));
                 case "--krunfw" -> krunfw = Optional.of(Path.of(args.value(o)));
+                case "--kernel" -> kernelPath = Optional.of(Path.of(args.value(o)));
+                case "--kernel-format" -> kernelFormat = BootCommand.kernelFormat(args.value(o));
+                case "--initramfs" -> initramfs = Optional.of(Path.of(args.value(o)));
+                case "--cmdline" -> cmdline = Optional.of(args.value(o));
                 case "--log-level" -> Logging.setLevel(args.value(o));
                 default -> throw new Main.UsageException("unknown option " + o + " for run (see jkrun --help)");
             }
@@ -177,7 +185,15 @@ final class RunCommand {
             }
         }
         ConsoleConfig console = consoleOutput.<ConsoleConfig>map(ConsoleConfig.ToFile::new).orElse(new ConsoleConfig.Stdio());
-        KernelConfig kernel = new KernelConfig(Optional.empty(), krunfw, Optional.empty(), List.of());
+        // krun_set_kernel: a kernel of the user's (an arm64 Image, gzip'd or not; an ELF or bzImage; raw) with an
+        // optional initramfs, which then mounts the root share and hands over to /init.krun itself
+        KernelConfig kernel = new KernelConfig(kernelPath, krunfw, cmdline, List.of()).withKernelFormat(kernelFormat);
+        if (initramfs.isPresent()) {
+            if (kernelPath.isEmpty()) {
+                throw new Main.UsageException("--initramfs needs --kernel (the libkrunfw kernel takes none)");
+            }
+            kernel = kernel.withInitramfs(initramfs.get());
+        }
         VmConfig config = new VmConfig(machine(cpus, memory, hyperthreading, nestedVirt).withSplitIrqchip(splitIrqchip), kernel, console, all, disks, Optional.of(exec), false);
         for (int i = 0; i < nics.size(); i++) {
             config = config.withDevice(nics.get(i).device(i));

@@ -29,13 +29,17 @@ public final class TestGuests {
     private static final List<String> NAMES = List.of(
             "boot_check", "smp", "memtop", "console", "spin", "halt", "triple_fault",
             "bad_insn", "pio_loop", "exit_status", "irq", "virtiofs", "power_button", "smbios", "fsbench", "blk", "hostile", "vsock", "tsi", "rng", "irqshare", "balloon", "topology", "serial", "initrd", "net", "ioapic");
+    /** The aarch64 guests (guests/aarch64: arm64 Images), under {@code /guests-aarch64/}. */
+    private static final List<String> AARCH64_NAMES = List.of("exit_status", "boot_check", "smp", "data_abort", "psci_off");
+    /** Whether this JVM runs on aarch64: then {@link #path} gives the aarch64 build of a guest. */
+    public static final boolean AARCH64 = "aarch64".equals(System.getProperty("os.arch"));
     private static final Map<String, Path> EXTRACTED = new ConcurrentHashMap<>();
 
     private TestGuests() {}
 
-    /** The names of all guests, in a stable order. */
+    /** The names of all guests for this host's architecture, in a stable order. */
     public static List<String> names() {
-        return NAMES;
+        return AARCH64 ? AARCH64_NAMES : NAMES;
     }
 
     /**
@@ -46,14 +50,15 @@ public final class TestGuests {
      * @throws UncheckedIOException if the resource cannot be copied
      */
     public static Path path(String name) {
-        if (!NAMES.contains(name)) {
-            throw new IllegalArgumentException("unknown test guest '" + name + "', known: " + NAMES);
+        if (!names().contains(name)) {
+            throw new IllegalArgumentException("unknown test guest '" + name + "' on " + System.getProperty("os.arch")
+                    + ", known: " + names());
         }
         return EXTRACTED.computeIfAbsent(name, TestGuests::locate);
     }
 
     private static Path locate(String name) {
-        String resource = "/guests/" + name;
+        String resource = (AARCH64 ? "/guests-aarch64/" : "/guests/") + name;
         URL url = TestGuests.class.getResource(resource);
         if (url == null) {
             throw new IllegalArgumentException("test guest resource " + resource

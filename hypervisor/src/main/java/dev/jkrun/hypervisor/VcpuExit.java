@@ -93,6 +93,18 @@ public sealed interface VcpuExit {
      */
     record IoapicEoi(int vector) implements VcpuExit {}
 
+    /**
+     * An arm64 data abort the hypervisor could not decode into an MMIO access (no valid syndrome: a load/store pair,
+     * a writeback, an access across pages) at guest-physical {@code address}; KVM_EXIT_ARM_NISV, {@code esrIss} the
+     * syndrome's ISS bits as far as known.
+     */
+    record DataAbortWithoutSyndrome(long address, long esrIss) implements VcpuExit {
+        @Override
+        public String toString() {
+            return String.format("DataAbortWithoutSyndrome[address=0x%x, esrIss=0x%x]", address, esrIss);
+        }
+    }
+
     /** KVM_EXIT_FAIL_ENTRY: the hardware refused to enter the guest (bad vCPU state). */
     record FailEntry(long hardwareEntryFailureReason, int cpu) implements VcpuExit {}
 

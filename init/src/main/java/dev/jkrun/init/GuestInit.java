@@ -5,8 +5,9 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 
 /**
- * The guest init binary, {@code /init.krun}: a static x86_64 Linux program built from
- * {@code src/main/c} (see init.c for its behaviour) and shipped as a classpath resource.
+ * The guest init binary, {@code /init.krun}: a static Linux program built from {@code src/main/c} (see init.c for
+ * its behaviour) for x86_64 and aarch64, shipped as classpath resources; a guest gets the build for the host's
+ * architecture, which is its own.
  *
  * <p>The VMM serves it from the root share as a virtual file {@link #FILE_NAME} (mode 0755), with
  * the workload config beside it as {@link InitConfig#FILE_NAME}, and puts {@code init=/init.krun}
@@ -27,7 +28,8 @@ public final class GuestInit {
     public static final int EXIT_CANNOT_EXECUTE = 126;
     public static final int EXIT_NOT_FOUND = 127;
 
-    private static final String RESOURCE = "/dev/jkrun/init/init.krun";
+    private static final String RESOURCE = "aarch64".equals(System.getProperty("os.arch"))
+            ? "/dev/jkrun/init/init-aarch64.krun" : "/dev/jkrun/init/init.krun";
 
     private GuestInit() {
     }

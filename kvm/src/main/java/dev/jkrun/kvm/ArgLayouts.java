@@ -55,4 +55,16 @@ final class ArgLayouts {
 
     /** struct kvm_mp_state: u32 mp_state. */
     static final int MP_STATE_SIZE = 4;
+
+    /** struct kvm_one_reg: u64 id, u64 addr (of the value). */
+    static final int ONE_REG_SIZE = 16, OR_ID = 0, OR_ADDR = 8;
+
+    /** struct kvm_vcpu_init (arm64): u32 target, u32 features[7]. */
+    static final int VCPU_INIT_SIZE = 32, VI_TARGET = 0, VI_FEATURES = 4, VI_FEATURE_WORDS = 7;
+
+    /** struct kvm_create_device: u32 type, u32 fd (out), u32 flags. */
+    static final int CREATE_DEVICE_SIZE = 12, CD_TYPE = 0, CD_FD = 4, CD_FLAGS = 8;
+
+    /** struct kvm_device_attr: u32 flags, u32 group, u64 attr, u64 addr (of the value). */
+    static final int DEVICE_ATTR_SIZE = 24, DA_FLAGS = 0, DA_GROUP = 4, DA_ATTR = 8, DA_ADDR = 16;
 }

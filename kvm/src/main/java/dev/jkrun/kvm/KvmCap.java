@@ -35,6 +35,12 @@ public final class KvmCap {
     public static final int SIGNAL_MSI = 77;
     public static final int READONLY_MEM = 81;
     public static final int IOEVENTFD_NO_LENGTH = 100;
+    public static final int ONE_REG = 70;
+    public static final int ARM_PSCI = 87;
+    public static final int DEVICE_CTRL = 89;
+    public static final int ARM_PSCI_0_2 = 102;
+    public static final int ARM_VM_IPA_SIZE = 165;
+    public static final int ARM_NISV_TO_USER = 177;
     public static final int SPLIT_IRQCHIP = 121;
     public static final int IOEVENTFD_ANY_LENGTH = 122;
     public static final int MAX_VCPU_ID = 128;

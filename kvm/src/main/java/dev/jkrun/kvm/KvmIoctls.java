@@ -44,6 +44,13 @@ final class KvmIoctls {
     static final long KVM_IOEVENTFD = iow(0x79, ArgLayouts.IOEVENTFD_SIZE);
     static final long KVM_ENABLE_CAP = iow(0xa3, ArgLayouts.ENABLE_CAP_SIZE);
     static final long KVM_SIGNAL_MSI = iow(0xa5, ArgLayouts.MSI_SIZE);
+    static final long KVM_ARM_PREFERRED_TARGET = ior(0xaf, ArgLayouts.VCPU_INIT_SIZE);
+    static final long KVM_CREATE_DEVICE = iowr(0xe0, ArgLayouts.CREATE_DEVICE_SIZE);
+
+    // device fd (KVM_CREATE_DEVICE)
+    static final long KVM_SET_DEVICE_ATTR = iow(0xe1, ArgLayouts.DEVICE_ATTR_SIZE);
+    static final long KVM_GET_DEVICE_ATTR = iow(0xe2, ArgLayouts.DEVICE_ATTR_SIZE);
+    static final long KVM_HAS_DEVICE_ATTR = iow(0xe3, ArgLayouts.DEVICE_ATTR_SIZE);
 
     // vCPU fd
     static final long KVM_RUN = io(0x80);
@@ -61,4 +68,7 @@ final class KvmIoctls {
     static final long KVM_SET_CPUID2 = iow(0x90, ArgLayouts.CPUID2_HEADER);
     static final long KVM_GET_MP_STATE = ior(0x98, ArgLayouts.MP_STATE_SIZE);
     static final long KVM_SET_MP_STATE = iow(0x99, ArgLayouts.MP_STATE_SIZE);
+    static final long KVM_GET_ONE_REG = iow(0xab, ArgLayouts.ONE_REG_SIZE);
+    static final long KVM_SET_ONE_REG = iow(0xac, ArgLayouts.ONE_REG_SIZE);
+    static final long KVM_ARM_VCPU_INIT = iow(0xae, ArgLayouts.VCPU_INIT_SIZE);
 }

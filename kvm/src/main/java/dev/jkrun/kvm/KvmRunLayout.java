@@ -34,11 +34,15 @@ final class KvmRunLayout {
     // KVM_EXIT_IOAPIC_EOI: u8 vector
     static final int EOI_VECTOR = 32;
 
+    // KVM_EXIT_ARM_NISV: u64 esr_iss, u64 fault_ipa
+    static final int NISV_ESR_ISS = 32, NISV_FAULT_IPA = 40;
+
     // exit_reason values
     static final int KVM_EXIT_UNKNOWN = 0, KVM_EXIT_EXCEPTION = 1, KVM_EXIT_IO = 2, KVM_EXIT_HYPERCALL = 3,
             KVM_EXIT_DEBUG = 4, KVM_EXIT_HLT = 5, KVM_EXIT_MMIO = 6, KVM_EXIT_IRQ_WINDOW_OPEN = 7,
             KVM_EXIT_SHUTDOWN = 8, KVM_EXIT_FAIL_ENTRY = 9, KVM_EXIT_INTR = 10, KVM_EXIT_INTERNAL_ERROR = 17,
-            KVM_EXIT_SYSTEM_EVENT = 24, KVM_EXIT_IOAPIC_EOI = 26;
+            KVM_EXIT_SYSTEM_EVENT = 24, KVM_EXIT_IOAPIC_EOI = 26,
+            KVM_EXIT_ARM_NISV = 28;
 
     private KvmRunLayout() {}
 }

@@ -187,6 +187,40 @@ public final class Vcpu implements dev.jkrun.hypervisor.Hypervisor.Vcpu {
         Ioctl.call(fd, "KVM_SET_SIGNAL_MASK", KvmIoctls.KVM_SET_SIGNAL_MASK, p);
     }
 
+    // ---- arm64 --------------------------------------------------------------------------------------------
+
+    /** KVM_GET_ONE_REG of a 64-bit register ({@link Arm64Regs} names the ids). */
+    public long getOneReg(long id) {
+        NativeBuffer p = oneRegBuf();
+        p.putLong(ArgLayouts.OR_ID, id);
+        p.putLong(ArgLayouts.OR_ADDR, p.address() + ArgLayouts.ONE_REG_SIZE);
+        Ioctl.call(fd, "KVM_GET_ONE_REG(0x" + Long.toHexString(id) + ")", KvmIoctls.KVM_GET_ONE_REG, p);
+        return p.getLong(ArgLayouts.ONE_REG_SIZE);
+    }
+
+    /** KVM_SET_ONE_REG of a 64-bit register. */
+    public void setOneReg(long id, long value) {
+        NativeBuffer p = oneRegBuf();
+        p.putLong(ArgLayouts.OR_ID, id);
+        p.putLong(ArgLayouts.OR_ADDR, p.address() + ArgLayouts.ONE_REG_SIZE);
+        p.putLong(ArgLayouts.ONE_REG_SIZE, value);
+        Ioctl.call(fd, "KVM_SET_ONE_REG(0x" + Long.toHexString(id) + ")", KvmIoctls.KVM_SET_ONE_REG, p);
+    }
+
+    /** KVM_ARM_VCPU_INIT: the vCPU's target and features (from {@link Vm#armPreferredTarget()}), before it runs. */
+    public void armInit(Vm.ArmVcpuInit init) {
+        NativeBuffer p = Ioctl.allocate(ArgLayouts.VCPU_INIT_SIZE);
+        init.write(p);
+        Ioctl.call(fd, "KVM_ARM_VCPU_INIT", KvmIoctls.KVM_ARM_VCPU_INIT, p);
+    }
+
+    private NativeBuffer oneRegBuf;
+
+    /** struct kvm_one_reg followed by the 8-byte value it points at. */
+    private NativeBuffer oneRegBuf() {
+        return oneRegBuf != null ? oneRegBuf : (oneRegBuf = Ioctl.allocate(ArgLayouts.ONE_REG_SIZE + 8));
+    }
+
     // ---- running ----------------------------------------------------------------------------------------
 
     private long ioctlReturned;
@@ -361,6 +395,8 @@ public final class Vcpu implements dev.jkrun.hypervisor.Hypervisor.Vcpu {
                 return new VcpuExit.FailEntry(run.getLong(FAIL_ENTRY_REASON), run.getInt(FAIL_ENTRY_CPU));
             case KVM_EXIT_IOAPIC_EOI:
                 return new VcpuExit.IoapicEoi(run.getByte(EOI_VECTOR) & 0xFF);
+            case KVM_EXIT_ARM_NISV:
+                return new VcpuExit.DataAbortWithoutSyndrome(run.getLong(NISV_FAULT_IPA), run.getLong(NISV_ESR_ISS));
             case KVM_EXIT_DEBUG:
                 return new VcpuExit.Debug(run.getInt(DEBUG_EXCEPTION), run.getLong(DEBUG_PC), run.getLong(DEBUG_DR6),
                         run.getLong(DEBUG_DR7));

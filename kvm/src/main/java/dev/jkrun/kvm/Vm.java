@@ -223,6 +223,54 @@ public final class Vm implements dev.jkrun.hypervisor.Hypervisor.Vm {
         }
     }
 
+    /**
+     * arm64 KVM_ARM_VCPU_INIT's argument: the CPU {@code target} and up to 224 feature bits (KVM_ARM_VCPU_*:
+     * {@link Arm64Regs#FEATURE_POWER_OFF}, {@link Arm64Regs#FEATURE_PSCI_0_2}).
+     */
+    public record ArmVcpuInit(int target, int[] features) {
+        public ArmVcpuInit {
+            if (features.length != ArgLayouts.VI_FEATURE_WORDS) {
+                throw new IllegalArgumentException("kvm_vcpu_init has " + ArgLayouts.VI_FEATURE_WORDS + " feature words");
+            }
+            features = features.clone();
+        }
+
+        /** This init with feature bit {@code bit} set as well. */
+        public ArmVcpuInit with(int bit) {
+            int[] f = features.clone();
+            f[bit / 32] |= 1 << (bit % 32);
+            return new ArmVcpuInit(target, f);
+        }
+
+        public boolean has(int bit) { return (features[bit / 32] & (1 << (bit % 32))) != 0; }
+
+        void write(NativeBuffer p) {
+            p.putInt(ArgLayouts.VI_TARGET, target);
+            for (int i = 0; i < features.length; i++) {
+                p.putInt(ArgLayouts.VI_FEATURES + 4L * i, features[i]);
+            }
+        }
+    }
+
+    /** KVM_ARM_PREFERRED_TARGET: the target (and default features) this host's CPUs should be initialized with. */
+    public ArmVcpuInit armPreferredTarget() {
+        NativeBuffer p = Ioctl.allocate(ArgLayouts.VCPU_INIT_SIZE);
+        Ioctl.call(fd, "KVM_ARM_PREFERRED_TARGET", KvmIoctls.KVM_ARM_PREFERRED_TARGET, p);
+        int[] f = new int[ArgLayouts.VI_FEATURE_WORDS];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = p.getInt(ArgLayouts.VI_FEATURES + 4L * i);
+        }
+        return new ArmVcpuInit(p.getInt(ArgLayouts.VI_TARGET), f);
+    }
+
+    /** KVM_CREATE_DEVICE of {@code type} (KVM_DEV_TYPE_*: {@link KvmDevice#ARM_VGIC_V3}, …). */
+    public KvmDevice createDevice(int type) {
+        NativeBuffer p = Ioctl.allocate(ArgLayouts.CREATE_DEVICE_SIZE);
+        p.putInt(ArgLayouts.CD_TYPE, type);
+        Ioctl.call(fd, "KVM_CREATE_DEVICE(" + KvmDevice.typeName(type) + ")", KvmIoctls.KVM_CREATE_DEVICE, p);
+        return new KvmDevice(FileDescriptor.adopt(p.getInt(ArgLayouts.CD_FD), KvmDevice.typeName(type)), type);
+    }
+
     /** KVM_ENABLE_CAP on the VM with up to four arguments. */
     public void enableCap(int cap, long... args) {
         if (args.length > EC_MAX_ARGS) {

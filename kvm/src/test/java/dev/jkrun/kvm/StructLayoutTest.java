@@ -274,7 +274,7 @@ class StructLayoutTest {
 
     @Test
     void everyConstantMatchesTheKernelHeaders(@TempDir Path dir) throws Exception {
-        Assumptions.assumeTrue(gccPresent(), "gcc is not installed: cannot compare with <linux/kvm.h>");
+        Assumptions.assumeTrue(present("gcc"), "gcc is not installed: cannot compare with <linux/kvm.h>");
         Map<String, Long> expected = expectations();
         List<String> exprs = new ArrayList<>(expected.keySet());
         StringBuilder c = new StringBuilder("#include <stddef.h>\n#include <stdio.h>\n#include <linux/kvm.h>\n"
@@ -308,9 +308,70 @@ class StructLayoutTest {
         assertTrue(mismatches.isEmpty(), String.join("\n", mismatches));
     }
 
-    private static boolean gccPresent() {
+    /**
+     * The arm64 ioctls, structs, register ids and constants against the arm64 kernel headers: compiled (not run) by
+     * the aarch64 cross compiler, one _Static_assert each, so a mismatch is a compile error naming it.
+     */
+    @Test
+    void arm64ConstantsMatchTheArm64KernelHeaders(@TempDir Path dir) throws Exception {
+        Assumptions.assumeTrue(present("aarch64-linux-gnu-gcc"), "aarch64-linux-gnu-gcc is not installed: cannot compare with arm64's <linux/kvm.h>");
+        Map<String, Long> m = new LinkedHashMap<>();
+        m.put("KVM_GET_ONE_REG", KvmIoctls.KVM_GET_ONE_REG);
+        m.put("KVM_SET_ONE_REG", KvmIoctls.KVM_SET_ONE_REG);
+        m.put("KVM_ARM_VCPU_INIT", KvmIoctls.KVM_ARM_VCPU_INIT);
+        m.put("KVM_ARM_PREFERRED_TARGET", KvmIoctls.KVM_ARM_PREFERRED_TARGET);
+        m.put("KVM_CREATE_DEVICE", KvmIoctls.KVM_CREATE_DEVICE);
+        m.put("KVM_SET_DEVICE_ATTR", KvmIoctls.KVM_SET_DEVICE_ATTR);
+        m.put("KVM_GET_DEVICE_ATTR", KvmIoctls.KVM_GET_DEVICE_ATTR);
+        m.put("KVM_HAS_DEVICE_ATTR", KvmIoctls.KVM_HAS_DEVICE_ATTR);
+        m.put("KVM_RUN", KvmIoctls.KVM_RUN);
+        m.put("KVM_IRQ_LINE", KvmIoctls.KVM_IRQ_LINE);
+        m.put("KVM_IRQFD", KvmIoctls.KVM_IRQFD);
+        m.put("KVM_IOEVENTFD", KvmIoctls.KVM_IOEVENTFD);
+        m.put("KVM_SET_USER_MEMORY_REGION", KvmIoctls.KVM_SET_USER_MEMORY_REGION);
+        m.put("KVM_ENABLE_CAP", KvmIoctls.KVM_ENABLE_CAP);
+        m.put("KVM_SET_SIGNAL_MASK", KvmIoctls.KVM_SET_SIGNAL_MASK);
+        m.put("sizeof(struct kvm_vcpu_init)", (long) ArgLayouts.VCPU_INIT_SIZE);
+        m.put("offsetof(struct kvm_vcpu_init, features)", (long) ArgLayouts.VI_FEATURES);
+        m.put("sizeof(struct kvm_one_reg)", (long) ArgLayouts.ONE_REG_SIZE);
+        m.put("sizeof(struct kvm_device_attr)", (long) ArgLayouts.DEVICE_ATTR_SIZE);
+        m.put("offsetof(struct kvm_device_attr, addr)", (long) ArgLayouts.DA_ADDR);
+        m.put("sizeof(struct kvm_create_device)", (long) ArgLayouts.CREATE_DEVICE_SIZE);
+        m.put("offsetof(struct kvm_run, arm_nisv.fault_ipa)", (long) KvmRunLayout.NISV_FAULT_IPA);
+        m.put("offsetof(struct kvm_run, mmio.phys_addr)", (long) KvmRunLayout.MMIO_PHYS_ADDR);
+        m.put("offsetof(struct kvm_run, system_event.type)", (long) KvmRunLayout.SYSTEM_EVENT_TYPE);
+        m.put("KVM_EXIT_ARM_NISV", (long) KvmRunLayout.KVM_EXIT_ARM_NISV);
+        m.put("KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(regs.pc)", Arm64Regs.PC);
+        m.put("KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(regs.pstate)", Arm64Regs.PSTATE);
+        m.put("KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(regs.regs[30])", Arm64Regs.x(30));
+        m.put("KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(sp_el1)", Arm64Regs.SP_EL1);
+        m.put("KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(elr_el1)", Arm64Regs.ELR_EL1);
+        m.put("ARM64_SYS_REG(3, 0, 0, 0, 5)", Arm64Regs.MPIDR_EL1);
+        m.put("ARM64_SYS_REG(3, 0, 5, 2, 0)", Arm64Regs.ESR_EL1);
+        m.put("ARM64_SYS_REG(3, 0, 6, 0, 0)", Arm64Regs.FAR_EL1);
+        m.put("ARM64_SYS_REG(3, 0, 1, 0, 0)", Arm64Regs.SCTLR_EL1);
+        m.put("KVM_ARM_VCPU_PSCI_0_2", (long) Arm64Regs.FEATURE_PSCI_0_2);
+        m.put("KVM_ARM_VCPU_POWER_OFF", (long) Arm64Regs.FEATURE_POWER_OFF);
+        m.put("KVM_DEV_TYPE_ARM_VGIC_V3", (long) KvmDevice.ARM_VGIC_V3);
+        m.put("KVM_DEV_TYPE_ARM_VGIC_V2", (long) KvmDevice.ARM_VGIC_V2);
+        m.put("KVM_CAP_ARM_PSCI_0_2", (long) KvmCap.ARM_PSCI_0_2);
+        m.put("KVM_CAP_ARM_NISV_TO_USER", (long) KvmCap.ARM_NISV_TO_USER);
+        m.put("KVM_CAP_ONE_REG", (long) KvmCap.ONE_REG);
+        m.put("KVM_CAP_DEVICE_CTRL", (long) KvmCap.DEVICE_CTRL);
+        StringBuilder c = new StringBuilder("#include <stddef.h>\n#include <linux/kvm.h>\n");
+        for (Map.Entry<String, Long> e : m.entrySet()) {
+            c.append("_Static_assert((unsigned long long)(").append(e.getKey()).append(") == ")
+                    .append(Long.toUnsignedString(e.getValue())).append("ULL, \"").append(e.getKey().replace("\"", "'"))
+                    .append(" is 0x").append(Long.toHexString(e.getValue())).append(" in Java\");\n");
+        }
+        Path src = dir.resolve("arm64.c");
+        Files.writeString(src, c);
+        run(dir, "aarch64-linux-gnu-gcc", "-fsyntax-only", src.toString());
+    }
+
+    private static boolean present(String compiler) {
         try {
-            Process p = new ProcessBuilder("gcc", "--version").redirectErrorStream(true).start();
+            Process p = new ProcessBuilder(compiler, "--version").redirectErrorStream(true).start();
             p.getInputStream().readAllBytes();
             return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
         } catch (IOException | InterruptedException e) {

@@ -5,7 +5,7 @@ public final class KernelFormatException extends RuntimeException {
     public enum Reason {
         /** The file could not be read. */
         IO,
-        /** The file is neither ELF nor bzImage (or the ELF magic is missing). */
+        /** The file is neither ELF, bzImage nor arm64 Image (or the ELF magic is missing). */
         UNKNOWN_FORMAT,
         /** The file ends inside a header or table. */
         TRUNCATED,
@@ -35,6 +35,8 @@ public final class KernelFormatException extends RuntimeException {
         BAD_BUNDLE,
         /** A compressed kernel's stream is corrupt (the decoder failed). */
         BAD_COMPRESSION,
+        /** An arm64 Image this VMM cannot run (big-endian). */
+        UNSUPPORTED_IMAGE,
         /** The image does not fit in guest RAM. */
         DOES_NOT_FIT
     }

@@ -44,7 +44,7 @@ class KernelsTest {
         Files.writeString(p, "070701" + "0".repeat(600));
         KernelFormatException e = assertThrows(KernelFormatException.class, () -> Kernels.open(p));
         assertEquals(KernelFormatException.Reason.UNKNOWN_FORMAT, e.reason());
-        assertEquals(p + " is not a kernel image (neither ELF nor bzImage)", e.getMessage());
+        assertEquals(p + " is not a kernel image (neither ELF, bzImage nor arm64 Image)", e.getMessage());
         Path empty = dir.resolve("empty");
         Files.write(empty, new byte[0]);
         assertEquals(KernelFormatException.Reason.UNKNOWN_FORMAT,

@@ -72,8 +72,7 @@ final class MmioDeviceManager {
         } else {
             EventFd irqfd = new EventFd();
             resources.add(irqfd);
-            lines.irqfdOn(slot.irq());
-            ioEvents.get().registerIrqfd(irqfd, lines.gsi(slot.irq()));
+            pendingIrqfds.add(new PendingIrqfd(irqfd, slot.irq()));
             transport = new MmioTransport(device, memory, irqfd::signal);
         }
         resources.add(transport::close);
@@ -87,6 +86,22 @@ final class MmioDeviceManager {
         transports.add(transport);
         placed.add(slot);
         return transport;
+    }
+
+    private record PendingIrqfd(EventFd fd, int line) {}
+
+    private final List<PendingIrqfd> pendingIrqfds = new ArrayList<>();
+
+    /**
+     * Wires each device's irqfd to its line, once the interrupt controller is complete (on aarch64 the GIC is
+     * initialized only after the vCPUs exist, and KVM refuses an irqfd before: EAGAIN). No device runs before.
+     */
+    void registerIrqfds() {
+        for (PendingIrqfd p : pendingIrqfds) {
+            lines.irqfdOn(p.line());
+            ioEvents.orElseThrow().registerIrqfd(p.fd(), lines.gsi(p.line()));
+        }
+        pendingIrqfds.clear();
     }
 
     /** The devices attached so far, in attach order, where they are. */

@@ -40,8 +40,9 @@ interface Platform extends VcpuDiagnosis {
         String arch = System.getProperty("os.arch");
         return switch (arch) {
             case "amd64", "x86_64" -> new X86_64Platform(config);
+            case "aarch64" -> new Aarch64Platform(config);
             default -> throw new ConfigurationException("machine", "jkrun has no platform for the host architecture "
-                    + arch + " (x86_64 only, so far)");
+                    + arch + " (x86_64 and aarch64)");
         };
     }
 
@@ -63,8 +64,11 @@ interface Platform extends VcpuDiagnosis {
     /** The loaded kernel, when it is one (a firmware finds its own way). */
     Optional<KernelPayload> kernel();
 
-    /** Creates the interrupt controller (and timers) on {@code vm}, before any vCPU; returns its lines. */
-    IrqLines setUpVm(Hypervisor hypervisor, Hypervisor.Vm vm);
+    /**
+     * Creates the interrupt controller (and timers) on {@code vm}, before any vCPU; returns its lines. What it opens
+     * goes into {@code resources} (closed with the VM).
+     */
+    IrqLines setUpVm(Hypervisor hypervisor, Hypervisor.Vm vm, List<AutoCloseable> resources);
 
     /** Writes kernel, initramfs (or firmware) into guest memory. */
     void writePayload(GuestMemory memory);

@@ -29,10 +29,23 @@ final class SerialPorts {
 
     /** Builds, registers and starts each console; each is added to {@code resources} (stopped with the VM). */
     static void attach(List<SerialConsoleConfig> serials, IrqLines irqLines, Bus pio, List<AutoCloseable> resources) {
+        attach(serials, irqLines, pio, BASES, IRQS, resources);
+    }
+
+    /**
+     * Builds each console as UART i at {@code bases[i]} of {@code bus} (8 byte registers) on line {@code irqs[i]}:
+     * the PC's COM ports above, or an architecture's MMIO UARTs.
+     */
+    static void attach(List<SerialConsoleConfig> serials, IrqLines irqLines, Bus bus, long[] bases, int[] irqs,
+                       List<AutoCloseable> resources) {
+        if (serials.size() > bases.length) {
+            throw new dev.jkrun.vmm.ConfigurationException("serial_consoles", serials.size()
+                    + " serial consoles: at most " + bases.length);
+        }
         Map<Integer, SharedLine> lines = new TreeMap<>();
         for (int i = 0; i < serials.size(); i++) {
             SerialConsoleConfig c = serials.get(i);
-            int irq = IRQS[i];
+            int irq = irqs[i];
             SharedLine line = lines.computeIfAbsent(irq, n -> new SharedLine(high -> irqLines.set(n, high)));
             if (c.inputFd() >= 0 && Terminal.isTerminal(c.inputFd())) {
                 resources.add(Terminal.enterRaw(c.inputFd(), false)); // as libkrun does for a serial tty
@@ -42,7 +55,7 @@ final class SerialPorts {
                     c.outputFd() >= 0 ? PortOutput.ofFd(c.outputFd()) : PortOutput.discard(), line::update);
             resources.add(console);
             line.add(() -> console.uart().interruptPending() ? 1 : 0);
-            pio.register(BASES[i], PORTS, console.uart());
+            bus.register(bases[i], PORTS, console.uart());
             console.start();
         }
     }

@@ -64,7 +64,7 @@ public final class VmmBuilder {
                 MmapGuestMemory.Slot s = memory.slots().get(slot);
                 vm.mapMemory(slot, s.region().start(), s.mapping());
             }
-            IrqLines lines = platform.setUpVm(hypervisor, vm);
+            IrqLines lines = platform.setUpVm(hypervisor, vm, resources);
             platform.writePayload(memory);
 
             VmControl control = new VmControl(); // before the devices, which report into it
@@ -112,6 +112,7 @@ public final class VmmBuilder {
                 platform.configureVcpu(vcpu, id, n);
             }
             platform.vcpusCreated(vcpus);
+            devices.registerIrqfds();
             Vmm vmm = new Vmm(options.name(), control, memory, vcpus, platform, pio, mmio, resources, debugLog);
             vmm.setDeviceThreads(devices::liveThreads);
             platform.finish(vmm);

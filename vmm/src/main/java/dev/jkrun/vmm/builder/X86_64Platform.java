@@ -95,6 +95,9 @@ public final class X86_64Platform implements Platform {
     public void load(PrintStream progress) {
         firmware = config.kernel().firmware().map(X86_64Platform::readFirmware).orElse(null);
         payload = firmware != null ? null : loadKernel(config, progress);
+        if (payload instanceof dev.jkrun.loader.Arm64Image) {
+            throw new ConfigurationException("kernel", payload.description() + " is an arm64 kernel; this host is x86_64");
+        }
         // the bundle and a raw kernel lie in RAM of their own, as libkrun maps them: the guest's memory comes after
         boolean ownRam = payload instanceof KrunfwBundle || payload instanceof RawKernel;
         layout = RamLayout.of(machine.memoryBytes(), ownRam ? payload.end() : 0);
@@ -117,7 +120,7 @@ public final class X86_64Platform implements Platform {
     public Optional<KernelPayload> kernel() { return Optional.ofNullable(payload); }
 
     @Override
-    public IrqLines setUpVm(Hypervisor hypervisor, Hypervisor.Vm hvVm) {
+    public IrqLines setUpVm(Hypervisor hypervisor, Hypervisor.Vm hvVm, List<AutoCloseable> resources) {
         if (!(hypervisor instanceof Kvm k) || !(hvVm instanceof Vm vm)) {
             throw new ConfigurationException("machine", "x86_64 guests run on KVM only, not " + hypervisor.name());
         }

@@ -39,6 +39,11 @@ final class GuestStops {
             return StopReason.of(StopReason.Kind.CRASH, "KVM internal error (suberror " + e.suberror() + suberrorName(e.suberror())
                     + ") on " + where + hint);
         }
+        if (exit instanceof VcpuExit.DataAbortWithoutSyndrome d) {
+            return StopReason.of(StopReason.Kind.CRASH, String.format("data abort at guest-physical 0x%x outside RAM"
+                    + " that the hypervisor cannot decode into an MMIO access (a load/store pair, a writeback, or"
+                    + " no device there; ISS 0x%x) on %s", d.address(), d.esrIss(), where));
+        }
         if (exit instanceof VcpuExit.FailEntry f) {
             return StopReason.of(StopReason.Kind.CRASH, String.format("KVM entry failed (hardware reason 0x%x) on %s", f.hardwareEntryFailureReason(), where));
         }
