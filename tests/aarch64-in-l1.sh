@@ -23,7 +23,13 @@ else
   [ "$f" = 0 ] || sed -n '/^Failures/,$p' "$a64/junit.out" | head -n 40
 fi
 
-# 2. Linux: Debian's arm64 kernel, jkrun's init on a virtio-fs root
+# 2. ./jkrun check on an arm64 host
+./jkrun check >"$a64/check.out" 2>&1
+if grep -q 'hardware (arm64' "$a64/check.out" && grep -qi 'KVM capabilities' "$a64/check.out"; then
+  pass "jkrun check: arm64 KVM with the capabilities jkrun needs"
+else fail "jkrun check"; cat "$a64/check.out"; fi
+
+# 3. Linux: Debian's arm64 kernel, jkrun's init on a virtio-fs root
 jk() { # ./jkrun run with the Debian kernel and the tier's initramfs; stdout/stderr into $a64/jk.{out,err}
   timeout 600 ./jkrun run --kernel "$a64/Image" --initramfs "$a64/initramfs.cpio.gz" --memory 512 "$@" \
     >"$a64/jk.out" 2>"$a64/jk.err"

@@ -46,14 +46,14 @@ cat >"$work/init" <<'EOF_INIT'
 # (tag /dev/root), then jkrun's init there.
 /bin/busybox mkdir -p /proc /dev /newroot
 /bin/busybox mount -t devtmpfs devtmpfs /dev
+exec 2>/dev/kmsg   # what fails below lands in the kernel's log (jkrun --log-level debug shows it with earlycon)
 /bin/busybox mount -t proc proc /proc
 for m in $(/bin/busybox cat /modules.order); do
   /bin/busybox insmod "/modules/$m.ko" || echo "initramfs: insmod $m failed" >/dev/kmsg
 done
 /bin/busybox mount -t virtiofs /dev/root /newroot || { echo "initramfs: cannot mount the root share" >/dev/kmsg; /bin/busybox poweroff -f; }
 /bin/busybox umount /proc
-/bin/busybox umount /dev
-exec /bin/busybox switch_root /newroot /init.krun
+exec /bin/busybox switch_root /newroot /init.krun   # /dev stays (stderr is on /dev/kmsg); init.krun mounts its own
 EOF_INIT
 chmod 755 "$work/init"
 (cd "$work" && find . -mindepth 1 | LC_ALL=C sort | /bin/busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -n -6) \

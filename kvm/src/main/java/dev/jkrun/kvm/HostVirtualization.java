@@ -17,9 +17,14 @@ public enum HostVirtualization {
     HARDWARE_SVM,
     /** kvm-pvm: pagetable-based virtualisation, no hardware extensions (/sys/module/kvm_pvm). */
     KVM_PVM,
+    /** arm64: KVM runs at EL2 (the architecture's virtualization extensions); /proc/cpuinfo names no flag for it. */
+    HARDWARE_ARM64,
     NONE;
 
     static HostVirtualization detect(Path cpuinfo, Path sysModule) {
+        if ("aarch64".equals(System.getProperty("os.arch"))) {
+            return java.nio.file.Files.exists(Path.of(KvmAvailability.DEVICE)) ? HARDWARE_ARM64 : NONE;
+        }
         Set<String> flags = new HashSet<>();
         try {
             for (String line : Files.readAllLines(cpuinfo)) {

@@ -20,11 +20,16 @@ import java.util.List;
  * </ul>
  */
 public final class PosixFs {
-    // <asm-generic/fcntl.h>, x86_64
+    // <asm-generic/fcntl.h> (x86_64); arm64 moves four of them (arch/arm64/include/uapi/asm/fcntl.h). Getting one
+    // wrong is not cosmetic: x86's O_NOFOLLOW is arm64's O_LARGEFILE, so a share would follow a planted symlink.
+    /** Those four, {x86_64, aarch64} (LinuxAbiTest checks both against each architecture's headers). */
+    static final int[] DIRECT = {040000, 0200000}, LARGEFILE = {0100000, 0400000}, DIRECTORY = {0200000, 040000},
+            NOFOLLOW = {0400000, 0100000};
+    private static final int ABI = "aarch64".equals(System.getProperty("os.arch")) ? 1 : 0;
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_ACCMODE = 3, O_CREAT = 0100, O_EXCL = 0200,
-            O_NOCTTY = 0400, O_TRUNC = 01000, O_APPEND = 02000, O_NONBLOCK = 04000, O_DIRECT = 040000,
-            O_LARGEFILE = 0100000, O_DIRECTORY = 0200000, O_NOFOLLOW = 0400000, O_NOATIME = 01000000,
-            O_CLOEXEC = 02000000, O_PATH = 010000000;
+            O_NOCTTY = 0400, O_TRUNC = 01000, O_APPEND = 02000, O_NONBLOCK = 04000, O_DIRECT = DIRECT[ABI],
+            O_LARGEFILE = LARGEFILE[ABI], O_DIRECTORY = DIRECTORY[ABI], O_NOFOLLOW = NOFOLLOW[ABI],
+            O_NOATIME = 01000000, O_CLOEXEC = 02000000, O_PATH = 010000000;
     // <linux/fcntl.h>
     public static final int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200,
             AT_SYMLINK_FOLLOW = 0x400, AT_EACCESS = 0x200, AT_EMPTY_PATH = 0x1000;
@@ -53,7 +58,7 @@ public final class PosixFs {
         }
     }
 
-    /** {@code struct statvfs} on x86_64 glibc (112 bytes). */
+    /** {@code struct statvfs} on 64-bit glibc, x86_64 and aarch64 alike (112 bytes; LinuxAbiTest). */
     public record StatVfs(long bsize, long frsize, long blocks, long bfree, long bavail, long files, long ffree,
                           long favail, long fsid, long flag, long namemax) {}
 
@@ -368,7 +373,7 @@ public final class PosixFs {
                 b.getLong(48), b.getLong(56), b.getLong(64), b.getLong(72), b.getLong(80));
     }
 
-    /** sizeof(struct statfs) on x86_64 glibc: f_type@0 is the first __fsword_t (a long), then 14 more words. */
+    /** sizeof(struct statfs) on 64-bit glibc (x86_64 and aarch64; LinuxAbiTest): f_type@0 is the first __fsword_t (a long), then 14 more words. */
     static final int STATFS_SIZE = 120;
 
     /**

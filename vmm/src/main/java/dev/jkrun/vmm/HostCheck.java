@@ -43,6 +43,7 @@ public record HostCheck(List<Finding> findings) {
         HostVirtualization hv = Kvm.hostVirtualization();
         switch (hv) {
             case HARDWARE_VMX, HARDWARE_SVM -> f.add(new Finding("virtualization", true, hv == HostVirtualization.HARDWARE_VMX ? "hardware (Intel VT-x)" : "hardware (AMD-V)", ""));
+            case HARDWARE_ARM64 -> f.add(new Finding("virtualization", true, "hardware (arm64, KVM at EL2)", ""));
             case KVM_PVM -> f.add(new Finding("virtualization", false, "kvm-pvm (software; cannot boot stock kernels)",
                     "run on a host with VT-x/AMD-V, or inside the nested harness: ./jkrun-nested -- ./jkrun ..."));
             default -> f.add(new Finding("virtualization", false, "none", "enable VT-x/AMD-V in firmware, or use ./jkrun-nested"));

@@ -74,4 +74,19 @@ class Aarch64GuestTest {
         assertTrue(r.reason().detail().contains("0x50000000"), r.reason().detail());
         assertTrue(r.reason().detail().contains("PC 0x8"), r.reason().detail());
     }
+
+    /** A hostile guest's accesses to every device window, unmapped space and PSCI: the VM answers and runs on. */
+    @Test
+    void aHostileGuestDoesNotStopTheVmm(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path img = dir.resolve("disk.img");
+        java.nio.file.Files.write(img, new byte[1 << 16]);
+        VmConfig c = GuestRun.config("hostile", 1, 64, "")
+                .withDisks(List.of(DiskConfig.of("d", img, false, ImageFormat.RAW)));
+        GuestRun r = GuestRun.run(c, java.time.Duration.ofSeconds(120));
+        assertEquals(OptionalInt.of(0), r.reason().exitStatus(), r.reason() + "\n" + r.output());
+        assertTrue(r.lines().stream().anyMatch(l -> l.startsWith("HOSTILE DONE ")), r.output());
+        // and a VM after it in the same JVM is fine
+        GuestRun next = GuestRun.run("exit_status", 1, 64, "jkrun.test.status=5");
+        assertEquals(OptionalInt.of(5), next.reason().exitStatus(), next.output());
+    }
 }

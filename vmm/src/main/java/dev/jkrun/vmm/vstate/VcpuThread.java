@@ -208,6 +208,12 @@ final class VcpuThread implements Runnable {
                     VcpuExit exit = vcpu.lastExit();
                     if (exit instanceof VcpuExit.IoapicEoi e) {
                         vmm.endOfInterrupt(e.vector());
+                    } else if (exit instanceof VcpuExit.SystemEvent e
+                            && (e.type() == VcpuExit.SystemEvent.RESET || e.type() == VcpuExit.SystemEvent.SHUTDOWN)) {
+                        // PSCI SYSTEM_RESET / SYSTEM_OFF: after init reported a status, the workload's end
+                        vmm.guestEnded(GuestStops.describe(exit, vcpu, vmm.memory(), diagnosis),
+                                e.type() == VcpuExit.SystemEvent.RESET);
+                        return;
                     } else {
                         vmm.guestStopped(GuestStops.describe(exit, vcpu, vmm.memory(), diagnosis));
                         return;

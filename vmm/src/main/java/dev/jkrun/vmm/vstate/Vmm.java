@@ -203,17 +203,26 @@ public final class Vmm {
      * showed a kernel panic first (libkrun's cmdline has panic=-1: a panic resets at once); else a bare reboot.
      */
     public void guestReset() {
+        guestEnded(StopReason.of(StopReason.Kind.REBOOT, "guest reset the machine (i8042)"), true);
+    }
+
+    /**
+     * The guest reset or powered off the machine (x86's i8042, PSCI SYSTEM_RESET or SYSTEM_OFF on aarch64): once its
+     * init has reported the workload's exit status, that is how the VM ended, whichever way it went down; a reset
+     * after a kernel panic is a crash; otherwise {@code described}.
+     */
+    public void guestEnded(StopReason described, boolean reset) {
         OptionalInt s = control.exitStatus();
         if (s.isPresent()) {
             guestStopped(StopReason.shutdown(s.getAsInt()));
             return;
         }
-        Optional<String> panic = panicSource.get();
+        Optional<String> panic = reset ? panicSource.get() : Optional.empty();
         if (panic.isPresent()) {
             guestStopped(StopReason.of(StopReason.Kind.CRASH, "kernel panic: " + panic.get()));
             return;
         }
-        guestStopped(StopReason.of(StopReason.Kind.REBOOT, "guest reset the machine (i8042)"));
+        guestStopped(described);
     }
 
     /** First reason wins; safe from any thread, including vCPU and device threads. */
