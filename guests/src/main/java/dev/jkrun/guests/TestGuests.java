@@ -30,7 +30,7 @@ public final class TestGuests {
             "boot_check", "smp", "memtop", "console", "spin", "halt", "triple_fault",
             "bad_insn", "pio_loop", "exit_status", "irq", "virtiofs", "power_button", "smbios", "fsbench", "blk", "hostile", "vsock", "tsi", "rng", "irqshare", "balloon", "topology", "serial", "initrd", "net", "ioapic");
     /** The aarch64 guests (guests/aarch64: arm64 Images), under {@code /guests-aarch64/}. */
-    private static final List<String> AARCH64_NAMES = List.of("exit_status", "boot_check", "smp", "data_abort", "psci_off", "hostile");
+    private static final List<String> AARCH64_NAMES = List.of("exit_status", "boot_check", "smp", "data_abort", "psci_off", "hostile", "blk", "console");
     /** Whether this JVM runs on aarch64: then {@link #path} gives the aarch64 build of a guest. */
     public static final boolean AARCH64 = "aarch64".equals(System.getProperty("os.arch"));
     private static final Map<String, Path> EXTRACTED = new ConcurrentHashMap<>();

@@ -25,7 +25,17 @@ public final class PosixFs {
     /** Those four, {x86_64, aarch64} (LinuxAbiTest checks both against each architecture's headers). */
     static final int[] DIRECT = {040000, 0200000}, LARGEFILE = {0100000, 0400000}, DIRECTORY = {0200000, 040000},
             NOFOLLOW = {0400000, 0100000};
-    private static final int ABI = "aarch64".equals(System.getProperty("os.arch")) ? 1 : 0;
+    private static final int ABI = abi();
+
+    /** 0 on x86_64, 1 on aarch64; anything else is refused rather than guessed (the flags guard share containment). */
+    private static int abi() {
+        return switch (System.getProperty("os.arch")) {
+            case "amd64", "x86_64" -> 0;
+            case "aarch64" -> 1;
+            default -> throw new UnsupportedOperationException("jkrun's libc binding knows x86_64 and aarch64, not "
+                    + System.getProperty("os.arch"));
+        };
+    }
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_ACCMODE = 3, O_CREAT = 0100, O_EXCL = 0200,
             O_NOCTTY = 0400, O_TRUNC = 01000, O_APPEND = 02000, O_NONBLOCK = 04000, O_DIRECT = DIRECT[ABI],
             O_LARGEFILE = LARGEFILE[ABI], O_DIRECTORY = DIRECTORY[ABI], O_NOFOLLOW = NOFOLLOW[ABI],

@@ -17,7 +17,11 @@ public record Stat(long dev, long ino, int mode, long nlink, int uid, int gid, l
             S_IFBLK = 0060000, S_IFDIR = 0040000, S_IFCHR = 0020000, S_IFIFO = 0010000;
 
     /** aarch64 glibc fills the generic layout; {@link #SIZE} holds either. */
-    static final boolean GENERIC_LAYOUT = "aarch64".equals(System.getProperty("os.arch"));
+    static final boolean GENERIC_LAYOUT = switch (System.getProperty("os.arch")) {
+        case "amd64", "x86_64" -> false;
+        case "aarch64" -> true;
+        default -> throw new UnsupportedOperationException("struct stat of " + System.getProperty("os.arch") + " unknown");
+    };
 
     static Stat parse(byte[] raw) { return GENERIC_LAYOUT ? parseGeneric(raw) : parseX86(raw); }
 

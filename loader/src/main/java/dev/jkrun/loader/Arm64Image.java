@@ -9,9 +9,9 @@ import java.nio.file.Path;
  * An arm64 Linux {@code Image} (Documentation/arch/arm64/booting.rst §4): a 64-byte header, little-endian: code0/1,
  * text_offset at 8, image_size at 16 (the whole footprint, BSS included), flags at 24, the magic "ARM\x64" at 56.
  * It is placed text_offset bytes above a 2 MiB-aligned base in RAM (here {@link #RAM_BASE}, libkrun's) and entered at
- * its first byte with X0 pointing at the device tree. Kernels before 3.17 leave image_size 0: then text_offset is
- * taken as 0x80000 and the footprint as the file plus the same slack libkrun allows. The header's flags must say
- * little-endian; a big-endian kernel is refused.
+ * its first byte with X0 pointing at the device tree. Kernels before 3.17 leave image_size 0, so their footprint
+ * (BSS) is unknown and an initramfs placed after them could be zeroed: they are refused. The header's flags must say
+ * little-endian; a big-endian kernel is refused. arm64's COMMAND_LINE_SIZE is 2048: at most 2047 bytes are taken.
  */
 public final class Arm64Image implements KernelPayload {
     /** Where RAM starts on jkrun's aarch64 machine: the base the text offset is added to. */
@@ -21,7 +21,9 @@ public final class Arm64Image implements KernelPayload {
     static final int MAGIC = 0x644D_5241;
     /** The largest image taken: it has to fit in RAM anyway, and a Java array holds it. */
     static final long MAX_IMAGE = 1L << 30;
-    private static final long OLD_TEXT_OFFSET = 0x8_0000, FLAG_BIG_ENDIAN = 1;
+    private static final long FLAG_BIG_ENDIAN = 1;
+    /** arch/arm64/include/uapi/asm/setup.h: COMMAND_LINE_SIZE 2048, the NUL included. */
+    static final int COMMAND_LINE_LIMIT = 2047;
 
     private final String name;
     private final byte[] image;
@@ -72,9 +74,9 @@ public final class Arm64Image implements KernelPayload {
             throw new KernelFormatException(KernelFormatException.Reason.UNSUPPORTED_IMAGE, name
                     + " is a big-endian arm64 kernel; jkrun runs little-endian guests");
         }
-        if (imageSize == 0) { // before Linux 3.17: fixed text offset, size unknown
-            textOffset = OLD_TEXT_OFFSET;
-            imageSize = image.length;
+        if (imageSize == 0) {
+            throw new KernelFormatException(KernelFormatException.Reason.UNSUPPORTED_IMAGE, name
+                    + " has no image_size (a kernel before Linux 3.17): its footprint is unknown");
         }
         // unsigned and exact: the header is the file's, not to be trusted
         if (Long.compareUnsigned(textOffset, MAX_IMAGE) >= 0 || Long.compareUnsigned(imageSize, MAX_IMAGE) > 0) {
@@ -103,6 +105,9 @@ public final class Arm64Image implements KernelPayload {
         GuestWrites.checkFits(mem, load, footprint, "arm64 Image " + name);
         GuestWrites.write(mem, load, image, 0, image.length);
     }
+
+    @Override
+    public java.util.OptionalInt commandLineLimit() { return java.util.OptionalInt.of(COMMAND_LINE_LIMIT); }
 
     @Override
     public String description() {

@@ -45,10 +45,10 @@ class Arm64ImageTest {
     }
 
     @Test
-    void oldKernelsWithoutImageSize() {
-        Arm64Image k = Arm64Image.parse("old", image(0x1234, 0, 0, 8192));
-        assertEquals(0x8008_0000L, k.loadAddress(), "text_offset 0x80000 before 3.17");
-        assertEquals(0x8008_0000L + 8192, k.end());
+    void oldKernelsWithoutImageSizeAreRefused() {
+        KernelFormatException e = assertThrows(KernelFormatException.class, () -> Arm64Image.parse("old", image(0x1234, 0, 0, 8192)));
+        assertEquals(KernelFormatException.Reason.UNSUPPORTED_IMAGE, e.reason());
+        assertEquals(java.util.OptionalInt.of(2047), Arm64Image.parse("t", image(0, 8192, 0, 4096)).commandLineLimit());
     }
 
     @Test

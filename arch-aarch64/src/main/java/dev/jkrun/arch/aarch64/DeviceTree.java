@@ -23,8 +23,11 @@ public final class DeviceTree {
     /** Which GIC the VM has: v3 (distributor + redistributors) or v2 (distributor + CPU interface). */
     public enum GicVersion { V2, V3 }
 
-    /** A device window and its interrupt (an SPI's INTID, 32 and up). */
-    public record Device(long base, long size, int irq) {
+    /**
+     * A device window and its interrupt (an SPI's INTID, 32 and up); {@code level}: the line is level-triggered
+     * (active high), else edge (rising).
+     */
+    public record Device(long base, long size, int irq, boolean level) {
         public Device {
             if (irq < 32) {
                 throw new IllegalArgumentException("a device's interrupt is an SPI (INTID 32 and up), not " + irq);
@@ -72,7 +75,7 @@ public final class DeviceTree {
             if (m.mpidrs().size() > 1) {
                 f.property("enable-method", "psci");
             }
-            f.propertyU32("reg", (int) (mpidr & 0x7F_FFFF));
+            f.propertyU32("reg", (int) (mpidr & 0xFF_FFFF)); // Aff2..Aff0
             f.endNode();
         }
         f.endNode();
@@ -140,7 +143,7 @@ public final class DeviceTree {
                     f.beginNode("virtio_mmio@" + Long.toHexString(d.base()));
                     f.property("compatible", "virtio,mmio");
                     f.propertyU64("reg", d.base(), d.size());
-                    f.propertyU32("interrupts", IRQ_SPI, d.irq() - 32, EDGE_RISING);
+                    f.propertyU32("interrupts", IRQ_SPI, d.irq() - 32, d.level() ? LEVEL_HIGH : EDGE_RISING);
                     f.property("dma-coherent");
                 }
                 case 1 -> {

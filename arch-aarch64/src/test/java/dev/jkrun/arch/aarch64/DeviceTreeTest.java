@@ -24,10 +24,10 @@ class DeviceTreeTest {
                 DeviceTree.GicVersion.V3,
                 new long[] {Layout.GIC_DIST, Layout.GIC_DIST_SIZE, Layout.gicRedistributors(vcpus),
                         Layout.GIC_REDIST_SIZE_PER_CPU * vcpus},
-                List.of(new DeviceTree.Device(Layout.VIRTIO_START + 0x1000, 0x1000, 41),
-                        new DeviceTree.Device(Layout.VIRTIO_START, 0x1000, 40)),
-                List.of(new DeviceTree.Device(Layout.SERIAL_START, 0x1000, 32)),
-                Optional.of(new DeviceTree.Device(Layout.RTC, 0x1000, Layout.RTC_IRQ)));
+                List.of(new DeviceTree.Device(Layout.VIRTIO_START + 0x1000, 0x1000, 41, true),
+                        new DeviceTree.Device(Layout.VIRTIO_START, 0x1000, 40, false)),
+                List.of(new DeviceTree.Device(Layout.SERIAL_START, 0x1000, 32, true)),
+                Optional.of(new DeviceTree.Device(Layout.RTC, 0x1000, Layout.RTC_IRQ, true)));
     }
 
     @Test
@@ -57,6 +57,8 @@ class DeviceTreeTest {
                 "uart@a001000", "rtc@a005000", "virtio_mmio@a010000", "virtio_mmio@a011000"), names);
         Node v0 = root.at("/virtio_mmio@a010000").orElseThrow();
         assertArrayEquals(new int[] {0, 8, 1}, v0.cells("interrupts").orElseThrow(), "SPI 8 = INTID 40, edge rising");
+        assertArrayEquals(new int[] {0, 9, 4}, root.at("/virtio_mmio@a011000").orElseThrow().cells("interrupts").orElseThrow(),
+                "a shared (level) line is level-high");
         assertEquals("arm,pl031", root.at("/rtc@a005000").orElseThrow().string("compatible").orElseThrow());
     }
 
@@ -77,7 +79,7 @@ class DeviceTreeTest {
 
     @Test
     void deviceInterruptsAreSpis() {
-        assertThrows(IllegalArgumentException.class, () -> new DeviceTree.Device(0x1000, 0x1000, 27));
+        assertThrows(IllegalArgumentException.class, () -> new DeviceTree.Device(0x1000, 0x1000, 27, false));
     }
 
     /** dtc (device-tree-compiler), where installed, reads the blob without a warning about its structure. */

@@ -24,9 +24,23 @@ public final class KrunfwLocator {
     public static final String LIBRARY_NAME = "libkrunfw.so.5";
     /** Names tried on the system library path, in order. */
     public static final List<String> SYSTEM_NAMES = List.of("libkrunfw.so.5", "libkrunfw.so.4");
+    /** The host's Debian multiarch directory name: x86_64-linux-gnu or aarch64-linux-gnu. */
+    static final String MULTIARCH = ("aarch64".equals(System.getProperty("os.arch")) ? "aarch64" : "x86_64") + "-linux-gnu";
     public static final List<Path> SYSTEM_DIRS = List.of(Path.of("/usr/local/lib64"), Path.of("/usr/local/lib"),
-            Path.of("/usr/lib64"), Path.of("/usr/lib"), Path.of("/usr/lib/x86_64-linux-gnu"),
-            Path.of("/lib/x86_64-linux-gnu"));
+            Path.of("/usr/lib64"), Path.of("/usr/lib"), Path.of("/usr/lib/" + MULTIARCH), Path.of("/lib/" + MULTIARCH));
+
+    /** ELF e_machine of a shared library (EM_X86_64 62, EM_AARCH64 183), or -1 when it is not a readable ELF. */
+    public static int elfMachine(Path library) {
+        try (java.io.InputStream in = Files.newInputStream(library)) {
+            byte[] h = in.readNBytes(20);
+            if (h.length < 20 || h[0] != 0x7F || h[1] != 'E' || h[2] != 'L' || h[3] != 'F') {
+                return -1;
+            }
+            return (h[18] & 0xFF) | (h[19] & 0xFF) << 8;
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+    }
 
     /** Where the library was found and by which rule ("explicit", "JKRUN_KRUNFW", "system", "cache"). */
     public record Found(Path path, String source) {}

@@ -7,7 +7,6 @@ import dev.jkrun.devices.bus.Bus;
 import dev.jkrun.devices.legacy.DebugPort;
 import dev.jkrun.devices.legacy.Pl031;
 import dev.jkrun.hypervisor.Hypervisor;
-import dev.jkrun.hypervisor.VcpuExit;
 import dev.jkrun.kvm.Arm64Regs;
 import dev.jkrun.kvm.KvmCap;
 import dev.jkrun.kvm.KvmDevice;
@@ -21,7 +20,6 @@ import dev.jkrun.loader.KernelPayload;
 import dev.jkrun.loader.Kernels;
 import dev.jkrun.loader.KrunfwBundle;
 import dev.jkrun.loader.RawKernel;
-import dev.jkrun.loader.krunfw.Krunfw;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.memory.MemoryRegion;
@@ -54,6 +52,7 @@ final class Aarch64Platform implements Platform {
     private static final int VGIC_GRP_ADDR = 0, VGIC_GRP_NR_IRQS = 3, VGIC_GRP_CTRL = 4;
     private static final long VGIC_V2_ADDR_DIST = 0, VGIC_V2_ADDR_CPU = 1, VGIC_V3_ADDR_DIST = 2,
             VGIC_V3_ADDR_REDIST = 3, VGIC_CTRL_INIT = 0;
+    private static final int EM_AARCH64 = 183;
     /** KVM_IRQ_LINE's irq field for an SPI: type 1 in bits 24–27, the INTID in bits 0–15. */
     private static final int IRQ_TYPE_SPI = 1 << 24;
 
@@ -94,7 +93,17 @@ final class Aarch64Platform implements Platform {
         if (config.kernel().kernel().isPresent()) {
             payload = Kernels.open(config.kernel().kernel().get(), config.kernel().kernelFormat(), machine.memoryBytes());
         } else {
-            payload = KrunfwBundle.load(Krunfw.locateOrFetch(config.kernel().krunfw().orElse(null), System.getenv(), progress));
+            // no fetch here: the package jkrun fetches holds an x86_64 build; an aarch64 one is the user's (distributions)
+            java.nio.file.Path lib = dev.jkrun.loader.krunfw.KrunfwLocator.find(config.kernel().krunfw().orElse(null),
+                    System.getenv()).map(dev.jkrun.loader.krunfw.KrunfwLocator.Found::path).orElseThrow(() ->
+                    new ConfigurationException("kernel.krunfw", "no aarch64 libkrunfw found (jkrun fetches only the"
+                            + " x86_64 build): install your distribution's libkrunfw, name it (--krunfw, JKRUN_KRUNFW),"
+                            + " or boot a kernel of your own (--kernel IMAGE --initramfs FILE)"));
+            if (dev.jkrun.loader.krunfw.KrunfwLocator.elfMachine(lib) != EM_AARCH64) {
+                throw new ConfigurationException("kernel.krunfw", lib + " is not an aarch64 libkrunfw (ELF machine "
+                        + dev.jkrun.loader.krunfw.KrunfwLocator.elfMachine(lib) + ", not 183)");
+            }
+            payload = KrunfwBundle.load(lib);
         }
         if (!(payload instanceof Arm64Image || payload instanceof KrunfwBundle || payload instanceof RawKernel)) {
             throw new ConfigurationException("kernel", payload.description() + " is not an aarch64 kernel (an arm64 Image,"
@@ -136,8 +145,7 @@ final class Aarch64Platform implements Platform {
             vm.enableCap(KvmCap.ARM_NISV_TO_USER);
         }
         vcpuInit = vm.armPreferredTarget().with(Arm64Regs.FEATURE_PSCI_0_2);
-        createGic();
-        resources.add(gic);
+        createGic(resources);
         return new IrqLines() {
             @Override
             public void set(int line, boolean high) { vm.irqLine(IRQ_TYPE_SPI | line, high); }
@@ -148,24 +156,34 @@ final class Aarch64Platform implements Platform {
         };
     }
 
-    /** The in-kernel GICv3, or GICv2 where the host has no v3; the vCPUs must exist before it is initialized. */
-    private void createGic() {
+    /**
+     * The in-kernel GICv3, or GICv2 where the host cannot make a v3 at all (a vGIC, once made, stays with the VM even
+     * when its fd is closed: a v3 that fails later is an error, not a reason to try v2). The device goes into
+     * {@code resources} as soon as it exists; the vCPUs must exist before it is initialized.
+     */
+    private void createGic(List<AutoCloseable> resources) {
         int n = machine.vcpus();
         try {
             gic = vm.createDevice(KvmDevice.ARM_VGIC_V3);
             gicVersion = DeviceTree.GicVersion.V3;
-            gic.setAttr(VGIC_GRP_ADDR, VGIC_V3_ADDR_DIST, Layout.GIC_DIST);
-            gic.setAttr(VGIC_GRP_ADDR, VGIC_V3_ADDR_REDIST, Layout.gicRedistributors(n));
         } catch (NativeCallException e) {
-            if (gic != null) {
-                gic.close();
-            }
             if (n > 8) {
                 throw new ConfigurationException("machine.vcpus", "this host has no GICv3 (" + e.getMessage()
                         + "), and a GICv2 serves at most 8 vCPUs, not " + n);
             }
-            gic = vm.createDevice(KvmDevice.ARM_VGIC_V2);
+            try {
+                gic = vm.createDevice(KvmDevice.ARM_VGIC_V2);
+            } catch (RuntimeException v2) {
+                v2.addSuppressed(e);
+                throw v2;
+            }
             gicVersion = DeviceTree.GicVersion.V2;
+        }
+        resources.add(gic);
+        if (gicVersion == DeviceTree.GicVersion.V3) {
+            gic.setAttr(VGIC_GRP_ADDR, VGIC_V3_ADDR_DIST, Layout.GIC_DIST);
+            gic.setAttr(VGIC_GRP_ADDR, VGIC_V3_ADDR_REDIST, Layout.gicRedistributors(n));
+        } else {
             gic.setAttr(VGIC_GRP_ADDR, VGIC_V2_ADDR_DIST, Layout.GIC_DIST);
             gic.setAttr(VGIC_GRP_ADDR, VGIC_V2_ADDR_CPU, Layout.GIC_V2_CPU);
         }
@@ -213,13 +231,13 @@ final class Aarch64Platform implements Platform {
         }
         SerialPorts.attach(config.serialConsoles(), lines, mmio, bases, irqs, resources);
         for (int i = 0; i < n; i++) {
-            serials.add(new DeviceTree.Device(bases[i], Layout.MMIO_SLOT_SIZE, irqs[i]));
+            serials.add(new DeviceTree.Device(bases[i], Layout.MMIO_SLOT_SIZE, irqs[i], true));
         }
         if (n == 0) { // the first UART's place without a UART: early output only, as COM1 on x86
             mmio.register(Layout.SERIAL_START, 8, new DebugPort(debugLog::accept));
         }
         mmio.register(Layout.RTC, Layout.MMIO_SLOT_SIZE, new Pl031());
-        rtc = new DeviceTree.Device(Layout.RTC, Layout.MMIO_SLOT_SIZE, Layout.RTC_IRQ);
+        rtc = new DeviceTree.Device(Layout.RTC, Layout.MMIO_SLOT_SIZE, Layout.RTC_IRQ, true);
         if (config.testExitPort()) {
             mmio.register(Layout.TEST_EXIT, 4, VmmBuilder.testExitDevice(control));
         }
@@ -237,10 +255,16 @@ final class Aarch64Platform implements Platform {
     /** Remembered: the device tree is written once the vCPUs exist and their MPIDRs are known. */
     @Override
     public void writeBootData(GuestMemory memory, String cmdline, List<MmioPlacement.Slot> devices, Set<Integer> levelLines) {
+        if (cmdline.indexOf('\0') >= 0) {
+            throw new ConfigurationException("kernel.cmdline", "a NUL in the command line");
+        }
         this.cmdline = cmdline;
         this.devices = devices;
+        this.levelLines = Set.copyOf(levelLines);
         this.memory = memory;
     }
+
+    private Set<Integer> levelLines = Set.of();
 
     private GuestMemory memory;
 
@@ -268,19 +292,17 @@ final class Aarch64Platform implements Platform {
             mpidrs.add(((Vcpu) v).getOneReg(Arm64Regs.MPIDR_EL1) & 0xFF_00FF_FFFFL);
         }
         List<DeviceTree.Device> virtio = devices.stream()
-                .map(s -> new DeviceTree.Device(s.base(), s.size(), s.irq())).toList();
-        byte[] fdt = DeviceTree.build(new DeviceTree.Machine(Layout.RAM_START, ramEnd - Layout.RAM_START, mpidrs, cmdline,
-                initrd, gicVersion, gicRegions(), virtio, serials, Optional.ofNullable(rtc)));
+                .map(s -> new DeviceTree.Device(s.base(), s.size(), s.irq(), levelLines.contains(s.irq()))).toList();
+        byte[] fdt;
+        try {
+            fdt = DeviceTree.build(new DeviceTree.Machine(Layout.RAM_START, ramEnd - Layout.RAM_START, mpidrs, cmdline,
+                    initrd, gicVersion, gicRegions(), virtio, serials, Optional.ofNullable(rtc)));
+        } catch (IllegalStateException e) { // only a command line of megabytes makes the tree outgrow its 2 MiB
+            throw new ConfigurationException("kernel.cmdline", e.getMessage());
+        }
         memory.write(GuestAddress.of(Layout.fdtAddress(ramEnd)), fdt);
     }
 
     @Override
-    public String location(Hypervisor.Vcpu vcpu, GuestMemory memory, VcpuExit exit) {
-        return Aarch64Diagnosis.INSTANCE.location(vcpu, memory, exit);
-    }
-
-    @Override
-    public String sample(Hypervisor.Vcpu vcpu, GuestMemory memory) {
-        return Aarch64Diagnosis.INSTANCE.sample(vcpu, memory);
-    }
+    public dev.jkrun.hypervisor.VcpuDiagnosis diagnosis() { return Aarch64Diagnosis.INSTANCE; }
 }

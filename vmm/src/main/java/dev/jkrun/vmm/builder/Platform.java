@@ -31,9 +31,10 @@ import java.util.Set;
  *   <li>{@link #configureVcpu} for each vCPU, then {@link #vcpusCreated};</li>
  *   <li>{@link #finish} on the built {@link Vmm}.</li>
  * </ol>
- * The platform is also the vCPUs' {@link VcpuDiagnosis}: it knows their registers.
+ * The platform also says how to read its vCPUs' registers ({@link #diagnosis()}: stateless, so that a running VM
+ * keeps nothing of the build, such as the kernel image, alive).
  */
-interface Platform extends VcpuDiagnosis {
+interface Platform {
 
     /** The platform of the host this JVM runs on; a clear error where jkrun has none. */
     static Platform forHost(VmConfig config) {
@@ -99,6 +100,9 @@ interface Platform extends VcpuDiagnosis {
 
     /** After every vCPU exists (an aarch64 GIC is initialized only then). */
     default void vcpusCreated(List<Hypervisor.Vcpu> vcpus) { }
+
+    /** How a vCPU's whereabouts are read, for stop reasons and samples (holds no state of this build). */
+    VcpuDiagnosis diagnosis();
 
     /** Hooks the built VM may need (x86's split irqchip: end-of-interrupt to its IOAPIC). */
     default void finish(Vmm vmm) { }

@@ -113,7 +113,7 @@ public final class VmmBuilder {
             }
             platform.vcpusCreated(vcpus);
             devices.registerIrqfds();
-            Vmm vmm = new Vmm(options.name(), control, memory, vcpus, platform, pio, mmio, resources, debugLog);
+            Vmm vmm = new Vmm(options.name(), control, memory, vcpus, platform.diagnosis(), pio, mmio, resources, debugLog);
             vmm.setDeviceThreads(devices::liveThreads);
             platform.finish(vmm);
             if (balloon != null) {

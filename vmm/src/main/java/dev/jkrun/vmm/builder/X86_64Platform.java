@@ -17,7 +17,6 @@ import dev.jkrun.devices.legacy.DebugPort;
 import dev.jkrun.devices.legacy.I8042;
 import dev.jkrun.devices.legacy.IoApic;
 import dev.jkrun.hypervisor.Hypervisor;
-import dev.jkrun.hypervisor.VcpuExit;
 import dev.jkrun.kvm.CpuidEntry;
 import dev.jkrun.kvm.Kvm;
 import dev.jkrun.kvm.LapicState;
@@ -237,14 +236,7 @@ public final class X86_64Platform implements Platform {
     }
 
     @Override
-    public String location(Hypervisor.Vcpu vcpu, GuestMemory memory, VcpuExit exit) {
-        return X86Diagnosis.INSTANCE.location(vcpu, memory, exit);
-    }
-
-    @Override
-    public String sample(Hypervisor.Vcpu vcpu, GuestMemory memory) {
-        return X86Diagnosis.INSTANCE.sample(vcpu, memory);
-    }
+    public dev.jkrun.hypervisor.VcpuDiagnosis diagnosis() { return X86Diagnosis.INSTANCE; }
 
     /** A firmware image's bytes (KernelConfig checked its size). */
     private static byte[] readFirmware(Path p) {
