@@ -32,6 +32,8 @@ void fail(const char *msg) __attribute__((noreturn));
 int fdt_check(const void *fdt);                      /* 0 = a valid v17 blob */
 /* the property `name` of the node at `path` ("/chosen", "/cpus/cpu@1"); its length in *len; 0 if absent */
 const void *fdt_prop(const void *fdt, const char *path, const char *name, uint32_t *len);
+/* the property `name` of the root's child node `node` ("virtio_mmio@a010000"); 0 if absent or the name too long */
+const void *fdt_child_prop(const void *fdt, const char *node, const char *name, uint32_t *len);
 /* calls f for each node directly below `path` whose name starts with `prefix` */
 int fdt_children(const void *fdt, const char *path, const char *prefix,
                  void (*f)(const void *fdt, const char *name, void *arg), void *arg);

@@ -93,6 +93,14 @@ const void *fdt_prop(const void *fdt, const char *path, const char *name, uint32
     return walk(path, name, len, 0, 0, 0, fdt);
 }
 
+const void *fdt_child_prop(const void *fdt, const char *node, const char *name, uint32_t *len) {
+    char path[64] = "/";
+    size_t n = strlen(node);
+    if (n > sizeof path - 2) return 0;
+    memcpy(path + 1, node, n + 1);
+    return fdt_prop(fdt, path, name, len);
+}
+
 int fdt_children(const void *fdt, const char *path, const char *prefix,
                  void (*f)(const void *, const char *, void *), void *arg) {
     if (fdt_check(fdt)) return -1;

@@ -19,12 +19,8 @@ struct find { uint32_t id; uint64_t base; int found; const void *fdt; };
 static void probe(const void *fdt, const char *name, void *arg) {
     struct find *f = arg;
     if (f->found) return;
-    char path[48] = "/";
-    size_t n = strlen(name);
-    if (n > sizeof path - 2) return;
-    memcpy(path + 1, name, n + 1);
     uint32_t len;
-    const uint8_t *reg = fdt_prop(fdt, path, "reg", &len);
+    const uint8_t *reg = fdt_child_prop(fdt, name, "reg", &len);
     if (!reg || len != 16) return;
     uint64_t base = be64(reg);
     if (mmio_read32(base + R_MAGIC) == 0x74726976 && mmio_read32(base + R_DEVICE_ID) == f->id) { f->base = base; f->found = 1; }

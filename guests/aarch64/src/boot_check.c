@@ -8,13 +8,9 @@ static void cpu(const void *fdt, const char *name, void *arg) {
 }
 static void device(const void *fdt, const char *name, void *arg) {
     (void)arg;
-    char path[48] = "/";
-    size_t n = strlen(name);
-    if (n > sizeof path - 2) return;
-    memcpy(path + 1, name, n + 1);
     uint32_t len;
-    const uint8_t *reg = fdt_prop(fdt, path, "reg", &len);
-    const uint8_t *irq = fdt_prop(fdt, path, "interrupts", 0);
+    const uint8_t *reg = fdt_child_prop(fdt, name, "reg", &len);
+    const uint8_t *irq = fdt_child_prop(fdt, name, "interrupts", 0);
     if (!strncmp(name, "virtio_mmio@", 12) && reg && irq && len == 16)
         printf_lite("VIRTIO %lx %u\n", be64(reg), be32(irq + 4));
     if (!strncmp(name, "rtc@", 4) && reg)
