@@ -121,4 +121,20 @@ class Aarch64GuestTest {
         assertTrue(r.lines().contains("RX hello host"), r.output());
         assertEquals("hello from guest\nHELLO HOST\n", out.toString(java.nio.charset.StandardCharsets.US_ASCII));
     }
+
+    /** A serial console on aarch64 is an 8250-compatible UART on MMIO, named in the device tree as stdout. */
+    @Test
+    void aSerialConsoleCarriesTheFirstUartsBytes(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path out = dir.resolve("ttyS0");
+        java.nio.file.Files.createFile(out);
+        try (dev.jkrun.libc.FileDescriptor fd = dev.jkrun.libc.FileDescriptor.open(out.toString(),
+                dev.jkrun.libc.FileDescriptor.O_RDWR | dev.jkrun.libc.FileDescriptor.O_CLOEXEC)) {
+            VmConfig c = GuestRun.config("exit_status", 1, 64, "jkrun.test.status=6")
+                    .withDevice(new SerialConsoleConfig(-1, fd.raw()));
+            GuestRun r = GuestRun.run(c, java.time.Duration.ofSeconds(60));
+            assertEquals(OptionalInt.of(6), r.reason().exitStatus(), r.reason() + "\n" + r.output());
+        }
+        String text = java.nio.file.Files.readString(out);
+        assertTrue(text.contains("EXIT 6"), "the UART's output: " + text);
+    }
 }
