@@ -21,11 +21,17 @@ if [ "${JKRUN_NO_BUILD:-}" != 1 ]; then
 fi
 [ -f guests/target/classes/guests-aarch64/exit_status ] || { say "the aarch64 test guests were not built"; exit 1; }
 [ -f init/target/classes/dev/jkrun/init/init-aarch64.krun ] || { say "the aarch64 init was not built"; exit 1; }
-# The test classpath: this checkout's classes and the jars in the local Maven repository ($HOME is shared into L1).
+# The test classpath: this checkout's classes and module jars, and the third-party jars of the local Maven repository
+# ($HOME is shared into L1). jkrun's own jars are taken from this checkout's target/ directories, never from the
+# local repository, which another checkout on the same machine may have installed.
 cpfile="$root/.jkrun/aarch64/test-classpath"
 mvn -B -q -o dependency:build-classpath -pl vmm -Dmdep.includeScope=test -Dmdep.outputFile="$cpfile" >/dev/null 2>&1 \
   || mvn -B -q dependency:build-classpath -pl vmm -Dmdep.includeScope=test -Dmdep.outputFile="$cpfile" >/dev/null
-echo "$root/vmm/target/test-classes:$root/vmm/target/classes:$(cat "$cpfile")" >"$cpfile.full"
+own=$(tr ':' '\n' <"$cpfile" | sed -E "s#^.*/dev/jkrun/jkrun-([a-z0-9_-]+)/[^/]+/(jkrun-[^/]+\\.jar)\$#$root/\\1/target/\\2#" | paste -sd:)
+for j in $(echo "$own" | tr ':' '\n' | grep "^$root/"); do
+  [ -f "$j" ] || { say "$j is missing (build this checkout first: mvn install -DskipTests)"; exit 1; }
+done
+echo "$root/vmm/target/test-classes:$root/vmm/target/classes:$own" >"$cpfile.full"
 
 # The guest kernel: the nested host's own (Debian's arm64 Image), and an initramfs that loads the virtio modules
 # (from the same package) and hands over to jkrun's init on the virtio-fs root. The nested host's set-up makes both
