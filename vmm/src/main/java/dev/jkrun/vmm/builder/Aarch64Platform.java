@@ -76,9 +76,6 @@ final class Aarch64Platform implements Platform {
     }
 
     @Override
-    public String name() { return "aarch64"; }
-
-    @Override
     public MmioPlacement.Space deviceSpace() { return DEVICES; }
 
     @Override
@@ -125,9 +122,6 @@ final class Aarch64Platform implements Platform {
     public List<MemoryRegion> memoryRegions() {
         return List.of(new MemoryRegion(GuestAddress.of(Layout.RAM_START), ramEnd - Layout.RAM_START));
     }
-
-    @Override
-    public long ramEnd() { return ramEnd; }
 
     @Override
     public Optional<KernelPayload> kernel() { return Optional.of(payload); }

@@ -47,9 +47,6 @@ interface Platform {
         };
     }
 
-    /** "x86_64": for messages. */
-    String name();
-
     /** Where virtio-mmio devices go and how many fit. */
     MmioPlacement.Space deviceSpace();
 
@@ -58,9 +55,6 @@ interface Platform {
 
     /** Guest RAM (and any other memory slot the boot needs), ascending: valid after {@link #load}. */
     List<MemoryRegion> memoryRegions();
-
-    /** The end of guest RAM, exclusive. */
-    long ramEnd();
 
     /** The loaded kernel, when it is one (a firmware finds its own way). */
     Optional<KernelPayload> kernel();

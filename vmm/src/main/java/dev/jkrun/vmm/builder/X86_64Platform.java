@@ -85,9 +85,6 @@ public final class X86_64Platform implements Platform {
     }
 
     @Override
-    public String name() { return "x86_64"; }
-
-    @Override
     public MmioPlacement.Space deviceSpace() { return DEVICES; }
 
     @Override
@@ -111,9 +108,6 @@ public final class X86_64Platform implements Platform {
 
     @Override
     public List<MemoryRegion> memoryRegions() { return regions; }
-
-    @Override
-    public long ramEnd() { return layout.lastAddress(); }
 
     @Override
     public Optional<KernelPayload> kernel() { return Optional.ofNullable(payload); }
