@@ -46,6 +46,9 @@ public interface Hypervisor extends AutoCloseable {
          */
         Optional<IoEvents> ioEvents();
 
+        /** The aarch64 side of this VM, where the host is aarch64. */
+        default Optional<Arm64Vm> arm64() { return Optional.empty(); }
+
         @Override
         void close();
     }
@@ -123,6 +126,26 @@ public interface Hypervisor extends AutoCloseable {
          * on Linux. Null removes it.
          */
         void setSignalMask(byte[] kernelSigset);
+
+        /**
+         * Whether {@link #requestExit()} reaches this vCPU through the hypervisor (Hypervisor.framework's
+         * hv_vcpus_exit); false where the VMM interrupts the thread with a signal instead (KVM).
+         */
+        default boolean exitsOnRequest() { return false; }
+
+        /**
+         * From any thread: makes {@link #enter()} return {@link #EXIT_INTERRUPTED}, now or at its next call. Only where
+         * {@link #exitsOnRequest()}.
+         */
+        default void requestExit() {
+            throw new UnsupportedOperationException("this hypervisor's vCPUs are interrupted by a signal");
+        }
+
+        /**
+         * Called by the thread that ran this vCPU as it stops running it (Hypervisor.framework's vCPUs belong to the
+         * thread that made them and are destroyed there).
+         */
+        default void threadEnding() { }
 
         @Override
         void close();

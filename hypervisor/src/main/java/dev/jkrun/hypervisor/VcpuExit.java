@@ -105,6 +105,19 @@ public sealed interface VcpuExit {
         }
     }
 
+    /**
+     * An arm64 exception the hypervisor left to the VMM and the VMM does not handle (Hypervisor.framework: an
+     * instruction fetch outside RAM, a BRK, an exception class jkrun has no rule for): {@code syndrome} is ESR_EL2,
+     * {@code address} the faulting guest-physical address where there is one.
+     */
+    record UnhandledException(long syndrome, long address) implements VcpuExit {
+        @Override
+        public String toString() {
+            return String.format("UnhandledException[EC=0x%02x, ESR=0x%x, address=0x%x]", (syndrome >>> 26) & 0x3F,
+                    syndrome, address);
+        }
+    }
+
     /** KVM_EXIT_FAIL_ENTRY: the hardware refused to enter the guest (bad vCPU state). */
     record FailEntry(long hardwareEntryFailureReason, int cpu) implements VcpuExit {}
 

@@ -21,7 +21,7 @@ import dev.jkrun.libc.NativeBuffer;
  * {@link #completeRead}. Other threads stop it with {@code ThreadKick.kick}, not through this object. Close it
  * from its own thread, or after that thread has stopped: the kvm_run page is unmapped on close.
  */
-public final class Vcpu implements dev.jkrun.hypervisor.Hypervisor.Vcpu {
+public final class Vcpu implements dev.jkrun.hypervisor.Hypervisor.Vcpu, dev.jkrun.hypervisor.Arm64Registers {
     private static final VcpuExit HLT = new VcpuExit.Hlt(), SHUTDOWN = new VcpuExit.Shutdown(),
             INTERRUPTED = new VcpuExit.Interrupted();
     private static final int PENDING_NONE = 0, PENDING_READ = 1;
@@ -205,6 +205,22 @@ public final class Vcpu implements dev.jkrun.hypervisor.Hypervisor.Vcpu {
         p.putLong(ArgLayouts.OR_ADDR, p.address() + ArgLayouts.ONE_REG_SIZE);
         p.putLong(ArgLayouts.ONE_REG_SIZE, value);
         Ioctl.call(fd, "KVM_SET_ONE_REG(0x" + Long.toHexString(id) + ")", KvmIoctls.KVM_SET_ONE_REG, p);
+    }
+
+    /** An arm64 register for diagnosis, through KVM_GET_ONE_REG. */
+    @Override
+    public long read(Register register) {
+        return getOneReg(switch (register) {
+            case PC -> Arm64Regs.PC;
+            case SP_EL1 -> Arm64Regs.SP_EL1;
+            case PSTATE -> Arm64Regs.PSTATE;
+            case X0 -> Arm64Regs.x(0);
+            case X30 -> Arm64Regs.x(30);
+            case ELR_EL1 -> Arm64Regs.ELR_EL1;
+            case ESR_EL1 -> Arm64Regs.ESR_EL1;
+            case FAR_EL1 -> Arm64Regs.FAR_EL1;
+            case SCTLR_EL1 -> Arm64Regs.SCTLR_EL1;
+        });
     }
 
     /** KVM_ARM_VCPU_INIT: the vCPU's target and features (from {@link Vm#armPreferredTarget()}), before it runs. */

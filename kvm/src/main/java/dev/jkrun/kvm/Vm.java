@@ -202,6 +202,20 @@ public final class Vm implements dev.jkrun.hypervisor.Hypervisor.Vm {
         Ioctl.call(this.fd, "KVM_IOEVENTFD", KvmIoctls.KVM_IOEVENTFD, p);
     }
 
+    private KvmArm64 arm64;
+
+    /** On an aarch64 host: the GIC, SPIs and vCPU start state (see {@link KvmArm64}). */
+    @Override
+    public synchronized java.util.Optional<dev.jkrun.hypervisor.Arm64Vm> arm64() {
+        if (Kvm.X86) {
+            return java.util.Optional.empty();
+        }
+        if (arm64 == null) {
+            arm64 = new KvmArm64(this);
+        }
+        return java.util.Optional.of(arm64);
+    }
+
     /** KVM_IRQ_LINE: sets an in-kernel irqchip input (legacy PIC/IOAPIC pin) high or low. */
     public void irqLine(int irq, boolean high) {
         NativeBuffer p = Ioctl.allocate(IRQ_LEVEL_SIZE);

@@ -58,10 +58,6 @@ public final class Layout {
 
     public static long sharedMemoryStart(long ramEnd) { return (ramEnd + SHM_ALIGNMENT - 1) & -SHM_ALIGNMENT; }
 
-    /** The PSCI function ids (SMC32/SMC64 calling convention, PSCI 0.2) a guest calls with HVC. */
-    public static final int PSCI_VERSION = 0x8400_0000, PSCI_CPU_ON_64 = 0xC400_0003, PSCI_SYSTEM_OFF = 0x8400_0008,
-            PSCI_SYSTEM_RESET = 0x8400_0009;
-
     /**
      * The MPIDR KVM gives vCPU {@code id} (arch/arm64/kvm/sys_regs.c reset_mpidr: Aff0 = id bits 0–3, Aff1 = bits
      * 4–11, Aff2 = bits 12–19; bit 31 RES1), as the device tree's cpu reg names it (without bit 31).

@@ -6,13 +6,8 @@ import dev.jkrun.arch.aarch64.Layout;
 import dev.jkrun.devices.bus.Bus;
 import dev.jkrun.devices.legacy.DebugPort;
 import dev.jkrun.devices.legacy.Pl031;
+import dev.jkrun.hypervisor.Arm64Vm;
 import dev.jkrun.hypervisor.Hypervisor;
-import dev.jkrun.kvm.Arm64Regs;
-import dev.jkrun.kvm.KvmCap;
-import dev.jkrun.kvm.KvmDevice;
-import dev.jkrun.kvm.Vcpu;
-import dev.jkrun.kvm.Vm;
-import dev.jkrun.libc.NativeCallException;
 import dev.jkrun.loader.Arm64Image;
 import dev.jkrun.loader.Initramfs;
 import dev.jkrun.loader.KernelFormatException;
@@ -35,36 +30,28 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * aarch64 on KVM, laid out as libkrun does (src/arch/src/aarch64, src/vmm/src/builder.rs): RAM from 2 GiB with the
- * kernel Image at its start, the device tree in RAM's last 2 MiB and the initramfs below it, an in-kernel GICv3
- * (GICv2 where the host has no v3) just below the device area, the 8250-compatible serial consoles and a PL031 RTC
- * as MMIO devices, virtio-mmio devices each on an SPI of its own and named in the device tree (not the command
- * line), and every vCPU started through KVM_ARM_VCPU_INIT with PSCI 0.2: the boot CPU at the kernel's entry with X0
- * at the device tree, the others powered off until the guest starts them with PSCI CPU_ON. PSCI SYSTEM_OFF and
- * SYSTEM_RESET reach jkrun as KVM_EXIT_SYSTEM_EVENT.
+ * aarch64, laid out as libkrun does (src/arch/src/aarch64, src/vmm/src/builder.rs), on KVM or Hypervisor.framework
+ * alike (each through its {@link Arm64Vm}): RAM from 2 GiB with the kernel Image at its start, the device tree in
+ * RAM's last 2 MiB and the initramfs below it, the hypervisor's GICv3 (GICv2 where KVM has no v3) just below the
+ * device area, the 8250-compatible serial consoles and a PL031 RTC as MMIO devices, virtio-mmio devices each on an
+ * SPI of its own and named in the device tree (not the command line), and PSCI: the boot CPU starts at the kernel's
+ * entry with X0 at the device tree, the others powered off until the guest starts them with CPU_ON; SYSTEM_OFF and
+ * SYSTEM_RESET reach jkrun as system events (KVM answers PSCI in the kernel, the hvf module in jkrun).
  */
 final class Aarch64Platform implements Platform {
     /** The most virtio-mmio devices one aarch64 VM takes: each has an SPI of its own. */
     static final int MAX_DEVICES = 64;
     static final MmioPlacement.Space DEVICES = new MmioPlacement.Space(Layout.VIRTIO_START, Layout.VIRTIO_END,
             Layout.MMIO_SLOT_SIZE, Layout.FIRST_VIRTIO_IRQ, Layout.LAST_VIRTIO_IRQ, MAX_DEVICES);
-    /** KVM_DEV_ARM_VGIC_GRP_* and their attributes (arm-vgic-v3.rst). */
-    private static final int VGIC_GRP_ADDR = 0, VGIC_GRP_NR_IRQS = 3, VGIC_GRP_CTRL = 4;
-    private static final long VGIC_V2_ADDR_DIST = 0, VGIC_V2_ADDR_CPU = 1, VGIC_V3_ADDR_DIST = 2,
-            VGIC_V3_ADDR_REDIST = 3, VGIC_CTRL_INIT = 0;
     private static final int EM_AARCH64 = 183;
-    /** KVM_IRQ_LINE's irq field for an SPI: type 1 in bits 24–27, the INTID in bits 0–15. */
-    private static final int IRQ_TYPE_SPI = 1 << 24;
 
     private final VmConfig config;
     private final MachineConfig machine;
     private KernelPayload payload;
     private long ramEnd;
     private Optional<long[]> initrd = Optional.empty();
-    private Vm vm;
-    private KvmDevice gic;
+    private Arm64Vm arm64;
     private DeviceTree.GicVersion gicVersion;
-    private Vm.ArmVcpuInit vcpuInit;
     private final List<DeviceTree.Device> serials = new ArrayList<>();
     private DeviceTree.Device rtc;
     private String cmdline = "";
@@ -128,59 +115,24 @@ final class Aarch64Platform implements Platform {
 
     @Override
     public IrqLines setUpVm(Hypervisor hypervisor, Hypervisor.Vm hvVm, List<AutoCloseable> resources) {
-        if (!(hvVm instanceof Vm kvmVm)) {
-            throw new ConfigurationException("machine", "aarch64 guests run on KVM here, not " + hypervisor.name());
-        }
-        vm = kvmVm;
-        if (vm.checkExtension(KvmCap.ARM_PSCI_0_2) <= 0) {
-            throw new ConfigurationException("machine", "this host's KVM has no PSCI 0.2 (KVM_CAP_ARM_PSCI_0_2)");
-        }
-        if (vm.checkExtension(KvmCap.ARM_NISV_TO_USER) > 0) { // a data abort without syndrome becomes a stop reason
-            vm.enableCap(KvmCap.ARM_NISV_TO_USER);
-        }
-        vcpuInit = vm.armPreferredTarget().with(Arm64Regs.FEATURE_PSCI_0_2);
-        createGic(resources);
-        return new IrqLines() {
-            @Override
-            public void set(int line, boolean high) { vm.irqLine(IRQ_TYPE_SPI | line, high); }
-
-            /** KVM's default arm64 routing: GSI n is SPI n, INTID 32 + n. */
-            @Override
-            public int gsi(int line) { return line - 32; }
-        };
-    }
-
-    /**
-     * The in-kernel GICv3, or GICv2 where the host cannot make a v3 at all (a vGIC, once made, stays with the VM even
-     * when its fd is closed: a v3 that fails later is an error, not a reason to try v2). The device goes into
-     * {@code resources} as soon as it exists; the vCPUs must exist before it is initialized.
-     */
-    private void createGic(List<AutoCloseable> resources) {
+        arm64 = hvVm.arm64().orElseThrow(() -> new ConfigurationException("machine", hypervisor.name()
+                + " gives this host no aarch64 VMs"));
         int n = machine.vcpus();
         try {
-            gic = vm.createDevice(KvmDevice.ARM_VGIC_V3);
-            gicVersion = DeviceTree.GicVersion.V3;
-        } catch (NativeCallException e) {
-            if (n > 8) {
-                throw new ConfigurationException("machine.vcpus", "this host has no GICv3 (" + e.getMessage()
-                        + "), and a GICv2 serves at most 8 vCPUs, not " + n);
-            }
-            try {
-                gic = vm.createDevice(KvmDevice.ARM_VGIC_V2);
-            } catch (RuntimeException v2) {
-                v2.addSuppressed(e);
-                throw v2;
-            }
-            gicVersion = DeviceTree.GicVersion.V2;
+            gicVersion = arm64.createGic(n, new Arm64Vm.GicPlacement(Layout.GIC_DIST, Layout.GIC_DIST_SIZE,
+                    Layout.gicRedistributors(n), Layout.GIC_REDIST_SIZE_PER_CPU, Layout.GIC_V2_CPU, Layout.GIC_NR_IRQS),
+                    resources) == Arm64Vm.Gic.V3 ? DeviceTree.GicVersion.V3 : DeviceTree.GicVersion.V2;
+        } catch (IllegalStateException e) { // what the host lacks (PSCI 0.2, a GIC for this many vCPUs)
+            throw new ConfigurationException("machine", e.getMessage());
         }
-        resources.add(gic);
-        if (gicVersion == DeviceTree.GicVersion.V3) {
-            gic.setAttr(VGIC_GRP_ADDR, VGIC_V3_ADDR_DIST, Layout.GIC_DIST);
-            gic.setAttr(VGIC_GRP_ADDR, VGIC_V3_ADDR_REDIST, Layout.gicRedistributors(n));
-        } else {
-            gic.setAttr(VGIC_GRP_ADDR, VGIC_V2_ADDR_DIST, Layout.GIC_DIST);
-            gic.setAttr(VGIC_GRP_ADDR, VGIC_V2_ADDR_CPU, Layout.GIC_V2_CPU);
-        }
+        Arm64Vm vm = arm64;
+        return new IrqLines() {
+            @Override
+            public void set(int line, boolean high) { vm.setSpi(line, high); }
+
+            @Override
+            public int gsi(int line) { return vm.irqfdGsi(line); }
+        };
     }
 
     private long[] gicRegions() {
@@ -263,27 +215,17 @@ final class Aarch64Platform implements Platform {
     private GuestMemory memory;
 
     @Override
-    public void configureVcpu(Hypervisor.Vcpu hvVcpu, int id, int count) {
-        Vcpu vcpu = (Vcpu) hvVcpu; // setUpVm made sure this is KVM
-        vcpu.armInit(id == 0 ? vcpuInit : vcpuInit.with(Arm64Regs.FEATURE_POWER_OFF));
-        vcpu.setOneReg(Arm64Regs.PSTATE, Arm64Regs.PSTATE_EL1H_DAIF_MASKED);
-        if (id == 0) {
-            vcpu.setOneReg(Arm64Regs.PC, payload.entry());
-            vcpu.setOneReg(Arm64Regs.x(0), Layout.fdtAddress(ramEnd));
-            for (int r = 1; r <= 3; r++) {
-                vcpu.setOneReg(Arm64Regs.x(r), 0); // booting.rst: x1–x3 reserved, 0
-            }
-        }
+    public void configureVcpu(Hypervisor.Vcpu vcpu, int id, int count) {
+        arm64.initVcpu(vcpu, id, payload.entry(), Layout.fdtAddress(ramEnd));
     }
 
-    /** Initializes the GIC (now that every vCPU exists) and writes the device tree with the vCPUs' MPIDRs. */
+    /** Completes the GIC (now that every vCPU exists) and writes the device tree with the vCPUs' MPIDRs. */
     @Override
     public void vcpusCreated(List<Hypervisor.Vcpu> vcpus) {
-        gic.setAttr32(VGIC_GRP_NR_IRQS, 0, Layout.GIC_NR_IRQS);
-        gic.control(VGIC_GRP_CTRL, VGIC_CTRL_INIT);
+        arm64.vcpusCreated(vcpus);
         List<Long> mpidrs = new ArrayList<>();
         for (Hypervisor.Vcpu v : vcpus) {
-            mpidrs.add(((Vcpu) v).getOneReg(Arm64Regs.MPIDR_EL1) & 0xFF_00FF_FFFFL);
+            mpidrs.add(arm64.mpidr(v));
         }
         List<DeviceTree.Device> virtio = devices.stream()
                 .map(s -> new DeviceTree.Device(s.base(), s.size(), s.irq(), levelLines.contains(s.irq()))).toList();

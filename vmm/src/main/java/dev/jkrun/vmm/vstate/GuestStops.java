@@ -44,6 +44,11 @@ final class GuestStops {
                     + " that the hypervisor cannot decode into an MMIO access (a load/store pair, a writeback, or"
                     + " no device there; ISS 0x%x) on %s", d.address(), d.esrIss(), where));
         }
+        if (exit instanceof VcpuExit.UnhandledException u) {
+            return StopReason.of(StopReason.Kind.CRASH, String.format("guest exception the VMM does not handle (ESR_EL2"
+                    + " 0x%x, exception class 0x%02x, address 0x%x) on %s", u.syndrome(), (u.syndrome() >>> 26) & 0x3F,
+                    u.address(), where));
+        }
         if (exit instanceof VcpuExit.FailEntry f) {
             return StopReason.of(StopReason.Kind.CRASH, String.format("KVM entry failed (hardware reason 0x%x) on %s", f.hardwareEntryFailureReason(), where));
         }

@@ -14,7 +14,8 @@ import java.util.concurrent.CountDownLatch;
  * One platform thread running one vCPU's KVM_RUN loop. Port and MMIO exits are dispatched synchronously to the
  * buses on this thread; anything that ends the guest is reported to the {@link Vmm} once, and the loop ends.
  *
- * <p>Kicking: this thread keeps {@link ThreadKick#SIGNAL} blocked and lets KVM unblock it only inside KVM_RUN, so
+ * <p>Kicking: where the hypervisor interrupts a vCPU itself ({@link Vcpu#exitsOnRequest()}, Hypervisor.framework),
+ * a kick is that request. Otherwise (KVM) this thread keeps {@link ThreadKick#SIGNAL} blocked and lets KVM unblock it only inside KVM_RUN, so
  * {@link #kick()} interrupts a running guest without a Java signal handler; a kick that arrives outside KVM_RUN
  * stays pending and makes the next KVM_RUN return at once. Order matters: {@link Vmm#stopping()} is set before
  * the kick, and read after every KVM_RUN.
@@ -26,6 +27,8 @@ final class VcpuThread implements Runnable {
     private final LastHit pio;
     private final LastHit mmio;
     private final CountDownLatch ready = new CountDownLatch(1);
+    /** The hypervisor interrupts this vCPU itself (Hypervisor.framework), instead of the kick signal. */
+    private final boolean ownKick;
     private volatile ThreadKick.NativeThread nativeThread;
     /** Guards {@link #exited}: no kick may be sent once the thread is past its final drain (see {@link #kick()}). */
     private final Object kickLock = new Object();
@@ -38,6 +41,7 @@ final class VcpuThread implements Runnable {
         this.vmm = vmm;
         this.vcpu = vcpu;
         this.diagnosis = diagnosis;
+        this.ownKick = vcpu.exitsOnRequest();
         this.pio = new LastHit(pio);
         this.mmio = new LastHit(mmio);
         this.thread = new Thread(this, vmName + "-vcpu" + vcpu.id());
@@ -57,8 +61,15 @@ final class VcpuThread implements Runnable {
      */
     void kick() {
         synchronized (kickLock) {
+            if (exited) {
+                return;
+            }
+            if (ownKick) {
+                vcpu.requestExit();
+                return;
+            }
             ThreadKick.NativeThread t = nativeThread;
-            if (t != null && !exited) {
+            if (t != null) {
                 ThreadKick.kick(t);
             }
         }
@@ -88,18 +99,22 @@ final class VcpuThread implements Runnable {
         synchronized (kickLock) {
             exited = true;
         }
-        // pthread_kill has queued every earlier kick on this thread before returning: consume them all.
-        ThreadKick.drain();
+        if (!ownKick) { // pthread_kill has queued every earlier kick on this thread before returning: consume them all
+            ThreadKick.drain();
+        }
     }
 
     @Override
     public void run() {
         try {
-            ThreadKick.blockOnCurrentThread();
-            nativeThread = ThreadKick.current();
-            vcpu.setSignalMask(ThreadKick.maskWithoutKick());
+            if (!ownKick) {
+                ThreadKick.blockOnCurrentThread();
+                nativeThread = ThreadKick.current();
+                vcpu.setSignalMask(ThreadKick.maskWithoutKick());
+            }
         } catch (RuntimeException e) {
             declareExitedAndDrain();
+            vcpu.threadEnding();
             ready.countDown();
             vmm.guestStopped(StopReason.of(StopReason.Kind.START_FAILED, "vCPU " + vcpu.id() + " set-up failed: " + e.getMessage()));
             return;
@@ -111,6 +126,7 @@ final class VcpuThread implements Runnable {
             vmm.guestStopped(StopReason.of(StopReason.Kind.INFRASTRUCTURE_ERROR, "vCPU " + vcpu.id() + ": " + e));
         } finally {
             declareExitedAndDrain();
+            vcpu.threadEnding();
         }
     }
 
@@ -201,7 +217,9 @@ final class VcpuThread implements Runnable {
                     vcpu.completeRead(0, b);
                 }
                 case Vcpu.EXIT_INTERRUPTED -> {
-                    ThreadKick.drain();
+                    if (!ownKick) {
+                        ThreadKick.drain();
+                    }
                     takeSample();
                 }
                 default -> {
