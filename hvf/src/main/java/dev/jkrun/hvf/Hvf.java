@@ -12,14 +12,15 @@ public final class Hvf implements Hypervisor {
     /** The IPA space jkrun asks for: 40 bits, aarch64's layout (RAM to 1022 GiB, DAX windows below 1 TiB). */
     static final int IPA_BITS = 40;
     private static final Object PROCESS_VM = new Object();
-    private static HvfVm current;
+    /** The open VM of each framework (the native one is a single instance: one VM per process). */
+    private static final java.util.Map<HvfCalls, HvfVm> current = new java.util.IdentityHashMap<>();
 
     private final HvfCalls calls;
 
     private Hvf(HvfCalls calls) { this.calls = calls; }
 
     /** The framework of this Mac. */
-    public static Hvf open() { return new Hvf(NativeHvf.load()); }
+    public static Hvf open() { return new Hvf(NativeHvf.instance()); }
 
     /** Over any {@link HvfCalls} (tests replay exits through one). */
     public static Hvf over(HvfCalls calls) { return new Hvf(calls); }
@@ -42,21 +43,20 @@ public final class Hvf implements Hypervisor {
     @Override
     public HvfVm createVm() {
         synchronized (PROCESS_VM) {
-            if (current != null) {
+            if (current.containsKey(calls)) {
                 throw new IllegalStateException("Hypervisor.framework runs one VM per process, and this JVM's is"
                         + " still open: close it first");
             }
             calls.vmCreate(IPA_BITS);
-            current = new HvfVm(calls, this::released);
-            return current;
+            HvfVm vm = new HvfVm(calls, this::released);
+            current.put(calls, vm);
+            return vm;
         }
     }
 
     private void released(HvfVm vm) {
         synchronized (PROCESS_VM) {
-            if (current == vm) {
-                current = null;
-            }
+            current.values().remove(vm);
         }
     }
 

@@ -63,8 +63,18 @@ public final class NativeHvf implements HvfCalls {
         this.sys = sys;
     }
 
+    private static NativeHvf instance;
+
+    /** The binding, made once per process (the framework's VM is the process's). */
+    public static synchronized NativeHvf instance() {
+        if (instance == null) {
+            instance = load();
+        }
+        return instance;
+    }
+
     /** Binds the framework; throws on any OS but macOS, or where it cannot be loaded. */
-    public static NativeHvf load() {
+    static NativeHvf load() {
         if (!isMacOs()) {
             throw new UnsupportedOperationException("Hypervisor.framework exists only on macOS, not "
                     + java.lang.System.getProperty("os.name"));

@@ -1,19 +1,21 @@
 package dev.jkrun.vmm;
 
 import dev.jkrun.hypervisor.Hypervisor;
+import dev.jkrun.hvf.Hvf;
+import dev.jkrun.hvf.NativeHvf;
 import dev.jkrun.kvm.Kvm;
 
 /**
- * The host's hypervisor, the one place above the {@code kvm} module that picks it: KVM on Linux
- * (Hypervisor.framework joins here on macOS). Also what the layers above the VMM ask of it (the libkrun interface's
+ * The host's hypervisor, the one place above the {@code kvm} and {@code hvf} modules that picks it: KVM on Linux,
+ * Hypervisor.framework on macOS. Also what the layers above the VMM ask of it (the libkrun interface's
  * krun_get_max_vcpus and krun_check_nested_virt). Throws {@link RuntimeException} when there is no usable hypervisor.
  */
 public final class HostHypervisor {
     private HostHypervisor() {}
 
-    /** Opens the host's hypervisor (KVM: /dev/kvm, its API version checked). */
+    /** Opens the host's hypervisor (KVM: /dev/kvm, its API version checked; macOS: Hypervisor.framework). */
     public static Hypervisor open() {
-        return Kvm.open();
+        return NativeHvf.isMacOs() ? Hvf.open() : Kvm.open();
     }
 
     /** The vCPUs one VM may have on this host, at most {@link MachineConfig#MAX_VCPUS} (what jkrun builds). */
@@ -24,5 +26,5 @@ public final class HostHypervisor {
     }
 
     /** Whether a guest may run a hypervisor of its own (nested virtualization allowed by the host). */
-    public static boolean nestedVirtualization() { return Kvm.nestedAllowed(); }
+    public static boolean nestedVirtualization() { return !NativeHvf.isMacOs() && Kvm.nestedAllowed(); }
 }

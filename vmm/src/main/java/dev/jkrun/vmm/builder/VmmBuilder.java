@@ -45,13 +45,17 @@ public final class VmmBuilder {
     public record Options(String name, PrintStream progress, Consumer<String> debugListener) {}
 
     public static Vmm build(VmConfig config, Options options) {
-        Platform platform = Platform.forHost(config);
+        return build(config, options, Platform.forHost(config), HostHypervisor::open);
+    }
+
+    /** {@link #build(VmConfig, Options)} on a given platform and hypervisor (tests: aarch64 on a replaying HVF). */
+    static Vmm build(VmConfig config, Options options, Platform platform, java.util.function.Supplier<Hypervisor> host) {
         MmioDeviceManager.placement(platform.deviceSpace(), virtioDevices(config)); // the count's limit, before anything is opened
         List<AutoCloseable> resources = new ArrayList<>();
         MmapGuestMemory memory = null;
         try {
             platform.load(options.progress());
-            Hypervisor hypervisor = HostHypervisor.open();
+            Hypervisor hypervisor = host.get();
             resources.add(hypervisor);
             hypervisor.requireCapabilities();
             List<MemoryRegion> regions = platform.memoryRegions();
