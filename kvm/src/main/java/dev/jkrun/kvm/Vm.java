@@ -38,6 +38,9 @@ public final class Vm implements dev.jkrun.hypervisor.Hypervisor.Vm {
     /** KVM's ioeventfds (MMIO) and irqfds. */
     @Override
     public java.util.Optional<dev.jkrun.hypervisor.Hypervisor.IoEvents> ioEvents() {
+        if (!EventFd.kernelEventFds()) { // -Djkrun.eventfd=pipe: KVM takes only eventfd(2)s
+            return java.util.Optional.empty();
+        }
         return java.util.Optional.of(new dev.jkrun.hypervisor.Hypervisor.IoEvents() {
             @Override
             public void registerMmioNotify(EventFd fd, long address, int length, OptionalLong datamatch) {

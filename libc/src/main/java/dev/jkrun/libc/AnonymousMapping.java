@@ -9,7 +9,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class AnonymousMapping implements AutoCloseable {
     private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2,
-            MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
+            MAP_ANONYMOUS = HostOs.MAP_ANONYMOUS, MAP_NORESERVE = HostOs.MAP_NORESERVE;
     private static final int MADV_DONTNEED = 4, MADV_REMOVE = 9, MADV_DONTFORK = 10;
     private static final int MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
     private static final AtomicLong MAPPED = new AtomicLong();

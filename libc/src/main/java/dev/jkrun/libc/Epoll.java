@@ -5,7 +5,7 @@ package dev.jkrun.libc;
  * batches. Level-triggered only (no EPOLLET): a ready descriptor stays ready until its owner drains it. Every
  * failure throws {@link NativeCallException}; EINTR in {@link #await} is an empty batch.
  */
-public final class Epoll implements AutoCloseable {
+public final class Epoll implements Poller {
     /** Event bits (sys/epoll.h). */
     public static final int EPOLLIN = 0x1, EPOLLPRI = 0x2, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10,
             EPOLLRDHUP = 0x2000;
@@ -98,6 +98,25 @@ public final class Epoll implements AutoCloseable {
         }
         out.size = rc;
         return rc;
+    }
+
+    /** The native events {@link #await(Poller.Events, int)} fills before copying; one waiting thread uses it. */
+    private Events batch;
+
+    @Override
+    public int await(Poller.Events out, int timeoutMs) {
+        Events b = batch;
+        if (b == null || b.capacity() < out.capacity()) {
+            batch = b = new Events(out.capacity());
+        }
+        int n = await(b, Math.min(timeoutMs < 0 ? -1 : timeoutMs, Integer.MAX_VALUE));
+        n = Math.min(n, out.capacity());
+        for (int i = 0; i < n; i++) {
+            out.bits[i] = b.events(i);
+            out.tokens[i] = b.data(i);
+        }
+        out.size = n;
+        return n;
     }
 
     @Override

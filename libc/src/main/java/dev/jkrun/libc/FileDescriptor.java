@@ -82,7 +82,7 @@ public final class FileDescriptor implements AutoCloseable {
     private static final int F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030, FD_CLOEXEC = 1;
     private static final int O_ACCMODE = 3;
 
-    public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800;
+    public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CLOEXEC = 0x80000, O_NONBLOCK = HostOs.O_NONBLOCK;
 
     /** Sets O_NONBLOCK on the open file (shared with every descriptor of it, as fcntl F_SETFL is). */
     public void setNonBlocking() {

@@ -17,6 +17,7 @@ public interface LibC {
     @SaveError long write(int fd, long buf, long count);
     @SaveError long write(int fd, @jnr.ffi.annotations.In byte[] buf, long count);
     @SaveError int eventfd(int initval, int flags);
+    @SaveError int pipe(@jnr.ffi.annotations.Out int[] fds);
     @SaveError int memfd_create(String name, int flags);
     /**
      * mmap(2) with one extra, ignored argument: jffi 1.3.13's six-argument fast path passes a corrupt sixth

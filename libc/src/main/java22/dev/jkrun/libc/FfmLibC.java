@@ -41,6 +41,10 @@ final class FfmLibC implements LibC {
         static final MethodHandle H = saving("eventfd", I, I, I);
     }
 
+    private static final class FnPipe {
+        static final MethodHandle H = saving("pipe", I, J);
+    }
+
     private static final class FnMemfdCreate {
         static final MethodHandle H = saving("memfd_create", I, J, I);
     }
@@ -223,6 +227,19 @@ final class FfmLibC implements LibC {
         PerThread t = enter();
         try {
             return (int) FnEventfd.H.invokeExact(t.state, initval, flags);
+        } catch (Throwable e) {
+            throw rethrow(e);
+        }
+    }
+
+    @Override
+    public int pipe(int[] fds) {
+        PerThread t = enter();
+        try {
+            long at = t.out(fds);
+            int rc = (int) FnPipe.H.invokeExact(t.state, at);
+            PerThread.back(at, fds);
+            return rc;
         } catch (Throwable e) {
             throw rethrow(e);
         }

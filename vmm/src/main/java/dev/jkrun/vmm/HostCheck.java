@@ -1,5 +1,7 @@
 package dev.jkrun.vmm;
 
+import dev.jkrun.hvf.HvfHostCheck;
+import dev.jkrun.hvf.NativeHvf;
 import dev.jkrun.hypervisor.Hypervisor;
 import dev.jkrun.kvm.HostVirtualization;
 import dev.jkrun.kvm.Kvm;
@@ -21,6 +23,12 @@ public record HostCheck(List<Finding> findings) {
 
     public static HostCheck run(Optional<Path> explicitKrunfw, Map<String, String> env) {
         List<Finding> f = new ArrayList<>();
+        if (NativeHvf.isMacOs()) { // Hypervisor.framework: the framework, virtualization, the entitlement, the GIC
+            for (HvfHostCheck.Finding h : HvfHostCheck.run(NativeHvf::instance)) {
+                f.add(new Finding(h.subject(), h.ok(), h.value(), h.fix()));
+            }
+            return new HostCheck(List.copyOf(f));
+        }
         Path dev = Path.of("/dev/kvm");
         if (!Files.exists(dev)) {
             f.add(new Finding("/dev/kvm", false, "missing", "load the kvm module (modprobe kvm_intel or kvm_amd) or run on a host with KVM"));

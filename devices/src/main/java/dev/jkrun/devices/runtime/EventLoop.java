@@ -2,7 +2,7 @@ package dev.jkrun.devices.runtime;
 
 import dev.jkrun.devices.RateLimitedLog;
 import dev.jkrun.devices.virtio.DeviceThreads;
-import dev.jkrun.libc.Epoll;
+import dev.jkrun.libc.Poller;
 import dev.jkrun.libc.Errno;
 import dev.jkrun.libc.EventFd;
 import dev.jkrun.libc.NativeCallException;
@@ -15,7 +15,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One device thread waiting on many host descriptors at once (epoll, level-triggered), running tasks and timers
+ * One device thread waiting on many host descriptors at once ({@link Poller}: epoll, or poll(2) on macOS;
+ * level-triggered), running tasks and timers
  * in between: queue notifications, host sockets, terminals, pipes. Everything a device does with its queues runs on
  * this one thread, so device state needs no locks beyond what other threads touch.
  *
@@ -30,8 +31,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class EventLoop implements AutoCloseable {
     /** interest and ready bits, the values of EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP */
-    public static final int IN = Epoll.EPOLLIN, OUT = Epoll.EPOLLOUT, ERR = Epoll.EPOLLERR, HUP = Epoll.EPOLLHUP,
-            RDHUP = Epoll.EPOLLRDHUP;
+    public static final int IN = Poller.IN, OUT = Poller.OUT, ERR = Poller.ERR, HUP = Poller.HUP, RDHUP = Poller.RDHUP;
     /** Most events one epoll_wait returns. */
     static final int BATCH = 64;
     private static final long JOIN_TIMEOUT_MS = 5000;
@@ -63,7 +63,7 @@ public final class EventLoop implements AutoCloseable {
     }
 
     private final String name;
-    private final Epoll epoll;
+    private final Poller poller;
     private final EventFd wake;
     private final RateLimitedLog failures;
     private final ConcurrentHashMap<Long, Reg> registrations = new ConcurrentHashMap<>();
@@ -79,11 +79,11 @@ public final class EventLoop implements AutoCloseable {
     private volatile boolean stopping;
     private boolean closed;
 
-    /** Creates the epoll fd and the wake eventfd; no thread yet. */
+    /** Creates the poller and the wake EventFd; no thread yet. */
     public EventLoop(String name) {
         this.name = name;
         this.failures = new RateLimitedLog(LOG, name);
-        Epoll ep = new Epoll();
+        Poller ep = Poller.open();
         EventFd w = null;
         try {
             w = new EventFd();
@@ -95,7 +95,7 @@ public final class EventLoop implements AutoCloseable {
             ep.close();
             throw e;
         }
-        this.epoll = ep;
+        this.poller = ep;
         this.wake = w;
     }
 
@@ -197,7 +197,7 @@ public final class EventLoop implements AutoCloseable {
         failures.flush();
     }
 
-    /** {@link #stop()}, then closes the epoll fd and the wake eventfd. Registrations left are dropped. */
+    /** {@link #stop()}, then closes the poller and the wake EventFd. Registrations left are dropped. */
     @Override
     public void close() {
         stop();
@@ -208,7 +208,7 @@ public final class EventLoop implements AutoCloseable {
             closed = true;
         }
         registrations.clear();
-        epoll.close();
+        poller.close();
         wake.close();
     }
 
@@ -226,9 +226,9 @@ public final class EventLoop implements AutoCloseable {
     }
 
     private void run() {
-        Epoll.Events events = new Epoll.Events(BATCH);
+        Poller.Events events = new Poller.Events(BATCH);
         while (!stopping) {
-            epoll.await(events, timeoutMs());
+            poller.await(events, timeoutMs());
             for (int i = 0; i < events.size() && !stopping; i++) {
                 long token = events.data(i);
                 if (token == WAKE_TOKEN) {
@@ -329,9 +329,9 @@ public final class EventLoop implements AutoCloseable {
             if (events == 0) {
                 disarm();
             } else if (armed) {
-                epoll.modify(fd, events, token);
+                poller.modify(fd, events, token);
             } else {
-                epoll.add(fd, events, token);
+                poller.add(fd, events, token);
                 armed = true;
             }
         }
@@ -356,7 +356,7 @@ public final class EventLoop implements AutoCloseable {
             }
             armed = false;
             try {
-                epoll.delete(fd);
+                poller.delete(fd);
             } catch (NativeCallException e) {
                 // the fd was closed first (its file gone, so the entry with it): nothing left to delete
                 if (e.errno() != Errno.EBADF && e.errno() != Errno.ENOENT) {
