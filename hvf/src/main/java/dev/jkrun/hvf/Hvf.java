@@ -47,8 +47,7 @@ public final class Hvf implements Hypervisor {
                 throw new IllegalStateException("Hypervisor.framework runs one VM per process, and this JVM's is"
                         + " still open: close it first");
             }
-            calls.vmCreate(IPA_BITS);
-            HvfVm vm = new HvfVm(calls, this::released);
+            HvfVm vm = new HvfVm(calls, calls.vmCreate(IPA_BITS), this::released);
             current.put(calls, vm);
             return vm;
         }

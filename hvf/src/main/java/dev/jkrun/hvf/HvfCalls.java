@@ -8,8 +8,11 @@ package dev.jkrun.hvf;
 public interface HvfCalls {
     // ---- the process's VM ---------------------------------------------------------------------------------
 
-    /** hv_vm_create, asking for an IPA space of {@code ipaBits} where the framework lets one choose (macOS 13). */
-    void vmCreate(int ipaBits);
+    /**
+     * hv_vm_create, asking for an IPA space of {@code ipaBits} where the framework lets one choose (macOS 13);
+     * returns the IPA bits the VM has.
+     */
+    int vmCreate(int ipaBits);
 
     /** hv_vm_destroy. */
     void vmDestroy();
@@ -86,6 +89,15 @@ public interface HvfCalls {
 
     /** hv_vcpu_set_vtimer_mask. */
     void setVtimerMask(long vcpu, boolean masked);
+
+    /** hv_vcpu_get_vtimer_offset: what the host counter minus it gives the guest's virtual counter. */
+    long getVtimerOffset(long vcpu);
+
+    /** The host's counter (mach_absolute_time; the counter the guest's timer counts, before its offset). */
+    long hostCounter();
+
+    /** {@code ticks} of {@link #hostCounter()} in nanoseconds (mach_timebase_info). */
+    long counterNanos(long ticks);
 
     // ---- the host ------------------------------------------------------------------------------------------
 

@@ -19,8 +19,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       memory is skipped, as KVM does;</li>
  *   <li>HVC (and SMC) #0: a PSCI call ({@link Psci#call}): answered in X0, CPU_ON starting another vCPU, CPU_OFF
  *       parking this one, SYSTEM_OFF and SYSTEM_RESET as the system events KVM reports;</li>
- *   <li>WFI/WFE: PC past it and into the guest again; with the framework's GIC the framework owns interrupt and
- *       timer wake-ups (QEMU's hvf backend does the same with it);</li>
+ *   <li>WFI: PC past it, and the thread parks until the virtual timer's deadline, an interrupt jkrun raises, a CPU_ON
+ *       or an exit request, for at most 1 ms (interrupts the framework's GIC raises itself, such as SGIs between
+ *       vCPUs, reach jkrun no other way); WFE: straight back in;</li>
+ *   <li>HVC or SMC with an immediate other than 0: NOT_SUPPORTED in X0;</li>
  *   <li>MSR/MRS of a register the framework traps: reads as zero, writes ignored;</li>
  *   <li>anything else: a stop reason with the syndrome ({@link VcpuExit.UnhandledException}).</li>
  * </ul>
@@ -43,7 +45,10 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
     private long handle;
     private boolean created, destroyed;
     private Thread owner;
-    private long sctlrAtReset;
+    private long sctlrAtReset, vtimerOffset;
+    /** {@link HvfVm#wakeups()} when the guest last entered: a WFI after a wake-up since then does not park. */
+    private long enteredAt;
+    private boolean vtimerMasked;
 
     /** PSCI power state and the start a CPU_ON asked for; guarded by {@link #vm}. */
     private int power = POWER_OFF;
@@ -54,6 +59,8 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
     private long mmioAddress, mmioData, readSyndrome;
     private int mmioLength;
     private boolean readPending, advancePending;
+    /** Powered on, as this vCPU's own thread last saw it (only that thread turns it on or off): no lock per exit. */
+    private boolean running;
     private int lastKind = EXIT_INTERRUPTED;
 
     HvfVcpu(HvfVm vm, HvfCalls calls, int id, long mpidr) {
@@ -115,6 +122,7 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
         synchronized (vm) {
             vm.notifyAll();
         }
+        vm.wake();
         long h;
         synchronized (this) {
             h = created && !destroyed ? handle : 0;
@@ -133,6 +141,7 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
         }
         calls.setSysReg(h, HvfRegs.MPIDR_EL1, mpidr);
         sctlrAtReset = calls.getSysReg(h, HvfRegs.SCTLR_EL1);
+        vtimerOffset = calls.getVtimerOffset(h);
         vm.created();
     }
 
@@ -157,6 +166,7 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
                 last = new VcpuExit.Interrupted();
                 return EXIT_INTERRUPTED;
             }
+            enteredAt = vm.wakeups();
             calls.vcpuRun(handle);
             int kind = switch (calls.exitReason(handle)) {
                 case HvfRegs.EXIT_CANCELED -> {
@@ -164,9 +174,12 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
                     last = new VcpuExit.Interrupted();
                     yield EXIT_INTERRUPTED;
                 }
-                case HvfRegs.EXIT_EXCEPTION -> exception();
+                case HvfRegs.EXIT_EXCEPTION -> {
+                    syncVtimer();
+                    yield exception();
+                }
                 case HvfRegs.EXIT_VTIMER_ACTIVATED -> { // not expected with the framework's GIC, which owns the timer
-                    calls.setVtimerMask(handle, false);
+                    vtimerMasked = true; // the framework masked it; unmasked once the guest has dealt with it
                     yield HANDLED;
                 }
                 default -> {
@@ -186,11 +199,11 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
      * when an exit request ended the wait. The boot vCPU also waits until every vCPU exists on its thread.
      */
     private boolean poweredOn() {
+        if (running) {
+            return true;
+        }
         long pc, x0;
         synchronized (vm) {
-            if (power == POWER_ON) {
-                return true;
-            }
             while (power == POWER_OFF) {
                 if (exitRequested.get()) {
                     return false;
@@ -226,7 +239,23 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
         synchronized (vm) {
             power = POWER_ON;
         }
+        running = true;
         return true;
+    }
+
+    /**
+     * After a vtimer exit the framework leaves the timer masked: unmask it once the guest has turned the timer off,
+     * masked it or moved its deadline (libkrun's hvf_sync_vtimer), so that it does not fire again at once.
+     */
+    private void syncVtimer() {
+        if (!vtimerMasked) {
+            return;
+        }
+        long ctl = calls.getSysReg(handle, HvfRegs.CNTV_CTL_EL0);
+        if ((ctl & (CNTV_ENABLE | CNTV_IMASK | CNTV_ISTATUS)) != (CNTV_ENABLE | CNTV_ISTATUS)) {
+            calls.setVtimerMask(handle, false);
+            vtimerMasked = false;
+        }
     }
 
     /** Completes the last exit before the guest runs again: a read's register, PC past the instruction. */
@@ -272,15 +301,19 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
                 return EXIT_MMIO_READ;
             }
             case Esr.EC_HVC64 -> {
-                return psci(); // the exception returns past the HVC
+                return call(esr); // the exception returns past the HVC
             }
             case Esr.EC_SMC64 -> {
                 advancePending = true; // a trapped SMC returns to itself
                 finishLastExit();
-                return psci();
+                return call(esr);
             }
             case Esr.EC_WFX -> {
                 advancePending = true;
+                if (!Esr.isWfe(esr)) { // WFE is a spin-wait's pause: straight back in
+                    finishLastExit();
+                    idle();
+                }
                 return HANDLED;
             }
             case Esr.EC_SYSREG -> {
@@ -298,6 +331,44 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
         }
     }
 
+    /** The longest WFI wait: what the framework's GIC raises without telling jkrun (SGIs between vCPUs) waits no longer. */
+    static final long MAX_IDLE_NANOS = 1_000_000;
+    private static final long CNTV_ENABLE = 1, CNTV_IMASK = 2, CNTV_ISTATUS = 4;
+
+    /**
+     * WFI: the guest has nothing to do until an interrupt. The thread parks until the virtual timer's deadline
+     * (CNTV_CVAL_EL0 against the host counter less the vtimer offset), an interrupt jkrun raises, a CPU_ON or an exit
+     * request, and at most {@link #MAX_IDLE_NANOS}; not at all if a wake-up came since the guest last entered, or the
+     * timer has fired already.
+     */
+    private void idle() {
+        if (vm.wakeups() != enteredAt || exitRequested.get()) {
+            return;
+        }
+        long nanos = MAX_IDLE_NANOS;
+        long ctl = calls.getSysReg(handle, HvfRegs.CNTV_CTL_EL0);
+        if ((ctl & (CNTV_ENABLE | CNTV_IMASK)) == CNTV_ENABLE) {
+            if ((ctl & CNTV_ISTATUS) != 0) {
+                return;
+            }
+            long left = calls.getSysReg(handle, HvfRegs.CNTV_CVAL_EL0) - (calls.hostCounter() - vtimerOffset);
+            if (left <= 0) {
+                return;
+            }
+            nanos = Math.min(nanos, calls.counterNanos(left));
+        }
+        vm.idle(enteredAt, nanos, exitRequested::get);
+    }
+
+    /** HVC or SMC: #0 is PSCI (SMCCC); another immediate is no call jkrun offers. */
+    private int call(long esr) {
+        if (Esr.callImmediate(esr) != 0) {
+            calls.setReg(handle, HvfRegs.X0, Psci.NOT_SUPPORTED);
+            return HANDLED;
+        }
+        return psci();
+    }
+
     private int psci() {
         Psci.Outcome o = Psci.call(calls.getReg(handle, HvfRegs.X0), calls.getReg(handle, HvfRegs.X0 + 1),
                 calls.getReg(handle, HvfRegs.X0 + 2), calls.getReg(handle, HvfRegs.X0 + 3), vm);
@@ -309,6 +380,7 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
             synchronized (vm) {
                 power = POWER_OFF;
             }
+            running = false;
             return HANDLED;
         }
         int type = o instanceof Psci.Outcome.SystemReset ? VcpuExit.SystemEvent.RESET : VcpuExit.SystemEvent.SHUTDOWN;

@@ -30,8 +30,15 @@ public final class HvfVm implements Hypervisor.Vm, Arm64Vm, Psci.Cpus {
     private boolean gic;
     private boolean closed;
 
-    HvfVm(HvfCalls calls, Consumer<HvfVm> onClose) {
+    private final int ipaBits;
+    /** Counts the events that end a WFI: an interrupt raised, a CPU_ON, an exit request (see {@link #idle}). */
+    private final java.util.concurrent.atomic.AtomicLong wakeups = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicInteger idlers = new java.util.concurrent.atomic.AtomicInteger();
+    private final Object idle = new Object();
+
+    HvfVm(HvfCalls calls, int ipaBits, Consumer<HvfVm> onClose) {
         this.calls = calls;
+        this.ipaBits = ipaBits;
         this.onClose = onClose;
     }
 
@@ -39,6 +46,11 @@ public final class HvfVm implements Hypervisor.Vm, Arm64Vm, Psci.Cpus {
     public synchronized void mapMemory(int slot, GuestAddress at, AnonymousMapping mapping) {
         if (slots.containsKey(slot)) {
             throw new IllegalArgumentException("slot " + slot + " is mapped already");
+        }
+        if (ipaBits < 64 && Long.compareUnsigned(at.value() + mapping.size(), 1L << ipaBits) > 0) {
+            throw new IllegalArgumentException(String.format("guest-physical [%#x, %#x) lies beyond this Mac's %d-bit"
+                    + " IPA space: give the VM less memory (or fewer DAX windows)", at.value(), at.value() + mapping.size(),
+                    ipaBits));
         }
         calls.vmMap(mapping.address(), at.value(), mapping.size());
         slots.put(slot, new long[] {at.value(), mapping.size()});
@@ -107,7 +119,48 @@ public final class HvfVm implements Hypervisor.Vm, Arm64Vm, Psci.Cpus {
     }
 
     @Override
-    public void setSpi(int intid, boolean level) { calls.gicSetSpi(intid, level); }
+    public void setSpi(int intid, boolean level) {
+        calls.gicSetSpi(intid, level);
+        if (level) {
+            wake();
+        }
+    }
+
+    /** Ends every vCPU's WFI wait (the framework's GIC may have work for any of them). */
+    void wake() {
+        wakeups.incrementAndGet();
+        if (idlers.get() > 0) {
+            synchronized (idle) {
+                idle.notifyAll();
+            }
+        }
+    }
+
+    long wakeups() { return wakeups.get(); }
+
+    /**
+     * Parks the calling vCPU thread for up to {@code nanos}, or until {@link #wake()} ran after the count
+     * {@code since} was read, or {@code stop} holds.
+     */
+    void idle(long since, long nanos, java.util.function.BooleanSupplier stop) {
+        idlers.incrementAndGet();
+        try {
+            synchronized (idle) {
+                long deadline = System.nanoTime() + nanos;
+                while (wakeups.get() == since && !stop.getAsBoolean()) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        return;
+                    }
+                    idle.wait(left / 1_000_000, (int) (left % 1_000_000));
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            idlers.decrementAndGet();
+        }
+    }
 
     @Override
     public void initVcpu(Hypervisor.Vcpu vcpu, int id, long entry, long x0) {
@@ -183,7 +236,9 @@ public final class HvfVm implements Hypervisor.Vm, Arm64Vm, Psci.Cpus {
         if (!inRam(entry)) {
             return Psci.INVALID_ADDRESS;
         }
-        return v.cpuOn(entry, contextId);
+        int r = v.cpuOn(entry, contextId);
+        wake();
+        return r;
     }
 
     @Override
@@ -192,19 +247,17 @@ public final class HvfVm implements Hypervisor.Vm, Arm64Vm, Psci.Cpus {
         return v == null ? Psci.INVALID_PARAMETERS : v.affinityInfo();
     }
 
-    /** hv_vm_destroy; every vCPU must have been destroyed on its thread before. */
+    /**
+     * hv_vm_destroy; every vCPU must have been destroyed on its thread before. Refused (HV_BUSY) while a vCPU lives:
+     * the process's VM then stays taken, and a later close may try again.
+     */
     @Override
-    public void close() {
-        synchronized (this) {
-            if (closed) {
-                return;
-            }
-            closed = true;
+    public synchronized void close() {
+        if (closed) {
+            return;
         }
-        try {
-            calls.vmDestroy();
-        } finally {
-            onClose.accept(this);
-        }
+        calls.vmDestroy();
+        closed = true;
+        onClose.accept(this);
     }
 }

@@ -28,8 +28,10 @@ public final class NativeHvf implements HvfCalls {
         int hv_vcpus_exit(long vcpus, int count);
         int hv_vcpu_get_reg(long vcpu, int reg, long valueOut);
         int hv_vcpu_set_reg(long vcpu, int reg, long value);
-        int hv_vcpu_get_sys_reg(long vcpu, short reg, long valueOut);
-        int hv_vcpu_set_sys_reg(long vcpu, short reg, long value);
+        /** hv_sys_reg_t is uint16_t: passed as an int holding 0..0xFFFF (a Java short would arrive sign-extended). */
+        int hv_vcpu_get_sys_reg(long vcpu, int reg, long valueOut);
+        int hv_vcpu_set_sys_reg(long vcpu, int reg, long value);
+        int hv_vcpu_get_vtimer_offset(long vcpu, long offsetOut);
         int hv_vcpu_set_vtimer_mask(long vcpu, byte masked);
 
         long hv_gic_config_create();
@@ -48,6 +50,8 @@ public final class NativeHvf implements HvfCalls {
     public interface System {
         int sysctlbyname(String name, long oldp, long oldlenp, long newp, long newlen);
         void os_release(long object);
+        long mach_absolute_time();
+        int mach_timebase_info(long infoOut);
     }
 
     /** hv_vcpu_exit_t: hv_exit_reason_t reason (u32) at 0; the exception's syndrome, VA and IPA (u64) at 8, 16, 24. */
@@ -80,7 +84,7 @@ public final class NativeHvf implements HvfCalls {
                     + java.lang.System.getProperty("os.name"));
         }
         return new NativeHvf(LibraryLoader.create(Framework.class).load(FRAMEWORK),
-                LibraryLoader.create(System.class).load("System"));
+                LibraryLoader.create(System.class).load("/usr/lib/libSystem.B.dylib"));
     }
 
     public static boolean isMacOs() { return java.lang.System.getProperty("os.name", "").startsWith("Mac"); }
@@ -90,22 +94,27 @@ public final class NativeHvf implements HvfCalls {
         return scratch.get().getLong(0);
     }
 
+    /** The IPA space of a VM made without a configuration (Hypervisor/hv_vm_config.h). */
+    private static final int DEFAULT_IPA_BITS = 36;
+
     @Override
-    public void vmCreate(int ipaBits) {
+    public int vmCreate(int ipaBits) {
+        int granted = DEFAULT_IPA_BITS;
         long config = 0;
         try {
             NativeBuffer b = scratch.get();
             b.putInt(0, 0);
             if (hv.hv_vm_config_get_max_ipa_size(b.address()) == HvReturn.SUCCESS) {
                 config = hv.hv_vm_config_create();
-                HvReturn.check("hv_vm_config_set_ipa_size",
-                        hv.hv_vm_config_set_ipa_size(config, Math.min(ipaBits, b.getInt(0))));
+                int bits = Math.min(ipaBits, b.getInt(0));
+                HvReturn.check("hv_vm_config_set_ipa_size", hv.hv_vm_config_set_ipa_size(config, bits));
+                granted = bits;
             }
-        } catch (UnsatisfiedLinkError before13) {
-            config = 0; // the default IPA space (36 bits)
-        }
-        try {
             HvReturn.check("hv_vm_create", hv.hv_vm_create(config));
+            return granted;
+        } catch (UnsatisfiedLinkError before13) { // no VM configuration: the default IPA space
+            HvReturn.check("hv_vm_create", hv.hv_vm_create(0));
+            return DEFAULT_IPA_BITS;
         } finally {
             if (config != 0) {
                 sys.os_release(config);
@@ -136,7 +145,7 @@ public final class NativeHvf implements HvfCalls {
         try {
             gicDistributorSize();
             return true;
-        } catch (UnsatisfiedLinkError beforeMacOs15) {
+        } catch (UnsatisfiedLinkError | HvfException beforeMacOs15) { // missing, or HV_UNSUPPORTED
             return false;
         }
     }
@@ -254,7 +263,7 @@ public final class NativeHvf implements HvfCalls {
 
     @Override
     public long getSysReg(long vcpu, int reg) {
-        int rc = hv.hv_vcpu_get_sys_reg(vcpu, (short) reg, scratch.get().address());
+        int rc = hv.hv_vcpu_get_sys_reg(vcpu, reg & 0xFFFF, scratch.get().address());
         if (rc != HvReturn.SUCCESS) {
             throw new HvfException(String.format("hv_vcpu_get_sys_reg(0x%04x)", reg), rc);
         }
@@ -263,7 +272,7 @@ public final class NativeHvf implements HvfCalls {
 
     @Override
     public void setSysReg(long vcpu, int reg, long value) {
-        int rc = hv.hv_vcpu_set_sys_reg(vcpu, (short) reg, value);
+        int rc = hv.hv_vcpu_set_sys_reg(vcpu, reg & 0xFFFF, value);
         if (rc != HvReturn.SUCCESS) {
             throw new HvfException(String.format("hv_vcpu_set_sys_reg(0x%04x)", reg), rc);
         }
@@ -272,6 +281,37 @@ public final class NativeHvf implements HvfCalls {
     @Override
     public void setVtimerMask(long vcpu, boolean masked) {
         HvReturn.check("hv_vcpu_set_vtimer_mask", hv.hv_vcpu_set_vtimer_mask(vcpu, (byte) (masked ? 1 : 0)));
+    }
+
+    @Override
+    public long getVtimerOffset(long vcpu) {
+        return out("hv_vcpu_get_vtimer_offset", hv.hv_vcpu_get_vtimer_offset(vcpu, scratch.get().address()));
+    }
+
+    @Override
+    public long hostCounter() { return sys.mach_absolute_time(); }
+
+    private volatile long timebase;
+
+    /** mach_timebase_info: numer in the high half, denom in the low (read once). */
+    private long timebase() {
+        long t = timebase;
+        if (t == 0) {
+            NativeBuffer b = NativeBuffer.allocate(8);
+            int rc = sys.mach_timebase_info(b.address());
+            if (rc != 0 || b.getInt(4) == 0) {
+                throw new HvfException("mach_timebase_info", rc == 0 ? HvReturn.ERROR : rc);
+            }
+            timebase = t = ((long) b.getInt(0) << 32) | (b.getInt(4) & 0xFFFF_FFFFL);
+        }
+        return t;
+    }
+
+    @Override
+    public long counterNanos(long ticks) {
+        long t = timebase();
+        return Math.multiplyHigh(ticks, t >>> 32) == 0 ? ticks * (t >>> 32) / (t & 0xFFFF_FFFFL)
+                : Long.MAX_VALUE; // a deadline years away: as good as none
     }
 
     @Override

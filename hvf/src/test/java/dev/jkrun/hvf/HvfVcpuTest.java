@@ -326,10 +326,10 @@ class HvfVcpuTest {
     void waitsTrapsAndTimerExitsGoBackIntoTheGuest() {
         HvfVcpu v = boot(1);
         fake.script(0,
-                exception(0x0600_0000L, 0), // wfi
+                exception(0x0600_0000L, 0), // wfi (the timer is off: parks at most 1 ms)
                 exception(0x07E0_0001L, 0), // wfe
+                reason(2), // a vtimer exit: the framework masked the timer
                 dataAbort(0x6228_0403L, 0, 0, 0x77), // mrs x0, oslsr_el1: reads as zero
-                reason(2), // a vtimer exit
                 inspect(s -> {
                     assertEquals(ENTRY + 12, s.regs[PC]);
                     assertEquals(0, s.regs[0]);
@@ -337,6 +337,73 @@ class HvfVcpuTest {
         assertEquals(Hypervisor.Vcpu.EXIT_OTHER, v.enter());
         assertEquals(new VcpuExit.Unknown(3), v.lastExit());
         assertTrue(fake.log.contains("hv_vcpu_set_vtimer_mask(false)"));
+    }
+
+    @Test
+    void wfiParksUntilTheTimersDeadlineOrAnInterrupt() throws Exception {
+        HvfVcpu v = boot(1);
+        fake.counter = 1_000_000_000L;
+        // the guest's timer fires in 200 ms: CNTV_CTL enabled, unmasked, not yet pending
+        fake.script(0, inspect(s -> {
+            s.sysRegs.put(0xDF19, 1L);
+            s.sysRegs.put(0xDF1A, 1_200_000_000L);
+        }, exception(0x0600_0000L, 0)), exception(0xF200_0000L, 0));
+        long t0 = System.nanoTime();
+        assertEquals(Hypervisor.Vcpu.EXIT_OTHER, v.enter());
+        long parked = System.nanoTime() - t0;
+        assertTrue(parked >= 900_000 && parked < 150_000_000, "parked " + parked + " ns: at most 1 ms, not the 200 ms");
+
+        // a deadline past already, or a pending timer: no wait at all
+        fake.script(0, inspect(s -> s.sysRegs.put(0xDF1A, 900_000_000L), exception(0x0600_0000L, 0)),
+                inspect(s -> s.sysRegs.put(0xDF19, 5L), exception(0x0600_0000L, 0)), exception(0xF200_0000L, 0));
+        t0 = System.nanoTime();
+        assertEquals(Hypervisor.Vcpu.EXIT_OTHER, v.enter());
+        assertTrue(System.nanoTime() - t0 < 50_000_000);
+    }
+
+    @Test
+    void anInterruptCpuOnOrExitRequestEndsTheWait() throws Exception {
+        boot(2);
+        for (Runnable waker : List.<Runnable>of(() -> vm.setSpi(41, true), () -> vm.cpuOn(1, ENTRY, 0),
+                () -> vcpus.get(0).requestExit())) {
+            long since = vm.wakeups();
+            CompletableFuture<Long> parked = CompletableFuture.supplyAsync(() -> {
+                long t0 = System.nanoTime();
+                vm.idle(since, TimeUnit.SECONDS.toNanos(10), () -> false);
+                return System.nanoTime() - t0;
+            });
+            Thread.sleep(50);
+            assertFalse(parked.isDone());
+            waker.run();
+            assertTrue(parked.get(5, TimeUnit.SECONDS) < TimeUnit.SECONDS.toNanos(5));
+        }
+        vm.setSpi(41, false); // a line going low wakes nobody
+        long since = vm.wakeups();
+        vm.idle(since, 1_000_000, () -> false);
+        assertEquals(since, vm.wakeups());
+    }
+
+    @Test
+    void hvcWithAnotherImmediateIsNotPsci() {
+        HvfVcpu v = boot(1);
+        fake.script(0, v2 -> {
+            v2.regs[0] = 0x8400_0008L; // SYSTEM_OFF, but through hvc #1
+            v2.reason = 1;
+            v2.syndrome = 0x5A00_0001L;
+        }, inspect(s -> assertEquals(-1, s.regs[0]), exception(0xF200_0000L, 0)));
+        assertEquals(Hypervisor.Vcpu.EXIT_OTHER, v.enter());
+        assertInstanceOf(VcpuExit.UnhandledException.class, v.lastExit());
+    }
+
+    @Test
+    void memoryBeyondTheIpaSpaceIsRefusedNamingIt() throws Exception {
+        fake.maxIpaBits = 36;
+        vm = Hvf.over(fake).createVm();
+        try (AnonymousMapping m = AnonymousMapping.map(1 << 20)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> vm.mapMemory(0, GuestAddress.of((1L << 36) - 4096), m));
+            assertTrue(e.getMessage().contains("36-bit IPA space"), e.getMessage());
+        }
     }
 
     @Test

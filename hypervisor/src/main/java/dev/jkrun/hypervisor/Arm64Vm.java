@@ -21,7 +21,8 @@ public interface Arm64Vm {
 
     /**
      * Creates the interrupt controller for {@code vcpus} vCPUs, before any vCPU exists; what it opens goes into
-     * {@code resources}. Throws naming what the host lacks.
+     * {@code resources}. Throws {@link IllegalArgumentException} where the host's GIC cannot serve that many vCPUs,
+     * {@link IllegalStateException} naming anything else the host lacks.
      */
     Gic createGic(int vcpus, GicPlacement at, List<AutoCloseable> resources);
 

@@ -47,7 +47,7 @@ final class KvmArm64 implements Arm64Vm {
             version = Gic.V3;
         } catch (NativeCallException e) {
             if (vcpus > 8) {
-                throw new IllegalStateException("this host has no GICv3 (" + e.getMessage()
+                throw new IllegalArgumentException("this host has no GICv3 (" + e.getMessage()
                         + "), and a GICv2 serves at most 8 vCPUs, not " + vcpus);
             }
             try {

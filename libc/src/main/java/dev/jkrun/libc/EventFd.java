@@ -86,6 +86,9 @@ public final class EventFd implements AutoCloseable {
             if (writeEnd != null && rc > 0) {
                 return rc;
             }
+            if (writeEnd != null && rc == 0) { // end of file: cannot happen while this object holds the write end
+                throw new NativeCallException("read(event pipe): end of file", Errno.EIO);
+            }
             if (rc == 8) {
                 return java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.nativeOrder()).getLong();
             }

@@ -7,7 +7,9 @@ import java.util.Map;
  * A {@link Poller} on poll(2), for hosts without epoll (macOS): the registrations are kept here and handed to poll as
  * one pollfd array per wait. A change made while a wait is in progress wakes it (an {@link EventFd} of its own), so
  * the wait goes on with the new set, as an epoll wait would. struct pollfd and the POLL* bits are the same on Linux
- * and macOS; POLLRDHUP exists only on Linux and is asked for only there.
+ * and macOS; POLLRDHUP exists only on Linux and is asked for only there. A descriptor closed while registered is
+ * reported once as ERR (POLLNVAL) and dropped, as epoll drops a closed file; a registration, as with epoll, should
+ * end before its descriptor is closed (a number reused meanwhile would be watched under the old token).
  */
 public final class PollSet implements Poller {
     private static final int POLLFD = 8, POLLNVAL = 0x20;
@@ -130,9 +132,26 @@ public final class PollSet implements Poller {
             }
             out.bits[out.size] = (revents & (IN | OUT | ERR | HUP | RDHUP_SUPPORTED)) | ((revents & POLLNVAL) != 0 ? ERR : 0);
             out.tokens[out.size++] = tokens[i];
+            if ((revents & POLLNVAL) != 0) { // closed before its registration: reported once, then dropped
+                dropClosed(fds.getInt((long) i * POLLFD), tokens[i]);
+            }
         }
         rotate = start + 1;
         return out.size;
+    }
+
+    /**
+     * Drops the registration of a descriptor poll found closed (POLLNVAL), unless it was registered anew since (the
+     * token tells): epoll forgets a closed file by itself, and a closed one must not fire on every wait.
+     */
+    private void dropClosed(int fd, long token) {
+        synchronized (lock) {
+            Reg r = regs.get(fd);
+            if (r != null && r.token() == token) {
+                regs.remove(fd);
+                changed = true;
+            }
+        }
     }
 
     @Override

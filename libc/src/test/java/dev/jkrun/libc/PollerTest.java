@@ -128,6 +128,25 @@ class PollerTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("pollers")
+    void aDescriptorClosedWhileRegisteredIsForgotten(String name, Supplier<Poller> make) {
+        FileDescriptor[] a = pipe();
+        try (Poller p = make.get()) {
+            Poller.Events ev = new Poller.Events(2);
+            p.add(a[0].raw(), Poller.IN, 5);
+            a[0].close(); // epoll forgets the file; poll reports it once (POLLNVAL as ERR) and drops it
+            int n = p.await(ev, 100);
+            if (n > 0) {
+                assertEquals(5, ev.data(0));
+                assertTrue((ev.events(0) & Poller.ERR) != 0);
+            }
+            assertEquals(0, p.await(ev, 50), "no event on every wait after");
+        } finally {
+            a[1].close();
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("pollers")
     void aFullBatchLeavesTheRestForTheNextWait(String name, Supplier<Poller> make) {
         FileDescriptor[][] pipes = new FileDescriptor[5][];
         try (Poller p = make.get()) {

@@ -35,6 +35,7 @@ public final class FakeHvf implements HvfCalls {
         final Thread creator = Thread.currentThread();
         final Deque<Exit> script = new ArrayDeque<>();
         boolean exitRequested, destroyed;
+        public long vtimerOffset;
         public int runs;
 
         public long mpidr() { return sysRegs.getOrDefault(0xC005, -1L); }
@@ -135,11 +136,17 @@ public final class FakeHvf implements HvfCalls {
 
     // ---- HvfCalls ---------------------------------------------------------------------------------------------
 
+    /** The IPA bits the framework grants (the default VM of macOS before 13 has 36). */
+    public int maxIpaBits = 40;
+    /** The host counter (mach_absolute_time), in ticks of 1 ns here. */
+    public volatile long counter;
+
     @Override
-    public synchronized void vmCreate(int ipaBits) {
+    public synchronized int vmCreate(int ipaBits) {
         log.add("hv_vm_create(ipa " + ipaBits + ")");
         HvReturn.check("hv_vm_create", vmOpen ? HvReturn.BUSY : createResult);
         vmOpen = true;
+        return Math.min(ipaBits, maxIpaBits);
     }
 
     @Override
@@ -314,6 +321,15 @@ public final class FakeHvf implements HvfCalls {
         owned("hv_vcpu_set_vtimer_mask", vcpu);
         log.add("hv_vcpu_set_vtimer_mask(" + masked + ")");
     }
+
+    @Override
+    public synchronized long getVtimerOffset(long vcpu) { return owned("hv_vcpu_get_vtimer_offset", vcpu).vtimerOffset; }
+
+    @Override
+    public long hostCounter() { return counter; }
+
+    @Override
+    public long counterNanos(long ticks) { return ticks; }
 
     @Override
     public int hvSupport() { return hvSupport; }

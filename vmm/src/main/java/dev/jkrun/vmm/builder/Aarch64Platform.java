@@ -122,7 +122,9 @@ final class Aarch64Platform implements Platform {
             gicVersion = arm64.createGic(n, new Arm64Vm.GicPlacement(Layout.GIC_DIST, Layout.GIC_DIST_SIZE,
                     Layout.gicRedistributors(n), Layout.GIC_REDIST_SIZE_PER_CPU, Layout.GIC_V2_CPU, Layout.GIC_NR_IRQS),
                     resources) == Arm64Vm.Gic.V3 ? DeviceTree.GicVersion.V3 : DeviceTree.GicVersion.V2;
-        } catch (IllegalStateException e) { // what the host lacks (PSCI 0.2, a GIC for this many vCPUs)
+        } catch (IllegalArgumentException e) { // no GIC for this many vCPUs
+            throw new ConfigurationException("machine.vcpus", e.getMessage());
+        } catch (IllegalStateException e) { // what the host lacks (PSCI 0.2, a GIC)
             throw new ConfigurationException("machine", e.getMessage());
         }
         Arm64Vm vm = arm64;
