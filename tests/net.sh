@@ -25,7 +25,7 @@ SUITE=net
 { ip link set lo up && ip link add dummy0 type dummy && ip addr add 10.88.0.1/24 dev dummy0 && ip link set dummy0 up \
   && ip route add default via 10.88.0.254 dev dummy0; } || { fail "cannot set up the test namespace"; exit 0; }
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null; [ -z "${sd:-}" ] || rm -rf "$sd"' EXIT
 
 printf '#!/bin/sh\nwhile read -r l && [ "$l" != "$(printf "\\r")" ] && [ -n "$l" ]; do :; done\nprintf "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\npage-from-$1\\n"\n' >"$d/http.sh"
 chmod +x "$d/http.sh"
@@ -88,7 +88,9 @@ ip tuntap add dev jktap1 mode tap && ip addr add 10.98.0.1/24 dev jktap1 && ip l
 head -c 4194304 /dev/urandom >"$d/blob"
 socat TCP-LISTEN:8083,bind=10.98.0.1,reuseaddr,fork SYSTEM:"cat $d/blob" >/dev/null 2>&1 &
 pids+=($!)
-socat -u TCP-LISTEN:8084,bind=10.98.0.1,reuseaddr OPEN:"$d/up",creat,trunc >/dev/null 2>&1 &
+# what the guest sends lands in $sd (local), not on the nested host's slow 9p share, so that the check below does not
+# race the receiver's writes
+socat -u TCP-LISTEN:8084,bind=10.98.0.1,reuseaddr OPEN:"$sd/up",creat,trunc >"$sd/up.log" 2>&1 &
 up_pid=$!
 pids+=($!)
 JK_TIMEOUT=400 jkr run --net tap=jktap1 --ip 10.98.0.2/24 --gateway 10.98.0.1 -- /bin/sh -c '
@@ -106,6 +108,9 @@ check "tap: 4 MiB from the host arrive intact (md5)" $? "$(head -c 600 "$d/out3"
 # The receiving socat ends once it has written all it got (to $d, on the nested host's 9p share: slow): wait for it
 # rather than a fixed second, which once was too short.
 for _ in $(seq 60); do kill -0 "$up_pid" 2>/dev/null || break; sleep 1; done
-grep -qx 'SENT 0' "$d/out3" && grep -qx "UP $(md5sum <"$d/up" 2>/dev/null | cut -d' ' -f1)" "$d/out3" && [ "$st" = 0 ]
-check "tap: 4 MiB from the guest arrive intact (md5, status $st)" $? "$(head -c 600 "$d/out3") $(ls -l "$d/up" 2>&1)"
+if kill -0 "$up_pid" 2>/dev/null; then up_st="(still running)"; else wait "$up_pid"; up_st=$?; fi
+grep -qx 'SENT 0' "$d/out3" && grep -qx "UP $(md5sum <"$sd/up" 2>/dev/null | cut -d' ' -f1)" "$d/out3" && [ "$st" = 0 ]
+check "tap: 4 MiB from the guest arrive intact (md5, status $st)" $? "$(head -c 600 "$d/out3")
+received: $(ls -l "$sd/up" 2>&1), md5 $(md5sum <"$sd/up" 2>/dev/null | cut -d' ' -f1), receiver status $up_st $(tail -n 3 "$sd/up.log")
+$(tail -n 8 "$d/err3")"
 echo "net: the suite ran to its end"

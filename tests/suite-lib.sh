@@ -1,7 +1,8 @@
 # Shared by the tier-3 sub-suites tests/vsock.sh and tests/tsi.sh: source it after setting SUITE (the PASS/FAIL
 # prefix). Run from the repository root.
 pass() { echo "PASS $SUITE: $1"; }
-fail() { echo "FAIL $SUITE: $1"; [ -n "${2:-}" ] && printf '  %s\n' "$2"; }
+# Every line of the detail indented: full-boot.sh's tally passes on only indented lines after a FAIL.
+fail() { echo "FAIL $SUITE: $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/  /'; }
 check() { if [ "$2" = 0 ]; then pass "$1"; else fail "$1" "${3:-}"; fi; }
 # ./jkrun under a deadline; a run whose JVM crashed or whose guest triple-faulted or reset with no panic line is run
 # again with a RETRY line, three attempts in all (QEMU's emulation under ./jkrun-nested has rare faults of its own,
