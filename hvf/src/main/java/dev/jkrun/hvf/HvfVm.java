@@ -35,6 +35,8 @@ public final class HvfVm implements Hypervisor.Vm, Arm64Vm, Psci.Cpus {
     private final java.util.concurrent.atomic.AtomicLong wakeups = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicInteger idlers = new java.util.concurrent.atomic.AtomicInteger();
     private final Object idle = new Object();
+    /** How many WFI waits began (for tests: which WFIs parked at all). */
+    final java.util.concurrent.atomic.AtomicLong parks = new java.util.concurrent.atomic.AtomicLong();
 
     HvfVm(HvfCalls calls, int ipaBits, Consumer<HvfVm> onClose) {
         this.calls = calls;
@@ -143,6 +145,7 @@ public final class HvfVm implements Hypervisor.Vm, Arm64Vm, Psci.Cpus {
      * {@code since} was read, or {@code stop} holds.
      */
     void idle(long since, long nanos, java.util.function.BooleanSupplier stop) {
+        parks.incrementAndGet();
         idlers.incrementAndGet();
         try {
             synchronized (idle) {
