@@ -11,6 +11,9 @@ import dev.jkrun.hypervisor.Hypervisor;
 public final class Hvf implements Hypervisor {
     /** The IPA space jkrun asks for: 40 bits, aarch64's layout (RAM to 1022 GiB, DAX windows below 1 TiB). */
     static final int IPA_BITS = 40;
+    /** Why a Mac without the framework's GIC is refused. */
+    static final String NO_GIC = "Hypervisor.framework has no GIC (hv_gic_create) before macOS 15, and jkrun has no GIC"
+            + " of its own: macOS 15 or newer is needed";
     private static final Object PROCESS_VM = new Object();
     /** The open VM of each framework (the native one is a single instance: one VM per process). */
     private static final java.util.Map<HvfCalls, HvfVm> current = new java.util.IdentityHashMap<>();
@@ -32,8 +35,7 @@ public final class Hvf implements Hypervisor {
     @Override
     public void requireCapabilities() {
         if (!calls.hasGic()) {
-            throw new IllegalStateException("Hypervisor.framework has no GIC (hv_gic_create) before macOS 15,"
-                    + " and jkrun has no GIC of its own: macOS 15 or newer is needed");
+            throw new IllegalStateException(NO_GIC);
         }
     }
 

@@ -32,6 +32,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
     private static final int HANDLED = -1;
+    private static final VcpuExit INTERRUPTED = new VcpuExit.Interrupted();
     private static final long S1PTW = 1L << 7, EA = 1L << 9, CM = 1L << 8;
     private static final int POWER_OFF = 0, POWER_ON_PENDING = 1, POWER_ON = 2;
 
@@ -55,7 +56,7 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
     private long startPc, startX0;
 
     // the last exit, as enter() reported it
-    private VcpuExit last = new VcpuExit.Interrupted();
+    private VcpuExit last = INTERRUPTED;
     private long mmioAddress, mmioData, readSyndrome;
     private int mmioLength;
     private boolean readPending, advancePending;
@@ -159,11 +160,11 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
         finishLastExit();
         while (true) {
             if (exitRequested.getAndSet(false)) {
-                last = new VcpuExit.Interrupted();
+                last = INTERRUPTED;
                 return EXIT_INTERRUPTED;
             }
             if (!poweredOn()) {
-                last = new VcpuExit.Interrupted();
+                last = INTERRUPTED;
                 return EXIT_INTERRUPTED;
             }
             enteredAt = vm.wakeups();
@@ -171,7 +172,7 @@ public final class HvfVcpu implements Hypervisor.Vcpu, Arm64Registers {
             int kind = switch (calls.exitReason(handle)) {
                 case HvfRegs.EXIT_CANCELED -> {
                     exitRequested.set(false);
-                    last = new VcpuExit.Interrupted();
+                    last = INTERRUPTED;
                     yield EXIT_INTERRUPTED;
                 }
                 case HvfRegs.EXIT_EXCEPTION -> {

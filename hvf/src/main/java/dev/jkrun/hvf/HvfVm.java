@@ -91,8 +91,7 @@ public final class HvfVm implements Hypervisor.Vm, Arm64Vm, Psci.Cpus {
     @Override
     public synchronized Gic createGic(int vcpuCount, GicPlacement at, List<AutoCloseable> resources) {
         if (!calls.hasGic()) {
-            throw new IllegalStateException("Hypervisor.framework has no GIC before macOS 15 (hv_gic_create), and jkrun"
-                    + " has no GIC of its own: macOS 15 or newer is needed");
+            throw new IllegalStateException(Hvf.NO_GIC);
         }
         long dist = calls.gicDistributorSize(), redist = calls.gicRedistributorSize();
         if (Long.compareUnsigned(dist, at.distributorSize()) > 0 || redist != at.redistributorSizePerCpu()) {

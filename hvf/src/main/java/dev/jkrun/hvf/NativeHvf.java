@@ -134,11 +134,7 @@ public final class NativeHvf implements HvfCalls {
     public void vmUnmap(long ipa, long size) { HvReturn.check("hv_vm_unmap", hv.hv_vm_unmap(ipa, size)); }
 
     @Override
-    public int maxVcpus() {
-        NativeBuffer b = scratch.get();
-        b.putLong(0, 0);
-        return (int) out("hv_vm_get_max_vcpu_count", hv.hv_vm_get_max_vcpu_count(b.address()));
-    }
+    public int maxVcpus() { return (int) outParam("hv_vm_get_max_vcpu_count", hv::hv_vm_get_max_vcpu_count); }
 
     @Override
     public boolean hasGic() {
@@ -150,26 +146,27 @@ public final class NativeHvf implements HvfCalls {
         }
     }
 
-    private long size(String call, java.util.function.LongToIntFunction fn) {
+    /** Calls {@code fn} with a zeroed 8-byte out-parameter and returns what it left there. */
+    private long outParam(String call, java.util.function.LongToIntFunction fn) {
         NativeBuffer b = scratch.get();
         b.putLong(0, 0);
         return out(call, fn.applyAsInt(b.address()));
     }
 
     @Override
-    public long gicDistributorSize() { return size("hv_gic_get_distributor_size", hv::hv_gic_get_distributor_size); }
+    public long gicDistributorSize() { return outParam("hv_gic_get_distributor_size", hv::hv_gic_get_distributor_size); }
 
     @Override
-    public long gicRedistributorSize() { return size("hv_gic_get_redistributor_size", hv::hv_gic_get_redistributor_size); }
+    public long gicRedistributorSize() { return outParam("hv_gic_get_redistributor_size", hv::hv_gic_get_redistributor_size); }
 
     @Override
     public long gicDistributorAlignment() {
-        return size("hv_gic_get_distributor_base_alignment", hv::hv_gic_get_distributor_base_alignment);
+        return outParam("hv_gic_get_distributor_base_alignment", hv::hv_gic_get_distributor_base_alignment);
     }
 
     @Override
     public long gicRedistributorAlignment() {
-        return size("hv_gic_get_redistributor_base_alignment", hv::hv_gic_get_redistributor_base_alignment);
+        return outParam("hv_gic_get_redistributor_base_alignment", hv::hv_gic_get_redistributor_base_alignment);
     }
 
     @Override

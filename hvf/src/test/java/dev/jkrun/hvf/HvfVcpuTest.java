@@ -286,13 +286,7 @@ class HvfVcpuTest {
     void cpuOffParksTheVcpuUntilAnExitRequest() throws Exception {
         HvfVcpu v = boot(1);
         fake.script(0, hvc(0x8400_0002L, 0, 0, 0)); // CPU_OFF
-        CompletableFuture<Integer> r = CompletableFuture.supplyAsync(() -> {
-            try {
-                return v.enter();
-            } finally {
-                v.threadEnding();
-            }
-        });
+        CompletableFuture<Integer> r = onItsThread(v);
         Thread.sleep(50);
         assertFalse(r.isDone());
         v.requestExit();
@@ -302,13 +296,7 @@ class HvfVcpuTest {
     @Test
     void anExitRequestEndsARunningGuestsRun() throws Exception {
         HvfVcpu v = boot(1);
-        CompletableFuture<Integer> r = CompletableFuture.supplyAsync(() -> {
-            try {
-                return v.enter(); // no script: the guest idles until hv_vcpus_exit
-            } finally {
-                v.threadEnding();
-            }
-        });
+        CompletableFuture<Integer> r = onItsThread(v); // no script: the guest idles until hv_vcpus_exit
         Thread.sleep(50);
         assertFalse(r.isDone());
         v.requestExit();

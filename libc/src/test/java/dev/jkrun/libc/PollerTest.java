@@ -32,6 +32,12 @@ class PollerTest {
         return new FileDescriptor[] {FileDescriptor.adopt(fds[0], "r"), FileDescriptor.adopt(fds[1], "w")};
     }
 
+    static void closeAll(FileDescriptor... fds) {
+        for (FileDescriptor f : fds) {
+            f.close();
+        }
+    }
+
     static void write(FileDescriptor fd) { assertEquals(1, Native.libc().write(fd.raw(), new byte[] {1}, 1)); }
 
     @ParameterizedTest(name = "{0}")
@@ -61,9 +67,7 @@ class PollerTest {
             assertEquals(Errno.ENOENT, assertThrows(NativeCallException.class, () -> p.modify(b[0].raw(), Poller.IN, 1)).errno());
             assertEquals(Errno.EEXIST, assertThrows(NativeCallException.class, () -> p.add(a[0].raw(), Poller.IN, 1)).errno());
         } finally {
-            for (FileDescriptor f : new FileDescriptor[] {a[0], a[1], b[0], b[1]}) {
-                f.close();
-            }
+            closeAll(a[0], a[1], b[0], b[1]);
         }
     }
 
@@ -82,8 +86,7 @@ class PollerTest {
             assertEquals(1, p.await(ev, 1000));
             assertTrue((ev.events(0) & Poller.HUP) != 0, Integer.toHexString(ev.events(0)));
         } finally {
-            a[0].close();
-            a[1].close();
+            closeAll(a);
         }
     }
 
@@ -98,8 +101,7 @@ class PollerTest {
             assertEquals(1, p.await(ev, 1000));
             assertEquals(Poller.IN | Poller.RDHUP, ev.events(0) & (Poller.IN | Poller.RDHUP | Poller.HUP));
         } finally {
-            s[0].close();
-            s[1].close();
+            closeAll(s);
         }
     }
 
@@ -121,8 +123,7 @@ class PollerTest {
             p.add(a[0].raw(), Poller.IN, 42);
             assertEquals(42L, seen.get(5, TimeUnit.SECONDS));
         } finally {
-            a[0].close();
-            a[1].close();
+            closeAll(a);
         }
     }
 
@@ -166,8 +167,7 @@ class PollerTest {
         } finally {
             for (FileDescriptor[] f : pipes) {
                 if (f != null) {
-                    f[0].close();
-                    f[1].close();
+                    closeAll(f);
                 }
             }
         }

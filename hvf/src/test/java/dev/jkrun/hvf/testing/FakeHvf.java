@@ -87,28 +87,21 @@ public final class FakeHvf implements HvfCalls {
     }
 
     /** HVC #0 with X0–X3 (the framework reports PC already past it). */
-    public static Exit hvc(long x0, long x1, long x2, long x3) {
-        return v -> {
-            v.regs[0] = x0;
-            v.regs[1] = x1;
-            v.regs[2] = x2;
-            v.regs[3] = x3;
-            v.regs[31] += 4;
-            v.reason = 1;
-            v.syndrome = 0x5A00_0000L;
-            v.ipa = 0;
-        };
-    }
+    public static Exit hvc(long x0, long x1, long x2, long x3) { return call(0x5A00_0000L, 4, x0, x1, x2, x3); }
 
     /** SMC #0 with X0–X3 (PC still at it). */
-    public static Exit smc(long x0, long x1, long x2, long x3) {
+    public static Exit smc(long x0, long x1, long x2, long x3) { return call(0x5E00_0000L, 0, x0, x1, x2, x3); }
+
+    private static Exit call(long syndrome, long pcStep, long x0, long x1, long x2, long x3) {
         return v -> {
             v.regs[0] = x0;
             v.regs[1] = x1;
             v.regs[2] = x2;
             v.regs[3] = x3;
+            v.regs[31] += pcStep;
             v.reason = 1;
-            v.syndrome = 0x5E00_0000L;
+            v.syndrome = syndrome;
+            v.ipa = 0;
         };
     }
 
