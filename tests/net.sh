@@ -88,9 +88,11 @@ ip tuntap add dev jktap1 mode tap && ip addr add 10.98.0.1/24 dev jktap1 && ip l
 head -c 4194304 /dev/urandom >"$d/blob"
 socat TCP-LISTEN:8083,bind=10.98.0.1,reuseaddr,fork SYSTEM:"cat $d/blob" >/dev/null 2>&1 &
 pids+=($!)
-# what the guest sends lands in $sd (local), not on the nested host's slow 9p share, so that the check below does not
-# race the receiver's writes
-socat -u TCP-LISTEN:8084,bind=10.98.0.1,reuseaddr OPEN:"$sd/up",creat,trunc >"$sd/up.log" 2>&1 &
+# What the guest sends lands in $sd (local), not on the nested host's slow 9p share. The receiver answers with the
+# byte count once it has the sender's EOF, and the guest waits for that answer: a sender's close() returns while its
+# last segments are still in the guest kernel's send buffer, and the VM stopping right after the command (as a power
+# cut would) dropped them once (3971624 of 4194304 bytes arrived, the receiver never saw EOF).
+socat TCP-LISTEN:8084,bind=10.98.0.1,reuseaddr SYSTEM:"cat >$sd/up; wc -c <$sd/up" >"$sd/up.log" 2>&1 &
 up_pid=$!
 pids+=($!)
 JK_TIMEOUT=400 jkr run --net tap=jktap1 --ip 10.98.0.2/24 --gateway 10.98.0.1 -- /bin/sh -c '
@@ -98,18 +100,17 @@ JK_TIMEOUT=400 jkr run --net tap=jktap1 --ip 10.98.0.2/24 --gateway 10.98.0.1 --
   busybox ping -c 3 -W 10 10.98.0.1 >/tmp/ping 2>&1; echo "PING $?"
   echo "DOWN $(socat -u TCP:10.98.0.1:8083 - | md5sum | cut -d" " -f1)"
   head -c 4194304 /dev/urandom >/tmp/up; echo "UP $(md5sum </tmp/up | cut -d" " -f1)"
-  socat -u OPEN:/tmp/up TCP:10.98.0.1:8084; echo "SENT $?"' >"$d/out3" 2>"$d/err3"; st=$?
+  ack=$(socat -t 120 - TCP:10.98.0.1:8084 </tmp/up); echo "SENT $? ACK $ack"' >"$d/out3" 2>"$d/err3"; st=$?
 grep -qx 'ADDR inet 10.98.0.2/24 default via 10.98.0.1 dev eth0' "$d/out3"
 check "tap: init gave eth0 its static address and default route (--ip, --gateway)" $? "status $st: $(head -c 600 "$d/out3") $(tail -n 8 "$d/err3")"
 grep -qx 'PING 0' "$d/out3"
 check "tap: the guest pings the host side of the tap (ICMP)" $? "status $st: $(head -c 600 "$d/out3") $(tail -n 8 "$d/err3")"
 grep -qx "DOWN $(md5sum <"$d/blob" | cut -d' ' -f1)" "$d/out3"
 check "tap: 4 MiB from the host arrive intact (md5)" $? "$(head -c 600 "$d/out3")"
-# The receiving socat ends once it has written all it got (to $d, on the nested host's 9p share: slow): wait for it
-# rather than a fixed second, which once was too short.
+# The receiving socat ends once it has written all it got: wait for it rather than a fixed second.
 for _ in $(seq 60); do kill -0 "$up_pid" 2>/dev/null || break; sleep 1; done
 if kill -0 "$up_pid" 2>/dev/null; then up_st="(still running)"; else wait "$up_pid"; up_st=$?; fi
-grep -qx 'SENT 0' "$d/out3" && grep -qx "UP $(md5sum <"$sd/up" 2>/dev/null | cut -d' ' -f1)" "$d/out3" && [ "$st" = 0 ]
+grep -qx 'SENT 0 ACK 4194304' "$d/out3" && grep -qx "UP $(md5sum <"$sd/up" 2>/dev/null | cut -d' ' -f1)" "$d/out3" && [ "$st" = 0 ]
 check "tap: 4 MiB from the guest arrive intact (md5, status $st)" $? "$(head -c 600 "$d/out3")
 received: $(ls -l "$sd/up" 2>&1), md5 $(md5sum <"$sd/up" 2>/dev/null | cut -d' ' -f1), receiver status $up_st $(tail -n 3 "$sd/up.log")
 $(tail -n 8 "$d/err3")"
