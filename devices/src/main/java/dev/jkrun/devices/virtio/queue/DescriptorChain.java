@@ -206,10 +206,11 @@ public final class DescriptorChain implements Iterable<Descriptor> {
     }
 
     /** Parses the chain at {@code head} into {@code into}, which holds it afterwards (or nothing when this throws). */
-    static void parse(GuestMemory mem, Queue q, int head, DescriptorChain into) throws InvalidChainException {
+    static void parse(GuestMemory mem, Queue q, Queue.Rings rings, int head, DescriptorChain into)
+            throws InvalidChainException {
         into.start(mem, head);
         try {
-            parseDirect(mem, q, head, into);
+            parseDirect(q, rings, head, into);
         } catch (InvalidChainException | RuntimeException e) {
             into.clear();
             throw e;
@@ -217,8 +218,8 @@ public final class DescriptorChain implements Iterable<Descriptor> {
         into.finish();
     }
 
-    private static void parseDirect(GuestMemory mem, Queue q, int head, DescriptorChain into) throws InvalidChainException {
-        Queue.Rings rings = q.rings(mem);
+    private static void parseDirect(Queue q, Queue.Rings rings, int head, DescriptorChain into)
+            throws InvalidChainException {
         int size = rings.size; // the size the table's window was made for
         GuestWindow table = rings.desc();
         int index = head;
