@@ -16,7 +16,9 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
      * JIT cannot move the ring accesses of a virtqueue pop across (3.5 of its ~31 ns in QueueBench), and it would
      * buy no safety. Memory is unmapped only after every vCPU and device thread has been joined (Vmm.releaseAll;
      * retire() otherwise, which keeps the range mapped), so a thread that reads a stale false touches a mapped,
-     * zeroed range, and sees the flag at its next synchronization (a lock, a wait, a system call).
+     * zeroed range. The join is what orders the unmap after a thread's last access; the flag is only guaranteed to
+     * be seen by a thread that synchronizes with the writer (MmapGuestMemory.retire and close set it under their
+     * lock), though HotSpot re-reads it after any call it cannot see into.
      */
     private boolean closed;
     /** Views are slices of direct buffers over 1 GiB pieces of each mapping, made once (no JNI call per view). */

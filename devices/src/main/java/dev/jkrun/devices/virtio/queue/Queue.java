@@ -197,6 +197,7 @@ public final class Queue {
         /** The queue size of this snapshot: every offset into its windows is computed from it. */
         final int size;
         private final GuestAddress descTable, availRing, usedRing;
+        /** Made at first use; each getter reads its field once, as another thread's snapshot may be read racily. */
         private GuestWindow desc, avail, used;
 
         Rings(GuestMemory mem, int generation, int size, GuestAddress descTable, GuestAddress availRing,
@@ -214,26 +215,32 @@ public final class Queue {
 
         /** The descriptor table: {@code 16 * size} bytes. */
         GuestWindow desc() {
-            if (desc == null) {
-                desc = mem.window(descTable, DESCRIPTOR_SIZE * entries());
+            GuestWindow w = desc;
+            if (w == null) {
+                w = mem.window(descTable, DESCRIPTOR_SIZE * entries());
+                desc = w;
             }
-            return desc;
+            return w;
         }
 
         /** The available ring: flags, idx, ring[size], used_event. */
         GuestWindow avail() {
-            if (avail == null) {
-                avail = mem.window(availRing, 6 + 2 * entries());
+            GuestWindow w = avail;
+            if (w == null) {
+                w = mem.window(availRing, 6 + 2 * entries());
+                avail = w;
             }
-            return avail;
+            return w;
         }
 
         /** The used ring: flags, idx, ring[size] of 8-byte elements, avail_event. */
         GuestWindow used() {
-            if (used == null) {
-                used = mem.window(usedRing, 6 + 8 * entries());
+            GuestWindow w = used;
+            if (w == null) {
+                w = mem.window(usedRing, 6 + 8 * entries());
+                used = w;
             }
-            return used;
+            return w;
         }
     }
 
@@ -303,8 +310,8 @@ public final class Queue {
         if (!ready || broken != null) {
             return false;
         }
-        // One snapshot for the whole pop: the rings field is volatile, and each read of it is a barrier the JIT
-        // cannot move loads across.
+        // One snapshot for the whole pop: each rings() reads the volatile generation, a barrier the JIT cannot move
+        // loads across.
         Rings r = rings(mem);
         if (pending(r) == 0) {
             return false;
