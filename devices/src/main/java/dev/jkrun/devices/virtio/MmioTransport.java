@@ -192,6 +192,11 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
 
     @Override
     public synchronized void write(long offset, byte[] data) {
+        if (closed) {
+            // A vCPU thread that outlived the VM's stop must not activate the device again: the threads it would
+            // start are not among those the VMM joins before it unmaps guest memory.
+            return;
+        }
         try {
             if (offset >= CONFIG) {
                 int s = status;

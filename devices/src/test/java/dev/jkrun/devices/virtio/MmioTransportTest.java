@@ -247,6 +247,19 @@ class MmioTransportTest {
     }
 
     @Test
+    void aClosedTransportIgnoresWritesAndNeverActivates() {
+        drv.negotiate(0);
+        drv.setupQueue(0, 0);
+        drv.setupQueue(1, 0);
+        t.close();
+        drv.addStatus(STATUS_DRIVER_OK);
+        drv.write(QUEUE_NOTIFY, 0);
+        assertEquals(0, dev.activations);
+        assertEquals(STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK, drv.status());
+        assertEquals(0, irq.count());
+    }
+
+    @Test
     void activationFailureNeedsReset() {
         dev.failActivate = true;
         drv.init(0);
