@@ -205,10 +205,12 @@ public final class DescriptorChain implements Iterable<Descriptor> {
         headIndex = -1;
     }
 
-    /** Parses the chain at {@code head} into {@code into}, which holds it afterwards (or nothing when this throws). */
-    static void parse(GuestMemory mem, Queue q, Queue.Rings rings, int head, DescriptorChain into)
-            throws InvalidChainException {
-        into.start(mem, head);
+    /**
+     * Parses the chain at {@code head} of {@code rings} (the snapshot the pop read it through, in the memory the chain
+     * then refers to) into {@code into}, which holds it afterwards (or nothing when this throws).
+     */
+    static void parse(Queue q, Queue.Rings rings, int head, DescriptorChain into) throws InvalidChainException {
+        into.start(rings.mem, head);
         try {
             parseDirect(q, rings, head, into);
         } catch (InvalidChainException | RuntimeException e) {

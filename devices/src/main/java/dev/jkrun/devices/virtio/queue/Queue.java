@@ -324,7 +324,7 @@ public final class Queue {
         }
         nextAvail++;
         try {
-            DescriptorChain.parse(mem, this, r, head, into);
+            DescriptorChain.parse(this, r, head, into);
             return true;
         } catch (GuestMemoryException e) {
             // Only reachable for a queue that skipped validate(): its descriptor table is not in RAM.
