@@ -257,7 +257,12 @@ abstract class UnsafeGuestMemory implements GuestMemory {
     @Override
     public GuestWindow window(GuestAddress addr, long len) {
         Backing b = check(addr, len);
-        return new Window(b.base(), at(b, addr, len), addr, len);
+        return newWindow(b, at(b, addr, len), addr, len);
+    }
+
+    /** A window over {@code len} bytes at the Unsafe location {@code (b.base(), offset)}, already checked. */
+    GuestWindow newWindow(Backing b, long offset, GuestAddress addr, long len) {
+        return new Window(b.base(), offset, addr, len);
     }
 
     /** A window checked against guest RAM once: each access checks its offset against the length, and liveness. */

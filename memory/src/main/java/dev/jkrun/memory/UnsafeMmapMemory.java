@@ -64,6 +64,66 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
         return com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(offset, length); // across two pieces
     }
 
+    /**
+     * Windows over a mapping address Unsafe with the raw host address, not a (null) base object: an access through an
+     * Object base that C2 cannot prove null may alias any Java field, so each field the ring code reads after one (a
+     * window's length, the queue's indices) would be loaded again; a raw access aliases only raw memory. And the
+     * liveness check reads {@link #closed} directly, not through the virtual {@code ensureOpen}. Together 1-2 ns of a
+     * virtqueue pop + addUsed in QueueBench (~27 ns; alternating runs, fork medians 27.5-29.2 before, 26.6-28.4
+     * after). The memory's other accessors gained nothing measurable from the same change (a chain's 64-byte read
+     * and status write), so they keep the shared code.
+     */
+    @Override
+    GuestWindow newWindow(Backing b, long offset, GuestAddress addr, long len) {
+        return new RawWindow(offset, addr, len);
+    }
+
+    private final class RawWindow implements GuestWindow {
+        private final long address;
+        private final GuestAddress start;
+        private final long length;
+
+        RawWindow(long address, GuestAddress start, long length) {
+            this.address = address;
+            this.start = start;
+            this.length = length;
+        }
+
+        private long at(long offset, int n) {
+            if (offset < 0 || offset > length - n) {
+                throw GuestWindow.outside(start, offset, n);
+            }
+            if (closed) {
+                throw new IllegalStateException("guest memory is released");
+            }
+            return address + offset;
+        }
+
+        @Override
+        public GuestAddress start() { return start; }
+
+        @Override
+        public long length() { return length; }
+
+        @Override
+        public short readShort(long offset) { return U.getShort(at(offset, 2)); }
+
+        @Override
+        public long readLong(long offset) { return U.getLong(at(offset, 8)); }
+
+        @Override
+        public void writeShort(long offset, short value) { U.putShort(at(offset, 2), value); }
+
+        @Override
+        public void writeLong(long offset, long value) { U.putLong(at(offset, 8), value); }
+
+        @Override
+        public short readShortAcquire(long offset) { return getShortAcquire(null, at(offset, 2)); }
+
+        @Override
+        public void writeShortRelease(long offset, short value) { putShortRelease(null, at(offset, 2), value); }
+    }
+
     @Override
     public void retire() { closed = true; }
 

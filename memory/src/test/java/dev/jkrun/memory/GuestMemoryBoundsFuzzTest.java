@@ -44,6 +44,57 @@ class GuestMemoryBoundsFuzzTest {
         for (GuestMemory mem : MEMORIES) {
             access(mem, addr, len, op);
         }
+        // The same range as a window (the virtqueue rings' path), then one access at an offset into it.
+        long offset = data.consumeBoolean() ? data.consumeLong(-16, 0x2010) : data.consumeLong();
+        int windowOp = data.consumeInt(0, 3);
+        for (GuestMemory mem : MEMORIES) {
+            window(mem, addr, len, offset, windowOp);
+        }
+    }
+
+    /**
+     * A window is made only where {@code [addr, addr+len)} lies inside one region, and an access through it succeeds
+     * exactly when it lies inside the window, landing on the guest address the window names.
+     */
+    private static void window(GuestMemory mem, long addr, long len, long offset, int op) {
+        boolean windowOk = oracleContains(addr, len, 5);
+        GuestWindow w;
+        try {
+            w = mem.window(new GuestAddress(addr), len);
+        } catch (RuntimeException e) {
+            if (windowOk) {
+                fail(String.format("%s: window(0x%x, %d) refused inside RAM: %s", name(mem), addr, len, e));
+            }
+            return;
+        }
+        if (!windowOk) {
+            fail(String.format("%s: window(0x%x, %d) made outside RAM", name(mem), addr, len));
+        }
+        int n = op == 0 || op == 2 ? 2 : 8;
+        boolean ok = offset >= 0 && offset <= len - n; // len is at most a region's size here: no overflow
+        long value = 0x5A5A_0000_0000_A55AL ^ offset;
+        try {
+            switch (op) {
+                case 0 -> w.readShort(offset);
+                case 1 -> w.writeLong(offset, value);
+                case 2 -> w.writeShortRelease(offset, (short) value);
+                default -> w.readLong(offset);
+            }
+            if (!ok) {
+                fail(String.format("%s: window 0x%x+%d: op %d at offset %d succeeded outside it", name(mem), addr, len, op, offset));
+            }
+        } catch (GuestMemoryException e) {
+            if (ok) {
+                fail(String.format("%s: window 0x%x+%d: op %d at offset %d refused inside it: %s", name(mem), addr, len, op, offset, e.getMessage()));
+            }
+            return;
+        }
+        GuestAddress at = new GuestAddress(addr + offset);
+        switch (op) {
+            case 1 -> assertEquals(value, mem.readLong(at), "a window's store lands on its guest address");
+            case 2 -> assertEquals((short) value, mem.readShort(at), "a window's store lands on its guest address");
+            default -> { }
+        }
     }
 
     private static String name(GuestMemory mem) {
