@@ -52,7 +52,9 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  *   <li>{@code popAddUsed}: publish, pop (parse + validate the 2-descriptor chain), addUsed — the ring bookkeeping;</li>
  *   <li>{@code popCopyAddUsed}: the same plus reading the payload into a byte[] and writing the status byte through
  *       the chain's Reader/Writer — a whole request;</li>
- *   <li>{@code arraycopyBaseline}: copying the same bytes (payload + status) with System.arraycopy.</li>
+ *   <li>{@code arraycopyBaseline}: copying the same bytes (payload + status) with System.arraycopy;</li>
+ *   <li>{@code floorPopAddUsed}: {@code popAddUsed}'s work written flat ({@link Floor}), the Java counterpart of
+ *       {@code benchmarks/src/main/c/queue-floor.c}: what the JIT makes of the bare protocol and checks.</li>
  * </ul>
  * {@link #main} runs them (1 fork, 3×1 s warm-up, 3×1 s measurement) and prints ns/op, the ratios against the
  * baseline of the same payload size, and FFM's time over Unsafe's on the same backing.
@@ -196,6 +198,166 @@ public class QueueBench {
         return r.chain;
     }
 
+    /**
+     * queue-floor.c in Java: the same device work with the same checks, written flat with Unsafe on raw addresses
+     * (no GuestMemory, no windows, no snapshot): what Java itself costs for this work, against which popAddUsed's
+     * own abstractions are measured.
+     */
+    @State(Scope.Thread)
+    public static class Floor {
+        public Floor() {}
+        private static final sun.misc.Unsafe U = unsafe();
+        long host;
+        long size;
+        long[] regionStart = {0};
+        long[] regionSize = new long[1];
+        long desc, avail, used;
+        int qsize = QSIZE;
+        boolean ready = true;
+        boolean broken;
+        short nextAvail, nextUsed, availIdx;
+        int head, count, firstWritable;
+        final long[] addrs = new long[4];
+        final int[] lens = new int[4];
+        long rlen, wlen;
+
+        @Setup(Level.Trial)
+        public void setUp(QueueBench b) {
+            int payloadBytes = b.payloadBytes;
+            int chains = QSIZE / 2;
+            long stride = (payloadBytes + 1 + 63) & ~63L;
+            size = (BUFFERS + stride * chains + 4096 + 4095) & ~4095L;
+            host = U.allocateMemory(size);
+            U.setMemory(host, size, (byte) 0);
+            regionSize[0] = size;
+            for (int c = 0; c < chains; c++) {
+                long p = BUFFERS + stride * c;
+                long d = host + DESC + 16L * (2 * c);
+                U.putLong(d, p);
+                U.putLong(d + 8, (payloadBytes & 0xFFFFFFFFL) | ((long) Queue.VRING_DESC_F_NEXT << 32) | ((long) (2 * c + 1) << 48));
+                U.putLong(d + 16, p + payloadBytes);
+                U.putLong(d + 24, 1L | ((long) Queue.VRING_DESC_F_WRITE << 32));
+            }
+            for (int k = 0; k < QSIZE; k++) {
+                U.putShort(host + AVAIL + 4 + 2L * k, (short) (2 * (k % chains)));
+            }
+            desc = host + DESC;
+            avail = host + AVAIL;
+            used = host + USED;
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() { U.freeMemory(host); }
+
+        private static sun.misc.Unsafe unsafe() {
+            try {
+                java.lang.reflect.Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
+                f.setAccessible(true);
+                return (sun.misc.Unsafe) f.get(null);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        private boolean contains(long a, long len) {
+            for (int i = 0; i < regionStart.length; i++) {
+                long off = a - regionStart[i];
+                if (Long.compareUnsigned(off, regionSize[i]) <= 0 && Long.compareUnsigned(len, regionSize[i] - off) <= 0) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /** 1: a chain; 0: nothing available; -1: a bad chain. */
+        int pop() {
+            if (!ready || broken) {
+                return 0;
+            }
+            short idx = U.getShort(avail + 2);
+            U.loadFence();
+            int n = Short.toUnsignedInt((short) (idx - nextAvail));
+            if (n == 0) {
+                return 0;
+            }
+            if (n > qsize) {
+                broken = true;
+                return -1;
+            }
+            int h = Short.toUnsignedInt(U.getShort(avail + 4 + 2L * (nextAvail & (qsize - 1))));
+            nextAvail++;
+            head = h;
+            count = 0;
+            firstWritable = 0;
+            rlen = wlen = 0;
+            int index = h, visited = 0;
+            while (true) {
+                if (index >= qsize || ++visited > qsize) {
+                    return -1;
+                }
+                long addr = U.getLong(desc + 16L * index);
+                long lfn = U.getLong(desc + 16L * index + 8);
+                long len = lfn & 0xFFFFFFFFL;
+                int flags = (int) (lfn >>> 32) & 0xFFFF;
+                int next = (int) (lfn >>> 48);
+                if ((flags & 4) != 0) {
+                    return -1;
+                }
+                boolean writable = (flags & 2) != 0;
+                if (!writable && count > firstWritable) {
+                    return -1;
+                }
+                if (Long.compareUnsigned(addr + len, addr) < 0) {
+                    return -1;
+                }
+                if (len != 0 && !contains(addr, len)) {
+                    return -1;
+                }
+                if (rlen + wlen + len > (1L << 32)) {
+                    return -1;
+                }
+                if (count == 4) {
+                    return -1;
+                }
+                addrs[count] = addr;
+                lens[count] = (int) len;
+                count++;
+                if (writable) {
+                    wlen += len;
+                } else {
+                    rlen += len;
+                    firstWritable = count;
+                }
+                if ((flags & 1) == 0) {
+                    return 1;
+                }
+                index = next;
+            }
+        }
+
+        void addUsed(int h, int len) {
+            if (!ready || broken) {
+                return;
+            }
+            int slot = Short.toUnsignedInt(nextUsed) & (qsize - 1);
+            U.putLong(used + 4 + 8L * slot, ((long) len << 32) | Integer.toUnsignedLong(h));
+            nextUsed++;
+            U.storeFence();
+            U.putShort(used + 2, nextUsed);
+        }
+    }
+
+    /** {@link Floor}: queue-floor.c's work in flat Java, under the same harness as {@link #popAddUsed}. */
+    @Benchmark
+    public int floorPopAddUsed(Floor f) {
+        Floor.U.putShort(f.avail + 2, ++f.availIdx);
+        if (f.pop() != 1) {
+            throw new IllegalStateException("pop failed");
+        }
+        f.addUsed(f.head, 0);
+        return f.head;
+    }
+
     @Benchmark
     public int arraycopyBaseline() {
         System.arraycopy(src, 0, dst, 0, src.length);
@@ -210,7 +372,8 @@ public class QueueBench {
      * on a shared machine hits every kind alike; the median round counts), {@code forks} (1), {@code warmup} (3 × 1 s),
      * {@code iterations} (3) of {@code time} ms (1000), {@code stat} ({@code mean}: JMH's score; {@code min}: the fastest
      * measurement iteration, which interference from other load can only make slower — use it with many short
-     * iterations on a busy machine), {@code bench} (comma list of benchmark methods, default all three),
+     * iterations on a busy machine; {@code median}: the median iteration over every fork, which one fork that C2
+     * compiled differently cannot move far — use it with several forks), {@code bench} (comma list of benchmark methods, default all four),
      * {@code verbose=true} (JMH's own output).
      */
     public static void main(String[] args) throws Exception {
@@ -220,12 +383,11 @@ public class QueueBench {
         String[] payloads = o.string("payload", "64,1500,4096").split(",");
         int rounds = o.integer("rounds", 1), forks = o.integer("forks", 1);
         int warmup = o.integer("warmup", 3), iterations = o.integer("iterations", 3), time = o.integer("time", 1000);
-        boolean min = switch (o.string("stat", "mean")) {
-            case "mean" -> false;
-            case "min" -> true;
-            default -> throw new IllegalArgumentException("stat=mean|min");
-        };
-        String benches = o.string("bench", "popAddUsed,popCopyAddUsed,arraycopyBaseline").replace(',', '|');
+        String stat = o.string("stat", "mean");
+        if (!List.of("mean", "median", "min").contains(stat)) {
+            throw new IllegalArgumentException("stat=mean|median|min");
+        }
+        String benches = o.string("bench", "popAddUsed,popCopyAddUsed,arraycopyBaseline,floorPopAddUsed").replace(',', '|');
         Options opts = new OptionsBuilder()
                 .include(QueueBench.class.getName() + "\\.(" + benches + ")$")
                 .param("memory", kinds)
@@ -238,7 +400,7 @@ public class QueueBench {
         System.out.println("== QueueBench: split virtqueue device hot path per guest-memory accessor vs System.arraycopy of the same bytes");
         System.out.printf("   (JMH: %d fork(s), %dx1 s warm-up, %dx%d ms measurement per benchmark, %d round(s); ns/op, %s, median round;"
                 + " +- is JMH's 99.9%% error of the mean in that round)%n", forks, warmup, iterations, time, rounds,
-                min ? "fastest iteration" : "mean");
+                stat.equals("mean") ? "mean" : stat.equals("min") ? "fastest iteration" : "median iteration");
         System.out.println("   memory kinds: " + String.join(", ", kinds) + " (on " + Runtime.version() + ")");
         System.out.flush();
         // payload -> memory kind ("" for the baseline) -> method -> one {score, error} per round
@@ -248,20 +410,21 @@ public class QueueBench {
                 String label = r.getParams().getBenchmark();
                 String method = label.substring(label.lastIndexOf('.') + 1);
                 int payload = Integer.parseInt(r.getParams().getParam("payloadBytes"));
-                String kind = method.equals("arraycopyBaseline") ? "" : r.getParams().getParam("memory");
+                String kind = method.equals("arraycopyBaseline") || method.equals("floorPopAddUsed") ? "" : r.getParams().getParam("memory");
                 res.computeIfAbsent(payload, k -> new TreeMap<>()).computeIfAbsent(kind, k -> new TreeMap<>())
                         .computeIfAbsent(method, k -> new ArrayList<>())
-                        .add(new double[] {min ? fastestIteration(r) : r.getPrimaryResult().getScore(), r.getPrimaryResult().getScoreError()});
+                        .add(new double[] {statistic(r, stat), r.getPrimaryResult().getScoreError()});
             }
         }
-        Bench.line(System.out, "payload bytes (+1 status byte)", "memory", "arraycopy", "pop+addUsed", "+read/write", "ratio p+a", "ratio all");
+        Bench.line(System.out, "payload bytes (+1 status byte)", "memory", "arraycopy", "pop+addUsed", "+read/write", "ratio p+a", "ratio all", "flat p+a");
         for (var e : res.entrySet()) {
             double[] base = median(e.getValue().get(""), "arraycopyBaseline");
+            double[] floor = median(e.getValue().get(""), "floorPopAddUsed");
             for (String kind : kinds) {
                 double[] pu = median(e.getValue().get(kind), "popAddUsed");
                 double[] all = median(e.getValue().get(kind), "popCopyAddUsed");
                 Bench.line(System.out, String.valueOf(e.getKey()), kind, pm(base), pm(pu), pm(all),
-                        Bench.fmt(pu[0] / base[0]), Bench.fmt(all[0] / base[0]));
+                        Bench.fmt(pu[0] / base[0]), Bench.fmt(all[0] / base[0]), pm(floor));
             }
         }
         List<String> ffmRows = new ArrayList<>();
@@ -297,11 +460,13 @@ public class QueueBench {
         }
         for (var e : res.entrySet()) {
             double base = median(e.getValue().get(""), "arraycopyBaseline")[0];
+            double floor = median(e.getValue().get(""), "floorPopAddUsed")[0];
             for (String kind : kinds) {
                 double pu = median(e.getValue().get(kind), "popAddUsed")[0];
                 double all = median(e.getValue().get(kind), "popCopyAddUsed")[0];
                 System.out.printf("RESULT queue payload=%d memory=%s arraycopy_ns=%.1f pop_add_used_ns=%.1f pop_copy_add_used_ns=%.1f"
-                        + " ratio_pop_add_used=%.2f ratio_pop_copy_add_used=%.2f%n", e.getKey(), kind, base, pu, all, pu / base, all / base);
+                        + " ratio_pop_add_used=%.2f ratio_pop_copy_add_used=%.2f flat_java_pop_add_used_ns=%.1f%n", e.getKey(), kind,
+                        base, pu, all, pu / base, all / base, floor);
             }
         }
         for (String row : ffmRows) {
@@ -310,9 +475,14 @@ public class QueueBench {
         }
     }
 
-    private static double fastestIteration(RunResult r) {
-        return r.getBenchmarkResults().stream().flatMap(b -> b.getIterationResults().stream())
-                .mapToDouble(i -> i.getPrimaryResult().getScore()).min().orElse(Double.NaN);
+    /** JMH's mean score, or the median or fastest of the measurement iterations of every fork. */
+    private static double statistic(RunResult r, String stat) {
+        if (stat.equals("mean")) {
+            return r.getPrimaryResult().getScore();
+        }
+        double[] its = r.getBenchmarkResults().stream().flatMap(b -> b.getIterationResults().stream())
+                .mapToDouble(i -> i.getPrimaryResult().getScore()).sorted().toArray();
+        return its.length == 0 ? Double.NaN : stat.equals("min") ? its[0] : its[its.length / 2];
     }
 
     /** The round with the median score of {@code method} (NaNs when it did not run). */
