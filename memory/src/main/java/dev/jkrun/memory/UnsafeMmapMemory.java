@@ -67,36 +67,65 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
     /**
      * Windows over a mapping address Unsafe with the raw host address, not a (null) base object: an access through an
      * Object base that C2 cannot prove null may alias any Java field, so each field the ring code reads after one (a
-     * window's length, the queue's indices) would be loaded again; a raw access aliases only raw memory. And the
-     * liveness check reads {@link #closed} directly, not through the virtual {@code ensureOpen}. Together 1-2 ns of a
-     * virtqueue pop + addUsed in QueueBench (~27 ns; alternating runs, fork medians 27.5-29.2 before, 26.6-28.4
-     * after). The memory's other accessors gained nothing measurable from the same change (a chain's 64-byte read
-     * and status write), so they keep the shared code.
+     * window's limit, the queue's indices) would be loaded again; a raw access aliases only raw memory. And a window
+     * checks liveness with the bound check it makes anyway: retiring or releasing the memory sets every window's
+     * limit to 0 (the windows are kept weakly for that), instead of each access reading {@link #closed} through the
+     * virtual {@code ensureOpen}. Each step ~1 ns of a virtqueue pop + addUsed in QueueBench (see
+     * benchmarks/README.md). The memory's other accessors gained nothing measurable from raw addressing (a chain's
+     * 64-byte read and status write), so they keep the shared code.
      */
     @Override
     GuestWindow newWindow(Backing b, long offset, GuestAddress addr, long len) {
-        return new RawWindow(offset, addr, len);
+        RawWindow w = new RawWindow(offset, addr, len);
+        synchronized (windows) {
+            if (closed) {
+                w.limit = 0;
+            }
+            windows.add(w);
+        }
+        return w;
+    }
+
+    /** The windows made so far and still referenced, so that retiring the memory can shut each one. */
+    private final java.util.Set<RawWindow> windows = java.util.Collections.newSetFromMap(new java.util.WeakHashMap<>());
+
+    /** Marks the memory closed and shuts every window: an access through one then fails its bound check. */
+    private void close() {
+        synchronized (windows) {
+            closed = true;
+            for (RawWindow w : windows) {
+                w.limit = 0;
+            }
+        }
     }
 
     private final class RawWindow implements GuestWindow {
         private final long address;
         private final GuestAddress start;
         private final long length;
+        /**
+         * What accesses are checked against: the length, and 0 once the memory is retired or released (as plain as
+         * {@link #closed}, for the same reason), so the bound check every access makes anyway is also its liveness
+         * check.
+         */
+        private long limit;
 
         RawWindow(long address, GuestAddress start, long length) {
             this.address = address;
             this.start = start;
             this.length = length;
+            this.limit = length;
         }
 
         private long at(long offset, int n) {
-            if (offset < 0 || offset > length - n) {
-                throw GuestWindow.outside(start, offset, n);
-            }
-            if (closed) {
-                throw new IllegalStateException("guest memory is released");
+            if (offset < 0 || offset > limit - n) {
+                throw refusal(offset, n);
             }
             return address + offset;
+        }
+
+        private RuntimeException refusal(long offset, int n) {
+            return closed ? new IllegalStateException("guest memory is released") : GuestWindow.outside(start, offset, n);
         }
 
         @Override
@@ -125,8 +154,8 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
     }
 
     @Override
-    public void retire() { closed = true; }
+    public void retire() { close(); }
 
     @Override
-    public void release() { closed = true; }
+    public void release() { close(); }
 }

@@ -181,6 +181,21 @@ class GuestMemoryImplsTest {
         mem.close();
         assertThrows(IllegalStateException.class, () -> w.readLong(0));
         assertThrows(IllegalStateException.class, () -> w.writeShortRelease(0, (short) 1));
+        assertEquals(64, w.length(), "a shut window still says what it was");
+        // Retired (a thread may still run): every window made before refuses, at every offset and width.
+        MmapGuestMemory retired = (MmapGuestMemory) k.create(HIGH, LOW);
+        try {
+            GuestWindow r = retired.window(at(0x10_0000), 64);
+            GuestWindow other = retired.window(at(0x1000), 16);
+            r.writeShort(62, (short) 1);
+            retired.retire();
+            assertThrows(IllegalStateException.class, () -> r.readShortAcquire(0));
+            assertThrows(IllegalStateException.class, () -> r.writeLong(56, 0));
+            assertThrows(IllegalStateException.class, () -> other.readShort(0));
+            assertThrows(RuntimeException.class, () -> retired.window(at(0x1000), 16), "no new window of retired memory");
+        } finally {
+            retired.close();
+        }
     }
 
     @ParameterizedTest

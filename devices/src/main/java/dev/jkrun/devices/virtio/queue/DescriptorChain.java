@@ -30,6 +30,8 @@ public final class DescriptorChain implements Iterable<Descriptor> {
     private int firstWritable;
     private long readableLength;
     private long writableLength;
+    /** Guest RAM's only region, from the ring snapshot a pop parsed through; size 0 where RAM has several. */
+    private long ramStart, ramSize;
     /** The chain's one cursor of each kind, made on first use and rewound by {@link #reader()}/{@link #writer()}. */
     private Reader reader;
     private Writer writer;
@@ -165,6 +167,7 @@ public final class DescriptorChain implements Iterable<Descriptor> {
 
     private void start(GuestMemory m, int head) {
         mem = m;
+        ramSize = 0;
         headIndex = head;
         count = 0;
         readableLength = writableLength = 0;
@@ -211,6 +214,8 @@ public final class DescriptorChain implements Iterable<Descriptor> {
      */
     static void parse(Queue q, Queue.Rings rings, int head, DescriptorChain into) throws InvalidChainException {
         into.start(rings.mem, head);
+        into.ramStart = rings.ramStart;
+        into.ramSize = rings.ramSize;
         try {
             parseDirect(q, rings, head, into);
         } catch (InvalidChainException | RuntimeException e) {
@@ -317,7 +322,7 @@ public final class DescriptorChain implements Iterable<Descriptor> {
         if (Long.compareUnsigned(addr + ulen, addr) < 0) {
             throw err(QueueError.BUFFER_ADDRESS_OVERFLOW, headIndex, String.format("0x%x+0x%x", addr, ulen));
         }
-        if (ulen != 0 && !mem.contains(GuestAddress.of(addr), ulen)) {
+        if (ulen != 0 && !inRam(addr, ulen)) {
             throw err(QueueError.BUFFER_OUT_OF_MEMORY, headIndex, String.format("0x%x+0x%x", addr, ulen));
         }
         // 2.7.5.2: "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total". Overlapping
@@ -327,6 +332,15 @@ public final class DescriptorChain implements Iterable<Descriptor> {
             throw err(QueueError.CHAIN_TOO_MANY_BYTES, headIndex, "more than " + Queue.MAX_CHAIN_BYTES + " bytes");
         }
         append(addr, len, writable);
+    }
+
+    /** {@link GuestMemory#contains}, inline against the one region where RAM has one. */
+    private boolean inRam(long addr, long len) {
+        if (ramSize == 0) {
+            return mem.contains(GuestAddress.of(addr), len);
+        }
+        long off = addr - ramStart;
+        return Long.compareUnsigned(off, ramSize) <= 0 && Long.compareUnsigned(len, ramSize - off) <= 0;
     }
 
     private static InvalidChainException err(QueueError e, int head, String detail) {

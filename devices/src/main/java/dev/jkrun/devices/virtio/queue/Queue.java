@@ -200,9 +200,18 @@ public final class Queue {
         /** Made at first use; each getter reads its field once, as another thread's snapshot may be read racily. */
         private GuestWindow desc, avail, used;
 
+        /**
+         * Guest RAM's one region, when it has one (else size 0): a chain's buffers are checked against it inline, not
+         * through the memory's region lookup (the accesses that follow are checked by the memory again).
+         */
+        final long ramStart, ramSize;
+
         Rings(GuestMemory mem, int generation, int size, GuestAddress descTable, GuestAddress availRing,
               GuestAddress usedRing) {
             this.mem = mem;
+            List<dev.jkrun.memory.MemoryRegion> regions = mem.regions();
+            this.ramStart = regions.size() == 1 ? regions.get(0).start().value() : 0;
+            this.ramSize = regions.size() == 1 ? regions.get(0).size() : 0;
             this.generation = generation;
             this.size = size;
             this.descTable = descTable;

@@ -26,10 +26,14 @@ import java.util.Optional;
 class QueueParseFuzzTest {
     /** Low RAM [0, 512 KiB) and high RAM [4 GiB, 4 GiB + 64 KiB): a hole between them and a 32-bit boundary. */
     static final long LOW_SIZE = 0x8_0000, HIGH = 0x1_0000_0000L, HIGH_SIZE = 0x1_0000;
-    private static final HeapGuestMemory RAM = HeapGuestMemory.of(
+    private static final HeapGuestMemory TWO_REGIONS = HeapGuestMemory.of(
             new MemoryRegion(GuestAddress.ZERO, LOW_SIZE), new MemoryRegion(GuestAddress.of(HIGH), HIGH_SIZE));
-    /** The driver side's own notion of RAM, independent of the memory module's bounds checks under test. */
-    private static final StrictGuestMemory DRIVER = new StrictGuestMemory(RAM);
+    /** Low RAM alone: a chain's buffers are then checked inline against its one region (DescriptorChain.inRam). */
+    private static final HeapGuestMemory ONE_REGION = HeapGuestMemory.of(new MemoryRegion(GuestAddress.ZERO, LOW_SIZE));
+    /** The RAM of the target running now (targets run one at a time), and the driver side's own notion of it. */
+    private static HeapGuestMemory RAM;
+    /** Independent of the memory module's bounds checks under test. */
+    private static StrictGuestMemory DRIVER;
     private static final int MAX_OPS = 48;
 
     private static final long[] BASES = {0, 0x1000, LOW_SIZE, HIGH, HIGH + HIGH_SIZE, 0x8000_0000_0000_0000L,
@@ -37,8 +41,21 @@ class QueueParseFuzzTest {
 
     @FuzzTest(maxDuration = "1h")
     void popNeverLeavesRam(FuzzedDataProvider data) {
-        RAM.fill(GuestAddress.ZERO, LOW_SIZE, (byte) 0);
-        RAM.fill(GuestAddress.of(HIGH), HIGH_SIZE, (byte) 0);
+        run(TWO_REGIONS, data);
+    }
+
+    /** The same driver against RAM of one region (a layout in high RAM then fails validate, as it should). */
+    @FuzzTest(maxDuration = "1h")
+    void popNeverLeavesOneRegionRam(FuzzedDataProvider data) {
+        run(ONE_REGION, data);
+    }
+
+    private static void run(HeapGuestMemory ram, FuzzedDataProvider data) {
+        RAM = ram;
+        DRIVER = new StrictGuestMemory(ram);
+        for (MemoryRegion r : ram.regions()) {
+            ram.fill(r.start(), r.size(), (byte) 0);
+        }
         StrictGuestMemory mem = new StrictGuestMemory(RAM);
 
         int maxSize = 1 << data.consumeInt(0, 15);

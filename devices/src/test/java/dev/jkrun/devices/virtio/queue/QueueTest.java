@@ -98,6 +98,27 @@ class QueueTest {
         assertChainErrorThenRecovers(QueueError.DESCRIPTOR_INDEX_OUT_OF_RANGE, SIZE);
     }
 
+    /** RAM of one region: buffers are checked inline against it (DescriptorChain.inRam), to the exact byte. */
+    @Test
+    void buffersAtTheEndOfOneRegionRam() throws Exception {
+        long end = 1 << 20;
+        int h = dq.takeDescriptor(), w = dq.takeDescriptor();
+        dq.writeDescriptor(h, end - 16, 8, Queue.VRING_DESC_F_NEXT, w);
+        dq.writeDescriptor(w, end - 8, 8, Queue.VRING_DESC_F_WRITE, 0);
+        dq.publish(h);
+        DescriptorChain c = q.pop(strict).orElseThrow();
+        assertEquals(List.of(end - 16, end - 8), List.of(c.address(0), c.address(1)), "ending exactly at RAM's end");
+        q.addUsed(strict, h, 0);
+        dq.pollUsed().orElseThrow();
+        for (long[] bad : new long[][] {{end - 7, 8}, {end, 1}, {end - 1, 0xFFFF_FFFFL}, {-8, 8}, {-1, 2}}) {
+            int a = dq.takeDescriptor();
+            dq.writeDescriptor(a, bad[0], (int) bad[1], Queue.VRING_DESC_F_WRITE, 0);
+            dq.publish(a);
+            boolean wraps = Long.compareUnsigned(bad[0] + bad[1], bad[0]) < 0;
+            assertChainErrorThenRecovers(wraps ? QueueError.BUFFER_ADDRESS_OVERFLOW : QueueError.BUFFER_OUT_OF_MEMORY, a);
+        }
+    }
+
     @Test
     void bufferOutsideRam() throws Exception {
         int a = dq.takeDescriptor();
