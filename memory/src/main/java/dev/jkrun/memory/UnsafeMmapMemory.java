@@ -12,7 +12,7 @@ import java.util.List;
  */
 final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.Mapped {
     /**
-     * Set by retire/release; read on every access. Deliberately not volatile: a volatile read there is a barrier the
+     * Set by retire/release; read on every access through the memory (windows are shut instead). Deliberately not volatile: a volatile read there is a barrier the
      * JIT cannot move the ring accesses of a virtqueue pop across (3.5 of its ~31 ns in QueueBench), and it would
      * buy no safety. Memory is unmapped only after every vCPU and device thread has been joined (Vmm.releaseAll;
      * retire() otherwise, which keeps the range mapped), so a thread that reads a stale false touches a mapped,
@@ -67,10 +67,12 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
     /**
      * Windows over a mapping address Unsafe with the raw host address, not a (null) base object: an access through an
      * Object base that C2 cannot prove null may alias any Java field, so each field the ring code reads after one (a
-     * window's limit, the queue's indices) would be loaded again; a raw access aliases only raw memory. And a window
-     * checks liveness with the bound check it makes anyway: retiring or releasing the memory sets every window's
-     * limit to 0 (the windows are kept weakly for that), instead of each access reading {@link #closed} through the
-     * virtual {@code ensureOpen}. Each step ~1 ns of a virtqueue pop + addUsed in QueueBench (see
+     * window's bound, the queue's indices) would be loaded again; a raw access aliases only raw memory. And a window
+     * checks liveness with the bound check it makes anyway: retiring or releasing the memory shuts every window (the
+     * windows are kept weakly for that), instead of each access reading {@link #closed} through the virtual
+     * {@code ensureOpen}. Shutting is a refusal of new accesses, not a way to stop a thread: a device loop that
+     * makes no call may keep a window's state in a register (memory-safe: the range stays mapped until the thread is
+     * joined). Each step ~1 ns of a virtqueue pop + addUsed in QueueBench (see
      * benchmarks/README.md). The memory's other accessors gained nothing measurable from raw addressing (a chain's
      * 64-byte read and status write), so they keep the shared code.
      */
@@ -79,13 +81,15 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
         RawWindow w = new RawWindow(offset, addr, len);
         synchronized (windows) {
             if (closed) {
-                w.limit = 0;
+                w.shut = SHUT;
             }
             windows.add(w);
         }
         return w;
     }
 
+    /** A shut window's {@code shut}: the sign bit, which makes every bound negative. */
+    private static final long SHUT = Long.MIN_VALUE;
     /** The windows made so far and still referenced, so that retiring the memory can shut each one. */
     private final java.util.Set<RawWindow> windows = java.util.Collections.newSetFromMap(new java.util.WeakHashMap<>());
 
@@ -94,7 +98,7 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
         synchronized (windows) {
             closed = true;
             for (RawWindow w : windows) {
-                w.limit = 0;
+                w.shut = SHUT;
             }
         }
     }
@@ -104,28 +108,28 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
         private final GuestAddress start;
         private final long length;
         /**
-         * What accesses are checked against: the length, and 0 once the memory is retired or released (as plain as
-         * {@link #closed}, for the same reason), so the bound check every access makes anyway is also its liveness
-         * check.
+         * 0 while the memory is live, {@link #SHUT} once it is retired or released (as plain as {@link #closed}, for
+         * the same reason): or-ed into the bound every access checks, so that check is also the liveness check. Its
+         * default is "live", so a window another thread reads without synchronization is never seen shut early.
          */
-        private long limit;
+        private long shut;
 
         RawWindow(long address, GuestAddress start, long length) {
             this.address = address;
             this.start = start;
             this.length = length;
-            this.limit = length;
         }
 
         private long at(long offset, int n) {
-            if (offset < 0 || offset > limit - n) {
+            // length - n cannot overflow (0 <= length, n <= 8); with SHUT or-ed in the bound is negative: refused.
+            if (offset < 0 || offset > ((length - n) | shut)) {
                 throw refusal(offset, n);
             }
             return address + offset;
         }
 
         private RuntimeException refusal(long offset, int n) {
-            return closed ? new IllegalStateException("guest memory is released") : GuestWindow.outside(start, offset, n);
+            return shut != 0 ? new IllegalStateException("guest memory is released") : GuestWindow.outside(start, offset, n);
         }
 
         @Override

@@ -57,8 +57,8 @@ public final class Queue {
      * and a snapshot of another generation is dropped at its next use: a device thread that outlived a reset can use
      * only a snapshot that agrees with itself (its size matches its windows), never install a stale one for the next
      * activation. Not volatile: {@link #generation} is the volatile read that orders a snapshot after the
-     * configuration it copies; a snapshot's configuration is final and its windows immutable (one made twice by two
-     * threads is the same window), so a stale or another thread's snapshot is safe to read and is dropped for its
+     * configuration it copies; a snapshot's configuration is final and its windows' ranges are final (one made twice by
+     * two threads is the same window; a window's only other state, shut at release, reads as live by default), so a stale or another thread's snapshot is safe to read and is dropped for its
      * generation (one volatile read less per ring operation: ~1 ns in QueueBench).
      */
     private Rings rings;

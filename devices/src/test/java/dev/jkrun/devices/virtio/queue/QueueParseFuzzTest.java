@@ -28,8 +28,11 @@ class QueueParseFuzzTest {
     static final long LOW_SIZE = 0x8_0000, HIGH = 0x1_0000_0000L, HIGH_SIZE = 0x1_0000;
     private static final HeapGuestMemory TWO_REGIONS = HeapGuestMemory.of(
             new MemoryRegion(GuestAddress.ZERO, LOW_SIZE), new MemoryRegion(GuestAddress.of(HIGH), HIGH_SIZE));
-    /** Low RAM alone: a chain's buffers are then checked inline against its one region (DescriptorChain.inRam). */
-    private static final HeapGuestMemory ONE_REGION = HeapGuestMemory.of(new MemoryRegion(GuestAddress.ZERO, LOW_SIZE));
+    /**
+     * High RAM alone: a chain's buffers are then checked inline against its one region (DescriptorChain.inRam), and
+     * every address below 4 GiB wraps below the region's start.
+     */
+    private static final HeapGuestMemory ONE_REGION = HeapGuestMemory.of(new MemoryRegion(GuestAddress.of(HIGH), HIGH_SIZE));
     /** The RAM of the target running now (targets run one at a time), and the driver side's own notion of it. */
     private static HeapGuestMemory RAM;
     /** Independent of the memory module's bounds checks under test. */
@@ -44,7 +47,7 @@ class QueueParseFuzzTest {
         run(TWO_REGIONS, data);
     }
 
-    /** The same driver against RAM of one region (a layout in high RAM then fails validate, as it should). */
+    /** The same driver against RAM of one region (a layout in low RAM then fails validate, as it should). */
     @FuzzTest(maxDuration = "1h")
     void popNeverLeavesOneRegionRam(FuzzedDataProvider data) {
         run(ONE_REGION, data);

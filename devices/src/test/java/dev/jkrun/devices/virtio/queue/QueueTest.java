@@ -119,6 +119,41 @@ class QueueTest {
         }
     }
 
+    /** One region away from address 0 (as RAM at 2 GiB on Arm) and one ending at 2^64 - 1: below, at and past it. */
+    @Test
+    void buffersAgainstOneRegionAwayFromZero() throws Exception {
+        for (long base : new long[] {0x8000_0000L, 0xFFFF_FFFF_FFF0_0000L}) {
+            long size = base == 0x8000_0000L ? MIB : MIB - 1; // the second ends at 2^64 - 1
+            HeapGuestMemory m = HeapGuestMemory.of(new MemoryRegion(GuestAddress.of(base), size));
+            StrictGuestMemory sm = new StrictGuestMemory(m);
+            DriverQueue d = new DriverQueue(m, SIZE, base + 0x1000, base + 0x10000, base + 0x40000, () -> { });
+            Queue qq = d.deviceQueue(256);
+            assertEquals(List.of(), qq.validate(sm));
+            long end = base + size;
+            for (long[] good : new long[][] {{base, 8}, {end - 8, 8}, {end - 1, 1}}) {
+                int a = d.takeDescriptor();
+                d.writeDescriptor(a, good[0], (int) good[1], Queue.VRING_DESC_F_WRITE, 0);
+                d.publish(a);
+                DescriptorChain c = qq.pop(sm).orElseThrow();
+                assertEquals(good[0], c.address(0), String.format("base 0x%x: buffer 0x%x+%d", base, good[0], good[1]));
+                qq.addUsed(sm, a, 0);
+            }
+            long[][] bad = {{base - 1, 2}, {base - 8, 8}, {0, 8}, {end - 7, 8}, {end, 1}, {0x8000_0000_0000_0000L, 8},
+                {0x7FFF_FFFF_FFFF_FFF0L, 16}, {base + 8, 0xFFFF_FFFFL}};
+            for (long[] b : bad) {
+                int a = d.takeDescriptor();
+                d.writeDescriptor(a, b[0], (int) b[1], Queue.VRING_DESC_F_WRITE, 0);
+                d.publish(a);
+                boolean wraps = Long.compareUnsigned(b[0] + b[1], b[0]) < 0;
+                InvalidChainException e = assertThrows(InvalidChainException.class, () -> qq.pop(sm),
+                        String.format("base 0x%x: buffer 0x%x+%d", base, b[0], b[1]));
+                assertEquals(wraps ? QueueError.BUFFER_ADDRESS_OVERFLOW : QueueError.BUFFER_OUT_OF_MEMORY, e.error());
+                qq.addUsed(sm, a, 0);
+            }
+            assertFalse(qq.isBroken());
+        }
+    }
+
     @Test
     void bufferOutsideRam() throws Exception {
         int a = dq.takeDescriptor();
