@@ -63,10 +63,7 @@ abstract class UnsafeGuestMemory implements GuestMemory {
         long capacity() { return capacity; }
 
         /** {@link MemoryRegion#contains}, on the copied fields. */
-        boolean contains(long addr, long len) {
-            long off = addr - start;
-            return len >= 0 && Long.compareUnsigned(off, size) <= 0 && Long.compareUnsigned(len, size - off) <= 0;
-        }
+        boolean contains(long addr, long len) { return MemoryRegion.contains(start, size, addr, len); }
     }
 
     private final Backing[] backings;

@@ -12,11 +12,11 @@ import java.util.List;
  */
 final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.Mapped {
     /**
-     * Set by retire/release; read on every access through the memory (windows are shut instead). Deliberately not volatile: a volatile read there is a barrier the
-     * JIT cannot move the ring accesses of a virtqueue pop across (3.5 of its ~31 ns in QueueBench), and it would
-     * buy no safety. Memory is unmapped only after every vCPU and device thread has been joined (Vmm.releaseAll;
-     * retire() otherwise, which keeps the range mapped), so a thread that reads a stale false touches a mapped,
-     * zeroed range. The join is what orders the unmap after a thread's last access; the flag is only guaranteed to
+     * Set by retire/release; read on every access through the memory (windows are shut instead). Deliberately not
+     * volatile: a volatile read there is a barrier the JIT cannot move the ring accesses of a virtqueue pop across
+     * (3.5 of its ~31 ns in QueueBench), and it would buy no safety. Memory is unmapped only after every vCPU and
+     * device thread has been joined (Vmm.releaseAll; retire() otherwise, which keeps the range mapped), so a thread
+     * that reads a stale false touches a mapped, zeroed range. The join is what orders the unmap after a thread's last access; the flag is only guaranteed to
      * be seen by a thread that synchronizes with the writer (MmapGuestMemory.retire and close set it under their
      * lock), though HotSpot re-reads it after any call it cannot see into.
      */
@@ -72,8 +72,7 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
      * windows are kept weakly for that), instead of each access reading {@link #closed} through the virtual
      * {@code ensureOpen}. Shutting is a refusal of new accesses, not a way to stop a thread: a device loop that
      * makes no call may keep a window's state in a register (memory-safe: the range stays mapped until the thread is
-     * joined). Each step ~1 ns of a virtqueue pop + addUsed in QueueBench (see
-     * benchmarks/README.md). The memory's other accessors gained nothing measurable from raw addressing (a chain's
+     * joined). Each step ~1 ns of a virtqueue pop + addUsed in QueueBench (see benchmarks/README.md). The memory's other accessors gained nothing measurable from raw addressing (a chain's
      * 64-byte read and status write), so they keep the shared code.
      */
     @Override

@@ -3,6 +3,7 @@ package dev.jkrun.devices.virtio.queue;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.memory.GuestWindow;
+import dev.jkrun.memory.MemoryRegion;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -339,8 +340,7 @@ public final class DescriptorChain implements Iterable<Descriptor> {
         if (ramSize == 0) {
             return mem.contains(GuestAddress.of(addr), len);
         }
-        long off = addr - ramStart;
-        return Long.compareUnsigned(off, ramSize) <= 0 && Long.compareUnsigned(len, ramSize - off) <= 0;
+        return MemoryRegion.contains(ramStart, ramSize, addr, len);
     }
 
     private static InvalidChainException err(QueueError e, int head, String detail) {

@@ -4,6 +4,7 @@ import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.memory.GuestMemoryException;
 import dev.jkrun.memory.GuestWindow;
+import dev.jkrun.memory.MemoryRegion;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -57,9 +58,10 @@ public final class Queue {
      * and a snapshot of another generation is dropped at its next use: a device thread that outlived a reset can use
      * only a snapshot that agrees with itself (its size matches its windows), never install a stale one for the next
      * activation. Not volatile: {@link #generation} is the volatile read that orders a snapshot after the
-     * configuration it copies; a snapshot's configuration is final and its windows' ranges are final (one made twice by
-     * two threads is the same window; a window's only other state, shut at release, reads as live by default), so a stale or another thread's snapshot is safe to read and is dropped for its
-     * generation (one volatile read less per ring operation: ~1 ns in QueueBench).
+     * configuration it copies; a snapshot's configuration is final and its windows' ranges are final (one made twice
+     * by two threads is the same window; a window's only other state, shut at release, reads as live by default), so
+     * a stale or another thread's snapshot is safe to read and is dropped for its generation (one volatile read less
+     * per ring operation: ~1 ns in QueueBench).
      */
     private Rings rings;
     private volatile int generation;
@@ -209,9 +211,10 @@ public final class Queue {
         Rings(GuestMemory mem, int generation, int size, GuestAddress descTable, GuestAddress availRing,
               GuestAddress usedRing) {
             this.mem = mem;
-            List<dev.jkrun.memory.MemoryRegion> regions = mem.regions();
-            this.ramStart = regions.size() == 1 ? regions.get(0).start().value() : 0;
-            this.ramSize = regions.size() == 1 ? regions.get(0).size() : 0;
+            List<MemoryRegion> regions = mem.regions();
+            MemoryRegion only = regions.size() == 1 ? regions.get(0) : null;
+            this.ramStart = only == null ? 0 : only.start().value();
+            this.ramSize = only == null ? 0 : only.size();
             this.generation = generation;
             this.size = size;
             this.descTable = descTable;
