@@ -356,7 +356,9 @@ lv=$(grep '^IRQ ' "$work/out" | grep 'virtio' | grep -c 'fasteoi'); ed=$(grep '^
 [ "$lv" -ge 5 ] && [ "$ed" -ge 5 ] && [ $((lv + ed)) = 19 ] && ! grep -q 'XT-PIC' "$work/out"
 check "devices: split irqchip: shared lines level (fasteoi: $lv), own lines edge ($ed), 19 in all, no XT-PIC" $? "$(grep '^IRQ ' "$work/out")"
 # (the boot's "Using NULL legacy PIC" may have left dmesg's ring by then: 24 disks log a lot)
-! grep -qE '^IRQ +0:' "$work/out" && grep -qE '^SLEPT [23]$' "$work/out"
+# The sleep must end (a dead timer never wakes it) and not early: whole seconds of uptime read 2 or 3 on an idle
+# host; under TCG with the host busy the wake-up can come late (one CI saw 4), so up to 8 passes.
+! grep -qE '^IRQ +0:' "$work/out" && grep -qE '^SLEPT [2-8]$' "$work/out"
 check "devices: split irqchip: no PIT interrupt (IRQ 0), and the LAPIC timer keeps time (sleep 2)" $? "$(grep -E '^(DMESG|SLEPT|IRQ)' "$work/out")"
 # The hostile ioapic test guest on hardware KVM (its tier-2 run is on kvm-pvm, which reports a level vector's EOI
 # when it injects the interrupt): here the EOI must come from the guest's handler, so a handler that masks the pin
