@@ -6,6 +6,7 @@ import dev.jkrun.devices.virtio.queue.Queue;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.memory.GuestMemoryImpl;
+import dev.jkrun.memory.GuestWindow;
 import dev.jkrun.memory.HeapGuestMemory;
 import dev.jkrun.memory.MemoryRegion;
 import dev.jkrun.memory.MmapGuestMemory;
@@ -98,7 +99,7 @@ public class QueueBench {
         Queue queue;
         /** The chain every pop fills, as QueueWorker keeps one per queue. */
         final DescriptorChain chain = new DescriptorChain();
-        private GuestAddress availIdxAddr;
+        private GuestWindow availIdxWindow;
         private short availIdx;
 
         @Setup(Level.Trial)
@@ -127,7 +128,7 @@ public class QueueBench {
             if (!queue.validate(mem).isEmpty()) {
                 throw new IllegalStateException("bad ring layout: " + queue.validate(mem));
             }
-            availIdxAddr = GuestAddress.of(AVAIL + 2);
+            availIdxWindow = mem.window(GuestAddress.of(AVAIL + 2), 2);
             availIdx = 0;
         }
 
@@ -146,8 +147,13 @@ public class QueueBench {
             mem.writeShort(GuestAddress.of(d + 14), (short) next);
         }
 
-        /** The driver's whole per-request work here: make one more (pre-built) chain available. */
-        void publish() { mem.writeShort(availIdxAddr, ++availIdx); }
+        /**
+         * The driver's whole per-request work here: make one more (pre-built) chain available. The driver is the
+         * guest, not jkrun, so it stores as cheaply as jkrun can (a window, as the device's rings), like the floors'
+         * raw store; through {@code GuestMemory.writeShort} it added ~1 ns with Unsafe and ~3 ns with FFM (the
+         * arena's checks) to every figure.
+         */
+        void publish() { availIdxWindow.writeShort(0, ++availIdx); }
     }
 
     /** {@code <impl>-<heap|mmap>}: one region of {@code size} bytes at guest address 0. */

@@ -13,9 +13,10 @@ import java.util.Optional;
  * slots. {@link #close()} unmaps everything; any access afterwards throws instead of touching freed memory.
  * With the Unsafe accessor callers must have stopped the vCPUs and device threads first (an access already past
  * its check, or a {@link #view} in use, would touch the freed range); with FFM (JDK 22+, the default there) such an
- * access throws too, and close() waits for NIO I/O into a view before it unmaps. When a thread that may still hold
- * such an access outlived the VM, {@link #retire()} instead refuses new accesses and frees the pages but keeps the
- * range mapped.
+ * access throws too, except through a {@link #window} (virtqueue rings, checked by jkrun alone with either
+ * accessor), and close() waits for NIO I/O into a view before it unmaps. When a thread that may still hold such an
+ * access outlived the VM, {@link #retire()} instead refuses new accesses and frees the pages but keeps the range
+ * mapped.
  */
 public final class MmapGuestMemory implements GuestMemory, AutoCloseable {
     /** A region and the host mapping that backs it (for KVM_SET_USER_MEMORY_REGION). */

@@ -65,77 +65,29 @@ final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.
     }
 
     /**
-     * Windows over a mapping address Unsafe with the raw host address, not a (null) base object: an access through an
-     * Object base that C2 cannot prove null may alias any Java field, so each field the ring code reads after one (a
-     * window's bound, the queue's indices) would be loaded again; a raw access aliases only raw memory. And a window
-     * checks liveness with the bound check it makes anyway: retiring or releasing the memory shuts every window (the
-     * windows are kept weakly for that), instead of each access reading {@link #closed} through the virtual
-     * {@code ensureOpen}. Shutting is a refusal of new accesses, not a way to stop a thread: a device loop that
-     * makes no call may keep a window's state in a register (memory-safe: the range stays mapped until the thread is
-     * joined). Each step ~1 ns of a virtqueue pop + addUsed in QueueBench (see benchmarks/README.md). The memory's other accessors gained nothing measurable from raw addressing (a chain's
-     * 64-byte read and status write), so they keep the shared code.
+     * Windows over a mapping ({@link RawWindow}) address Unsafe with the raw host address, not a (null) base object:
+     * an access through an Object base that C2 cannot prove null may alias any Java field, so each field the ring code
+     * reads after one (a window's bound, the queue's indices) would be loaded again; a raw access aliases only raw
+     * memory. Their liveness is part of their bound check instead of a read of {@link #closed} through the virtual
+     * {@code ensureOpen}. Each ~1 ns of a virtqueue pop + addUsed in QueueBench (see benchmarks/README.md). The
+     * memory's other accessors gained nothing measurable from raw addressing (a chain's 64-byte read and status
+     * write), so they keep the shared code.
      */
     @Override
     GuestWindow newWindow(Backing b, long offset, GuestAddress addr, long len) {
-        RawWindow w = new RawWindow(offset, addr, len);
-        synchronized (windows) {
-            if (closed) {
-                w.shut = SHUT;
-            }
-            windows.add(w);
-        }
-        return w;
+        return windows.add(new Window(offset, addr, len));
     }
 
-    /** A shut window's {@code shut}: the sign bit, which makes every bound negative. */
-    private static final long SHUT = Long.MIN_VALUE;
-    /** The windows made so far and still referenced, so that retiring the memory can shut each one. */
-    private final java.util.Set<RawWindow> windows = java.util.Collections.newSetFromMap(new java.util.WeakHashMap<>());
+    private final RawWindow.Registry windows = new RawWindow.Registry();
 
     /** Marks the memory closed and shuts every window: an access through one then fails its bound check. */
     private void close() {
-        synchronized (windows) {
-            closed = true;
-            for (RawWindow w : windows) {
-                w.shut = SHUT;
-            }
-        }
+        closed = true;
+        windows.shutAll();
     }
 
-    private final class RawWindow implements GuestWindow {
-        private final long address;
-        private final GuestAddress start;
-        private final long length;
-        /**
-         * 0 while the memory is live, {@link #SHUT} once it is retired or released (as plain as {@link #closed}, for
-         * the same reason): or-ed into the bound every access checks, so that check is also the liveness check. Its
-         * default is "live", so a window another thread reads without synchronization is never seen shut early.
-         */
-        private long shut;
-
-        RawWindow(long address, GuestAddress start, long length) {
-            this.address = address;
-            this.start = start;
-            this.length = length;
-        }
-
-        private long at(long offset, int n) {
-            // length - n cannot overflow (0 <= length, n <= 8); with SHUT or-ed in the bound is negative: refused.
-            if (offset < 0 || offset > ((length - n) | shut)) {
-                throw refusal(offset, n);
-            }
-            return address + offset;
-        }
-
-        private RuntimeException refusal(long offset, int n) {
-            return shut != 0 ? new IllegalStateException("guest memory is released") : GuestWindow.outside(start, offset, n);
-        }
-
-        @Override
-        public GuestAddress start() { return start; }
-
-        @Override
-        public long length() { return length; }
+    private static final class Window extends RawWindow {
+        Window(long address, GuestAddress start, long length) { super(address, start, length); }
 
         @Override
         public short readShort(long offset) { return U.getShort(at(offset, 2)); }

@@ -19,7 +19,9 @@ import java.util.Objects;
  * segment, which is exactly the region, right where memory is touched, and for mapped RAM that the arena is still
  * open. Closing a shared arena makes every thread still inside an access throw before close returns, so a device
  * thread racing {@link #retire()} or {@link #release()} gets {@link IllegalStateException} instead of reaching
- * discarded or unmapped memory.
+ * discarded or unmapped memory. The exception is a virtqueue's ring windows over mapped RAM ({@link Raw}),
+ * which jkrun alone checks, as the Unsafe accessor does, for speed: those rely on the VMM's order (threads joined
+ * before the unmap), as everything does with Unsafe.
  *
  * <p>Mapped RAM has two arenas over the same addresses: every accessor uses the first, which {@link #retire()}
  * closes at once; {@link #view} buffers come from the second, which only {@link #release()} closes, waiting for NIO
@@ -261,11 +263,7 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
     // Fences around plain accesses rather than the layouts' getAcquire/setRelease: those need an aligned layout,
     // and byte[] segments (and a guest's misaligned ring) do not give that alignment.
     @Override
-    public short readShortAcquire(GuestAddress addr) {
-        short v = readShort(addr);
-        VarHandle.acquireFence();
-        return v;
-    }
+    public short readShortAcquire(GuestAddress addr) { return acquire(readShort(addr)); }
 
     @Override
     public void writeShortRelease(GuestAddress addr, short value) {
@@ -314,11 +312,63 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
     public void fill(GuestAddress addr, long length, byte value) { slice(addr.value(), length, segments).fill(value); }
 
     @Override
-    public GuestWindow window(GuestAddress addr, long len) { return new Window(slice(addr.value(), len, segments), addr); }
+    public GuestWindow window(GuestAddress addr, long len) {
+        MemorySegment seg = slice(addr.value(), len, segments);
+        if (arena == null) {
+            return new Window(seg, addr);   // heap memory: no address to take, no lifetime to end
+        }
+        return windows.add(new Raw(seg.address(), addr, len));
+    }
+
+    private final RawWindow.Registry windows = new RawWindow.Registry();
 
     /**
-     * A slice of the accessors' segment: the offset is checked here (refused as outside RAM, as the Unsafe window
-     * does), then by the JDK against the segment, with the arena, as for any access.
+     * A window over mapped RAM, checked by jkrun alone ({@link RawWindow}), as the Unsafe accessor's is. The JDK's
+     * own checks on an arena-scoped slice (the slice's bound, then the shared arena's liveness, on top of the
+     * window's bound) cost ~5 ns of a virtqueue pop + addUsed's ~31 in QueueBench (eight ring accesses); here each
+     * access goes through one global segment over all of the address space, whose bound and lifetime the JIT folds
+     * away. What that gives up: the arena's guarantee that a ring access racing {@link #release()} throws instead of
+     * reaching an unmapped range. The VMM unmaps only after joining every vCPU and device thread (and only retires,
+     * keeping the range mapped, while one still runs), so for it nothing changes; every other access (buffers,
+     * views, the memory's own accessors) keeps the arena's guarantee.
+     */
+    private static final class Raw extends RawWindow {
+        /** Every address; restricted (reinterpret), made on the first window, so heap memory never needs it. */
+        private static final MemorySegment EVERYTHING = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+
+        Raw(long address, GuestAddress start, long length) { super(address, start, length); }
+
+        @Override
+        public short readShort(long offset) { return EVERYTHING.get(SHORT, at(offset, 2)); }
+
+        @Override
+        public long readLong(long offset) { return EVERYTHING.get(LONG, at(offset, 8)); }
+
+        @Override
+        public void writeShort(long offset, short value) { EVERYTHING.set(SHORT, at(offset, 2), value); }
+
+        @Override
+        public void writeLong(long offset, long value) { EVERYTHING.set(LONG, at(offset, 8), value); }
+
+        @Override
+        public short readShortAcquire(long offset) { return acquire(readShort(offset)); }
+
+        @Override
+        public void writeShortRelease(long offset, short value) {
+            VarHandle.releaseFence();
+            writeShort(offset, value);
+        }
+    }
+
+    /** A plain read made an acquire: the layouts' getAcquire needs alignment that neither arrays nor rings promise. */
+    private static short acquire(short v) {
+        VarHandle.acquireFence();
+        return v;
+    }
+
+    /**
+     * A window over heap memory: a slice of the region's array segment; the offset is checked here (refused as outside
+     * RAM, as the other windows do), then by the JDK against the segment.
      */
     private record Window(MemorySegment segment, GuestAddress start) implements GuestWindow {
         private long at(long offset, int n) {
@@ -344,11 +394,7 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
         public void writeLong(long offset, long value) { segment.set(LONG, at(offset, 8), value); }
 
         @Override
-        public short readShortAcquire(long offset) {
-            short v = readShort(offset);
-            VarHandle.acquireFence();
-            return v;
-        }
+        public short readShortAcquire(long offset) { return acquire(readShort(offset)); }
 
         @Override
         public void writeShortRelease(long offset, short value) {
@@ -362,10 +408,14 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
         return slice(addr.value(), length, viewSegments).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
     }
 
-    /** Closes the accessors' arena: the JDK makes every thread still inside an access throw. Views stay usable. */
+    /**
+     * Shuts the ring windows and closes the accessors' arena: the JDK makes every thread still inside an access
+     * throw. Views stay usable.
+     */
     @Override
     public void retire() {
         if (arena != null) {
+            windows.shutAll();
             close(arena);
         }
     }
@@ -378,6 +428,7 @@ final class SegmentGuestMemory implements MemoryBackend.Mapped {
     @Override
     public void release() {
         if (arena != null) {
+            windows.shutAll();
             close(arena);
             close(viewArena);
         }
