@@ -14,6 +14,8 @@ public enum GuestMemoryImpl {
     /**
      * {@code java.lang.foreign} segments (JDK 22+): the JDK checks every access against the segment's bounds and,
      * for mapped RAM, that its shared arena is still open, so a close racing an access cannot reach unmapped memory.
+     * The exception is a virtqueue's ring windows over mapped RAM, which jkrun checks alone, as with Unsafe, for
+     * speed: like every access with Unsafe they rely on the VMM unmapping only after joining its threads.
      */
     FFM;
 

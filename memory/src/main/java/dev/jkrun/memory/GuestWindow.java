@@ -4,8 +4,9 @@ package dev.jkrun.memory;
  * A checked window onto one range of guest RAM that lies inside a single region, for structures a device touches on
  * every request (the virtqueue rings): the range is resolved and checked against guest RAM once, when the window is
  * made, and each access checks only its offset against the window's length ({@link GuestMemoryException} outside
- * it, as outside RAM). Little-endian, unaligned accesses allowed. A window of released memory refuses every access,
- * as the memory itself does.
+ * it, as outside RAM). Little-endian, unaligned accesses allowed. A window of released memory refuses every access
+ * made after the release, as the memory itself does (for a window over mapped RAM: by a thread that has
+ * synchronized with the release; see {@link RawWindow}).
  */
 public interface GuestWindow {
     GuestAddress start();

@@ -10,7 +10,8 @@ import java.util.Optional;
 
 /**
  * Guest RAM in anonymous off-heap mappings, one per region, which the hypervisor layer registers as memory
- * slots. {@link #close()} unmaps everything; any access afterwards throws instead of touching freed memory.
+ * slots. {@link #close()} unmaps everything; any access that happens after it throws instead of touching freed
+ * memory.
  * With the Unsafe accessor callers must have stopped the vCPUs and device threads first (an access already past
  * its check, or a {@link #view} in use, would touch the freed range); with FFM (JDK 22+, the default there) such an
  * access throws too, except through a {@link #window} (virtqueue rings, checked by jkrun alone with either

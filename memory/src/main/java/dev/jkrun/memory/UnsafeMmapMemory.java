@@ -7,8 +7,8 @@ import java.util.List;
 /**
  * The Unsafe accessor over {@link MmapGuestMemory}'s mappings (JDK 17-21, or by choice). Retiring or releasing only
  * refuses new accesses: an access already past its check, or a view in use, still touches the range, so it must stay
- * mapped until every thread that can hold one has stopped. The FFM accessor ({@code SegmentGuestMemory}) does not
- * have that hazard.
+ * mapped until every thread that can hold one has stopped. The FFM accessor ({@code SegmentGuestMemory}) has that
+ * hazard only for ring windows ({@link RawWindow}).
  */
 final class UnsafeMmapMemory extends UnsafeGuestMemory implements MemoryBackend.Mapped {
     /**

@@ -138,6 +138,51 @@ class LifecycleTest {
     }
 
     /**
+     * A kill racing start() from another thread: either the VM started first and the kill stops it, or the kill came
+     * first and start() refuses, naming the stop. Never vCPU threads starting on memory the kill is unmapping, which
+     * would fault the guest (or, through a device, the JVM) instead of either answer.
+     */
+    @Test
+    void aKillRacingStartEitherStopsTheVmOrRefusesTheStart() throws Exception {
+        Baseline baseline = Baseline.take();
+        int refused = 0;
+        for (int i = 0; i < 30; i++) {
+            int round = i;
+            try (VirtualMachine vm = VirtualMachine.create(GuestRun.config("spin", 2, 32, ""), System.err, null)) {
+                java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+                Thread killer = new Thread(() -> {
+                    try {
+                        go.await();
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    for (long spin = System.nanoTime() + 20_000L * (round % 10); System.nanoTime() < spin; ) {
+                        Thread.onSpinWait();   // a spread of head starts, so that both sides win some rounds
+                    }
+                    vm.kill();
+                }, "killer");
+                killer.start();
+                go.countDown();
+                if (round % 3 == 0) {
+                    killer.join();   // the kill surely first
+                }
+                try {
+                    vm.start();
+                } catch (IllegalStateException e) {
+                    assertTrue(e.getMessage().startsWith("VM stopped before it started: "), e.getMessage());
+                    refused++;
+                }
+                killer.join();
+                Optional<StopReason> r = vm.waitForStop(Duration.ofSeconds(30));
+                assertTrue(r.isPresent(), "did not stop");
+                assertEquals(StopReason.Kind.KILLED, r.get().kind(), r.get().toString());
+            }
+        }
+        assertTrue(refused >= 10, "the ten rounds that kill first refuse the start: " + refused);
+        baseline.assertReleased();
+    }
+
+    /**
      * INFRASTRUCTURE_ERROR: the VMM failing under a running guest, here KVM_RUN failing because the vCPU's fd became
      * something else (dup2 of /dev/null over it, found by its /proc/self/fd link), stops the VM with that reason,
      * naming the call, and releases everything.

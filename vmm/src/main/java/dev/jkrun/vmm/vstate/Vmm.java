@@ -44,6 +44,8 @@ public final class Vmm {
     private final CountDownLatch stopRequested = new CountDownLatch(1);
     private final CompletableFuture<StopReason> stopped = new CompletableFuture<>();
     private final AtomicBoolean started = new AtomicBoolean();
+    /** Orders start() against a stop that comes before it (see guestStopped). */
+    private final Object startLock = new Object();
     private final DebugLog debugLog;
     private volatile boolean stopping;
     private final VmControl control;
@@ -149,8 +151,13 @@ public final class Vmm {
 
     /** Starts every vCPU thread; the BSP runs, APs wait in KVM for INIT/SIPI. */
     public void start() {
-        if (!started.compareAndSet(false, true)) {
-            throw new IllegalStateException("VM already started");
+        synchronized (startLock) {
+            if (reason.get() != null && !started.get()) {
+                throw new IllegalStateException("VM stopped before it started: " + reason.get());
+            }
+            if (!started.compareAndSet(false, true)) {
+                throw new IllegalStateException("VM already started");
+            }
         }
         Thread supervisor = new Thread(this::supervise, name + "-supervisor");
         supervisor.setDaemon(true);
@@ -231,7 +238,14 @@ public final class Vmm {
             LOG.debug("{} stopping: {}", name, r);
             stopping = true;
             stopRequested.countDown();
-            if (!started.get()) {
+            // Never started: nothing will run the supervisor, so release here. Under startLock, so that a start()
+            // racing this either started first (the supervisor then releases) or sees the reason and refuses:
+            // never vCPU threads starting on memory being unmapped.
+            boolean neverStarted;
+            synchronized (startLock) {
+                neverStarted = !started.get();
+            }
+            if (neverStarted) {
                 releaseAll();
                 stopped.complete(r);
             }
