@@ -14,7 +14,16 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
-        System.exit(run(args, System.out, System.err));
+        int status = run(args, System.out, System.err);
+        System.out.flush();
+        System.err.flush();
+        // Not System.exit: on JDK 21+ Runtime.exit first fetches a System.Logger for its debug line, which boots the
+        // JDK's logging and scans every jar on the class path for a LoggerFinder service, interpreted: ~30 ms of a
+        // ~250 ms `jkrun guest` here (benchmarks/README.md, "Launcher start-up"). Nothing is left for shutdown hooks
+        // once run returns: each command closes its VM (and so restores the terminal) before it does; the hook
+        // RunCommand adds is for a signal that ends the JVM while the VM runs. Halting still writes a class-data
+        // archive that -XX:ArchiveClassesAtExit asked for.
+        Runtime.getRuntime().halt(status);
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) {

@@ -102,7 +102,7 @@ public final class Arm64Image implements KernelPayload {
 
     @Override
     public void writeInto(GuestMemory mem) {
-        GuestWrites.checkFits(mem, load, footprint, "arm64 Image " + name);
+        GuestWrites.checkFits(mem, load, footprint, () -> "arm64 Image " + name);
         GuestWrites.write(mem, load, image, 0, image.length);
     }
 

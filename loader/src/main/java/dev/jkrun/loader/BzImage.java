@@ -140,7 +140,7 @@ public final class BzImage implements KernelPayload {
 
     @Override
     public void writeInto(GuestMemory mem) {
-        GuestWrites.checkFits(mem, loadAddress, kernel.length, description());
+        GuestWrites.checkFits(mem, loadAddress, kernel.length, this::description);
         GuestWrites.write(mem, loadAddress, kernel, 0, kernel.length);
     }
 

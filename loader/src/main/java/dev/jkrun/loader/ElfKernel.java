@@ -298,7 +298,7 @@ public final class ElfKernel implements KernelPayload {
     @Override
     public void writeInto(GuestMemory mem) {
         for (Segment s : segments) {
-            GuestWrites.checkFits(mem, s.physicalAddress(), s.memorySize(), description());
+            GuestWrites.checkFits(mem, s.physicalAddress(), s.memorySize(), this::description);
         }
         for (int i = 0; i < segments.size(); i++) {
             Segment s = segments.get(i);

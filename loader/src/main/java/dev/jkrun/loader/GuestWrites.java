@@ -3,7 +3,6 @@ package dev.jkrun.loader;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.memory.MemoryRegion;
-import java.util.Locale;
 
 /**
  * Placement helpers shared by the payloads: a kernel range may cross from one RAM region into the next
@@ -15,18 +14,19 @@ final class GuestWrites {
     private GuestWrites() {}
 
     /** Throws {@link KernelFormatException.Reason#DOES_NOT_FIT} unless {@code [start, start+len)} is all RAM. */
-    static void checkFits(GuestMemory mem, long start, long len, String what) {
+    /** {@code what} names the payload in the error; it is only made when there is one (kernels describe themselves with formatted sizes). */
+    static void checkFits(GuestMemory mem, long start, long len, java.util.function.Supplier<String> what) {
         long end = start + len;
         if (len < 0 || Long.compareUnsigned(end, start) < 0) {
             throw new KernelFormatException(KernelFormatException.Reason.OVERFLOW,
-                    what + ": range " + hex(start) + " + " + len + " overflows");
+                    what.get() + ": range " + hex(start) + " + " + len + " overflows");
         }
         long cur = start;
         while (Long.compareUnsigned(cur, end) < 0) {
             MemoryRegion r = regionAt(mem, cur);
             if (r == null) {
                 throw new KernelFormatException(KernelFormatException.Reason.DOES_NOT_FIT,
-                        what + " does not fit in guest RAM: [" + hex(start) + ", " + hex(end) + ") needs "
+                        what.get() + " does not fit in guest RAM: [" + hex(start) + ", " + hex(end) + ") needs "
                                 + hex(cur) + ", which is not RAM (regions " + mem.regions() + ")");
             }
             cur = Long.compareUnsigned(r.end(), end) < 0 ? r.end() : end;
@@ -70,5 +70,9 @@ final class GuestWrites {
 
     static String hex(long v) { return "0x" + Long.toHexString(v); }
 
-    static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0); }
+    /** {@code bytes} in MiB with one decimal, rounded half up (as {@code %.1f}, without a Formatter on the start path). */
+    static String mib(long bytes) {
+        long tenths = Math.round(bytes / 104857.6);
+        return tenths / 10 + "." + tenths % 10 + " MiB";
+    }
 }

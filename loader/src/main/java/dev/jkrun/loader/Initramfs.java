@@ -55,7 +55,7 @@ public final class Initramfs {
      * grew by are not copied.
      */
     public void writeInto(GuestMemory mem, long address) {
-        GuestWrites.checkFits(mem, address, size, "initramfs " + path);
+        GuestWrites.checkFits(mem, address, size, () -> "initramfs " + path);
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long done = 0;
             byte[] buf = new byte[(int) Math.min(CHUNK, size)];

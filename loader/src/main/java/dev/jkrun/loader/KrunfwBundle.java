@@ -135,7 +135,7 @@ public final class KrunfwBundle implements KernelPayload {
 
     @Override
     public void writeInto(GuestMemory mem) {
-        GuestWrites.checkFits(mem, loadAddress, end() - loadAddress, description());
+        GuestWrites.checkFits(mem, loadAddress, end() - loadAddress, this::description);
         GuestWrites.write(mem, loadAddress, image, 0, image.length);
         GuestWrites.zero(mem, loadAddress + image.length, end() - loadAddress - image.length);
     }

@@ -47,7 +47,7 @@ public final class RawKernel implements KernelPayload {
 
     @Override
     public void writeInto(GuestMemory mem) {
-        GuestWrites.checkFits(mem, LOAD_ADDRESS, image.length, "raw kernel " + path);
+        GuestWrites.checkFits(mem, LOAD_ADDRESS, image.length, () -> "raw kernel " + path);
         GuestWrites.write(mem, LOAD_ADDRESS, image, 0, image.length);
     }
 

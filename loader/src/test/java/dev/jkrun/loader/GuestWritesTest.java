@@ -18,7 +18,7 @@ class GuestWritesTest {
         for (int i = 0; i < data.length; i++) {
             data[i] = (byte) (i + 1);
         }
-        GuestWrites.checkFits(mem, 0x1f00, 0x200, "t");
+        GuestWrites.checkFits(mem, 0x1f00, 0x200, () -> "t");
         GuestWrites.write(mem, 0x1f00, data, 0, data.length);
         assertArrayEquals(java.util.Arrays.copyOf(data, 0x100), mem.readBytes(GuestAddress.of(0x1f00), 0x100));
         assertArrayEquals(java.util.Arrays.copyOfRange(data, 0x100, 0x200), mem.readBytes(GuestAddress.of(0x2000), 0x100));
@@ -33,8 +33,8 @@ class GuestWritesTest {
         HeapGuestMemory mem = HeapGuestMemory.of(new MemoryRegion(GuestAddress.of(0x1000), 0x1000),
                 new MemoryRegion(GuestAddress.of(0x3000), 0x1000));
         assertEquals(KernelFormatException.Reason.DOES_NOT_FIT,
-                assertThrows(KernelFormatException.class, () -> GuestWrites.checkFits(mem, 0x1f00, 0x200, "t")).reason());
+                assertThrows(KernelFormatException.class, () -> GuestWrites.checkFits(mem, 0x1f00, 0x200, () -> "t")).reason());
         assertEquals(KernelFormatException.Reason.OVERFLOW,
-                assertThrows(KernelFormatException.class, () -> GuestWrites.checkFits(mem, -16, 0x200, "t")).reason());
+                assertThrows(KernelFormatException.class, () -> GuestWrites.checkFits(mem, -16, 0x200, () -> "t")).reason());
     }
 }
