@@ -17,13 +17,30 @@ public final class Main {
         int status = run(args, System.out, System.err);
         System.out.flush();
         System.err.flush();
-        // Not System.exit: on JDK 21+ Runtime.exit first fetches a System.Logger for its debug line, which boots the
-        // JDK's logging and scans every jar on the class path for a LoggerFinder service, interpreted: ~30 ms of a
-        // ~250 ms `jkrun guest` here (benchmarks/README.md, "Launcher start-up"). Nothing is left for shutdown hooks
-        // once run returns: each command closes its VM (and so restores the terminal) before it does; the hook
-        // RunCommand adds is for a signal that ends the JVM while the VM runs. Halting still writes a class-data
-        // archive that -XX:ArchiveClassesAtExit asked for.
-        Runtime.getRuntime().halt(status);
+        // Halt rather than System.exit where nothing needs the shutdown: on JDK 21+ Runtime.exit first fetches a
+        // System.Logger for its debug line, which boots the JDK's logging and scans every jar on the class path for
+        // a LoggerFinder service, interpreted: ~30 ms of a ~250 ms `jkrun guest` here (benchmarks/README.md,
+        // "Launcher start-up"). Each command has closed its VM (and so restored the terminal) before it returns;
+        // halting still writes a class-data archive that -XX:ArchiveClassesAtExit asked for. System.exit stays where
+        // the shutdown matters: when a signal's exit is already running the hooks (RunCommand's closes the VM), so
+        // the process ends with that signal's status as before; and with -Djkrun.exit=system, which the launcher
+        // passes when the JVM runs an agent or a flight recording, whose data a shutdown hook writes.
+        if (!"system".equals(System.getProperty("jkrun.exit")) && !shuttingDown()) {
+            Runtime.getRuntime().halt(status);
+        }
+        System.exit(status);
+    }
+
+    /** Whether the JVM is already shutting down (a signal's exit): the runtime then refuses new shutdown hooks. */
+    private static boolean shuttingDown() {
+        try {
+            Thread probe = new Thread(() -> { });
+            Runtime.getRuntime().addShutdownHook(probe);
+            Runtime.getRuntime().removeShutdownHook(probe);
+            return false;
+        } catch (IllegalStateException e) {
+            return true;
+        }
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) {

@@ -224,11 +224,11 @@ final class RunCommand {
 
         VirtualMachine vm = VirtualMachine.create(config, err, null);
         Thread hook = new Thread(vm::close, "jkrun-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
-        followWindowSize(vm);
-        reportVcpusOnSigusr1(vm, err);
         StopReason reason;
         try {
+            Runtime.getRuntime().addShutdownHook(hook);
+            followWindowSize(vm);
+            reportVcpusOnSigusr1(vm, err);
             vm.start();
             reason = vm.waitForStop();
         } catch (InterruptedException e) {

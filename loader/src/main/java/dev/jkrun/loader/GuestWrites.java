@@ -13,8 +13,10 @@ final class GuestWrites {
 
     private GuestWrites() {}
 
-    /** Throws {@link KernelFormatException.Reason#DOES_NOT_FIT} unless {@code [start, start+len)} is all RAM. */
-    /** {@code what} names the payload in the error; it is only made when there is one (kernels describe themselves with formatted sizes). */
+    /**
+     * Throws {@link KernelFormatException.Reason#DOES_NOT_FIT} unless {@code [start, start+len)} is all RAM.
+     * {@code what} names the payload in the error, and is only asked for then (a kernel's description formats sizes).
+     */
     static void checkFits(GuestMemory mem, long start, long len, java.util.function.Supplier<String> what) {
         long end = start + len;
         if (len < 0 || Long.compareUnsigned(end, start) < 0) {
