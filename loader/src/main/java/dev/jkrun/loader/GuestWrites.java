@@ -3,6 +3,7 @@ package dev.jkrun.loader;
 import dev.jkrun.memory.GuestAddress;
 import dev.jkrun.memory.GuestMemory;
 import dev.jkrun.memory.MemoryRegion;
+import java.util.function.Supplier;
 
 /**
  * Placement helpers shared by the payloads: a kernel range may cross from one RAM region into the next
@@ -17,7 +18,7 @@ final class GuestWrites {
      * Throws {@link KernelFormatException.Reason#DOES_NOT_FIT} unless {@code [start, start+len)} is all RAM.
      * {@code what} names the payload in the error, and is only asked for then (a kernel's description formats sizes).
      */
-    static void checkFits(GuestMemory mem, long start, long len, java.util.function.Supplier<String> what) {
+    static void checkFits(GuestMemory mem, long start, long len, Supplier<String> what) {
         long end = start + len;
         if (len < 0 || Long.compareUnsigned(end, start) < 0) {
             throw new KernelFormatException(KernelFormatException.Reason.OVERFLOW,
