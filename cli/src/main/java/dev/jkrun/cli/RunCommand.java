@@ -511,11 +511,17 @@ final class RunCommand {
         return spec;
     }
 
-    /** {@code kill -USR1 <jkrun>} prints where each vCPU is (RIP...) on stderr: for a guest that hangs silently. */
+    /**
+     * {@code kill -USR1 <jkrun>} prints where each vCPU is (RIP...) and the devices' and IOAPIC's state on stderr: for
+     * a guest that hangs silently.
+     */
     private static void reportVcpusOnSigusr1(VirtualMachine vm, PrintStream err) {
         try {
             sun.misc.Signal.handle(new sun.misc.Signal("USR1"), s -> {
                 for (String line : vm.vcpuState()) {
+                    err.println("jkrun: " + line);
+                }
+                for (String line : vm.deviceState()) {
                     err.println("jkrun: " + line);
                 }
                 err.flush();

@@ -125,6 +125,13 @@ public final class VirtualMachine implements AutoCloseable {
         return vmm.sampleVcpus(Duration.ofSeconds(2));
     }
 
+    /**
+     * The state of the VM's devices (each virtio transport: status, interrupt status, its queues' indexes on both
+     * sides) and of jkrun's own interrupt controller, one line each: with {@link #vcpuState()}, what a guest that
+     * waits forever is waiting for. Empty once the VM released its resources.
+     */
+    public List<String> deviceState() { return vmm.deviceState(); }
+
     /** Text the guest wrote to the debug port (bounded). */
     public String debugOutput() { return vmm.debugLog().text(); }
 

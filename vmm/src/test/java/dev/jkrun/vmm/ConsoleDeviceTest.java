@@ -48,6 +48,43 @@ class ConsoleDeviceTest {
     }
 
     /**
+     * {@link VirtualMachine#deviceState()} (what {@code kill -USR1} prints after the vCPUs) while the guest waits on
+     * its rx queue with buffers posted and nothing to read: the console's transport, driver OK, its rx ring ahead of
+     * the device's, and jkrun's IOAPIC pin of the console's line (split irqchip); nothing once the VM is closed.
+     */
+    @Test
+    void deviceStateShowsAGuestWaitingOnItsRxQueue() throws Exception {
+        java.io.PipedOutputStream feed = new java.io.PipedOutputStream();
+        java.io.PipedInputStream in = new java.io.PipedInputStream(feed);
+        ByteArrayOutputStream out = new ByteArrayOutputStream(); // synchronized: the device thread writes it
+        VmConfig config = new VmConfig(MachineConfig.of(1, 64).withSplitIrqchip(true),
+                KernelConfig.elf(TestGuests.path("console"), "jkrun.test.timeout_ms=30000"),
+                new ConsoleConfig.Streams(in, out), true);
+        java.util.List<String> state;
+        try (VirtualMachine vm = VirtualMachine.create(config, System.err, null)) {
+            vm.start();
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (!out.toString(StandardCharsets.US_ASCII).contains("hello from guest\n") && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            Thread.sleep(200); // the guest posts its rx buffers after the tx completes
+            state = vm.deviceState();
+            feed.write("bye\n".getBytes(StandardCharsets.US_ASCII));
+            feed.flush();
+            assertEquals(OptionalInt.of(0), vm.waitForStop(Duration.ofSeconds(30)).orElseThrow().exitStatus());
+            assertEquals(java.util.List.of(), vm.deviceState(), "a stopped VM reports nothing");
+        }
+        String all = String.join("\n", state);
+        assertTrue(state.stream().anyMatch(l -> l.matches(
+                "virtio-mmio 0xd0000000 irq 5 (\\(shared line (low|high)\\) )?type 3: status 0xf isr \\d; q0 avail [1-9]\\d* flags \\d+ used_event \\d+ \\| used 0 .*\\| device next avail 0 next used 0;.*")),
+                all);
+        // a line of its own is an edge through an irqfd; where the platform shares it (or has no irqfds), a level
+        boolean shared = all.contains("(shared line");
+        assertTrue(state.contains("ioapic pin 5: vector " + (0x20 + 5) + (shared ? " level mode 0 physical 0"
+                : " edge mode 0 physical 0 irqfd")), all);
+    }
+
+    /**
      * krun_add_virtio_console_default's device: a second virtio-console (the guest's hvc1) on a pseudo-terminal the
      * caller owns, beside the implicit one. A terminal gives a single console port, so the console guest, told to use
      * the second device, writes to and reads from the pty, and nothing reaches hvc0.

@@ -67,7 +67,6 @@ class SharedIrqGuestTest {
     @Test
     void splitIrqchipSharedAndOwnLines() throws Exception {
         GuestRun r = run(21, 128, true);
-        System.err.println("DBGOUT " + r.output());
         assertLines(r, 21);
         assertTrue(r.lines().contains("IRQSHARE ok 21 2688"), r.output());
         assertEquals(19, r.lines().stream().filter(l -> l.matches("LATE \\d+ disk \\d+ ok.*")).count(), r.output());

@@ -222,6 +222,26 @@ public final class IoApic implements BusDevice {
         }
     }
 
+    /**
+     * The pins a guest has set up (unmasked, or masked with a line up or an interrupt in service), one line each, for
+     * diagnosing a guest that waits for an interrupt: vector, trigger, destination, Remote IRR, the line's level and
+     * whether an irqfd drives it.
+     */
+    public synchronized java.util.List<String> describe() {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        for (int pin = 0; pin < PINS; pin++) {
+            long e = table[pin];
+            if ((e & MASKED) != 0 && !line[pin] && (e & REMOTE_IRR) == 0) {
+                continue;
+            }
+            out.add("ioapic pin " + pin + ": vector " + (e & VECTOR) + ((e & LEVEL) != 0 ? " level" : " edge")
+                    + " mode " + ((e & DELIVERY_MODE) >>> 8) + ((e & DEST_LOGICAL) != 0 ? " logical " : " physical ")
+                    + (e >>> 56) + ((e & MASKED) != 0 ? " MASKED" : "") + ((e & REMOTE_IRR) != 0 ? " REMOTE-IRR" : "")
+                    + (line[pin] ? " line-high" : "") + (irqfd[pin] ? " irqfd" : ""));
+        }
+        return out;
+    }
+
     /** The redirection table entry of {@code pin}, as the guest would read it. */
     public synchronized long entry(int pin) { return table[pin]; }
 

@@ -123,6 +123,42 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
     /** The device's threads that are still alive (see {@link VirtioDevice#threads()}). */
     public List<Thread> liveThreads() { return device.threads().alive(); }
 
+    /**
+     * The transport's state in one line, for diagnosing a guest that waits on a device: status, interrupt status and,
+     * per ready queue, the rings' indexes as the guest left them (avail, used) beside the device's (next avail, next
+     * used) and the flags and event indexes of each side. Read without stopping the device: a snapshot that may be a
+     * moment old.
+     */
+    public String describe() {
+        StringBuilder sb = new StringBuilder("type ").append(device.deviceType())
+                .append(": status 0x").append(Integer.toHexString(status()))
+                .append(" isr ").append(interruptStatus.get());
+        for (int i = 0; i < queues.size(); i++) {
+            Queue q = queues.get(i);
+            if (!q.isReady()) {
+                continue;
+            }
+            sb.append("; q").append(i).append(' ');
+            try {
+                int size = q.size();
+                long avail = q.availRing().value(), used = q.usedRing().value();
+                sb.append("avail ").append(u16(avail + 2)).append(" flags ").append(u16(avail))
+                        .append(" used_event ").append(u16(avail + 4 + 2L * size))
+                        .append(" | used ").append(u16(used + 2)).append(" flags ").append(u16(used))
+                        .append(" avail_event ").append(u16(used + 4 + 8L * size));
+            } catch (RuntimeException e) {
+                sb.append("(rings unreadable: ").append(e.getMessage()).append(')');
+            }
+            sb.append(" | device next avail ").append(q.nextAvail()).append(" next used ").append(q.nextUsed());
+            if (q.isBroken()) {
+                sb.append(" BROKEN");
+            }
+        }
+        return sb.toString();
+    }
+
+    private int u16(long address) { return Short.toUnsignedInt(memory.readShort(GuestAddress.of(address))); }
+
     /** Current device status register (with DEVICE_NEEDS_RESET when a queue broke). */
     public synchronized int status() { return currentStatus(); }
 

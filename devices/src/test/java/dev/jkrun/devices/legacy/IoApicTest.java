@@ -271,4 +271,18 @@ class IoApicTest {
         ioapic.setLevel(PINS, true);
         assertNotNull(sink.routes);
     }
+
+    @Test
+    void describeListsThePinsInUse() {
+        assertEquals(List.of(), ioapic.describe()); // all masked, nothing pending: nothing to say
+        program(5, (int) LEVEL | 0x31, 1);
+        ioapic.setLevel(5, true);
+        program(7, (int) MASKED | 0x40, 0);
+        ioapic.setLevel(7, true);
+        ioapic.carriesIrqfd(9);
+        program(9, 0x41, 0);
+        assertEquals(List.of("ioapic pin 5: vector 49 level mode 0 physical 1 REMOTE-IRR line-high",
+                "ioapic pin 7: vector 64 edge mode 0 physical 0 MASKED line-high",
+                "ioapic pin 9: vector 65 edge mode 0 physical 0 irqfd"), ioapic.describe());
+    }
 }

@@ -282,6 +282,16 @@ class MmioTransportTest {
     }
 
     @Test
+    void describeShowsBothSidesOfEachReadyQueue() {
+        drv.init(0);
+        drv.queue(1).addWritable(8); // the guest's avail index moves, the device has not popped
+        dev.used.trigger();
+        String d = t.describe();
+        assertTrue(d.startsWith("type 42: status 0xf isr 1; q0 avail 0 "), d);
+        assertTrue(d.contains("; q1 avail 1 flags 0 used_event 0 | used 0 flags 0 avail_event 0 | device next avail 0 next used 0"), d);
+    }
+
+    @Test
     void interruptAckIgnoredBeforeDriverOk() {
         t.configChanged();
         drv.ackInterrupt(INT_CONFIG);

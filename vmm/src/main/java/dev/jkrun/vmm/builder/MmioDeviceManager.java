@@ -118,6 +118,19 @@ final class MmioDeviceManager {
         return MmioPlacement.sharedLines(placement);
     }
 
+    /** Each device's transport state ({@link MmioTransport#describe}), with its window and line. */
+    List<String> describe() {
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < transports.size(); i++) {
+            MmioPlacement.Slot slot = placed.get(i);
+            SharedLine line = sharedLines.get(slot.irq());
+            out.add("virtio-mmio 0x" + Long.toHexString(slot.base()) + " irq " + slot.irq()
+                    + (line != null ? " (shared line " + (line.isHigh() ? "high" : "low") + ")" : "") + " "
+                    + transports.get(i).describe());
+        }
+        return out;
+    }
+
     /** Every device's threads that are still alive. */
     List<Thread> liveThreads() {
         List<Thread> live = new ArrayList<>();

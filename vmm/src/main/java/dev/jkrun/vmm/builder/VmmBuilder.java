@@ -119,6 +119,7 @@ public final class VmmBuilder {
             devices.registerIrqfds();
             Vmm vmm = new Vmm(options.name(), control, memory, vcpus, platform.diagnosis(), pio, mmio, resources, debugLog);
             vmm.setDeviceThreads(devices::liveThreads);
+            vmm.addStateReporter(devices::describe);
             platform.finish(vmm);
             if (balloon != null) {
                 vmm.setBalloon(new BalloonHandle(balloon));

@@ -227,6 +227,7 @@ public final class X86_64Platform implements Platform {
     public void finish(Vmm vmm) {
         if (ioapic != null) {
             vmm.setEndOfInterrupt(ioapic::endOfInterrupt);
+            vmm.addStateReporter(ioapic::describe);
         }
     }
 

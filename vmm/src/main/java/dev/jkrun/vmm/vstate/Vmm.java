@@ -113,6 +113,33 @@ public final class Vmm {
     /** Where to learn which device threads are still alive (all devices together), asked before unmapping memory. */
     public void setDeviceThreads(Supplier<List<Thread>> s) { deviceThreads = s; }
 
+    private final List<Supplier<List<String>>> stateReporters = new CopyOnWriteArrayList<>();
+    /** Set under this object's lock once {@link #releaseAll} began: the devices and their memory may be gone. */
+    private boolean released;
+
+    /** Adds lines to {@link #deviceState()} (the devices' transports and queues, the interrupt controller). */
+    public void addStateReporter(Supplier<List<String>> r) { stateReporters.add(r); }
+
+    /**
+     * The devices' and interrupt controller's state, one line each, for diagnosing a guest that waits forever;
+     * empty once the VM released its resources. Holds this object's lock, as the release does, so that no report
+     * reads guest memory being unmapped.
+     */
+    public synchronized List<String> deviceState() {
+        List<String> out = new ArrayList<>();
+        if (released) {
+            return out;
+        }
+        for (Supplier<List<String>> r : stateReporters) {
+            try {
+                out.addAll(r.get());
+            } catch (RuntimeException e) {
+                out.add("(state report failed: " + e + ")");
+            }
+        }
+        return out;
+    }
+
     private volatile java.util.function.IntConsumer endOfInterrupt = vector -> { };
 
     /** Who takes the EOI exits of a split irqchip (its user-space IOAPIC); without one there are none. */
@@ -279,6 +306,7 @@ public final class Vmm {
     }
 
     private synchronized void releaseAll() {
+        released = true;
         for (int i = resources.size() - 1; i >= 0; i--) {
             try {
                 resources.get(i).close();
@@ -312,7 +340,9 @@ public final class Vmm {
             for (Thread t : live) {
                 joinUninterruptibly(t);
             }
-            memory.close();
+            synchronized (Vmm.this) { // not while deviceState() reads the rings
+                memory.close();
+            }
             LOG.info("{}: the last thread ended; guest memory unmapped", name);
         }, name + "-reaper");
         reaper.setDaemon(true);
