@@ -53,6 +53,9 @@ jk() {
       why="the guest triple-faulted at the reset vector with no kernel panic: $(grep -h -m1 -o 'CRASH: triple fault.*' "$work/jk.err")"
     [ -z "$why" ] || [ "$a" = "$attempts" ] && break
     retry_note "$work/jk.out" "$work/jk.err" "./jkrun $*: $why" >&3
+    # a hang's whole SIGUSR1 report (every vCPU, each virtio transport's rings, the split irqchip's IOAPIC pins),
+    # indented so that the suite's log keeps it: what the guest waited for, if it was jkrun's
+    [ "$st" = 124 ] && grep -h '^jkrun: ' "$work/jk.err" | head -n 120 | sed 's/^/  /' >&3
   done
   cat "$work/jk.out"; cat "$work/jk.err" >&2
   return "$st"
