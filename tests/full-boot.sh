@@ -51,15 +51,17 @@ jk() {
     [ -z "$why" ] && grep -qsE 'VM stopped: CRASH: triple fault.* at RIP 0xfff0([^0-9a-f]|$)' "$work/jk.err" && \
       ! grep -qs 'Kernel panic' "$work/jk.out" && \
       why="the guest triple-faulted at the reset vector with no kernel panic: $(grep -h -m1 -o 'CRASH: triple fault.*' "$work/jk.err")"
-    # L1's KVM failing to emulate an instruction of L2's user space (RIP below the kernel half): these guests' user
-    # code touches no device memory, so no exit of jkrun's asks for that emulation (nested/README.md)
-    [ -z "$why" ] && grep -qsE 'KVM internal error \(suberror 1: emulation failure\) on vCPU [0-9]+ at RIP 0x[0-7]?[0-9a-f]{1,11}$' "$work/jk.err" && \
+    # L1's KVM failing to emulate an instruction of L2's user space (RIP below the kernel half, above the low
+    # addresses of boot code), after the command printed: these guests' user code touches no device memory, so no
+    # exit of jkrun's asks for that emulation (nested/README.md)
+    [ -z "$why" ] && [ -s "$work/jk.out" ] && \
+      grep -qsE 'KVM internal error \(suberror 1: emulation failure\) on vCPU [0-9]+ at RIP 0x[0-7]?[0-9a-f]{6,11}([^0-9a-f]|$)' "$work/jk.err" && \
       why="L1's KVM failed to emulate an instruction of the guest's user space: $(grep -h -m1 -o 'KVM internal error.*' "$work/jk.err")"
-    [ -z "$why" ] || [ "$a" = "$attempts" ] && break
-    retry_note "$work/jk.out" "$work/jk.err" "./jkrun $*: $why" >&3
-    # a hang's whole SIGUSR1 report (every vCPU, each virtio transport's rings, the split irqchip's IOAPIC pins),
-    # indented so that the suite's log keeps it: what the guest waited for, if it was jkrun's
+    [ -n "$why" ] && [ "$a" != "$attempts" ] && retry_note "$work/jk.out" "$work/jk.err" "./jkrun $*: $why" >&3
+    # a hang's whole SIGUSR1 report (each virtio transport's rings, the split irqchip's IOAPIC pins, every vCPU),
+    # indented so that the suite's log keeps it, on every attempt: what the guest waited for, if it was jkrun's
     [ "$st" = 124 ] && grep -h '^jkrun: ' "$work/jk.err" | head -n 120 | sed 's/^/  /' >&3
+    [ -z "$why" ] || [ "$a" = "$attempts" ] && break
   done
   cat "$work/jk.out"; cat "$work/jk.err" >&2
   return "$st"

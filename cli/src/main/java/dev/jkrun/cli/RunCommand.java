@@ -512,17 +512,23 @@ final class RunCommand {
     }
 
     /**
-     * {@code kill -USR1 <jkrun>} prints where each vCPU is (RIP...) and the devices' and IOAPIC's state on stderr: for
+     * {@code kill -USR1 <jkrun>} prints the devices' and IOAPIC's state and where each vCPU is (RIP...) on stderr: for
      * a guest that hangs silently.
      */
     private static void reportVcpusOnSigusr1(VirtualMachine vm, PrintStream err) {
         try {
             sun.misc.Signal.handle(new sun.misc.Signal("USR1"), s -> {
-                for (String line : vm.vcpuState()) {
-                    err.println("jkrun: " + line);
-                }
-                for (String line : vm.deviceState()) {
-                    err.println("jkrun: " + line);
+                try {
+                    // the devices first: sampling takes every vCPU out of KVM_RUN, which may itself wake a waiting
+                    // guest (a halted vCPU looks for interrupts again), and the rings should show the wait as it was
+                    for (String line : vm.deviceState()) {
+                        err.println("jkrun: " + line);
+                    }
+                    for (String line : vm.vcpuState()) {
+                        err.println("jkrun: " + line);
+                    }
+                } catch (Throwable t) { // a diagnostic: whatever it meets must not end the handler unreported
+                    err.println("jkrun: the state report failed: " + t);
                 }
                 err.flush();
             });

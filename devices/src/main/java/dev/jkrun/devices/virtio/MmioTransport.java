@@ -130,8 +130,11 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
      * moment old.
      */
     public String describe() {
+        // the status field read without the lock: a vCPU thread holds it through a reset, which can take seconds,
+        // and a report of a hang must not wait on that (a stale value is good enough here)
+        int st = currentStatus();
         StringBuilder sb = new StringBuilder("type ").append(device.deviceType())
-                .append(": status 0x").append(Integer.toHexString(status()))
+                .append(": status 0x").append(Integer.toHexString(st))
                 .append(" isr ").append(interruptStatus.get());
         for (int i = 0; i < queues.size(); i++) {
             Queue q = queues.get(i);
@@ -141,11 +144,18 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
             sb.append("; q").append(i).append(' ');
             try {
                 int size = q.size();
+                boolean sized = size > 0 && size <= q.maxSize(); // the event indexes sit past a ring of this size
                 long avail = q.availRing().value(), used = q.usedRing().value();
-                sb.append("avail ").append(u16(avail + 2)).append(" flags ").append(u16(avail))
-                        .append(" used_event ").append(u16(avail + 4 + 2L * size))
-                        .append(" | used ").append(u16(used + 2)).append(" flags ").append(u16(used))
-                        .append(" avail_event ").append(u16(used + 4 + 8L * size));
+                sb.append("avail ").append(u16(avail + 2)).append(" flags ").append(u16(avail));
+                if (sized) {
+                    sb.append(" used_event ").append(u16(avail + 4 + 2L * size));
+                }
+                sb.append(" | used ").append(u16(used + 2)).append(" flags ").append(u16(used));
+                if (sized) {
+                    sb.append(" avail_event ").append(u16(used + 4 + 8L * size));
+                } else {
+                    sb.append(" (size ").append(size).append(')');
+                }
             } catch (RuntimeException e) {
                 sb.append("(rings unreadable: ").append(e.getMessage()).append(')');
             }

@@ -125,7 +125,7 @@ final class MmioDeviceManager {
             MmioPlacement.Slot slot = placed.get(i);
             SharedLine line = sharedLines.get(slot.irq());
             out.add("virtio-mmio 0x" + Long.toHexString(slot.base()) + " irq " + slot.irq()
-                    + (line != null ? " (shared line " + (line.isHigh() ? "high" : "low") + ")" : "") + " "
+                    + (line != null ? " (level line " + (line.isHigh() ? "high" : "low") + ")" : "") + " "
                     + transports.get(i).describe());
         }
         return out;

@@ -114,7 +114,9 @@ public final class Vmm {
     public void setDeviceThreads(Supplier<List<Thread>> s) { deviceThreads = s; }
 
     private final List<Supplier<List<String>>> stateReporters = new CopyOnWriteArrayList<>();
-    /** Set under this object's lock once {@link #releaseAll} began: the devices and their memory may be gone. */
+    /** Orders {@link #deviceState()} before the release: held while a report reads guest memory. */
+    private final java.util.concurrent.locks.ReentrantLock reportLock = new java.util.concurrent.locks.ReentrantLock();
+    /** Set under {@link #reportLock} before {@link #releaseAll} closes anything: no report reads memory after. */
     private boolean released;
 
     /** Adds lines to {@link #deviceState()} (the devices' transports and queues, the interrupt controller). */
@@ -122,22 +124,27 @@ public final class Vmm {
 
     /**
      * The devices' and interrupt controller's state, one line each, for diagnosing a guest that waits forever;
-     * empty once the VM released its resources. Holds this object's lock, as the release does, so that no report
-     * reads guest memory being unmapped.
+     * empty once the VM began releasing its resources. The release waits for a report under way (they read guest
+     * memory, which it unmaps); the reporters take no lock that a device holds for long.
      */
-    public synchronized List<String> deviceState() {
+    public List<String> deviceState() {
         List<String> out = new ArrayList<>();
-        if (released) {
-            return out;
-        }
-        for (Supplier<List<String>> r : stateReporters) {
-            try {
-                out.addAll(r.get());
-            } catch (RuntimeException e) {
-                out.add("(state report failed: " + e + ")");
+        reportLock.lock();
+        try {
+            if (released) {
+                return out;
             }
+            for (Supplier<List<String>> r : stateReporters) {
+                try {
+                    out.addAll(r.get());
+                } catch (RuntimeException e) {
+                    out.add("(state report failed: " + e + ")");
+                }
+            }
+            return out;
+        } finally {
+            reportLock.unlock();
         }
-        return out;
     }
 
     private volatile java.util.function.IntConsumer endOfInterrupt = vector -> { };
@@ -306,7 +313,12 @@ public final class Vmm {
     }
 
     private synchronized void releaseAll() {
-        released = true;
+        reportLock.lock();
+        try {
+            released = true;
+        } finally {
+            reportLock.unlock();
+        }
         for (int i = resources.size() - 1; i >= 0; i--) {
             try {
                 resources.get(i).close();
@@ -340,9 +352,7 @@ public final class Vmm {
             for (Thread t : live) {
                 joinUninterruptibly(t);
             }
-            synchronized (Vmm.this) { // not while deviceState() reads the rings
-                memory.close();
-            }
+            memory.close();
             LOG.info("{}: the last thread ended; guest memory unmapped", name);
         }, name + "-reaper");
         reaper.setDaemon(true);
