@@ -48,7 +48,7 @@ class ConsoleDeviceTest {
     }
 
     /**
-     * {@link VirtualMachine#deviceState()} (what {@code kill -USR1} prints after the vCPUs) while the guest waits on
+     * {@link VirtualMachine#deviceState()} (what {@code kill -USR1} prints before the vCPUs) while the guest waits on
      * its rx queue with buffers posted and nothing to read: the console's transport, driver OK, its rx ring ahead of
      * the device's, and jkrun's IOAPIC pin of the console's line (split irqchip); nothing once the VM is closed.
      */

@@ -148,11 +148,11 @@ public final class MmioTransport implements BusDevice, AutoCloseable {
                 long avail = q.availRing().value(), used = q.usedRing().value();
                 sb.append("avail ").append(u16(avail + 2)).append(" flags ").append(u16(avail));
                 if (sized) {
-                    sb.append(" used_event ").append(u16(avail + 4 + 2L * size));
+                    sb.append(" used_event ").append(u16(avail + Queue.usedEventOffset(size)));
                 }
                 sb.append(" | used ").append(u16(used + 2)).append(" flags ").append(u16(used));
                 if (sized) {
-                    sb.append(" avail_event ").append(u16(used + 4 + 8L * size));
+                    sb.append(" avail_event ").append(u16(used + Queue.availEventOffset(size)));
                 } else {
                     sb.append(" (size ").append(size).append(')');
                 }

@@ -382,7 +382,7 @@ public final class Queue {
             if (eventIdx) {
                 short newIdx = nextUsed;
                 Rings r = rings(mem);
-                short usedEvent = r.avail().readShort(4 + 2L * r.size);
+                short usedEvent = r.avail().readShort(usedEventOffset(r.size));
                 int old = signalledUsed;
                 signalledUsed = Short.toUnsignedInt(newIdx);
                 if (old < 0) {
@@ -395,6 +395,12 @@ public final class Queue {
             return true;
         }
     }
+
+    /** Where used_event sits in the avail ring of {@code size} entries (2.7.6: after flags, idx and the ring). */
+    public static long usedEventOffset(int size) { return 4 + 2L * size; }
+
+    /** Where avail_event sits in the used ring of {@code size} entries (2.7.8: after flags, idx and the ring). */
+    public static long availEventOffset(int size) { return 4 + 8L * size; }
 
     /** vring_need_event from virtio_ring.h: whether moving from {@code old} to {@code newIdx} crossed event. */
     public static boolean needEvent(short event, short newIdx, short old) {
@@ -412,7 +418,7 @@ public final class Queue {
         }
         Rings r = rings(mem);
         if (eventIdx) {
-            r.used().writeShort(4 + 8L * r.size, nextAvail);
+            r.used().writeShort(availEventOffset(r.size), nextAvail);
         } else {
             r.used().writeShort(0, (short) 0);
         }
