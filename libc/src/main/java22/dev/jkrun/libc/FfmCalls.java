@@ -8,6 +8,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 
@@ -16,6 +18,18 @@ import java.nio.ByteBuffer;
  * saves errno into, and a per-thread scratch area where Java arrays are copied for the call (a downcall that may
  * block cannot be handed heap memory). Every pointer argument is passed as a {@code long} address, as the JNR
  * interfaces declare them; C's {@code int} and {@code long} map to Java's.
+ *
+ * <p>Every handle has one type, {@code (MemorySegment errnoState, long a1, ..., long a6) long}, called through
+ * {@link #call}: the JDK spins code for each new call shape it links (~4 ms each at start-up, ~30 ms for the first),
+ * and a VM's start calls a dozen functions of ten shapes. On Linux x86_64 and aarch64 every function is linked with
+ * that one C shape: six integer arguments, from the first one variadic, errno saved. Their C calling conventions pass
+ * an integer argument in the same register whether it is fixed or variadic (System V AMD64 ABI 3.2.3 and 3.5.7,
+ * which add only {@code %al}, the number of vector registers used, that a fixed-argument function ignores; AAPCS64
+ * as Linux uses it), a callee reads an {@code int} from the low half of its register and ignores registers past its
+ * own arguments, and an {@code int} result is the low half of the one returned, which the callers' casts keep. So
+ * one spun stub serves every libc function here. Elsewhere (macOS on arm64 passes variadic arguments on the
+ * stack), or with {@code -Djkrun.ffm.shapes=exact}, each function is linked with its own C signature and adapted to
+ * the one type.
  */
 final class FfmCalls {
     static final ValueLayout.OfInt I = ValueLayout.JAVA_INT;
@@ -29,11 +43,34 @@ final class FfmCalls {
     /** Scratch kept per thread up to this size; a larger array gets memory of its own for that call. */
     private static final long SCRATCH_KEPT = 4L << 20;
 
+    /** The arguments every handle takes after the errno segment. */
+    private static final int WORDS = 6;
+    private static final MethodType WORD_TYPE = MethodType.methodType(long.class, MemorySegment.class,
+            long.class, long.class, long.class, long.class, long.class, long.class);
+    /** Whether every function is linked with the one C shape (class comment). */
+    static final boolean ONE_SHAPE = oneShape(System.getProperty("jkrun.ffm.shapes", "auto"),
+            System.getProperty("os.name", ""), System.getProperty("os.arch", ""));
+    private static final FunctionDescriptor WORD_CALL = FunctionDescriptor.of(J, J, J, J, J, J, J);
+    private static final Linker.Option[] WORD_OPTIONS = {Linker.Option.firstVariadicArg(0), Linker.Option.captureCallState("errno")};
+    /** Where the errno of a call that reports failure otherwise goes, unread: any thread may write it. */
+    static final MemorySegment UNREAD = Arena.global().allocate(STATE);
+
     private static final ThreadLocal<PerThread> THREAD = ThreadLocal.withInitial(PerThread::new);
 
     private FfmCalls() {}
 
-    /** A handle that saves errno: its first argument is {@link PerThread#state}. */
+    static boolean oneShape(String choice, String os, String arch) {
+        switch (choice) {
+            case "exact":
+                return false;
+            case "auto":
+                return os.equals("Linux") && (arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64"));
+            default:
+                throw new IllegalArgumentException("-Djkrun.ffm.shapes=" + choice + ": expected auto or exact");
+        }
+    }
+
+    /** A handle that saves errno into its first argument ({@link PerThread#state}). */
     static MethodHandle saving(String name, ValueLayout ret, ValueLayout... args) {
         return bind(name, ret, args, -1, true);
     }
@@ -43,14 +80,30 @@ final class FfmCalls {
         return bind(name, ret, args, firstVariadic, true);
     }
 
-    /** A handle for a call that cannot fail, or reports failure in its result: no errno. */
+    /** A handle for a call that cannot fail, or reports failure in its result: called with {@link #UNREAD}. */
     static MethodHandle plain(String name, ValueLayout ret, ValueLayout... args) {
         return bind(name, ret, args, -1, false);
+    }
+
+    /** As {@link #plain}, for the function at {@code address} (a pointer from dlsym). */
+    static MethodHandle plainAt(long address, ValueLayout ret, ValueLayout... args) {
+        return bind(MemorySegment.ofAddress(address), "the function at 0x" + Long.toHexString(address), ret, args, -1, false);
     }
 
     private static MethodHandle bind(String name, ValueLayout ret, ValueLayout[] args, int firstVariadic, boolean errno) {
         MemorySegment symbol = LINKER.defaultLookup().find(name)
                 .orElseThrow(() -> new UnsatisfiedLinkError(name + " not found in the C library"));
+        return bind(symbol, name, ret, args, firstVariadic, errno);
+    }
+
+    private static MethodHandle bind(MemorySegment symbol, String name, ValueLayout ret, ValueLayout[] args, int firstVariadic,
+                                     boolean errno) {
+        if (args.length > WORDS) {
+            throw new IllegalArgumentException(name + ": " + args.length + " arguments, at most " + WORDS);
+        }
+        if (ONE_SHAPE) {
+            return LINKER.downcallHandle(symbol, WORD_CALL, WORD_OPTIONS);
+        }
         FunctionDescriptor fd = ret == null ? FunctionDescriptor.ofVoid(args) : FunctionDescriptor.of(ret, args);
         Linker.Option[] options;
         if (firstVariadic >= 0) {
@@ -58,7 +111,45 @@ final class FfmCalls {
         } else {
             options = errno ? new Linker.Option[] {Linker.Option.captureCallState("errno")} : new Linker.Option[0];
         }
-        return LINKER.downcallHandle(symbol, fd, options);
+        MethodHandle exact = LINKER.downcallHandle(symbol, fd, options);
+        if (!errno) {
+            exact = MethodHandles.dropArguments(exact, 0, MemorySegment.class);
+        }
+        Class<?>[] unused = new Class<?>[WORDS - args.length];
+        java.util.Arrays.fill(unused, long.class);
+        exact = MethodHandles.dropArguments(exact, 1 + args.length, unused);
+        // long to int narrows, int to long widens, a void result becomes 0
+        return MethodHandles.explicitCastArguments(exact, WORD_TYPE);
+    }
+
+    /** Calls {@code h} (a handle from this class) with the arguments given, the rest 0. */
+    static long call(MethodHandle h, MemorySegment state) throws Throwable {
+        return (long) h.invokeExact(state, 0L, 0L, 0L, 0L, 0L, 0L);
+    }
+
+    static long call(MethodHandle h, MemorySegment state, long a1) throws Throwable {
+        return (long) h.invokeExact(state, a1, 0L, 0L, 0L, 0L, 0L);
+    }
+
+    static long call(MethodHandle h, MemorySegment state, long a1, long a2) throws Throwable {
+        return (long) h.invokeExact(state, a1, a2, 0L, 0L, 0L, 0L);
+    }
+
+    static long call(MethodHandle h, MemorySegment state, long a1, long a2, long a3) throws Throwable {
+        return (long) h.invokeExact(state, a1, a2, a3, 0L, 0L, 0L);
+    }
+
+    static long call(MethodHandle h, MemorySegment state, long a1, long a2, long a3, long a4) throws Throwable {
+        return (long) h.invokeExact(state, a1, a2, a3, a4, 0L, 0L);
+    }
+
+    static long call(MethodHandle h, MemorySegment state, long a1, long a2, long a3, long a4, long a5) throws Throwable {
+        return (long) h.invokeExact(state, a1, a2, a3, a4, a5, 0L);
+    }
+
+    static long call(MethodHandle h, MemorySegment state, long a1, long a2, long a3, long a4, long a5, long a6)
+            throws Throwable {
+        return (long) h.invokeExact(state, a1, a2, a3, a4, a5, a6);
     }
 
     /** The calling thread's state, its scratch emptied for a new call (calls on one thread never nest). */

@@ -2,16 +2,16 @@ package dev.jkrun.libc;
 
 import static dev.jkrun.libc.FfmCalls.I;
 import static dev.jkrun.libc.FfmCalls.J;
+import static dev.jkrun.libc.FfmCalls.UNREAD;
+import static dev.jkrun.libc.FfmCalls.call;
 import static dev.jkrun.libc.FfmCalls.cstring;
 import static dev.jkrun.libc.FfmCalls.enter;
 import static dev.jkrun.libc.FfmCalls.plain;
+import static dev.jkrun.libc.FfmCalls.plainAt;
 import static dev.jkrun.libc.FfmCalls.rethrow;
 import static dev.jkrun.libc.FfmCalls.string;
 
 import dev.jkrun.libc.FfmCalls.PerThread;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
 /**
@@ -40,9 +40,8 @@ final class FfmDl implements LibCDl.Calls {
     static final LibCDl.Functions FUNCTIONS = new LibCDl.Functions() {
         @Override
         public int callInt(long fn) {
-            MethodHandle h = Linker.nativeLinker().downcallHandle(MemorySegment.ofAddress(fn), FunctionDescriptor.of(I));
             try {
-                return (int) h.invokeExact();
+                return (int) call(plainAt(fn, I), UNREAD);
             } catch (Throwable e) {
                 throw rethrow(e);
             }
@@ -50,9 +49,8 @@ final class FfmDl implements LibCDl.Calls {
 
         @Override
         public long callAddress(long fn, long a, long b, long c) {
-            MethodHandle h = Linker.nativeLinker().downcallHandle(MemorySegment.ofAddress(fn), FunctionDescriptor.of(J, J, J, J));
             try {
-                return (long) h.invokeExact(a, b, c);
+                return call(plainAt(fn, J, J, J, J), UNREAD, a, b, c);
             } catch (Throwable e) {
                 throw rethrow(e);
             }
@@ -64,7 +62,7 @@ final class FfmDl implements LibCDl.Calls {
         PerThread t = enter();
         try {
             long fileAt = t.in(cstring(file));
-            return (long) FnDlopen.H.invokeExact(fileAt, mode);
+            return (long) call(FnDlopen.H, UNREAD, fileAt, mode);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -75,7 +73,7 @@ final class FfmDl implements LibCDl.Calls {
         PerThread t = enter();
         try {
             long nameAt = t.in(cstring(name));
-            return (long) FnDlsym.H.invokeExact(handle, nameAt);
+            return (long) call(FnDlsym.H, UNREAD, handle, nameAt);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -84,7 +82,7 @@ final class FfmDl implements LibCDl.Calls {
     @Override
     public int dlclose(long handle) {
         try {
-            return (int) FnDlclose.H.invokeExact(handle);
+            return (int) call(FnDlclose.H, UNREAD, handle);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -93,7 +91,7 @@ final class FfmDl implements LibCDl.Calls {
     @Override
     public String dlerror() {
         try {
-            return string((long) FnDlopen.ERROR.invokeExact());
+            return string((long) call(FnDlopen.ERROR, UNREAD));
         } catch (Throwable e) {
             throw rethrow(e);
         }

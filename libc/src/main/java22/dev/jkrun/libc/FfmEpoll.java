@@ -2,6 +2,8 @@ package dev.jkrun.libc;
 
 import static dev.jkrun.libc.FfmCalls.I;
 import static dev.jkrun.libc.FfmCalls.J;
+import static dev.jkrun.libc.FfmCalls.UNREAD;
+import static dev.jkrun.libc.FfmCalls.call;
 import static dev.jkrun.libc.FfmCalls.enter;
 import static dev.jkrun.libc.FfmCalls.rethrow;
 import static dev.jkrun.libc.FfmCalls.saving;
@@ -31,7 +33,7 @@ final class FfmEpoll implements LibCEpoll.Calls {
     public int epoll_create1(int flags) {
         PerThread t = enter();
         try {
-            return (int) FnEpollCreate1.H.invokeExact(t.state, flags);
+            return (int) call(FnEpollCreate1.H, t.state, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -41,7 +43,7 @@ final class FfmEpoll implements LibCEpoll.Calls {
     public int epoll_ctl(int epfd, int op, int fd, long event) {
         PerThread t = enter();
         try {
-            return (int) FnEpollCtl.H.invokeExact(t.state, epfd, op, fd, event);
+            return (int) call(FnEpollCtl.H, t.state, epfd, op, fd, event);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -51,7 +53,7 @@ final class FfmEpoll implements LibCEpoll.Calls {
     public int epoll_wait(int epfd, long events, int maxevents, int timeout) {
         PerThread t = enter();
         try {
-            return (int) FnEpollWait.H.invokeExact(t.state, epfd, events, maxevents, timeout);
+            return (int) call(FnEpollWait.H, t.state, epfd, events, maxevents, timeout);
         } catch (Throwable e) {
             throw rethrow(e);
         }

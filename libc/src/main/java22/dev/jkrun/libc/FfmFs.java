@@ -2,6 +2,8 @@ package dev.jkrun.libc;
 
 import static dev.jkrun.libc.FfmCalls.I;
 import static dev.jkrun.libc.FfmCalls.J;
+import static dev.jkrun.libc.FfmCalls.UNREAD;
+import static dev.jkrun.libc.FfmCalls.call;
 import static dev.jkrun.libc.FfmCalls.count;
 import static dev.jkrun.libc.FfmCalls.enter;
 import static dev.jkrun.libc.FfmCalls.iovecs;
@@ -175,7 +177,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long pathAt = t.in(path);
-            return (int) FnOpenat.H.invokeExact(t.state, dirfd, pathAt, flags, mode);
+            return (int) call(FnOpenat.H, t.state, dirfd, pathAt, flags, mode);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -185,7 +187,7 @@ final class FfmFs implements LibCFs.Calls {
     public int close(int fd) {
         PerThread t = enter();
         try {
-            return (int) FnClose.H.invokeExact(t.state, fd);
+            return (int) call(FnClose.H, t.state, fd);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -197,7 +199,7 @@ final class FfmFs implements LibCFs.Calls {
         try {
             long pathAt = t.in(path);
             long statAt = t.out(stat);
-            int rc = (int) FnFstatat.H.invokeExact(t.state, dirfd, pathAt, statAt, flags);
+            int rc = (int) call(FnFstatat.H, t.state, dirfd, pathAt, statAt, flags);
             PerThread.back(statAt, stat, Long.MAX_VALUE);
             return rc;
         } catch (Throwable e) {
@@ -210,7 +212,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long pathAt = t.in(path);
-            return (int) FnMkdirat.H.invokeExact(t.state, dirfd, pathAt, mode);
+            return (int) call(FnMkdirat.H, t.state, dirfd, pathAt, mode);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -221,7 +223,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long pathAt = t.in(path);
-            return (int) FnMknodat.H.invokeExact(t.state, dirfd, pathAt, mode, dev);
+            return (int) call(FnMknodat.H, t.state, dirfd, pathAt, mode, dev);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -232,7 +234,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long pathAt = t.in(path);
-            return (int) FnUnlinkat.H.invokeExact(t.state, dirfd, pathAt, flags);
+            return (int) call(FnUnlinkat.H, t.state, dirfd, pathAt, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -244,7 +246,7 @@ final class FfmFs implements LibCFs.Calls {
         try {
             long oldpathAt = t.in(oldpath);
             long newpathAt = t.in(newpath);
-            return (int) FnRenameat2.H.invokeExact(t.state, olddirfd, oldpathAt, newdirfd, newpathAt, flags);
+            return (int) call(FnRenameat2.H, t.state, olddirfd, oldpathAt, newdirfd, newpathAt, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -256,7 +258,7 @@ final class FfmFs implements LibCFs.Calls {
         try {
             long oldpathAt = t.in(oldpath);
             long newpathAt = t.in(newpath);
-            return (int) FnLinkat.H.invokeExact(t.state, olddirfd, oldpathAt, newdirfd, newpathAt, flags);
+            return (int) call(FnLinkat.H, t.state, olddirfd, oldpathAt, newdirfd, newpathAt, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -268,7 +270,7 @@ final class FfmFs implements LibCFs.Calls {
         try {
             long targetAt = t.in(target);
             long linkpathAt = t.in(linkpath);
-            return (int) FnSymlinkat.H.invokeExact(t.state, targetAt, newdirfd, linkpathAt);
+            return (int) call(FnSymlinkat.H, t.state, targetAt, newdirfd, linkpathAt);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -280,7 +282,7 @@ final class FfmFs implements LibCFs.Calls {
         try {
             long pathAt = t.in(path);
             long bufAt = t.out(buf);
-            long rc = (long) FnReadlinkat.H.invokeExact(t.state, dirfd, pathAt, bufAt, count(bufsiz,buf.length));
+            long rc = (long) call(FnReadlinkat.H, t.state, dirfd, pathAt, bufAt, count(bufsiz,buf.length));
             PerThread.back(bufAt, buf, rc);
             return rc;
         } catch (Throwable e) {
@@ -293,7 +295,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long pathAt = t.in(path);
-            return (int) FnFchmodat.H.invokeExact(t.state, dirfd, pathAt, mode, flags);
+            return (int) call(FnFchmodat.H, t.state, dirfd, pathAt, mode, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -303,7 +305,7 @@ final class FfmFs implements LibCFs.Calls {
     public int fchmod(int fd, int mode) {
         PerThread t = enter();
         try {
-            return (int) FnFchmod.H.invokeExact(t.state, fd, mode);
+            return (int) call(FnFchmod.H, t.state, fd, mode);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -314,7 +316,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long pathAt = t.in(path);
-            return (int) FnFchownat.H.invokeExact(t.state, dirfd, pathAt, uid, gid, flags);
+            return (int) call(FnFchownat.H, t.state, dirfd, pathAt, uid, gid, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -326,7 +328,7 @@ final class FfmFs implements LibCFs.Calls {
         try {
             long pathAt = t.in(path);
             long timesAt = t.in(times);
-            return (int) FnUtimensat.H.invokeExact(t.state, dirfd, pathAt, timesAt, flags);
+            return (int) call(FnUtimensat.H, t.state, dirfd, pathAt, timesAt, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -336,7 +338,7 @@ final class FfmFs implements LibCFs.Calls {
     public int ftruncate(int fd, long length) {
         PerThread t = enter();
         try {
-            return (int) FnFtruncate.H.invokeExact(t.state, fd, length);
+            return (int) call(FnFtruncate.H, t.state, fd, length);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -347,7 +349,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long bufAt = t.buffer(buf, false);
-            long rc = (long) FnPread.H.invokeExact(t.state, fd, bufAt, count(count,buf.remaining()), offset);
+            long rc = (long) call(FnPread.H, t.state, fd, bufAt, count(count,buf.remaining()), offset);
             PerThread.back(bufAt, buf, rc);
             Reference.reachabilityFence(buf);
             return rc;
@@ -361,7 +363,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long bufAt = t.out(buf);
-            long rc = (long) FnPread.H.invokeExact(t.state, fd, bufAt, count(count,buf.length), offset);
+            long rc = (long) call(FnPread.H, t.state, fd, bufAt, count(count,buf.length), offset);
             PerThread.back(bufAt, buf, rc);
             return rc;
         } catch (Throwable e) {
@@ -374,7 +376,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long bufAt = t.buffer(buf, true);
-            long rc = (long) FnPwrite.H.invokeExact(t.state, fd, bufAt, count(count,buf.remaining()), offset);
+            long rc = (long) call(FnPwrite.H, t.state, fd, bufAt, count(count,buf.remaining()), offset);
             Reference.reachabilityFence(buf);
             return rc;
         } catch (Throwable e) {
@@ -387,7 +389,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long bufAt = t.in(buf);
-            return (long) FnPwrite.H.invokeExact(t.state, fd, bufAt, count(count,buf.length), offset);
+            return (long) call(FnPwrite.H, t.state, fd, bufAt, count(count,buf.length), offset);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -398,7 +400,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long iovAt = t.buffer(iov, true);
-            long rc = (long) FnPreadv.H.invokeExact(t.state, fd, iovAt, iovecs(iovcnt,iov), offset);
+            long rc = (long) call(FnPreadv.H, t.state, fd, iovAt, iovecs(iovcnt,iov), offset);
             Reference.reachabilityFence(iov);
             return rc;
         } catch (Throwable e) {
@@ -411,7 +413,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long iovAt = t.buffer(iov, true);
-            long rc = (long) FnPwritev.H.invokeExact(t.state, fd, iovAt, iovecs(iovcnt,iov), offset);
+            long rc = (long) call(FnPwritev.H, t.state, fd, iovAt, iovecs(iovcnt,iov), offset);
             Reference.reachabilityFence(iov);
             return rc;
         } catch (Throwable e) {
@@ -423,7 +425,7 @@ final class FfmFs implements LibCFs.Calls {
     public int fsync(int fd) {
         PerThread t = enter();
         try {
-            return (int) FnFsync.H.invokeExact(t.state, fd);
+            return (int) call(FnFsync.H, t.state, fd);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -433,7 +435,7 @@ final class FfmFs implements LibCFs.Calls {
     public int fdatasync(int fd) {
         PerThread t = enter();
         try {
-            return (int) FnFdatasync.H.invokeExact(t.state, fd);
+            return (int) call(FnFdatasync.H, t.state, fd);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -443,7 +445,7 @@ final class FfmFs implements LibCFs.Calls {
     public int fallocate(int fd, int mode, long offset, long len) {
         PerThread t = enter();
         try {
-            return (int) FnFallocate.H.invokeExact(t.state, fd, mode, offset, len);
+            return (int) call(FnFallocate.H, t.state, fd, mode, offset, len);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -453,7 +455,7 @@ final class FfmFs implements LibCFs.Calls {
     public long lseek(int fd, long offset, int whence) {
         PerThread t = enter();
         try {
-            return (long) FnLseek.H.invokeExact(t.state, fd, offset, whence);
+            return (long) call(FnLseek.H, t.state, fd, offset, whence);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -465,7 +467,7 @@ final class FfmFs implements LibCFs.Calls {
         try {
             long offInAt = t.in(offIn);
             long offOutAt = t.in(offOut);
-            long rc = (long) FnCopyFileRange.H.invokeExact(t.state, fdIn, offInAt, fdOut, offOutAt, len, flags);
+            long rc = (long) call(FnCopyFileRange.H, t.state, fdIn, offInAt, fdOut, offOutAt, len, flags);
             PerThread.back(offInAt, offIn);
             PerThread.back(offOutAt, offOut);
             return rc;
@@ -479,7 +481,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long bufAt = t.out(buf);
-            long rc = (long) FnGetdents64.H.invokeExact(t.state, fd, bufAt, count(count,buf.length));
+            long rc = (long) call(FnGetdents64.H, t.state, fd, bufAt, count(count,buf.length));
             PerThread.back(bufAt, buf, rc);
             return rc;
         } catch (Throwable e) {
@@ -492,7 +494,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long bufAt = t.out(buf);
-            int rc = (int) FnFstatvfs.H.invokeExact(t.state, fd, bufAt);
+            int rc = (int) call(FnFstatvfs.H, t.state, fd, bufAt);
             PerThread.back(bufAt, buf, Long.MAX_VALUE);
             return rc;
         } catch (Throwable e) {
@@ -505,7 +507,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long bufAt = t.out(buf);
-            int rc = (int) FnFstatfs.H.invokeExact(t.state, fd, bufAt);
+            int rc = (int) call(FnFstatfs.H, t.state, fd, bufAt);
             PerThread.back(bufAt, buf, Long.MAX_VALUE);
             return rc;
         } catch (Throwable e) {
@@ -518,7 +520,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long pathAt = t.in(path);
-            return (int) FnFaccessat.H.invokeExact(t.state, dirfd, pathAt, mode, flags);
+            return (int) call(FnFaccessat.H, t.state, dirfd, pathAt, mode, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -531,7 +533,7 @@ final class FfmFs implements LibCFs.Calls {
             long pathAt = t.in(path);
             long nameAt = t.in(name);
             long valueAt = t.out(value);
-            long rc = (long) FnGetxattr.H.invokeExact(t.state, pathAt, nameAt, valueAt, (value==null?0:count(size,value.length)));
+            long rc = (long) call(FnGetxattr.H, t.state, pathAt, nameAt, valueAt, (value==null?0:count(size,value.length)));
             PerThread.back(valueAt, value, rc);
             return rc;
         } catch (Throwable e) {
@@ -546,7 +548,7 @@ final class FfmFs implements LibCFs.Calls {
             long pathAt = t.in(path);
             long nameAt = t.in(name);
             long valueAt = t.in(value);
-            return (int) FnSetxattr.H.invokeExact(t.state, pathAt, nameAt, valueAt, (value==null?0:count(size,value.length)), flags);
+            return (int) call(FnSetxattr.H, t.state, pathAt, nameAt, valueAt, (value==null?0:count(size,value.length)), flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -558,7 +560,7 @@ final class FfmFs implements LibCFs.Calls {
         try {
             long pathAt = t.in(path);
             long listAt = t.out(list);
-            long rc = (long) FnListxattr.H.invokeExact(t.state, pathAt, listAt, (list==null?0:count(size,list.length)));
+            long rc = (long) call(FnListxattr.H, t.state, pathAt, listAt, (list==null?0:count(size,list.length)));
             PerThread.back(listAt, list, rc);
             return rc;
         } catch (Throwable e) {
@@ -572,7 +574,7 @@ final class FfmFs implements LibCFs.Calls {
         try {
             long pathAt = t.in(path);
             long nameAt = t.in(name);
-            return (int) FnRemovexattr.H.invokeExact(t.state, pathAt, nameAt);
+            return (int) call(FnRemovexattr.H, t.state, pathAt, nameAt);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -583,7 +585,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long listAt = t.in(list);
-            return (long) FnSyscall.H.invokeExact(t.state, number, count(count,list==null?0:list.length), listAt);
+            return (long) call(FnSyscall.H, t.state, number, count(count,list==null?0:list.length), listAt);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -594,7 +596,7 @@ final class FfmFs implements LibCFs.Calls {
         PerThread t = enter();
         try {
             long listAt = t.out(list);
-            int rc = (int) FnGetgroups.H.invokeExact(t.state, (int)count(size,list==null?0:list.length), listAt);
+            int rc = (int) call(FnGetgroups.H, t.state, (int)count(size,list==null?0:list.length), listAt);
             PerThread.back(listAt, list);
             return rc;
         } catch (Throwable e) {
@@ -605,7 +607,7 @@ final class FfmFs implements LibCFs.Calls {
     @Override
     public int setfsuid(int uid) {
         try {
-            return (int) FnSetfsuid.H.invokeExact(uid);
+            return (int) call(FnSetfsuid.H, UNREAD, uid);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -614,7 +616,7 @@ final class FfmFs implements LibCFs.Calls {
     @Override
     public int setfsgid(int gid) {
         try {
-            return (int) FnSetfsgid.H.invokeExact(gid);
+            return (int) call(FnSetfsgid.H, UNREAD, gid);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -623,7 +625,7 @@ final class FfmFs implements LibCFs.Calls {
     @Override
     public int geteuid() {
         try {
-            return (int) FnGeteuid.H.invokeExact();
+            return (int) call(FnGeteuid.H, UNREAD);
         } catch (Throwable e) {
             throw rethrow(e);
         }

@@ -2,6 +2,8 @@ package dev.jkrun.libc;
 
 import static dev.jkrun.libc.FfmCalls.I;
 import static dev.jkrun.libc.FfmCalls.J;
+import static dev.jkrun.libc.FfmCalls.UNREAD;
+import static dev.jkrun.libc.FfmCalls.call;
 import static dev.jkrun.libc.FfmCalls.count;
 import static dev.jkrun.libc.FfmCalls.cstring;
 import static dev.jkrun.libc.FfmCalls.enter;
@@ -162,7 +164,7 @@ final class FfmLibC implements LibC {
         PerThread t = enter();
         try {
             long pathAt = t.in(cstring(path));
-            return (int) FnOpen.H.invokeExact(t.state, pathAt, flags, mode);
+            return (int) call(FnOpen.H, t.state, pathAt, flags, mode);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -172,7 +174,7 @@ final class FfmLibC implements LibC {
     public int close(int fd) {
         PerThread t = enter();
         try {
-            return (int) FnClose.H.invokeExact(t.state, fd);
+            return (int) call(FnClose.H, t.state, fd);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -182,7 +184,7 @@ final class FfmLibC implements LibC {
     public long read(int fd, long buf, long count) {
         PerThread t = enter();
         try {
-            return (long) FnRead.H.invokeExact(t.state, fd, buf, count);
+            return (long) call(FnRead.H, t.state, fd, buf, count);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -193,7 +195,7 @@ final class FfmLibC implements LibC {
         PerThread t = enter();
         try {
             long bufAt = t.out(buf);
-            long rc = (long) FnRead.H.invokeExact(t.state, fd, bufAt, count(count,buf.length));
+            long rc = (long) call(FnRead.H, t.state, fd, bufAt, count(count,buf.length));
             PerThread.back(bufAt, buf, rc);
             return rc;
         } catch (Throwable e) {
@@ -205,7 +207,7 @@ final class FfmLibC implements LibC {
     public long write(int fd, long buf, long count) {
         PerThread t = enter();
         try {
-            return (long) FnWrite.H.invokeExact(t.state, fd, buf, count);
+            return (long) call(FnWrite.H, t.state, fd, buf, count);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -216,7 +218,7 @@ final class FfmLibC implements LibC {
         PerThread t = enter();
         try {
             long bufAt = t.in(buf);
-            return (long) FnWrite.H.invokeExact(t.state, fd, bufAt, count(count,buf.length));
+            return (long) call(FnWrite.H, t.state, fd, bufAt, count(count,buf.length));
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -226,7 +228,7 @@ final class FfmLibC implements LibC {
     public int eventfd(int initval, int flags) {
         PerThread t = enter();
         try {
-            return (int) FnEventfd.H.invokeExact(t.state, initval, flags);
+            return (int) call(FnEventfd.H, t.state, initval, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -237,7 +239,7 @@ final class FfmLibC implements LibC {
         PerThread t = enter();
         try {
             long at = t.out(fds);
-            int rc = (int) FnPipe.H.invokeExact(t.state, at);
+            int rc = (int) call(FnPipe.H, t.state, at);
             PerThread.back(at, fds);
             return rc;
         } catch (Throwable e) {
@@ -250,7 +252,7 @@ final class FfmLibC implements LibC {
         PerThread t = enter();
         try {
             long nameAt = t.in(cstring(name));
-            return (int) FnMemfdCreate.H.invokeExact(t.state, nameAt, flags);
+            return (int) call(FnMemfdCreate.H, t.state, nameAt, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -261,7 +263,7 @@ final class FfmLibC implements LibC {
     public long mmap(long addr, long length, int prot, int flags, int fd, long offset, long unused) {
         PerThread t = enter();
         try {
-            return (long) FnMmap.H.invokeExact(t.state, addr, length, prot, flags, fd, offset);
+            return (long) call(FnMmap.H, t.state, addr, length, prot, flags, fd, offset);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -271,7 +273,7 @@ final class FfmLibC implements LibC {
     public int munmap(long addr, long length) {
         PerThread t = enter();
         try {
-            return (int) FnMunmap.H.invokeExact(t.state, addr, length);
+            return (int) call(FnMunmap.H, t.state, addr, length);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -281,7 +283,7 @@ final class FfmLibC implements LibC {
     public long mremap(long oldAddress, long oldSize, long newSize, int flags, long newAddress) {
         PerThread t = enter();
         try {
-            return (long) FnMremap.H.invokeExact(t.state, oldAddress, oldSize, newSize, flags, newAddress);
+            return (long) call(FnMremap.H, t.state, oldAddress, oldSize, newSize, flags, newAddress);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -291,7 +293,7 @@ final class FfmLibC implements LibC {
     public int madvise(long addr, long length, int advice) {
         PerThread t = enter();
         try {
-            return (int) FnMadvise.H.invokeExact(t.state, addr, length, advice);
+            return (int) call(FnMadvise.H, t.state, addr, length, advice);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -301,7 +303,7 @@ final class FfmLibC implements LibC {
     public int ioctl(int fd, long request, long arg) {
         PerThread t = enter();
         try {
-            return (int) FnIoctl.H.invokeExact(t.state, fd, request, arg);
+            return (int) call(FnIoctl.H, t.state, fd, request, arg);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -311,7 +313,7 @@ final class FfmLibC implements LibC {
     public int poll(long fds, long nfds, int timeout) {
         PerThread t = enter();
         try {
-            return (int) FnPoll.H.invokeExact(t.state, fds, nfds, timeout);
+            return (int) call(FnPoll.H, t.state, fds, nfds, timeout);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -321,7 +323,7 @@ final class FfmLibC implements LibC {
     public int fcntl(int fd, int cmd, int arg) {
         PerThread t = enter();
         try {
-            return (int) FnFcntl.H.invokeExact(t.state, fd, cmd, (long) arg);
+            return (int) call(FnFcntl.H, t.state, fd, cmd, (long) arg);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -331,7 +333,7 @@ final class FfmLibC implements LibC {
     public int isatty(int fd) {
         PerThread t = enter();
         try {
-            return (int) FnIsatty.H.invokeExact(t.state, fd);
+            return (int) call(FnIsatty.H, t.state, fd);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -341,7 +343,7 @@ final class FfmLibC implements LibC {
     public int tcgetattr(int fd, long termios) {
         PerThread t = enter();
         try {
-            return (int) FnTcgetattr.H.invokeExact(t.state, fd, termios);
+            return (int) call(FnTcgetattr.H, t.state, fd, termios);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -351,7 +353,7 @@ final class FfmLibC implements LibC {
     public int tcsetattr(int fd, int actions, long termios) {
         PerThread t = enter();
         try {
-            return (int) FnTcsetattr.H.invokeExact(t.state, fd, actions, termios);
+            return (int) call(FnTcsetattr.H, t.state, fd, actions, termios);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -360,7 +362,7 @@ final class FfmLibC implements LibC {
     @Override
     public void cfmakeraw(long termios) {
         try {
-            FnCfmakeraw.H.invokeExact(termios);
+            call(FnCfmakeraw.H, UNREAD, termios);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -369,7 +371,7 @@ final class FfmLibC implements LibC {
     @Override
     public long pthread_self() {
         try {
-            return (long) FnPthreadSelf.H.invokeExact();
+            return (long) call(FnPthreadSelf.H, UNREAD);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -378,7 +380,7 @@ final class FfmLibC implements LibC {
     @Override
     public int pthread_kill(long thread, int sig) {
         try {
-            return (int) FnPthreadKill.H.invokeExact(thread, sig);
+            return (int) call(FnPthreadKill.H, UNREAD, thread, sig);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -387,7 +389,7 @@ final class FfmLibC implements LibC {
     @Override
     public int pthread_sigmask(int how, long set, long oldset) {
         try {
-            return (int) FnPthreadSigmask.H.invokeExact(how, set, oldset);
+            return (int) call(FnPthreadSigmask.H, UNREAD, how, set, oldset);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -397,7 +399,7 @@ final class FfmLibC implements LibC {
     public int sigtimedwait(long set, long info, long timeout) {
         PerThread t = enter();
         try {
-            return (int) FnSigtimedwait.H.invokeExact(t.state, set, info, timeout);
+            return (int) call(FnSigtimedwait.H, t.state, set, info, timeout);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -406,7 +408,7 @@ final class FfmLibC implements LibC {
     @Override
     public int __libc_current_sigrtmin() {
         try {
-            return (int) FnLibcCurrentSigrtmin.H.invokeExact();
+            return (int) call(FnLibcCurrentSigrtmin.H, UNREAD);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -415,7 +417,7 @@ final class FfmLibC implements LibC {
     @Override
     public int getpid() {
         try {
-            return (int) FnGetpid.H.invokeExact();
+            return (int) call(FnGetpid.H, UNREAD);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -424,7 +426,7 @@ final class FfmLibC implements LibC {
     @Override
     public long gettid() {
         try {
-            return (int) FnGettid.H.invokeExact();
+            return (int) call(FnGettid.H, UNREAD);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -433,7 +435,7 @@ final class FfmLibC implements LibC {
     @Override
     public String strerror(int errnum) {
         try {
-            return string((long) FnStrerror.H.invokeExact(errnum));
+            return string((long) call(FnStrerror.H, UNREAD, errnum));
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -443,7 +445,7 @@ final class FfmLibC implements LibC {
     public int dup(int fd) {
         PerThread t = enter();
         try {
-            return (int) FnDup.H.invokeExact(t.state, fd);
+            return (int) call(FnDup.H, t.state, fd);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -453,7 +455,7 @@ final class FfmLibC implements LibC {
     public int setresuid(int ruid, int euid, int suid) {
         PerThread t = enter();
         try {
-            return (int) FnSetresuid.H.invokeExact(t.state, ruid, euid, suid);
+            return (int) call(FnSetresuid.H, t.state, ruid, euid, suid);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -463,7 +465,7 @@ final class FfmLibC implements LibC {
     public int setresgid(int rgid, int egid, int sgid) {
         PerThread t = enter();
         try {
-            return (int) FnSetresgid.H.invokeExact(t.state, rgid, egid, sgid);
+            return (int) call(FnSetresgid.H, t.state, rgid, egid, sgid);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -476,7 +478,7 @@ final class FfmLibC implements LibC {
             long ruidAt = t.out(ruid);
             long euidAt = t.out(euid);
             long suidAt = t.out(suid);
-            int rc = (int) FnGetresuid.H.invokeExact(t.state, ruidAt, euidAt, suidAt);
+            int rc = (int) call(FnGetresuid.H, t.state, ruidAt, euidAt, suidAt);
             PerThread.back(ruidAt, ruid);
             PerThread.back(euidAt, euid);
             PerThread.back(suidAt, suid);
@@ -493,7 +495,7 @@ final class FfmLibC implements LibC {
             long rgidAt = t.out(rgid);
             long egidAt = t.out(egid);
             long sgidAt = t.out(sgid);
-            int rc = (int) FnGetresgid.H.invokeExact(t.state, rgidAt, egidAt, sgidAt);
+            int rc = (int) call(FnGetresgid.H, t.state, rgidAt, egidAt, sgidAt);
             PerThread.back(rgidAt, rgid);
             PerThread.back(egidAt, egid);
             PerThread.back(sgidAt, sgid);
@@ -508,7 +510,7 @@ final class FfmLibC implements LibC {
         PerThread t = enter();
         try {
             long listAt = t.in(list);
-            return (int) FnSetgroups.H.invokeExact(t.state, count(size,list==null?0:list.length), listAt);
+            return (int) call(FnSetgroups.H, t.state, count(size,list==null?0:list.length), listAt);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -519,7 +521,7 @@ final class FfmLibC implements LibC {
         PerThread t = enter();
         try {
             long listAt = t.out(list);
-            int rc = (int) FnGetgroups.H.invokeExact(t.state, (int)count(size,list==null?0:list.length), listAt);
+            int rc = (int) call(FnGetgroups.H, t.state, (int)count(size,list==null?0:list.length), listAt);
             PerThread.back(listAt, list);
             return rc;
         } catch (Throwable e) {
@@ -530,7 +532,7 @@ final class FfmLibC implements LibC {
     @Override
     public int getgid() {
         try {
-            return (int) FnGetgid.H.invokeExact();
+            return (int) call(FnGetgid.H, UNREAD);
         } catch (Throwable e) {
             throw rethrow(e);
         }

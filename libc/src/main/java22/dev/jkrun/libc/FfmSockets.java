@@ -2,6 +2,8 @@ package dev.jkrun.libc;
 
 import static dev.jkrun.libc.FfmCalls.I;
 import static dev.jkrun.libc.FfmCalls.J;
+import static dev.jkrun.libc.FfmCalls.UNREAD;
+import static dev.jkrun.libc.FfmCalls.call;
 import static dev.jkrun.libc.FfmCalls.count;
 import static dev.jkrun.libc.FfmCalls.enter;
 import static dev.jkrun.libc.FfmCalls.rethrow;
@@ -83,7 +85,7 @@ final class FfmSockets implements LibCSocket.Calls {
     public int socket(int domain, int type, int protocol) {
         PerThread t = enter();
         try {
-            return (int) FnSocket.H.invokeExact(t.state, domain, type, protocol);
+            return (int) call(FnSocket.H, t.state, domain, type, protocol);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -94,7 +96,7 @@ final class FfmSockets implements LibCSocket.Calls {
         PerThread t = enter();
         try {
             long svAt = t.out(sv);
-            int rc = (int) FnSocketpair.H.invokeExact(t.state, domain, type, protocol, svAt);
+            int rc = (int) call(FnSocketpair.H, t.state, domain, type, protocol, svAt);
             PerThread.back(svAt, sv);
             return rc;
         } catch (Throwable e) {
@@ -107,7 +109,7 @@ final class FfmSockets implements LibCSocket.Calls {
         PerThread t = enter();
         try {
             long addrAt = t.in(addr);
-            return (int) FnBind.H.invokeExact(t.state, fd, addrAt, (int)count(addrlen,addr.length));
+            return (int) call(FnBind.H, t.state, fd, addrAt, (int)count(addrlen,addr.length));
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -117,7 +119,7 @@ final class FfmSockets implements LibCSocket.Calls {
     public int listen(int fd, int backlog) {
         PerThread t = enter();
         try {
-            return (int) FnListen.H.invokeExact(t.state, fd, backlog);
+            return (int) call(FnListen.H, t.state, fd, backlog);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -127,7 +129,7 @@ final class FfmSockets implements LibCSocket.Calls {
     public int accept4(int fd, long addr, long addrlen, int flags) {
         PerThread t = enter();
         try {
-            return (int) FnAccept4.H.invokeExact(t.state, fd, addr, addrlen, flags);
+            return (int) call(FnAccept4.H, t.state, fd, addr, addrlen, flags);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -138,7 +140,7 @@ final class FfmSockets implements LibCSocket.Calls {
         PerThread t = enter();
         try {
             long addrAt = t.in(addr);
-            return (int) FnConnect.H.invokeExact(t.state, fd, addrAt, (int)count(addrlen,addr.length));
+            return (int) call(FnConnect.H, t.state, fd, addrAt, (int)count(addrlen,addr.length));
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -149,7 +151,7 @@ final class FfmSockets implements LibCSocket.Calls {
         PerThread t = enter();
         try {
             long bufAt = t.buffer(buf, false);
-            long rc = (long) FnRecv.H.invokeExact(t.state, fd, bufAt, count(len,buf.remaining()), flags);
+            long rc = (long) call(FnRecv.H, t.state, fd, bufAt, count(len,buf.remaining()), flags);
             PerThread.back(bufAt, buf, rc);
             Reference.reachabilityFence(buf);
             return rc;
@@ -163,7 +165,7 @@ final class FfmSockets implements LibCSocket.Calls {
         PerThread t = enter();
         try {
             long bufAt = t.buffer(buf, true);
-            long rc = (long) FnSend.H.invokeExact(t.state, fd, bufAt, count(len,buf.remaining()), flags);
+            long rc = (long) call(FnSend.H, t.state, fd, bufAt, count(len,buf.remaining()), flags);
             Reference.reachabilityFence(buf);
             return rc;
         } catch (Throwable e) {
@@ -175,7 +177,7 @@ final class FfmSockets implements LibCSocket.Calls {
     public int shutdown(int fd, int how) {
         PerThread t = enter();
         try {
-            return (int) FnShutdown.H.invokeExact(t.state, fd, how);
+            return (int) call(FnShutdown.H, t.state, fd, how);
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -188,7 +190,7 @@ final class FfmSockets implements LibCSocket.Calls {
             socklen(len,value);
             long valueAt = t.out(value);
             long lenAt = t.in(len);
-            int rc = (int) FnGetsockopt.H.invokeExact(t.state, fd, level, name, valueAt, lenAt);
+            int rc = (int) call(FnGetsockopt.H, t.state, fd, level, name, valueAt, lenAt);
             PerThread.back(valueAt, value, Long.MAX_VALUE);
             PerThread.back(lenAt, len);
             return rc;
@@ -202,7 +204,7 @@ final class FfmSockets implements LibCSocket.Calls {
         PerThread t = enter();
         try {
             long valueAt = t.in(value);
-            return (int) FnSetsockopt.H.invokeExact(t.state, fd, level, name, valueAt, (int)count(len,value==null?0:value.length));
+            return (int) call(FnSetsockopt.H, t.state, fd, level, name, valueAt, (int)count(len,value==null?0:value.length));
         } catch (Throwable e) {
             throw rethrow(e);
         }
@@ -215,7 +217,7 @@ final class FfmSockets implements LibCSocket.Calls {
             socklen(len,addr);
             long addrAt = t.out(addr);
             long lenAt = t.in(len);
-            int rc = (int) FnGetsockname.H.invokeExact(t.state, fd, addrAt, lenAt);
+            int rc = (int) call(FnGetsockname.H, t.state, fd, addrAt, lenAt);
             PerThread.back(addrAt, addr, Long.MAX_VALUE);
             PerThread.back(lenAt, len);
             return rc;
@@ -231,7 +233,7 @@ final class FfmSockets implements LibCSocket.Calls {
             socklen(len,addr);
             long addrAt = t.out(addr);
             long lenAt = t.in(len);
-            int rc = (int) FnGetpeername.H.invokeExact(t.state, fd, addrAt, lenAt);
+            int rc = (int) call(FnGetpeername.H, t.state, fd, addrAt, lenAt);
             PerThread.back(addrAt, addr, Long.MAX_VALUE);
             PerThread.back(lenAt, len);
             return rc;
@@ -246,7 +248,7 @@ final class FfmSockets implements LibCSocket.Calls {
         try {
             long bufAt = t.buffer(buf, true);
             long addrAt = t.in(addr);
-            long rc = (long) FnSendto.H.invokeExact(t.state, fd, bufAt, count(len,buf.remaining()), flags, addrAt, (int)count(addrlen,addr==null?0:addr.length));
+            long rc = (long) call(FnSendto.H, t.state, fd, bufAt, count(len,buf.remaining()), flags, addrAt, (int)count(addrlen,addr==null?0:addr.length));
             Reference.reachabilityFence(buf);
             return rc;
         } catch (Throwable e) {
@@ -262,7 +264,7 @@ final class FfmSockets implements LibCSocket.Calls {
             long bufAt = t.buffer(buf, false);
             long addrAt = t.out(addr);
             long alenAt = t.in(alen);
-            long rc = (long) FnRecvfrom.H.invokeExact(t.state, fd, bufAt, count(len,buf.remaining()), flags, addrAt, alenAt);
+            long rc = (long) call(FnRecvfrom.H, t.state, fd, bufAt, count(len,buf.remaining()), flags, addrAt, alenAt);
             PerThread.back(bufAt, buf, rc);
             PerThread.back(addrAt, addr, Long.MAX_VALUE);
             PerThread.back(alenAt, alen);
