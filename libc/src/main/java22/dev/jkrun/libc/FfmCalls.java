@@ -21,15 +21,15 @@ import java.nio.ByteBuffer;
  *
  * <p>Every handle has one type, {@code (MemorySegment errnoState, long a1, ..., long a6) long}, called through
  * {@link #call}: the JDK spins code for each new call shape it links (~4 ms each at start-up, ~30 ms for the first),
- * and a VM's start calls a dozen functions of ten shapes. On Linux x86_64 and aarch64 every function is linked with
- * that one C shape: six integer arguments, from the first one variadic, errno saved. Their C calling conventions pass
- * an integer argument in the same register whether it is fixed or variadic (System V AMD64 ABI 3.2.3 and 3.5.7,
- * which add only {@code %al}, the number of vector registers used, that a fixed-argument function ignores; AAPCS64
- * as Linux uses it), a callee reads an {@code int} from the low half of its register and ignores registers past its
- * own arguments, and an {@code int} result is the low half of the one returned, which the callers' casts keep. So
- * one spun stub serves every libc function here. Elsewhere (macOS on arm64 passes variadic arguments on the
- * stack), or with {@code -Djkrun.ffm.shapes=exact}, each function is linked with its own C signature and adapted to
- * the one type.
+ * and a VM's start calls a dozen functions of ten shapes. On Linux x86_64 every function is linked with that one C
+ * shape: six integer arguments, from the first one variadic, errno saved. The System V AMD64 calling convention passes
+ * an integer argument in the same register whether it is fixed or variadic (ABI 3.2.3 and 3.5.7: a variadic call
+ * adds only {@code %al}, the number of vector registers used, which a fixed-argument function ignores), a callee
+ * reads an {@code int} from the low half of its register and ignores registers past its own arguments, and an
+ * {@code int} result is the low half of the one returned, which the callers' casts keep. So one spun stub serves
+ * every libc function here. Elsewhere, or with {@code -Djkrun.ffm.shapes=exact}, each function is linked with its
+ * own C signature and adapted to the one type: macOS on arm64 passes variadic arguments on the stack, and Linux on
+ * aarch64 (whose AAPCS64 would allow the one shape) has no JDK 22+ to test it on here.
  */
 final class FfmCalls {
     static final ValueLayout.OfInt I = ValueLayout.JAVA_INT;
@@ -64,7 +64,7 @@ final class FfmCalls {
             case "exact":
                 return false;
             case "auto":
-                return os.equals("Linux") && (arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64"));
+                return os.equals("Linux") && (arch.equals("amd64") || arch.equals("x86_64"));
             default:
                 throw new IllegalArgumentException("-Djkrun.ffm.shapes=" + choice + ": expected auto or exact");
         }
