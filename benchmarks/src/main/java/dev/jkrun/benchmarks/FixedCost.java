@@ -119,12 +119,16 @@ public final class FixedCost {
         // A jar: class-data sharing refuses a directory on the class path.
         Bench.runProcess(List.of(javac.toString(), "-d", classes.toString(), src.toString()), Map.of());
         Bench.runProcess(List.of(home.resolve("bin/jar").toString(), "cf", jar.toString(), "-C", classes.toString(), "."), Map.of());
-        List<String> base = List.of(java.toString(), "-XX:+UseSerialGC", "-Xshare:auto", "--enable-native-access=ALL-UNNAMED");
+        List<String> base = List.of(java.toString(), "-XX:+UseSerialGC", "--enable-native-access=ALL-UNNAMED");
+        // as the launcher: an AOT cache on JDK 25+, a dynamic CDS archive before
+        boolean aot = Runtime.version().feature() >= 25;
+        Path archive = aot ? dir.resolve("kvm-floor.aot") : jsa;
         List<String> train = new ArrayList<>(base);
-        train.addAll(List.of("-XX:ArchiveClassesAtExit=" + jsa, "-cp", jar.toString(), "KvmFloor"));
+        train.addAll(List.of((aot ? "-XX:AOTCacheOutput=" : "-XX:ArchiveClassesAtExit=") + archive, "-cp", jar.toString(), "KvmFloor"));
         Bench.runProcess(train, Map.of());
         List<String> cmd = new ArrayList<>(base);
-        cmd.addAll(List.of("-XX:SharedArchiveFile=" + jsa, "-Xlog:cds=off,cds+dynamic=off", "-cp", jar.toString(), "KvmFloor"));
+        cmd.addAll(List.of((aot ? "-XX:AOTCache=" : "-XX:SharedArchiveFile=") + archive,
+                aot ? "-Xlog:aot=off,cds=off" : "-Xlog:cds=off,cds+dynamic=off", "-cp", jar.toString(), "KvmFloor"));
         return cmd;
     }
 }
