@@ -107,7 +107,8 @@ final class FfmCalls {
         FunctionDescriptor fd = ret == null ? FunctionDescriptor.ofVoid(args) : FunctionDescriptor.of(ret, args);
         Linker.Option[] options;
         if (firstVariadic >= 0) {
-            options = new Linker.Option[] {Linker.Option.firstVariadicArg(firstVariadic), Linker.Option.captureCallState("errno")};
+            options = errno ? new Linker.Option[] {Linker.Option.firstVariadicArg(firstVariadic), Linker.Option.captureCallState("errno")}
+                    : new Linker.Option[] {Linker.Option.firstVariadicArg(firstVariadic)};
         } else {
             options = errno ? new Linker.Option[] {Linker.Option.captureCallState("errno")} : new Linker.Option[0];
         }

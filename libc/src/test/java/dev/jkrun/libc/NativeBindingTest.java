@@ -78,6 +78,26 @@ class NativeBindingTest {
         assertTrue(bad.getCause().getMessage().contains("jkrun.ffm.shapes"), bad.getCause().getMessage());
     }
 
+    /** mmap's six arguments, mremap's variadic fifth, cfmakeraw's void result, through each binding. */
+    @Test
+    void mapsRemapsAndMakesATermiosRaw() {
+        final int PROT_RW = 3, MAP_PRIVATE_ANON = 0x22, MREMAP_MAYMOVE = 1, EINVAL = 22, CS8 = 0x30;
+        for (Native.Binding b : bindings()) {
+            LibC c = b.libc();
+            long a = c.mmap(0, 4096, PROT_RW, MAP_PRIVATE_ANON, -1, 0, 0);
+            assertNotEquals(-1L, a, b.name());
+            assertEquals(0, a & 4095, b.name());
+            c.cfmakeraw(a); // a zeroed struct termios: raw mode sets CS8 in c_cflag (offset 8)
+            assertEquals(CS8, RawMemory.ACCESS.getInt(a + 8) & CS8, b.name());
+            long r = c.mremap(a, 4096, 1 << 20, MREMAP_MAYMOVE, 0);
+            assertNotEquals(-1L, r, b.name());
+            assertEquals(CS8, RawMemory.ACCESS.getInt(r + 8) & CS8, b.name() + ": the contents moved with the mapping");
+            assertEquals(-1L, c.mremap(r, 1 << 20, 8192, 0x7f0, 0), b.name() + ": unknown flags");
+            assertEquals(EINVAL, b.errno(), b.name());
+            assertEquals(0, c.munmap(r, 1 << 20), b.name());
+        }
+    }
+
     @Test
     void errnoIsTheFailedCallsOwn() {
         for (Native.Binding b : bindings()) {
