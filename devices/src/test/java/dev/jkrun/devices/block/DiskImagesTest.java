@@ -205,6 +205,54 @@ class DiskImagesTest {
         }
     }
 
+    /**
+     * Whole clusters that land one after another in the file are one write: a sequential write of a fresh image
+     * leaves its data clusters in one stretch of the file (one run per request), rewrites of them stay in place,
+     * and runs stop where an allocated cluster, a preallocated zero cluster or an unallocated one breaks them.
+     */
+    @Test
+    void qcow2WholeClusterRunsStayContiguousAndInPlace() throws Exception {
+        Qemu.require();
+        Path img = dir.resolve("runs.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", "-o", "compat=1.1", img.toString(), "16M");
+        int size = 16 << 20, mib = 1 << 20;
+        byte[] expected = new byte[size];
+        Random r = new Random(17);
+        try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, false, false)) {
+            for (int off = 0; off < 4 * mib; off += mib) { // sequential, 1 MiB requests
+                byte[] d = new byte[mib];
+                r.nextBytes(d);
+                q.write(off, ByteBuffer.wrap(d));
+                System.arraycopy(d, 0, expected, off, mib);
+            }
+            q.flush(SyncMode.FULL);
+            long sizeAfterFirst = Files.size(img);
+            // rewrite across the allocated 4 MiB and 1 MiB past them: in place, then new clusters
+            byte[] d = new byte[3 * mib];
+            r.nextBytes(d);
+            q.write(2 * mib, ByteBuffer.wrap(d));
+            System.arraycopy(d, 0, expected, 2 * mib, d.length);
+            assertEquals(sizeAfterFirst + mib, Files.size(img), "the rewritten 2 MiB stayed where they were");
+            // a preallocated zero cluster in the middle of a run, and a hole before allocated clusters
+            q.writeZeroes(8 * mib + 65536, 65536);
+            Arrays.fill(expected, 8 * mib + 65536, 8 * mib + 131072, (byte) 0);
+            q.write(9 * mib, ByteBuffer.wrap(new byte[65536]));
+            d = new byte[2 * mib];
+            r.nextBytes(d);
+            q.write(8 * mib, ByteBuffer.wrap(d));
+            System.arraycopy(d, 0, expected, 8 * mib, d.length);
+            q.flush(SyncMode.FULL);
+            assertSameBytes(expected, readAll(q));
+        }
+        assertClean(img);
+        assertSameBytes(expected, Qemu.toRaw(img, "qcow2", dir));
+        // qemu-img map: guest [0, 5 MiB) is one stretch of the file
+        String map = Qemu.ok("qemu-img", "map", "--output=json", "-f", "qcow2", img.toString());
+        String first = map.substring(map.indexOf('{'), map.indexOf('}') + 1);
+        assertTrue(first.contains("\"start\": 0,") && first.contains("\"length\": " + 5 * mib + ",") && first.contains("\"data\": true"),
+                "guest [0, 5 MiB) should map to one stretch of the file: " + map);
+    }
+
     @Test
     void qcow2WriterGrowsRefcountTable() throws Exception {
         Qemu.require();
