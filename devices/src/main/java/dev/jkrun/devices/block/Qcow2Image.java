@@ -356,29 +356,6 @@ public final class Qcow2Image implements DiskImage {
     /** An L2 entry naming a data cluster in this file: not compressed, not reading as zeros, allocated. */
     private boolean isPlainData(long e) { return !isCompressed(e) && !isZero(e) && (e & OFFSET_MASK) != 0; }
 
-    /** One cluster's share of a request: {@code part} lies within the cluster holding guest offset {@code v}. */
-    @FunctionalInterface
-    private interface ClusterPiece {
-        void apply(long v, ByteBuffer part) throws IOException;
-    }
-
-    /** Splits {@code buf} at cluster boundaries from {@code offset} on and hands each piece to {@code op}. */
-    private int byCluster(long offset, ByteBuffer buf, ClusterPiece op) throws IOException {
-        int len = buf.remaining();
-        int done = 0;
-        while (done < len) {
-            long v = offset + done;
-            int in = (int) (v & (clusterSize - 1));
-            int n = Math.min(clusterSize - in, len - done);
-            ByteBuffer part = buf.duplicate();
-            part.limit(part.position() + n);
-            op.apply(v, part);
-            buf.position(buf.position() + n);
-            done += n;
-        }
-        return len;
-    }
-
     /** Fills {@code part} (within one cluster) with the contents at {@code v} described by L2 entry {@code e}. */
     private void readPiece(long v, long e, ByteBuffer part) throws IOException {
         int in = (int) (v & (clusterSize - 1));
