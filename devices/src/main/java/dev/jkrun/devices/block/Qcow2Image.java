@@ -473,46 +473,73 @@ public final class Qcow2Image implements DiskImage {
             return 0;
         }
         long first = inPlace ? e & OFFSET_MASK : allocateCluster();
-        long[] old = inPlace ? null : new long[max];
-        if (!inPlace) {
-            old[0] = e;
-        }
         int count = 1;
-        while (count < max) {
-            long vi = v + ((long) count << clusterBits);
-            long hostI = first + ((long) count << clusterBits);
-            long l1e = l1[l1Index(vi)];
-            if ((l1e & OFFSET_MASK) == 0 || (l1e & OFLAG_COPIED) == 0) {
-                break; // its L2 table is to be allocated (in the way of the run) or is shared: writePiece's case
+        try {
+            while (count < max) {
+                long vi = v + ((long) count << clusterBits);
+                long hostI = first + ((long) count << clusterBits);
+                long l1e = l1[l1Index(vi)];
+                if ((l1e & OFFSET_MASK) == 0 || (l1e & OFLAG_COPIED) == 0) {
+                    break; // its L2 table is to be allocated (in the way of the run) or is shared: writePiece's case
+                }
+                long ei = l2Table(l1e & OFFSET_MASK)[l2Index(vi)];
+                if (inPlace) {
+                    if (!writtenInPlace(ei) || isZero(ei) || (ei & OFFSET_MASK) != hostI) {
+                        break;
+                    }
+                } else {
+                    if (writtenInPlace(ei) || findFreeCluster() != hostI >>> clusterBits) {
+                        break;
+                    }
+                    long got = allocateCluster();
+                    if (got != hostI) { // findFreeCluster is a pure function of the state allocateCluster reads
+                        count++; // (so that it is given back below too)
+                        throw bad("allocator gave 0x" + Long.toHexString(got) + " after promising 0x" + Long.toHexString(hostI));
+                    }
+                }
+                count++;
             }
-            long ei = l2Table(l1e & OFFSET_MASK)[l2Index(vi)];
-            if (inPlace) {
-                if (!writtenInPlace(ei) || isZero(ei) || (ei & OFFSET_MASK) != hostI) {
-                    break;
-                }
-            } else {
-                if (writtenInPlace(ei) || findFreeCluster() != hostI >>> clusterBits) {
-                    break;
-                }
-                if (allocateCluster() != hostI) {
-                    throw new IllegalStateException("qcow2: the allocator moved from 0x" + Long.toHexString(hostI));
-                }
-                old[count] = ei;
+            ByteBuffer part = src.duplicate();
+            part.limit(part.position() + (count << clusterBits));
+            RawImage.writeFully(ch, first, part);
+        } catch (IOException | RuntimeException x) {
+            if (!inPlace) {
+                unallocate(first, count, x);
             }
-            count++;
+            throw x;
         }
-        int bytes = count << clusterBits;
-        ByteBuffer part = src.duplicate();
-        part.limit(part.position() + bytes);
-        RawImage.writeFully(ch, first, part);
         if (!inPlace) {
+            // Each old entry is read again here rather than kept from the scan: nothing since has written an L2
+            // table (allocation touches refcounts only), and a table evicted from the cache reads back the same.
             for (int i = 0; i < count; i++) {
                 long vi = v + ((long) i << clusterBits);
-                setL2(vi, l2Table(l1[l1Index(vi)] & OFFSET_MASK), l2Index(vi), (first + ((long) i << clusterBits)) | OFLAG_COPIED);
-                release(old[i]);
+                long[] t = l2Table(l1[l1Index(vi)] & OFFSET_MASK);
+                int idx = l2Index(vi);
+                long old = t[idx];
+                setL2(vi, t, idx, (first + ((long) i << clusterBits)) | OFLAG_COPIED);
+                release(old);
             }
         }
-        return bytes;
+        return count << clusterBits;
+    }
+
+    /**
+     * Gives back {@code count} clusters from {@code first} that a failed run had allocated and not yet linked (no L2
+     * entry names them, so no sync is needed before they are used again); a failure here leaves them leaked, as
+     * qemu-img check reports and repairs, and is added to {@code cause}.
+     */
+    private void unallocate(long first, int count, Exception cause) {
+        try {
+            for (int i = 0; i < count; i++) {
+                long c = (first >>> clusterBits) + i;
+                if (getRefcount(c) == 1) {
+                    setRefcount(c, 0);
+                    freeHint = Math.min(freeHint, c);
+                }
+            }
+        } catch (IOException | RuntimeException y) {
+            cause.addSuppressed(y);
+        }
     }
 
     /** As {@link #writePiece} decides: a cluster of this image alone, not compressed, written where it is. */
