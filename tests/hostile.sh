@@ -11,14 +11,20 @@ work=$1; rm -rf "$work"; mkdir -p "$work"
 pass() { echo "PASS hostile: $1"; }
 fail() { echo "FAIL hostile: $1"; [ -n "${2:-}" ] && printf '  %s\n' "$2" | head -c 3000; echo; }
 check() { if [ "$2" = 0 ]; then pass "$1"; else fail "$1" "${3:-}"; fi; }
-show() { { tail -n 15 "$work/out"; tail -n 15 "$work/err"; } 2>/dev/null | tr -d '\r'; }
+show() { { tail -n 15 "$work/out"; tail -n 15 "$work/err"; cat "$work/hang"; } 2>/dev/null | tr -d '\r'; }
 # A run whose JVM crashed, or whose guest triple-faulted before its command printed anything, is run again (three
 # attempts in all) with a RETRY line: QEMU 7.2's emulation under ./jkrun-nested has rare faults of its own
 # (nested/README.md); a fault of jkrun's own fails every attempt.
 run() {
   local a st why
   for a in 1 2 3; do
-    timeout --kill-after=10 "${HOSTILE_TIMEOUT:-600}" ./jkrun run "$@" >"$work/out" 2>"$work/err"; st=$?
+    # past the deadline the JVM is first asked for its hang report (SIGUSR1: each virtio transport's rings, every
+    # vCPU, on stderr), then killed; show() adds the report to a failed check's details
+    rm -f "$work/hang"
+    timeout -s USR1 --kill-after=15 "${HOSTILE_TIMEOUT:-600}" ./jkrun run "$@" >"$work/out" 2>"$work/err"; st=$?
+    if [ "$st" = 124 ] || [ "$st" = 137 ]; then
+      { echo "  hung past ${HOSTILE_TIMEOUT:-600} s; the JVM's report:"; grep -h '^jkrun: ' "$work/err" | head -n 120 | sed 's/^/    /'; } >"$work/hang"
+    fi
     why=
     grep -qs 'A fatal error has been detected by the Java Runtime' "$work/out" "$work/err" && \
       why="the JVM crashed: $(grep -h -m1 -A1 'Problematic frame' "$work/out" "$work/err" | tail -n 1)"
