@@ -112,7 +112,7 @@ final class VcpuThread implements Runnable {
                 nativeThread = ThreadKick.current();
                 vcpu.setSignalMask(ThreadKick.maskWithoutKick());
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) { // (an Error too: start() waits on ready)
             declareExitedAndDrain();
             vcpu.threadEnding();
             ready.countDown();

@@ -42,6 +42,12 @@ public final class Vmm {
     private final List<AutoCloseable> resources;
     private final AtomicReference<StopReason> reason = new AtomicReference<>();
     private final CountDownLatch stopRequested = new CountDownLatch(1);
+    /**
+     * Counted down once start() has started every vCPU thread (or given up): the supervisor waits for it before it
+     * checks which vCPU threads are alive, or a kill racing start() saw a thread not yet started as ended, released
+     * the VM and left that thread running on retired memory.
+     */
+    private final CountDownLatch launched = new CountDownLatch(1);
     private final CompletableFuture<StopReason> stopped = new CompletableFuture<>();
     private final AtomicBoolean started = new AtomicBoolean();
     /** Orders start() against a stop that comes before it (see guestStopped). */
@@ -203,6 +209,8 @@ public final class Vmm {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             guestStopped(StopReason.of(StopReason.Kind.START_FAILED, "interrupted while starting vCPUs"));
+        } finally {
+            launched.countDown();
         }
     }
 
@@ -291,6 +299,7 @@ public final class Vmm {
     private void supervise() {
         try {
             stopRequested.await();
+            launched.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
