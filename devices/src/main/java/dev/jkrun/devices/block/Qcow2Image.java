@@ -488,14 +488,11 @@ public final class Qcow2Image implements DiskImage {
                         break;
                     }
                 } else {
-                    if (writtenInPlace(ei) || findFreeCluster() != hostI >>> clusterBits) {
+                    long free = findFreeCluster();
+                    if (writtenInPlace(ei) || free != hostI >>> clusterBits) {
                         break;
                     }
-                    long got = allocateCluster();
-                    if (got != hostI) { // findFreeCluster is a pure function of the state allocateCluster reads
-                        count++; // (so that it is given back below too)
-                        throw bad("allocator gave 0x" + Long.toHexString(got) + " after promising 0x" + Long.toHexString(hostI));
-                    }
+                    allocate(free);
                 }
                 count++;
             }
@@ -542,7 +539,7 @@ public final class Qcow2Image implements DiskImage {
         }
     }
 
-    /** As {@link #writePiece} decides: a cluster of this image alone, not compressed, written where it is. */
+    /** A cluster of this image alone, not compressed: a write goes where it is (when zero-flagged: all of it). */
     private boolean writtenInPlace(long e) { return !isCompressed(e) && (e & OFFSET_MASK) != 0 && (e & OFLAG_COPIED) != 0; }
 
     /** Writes {@code part} (within one cluster) at {@code v}. */
@@ -553,7 +550,7 @@ public final class Qcow2Image implements DiskImage {
         int idx = l2Index(v);
         long e = l2[idx];
         long host = e & OFFSET_MASK;
-        boolean inPlace = !isCompressed(e) && host != 0 && (e & OFLAG_COPIED) != 0;
+        boolean inPlace = writtenInPlace(e);
         if (inPlace && !isZero(e)) {
             RawImage.writeFully(ch, host + in, part);
             return;
@@ -638,7 +635,11 @@ public final class Qcow2Image implements DiskImage {
      * offset reading another offset's data (without reuse, the file's end was always a never-referenced cluster).
      */
     private long allocateCluster() throws IOException {
-        long c = findFreeCluster();
+        return allocate(findFreeCluster());
+    }
+
+    /** {@link #allocateCluster} for cluster {@code c}, which {@link #findFreeCluster} has just named. */
+    private long allocate(long c) throws IOException {
         if (c >= nextFree >>> clusterBits) {
             nextFree = (c + 1) << clusterBits;
         } else if (freedSinceSync) {
