@@ -34,7 +34,9 @@ import java.util.concurrent.TimeUnit;
  * with {@code qd} requests in flight on one queue (each one ring descriptor pointing at an indirect table, all
  * sharing one data buffer, completions by interrupt), and the same I/O pattern is then run in this JVM on a host
  * file (FileChannel positional reads/writes: the baseline) and through jkrun's own image code with no VM
- * ({@link DiskImage}: how much of the difference is the format rather than the VM), in the same run.
+ * ({@link DiskImage}: how much of the difference is the format rather than the VM), in the same run. The image runs
+ * twice: each request in one buffer, and each request in 4 KiB buffers ("pages"), as virtio-blk hands the image a
+ * Linux guest's requests (one segment per page-cache page).
  *
  * <p>Phases, in this order on one image of {@code seq_mib} MiB: seq-write ({@code seq_mib} requests of 1 MiB from
  * sector 0, then one FLUSH), seq-read (the same, reading), rand-write ({@code rand_ops} requests of 4 KiB at
@@ -110,49 +112,54 @@ public final class BlockThroughput {
                 List<Pattern> small = patterns(Math.min(seqMib, 32), Math.min(randOps, 2000));
                 runGuest(elf, base, f, small, qd, seed, mem, timeoutS);
                 runHostFile(base, small, seed);
-                runHostImage(base, f, small, seed);
+                runHostImage(base, f, small, seed, false);
+                runHostImage(base, f, small, seed, true);
             }
             // Guest, host file and image in turn each round, so that they share the machine's noise; the order
             // flips every round (write-back of one run's dirty pages can still be going on during the next).
-            Map<String, List<Double>> g = new LinkedHashMap<>(), h = new LinkedHashMap<>(), im = new LinkedHashMap<>();
+            Map<String, List<Double>> g = new LinkedHashMap<>(), h = new LinkedHashMap<>(), im = new LinkedHashMap<>(),
+                    ip = new LinkedHashMap<>();
             List<Double> vm = new ArrayList<>();
             GuestResult last = null;
             for (int r = 0; r < rounds; r++) {
-                Map<String, Phase> hf = null, hi = null;
+                Map<String, Phase> hf = null, hi = null, hp = null;
                 if (r % 2 == 1) {
-                    hi = runHostImage(base, f, patterns, seed);
+                    hp = runHostImage(base, f, patterns, seed, true);
+                    hi = runHostImage(base, f, patterns, seed, false);
                     hf = runHostFile(base, patterns, seed);
                 }
                 last = runGuest(elf, base, f, patterns, qd, seed, mem, timeoutS);
                 vm.add(last.vmNanos() / 1e9);
                 if (r % 2 == 0) {
                     hf = runHostFile(base, patterns, seed);
-                    hi = runHostImage(base, f, patterns, seed);
+                    hi = runHostImage(base, f, patterns, seed, false);
+                    hp = runHostImage(base, f, patterns, seed, true);
                 }
                 for (Pattern p : patterns) {
                     g.computeIfAbsent(p.name(), k -> new ArrayList<>()).add(last.phases().get(p.name()).mibPerSecond());
                     h.computeIfAbsent(p.name(), k -> new ArrayList<>()).add(hf.get(p.name()).mibPerSecond());
                     im.computeIfAbsent(p.name(), k -> new ArrayList<>()).add(hi.get(p.name()).mibPerSecond());
+                    ip.computeIfAbsent(p.name(), k -> new ArrayList<>()).add(hp.get(p.name()).mibPerSecond());
                 }
             }
 
             out.println();
             out.printf("   %s: whole VM run (create..stopped) %.2f s (median)%n", format, Bench.median(vm));
             Bench.line(out, format + " phase", "guest MiB/s", "guest req/s", "host MiB/s", "host req/s", "image MiB/s",
-                    "guest/host");
+                    "image pages", "guest/host");
             StringBuilder res = new StringBuilder("RESULT block_throughput format=" + format + " seq_mib=" + seqMib
                     + " rand_ops=" + randOps + " qd=" + qd);
             StringBuilder per = new StringBuilder("   guest kicks/irqs per request (last round):");
             for (Pattern p : patterns) {
                 double gm = Bench.median(g.get(p.name())), hm = Bench.median(h.get(p.name()));
-                double imm = Bench.median(im.get(p.name()));
+                double imm = Bench.median(im.get(p.name())), ipm = Bench.median(ip.get(p.name()));
                 double perReq = (double) p.bs() / (1 << 20);
                 String label = p.name() + (p.random() ? " 4 KiB" : " 1 MiB") + (p.write() ? " + flush" : "");
                 Bench.line(out, label, Bench.fmt(gm), Bench.fmt(gm / perReq), Bench.fmt(hm), Bench.fmt(hm / perReq),
-                        Bench.fmt(imm), Bench.fmt(gm / hm));
+                        Bench.fmt(imm), Bench.fmt(ipm), Bench.fmt(gm / hm));
                 String k = p.name().replace('-', '_');
                 res.append(String.format(" %s_guest_mibs=%.1f %s_guest_iops=%.0f %s_host_mibs=%.1f %s_image_mibs=%.1f"
-                        + " %s_ratio=%.3f", k, gm, k, gm / perReq, k, hm, k, imm, k, gm / hm));
+                        + " %s_image_pages_mibs=%.1f %s_ratio=%.3f", k, gm, k, gm / perReq, k, hm, k, imm, k, ipm, k, gm / hm));
                 long[] st = last.stats().get(p.name());
                 if (st != null) {
                     per.append(String.format(" %s %.2f/%.2f", p.name(), (double) st[0] / p.count(), (double) st[1] / p.count()));
@@ -300,17 +307,49 @@ public final class BlockThroughput {
         }
     }
 
-    /** jkrun's image code for the format, no VM: what the device calls for each request. */
-    static Map<String, Phase> runHostImage(Path base, ImageFormat format, List<Pattern> patterns, int seed) throws IOException {
+    /**
+     * jkrun's image code for the format, no VM: what the device calls for each request, the request in one buffer or
+     * ({@code pages}) in 4 KiB views of it, as virtio-blk passes a Linux guest's page-cache pages.
+     */
+    static Map<String, Phase> runHostImage(Path base, ImageFormat format, List<Pattern> patterns, int seed, boolean pages)
+            throws IOException {
         long size = sizeOf(patterns);
         Path f = newImage(base, format, size);
+        Map<ByteBuffer, ByteBuffer[]> views = new java.util.IdentityHashMap<>();
         try (DiskImage img = DiskImages.open(f, format, false, false)) {
             return run(new Io() {
                 @Override
-                public void read(long offset, ByteBuffer b) throws IOException { img.read(offset, b); }
+                public void read(long offset, ByteBuffer b) throws IOException {
+                    if (pages) {
+                        img.read(offset, pagesOf(b));
+                    } else {
+                        img.read(offset, b);
+                    }
+                }
 
                 @Override
-                public void write(long offset, ByteBuffer b) throws IOException { img.write(offset, b); }
+                public void write(long offset, ByteBuffer b) throws IOException {
+                    if (pages) {
+                        img.write(offset, pagesOf(b));
+                    } else {
+                        img.write(offset, b);
+                    }
+                }
+
+                /** The 4 KiB views of {@code b} (made once per buffer, as a device's are per request), reset. */
+                private ByteBuffer[] pagesOf(ByteBuffer b) {
+                    ByteBuffer[] v = views.computeIfAbsent(b, x -> {
+                        ByteBuffer[] a = new ByteBuffer[(x.capacity() + 4095) / 4096];
+                        for (int i = 0; i < a.length; i++) {
+                            a[i] = x.duplicate().limit(Math.min(x.capacity(), (i + 1) * 4096)).position(i * 4096).slice();
+                        }
+                        return a;
+                    });
+                    for (ByteBuffer p : v) {
+                        p.clear();
+                    }
+                    return v;
+                }
 
                 @Override
                 public void flush() throws IOException { img.flush(SyncMode.FULL); }

@@ -22,8 +22,9 @@ public interface DiskImage extends AutoCloseable {
 
     /**
      * Scatter read: fills {@code dsts} in turn from {@code offset} on, as one request (a virtio-blk IN spread over
-     * several guest buffers); returns the count. An image that gains from seeing the whole request at once (direct
-     * I/O: one aligned transfer instead of one per buffer) overrides this.
+     * several guest buffers); returns the count. An image that gains from seeing the whole request at once overrides
+     * this: raw and qcow2 images move a run of the file to or from all its buffers in one preadv/pwritev (a Linux
+     * guest's 1 MiB request comes as 256 page-sized buffers), direct I/O in one aligned transfer.
      */
     default long read(long offset, ByteBuffer[] dsts) throws IOException {
         long done = 0;

@@ -48,6 +48,33 @@ final class ImageFiles {
         }
     }
 
+    /**
+     * An image's own file as a channel, and a descriptor of the same inode for what a channel cannot do (preadv and
+     * pwritev, fallocate); {@code fd} is null where there is none to be had.
+     */
+    record Opened(FileChannel channel, FileDescriptor fd) {}
+
+    /**
+     * Opens {@code path} (the file the user named) read-only or read-write: with open(2) first, then the channel
+     * reopens that very inode through {@code /proc/self/fd}, so both always name the same file (a second open of the
+     * path could meet a file renamed in between). Without /proc, or when open(2) refuses, the channel alone opens the
+     * path, reporting any problem in Java's terms, and there is no descriptor.
+     */
+    static Opened openSame(Path path, boolean write) throws IOException {
+        StandardOpenOption[] how = write ? new StandardOpenOption[] {StandardOpenOption.READ, StandardOpenOption.WRITE}
+                : new StandardOpenOption[] {StandardOpenOption.READ};
+        FileDescriptor fd = null;
+        try {
+            fd = PosixFs.openat(null, PosixFs.bytes(path.toString()), write ? PosixFs.O_RDWR : PosixFs.O_RDONLY, 0);
+            return new Opened(FileChannel.open(Path.of("/proc/self/fd/" + fd.raw()), how), fd);
+        } catch (NativeCallException | IOException e) {
+            if (fd != null) {
+                fd.close();
+            }
+            return new Opened(FileChannel.open(path, how), null);
+        }
+    }
+
     /** Throws unless {@code file} (symlinks followed) is a regular file; opens nothing. For backing files. */
     static void requireRegularFile(Path image, ImageFormat format, String what, Path file) throws DiskImageException {
         try (FileDescriptor p = lookUp(image, format, what, file.toString(), true)) {

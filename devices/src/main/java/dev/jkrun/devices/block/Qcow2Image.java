@@ -1,11 +1,11 @@
 package dev.jkrun.devices.block;
 
+import dev.jkrun.libc.FileDescriptor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -49,6 +49,8 @@ public final class Qcow2Image implements DiskImage {
 
     private final Path path;
     private final FileChannel ch;
+    /** The same file as {@link #ch}, for scatter/gather I/O of data runs; null when it could not be opened. */
+    private final FileDescriptor fd;
     private final boolean readOnly;
     private final int version;
     private final int clusterBits;
@@ -86,21 +88,25 @@ public final class Qcow2Image implements DiskImage {
     }
 
     static Qcow2Image open(Path path, boolean readOnly, boolean allowBacking, int depth) throws IOException {
-        FileChannel ch = readOnly ? FileChannel.open(path, StandardOpenOption.READ)
-                : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        ImageFiles.Opened f = ImageFiles.openSame(path, !readOnly);
         try {
-            return new Qcow2Image(path, ch, readOnly, allowBacking, depth);
+            return new Qcow2Image(path, f.channel(), f.fd(), readOnly, allowBacking, depth);
         } catch (IOException | RuntimeException e) {
-            ch.close();
+            f.channel().close();
+            if (f.fd() != null) {
+                f.fd().close();
+            }
             throw e;
         }
     }
 
     private DiskImageException bad(String problem) { return DiskImageException.of(path, ImageFormat.QCOW2, problem); }
 
-    private Qcow2Image(Path path, FileChannel ch, boolean readOnly, boolean allowBacking, int depth) throws IOException {
+    private Qcow2Image(Path path, FileChannel ch, FileDescriptor fd, boolean readOnly, boolean allowBacking, int depth)
+            throws IOException {
         this.path = path;
         this.ch = ch;
+        this.fd = fd;
         this.readOnly = readOnly;
         long fileSize = ch.size();
         ByteBuffer h = ByteBuffer.allocate(112);
@@ -316,22 +322,27 @@ public final class Qcow2Image implements DiskImage {
 
     // ---- read ---------------------------------------------------------------------------------------------------
 
+    @Override
+    public int read(long offset, ByteBuffer dst) throws IOException {
+        return (int) read(offset, new ByteBuffer[] {dst});
+    }
+
     /**
      * Reads cluster by cluster, except that a run of data clusters stored one after another in the file (how
      * qemu-img and sequential writes lay them out) is one read of the whole run: a 1 MiB request over 64 KiB
-     * clusters is one pread, not sixteen.
+     * clusters is one pread, not sixteen, and one preadv when the request comes in 4 KiB guest pages, not 256.
      */
     @Override
-    public synchronized int read(long offset, ByteBuffer dst) throws IOException {
+    public synchronized long read(long offset, ByteBuffer[] dsts) throws IOException {
         ensureOpen();
-        checkRange(offset, dst.remaining());
-        int len = dst.remaining();
-        int done = 0;
+        long len = Segments.remaining(dsts);
+        checkRange(offset, len);
+        Segments segs = new Segments(dsts);
+        long done = 0;
         while (done < len) {
             long v = offset + done;
-            int n = Math.min(clusterSize - (int) (v & (clusterSize - 1)), len - done);
+            long n = Math.min(clusterSize - (v & (clusterSize - 1)), len - done);
             long e = l2Entry(v);
-            ByteBuffer part = dst.duplicate();
             if (isPlainData(e)) {
                 long host = (e & OFFSET_MASK) + (v & (clusterSize - 1));
                 while (done + n < len) { // v + n is the start of the next cluster
@@ -341,13 +352,17 @@ public final class Qcow2Image implements DiskImage {
                     }
                     n += Math.min(clusterSize, len - done - n);
                 }
-                part.limit(part.position() + n);
-                RawImage.readFully(ch, host, part);
+                RawImage.readFully(ch, fd, host, segs.take(n));
             } else {
-                part.limit(part.position() + n);
-                readPiece(v, e, part);
+                long at = v;
+                for (ByteBuffer part : segs.take(n)) {
+                    int k = part.remaining();
+                    if (k > 0) {
+                        readPiece(at, e, part);
+                        at += k;
+                    }
+                }
             }
-            dst.position(dst.position() + n);
             done += n;
         }
         return len;
@@ -363,13 +378,13 @@ public final class Qcow2Image implements DiskImage {
             inflate(e);
             part.put(cachedCompressed, in, part.remaining());
         } else if (isZero(e)) {
-            zero(part);
+            RawImage.zero(part);
         } else if ((e & OFFSET_MASK) != 0) {
             RawImage.readFully(ch, (e & OFFSET_MASK) + in, part);
         } else if (backing != null) {
             readBacking(v, part);
         } else {
-            zero(part);
+            RawImage.zero(part);
         }
     }
 
@@ -381,13 +396,7 @@ public final class Qcow2Image implements DiskImage {
             backing.read(v, b);
             part.position(b.position());
         }
-        zero(part);
-    }
-
-    private static void zero(ByteBuffer b) {
-        while (b.hasRemaining()) {
-            b.put((byte) 0);
-        }
+        RawImage.zero(part);
     }
 
     private void inflate(long e) throws IOException {
@@ -424,48 +433,61 @@ public final class Qcow2Image implements DiskImage {
 
     // ---- write --------------------------------------------------------------------------------------------------
 
+    @Override
+    public int write(long offset, ByteBuffer src) throws IOException {
+        return (int) write(offset, new ByteBuffer[] {src});
+    }
+
     /**
      * Writes cluster by cluster, except that whole clusters which land one after another in the file are one write
-     * straight from {@code src}: clusters already allocated there (written in place), or new ones the allocator hands
-     * out consecutively (a sequential write past the data, as a guest's first write of a file is). A 1 MiB request
-     * over 64 KiB clusters is then one pwrite, not sixteen each through a copy, and the page cache keeps its data in
-     * large folios, which later reads copy from faster.
+     * straight from {@code srcs}: clusters already allocated there (written in place), or new ones the allocator
+     * hands out consecutively (a sequential write past the data, as a guest's first write of a file is). A 1 MiB
+     * request over 64 KiB clusters is then one pwrite (one pwritev when it comes in guest pages), not sixteen each
+     * through a copy, and the page cache keeps its data in large folios, which later reads copy from faster.
      */
     @Override
-    public synchronized int write(long offset, ByteBuffer src) throws IOException {
+    public synchronized long write(long offset, ByteBuffer[] srcs) throws IOException {
         ensureOpen();
         checkWritable();
-        checkRange(offset, src.remaining());
-        int len = src.remaining();
-        int done = 0;
+        long len = Segments.remaining(srcs);
+        checkRange(offset, len);
+        Segments segs = new Segments(srcs);
+        long done = 0;
         while (done < len) {
             long v = offset + done;
             int in = (int) (v & (clusterSize - 1));
-            int n = Math.min(clusterSize - in, len - done);
-            int run = in == 0 && n == clusterSize ? writeWholeClusters(v, src, len - done) : 0;
+            int n = (int) Math.min(clusterSize - in, len - done);
+            long run = in == 0 && n == clusterSize ? writeWholeClusters(v, segs, len - done) : 0;
             if (run == 0) {
-                ByteBuffer part = src.duplicate();
-                part.limit(part.position() + n);
-                writePiece(v, part);
+                ByteBuffer[] parts = segs.take(n);
+                writePiece(v, parts.length == 1 ? parts[0] : gather(parts, n));
                 run = n;
             }
-            src.position(src.position() + run);
             done += run;
         }
         return len;
     }
 
+    /** The bytes of {@code parts} (a piece of one cluster spread over guest buffers) in one heap buffer. */
+    private static ByteBuffer gather(ByteBuffer[] parts, int n) {
+        ByteBuffer all = ByteBuffer.allocate(n);
+        for (ByteBuffer p : parts) {
+            all.put(p);
+        }
+        return all.flip();
+    }
+
     /**
-     * Writes the whole clusters from guest offset {@code v} (cluster-aligned; {@code room} bytes of {@code src} are
-     * left, at least one cluster) that form one run in the file, straight from {@code src}, and returns the bytes
+     * Writes the whole clusters from guest offset {@code v} (cluster-aligned; {@code room} bytes of {@code segs} are
+     * left, at least one cluster) that form one run in the file, straight from {@code segs}, and returns the bytes
      * written; 0 when the first is a preallocated zero cluster, which {@link #writePiece} writes. A run is either
      * clusters written in place (this image's own, plain data) at consecutive file offsets, or clusters that each
      * need a new one (never written, compressed or shared) while the allocator's next free cluster is the one after
      * the last: each is allocated only once it is known to continue the run. As for one cluster, the data is written
      * before the L2 entries that point at it, and an old entry's references are dropped after.
      */
-    private int writeWholeClusters(long v, ByteBuffer src, int room) throws IOException {
-        int max = room >>> clusterBits;
+    private long writeWholeClusters(long v, Segments segs, long room) throws IOException {
+        long max = room >>> clusterBits;
         long[] l2 = ensureL2(v);
         long e = l2[l2Index(v)];
         boolean inPlace = writtenInPlace(e);
@@ -496,9 +518,7 @@ public final class Qcow2Image implements DiskImage {
                 }
                 count++;
             }
-            ByteBuffer part = src.duplicate();
-            part.limit(part.position() + (count << clusterBits));
-            RawImage.writeFully(ch, first, part);
+            RawImage.writeFully(ch, fd, first, segs.take((long) count << clusterBits));
         } catch (IOException | RuntimeException x) {
             if (!inPlace) {
                 unallocate(first, count, x);
@@ -517,7 +537,7 @@ public final class Qcow2Image implements DiskImage {
                 release(old);
             }
         }
-        return count << clusterBits;
+        return (long) count << clusterBits;
     }
 
     /**
@@ -844,12 +864,8 @@ public final class Qcow2Image implements DiskImage {
             return;
         }
         closed = true;
-        try {
-            ch.close();
-        } finally {
-            if (backing != null) {
-                backing.close();
-            }
+        try (FileChannel c = ch; FileDescriptor d = fd; DiskImage b = backing) {
+            // each closed, in reverse order, whatever the others throw
         }
     }
 
