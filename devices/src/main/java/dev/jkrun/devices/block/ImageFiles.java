@@ -6,6 +6,8 @@ import dev.jkrun.libc.PosixFs;
 import dev.jkrun.libc.Stat;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
@@ -52,7 +54,16 @@ final class ImageFiles {
      * An image's own file as a channel, and a descriptor of the same inode for what a channel cannot do (preadv and
      * pwritev, fallocate); {@code fd} is null where there is none to be had.
      */
-    record Opened(FileChannel channel, FileDescriptor fd) {}
+    record Opened(FileChannel channel, FileDescriptor fd) {
+        /** Closes both after {@code cause} (an image that failed to open on them), adding what that throws to it. */
+        void closeAfter(Exception cause) {
+            try (FileChannel c = channel; FileDescriptor d = fd) {
+                // both closed, whatever the other throws
+            } catch (IOException | RuntimeException e) {
+                cause.addSuppressed(e);
+            }
+        }
+    }
 
     /**
      * Opens {@code path} (the file the user named) read-only or read-write: with open(2) first, then the channel
@@ -65,7 +76,7 @@ final class ImageFiles {
                 : new StandardOpenOption[] {StandardOpenOption.READ};
         FileDescriptor fd = null;
         try {
-            fd = PosixFs.openat(null, PosixFs.bytes(path.toString()), write ? PosixFs.O_RDWR : PosixFs.O_RDONLY, 0);
+            fd = PosixFs.openat(null, nativeName(path), write ? PosixFs.O_RDWR : PosixFs.O_RDONLY, 0);
             return new Opened(FileChannel.open(Path.of("/proc/self/fd/" + fd.raw()), how), fd);
         } catch (NativeCallException | IOException e) {
             if (fd != null) {
@@ -73,6 +84,20 @@ final class ImageFiles {
             }
             return new Opened(FileChannel.open(path, how), null);
         }
+    }
+
+    /**
+     * The bytes the JDK's own file calls pass for {@code path} (in {@code sun.jnu.encoding}, the locale's, which need
+     * not be UTF-8): so open(2) names the file that {@code FileChannel.open(path)} would.
+     */
+    private static byte[] nativeName(Path path) {
+        Charset cs;
+        try {
+            cs = Charset.forName(System.getProperty("sun.jnu.encoding", "UTF-8"));
+        } catch (IllegalArgumentException e) {
+            cs = StandardCharsets.UTF_8;
+        }
+        return path.toString().getBytes(cs);
     }
 
     /** Throws unless {@code file} (symlinks followed) is a regular file; opens nothing. For backing files. */

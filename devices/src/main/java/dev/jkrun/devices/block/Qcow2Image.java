@@ -92,10 +92,7 @@ public final class Qcow2Image implements DiskImage {
         try {
             return new Qcow2Image(path, f.channel(), f.fd(), readOnly, allowBacking, depth);
         } catch (IOException | RuntimeException e) {
-            f.channel().close();
-            if (f.fd() != null) {
-                f.fd().close();
-            }
+            f.closeAfter(e);
             throw e;
         }
     }

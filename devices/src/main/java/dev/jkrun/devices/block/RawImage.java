@@ -30,7 +30,7 @@ public final class RawImage implements DiskImage {
      * The same file as {@link #ch}, for fallocate and scatter/gather I/O; null when it could not be opened (and,
      * with direct I/O, when read-only).
      */
-    private final FileDescriptor fd;
+    private final InFlightDescriptor fd;
     /** The same file opened with O_DIRECT; null without direct I/O. */
     private final DirectFile direct;
     private final boolean readOnly;
@@ -46,7 +46,7 @@ public final class RawImage implements DiskImage {
     private RawImage(Path path, FileChannel ch, FileDescriptor fd, DirectFile direct, boolean readOnly) throws IOException {
         this.path = path;
         this.ch = ch;
-        this.fd = fd;
+        this.fd = fd == null ? null : new InFlightDescriptor(fd);
         this.direct = direct;
         this.readOnly = readOnly;
         this.capacity = ch.size();
@@ -73,10 +73,7 @@ public final class RawImage implements DiskImage {
         try {
             return new RawImage(path, f.channel(), f.fd(), null, readOnly);
         } catch (IOException | RuntimeException e) {
-            f.channel().close();
-            if (f.fd() != null) {
-                f.fd().close();
-            }
+            f.closeAfter(e);
             throw e;
         }
     }
@@ -140,7 +137,14 @@ public final class RawImage implements DiskImage {
         if (viaDirect > 0) {
             direct.read(offset, viaDirect, dsts);
         }
-        return viaDirect + readFully(ch, fd, offset + viaDirect, dsts);
+        FileDescriptor d = dsts.length > 1 && fd != null ? fd.acquire() : null;
+        try {
+            return viaDirect + readFully(ch, d, offset + viaDirect, dsts);
+        } finally {
+            if (d != null) {
+                fd.release();
+            }
+        }
     }
 
     /**
@@ -257,7 +261,14 @@ public final class RawImage implements DiskImage {
         if (viaDirect > 0) {
             direct.write(offset, viaDirect, srcs);
         }
-        return viaDirect + writeFully(ch, fd, offset + viaDirect, srcs);
+        FileDescriptor d = srcs.length > 1 && fd != null ? fd.acquire() : null;
+        try {
+            return viaDirect + writeFully(ch, d, offset + viaDirect, srcs);
+        } finally {
+            if (d != null) {
+                fd.release();
+            }
+        }
     }
 
     /** How much of {@code [offset, offset+length)} lies below {@link #directEnd}. */
@@ -287,17 +298,20 @@ public final class RawImage implements DiskImage {
     public void discard(long offset, long length) throws IOException {
         checkWritable();
         checkRange(offset, length);
-        if (length == 0 || fd == null || punchUnsupported) {
+        FileDescriptor d = length == 0 || fd == null || punchUnsupported ? null : fd.acquire();
+        if (d == null) {
             return;
         }
         try {
-            PosixFs.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+            PosixFs.fallocate(d, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
         } catch (NativeCallException e) {
             if (e.errno() == Errno.ENOTSUP || e.errno() == Errno.ENOSYS) {
                 punchUnsupported = true;
                 return;
             }
             throw new DiskImageException(path + ": discard of " + offset + "+" + length + ": " + e.getMessage(), e);
+        } finally {
+            fd.release();
         }
     }
 
@@ -314,15 +328,18 @@ public final class RawImage implements DiskImage {
         if (length == 0) {
             return;
         }
-        if (fd != null && !zeroRangeUnsupported) {
+        FileDescriptor d = fd != null && !zeroRangeUnsupported ? fd.acquire() : null;
+        if (d != null) {
             try {
-                PosixFs.fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length);
+                PosixFs.fallocate(d, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length);
                 return;
             } catch (NativeCallException e) {
                 if (e.errno() != Errno.ENOTSUP && e.errno() != Errno.ENOSYS) {
                     throw new DiskImageException(path + ": write zeroes " + offset + "+" + length + ": " + e.getMessage(), e);
                 }
                 zeroRangeUnsupported = true;
+            } finally {
+                fd.release();
             }
         }
         DiskImage.writeZeroChunks(this, offset, length);
@@ -339,15 +356,8 @@ public final class RawImage implements DiskImage {
 
     @Override
     public void close() throws IOException {
-        try {
-            ch.close();
-        } finally {
-            if (fd != null) {
-                fd.close();
-            }
-            if (direct != null) {
-                direct.close();
-            }
+        try (FileChannel c = ch; InFlightDescriptor d = fd; DirectFile x = direct) {
+            // each closed, in reverse order, whatever the others throw
         }
     }
 
