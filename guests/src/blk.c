@@ -10,6 +10,9 @@
  *   jkrun.test.timeout_ms=<ms>         each wait (30000)
  *   bench: jkrun.blk.bench=seq-write,seq-read,rand-write,rand-read  jkrun.blk.seq_mib=<MiB> (64)
  *          jkrun.blk.rand_ops=<n> (10000)  jkrun.blk.qd=<chains in flight> (16)  jkrun.blk.seed=<lcg seed> (1)
+ *          jkrun.blk.seg=<bytes> (0: each request's data in one descriptor; else in descriptors of that size, a
+ *          power of two of at least 512 with at most 128 of them a request, out of order in memory: a Linux
+ *          guest's page-cache pages; qd at most 16)
  *
  * The data pattern: byte i of sector s is (uint8_t)(seed + 7*s + i + 0x80*(i >> 8)); reads compare six sample bytes
  * per sector (0, 1, 255, 256, 510, 511), never whole buffers: every guest instruction is emulated on kvm-pvm.
@@ -18,8 +21,9 @@
  * "BLK FAIL <failures>"; exit 0 / 1. Bench prints "PHASE <name> start" / "PHASE <name> done <requests>" (the host
  * takes the timestamps; a write phase ends with one FLUSH), "STATS <name> kicks <n> irqs <n>" and "BENCH ok|FAIL".
  * Bench keeps qd chains in flight on the one queue, each a single ring descriptor pointing at its own indirect
- * table (header, data, status), all sharing one 1 MiB data buffer; it notifies only when the device has not set
- * VRING_USED_F_NO_NOTIFY, and takes completions in batches, sleeping (sti; hlt) only when none is pending.
+ * table (header, data or its segments, status), all sharing one 1 MiB data buffer; it notifies only when the
+ * device has not set VRING_USED_F_NO_NOTIFY, and takes completions in batches, sleeping (sti; hlt) only when none is
+ * pending.
  */
 #include "guest.h"
 
@@ -507,6 +511,11 @@ static void bad_checks(void) {
 static struct blk_hdr bh[MAX_QD];
 static volatile uint8_t bst[MAX_QD];
 static struct vring_desc btab[MAX_QD][3] __attribute__((aligned(16)));
+/* jkrun.blk.seg: each request's data in SEG_QD x SEG_MAX_N descriptors at most */
+#define SEG_QD 16
+#define SEG_MAX_N 128
+static struct vring_desc stab[SEG_QD][SEG_MAX_N + 2] __attribute__((aligned(16)));
+static uint32_t seg_bytes;
 static uint64_t lcg, kicks;
 
 static uint64_t lcg_next(void) { lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL; return lcg >> 33; }
@@ -525,12 +534,25 @@ static int bench_run(int qd, uint32_t type, uint64_t count, uint32_t bs, int ran
     uint64_t blocks = bs ? capacity * SECTOR / bs : 1, issued = 0, done = 0;
     int errors = 0;
     lcg = lcg_seed;
+    uint32_t nseg = seg_bytes && bs > seg_bytes ? bs / seg_bytes : 0;
     for (int k = 0; k < qd; k++) {
-        btab[k][0] = (struct vring_desc){ (uintptr_t)&bh[k], sizeof bh[k], D_NEXT, 1 };
-        btab[k][1] = (struct vring_desc){ (uintptr_t)BIG_BUF, bs, (uint16_t)(D_NEXT | (type == T_IN ? D_WRITE : 0)), 2 };
-        btab[k][2] = (struct vring_desc){ (uintptr_t)&bst[k], 1, D_WRITE, 0 };
-        if (!bs) btab[k][1] = btab[k][2];   /* FLUSH: a two-entry table, header and status */
-        v->desc[k] = (struct vring_desc){ (uintptr_t)btab[k], bs ? 48 : 32, D_INDIRECT, 0 };
+        if (nseg) {
+            /* segment i holds bytes [i*seg, (i+1)*seg) of the request, at slot (i*37) mod nseg of the buffer: no
+             * two neighbours adjacent in memory (nseg a power of two, 37 odd: a permutation) */
+            stab[k][0] = (struct vring_desc){ (uintptr_t)&bh[k], sizeof bh[k], D_NEXT, 1 };
+            for (uint32_t i = 0; i < nseg; i++)
+                stab[k][1 + i] = (struct vring_desc){ (uintptr_t)BIG_BUF + (uint64_t)(i * 37 % nseg) * seg_bytes,
+                                                      seg_bytes, (uint16_t)(D_NEXT | (type == T_IN ? D_WRITE : 0)),
+                                                      (uint16_t)(2 + i) };
+            stab[k][1 + nseg] = (struct vring_desc){ (uintptr_t)&bst[k], 1, D_WRITE, 0 };
+            v->desc[k] = (struct vring_desc){ (uintptr_t)stab[k], (nseg + 2) * 16, D_INDIRECT, 0 };
+        } else {
+            btab[k][0] = (struct vring_desc){ (uintptr_t)&bh[k], sizeof bh[k], D_NEXT, 1 };
+            btab[k][1] = (struct vring_desc){ (uintptr_t)BIG_BUF, bs, (uint16_t)(D_NEXT | (type == T_IN ? D_WRITE : 0)), 2 };
+            btab[k][2] = (struct vring_desc){ (uintptr_t)&bst[k], 1, D_WRITE, 0 };
+            if (!bs) btab[k][1] = btab[k][2];   /* FLUSH: a two-entry table, header and status */
+            v->desc[k] = (struct vring_desc){ (uintptr_t)btab[k], bs ? 48 : 32, D_INDIRECT, 0 };
+        }
         bh[k].type = type; bh[k].ioprio = 0;
     }
     int next_slot = 0;
@@ -587,9 +609,16 @@ static int bench(void) {
     int qd = (int)cmdline_u64("jkrun.blk.qd=", 16);
     if (qd < 1) qd = 1;
     if (qd > dev.vq[Q].size) qd = dev.vq[Q].size;
+    seg_bytes = (uint32_t)cmdline_u64("jkrun.blk.seg=", 0);
+    if (seg_bytes && (seg_bytes < SECTOR || (seg_bytes & (seg_bytes - 1)) || BIG_BUF_BYTES / seg_bytes > SEG_MAX_N
+                      || qd > SEG_QD)) {
+        printf_lite("BENCH FAIL jkrun.blk.seg=%u: a power of two >= 512, at most %d a MiB, with qd <= %d\n", seg_bytes,
+                    SEG_MAX_N, SEG_QD);
+        return 1;
+    }
     if (ram_top() < (uintptr_t)BIG_BUF + BIG_BUF_BYTES) { printf_lite("BENCH FAIL needs RAM up to 17 MiB\n"); return 1; }
     if (seq_mib * 2048 > capacity) { printf_lite("BENCH FAIL seq_mib %lu exceeds the disk\n", seq_mib); return 1; }
-    printf_lite("BENCH qd %d seq_mib %lu rand_ops %lu seed %lu\n", qd, seq_mib, rand_ops, lseed);
+    printf_lite("BENCH qd %d seq_mib %lu rand_ops %lu seed %lu seg %u\n", qd, seq_mib, rand_ops, lseed, seg_bytes);
     int bad = 0;
     for (char *p = list; *p;) {
         char *q = p;

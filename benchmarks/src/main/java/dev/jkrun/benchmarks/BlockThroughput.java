@@ -35,8 +35,8 @@ import java.util.concurrent.TimeUnit;
  * sharing one data buffer, completions by interrupt), and the same I/O pattern is then run in this JVM on a host
  * file (FileChannel positional reads/writes: the baseline) and through jkrun's own image code with no VM
  * ({@link DiskImage}: how much of the difference is the format rather than the VM), in the same run. The image runs
- * twice: each request in one buffer, and each request in 4 KiB buffers ("pages"), as virtio-blk hands the image a
- * Linux guest's requests (one segment per page-cache page).
+ * twice: each request in one buffer, and each request in {@code seg}-byte buffers ("pages"), as virtio-blk hands the
+ * image a Linux guest's requests (a segment per page-cache page, or per run of adjacent ones).
  *
  * <p>Phases, in this order on one image of {@code seq_mib} MiB: seq-write ({@code seq_mib} requests of 1 MiB from
  * sector 0, then one FLUSH), seq-read (the same, reading), rand-write ({@code rand_ops} requests of 4 KiB at
@@ -49,7 +49,10 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Arguments ({@code key=value}): {@code seq_mib} (256), {@code rand_ops} (20000), {@code qd} (16, 1..16),
  * {@code formats} (raw,qcow2; qcow2 needs qemu-img), {@code seed} (1), {@code rounds} (3: guest, host file and
- * image in turn, medians reported), {@code dir} (java.io.tmpdir: images are made there and deleted), {@code warmup}
+ * image in turn, medians reported), {@code seg} (0: the guest puts each request's data in one descriptor, the image's
+ * "pages" column uses 4 KiB buffers; else both use buffers of this size: a power of two of 512 to 1 MiB, at most 128
+ * a MiB, qd at most 16, the guest's out of order in memory), {@code dir} (java.io.tmpdir: images are made there and
+ * deleted), {@code warmup}
  * (1: small rounds first, not reported), {@code mem} (MiB, 64), {@code timeout_s} (600 per guest run). Prints the
  * table; asserts nothing.
  */
@@ -82,12 +85,16 @@ public final class BlockThroughput {
         Bench.Opts o = new Bench.Opts(args);
         int seqMib = o.integer("seq_mib", 256), randOps = o.integer("rand_ops", 20000), qd = o.integer("qd", 16);
         int seed = o.integer("seed", 1), warmup = o.integer("warmup", 1), mem = o.integer("mem", 64);
-        int timeoutS = o.integer("timeout_s", 600), rounds = o.integer("rounds", 3);
+        int timeoutS = o.integer("timeout_s", 600), rounds = o.integer("rounds", 3), seg = o.integer("seg", 0);
         List<String> formats = List.of(o.string("formats", "raw,qcow2").split(","));
         Path base = Path.of(o.string("dir", System.getProperty("java.io.tmpdir"))).toAbsolutePath();
         if (seqMib < 1 || randOps < 1 || qd < 1 || qd > 16 || rounds < 1) {
             throw new IllegalArgumentException("need seq_mib >= 1, rand_ops >= 1, 1 <= qd <= 16, rounds >= 1");
         }
+        if (seg != 0 && (Integer.bitCount(seg) != 1 || seg < 512 || SEQ_BS / seg > 128)) {
+            throw new IllegalArgumentException("seg is 0 or a power of two of 512 to 1 MiB, at most 128 a MiB: " + seg);
+        }
+        int pages = seg == 0 ? 4096 : seg;
         PrintStream out = System.out;
         Path elf = TestGuests.path("blk");
         boolean qemuImg = onPath("qemu-img");
@@ -96,6 +103,8 @@ public final class BlockThroughput {
                 + " vs the same I/O on a host file%n", mem, qd);
         out.printf("   %d MiB image: seq %d x 1 MiB, random %d x 4 KiB (LCG seed %d); FLUSH / fdatasync after writes;"
                 + " dir %s; median of %d round(s)%n", seqMib, seqMib, randOps, seed, base, rounds);
+        out.printf("   guest data: %s; image pages: %d-byte buffers%n",
+                seg == 0 ? "one descriptor a request" : seg + "-byte descriptors, out of order in memory", pages);
         out.println("   columns: guest = in the VM; host = FileChannel on a raw host file; image = jkrun's DiskImage of"
                 + " the same format in this JVM, no VM; guest/host = ratio of MiB/s");
         List<Pattern> patterns = patterns(seqMib, randOps);
@@ -110,10 +119,10 @@ public final class BlockThroughput {
             }
             for (int i = 0; i < warmup; i++) {
                 List<Pattern> small = patterns(Math.min(seqMib, 32), Math.min(randOps, 2000));
-                runGuest(elf, base, f, small, qd, seed, mem, timeoutS);
+                runGuest(elf, base, f, small, qd, seed, mem, timeoutS, seg);
                 runHostFile(base, small, seed);
-                runHostImage(base, f, small, seed, false);
-                runHostImage(base, f, small, seed, true);
+                runHostImage(base, f, small, seed, 0);
+                runHostImage(base, f, small, seed, pages);
             }
             // Guest, host file and image in turn each round, so that they share the machine's noise; the order
             // flips every round (write-back of one run's dirty pages can still be going on during the next).
@@ -124,16 +133,16 @@ public final class BlockThroughput {
             for (int r = 0; r < rounds; r++) {
                 Map<String, Phase> hf = null, hi = null, hp = null;
                 if (r % 2 == 1) {
-                    hp = runHostImage(base, f, patterns, seed, true);
-                    hi = runHostImage(base, f, patterns, seed, false);
+                    hp = runHostImage(base, f, patterns, seed, pages);
+                    hi = runHostImage(base, f, patterns, seed, 0);
                     hf = runHostFile(base, patterns, seed);
                 }
-                last = runGuest(elf, base, f, patterns, qd, seed, mem, timeoutS);
+                last = runGuest(elf, base, f, patterns, qd, seed, mem, timeoutS, seg);
                 vm.add(last.vmNanos() / 1e9);
                 if (r % 2 == 0) {
                     hf = runHostFile(base, patterns, seed);
-                    hi = runHostImage(base, f, patterns, seed, false);
-                    hp = runHostImage(base, f, patterns, seed, true);
+                    hi = runHostImage(base, f, patterns, seed, 0);
+                    hp = runHostImage(base, f, patterns, seed, pages);
                 }
                 for (Pattern p : patterns) {
                     g.computeIfAbsent(p.name(), k -> new ArrayList<>()).add(last.phases().get(p.name()).mibPerSecond());
@@ -148,7 +157,7 @@ public final class BlockThroughput {
             Bench.line(out, format + " phase", "guest MiB/s", "guest req/s", "host MiB/s", "host req/s", "image MiB/s",
                     "image pages", "guest/host");
             StringBuilder res = new StringBuilder("RESULT block_throughput format=" + format + " seq_mib=" + seqMib
-                    + " rand_ops=" + randOps + " qd=" + qd);
+                    + " rand_ops=" + randOps + " qd=" + qd + " seg=" + seg + " pages=" + pages);
             StringBuilder per = new StringBuilder("   guest kicks/irqs per request (last round):");
             for (Pattern p : patterns) {
                 double gm = Bench.median(g.get(p.name())), hm = Bench.median(h.get(p.name()));
@@ -179,14 +188,15 @@ public final class BlockThroughput {
 
     /** Boots the blk guest in bench mode on a fresh image under {@code base}; times its phases; deletes the image. */
     static GuestResult runGuest(Path elf, Path base, ImageFormat format, List<Pattern> patterns, int qd, int seed, int mem,
-                                int timeoutS) throws IOException, InterruptedException {
+                                int timeoutS, int seg) throws IOException, InterruptedException {
         long seqMib = patterns.stream().filter(p -> !p.random()).mapToLong(Pattern::count).max().orElse(1);
         Path img = newImage(base, format, seqMib << 20);
         try {
             long randOps = patterns.stream().filter(Pattern::random).mapToLong(Pattern::count).max().orElse(1);
             String cmdline = "jkrun.test.timeout_ms=60000 jkrun.blk.mode=bench jkrun.blk.bench="
                     + String.join(",", patterns.stream().map(Pattern::name).toList()) + " jkrun.blk.seq_mib=" + seqMib
-                    + " jkrun.blk.rand_ops=" + randOps + " jkrun.blk.qd=" + qd + " jkrun.blk.seed=" + seed;
+                    + " jkrun.blk.rand_ops=" + randOps + " jkrun.blk.qd=" + qd + " jkrun.blk.seed=" + seed
+                    + " jkrun.blk.seg=" + seg;
             VmConfig config = new VmConfig(MachineConfig.of(1, mem), KernelConfig.elf(elf, cmdline), new ConsoleConfig.None(),
                     List.of(), List.of(DiskConfig.of("bench", img, false, format)), Optional.empty(), true);
             Bench.TimedRun run = Bench.runTimed(config, timeoutS, "blk bench");
@@ -308,10 +318,10 @@ public final class BlockThroughput {
     }
 
     /**
-     * jkrun's image code for the format, no VM: what the device calls for each request, the request in one buffer or
-     * ({@code pages}) in 4 KiB views of it, as virtio-blk passes a Linux guest's page-cache pages.
+     * jkrun's image code for the format, no VM: what the device calls for each request, the request in one buffer
+     * ({@code pages} 0) or in views of {@code pages} bytes of it, as virtio-blk passes a Linux guest's page-cache pages.
      */
-    static Map<String, Phase> runHostImage(Path base, ImageFormat format, List<Pattern> patterns, int seed, boolean pages)
+    static Map<String, Phase> runHostImage(Path base, ImageFormat format, List<Pattern> patterns, int seed, int pages)
             throws IOException {
         long size = sizeOf(patterns);
         Path f = newImage(base, format, size);
@@ -320,7 +330,7 @@ public final class BlockThroughput {
             return run(new Io() {
                 @Override
                 public void read(long offset, ByteBuffer b) throws IOException {
-                    if (pages) {
+                    if (pages > 0) {
                         img.read(offset, pagesOf(b));
                     } else {
                         img.read(offset, b);
@@ -329,19 +339,19 @@ public final class BlockThroughput {
 
                 @Override
                 public void write(long offset, ByteBuffer b) throws IOException {
-                    if (pages) {
+                    if (pages > 0) {
                         img.write(offset, pagesOf(b));
                     } else {
                         img.write(offset, b);
                     }
                 }
 
-                /** The 4 KiB views of {@code b} (made once per buffer, as a device's are per request), reset. */
+                /** The views of {@code b} of {@code pages} bytes (made once per buffer; a device makes them per request), reset. */
                 private ByteBuffer[] pagesOf(ByteBuffer b) {
                     ByteBuffer[] v = views.computeIfAbsent(b, x -> {
-                        ByteBuffer[] a = new ByteBuffer[(x.capacity() + 4095) / 4096];
+                        ByteBuffer[] a = new ByteBuffer[(x.capacity() + pages - 1) / pages];
                         for (int i = 0; i < a.length; i++) {
-                            a[i] = x.duplicate().limit(Math.min(x.capacity(), (i + 1) * 4096)).position(i * 4096).slice();
+                            a[i] = x.duplicate().limit(Math.min(x.capacity(), (i + 1) * pages)).position(i * pages).slice();
                         }
                         return a;
                     });

@@ -195,10 +195,26 @@ class VirtioBlockGuestTest {
     void benchModeRunsEveryPhase() throws Exception {
         Path img = dir.resolve("bench.raw");
         Files.write(img, new byte[8 << 20]);
+        bench(img, ImageFormat.RAW, 0);
+        assertEquals(8 << 20, Files.size(img));
+    }
+
+    /** The bench with each 1 MiB request's data in 128 descriptors of 8 KiB, out of order in memory, on qcow2. */
+    @Test
+    void benchModeInSegmentsOnQcow2() throws Exception {
+        requireQemuImg();
+        Path img = dir.resolve("bench.qcow2");
+        qemuImg("create", "-f", "qcow2", img.toString(), String.valueOf(8 << 20));
+        GuestRun r = bench(img, ImageFormat.QCOW2, 8192);
+        assertTrue(r.lines().contains("BENCH qd 16 seq_mib 8 rand_ops 500 seed 3 seg 8192"), r.output());
+        assertQcow2Clean(img);
+    }
+
+    private static GuestRun bench(Path img, ImageFormat format, int seg) throws Exception {
         String cmdline = "jkrun.test.timeout_ms=20000 jkrun.blk.mode=bench jkrun.blk.bench=seq-write,seq-read,rand-write,"
-                + "rand-read jkrun.blk.seq_mib=8 jkrun.blk.rand_ops=500 jkrun.blk.qd=16 jkrun.blk.seed=3";
+                + "rand-read jkrun.blk.seq_mib=8 jkrun.blk.rand_ops=500 jkrun.blk.qd=16 jkrun.blk.seed=3 jkrun.blk.seg=" + seg;
         VmConfig config = new VmConfig(MachineConfig.of(1, 64), KernelConfig.elf(TestGuests.path("blk"), cmdline),
-                new ConsoleConfig.None(), List.of(), List.of(DiskConfig.of("bench", img, false, ImageFormat.RAW)),
+                new ConsoleConfig.None(), List.of(), List.of(DiskConfig.of("bench", img, false, format)),
                 Optional.empty(), true);
         GuestRun r = GuestRun.run(config, Duration.ofSeconds(120));
         String out = r.output();
@@ -210,7 +226,7 @@ class VirtioBlockGuestTest {
         }
         assertTrue(r.lines().contains("BENCH ok"), out);
         assertTrue(r.lines().stream().noneMatch(l -> l.contains("FAIL")), out);
-        assertEquals(8 << 20, Files.size(img));
+        return r;
     }
 
     // ---- helpers -------------------------------------------------------------------------------------------------
