@@ -38,6 +38,7 @@ class Qcow2OpenFuzzTest {
         Files.write(file, image);
         boolean readOnly = (ctl[0] & 1) != 0;
         int ops = (ctl[0] >>> 1) & 7;
+        boolean pages = (ctl[0] & 16) != 0; // reads and writes in 4 KiB direct buffers, as virtio-blk passes a guest's
 
         DiskImage q = open(readOnly, image.length, true);
         if (q == null) {
@@ -56,11 +57,21 @@ class Qcow2OpenFuzzTest {
                 }
                 try {
                     switch (a & 3) {
-                        case 0 -> q.read(pos, ByteBuffer.allocate(len));
+                        case 0 -> {
+                            if (pages) {
+                                q.read(pos, pages(len, (byte) 0));
+                            } else {
+                                q.read(pos, ByteBuffer.allocate(len));
+                            }
+                        }
                         case 1 -> {
-                            byte[] d = new byte[len];
-                            Arrays.fill(d, (byte) a);
-                            q.write(pos, ByteBuffer.wrap(d));
+                            if (pages) {
+                                q.write(pos, pages(len, (byte) a));
+                            } else {
+                                byte[] d = new byte[len];
+                                Arrays.fill(d, (byte) a);
+                                q.write(pos, ByteBuffer.wrap(d));
+                            }
                         }
                         case 2 -> q.writeZeroes(pos, len);
                         default -> q.discard(pos, len);
@@ -78,6 +89,19 @@ class Qcow2OpenFuzzTest {
         if (readOnly) {
             assertEquals(crc, FuzzFiles.crc(file), "a read-only image changed");
         }
+    }
+
+    /** {@code len} bytes of {@code fill} in 4 KiB direct buffers, the last one shorter. */
+    private static ByteBuffer[] pages(int len, byte fill) {
+        ByteBuffer[] b = new ByteBuffer[(len + 4095) / 4096];
+        for (int i = 0; i < b.length; i++) {
+            b[i] = ByteBuffer.allocateDirect(Math.min(4096, len - i * 4096));
+            while (b[i].hasRemaining()) {
+                b[i].put(fill);
+            }
+            b[i].clear();
+        }
+        return b;
     }
 
     /**
