@@ -333,7 +333,7 @@ public final class ApiE2E {
         byte[] m = Files.readAllBytes(share.resolve("m.bin"));
         String written = new String(m, 4096, 9, StandardCharsets.US_ASCII);
         check("dax: the guest mounts with -o dax and sees the window in /proc/iomem", r.kind() == StopReason.Kind.SHUTDOWN
-                && o.contains("dax") && o.contains("iomem: ") && !o.contains("mount-failed"), o);
+                && o.contains("dax") && o.contains("iomem: ") && !o.contains("mount-failed"), r + ": " + o);
         check("dax: a file reads through the window", o.contains("dax-hello"), o);
         check("dax: an mmap store reaches the host file", written.equals("from-dax!") && o.contains("mmap-wrote from-dax!"),
                 written + " / " + o);
@@ -462,11 +462,25 @@ public final class ApiE2E {
                 .console(con -> con.piped(InputStream.nullInputStream(), out, out));
     }
 
+    /**
+     * Runs one VM. A triple fault at the reset vector before the guest printed anything is the nested harness's
+     * emulator faulting early in boot (nested/README.md), not the case's: that VM runs once more, with a RETRY line.
+     */
     private static StopReason run(Consumer<VmBuilder> setup, ByteArrayOutputStream out) throws InterruptedException {
-        VmBuilder b = base(out);
-        setup.accept(b);
-        try (VirtualMachine vm = VirtualMachine.create(b.build()).start()) {
-            return awaitStop(vm, 300);
+        for (int attempt = 1; ; attempt++) {
+            out.reset();
+            VmBuilder b = base(out);
+            setup.accept(b);
+            StopReason r;
+            try (VirtualMachine vm = VirtualMachine.create(b.build()).start()) {
+                r = awaitStop(vm, 300);
+            }
+            if (attempt == 1 && out.size() == 0 && r.kind() == StopReason.Kind.CRASH
+                    && java.util.regex.Pattern.compile("triple fault.* at RIP 0xfff0([^0-9a-f]|$)").matcher(r.toString()).find()) {
+                System.out.println("RETRY api: the emulator's early-boot fault: " + r);
+                continue;
+            }
+            return r;
         }
     }
 
