@@ -137,9 +137,14 @@ public final class RawImage implements DiskImage {
         if (viaDirect > 0) {
             direct.read(offset, viaDirect, dsts);
         }
-        FileDescriptor d = dsts.length > 1 && fd != null ? fd.acquire() : null;
+        return viaDirect + buffered(offset + viaDirect, dsts, false);
+    }
+
+    /** The part of a request past direct I/O, through the page cache: several buffers with the descriptor. */
+    private long buffered(long offset, ByteBuffer[] bufs, boolean write) throws IOException {
+        FileDescriptor d = bufs.length > 1 && fd != null ? fd.acquire() : null;
         try {
-            return viaDirect + readFully(ch, d, offset + viaDirect, dsts);
+            return transfer(ch, d, offset, bufs, write);
         } finally {
             if (d != null) {
                 fd.release();
@@ -153,57 +158,45 @@ public final class RawImage implements DiskImage {
      * the file, instead of one pread each: 256 calls for a 1 MiB request in 4 KiB pages.
      */
     static long readFully(FileChannel ch, FileDescriptor fd, long offset, ByteBuffer[] dsts) throws IOException {
-        long want = Segments.remaining(dsts);
-        if (fd == null || dsts.length < 2 || !allDirect(dsts)) {
-            long done = 0;
-            for (ByteBuffer d : dsts) {
-                if (d.hasRemaining()) {
-                    done += readFully(ch, offset + done, d);
+        return transfer(ch, fd, offset, dsts, false);
+    }
+
+    /** Writes all of {@code srcs} in turn from {@code offset}, moving their positions, as {@link #readFully} reads. */
+    static long writeFully(FileChannel ch, FileDescriptor fd, long offset, ByteBuffer[] srcs) throws IOException {
+        return transfer(ch, fd, offset, srcs, true);
+    }
+
+    private static long transfer(FileChannel ch, FileDescriptor fd, long offset, ByteBuffer[] bufs, boolean write)
+            throws IOException {
+        long want = Segments.remaining(bufs);
+        long done = 0;
+        if (fd == null || bufs.length < 2 || !allDirect(bufs)) {
+            for (ByteBuffer b : bufs) {
+                if (b.hasRemaining()) {
+                    done += write ? writeFully(ch, offset + done, b) : readFully(ch, offset + done, b);
                 }
             }
             return done;
         }
-        long done = 0;
+        String call = write ? "pwritev" : "preadv";
         try {
             while (done < want) {
-                long n = PosixFs.preadv(fd, dsts, offset + done);
+                long n = write ? PosixFs.pwritev(fd, bufs, offset + done) : PosixFs.preadv(fd, bufs, offset + done);
+                if (n <= 0 && write) {
+                    throw new IOException(call + " at " + (offset + done) + " wrote nothing");
+                }
                 if (n <= 0) {
                     break; // EOF: the file shrank under the image
                 }
                 done += n;
             }
         } catch (NativeCallException e) {
-            throw new IOException("preadv at " + (offset + done) + ": " + e.getMessage(), e);
+            throw new IOException(call + " at " + (offset + done) + ": " + e.getMessage(), e);
         }
-        for (ByteBuffer d : dsts) {
-            zero(d);
-        }
-        return want;
-    }
-
-    /** Writes all of {@code srcs} in turn from {@code offset}, moving their positions, as {@link #readFully} reads. */
-    static long writeFully(FileChannel ch, FileDescriptor fd, long offset, ByteBuffer[] srcs) throws IOException {
-        long want = Segments.remaining(srcs);
-        if (fd == null || srcs.length < 2 || !allDirect(srcs)) {
-            long done = 0;
-            for (ByteBuffer s : srcs) {
-                if (s.hasRemaining()) {
-                    done += writeFully(ch, offset + done, s);
-                }
+        if (!write) {
+            for (ByteBuffer b : bufs) {
+                zero(b);
             }
-            return done;
-        }
-        long done = 0;
-        try {
-            while (done < want) {
-                long n = PosixFs.pwritev(fd, srcs, offset + done);
-                if (n <= 0) {
-                    throw new IOException("pwritev at " + (offset + done) + " wrote nothing");
-                }
-                done += n;
-            }
-        } catch (NativeCallException e) {
-            throw new IOException("pwritev at " + (offset + done) + ": " + e.getMessage(), e);
         }
         return want;
     }
@@ -261,14 +254,7 @@ public final class RawImage implements DiskImage {
         if (viaDirect > 0) {
             direct.write(offset, viaDirect, srcs);
         }
-        FileDescriptor d = srcs.length > 1 && fd != null ? fd.acquire() : null;
-        try {
-            return viaDirect + writeFully(ch, d, offset + viaDirect, srcs);
-        } finally {
-            if (d != null) {
-                fd.release();
-            }
-        }
+        return viaDirect + buffered(offset + viaDirect, srcs, true);
     }
 
     /** How much of {@code [offset, offset+length)} lies below {@link #directEnd}. */
