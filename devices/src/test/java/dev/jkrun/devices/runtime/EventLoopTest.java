@@ -282,15 +282,15 @@ class EventLoopTest {
         assertTrue(threads.alive().isEmpty());
         // Only the kinds an event loop opens are counted (epoll, eventfd; pipes where eventfds are emulated): the JVM
         // may open a jar meanwhile (one CI saw 41 -> 42 fds).
-        List<String> before2 = loopKindFds();
+        List<String> loopFds = loopKindFds();
         EventLoop loop = new EventLoop("event-loop-test");
         try {
             loop.start(threads);
-            assertTrue(loopKindFds().size() > before2.size(), "the loop holds its wake-up descriptor");
+            assertTrue(loopKindFds().size() > loopFds.size(), "the loop holds its wake-up descriptor");
         } finally {
             loop.close();
         }
-        assertEquals(before2, loopKindFds());
+        assertEquals(loopFds, loopKindFds());
     }
 
     /** The process's epoll, eventfd and pipe descriptors, as "fd target" lines, sorted. */
