@@ -100,11 +100,26 @@ final class ImageFiles {
         return path.toString().getBytes(cs);
     }
 
-    /** Throws unless {@code file} (symlinks followed) is a regular file; opens nothing. For backing files. */
-    static void requireRegularFile(Path image, ImageFormat format, String what, Path file) throws DiskImageException {
+    /**
+     * Opens a backing file an image names, read-only: {@code file} (symlinks followed, as backing files are allowed)
+     * is looked up through an O_PATH descriptor, must be a regular file, and that very inode is reopened through
+     * {@code /proc/self/fd}. A check of the path followed by a second open of it would let a file swapped in
+     * between (a FIFO, on which open(2) blocks; a device) be opened after all.
+     */
+    static Opened openBacking(Path image, ImageFormat format, String what, Path file) throws DiskImageException {
         try (FileDescriptor p = lookUp(image, format, what, file.toString(), true)) {
             requireRegular(image, format, what, PosixFs.fstat(p));
-        } catch (NativeCallException e) {
+            FileDescriptor fd = PosixFs.openat(null, PosixFs.bytes("/proc/self/fd/" + p.raw()), PosixFs.O_RDONLY, 0);
+            try {
+                return new Opened(FileChannel.open(Path.of("/proc/self/fd/" + fd.raw()), StandardOpenOption.READ), fd);
+            } catch (IOException | RuntimeException e) {
+                fd.close();
+                throw e;
+            }
+        } catch (NativeCallException | IOException e) {
+            if (e instanceof DiskImageException d) {
+                throw d;
+            }
             throw new DiskImageException(image + ": " + format + ": " + what + " cannot be opened: " + e.getMessage(), e);
         }
     }

@@ -88,7 +88,12 @@ public final class Qcow2Image implements DiskImage {
     }
 
     static Qcow2Image open(Path path, boolean readOnly, boolean allowBacking, int depth) throws IOException {
-        ImageFiles.Opened f = ImageFiles.openSame(path, !readOnly);
+        return open(path, ImageFiles.openSame(path, !readOnly), readOnly, allowBacking, depth);
+    }
+
+    /** The image on {@code f} (an open file of {@code path}, closed if this fails), {@code path} naming it. */
+    static Qcow2Image open(Path path, ImageFiles.Opened f, boolean readOnly, boolean allowBacking, int depth)
+            throws IOException {
         try {
             return new Qcow2Image(path, f.channel(), f.fd(), readOnly, allowBacking, depth);
         } catch (IOException | RuntimeException e) {
@@ -249,8 +254,12 @@ public final class Qcow2Image implements DiskImage {
             };
             Path bp = path.toAbsolutePath().getParent().resolve(name);
             // Even allowed, a name from an image never opens a FIFO (open(2) would block) or a device.
-            ImageFiles.requireRegularFile(path, ImageFormat.QCOW2, "backing file '" + name + "'", bp);
-            b = fmt == ImageFormat.QCOW2 ? open(bp, true, true, depth + 1) : DiskImages.open(bp, fmt, true, true);
+            ImageFiles.Opened bf = ImageFiles.openBacking(path, ImageFormat.QCOW2, "backing file '" + name + "'", bp);
+            b = switch (fmt) {
+                case QCOW2 -> open(bp, bf, true, true, depth + 1);
+                case RAW -> RawImage.open(bp, bf, true);
+                case VMDK -> VmdkImage.open(bp, bf, true, true);
+            };
         }
         backing = b;
     }

@@ -69,7 +69,11 @@ public final class RawImage implements DiskImage {
         if (directIo) {
             return openDirect(path, readOnly);
         }
-        ImageFiles.Opened f = ImageFiles.openSame(path, !readOnly);
+        return open(path, ImageFiles.openSame(path, !readOnly), readOnly);
+    }
+
+    /** The image on {@code f} (an open file of {@code path}, closed if this fails), {@code path} naming it. */
+    static RawImage open(Path path, ImageFiles.Opened f, boolean readOnly) throws IOException {
         try {
             return new RawImage(path, f.channel(), f.fd(), null, readOnly);
         } catch (IOException | RuntimeException e) {

@@ -1,10 +1,10 @@
 package dev.jkrun.devices.block;
 
+import dev.jkrun.libc.FileDescriptor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -52,9 +52,20 @@ public final class VmdkImage implements DiskImage {
      *     names of regular files in the descriptor's directory, symlinks not followed
      */
     public static VmdkImage open(Path path, boolean readOnly, boolean allowOutside) throws IOException {
-        long size = Files.size(path);
-        byte[] head = new byte[(int) Math.min(size, MAX_DESCRIPTOR)];
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+        return open(path, new ImageFiles.Opened(FileChannel.open(path, StandardOpenOption.READ), null), readOnly,
+                allowOutside);
+    }
+
+    /**
+     * The image whose descriptor file is open on {@code f} (closed here once read), {@code path} naming it: its
+     * extents' names resolve in {@code path}'s directory.
+     */
+    static VmdkImage open(Path path, ImageFiles.Opened f, boolean readOnly, boolean allowOutside) throws IOException {
+        byte[] head;
+        long size;
+        try (FileChannel ch = f.channel(); FileDescriptor d = f.fd()) {
+            size = ch.size();
+            head = new byte[(int) Math.min(size, MAX_DESCRIPTOR)];
             RawImage.readFully(ch, 0, ByteBuffer.wrap(head));
         }
         if (head.length >= 4 && head[0] == 'K' && head[1] == 'D' && head[2] == 'M' && head[3] == 'V') {

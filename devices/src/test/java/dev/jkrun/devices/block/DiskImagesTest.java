@@ -366,9 +366,7 @@ class DiskImagesTest {
     void backingFileRefusedUnlessAllowed() throws Exception {
         Qemu.require();
         Path base = dir.resolve("base.raw");
-        byte[] data = new byte[4 << 20];
-        new Random(3).nextBytes(data);
-        Files.write(base, data);
+        byte[] data = randomFile(base, 4 << 20, 3);
         Path ov = dir.resolve("overlay.qcow2");
         Qemu.ok("qemu-img", "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", ov.toString(), "6M");
         DiskImageException e = assertThrows(DiskImageException.class, () -> DiskImages.open(ov, ImageFormat.QCOW2, true, false));
@@ -415,11 +413,7 @@ class DiskImagesTest {
         Qemu.ok("qemu-img", "create", "-f", "qcow2", "-u", "-b", "base.fifo", "-F", "raw", ov.toString(), "1M");
         Path devNull = dir.resolve("null-overlay.qcow2");
         Qemu.ok("qemu-img", "create", "-f", "qcow2", "-u", "-b", "/dev/null", "-F", "raw", devNull.toString(), "1M");
-        ExecutorService ex = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "backing-open");
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService ex = opener();
         try {
             for (Path img : List.of(ov, devNull)) {
                 Future<?> f = ex.submit(() -> {
@@ -437,13 +431,124 @@ class DiskImagesTest {
             }
         } finally {
             ex.shutdownNow();
-            // release a thread stuck in open(2) of the FIFO
-            try (var w = PosixFs.openat(null, PosixFs.bytes(fifo.toString()),
-                    PosixFs.O_WRONLY | PosixFs.O_NONBLOCK, 0)) {
-                // a reader was waiting
-            } catch (NativeCallException none) {
-                // none was
+            releaseReader(fifo);
+        }
+    }
+
+    /**
+     * The file checked is the file opened: a thread swaps the backing file's name between a regular file and a FIFO
+     * while the overlay is opened again and again. Each open must either use the regular file or refuse the FIFO;
+     * none may block in open(2) (a check of the path, then a second open of it, would meet the FIFO in between).
+     */
+    @Test
+    void backingFileSwappedForAFifoIsNeverOpened() throws Exception {
+        Qemu.require();
+        Path base = dir.resolve("base.raw");
+        byte[] data = randomFile(base, 1 << 20, 5);
+        Path regular = dir.resolve("regular.raw");
+        Files.copy(base, regular);
+        Path fifo = dir.resolve("swap.fifo");
+        Path ov = dir.resolve("swap-overlay.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", ov.toString(), "1M");
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread swapper = new Thread(() -> {
+            try {
+                while (!stop.get()) {
+                    PosixFs.mknodat(null, PosixFs.bytes(fifo.toString()), Stat.S_IFIFO | 0600, 0);
+                    Files.move(fifo, base, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                            java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                    Files.copy(regular, dir.resolve("next.raw"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    Files.move(dir.resolve("next.raw"), base, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                            java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                }
+            } catch (IOException | RuntimeException e) {
+                throw new AssertionError(e);
             }
+        }, "backing-swapper");
+        ExecutorService ex = opener();
+        int[] used = new int[2];
+        swapper.setDaemon(true);
+        swapper.start();
+        try {
+            Future<?> f = ex.submit(() -> {
+                for (int i = 0; i < 2000; i++) {
+                    try (DiskImage q = DiskImages.open(ov, ImageFormat.QCOW2, true, true)) {
+                        byte[] got = new byte[4096];
+                        assertEquals(4096, q.read(12_288, ByteBuffer.wrap(got)));
+                        assertSameBytes(Arrays.copyOfRange(data, 12_288, 12_288 + 4096), got);
+                        used[0]++;
+                    } catch (DiskImageException e) {
+                        // the FIFO, or no file at all between a rename and the next
+                        assertTrue(e.getMessage().contains("not a regular file")
+                                || e.getMessage().contains("cannot be opened"), e.getMessage());
+                        used[1]++;
+                    }
+                }
+                return null;
+            });
+            try {
+                f.get(60, TimeUnit.SECONDS);
+            } catch (TimeoutException t) {
+                fail("an open blocked (" + used[0] + " opened, " + used[1] + " refused before it)");
+            } catch (ExecutionException x) {
+                throw new AssertionError(x.getCause());
+            }
+        } finally {
+            stop.set(true);
+            ex.shutdownNow();
+            swapper.join(10_000);
+            releaseReader(base);
+        }
+        assertTrue(used[0] > 0 && used[1] > 0, "both kinds of file met: " + used[0] + " opened, " + used[1] + " refused");
+    }
+
+    /** A backing file of each format, opened on the descriptor that was checked, each reading as qemu reads it. */
+    @Test
+    void backingFilesOfEachFormat() throws Exception {
+        Qemu.require();
+        Path raw = dir.resolve("b.raw");
+        randomFile(raw, 2 << 20, 9);
+        Path vmdk = dir.resolve("b.vmdk");
+        Qemu.ok("qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicFlat", raw.toString(),
+                vmdk.toString());
+        Path sub = Files.createDirectory(dir.resolve("sub"));
+        Path qcow = sub.resolve("b.qcow2");
+        Qemu.ok("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw.toString(), qcow.toString());
+        Files.createSymbolicLink(dir.resolve("link.qcow2"), qcow);
+        for (String[] b : List.of(new String[] {"b.raw", "raw"}, new String[] {"b.vmdk", "vmdk"},
+                new String[] {"link.qcow2", "qcow2"})) {
+            Path ov = dir.resolve("over-" + b[1] + ".qcow2");
+            Qemu.ok("qemu-img", "create", "-f", "qcow2", "-b", b[0], "-F", b[1], ov.toString(), "2M");
+            Qemu.io(ov, "qcow2", List.of("write -P 0x3c 64k 4k"));
+            try (DiskImage q = DiskImages.open(ov, ImageFormat.QCOW2, true, true)) {
+                assertSameBytes(Qemu.toRaw(ov, "qcow2", dir), readAll(q));
+            }
+        }
+    }
+
+    /** Writes {@code size} random bytes (from {@code seed}) to {@code file} and returns them. */
+    private static byte[] randomFile(Path file, int size, long seed) throws IOException {
+        byte[] data = new byte[size];
+        new Random(seed).nextBytes(data);
+        Files.write(file, data);
+        return data;
+    }
+
+    /** The thread that opens images which might block in open(2) (a daemon, so a blocked one ends with the JVM). */
+    private static ExecutorService opener() {
+        return Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "backing-open");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** Opens {@code fifo} for writing without blocking, which releases a thread stuck opening it to read. */
+    private static void releaseReader(Path fifo) {
+        try (var w = PosixFs.openat(null, PosixFs.bytes(fifo.toString()), PosixFs.O_WRONLY | PosixFs.O_NONBLOCK, 0)) {
+            // a reader was waiting
+        } catch (NativeCallException none) {
+            // none was (or it is no FIFO now)
         }
     }
 
