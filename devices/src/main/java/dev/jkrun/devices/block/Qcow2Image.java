@@ -16,11 +16,12 @@ import java.util.zip.Inflater;
  * A qcow2 image (versions 2 and 3; docs/interop/qcow2.txt in QEMU). Reads follow the active L1/L2 tables:
  * unallocated clusters read from the backing file (when one is allowed) or as zeros, zero clusters as zeros,
  * compressed clusters are inflated (raw deflate). Writes allocate data clusters and L2 tables from the lowest
- * cluster whose refcount is 0 (as QEMU does), else at the end of the file; refcount blocks and tables go at the
- * end. Each is counted in the refcount table before anything points at it, so that {@code qemu-img check} finds
- * no errors or leaks. A partial write to a compressed, zero or backing-file cluster copies the rest of the cluster
- * first. Discarded and copied-over clusters drop to refcount 0 and are allocated again, so write/discard cycles
- * (a guest's fstrim) do not grow the file.
+ * cluster whose refcount is 0 (as QEMU does), else at the end of the file, except that a write of a MiB or more
+ * from a MiB-aligned guest offset starts at the lowest free MiB-aligned block ({@link #RUN_ALIGN}); refcount blocks
+ * and tables go at the end. Each is counted in the refcount table before anything points at it, so that
+ * {@code qemu-img check} finds no errors or leaks. A partial write to a compressed, zero or backing-file cluster
+ * copies the rest of the cluster first. Discarded and copied-over clusters drop to refcount 0 and are allocated
+ * again, so write/discard cycles (a guest's fstrim) do not grow the file.
  *
  * <p>Not supported: encryption, external data files, extended L2 entries, zstd compression, writing to images with
  * internal snapshots (shared clusters) or a dirty/corrupt flag.
@@ -46,6 +47,22 @@ public final class Qcow2Image implements DiskImage {
     private static final int MAX_BACKING_DEPTH = 16;
     private static final int L2_CACHE_TABLES = 32;
     private static final int REFCOUNT_CACHE_BLOCKS = 4;
+    /**
+     * A write of at least this many bytes from a guest offset aligned to it starts its new clusters at a host offset
+     * aligned the same way (while such a block is free): the host's page cache holds file data in folios aligned in
+     * the file (ext4's large folios), so data at the guest's alignment is read back in large folios, as a raw image's
+     * is. Without it, data written after the metadata's first clusters sits a few clusters past each MiB.
+     */
+    static final int RUN_ALIGN = 1 << 20;
+    /**
+     * A run is aligned past the end of the file (skipping clusters that stay free for later single allocations) only
+     * while fewer than this many aligned blocks' worth of clusters are free in the file, so the file never holds more
+     * than about that much free space beyond what lowest-first allocation leaves (a guest that frees clusters here
+     * and there cannot make the file grow past its disk's size).
+     */
+    private static final int ALIGN_SLACK_BLOCKS = 4;
+    /** The most refcounts one search for a free aligned block reads; the next search goes on from there. */
+    private static final int ALIGN_SCAN_BUDGET = 4096;
 
     private final Path path;
     private final FileChannel ch;
@@ -77,6 +94,10 @@ public final class Qcow2Image implements DiskImage {
     private long nextFree;
     /** No cluster below this index has refcount 0 (QEMU's free_cluster_index): the free search starts here. */
     private long freeHint;
+    /** No {@link #RUN_ALIGN}-aligned block of free clusters starts below this cluster index. */
+    private long alignedHint;
+    /** Clusters below {@link #nextFree} with refcount 0; -1 until first needed (a run to align), then kept. */
+    private long freeInFile = -1;
     /** A cluster dropped to refcount 0 since the last fdatasync (see {@link #allocateCluster}). */
     private boolean freedSinceSync;
     private long cachedCompressedHost = -1;
@@ -500,7 +521,7 @@ public final class Qcow2Image implements DiskImage {
         if (inPlace && isZero(e)) {
             return 0;
         }
-        long first = inPlace ? e & OFFSET_MASK : allocateCluster();
+        long first = inPlace ? e & OFFSET_MASK : allocateRunStart(v, room);
         int count = 1;
         try {
             while (count < max) {
@@ -516,11 +537,10 @@ public final class Qcow2Image implements DiskImage {
                         break;
                     }
                 } else {
-                    long free = findFreeCluster();
-                    if (writtenInPlace(ei) || free != hostI >>> clusterBits) {
+                    if (writtenInPlace(ei) || !isFree(hostI >>> clusterBits)) {
                         break;
                     }
-                    allocate(free);
+                    allocate(hostI >>> clusterBits);
                 }
                 count++;
             }
@@ -557,7 +577,7 @@ public final class Qcow2Image implements DiskImage {
                 long c = (first >>> clusterBits) + i;
                 if (getRefcount(c) == 1) {
                     setRefcount(c, 0);
-                    freeHint = Math.min(freeHint, c);
+                    freed(c);
                 }
             }
         } catch (IOException | RuntimeException y) {
@@ -623,7 +643,7 @@ public final class Qcow2Image implements DiskImage {
         }
         setRefcount(cluster, rc - 1);
         if (rc == 1) {
-            freeHint = Math.min(freeHint, cluster);
+            freed(cluster);
             freedSinceSync = true;
         }
     }
@@ -664,28 +684,145 @@ public final class Qcow2Image implements DiskImage {
         return allocate(findFreeCluster());
     }
 
-    /** {@link #allocateCluster} for cluster {@code c}, which {@link #findFreeCluster} has just named. */
+    /** {@link #allocateCluster} for cluster {@code c}, which is free ({@link #isFree}). */
     private long allocate(long c) throws IOException {
-        if (c >= nextFree >>> clusterBits) {
+        long end = nextFree >>> clusterBits;
+        if (c >= end) {
             nextFree = (c + 1) << clusterBits;
-        } else if (freedSinceSync) {
-            ch.force(false);
-            freedSinceSync = false;
+            if (freeInFile >= 0) {
+                freeInFile += c - end; // the clusters skipped to align a run
+            }
+        } else {
+            if (freeInFile > 0) {
+                freeInFile--;
+            }
+            if (freedSinceSync) {
+                ch.force(false);
+                freedSinceSync = false;
+            }
         }
-        freeHint = c + 1;
+        if (c == freeHint) {
+            freeHint = c + 1;
+        }
+        if (c >= alignedHint && c < alignedHint + (RUN_ALIGN >>> clusterBits)) {
+            alignedHint = (c | ((RUN_ALIGN >>> clusterBits) - 1)) + 1; // its block is no longer all free
+        }
         setRefcount(c, 1);
         return c << clusterBits;
     }
 
-    /** The lowest cluster at or above {@link #freeHint} with refcount 0 that holds no fixed metadata. */
+    /** Cluster {@code c} dropped to refcount 0: the searches look from it (or its aligned block) again. */
+    private void freed(long c) {
+        freeHint = Math.min(freeHint, c);
+        alignedHint = Math.min(alignedHint, c & -(long) (RUN_ALIGN >>> clusterBits));
+        if (freeInFile >= 0) {
+            freeInFile++;
+        }
+    }
+
+    /**
+     * The lowest cluster at or above {@link #freeHint} with refcount 0 that holds no fixed metadata; the hint moves
+     * up to it, as every cluster below is in use.
+     */
     private long findFreeCluster() throws IOException {
         long end = nextFree >>> clusterBits;
-        for (long c = freeHint; c < end; c++) {
-            if (!fixedMetadata(c) && getRefcount(c) == 0) {
-                return c;
+        long c = freeHint;
+        while (c < end && (fixedMetadata(c) || getRefcount(c) != 0)) {
+            c++;
+        }
+        freeHint = c;
+        return c;
+    }
+
+    /** Past every cluster in use, or counted 0 and holding no fixed metadata. */
+    private boolean isFree(long c) throws IOException {
+        return c >= nextFree >>> clusterBits || !fixedMetadata(c) && getRefcount(c) == 0;
+    }
+
+    /**
+     * The first new cluster for a run of whole clusters from guest offset {@code v} ({@code room} bytes to write).
+     * A write of at least {@link #RUN_ALIGN} bytes from an offset aligned to it takes the lowest free block aligned
+     * the same way in the file, or one past its end while few clusters are free in the file
+     * ({@link #ALIGN_SLACK_BLOCKS}); anything else, and clusters too small for an L2 table to cover the block, the
+     * lowest free cluster. Clusters skipped at the end stay free for what is allocated one by one (L2 tables, pieces).
+     */
+    private long allocateRunStart(long v, long room) throws IOException {
+        int k = RUN_ALIGN >>> clusterBits;
+        if (k <= 1 || clusterBits + l2Bits < 20 || (v & (RUN_ALIGN - 1)) != 0 || room < RUN_ALIGN) {
+            return allocateCluster();
+        }
+        // The block's refcount blocks are made before it is taken: one made while counting it would go at the end
+        // of the file, inside the block, and break the run. Made here, they may take the block found: look again.
+        for (int tries = 0; tries < 4; tries++) {
+            long free = freeClusters();
+            long b = free >= k ? findFreeBlock(k) : -1;
+            if (b < 0) {
+                if (free >= (long) ALIGN_SLACK_BLOCKS * k) {
+                    return allocateCluster();
+                }
+                b = ((nextFree >>> clusterBits) + k - 1) & -(long) k;
+            }
+            long perBlock = refcountsPerBlock();
+            boolean made = false;
+            for (long t = b / perBlock; t <= (b + k - 1) / perBlock; t++) {
+                made |= t >= refcountTable.length || refcountBlock(t) == 0;
+                ensureRefcountBlock(t);
+            }
+            if (!made) {
+                return allocate(b);
             }
         }
-        return end;
+        return allocateCluster();
+    }
+
+    /**
+     * The lowest block of {@code k} free clusters aligned to {@code k} that starts in the file (its tail may lie past
+     * the end), or -1: none, or none within {@link #ALIGN_SCAN_BUDGET} refcounts, after which the next search goes on
+     * from where this one stopped.
+     */
+    private long findFreeBlock(int k) throws IOException {
+        long end = nextFree >>> clusterBits;
+        long b = Math.max(alignedHint, freeHint & -(long) k);
+        int budget = ALIGN_SCAN_BUDGET;
+        scan:
+        for (; b < end; b += k) {
+            for (long c = b; c < b + k && c < end; c++) {
+                if (--budget < 0) {
+                    alignedHint = b;
+                    return -1;
+                }
+                if (fixedMetadata(c) || getRefcount(c) != 0) {
+                    continue scan;
+                }
+            }
+            alignedHint = b;
+            return b;
+        }
+        alignedHint = b;
+        return -1;
+    }
+
+    /** {@link #freeInFile}, counted from the refcount blocks the first time. */
+    private long freeClusters() throws IOException {
+        if (freeInFile < 0) {
+            long end = nextFree >>> clusterBits, per = refcountsPerBlock(), n = 0;
+            for (long t = 0; t * per < end; t++) {
+                long lo = t * per, hi = Math.min(end, lo + per);
+                long block = t < refcountTable.length ? refcountBlock(t) : 0;
+                if (block == 0) {
+                    n += hi - lo;
+                    continue;
+                }
+                byte[] rb = refcountBlockBytes(block);
+                for (long c = lo; c < hi; c++) {
+                    if (refcountIn(rb, c) == 0) {
+                        n++;
+                    }
+                }
+            }
+            freeInFile = n;
+        }
+        return freeInFile;
     }
 
     /**
@@ -719,7 +856,11 @@ public final class Qcow2Image implements DiskImage {
         if (block == 0) {
             return 0;
         }
-        byte[] rb = refcountBlockBytes(block);
+        return refcountIn(refcountBlockBytes(block), cluster);
+    }
+
+    /** {@code cluster}'s refcount in its refcount block {@code rb} (refcounts of 8 bits or more: writable images). */
+    private long refcountIn(byte[] rb, long cluster) {
         int bytes = refcountBits / 8;
         int at = (int) (cluster % refcountsPerBlock()) * bytes;
         long v = 0;
@@ -742,7 +883,18 @@ public final class Qcow2Image implements DiskImage {
 
     /** Sets a refcount, allocating the refcount block first when missing (which counts itself). */
     private void setRefcount(long cluster, long value) throws IOException {
-        long t = cluster / refcountsPerBlock();
+        long block = ensureRefcountBlock(cluster / refcountsPerBlock());
+        byte[] rb = refcountBlockBytes(block);
+        int bytes = refcountBits / 8;
+        int at = (int) (cluster % refcountsPerBlock()) * bytes;
+        for (int k = bytes - 1; k >= 0; k--) {
+            rb[at + k] = (byte) (value >>> (8 * (bytes - 1 - k)));
+        }
+        RawImage.writeFully(ch, block + at, ByteBuffer.wrap(rb, at, bytes));
+    }
+
+    /** Refcount block {@code t}'s offset, the block made first (at the end of the file, counting itself) if missing. */
+    private long ensureRefcountBlock(long t) throws IOException {
         if (t >= refcountTable.length) {
             growRefcountTable(t);
         }
@@ -756,13 +908,7 @@ public final class Qcow2Image implements DiskImage {
             writeLong(refcountTableOffset + 8L * t, block);
             setRefcount(block >>> clusterBits, 1);
         }
-        byte[] rb = refcountBlockBytes(block);
-        int bytes = refcountBits / 8;
-        int at = (int) (cluster % refcountsPerBlock()) * bytes;
-        for (int k = bytes - 1; k >= 0; k--) {
-            rb[at + k] = (byte) (value >>> (8 * (bytes - 1 - k)));
-        }
-        RawImage.writeFully(ch, block + at, ByteBuffer.wrap(rb, at, bytes));
+        return block;
     }
 
     /**

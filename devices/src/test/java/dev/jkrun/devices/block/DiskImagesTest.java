@@ -280,6 +280,84 @@ class DiskImagesTest {
         assertSameBytes(expected, Qemu.toRaw(ov, "qcow2", dir));
     }
 
+    /**
+     * A write of a MiB or more from a MiB-aligned guest offset puts its data at a host offset with the same
+     * alignment (the page cache's large folios then hold it, as a raw file's), and the clusters skipped for that
+     * are used by what is allocated one cluster at a time (here a 64 KiB write), so the file does not grow for it.
+     */
+    @Test
+    void qcow2AlignsLargeWritesWithTheGuestOffset() throws Exception {
+        Qemu.require();
+        int mib = 1 << 20;
+        for (String opts : List.of("compat=1.1", "compat=1.1,cluster_size=4096", "compat=0.10,cluster_size=2M")) {
+            Path img = dir.resolve("align-" + opts.replace(',', '_').replace('=', '_') + ".qcow2");
+            Qemu.ok("qemu-img", "create", "-f", "qcow2", "-o", opts, img.toString(), "64M");
+            byte[] expected = new byte[64 * mib];
+            Random r = new Random(23);
+            try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, false, false)) {
+                for (int off = 0; off < 8 * mib; off += mib) {
+                    writeRandom(q, off, mib, expected, r);
+                }
+                writeRandom(q, 16 * mib, 3 * mib, expected, r);
+                long size = Files.size(img);
+                writeRandom(q, 40 * mib, 4096, expected, r); // one small cluster: in a skipped one, if any
+                if (!opts.contains("2M")) {
+                    assertEquals(size, Files.size(img), opts + ": the small write went into the skipped clusters");
+                }
+                assertSameBytes(expected, readAll(q));
+            }
+            assertClean(img);
+            assertSameBytes(expected, Qemu.toRaw(img, "qcow2", dir));
+            String map = Qemu.ok("qemu-img", "map", "--output=json", "-f", "qcow2", img.toString());
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+                    "\\{ *\"start\": *(\\d+), *\"length\": *(\\d+),[^}]*\"data\": *true[^}]*\"offset\": *(\\d+)").matcher(map);
+            int large = 0;
+            while (m.find()) {
+                long start = Long.parseLong(m.group(1)), length = Long.parseLong(m.group(2)), host = Long.parseLong(m.group(3));
+                if (start < 20L * mib) {
+                    assertEquals(start % mib, host % mib, opts + ": guest 0x" + Long.toHexString(start) + " (+"
+                            + length + ") is at host 0x" + Long.toHexString(host) + "\n" + map);
+                    large++;
+                }
+            }
+            assertTrue(large > 0, opts + ": no data in the map\n" + map);
+        }
+    }
+
+    /**
+     * Aligning runs never makes the file grow past what its data needs by more than a few MiB: a guest that frees
+     * clusters here and there (fstrim of scattered blocks), pins each aligned block with one cluster and writes MiB
+     * after MiB at aligned offsets finds no free aligned block in the file; runs then go to the lowest free clusters.
+     */
+    @Test
+    void qcow2AlignedRunsDoNotGrowTheFileOnFragmentedFreeSpace() throws Exception {
+        Qemu.require();
+        int mib = 1 << 20, cluster = 65536;
+        Path img = dir.resolve("frag.qcow2");
+        Qemu.ok("qemu-img", "create", "-f", "qcow2", "-o", "compat=1.1", img.toString(), "64M");
+        byte[] expected = new byte[64 * mib];
+        Random r = new Random(31);
+        try (DiskImage q = DiskImages.open(img, ImageFormat.QCOW2, false, false)) {
+            for (int round = 0; round < 16; round++) {
+                for (int x = 0; x < 16 * mib; x += mib) {
+                    // free every cluster of this guest MiB but one, then write the whole MiB again
+                    int pin = x + ((round + x / mib) % 16) * cluster;
+                    q.discard(x, pin - x);
+                    q.discard(pin + cluster, x + mib - pin - cluster);
+                    Arrays.fill(expected, x, pin, (byte) 0);
+                    Arrays.fill(expected, pin + cluster, x + mib, (byte) 0);
+                    writeRandom(q, x, mib, expected, r);
+                }
+                q.flush(SyncMode.FULL);
+            }
+            assertSameBytes(expected, readAll(q));
+        }
+        long size = Files.size(img);
+        assertTrue(size <= 16L * mib + 6L * mib, "16 MiB of data in a " + size + "-byte file");
+        assertClean(img);
+        assertSameBytes(expected, Qemu.toRaw(img, "qcow2", dir));
+    }
+
     /** Writes {@code len} random bytes at {@code off} through {@code q} and into {@code expected}. */
     private static void writeRandom(DiskImage q, int off, int len, byte[] expected, Random r) throws IOException {
         byte[] d = new byte[len];

@@ -12,7 +12,8 @@ import java.util.Arrays;
 
 /**
  * qcow2 images from fuzzed bytes. The input is {@value #CONTROL} control bytes (bit 0 of the first: read-only; bits
- * 1-3: how many operations; then two bytes per operation) followed by the image file itself, so a valid image after
+ * 1-3: how many operations; bit 4: data in 4 KiB direct buffers; bit 5: requests of up to 1.26 MB, not 63 KB; then
+ * two bytes per operation) followed by the image file itself, so a valid image after
  * 16 bytes is a seed. Oracle: opening succeeds or throws an IOException (a DiskImageException for what the image
  * says), allocating no more than the file's size can justify; an opened image serves reads, writes, write-zeroes
  * and discards of any range with data or an IOException, never another exception; a read-only one never changes.
@@ -39,6 +40,7 @@ class Qcow2OpenFuzzTest {
         boolean readOnly = (ctl[0] & 1) != 0;
         int ops = (ctl[0] >>> 1) & 7;
         boolean pages = (ctl[0] & 16) != 0; // reads and writes in 4 KiB direct buffers, as virtio-blk passes a guest's
+        int unit = (ctl[0] & 32) != 0 ? 20_000 : 1000; // up to 1.26 MB a request: past Qcow2Image.RUN_ALIGN
 
         DiskImage q = open(readOnly, image.length, true);
         if (q == null) {
@@ -50,7 +52,7 @@ class Qcow2OpenFuzzTest {
             assertTrue(cap >= 0, "capacity " + cap);
             for (int i = 0; i < ops; i++) {
                 int a = ctl[1 + 2 * i] & 0xff, b = ctl[2 + 2 * i] & 0xff;
-                int len = 1 + ((a >>> 2) & 63) * 1000;
+                int len = 1 + ((a >>> 2) & 63) * unit;
                 long pos = cap / 256 * b;
                 if (b == 255) {
                     pos = cap - len + 1; // one byte past the end
