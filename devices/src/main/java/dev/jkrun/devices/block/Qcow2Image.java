@@ -480,17 +480,22 @@ public final class Qcow2Image implements DiskImage {
         checkRange(offset, len);
         Segments segs = new Segments(srcs);
         long done = 0;
-        while (done < len) {
-            long v = offset + done;
-            int in = (int) (v & (clusterSize - 1));
-            int n = (int) Math.min(clusterSize - in, len - done);
-            long run = in == 0 && n == clusterSize ? writeWholeClusters(v, segs, len - done) : 0;
-            if (run == 0) {
-                ByteBuffer[] parts = segs.take(n);
-                writePiece(v, parts.length == 1 ? parts[0] : gather(parts, n));
-                run = n;
+        try {
+            while (done < len) {
+                long v = offset + done;
+                int in = (int) (v & (clusterSize - 1));
+                int n = (int) Math.min(clusterSize - in, len - done);
+                long run = in == 0 && n == clusterSize ? writeWholeClusters(v, segs, len - done) : 0;
+                if (run == 0) {
+                    ByteBuffer[] parts = segs.take(n);
+                    writePiece(v, parts.length == 1 ? parts[0] : gather(parts, n));
+                    run = n;
+                }
+                done += run;
             }
-            done += run;
+        } catch (IOException | RuntimeException e) {
+            freeInFile = -1; // an allocation may have stopped half-way: counted again when next needed
+            throw e;
         }
         return len;
     }
@@ -955,12 +960,17 @@ public final class Qcow2Image implements DiskImage {
         checkWritable();
         checkRange(offset, length);
         long done = 0;
-        while (done < length) {
-            long v = offset + done;
-            int in = (int) (v & (clusterSize - 1));
-            int n = (int) Math.min(clusterSize - in, length - done);
-            zeroPiece(v, n);
-            done += n;
+        try {
+            while (done < length) {
+                long v = offset + done;
+                int in = (int) (v & (clusterSize - 1));
+                int n = (int) Math.min(clusterSize - in, length - done);
+                zeroPiece(v, n);
+                done += n;
+            }
+        } catch (IOException | RuntimeException e) {
+            freeInFile = -1; // as in write
+            throw e;
         }
     }
 
