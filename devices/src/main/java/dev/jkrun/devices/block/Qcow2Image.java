@@ -691,6 +691,7 @@ public final class Qcow2Image implements DiskImage {
 
     /** {@link #allocateCluster} for cluster {@code c}, which is free ({@link #isFree}). */
     private long allocate(long c) throws IOException {
+        checkRoom(c << clusterBits, clusterSize);
         long end = nextFree >>> clusterBits;
         if (c >= end) {
             nextFree = (c + 1) << clusterBits;
@@ -714,6 +715,16 @@ public final class Qcow2Image implements DiskImage {
         }
         setRefcount(c, 1);
         return c << clusterBits;
+    }
+
+    /**
+     * Throws unless {@code bytes} from host offset {@code at} fit below 2^56, qcow2's limit: the bits above an entry's
+     * offset are its flags (bit 62: compressed), so a cluster there could not be named (a huge sparse image file).
+     */
+    private void checkRoom(long at, long bytes) throws DiskImageException {
+        if (at < 0 || at > MAX_OFFSET - bytes) {
+            throw bad("no room for a cluster at 0x" + Long.toHexString(at) + ": host offsets end at 2^56");
+        }
     }
 
     /** Cluster {@code c} dropped to refcount 0: the searches look from it (or its aligned block) again. */
@@ -905,6 +916,7 @@ public final class Qcow2Image implements DiskImage {
         }
         long block = refcountBlock(t);
         if (block == 0) {
+            checkRoom(nextFree, clusterSize);
             block = nextFree;
             nextFree += clusterSize;
             RawImage.writeFully(ch, block, ByteBuffer.allocate(clusterSize));
@@ -931,6 +943,7 @@ public final class Qcow2Image implements DiskImage {
         long oldOffset = refcountTableOffset;
         long oldClusters = ceilDiv(old.length, entriesPerCluster);
         long[] table = Arrays.copyOf(old, (int) (clusters * entriesPerCluster));
+        checkRoom(nextFree, clusters * clusterSize);
         long off = nextFree;
         nextFree += clusters * clusterSize;
         ByteBuffer buf = ByteBuffer.allocate(table.length * 8);
