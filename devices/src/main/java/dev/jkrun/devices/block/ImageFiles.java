@@ -72,18 +72,27 @@ final class ImageFiles {
      * path, reporting any problem in Java's terms, and there is no descriptor.
      */
     static Opened openSame(Path path, boolean write) throws IOException {
-        StandardOpenOption[] how = write ? new StandardOpenOption[] {StandardOpenOption.READ, StandardOpenOption.WRITE}
-                : new StandardOpenOption[] {StandardOpenOption.READ};
-        FileDescriptor fd = null;
         try {
-            fd = PosixFs.openat(null, nativeName(path), write ? PosixFs.O_RDWR : PosixFs.O_RDONLY, 0);
-            return new Opened(FileChannel.open(Path.of("/proc/self/fd/" + fd.raw()), how), fd);
+            return openBoth(nativeName(path), write);
         } catch (NativeCallException | IOException e) {
-            if (fd != null) {
-                fd.close();
-            }
-            return new Opened(FileChannel.open(path, how), null);
+            return new Opened(FileChannel.open(path, how(write)), null);
         }
+    }
+
+    /** open(2) of {@code name}, then a channel on that descriptor's inode; the descriptor is closed if that fails. */
+    private static Opened openBoth(byte[] name, boolean write) throws IOException {
+        FileDescriptor fd = PosixFs.openat(null, name, write ? PosixFs.O_RDWR : PosixFs.O_RDONLY, 0);
+        try {
+            return new Opened(FileChannel.open(Path.of("/proc/self/fd/" + fd.raw()), how(write)), fd);
+        } catch (IOException | RuntimeException e) {
+            fd.close();
+            throw e;
+        }
+    }
+
+    private static StandardOpenOption[] how(boolean write) {
+        return write ? new StandardOpenOption[] {StandardOpenOption.READ, StandardOpenOption.WRITE}
+                : new StandardOpenOption[] {StandardOpenOption.READ};
     }
 
     /**
@@ -109,13 +118,7 @@ final class ImageFiles {
     static Opened openBacking(Path image, ImageFormat format, String what, Path file) throws DiskImageException {
         try (FileDescriptor p = lookUp(image, format, what, file.toString(), true)) {
             requireRegular(image, format, what, PosixFs.fstat(p));
-            FileDescriptor fd = PosixFs.openat(null, PosixFs.bytes("/proc/self/fd/" + p.raw()), PosixFs.O_RDONLY, 0);
-            try {
-                return new Opened(FileChannel.open(Path.of("/proc/self/fd/" + fd.raw()), StandardOpenOption.READ), fd);
-            } catch (IOException | RuntimeException e) {
-                fd.close();
-                throw e;
-            }
+            return openBoth(PosixFs.bytes("/proc/self/fd/" + p.raw()), false);
         } catch (NativeCallException | IOException e) {
             if (e instanceof DiskImageException d) {
                 throw d;

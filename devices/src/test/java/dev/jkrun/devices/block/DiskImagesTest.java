@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -20,6 +21,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -352,7 +357,7 @@ class DiskImagesTest {
     /** qemu-img map's data extents of a qcow2 image: {guest offset, length, host offset}. */
     private static List<long[]> dataMap(Path img) throws Exception {
         String map = Qemu.ok("qemu-img", "map", "--output=json", "-f", "qcow2", img.toString());
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\{ *\"start\": *(\\d+), *\"length\": *(\\d+),"
+        Matcher m = Pattern.compile("\\{ *\"start\": *(\\d+), *\"length\": *(\\d+),"
                 + "[^}]*\"data\": *true[^}]*\"offset\": *(\\d+)").matcher(map);
         List<long[]> out = new ArrayList<>();
         while (m.find()) {
@@ -546,13 +551,7 @@ class DiskImagesTest {
                     assertTrue(e.getMessage().contains("not a regular file"), e.getMessage());
                     return null;
                 });
-                try {
-                    f.get(5, TimeUnit.SECONDS);
-                } catch (TimeoutException t) {
-                    fail("opening " + img + " still blocked after 5 s");
-                } catch (ExecutionException x) {
-                    throw new AssertionError(x.getCause());
-                }
+                finishWithin(f, 5, () -> "opening " + img + " still blocked after 5 s");
             }
         } finally {
             ex.shutdownNow();
@@ -575,16 +574,16 @@ class DiskImagesTest {
         Path fifo = dir.resolve("swap.fifo");
         Path ov = dir.resolve("swap-overlay.qcow2");
         Qemu.ok("qemu-img", "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", ov.toString(), "1M");
-        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        AtomicBoolean stop = new AtomicBoolean();
         Thread swapper = new Thread(() -> {
             try {
                 while (!stop.get()) {
                     PosixFs.mknodat(null, PosixFs.bytes(fifo.toString()), Stat.S_IFIFO | 0600, 0);
-                    Files.move(fifo, base, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                            java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-                    Files.copy(regular, dir.resolve("next.raw"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-                    Files.move(dir.resolve("next.raw"), base, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                            java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                    Files.move(fifo, base, StandardCopyOption.REPLACE_EXISTING,
+                            StandardCopyOption.ATOMIC_MOVE);
+                    Files.copy(regular, dir.resolve("next.raw"), StandardCopyOption.REPLACE_EXISTING);
+                    Files.move(dir.resolve("next.raw"), base, StandardCopyOption.REPLACE_EXISTING,
+                            StandardCopyOption.ATOMIC_MOVE);
                 }
             } catch (IOException | RuntimeException e) {
                 throw new AssertionError(e);
@@ -611,13 +610,7 @@ class DiskImagesTest {
                 }
                 return null;
             });
-            try {
-                f.get(60, TimeUnit.SECONDS);
-            } catch (TimeoutException t) {
-                fail("an open blocked (" + used[0] + " opened, " + used[1] + " refused before it)");
-            } catch (ExecutionException x) {
-                throw new AssertionError(x.getCause());
-            }
+            finishWithin(f, 60, () -> "an open blocked (" + used[0] + " opened, " + used[1] + " refused before it)");
         } finally {
             stop.set(true);
             ex.shutdownNow();
@@ -666,6 +659,17 @@ class DiskImagesTest {
             t.setDaemon(true);
             return t;
         });
+    }
+
+    /** Waits for {@code f}; fails with {@code blocked}'s message after {@code seconds}, rethrows what it threw. */
+    private static void finishWithin(Future<?> f, int seconds, Supplier<String> blocked) throws InterruptedException {
+        try {
+            f.get(seconds, TimeUnit.SECONDS);
+        } catch (TimeoutException t) {
+            fail(blocked.get());
+        } catch (ExecutionException x) {
+            throw new AssertionError(x.getCause());
+        }
     }
 
     /** Opens {@code fifo} for writing without blocking, which releases a thread stuck opening it to read. */
